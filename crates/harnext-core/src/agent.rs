@@ -1,0 +1,336 @@
+//! The agent: a validated configuration, a provider, tools, and the sessions of its runs.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use harnext_protocol::Message;
+use harnext_providers::anthropic;
+use harnext_providers::anthropic::AnthropicProvider;
+use harnext_providers::scripted::ScriptedProvider;
+use harnext_providers::HttpSettings;
+use harnext_providers::ModelProvider;
+use harnext_providers::ToolSpec;
+use harnext_tools::Tool;
+
+use crate::config::AgentConfig;
+use crate::config::ConfigError;
+use crate::config::ModelRef;
+use crate::config::PermissionMode;
+use crate::config::SystemPrompt;
+use crate::prompt;
+use crate::run::Run;
+use crate::session::Session;
+
+/// Misuse detected before a run starts: `run()` rejects with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    #[error("unknown session `{0}`: no session with that id was started by this agent")]
+    UnknownSession(String),
+    #[error("session `{0}` is already running; wait for its run to end before starting another")]
+    SessionBusy(String),
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error("invalid option `maxSteps`: expected an integer >= 1, got {0}")]
+    InvalidMaxSteps(u32),
+}
+
+/// What a run is asked to do.
+#[derive(Debug, Clone)]
+pub enum RunInput {
+    Text(String),
+    Messages(Vec<Message>),
+}
+
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub input: RunInput,
+    /// Continue this session's conversation instead of starting a new one.
+    pub session_id: Option<String>,
+    /// Overrides the agent's `max_steps` for this run.
+    pub max_steps: Option<u32>,
+}
+
+impl RunRequest {
+    pub fn text(input: impl Into<String>) -> Self {
+        RunRequest {
+            input: RunInput::Text(input.into()),
+            session_id: None,
+            max_steps: None,
+        }
+    }
+}
+
+pub(crate) struct AgentInner {
+    pub config: AgentConfig,
+    pub model: String,
+    pub cwd: PathBuf,
+    pub provider: Arc<dyn ModelProvider>,
+    pub tools: Vec<Arc<dyn Tool>>,
+    pub tool_specs: Vec<ToolSpec>,
+    pub system: String,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+}
+
+/// A configured agent. Cheap to clone; clones share sessions.
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<AgentInner>,
+}
+
+fn http_client() -> Result<reqwest::Client, ConfigError> {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c.clone());
+    }
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(30))
+        .user_agent(concat!("harnext/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            ConfigError::invalid("model", format!("cannot set up the HTTP client: {e}"))
+        })?;
+    Ok(CLIENT.get_or_init(|| client).clone())
+}
+
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Agent {
+    pub fn new(config: AgentConfig) -> Result<Agent, ConfigError> {
+        let model_ref = ModelRef::parse(&config.model)?;
+        if config.max_steps == 0 {
+            return Err(ConfigError::invalid(
+                "maxSteps",
+                "expected an integer >= 1, got 0",
+            ));
+        }
+        if let Some(t) = config.temperature {
+            if !(0.0..=2.0).contains(&t) {
+                return Err(ConfigError::invalid(
+                    "temperature",
+                    format!("expected a number from 0 to 2, got {t}"),
+                ));
+            }
+        }
+        if config.max_output_tokens == Some(0) {
+            return Err(ConfigError::invalid(
+                "maxOutputTokens",
+                "expected an integer >= 1, got 0",
+            ));
+        }
+        if let Some(b) = config.thinking_budget {
+            if b < 1024 {
+                return Err(ConfigError::invalid(
+                    "thinking",
+                    format!("budgetTokens must be at least 1024, got {b}"),
+                ));
+            }
+        }
+        if matches!(
+            config.permission_mode,
+            PermissionMode::Manual | PermissionMode::AcceptEdits
+        ) {
+            return Err(ConfigError::invalid(
+                "permissionMode",
+                "\"manual\" and \"accept-edits\" need approval callbacks, which this version of harnext does not have yet; use \"auto\" or \"read-only\"",
+            ));
+        }
+        let cwd = match &config.cwd {
+            Some(p) => p.clone(),
+            None => std::env::current_dir().map_err(|e| {
+                ConfigError::invalid("cwd", format!("cannot read the current directory: {e}"))
+            })?,
+        };
+        let cwd = std::fs::canonicalize(&cwd)
+            .ok()
+            .filter(|p| p.is_dir())
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    "cwd",
+                    format!("{} is not an existing directory", cwd.display()),
+                )
+            })?;
+        if let Some(base) = &config.base_url {
+            let ok =
+                reqwest::Url::parse(base).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !ok {
+                return Err(ConfigError::invalid(
+                    "baseURL",
+                    format!("expected an http(s) URL, got {base:?}"),
+                ));
+            }
+        }
+        for (name, _) in &config.headers {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(ConfigError::invalid(
+                    "headers",
+                    format!("{name:?} is not a valid header name"),
+                ));
+            }
+        }
+
+        let tool_names: Vec<String> = match &config.tools {
+            Some(names) => names.clone(),
+            None => harnext_tools::BUILTIN_TOOL_NAMES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        };
+        let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
+        for name in &tool_names {
+            let tool = harnext_tools::builtin_tool(name).ok_or_else(|| {
+                ConfigError::invalid(
+                    "tools",
+                    format!(
+                        "unknown built-in tool {name:?}; expected some of {:?}",
+                        harnext_tools::BUILTIN_TOOL_NAMES
+                    ),
+                )
+            })?;
+            if tools.iter().any(|t| t.name() == name) {
+                return Err(ConfigError::invalid(
+                    "tools",
+                    format!("tool {name:?} is listed twice"),
+                ));
+            }
+            tools.push(tool);
+        }
+        let tool_specs = tools
+            .iter()
+            .map(|t| ToolSpec {
+                name: t.name().to_owned(),
+                description: t.description().to_owned(),
+                input_schema: t.input_schema(),
+            })
+            .collect();
+
+        let (provider, model): (Arc<dyn ModelProvider>, String) = match model_ref {
+            ModelRef::Scripted => {
+                let Some(script) = config.script.clone() else {
+                    return Err(ConfigError::invalid(
+                        "script",
+                        "model \"scripted\" needs `script`: a list of turns such as [{ text: \"Hello\" }]",
+                    ));
+                };
+                (
+                    Arc::new(ScriptedProvider::new(script)),
+                    "scripted".to_owned(),
+                )
+            }
+            ModelRef::Anthropic(name) => {
+                let settings = HttpSettings {
+                    base_url: config
+                        .base_url
+                        .clone()
+                        .or_else(|| non_empty_env(anthropic::BASE_URL_ENV)),
+                    api_key: config
+                        .api_key
+                        .clone()
+                        .or_else(|| non_empty_env(anthropic::API_KEY_ENV)),
+                    headers: config.headers.clone(),
+                    max_retries: config.max_retries,
+                    idle_timeout: config.idle_timeout,
+                };
+                (
+                    Arc::new(AnthropicProvider::new(http_client()?, settings)),
+                    name,
+                )
+            }
+        };
+        let system = match &config.system_prompt {
+            SystemPrompt::BuiltIn => prompt::built_in(&cwd, &tool_names),
+            SystemPrompt::Replace(s) => s.clone(),
+            SystemPrompt::Append(extra) => {
+                format!("{}\n\n{extra}", prompt::built_in(&cwd, &tool_names))
+            }
+        };
+        Ok(Agent {
+            inner: Arc::new(AgentInner {
+                config,
+                model,
+                cwd,
+                provider,
+                tools,
+                tool_specs,
+                system,
+                sessions: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &AgentConfig {
+        &self.inner.config
+    }
+
+    /// The workspace directory, canonicalized.
+    pub fn cwd(&self) -> &std::path::Path {
+        &self.inner.cwd
+    }
+
+    /// The system prompt sent with every model call.
+    pub fn system_prompt(&self) -> &str {
+        &self.inner.system
+    }
+
+    /// Checks `request` and prepares its run; misuse is reported here, before anything
+    /// happens. The run starts when [`Run::execute`] is awaited.
+    pub fn start(&self, request: RunRequest) -> Result<Run, RunError> {
+        if let Some(0) = request.max_steps {
+            return Err(RunError::InvalidMaxSteps(0));
+        }
+        let input = match request.input {
+            RunInput::Text(t) if t.trim().is_empty() => {
+                return Err(RunError::InvalidInput("the task is an empty string".into()))
+            }
+            RunInput::Text(t) => vec![Message::user_text(t)],
+            RunInput::Messages(m) if m.is_empty() => {
+                return Err(RunError::InvalidInput(
+                    "the list of messages is empty".into(),
+                ))
+            }
+            RunInput::Messages(m) => m,
+        };
+        let session = {
+            let mut sessions = self
+                .inner
+                .sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match &request.session_id {
+                Some(id) => sessions
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| RunError::UnknownSession(id.clone()))?,
+                None => {
+                    let session = Arc::new(Session::new());
+                    sessions.insert(session.id().to_owned(), session.clone());
+                    session
+                }
+            }
+        };
+        let lease = session
+            .lease()
+            .ok_or_else(|| RunError::SessionBusy(session.id().to_owned()))?;
+        Ok(Run::new(
+            self.inner.clone(),
+            lease,
+            input,
+            request.max_steps.unwrap_or(self.inner.config.max_steps),
+        ))
+    }
+
+    /// The conversation of a session of this agent, when it exists.
+    pub fn session_messages(&self, session_id: &str) -> Option<Vec<Message>> {
+        let sessions = self
+            .inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        sessions.get(session_id).map(|s| s.messages())
+    }
+}

@@ -1,0 +1,218 @@
+//! Agent configuration: what `new Agent(options)` accepts, validated once at
+//! construction with errors that name the option and what was expected.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use harnext_protocol::ScriptedTurn;
+
+/// Which provider a model string selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelRef {
+    /// `anthropic/<model>`: the Messages API.
+    Anthropic(String),
+    /// `scripted`: the scripted model, replaying `AgentConfig::script`.
+    Scripted,
+}
+
+impl ModelRef {
+    pub fn parse(model: &str) -> Result<ModelRef, ConfigError> {
+        let invalid = |problem: String| ConfigError::invalid("model", problem);
+        if model == "scripted" || model.starts_with("scripted/") {
+            return Ok(ModelRef::Scripted);
+        }
+        let Some((prefix, name)) = model.split_once('/') else {
+            return Err(invalid(format!(
+                "expected \"<provider>/<model>\" such as \"anthropic/claude-sonnet-4-5\", or \"scripted\"; got {model:?}"
+            )));
+        };
+        if name.trim().is_empty() {
+            return Err(invalid(format!(
+                "{model:?} names no model after the provider prefix"
+            )));
+        }
+        match prefix {
+            "anthropic" => Ok(ModelRef::Anthropic(name.to_owned())),
+            "openai" | "openai-chat" => Err(invalid(format!(
+                "the {prefix:?} provider is not available in this version of harnext; use \"anthropic/<model>\" or \"scripted\""
+            ))),
+            other => Err(invalid(format!(
+                "unknown provider prefix {other:?} in {model:?}; expected \"anthropic/<model>\" or \"scripted\""
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SystemPrompt {
+    /// The built-in coding-agent prompt.
+    #[default]
+    BuiltIn,
+    /// Replaces the built-in prompt.
+    Replace(String),
+    /// Appended to the built-in prompt.
+    Append(String),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PermissionMode {
+    #[default]
+    Auto,
+    Manual,
+    AcceptEdits,
+    ReadOnly,
+}
+
+impl PermissionMode {
+    pub fn parse(s: &str) -> Result<Self, ConfigError> {
+        match s {
+            "auto" => Ok(PermissionMode::Auto),
+            "manual" => Ok(PermissionMode::Manual),
+            "accept-edits" => Ok(PermissionMode::AcceptEdits),
+            "read-only" => Ok(PermissionMode::ReadOnly),
+            other => Err(ConfigError::invalid(
+                "permissionMode",
+                format!("expected \"auto\", \"manual\", \"accept-edits\" or \"read-only\"; got {other:?}"),
+            )),
+        }
+    }
+}
+
+/// Everything an agent is built from. Build it with [`AgentConfig::new`] and set fields;
+/// [`crate::Agent::new`] validates it.
+#[derive(Clone)]
+pub struct AgentConfig {
+    pub model: String,
+    pub base_url: Option<String>,
+    pub api_key: Option<String>,
+    pub headers: Vec<(String, String)>,
+    /// The workspace; `None` means the process's current directory.
+    pub cwd: Option<PathBuf>,
+    pub system_prompt: SystemPrompt,
+    /// Which built-in tools are on; `None` means all of them.
+    pub tools: Option<Vec<String>>,
+    pub permission_mode: PermissionMode,
+    pub max_steps: u32,
+    pub max_output_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    /// Reasoning budget in tokens; `None` leaves thinking off.
+    pub thinking_budget: Option<u32>,
+    pub max_retries: u32,
+    /// How long a model stream may stay silent before it counts as stalled.
+    pub idle_timeout: Option<Duration>,
+    /// The turns of the scripted model (`model: "scripted"`).
+    pub script: Option<Vec<ScriptedTurn>>,
+}
+
+impl std::fmt::Debug for AgentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Credentials never reach a log: the key and header values are redacted.
+        f.debug_struct("AgentConfig")
+            .field("model", &self.model)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("cwd", &self.cwd)
+            .field("system_prompt", &self.system_prompt)
+            .field("tools", &self.tools)
+            .field("permission_mode", &self.permission_mode)
+            .field("max_steps", &self.max_steps)
+            .field("max_retries", &self.max_retries)
+            .finish_non_exhaustive()
+    }
+}
+
+pub const DEFAULT_MAX_STEPS: u32 = 50;
+pub const DEFAULT_MAX_RETRIES: u32 = 2;
+
+impl AgentConfig {
+    pub fn new(model: impl Into<String>) -> Self {
+        AgentConfig {
+            model: model.into(),
+            base_url: None,
+            api_key: None,
+            headers: Vec::new(),
+            cwd: None,
+            system_prompt: SystemPrompt::BuiltIn,
+            tools: None,
+            permission_mode: PermissionMode::Auto,
+            max_steps: DEFAULT_MAX_STEPS,
+            max_output_tokens: None,
+            temperature: None,
+            thinking_budget: None,
+            max_retries: DEFAULT_MAX_RETRIES,
+            idle_timeout: None,
+            script: None,
+        }
+    }
+}
+
+/// A bad option, reported when the agent is built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid option `{option}`: {problem}")]
+    Invalid {
+        option: &'static str,
+        problem: String,
+    },
+}
+
+impl ConfigError {
+    pub fn invalid(option: &'static str, problem: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            option,
+            problem: problem.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn model_strings_select_a_provider_or_say_what_was_expected() {
+        assert_eq!(
+            ModelRef::parse("anthropic/claude-sonnet-4-5").unwrap(),
+            ModelRef::Anthropic("claude-sonnet-4-5".into())
+        );
+        assert_eq!(ModelRef::parse("scripted").unwrap(), ModelRef::Scripted);
+        for (bad, needle) in [
+            ("claude", "expected \"<provider>/<model>\""),
+            ("anthropic/", "names no model"),
+            ("gemini/pro", "unknown provider prefix \"gemini\""),
+        ] {
+            let msg = ModelRef::parse(bad).unwrap_err().to_string();
+            assert!(msg.starts_with("invalid option `model`"), "{msg}");
+            assert!(msg.contains(needle), "{msg}");
+        }
+    }
+
+    #[test]
+    fn permission_modes_parse_and_reject_unknown_values() {
+        assert_eq!(
+            PermissionMode::parse("accept-edits").unwrap(),
+            PermissionMode::AcceptEdits
+        );
+        assert!(PermissionMode::parse("yolo")
+            .unwrap_err()
+            .to_string()
+            .contains("permissionMode"));
+    }
+
+    #[test]
+    fn debug_output_redacts_credentials() {
+        let mut c = AgentConfig::new("anthropic/x");
+        c.api_key = Some("sk-ant-secret".into());
+        c.headers = vec![("authorization".into(), "Bearer hunter2".into())];
+        let s = format!("{c:?}");
+        assert!(
+            !s.contains("sk-ant-secret") && !s.contains("hunter2"),
+            "{s}"
+        );
+    }
+}

@@ -1,0 +1,102 @@
+use serde::Deserialize;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::HarnextError;
+use crate::Usage;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolStatus {
+    Ok,
+    Error,
+    Denied,
+    Cancelled,
+}
+
+impl ToolStatus {
+    /// Whether the provider should see this result flagged as an error.
+    pub fn is_error(self) -> bool {
+        !matches!(self, ToolStatus::Ok)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    EndTurn,
+    MaxSteps,
+    Cancelled,
+    Error,
+}
+
+/// One tool call of a run, with its outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolStep {
+    pub id: String,
+    pub tool: String,
+    pub args: Value,
+    pub status: ToolStatus,
+    pub output: String,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// The final assistant message: the text of the last model call.
+    pub text: String,
+    pub steps: Vec<ToolStep>,
+    /// Paths relative to the workspace, sorted, that the run created, modified or deleted.
+    pub files_changed: Vec<String>,
+    /// Totals over every model call of the run.
+    pub usage: Usage,
+    pub session_id: String,
+    pub success: bool,
+    pub cancelled: bool,
+    pub stop_reason: StopReason,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<HarnextError>,
+    pub duration_ms: u64,
+}
+
+/// The events of a run, in the order the public contract gives: `run_start` first,
+/// `run_end` last and exactly once, `error` just before `run_end` on failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentEvent {
+    RunStart {
+        session_id: String,
+    },
+    Thinking {
+        text: String,
+    },
+    Text {
+        text: String,
+    },
+    ToolCall {
+        id: String,
+        tool: String,
+        args: Value,
+    },
+    ToolResult {
+        id: String,
+        status: ToolStatus,
+        output: String,
+    },
+    /// Usage of the model call that just ended.
+    Usage(Usage),
+    /// A provider request failed and will be tried again after `delay_ms`.
+    Retry {
+        attempt: u32,
+        delay_ms: u64,
+        reason: String,
+    },
+    Error {
+        error: HarnextError,
+    },
+    RunEnd {
+        result: Box<RunResult>,
+    },
+}

@@ -1,0 +1,31 @@
+//! harnext's wire-neutral vocabulary.
+//!
+//! Everything here is plain serde data with no runtime: the conversation history
+//! ([`Message`], [`ContentBlock`]) in a provider-neutral form that can be saved and
+//! replayed to any provider, the public events of a run ([`AgentEvent`]), its
+//! [`RunResult`], token [`Usage`], the public error shape ([`HarnextError`],
+//! [`ErrorCode`]) and the turns of the scripted model ([`ScriptedTurn`]).
+//!
+//! Field names follow the public contract: snake_case in Rust and on disk, camelCase
+//! in JavaScript (the binding converts).
+
+mod error;
+mod event;
+mod message;
+mod script;
+mod usage;
+
+pub use error::ErrorCode;
+pub use error::HarnextError;
+pub use event::AgentEvent;
+pub use event::RunResult;
+pub use event::StopReason;
+pub use event::ToolStatus;
+pub use event::ToolStep;
+pub use message::ContentBlock;
+pub use message::Message;
+pub use message::Role;
+pub use script::ScriptedToolCall;
+pub use script::ScriptedTurn;
+pub use script::ScriptedUsage;
+pub use usage::Usage;

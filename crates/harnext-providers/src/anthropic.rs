@@ -1,0 +1,570 @@
+//! The Anthropic Messages API (`POST {base}/v1/messages`, streamed).
+
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use harnext_protocol::ContentBlock;
+use harnext_protocol::Message;
+use harnext_protocol::Role;
+use harnext_protocol::Usage;
+use reqwest::header::HeaderMap;
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::Value;
+
+use crate::classify_http;
+use crate::classify_stream_error;
+use crate::http;
+use crate::http::HttpCall;
+use crate::http::WireParser;
+use crate::retry;
+use crate::sse::SseEvent;
+use crate::HttpSettings;
+use crate::ModelEvent;
+use crate::ModelProvider;
+use crate::ModelRequest;
+use crate::ModelResponse;
+use crate::ModelStopReason;
+use crate::ModelStream;
+use crate::ProviderError;
+
+const PROVIDER: &str = "anthropic";
+pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+pub const API_KEY_ENV: &str = "ANTHROPIC_API_KEY";
+pub const BASE_URL_ENV: &str = "ANTHROPIC_BASE_URL";
+const API_VERSION: &str = "2023-06-01";
+
+pub struct AnthropicProvider {
+    client: reqwest::Client,
+    settings: Arc<HttpSettings>,
+}
+
+impl AnthropicProvider {
+    pub fn new(client: reqwest::Client, settings: HttpSettings) -> Self {
+        AnthropicProvider {
+            client,
+            settings: Arc::new(settings),
+        }
+    }
+
+    fn url(&self) -> String {
+        let base = self
+            .settings
+            .base_url
+            .as_deref()
+            .unwrap_or(DEFAULT_BASE_URL);
+        format!("{}/v1/messages", base.trim_end_matches('/'))
+    }
+}
+
+impl ModelProvider for AnthropicProvider {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn stream(&self, request: ModelRequest) -> ModelStream {
+        let Some(api_key) = self.settings.api_key.clone().filter(|k| !k.is_empty()) else {
+            return http::failed(ProviderError::MissingApiKey {
+                provider: PROVIDER,
+                env_var: API_KEY_ENV,
+            });
+        };
+        let body = request_body(&request);
+        let client = self.client.clone();
+        let settings = self.settings.clone();
+        let url = self.url();
+        let build = move |_retry: u32| {
+            let mut rb = client
+                .post(&url)
+                .header("x-api-key", &api_key)
+                .header("anthropic-version", API_VERSION)
+                .header("accept", "text/event-stream");
+            for (k, v) in &settings.headers {
+                rb = rb.header(k.as_str(), v.as_str());
+            }
+            rb.json(&body)
+        };
+        http::spawn(HttpCall {
+            provider: PROVIDER,
+            build: Box::new(build),
+            parse_error,
+            new_parser: Box::new(|| Box::new(AnthropicParser::default())),
+            max_retries: self.settings.max_retries,
+            idle_timeout: self
+                .settings
+                .idle_timeout
+                .unwrap_or(http::DEFAULT_IDLE_TIMEOUT),
+        })
+    }
+}
+
+/// Default `max_tokens` by model family: the request must name one, and older models
+/// reject values above their limit.
+fn default_max_tokens(model: &str) -> u32 {
+    if model.starts_with("claude-3-haiku")
+        || model.starts_with("claude-3-opus")
+        || model.starts_with("claude-3-sonnet")
+    {
+        4096
+    } else if model.starts_with("claude-3-5") {
+        8192
+    } else {
+        16384
+    }
+}
+
+/// The JSON body of a streamed Messages request.
+pub fn request_body(req: &ModelRequest) -> Value {
+    let mut max_tokens = req
+        .max_output_tokens
+        .unwrap_or_else(|| default_max_tokens(&req.model));
+    let mut body = serde_json::Map::new();
+    body.insert("model".into(), json!(req.model));
+    if let Some(budget) = req.thinking_budget {
+        // The budget must be below max_tokens.
+        if max_tokens <= budget {
+            max_tokens = budget.saturating_add(4096);
+        }
+        body.insert(
+            "thinking".into(),
+            json!({ "type": "enabled", "budget_tokens": budget }),
+        );
+    }
+    body.insert("max_tokens".into(), json!(max_tokens));
+    body.insert("stream".into(), json!(true));
+    if !req.system.is_empty() {
+        body.insert(
+            "system".into(),
+            json!([{ "type": "text", "text": req.system, "cache_control": { "type": "ephemeral" } }]),
+        );
+    }
+    body.insert(
+        "messages".into(),
+        Value::Array(wire_messages(&req.messages)),
+    );
+    if !req.tools.is_empty() {
+        let tools: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| json!({ "name": t.name, "description": t.description, "input_schema": t.input_schema }))
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    if let Some(t) = req.temperature {
+        body.insert("temperature".into(), json!(t));
+    }
+    Value::Object(body)
+}
+
+/// Anthropic requires tool ids matching `^[a-zA-Z0-9_-]+$`; ids minted by other
+/// providers may not.
+fn wire_tool_id(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn wire_block(block: &ContentBlock) -> Option<Value> {
+    match block {
+        ContentBlock::Text { text } if text.trim().is_empty() => None,
+        ContentBlock::Text { text } => Some(json!({ "type": "text", "text": text })),
+        ContentBlock::Thinking {
+            thinking,
+            signature: Some(signature),
+        } => Some(json!({ "type": "thinking", "thinking": thinking, "signature": signature })),
+        // Reasoning without Anthropic's signature (from another provider, or the scripted
+        // model) cannot be sent back; the API would reject it.
+        ContentBlock::Thinking {
+            signature: None, ..
+        } => None,
+        ContentBlock::RedactedThinking { data } => {
+            Some(json!({ "type": "redacted_thinking", "data": data }))
+        }
+        ContentBlock::ToolUse { id, name, input } => Some(
+            json!({ "type": "tool_use", "id": wire_tool_id(id), "name": name, "input": input }),
+        ),
+        ContentBlock::ToolResult {
+            tool_use_id,
+            content,
+            status,
+        } => {
+            let content = if content.is_empty() {
+                "(no output)"
+            } else {
+                content.as_str()
+            };
+            Some(json!({
+                "type": "tool_result",
+                "tool_use_id": wire_tool_id(tool_use_id),
+                "content": content,
+                "is_error": status.is_error(),
+            }))
+        }
+    }
+}
+
+/// Converts the history, merging consecutive messages of one role (the API wants
+/// alternation) and marking the last block as a cache breakpoint.
+fn wire_messages(messages: &[Message]) -> Vec<Value> {
+    let mut merged: Vec<(Role, Vec<Value>)> = Vec::new();
+    for m in messages {
+        let blocks: Vec<Value> = m.content.iter().filter_map(wire_block).collect();
+        if blocks.is_empty() {
+            continue;
+        }
+        match merged.last_mut() {
+            Some((role, content)) if *role == m.role => {
+                // Tool results must lead a user message.
+                let (mut results, rest): (Vec<Value>, Vec<Value>) = content
+                    .drain(..)
+                    .chain(blocks)
+                    .partition(|b| b["type"] == "tool_result");
+                results.extend(rest);
+                *content = results;
+            }
+            _ => merged.push((m.role, blocks)),
+        }
+    }
+    if let Some(last) = merged.last_mut().and_then(|(_, c)| c.last_mut()) {
+        if let Some(obj) = last.as_object_mut() {
+            obj.insert("cache_control".into(), json!({ "type": "ephemeral" }));
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(role, content)| {
+            let role = match role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            json!({ "role": role, "content": content })
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct WireErrorBody {
+    error: WireError,
+}
+
+#[derive(Deserialize)]
+struct WireError {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    message: String,
+}
+
+fn parse_error(status: u16, headers: &HeaderMap, body: &str) -> ProviderError {
+    let (kind, message) = match serde_json::from_str::<WireErrorBody>(body) {
+        Ok(b) => (b.error.kind, b.error.message),
+        Err(_) => {
+            let snippet: String = body.trim().chars().take(300).collect();
+            let message = if snippet.is_empty() {
+                format!("HTTP {status} with no body")
+            } else {
+                snippet
+            };
+            (String::new(), message)
+        }
+    };
+    ProviderError::Http {
+        provider: PROVIDER,
+        status,
+        code: classify_http(status, &kind, &message),
+        message,
+        retry_after: retry::retry_after(headers),
+        should_retry: retry::should_retry(headers),
+    }
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+struct WireUsage {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+    output_tokens_details: Option<WireOutputDetails>,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+struct WireOutputDetails {
+    thinking_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireEvent {
+    MessageStart {
+        message: WireStartMessage,
+    },
+    ContentBlockStart {
+        index: usize,
+        content_block: Value,
+    },
+    ContentBlockDelta {
+        index: usize,
+        delta: Value,
+    },
+    ContentBlockStop {},
+    MessageDelta {
+        #[serde(default)]
+        delta: WireMessageDelta,
+        #[serde(default)]
+        usage: Option<WireUsage>,
+    },
+    MessageStop,
+    Ping,
+    Error {
+        error: WireError,
+    },
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Deserialize)]
+struct WireStartMessage {
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize, Default)]
+struct WireMessageDelta {
+    #[serde(default)]
+    stop_reason: Option<String>,
+}
+
+enum Block {
+    Text(String),
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
+    Redacted(String),
+    ToolUse {
+        id: String,
+        name: String,
+        json: String,
+    },
+    /// A block type we do not use (server tools, compaction...): ignored.
+    Other,
+}
+
+/// Assembles one streamed message.
+#[derive(Default)]
+pub(crate) struct AnthropicParser {
+    blocks: BTreeMap<usize, Block>,
+    start_usage: WireUsage,
+    delta_usage: WireUsage,
+    stop_reason: Option<String>,
+}
+
+impl AnthropicParser {
+    fn usage(&self) -> Usage {
+        let (s, d) = (&self.start_usage, &self.delta_usage);
+        let pick = |a: Option<u64>, b: Option<u64>| b.or(a).unwrap_or(0);
+        Usage {
+            input_tokens: pick(s.input_tokens, d.input_tokens),
+            output_tokens: pick(s.output_tokens, d.output_tokens),
+            cache_read_tokens: pick(s.cache_read_input_tokens, d.cache_read_input_tokens),
+            cache_write_tokens: pick(s.cache_creation_input_tokens, d.cache_creation_input_tokens),
+            reasoning_tokens: pick(
+                s.output_tokens_details.and_then(|o| o.thinking_tokens),
+                d.output_tokens_details.and_then(|o| o.thinking_tokens),
+            ),
+        }
+    }
+
+    fn finish(&mut self) -> ModelResponse {
+        let mut content = Vec::new();
+        let mut invalid_tool_inputs = HashMap::new();
+        for (_, block) in std::mem::take(&mut self.blocks) {
+            match block {
+                Block::Text(text) => content.push(ContentBlock::Text { text }),
+                Block::Thinking {
+                    thinking,
+                    signature,
+                } => content.push(ContentBlock::Thinking {
+                    thinking,
+                    signature: (!signature.is_empty()).then_some(signature),
+                }),
+                Block::Redacted(data) => content.push(ContentBlock::RedactedThinking { data }),
+                Block::ToolUse { id, name, json } => {
+                    let input = if json.trim().is_empty() {
+                        Value::Object(serde_json::Map::new())
+                    } else {
+                        match serde_json::from_str::<Value>(&json) {
+                            Ok(v @ Value::Object(_)) => v,
+                            Ok(other) => {
+                                invalid_tool_inputs.insert(
+                                    id.clone(),
+                                    format!("arguments must be a JSON object, got {other}"),
+                                );
+                                Value::Object(serde_json::Map::new())
+                            }
+                            Err(e) => {
+                                invalid_tool_inputs.insert(
+                                    id.clone(),
+                                    format!("arguments are not valid JSON ({e})"),
+                                );
+                                Value::Object(serde_json::Map::new())
+                            }
+                        }
+                    };
+                    content.push(ContentBlock::ToolUse { id, name, input });
+                }
+                Block::Other => {}
+            }
+        }
+        let stop_reason = match self.stop_reason.as_deref() {
+            Some(s) => ModelStopReason::from_wire(s),
+            None => ModelStopReason::EndTurn,
+        };
+        ModelResponse {
+            content,
+            stop_reason,
+            usage: self.usage(),
+            invalid_tool_inputs,
+        }
+    }
+}
+
+fn str_field(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+impl WireParser for AnthropicParser {
+    fn on_event(
+        &mut self,
+        event: SseEvent,
+        out: &mut Vec<ModelEvent>,
+    ) -> Result<Option<ModelResponse>, ProviderError> {
+        let parsed: WireEvent =
+            serde_json::from_str(&event.data).map_err(|e| ProviderError::Protocol {
+                provider: PROVIDER,
+                message: format!("bad `{}` event: {e}", event.event),
+            })?;
+        match parsed {
+            WireEvent::MessageStart { message } => {
+                self.start_usage = message.usage.unwrap_or_default();
+                out.push(ModelEvent::UsageUpdate(self.usage()));
+            }
+            WireEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => {
+                let block = match content_block.get("type").and_then(Value::as_str) {
+                    Some("text") => {
+                        let text = str_field(&content_block, "text");
+                        if !text.is_empty() {
+                            out.push(ModelEvent::TextDelta(text.clone()));
+                        }
+                        Block::Text(text)
+                    }
+                    Some("thinking") => {
+                        let thinking = str_field(&content_block, "thinking");
+                        if !thinking.is_empty() {
+                            out.push(ModelEvent::ThinkingDelta(thinking.clone()));
+                        }
+                        Block::Thinking {
+                            thinking,
+                            signature: str_field(&content_block, "signature"),
+                        }
+                    }
+                    Some("redacted_thinking") => Block::Redacted(str_field(&content_block, "data")),
+                    Some("tool_use") => Block::ToolUse {
+                        id: str_field(&content_block, "id"),
+                        name: str_field(&content_block, "name"),
+                        json: String::new(),
+                    },
+                    _ => Block::Other,
+                };
+                self.blocks.insert(index, block);
+            }
+            WireEvent::ContentBlockDelta { index, delta } => {
+                let kind = delta
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                match (self.blocks.get_mut(&index), kind) {
+                    (Some(Block::Text(text)), "text_delta") => {
+                        let piece = str_field(&delta, "text");
+                        if !piece.is_empty() {
+                            text.push_str(&piece);
+                            out.push(ModelEvent::TextDelta(piece));
+                        }
+                    }
+                    (Some(Block::Thinking { thinking, .. }), "thinking_delta") => {
+                        let piece = str_field(&delta, "thinking");
+                        if !piece.is_empty() {
+                            thinking.push_str(&piece);
+                            out.push(ModelEvent::ThinkingDelta(piece));
+                        }
+                    }
+                    (Some(Block::Thinking { signature, .. }), "signature_delta") => {
+                        signature.push_str(&str_field(&delta, "signature"));
+                    }
+                    (Some(Block::ToolUse { json, .. }), "input_json_delta") => {
+                        json.push_str(&str_field(&delta, "partial_json"));
+                    }
+                    // citations, compaction and future delta types, or deltas for blocks we ignore.
+                    _ => {}
+                }
+            }
+            WireEvent::ContentBlockStop { .. } | WireEvent::Ping | WireEvent::Unknown => {}
+            WireEvent::MessageDelta { delta, usage } => {
+                if let Some(reason) = delta.stop_reason {
+                    self.stop_reason = Some(reason);
+                }
+                if let Some(u) = usage {
+                    let d = &mut self.delta_usage;
+                    d.input_tokens = u.input_tokens.or(d.input_tokens);
+                    d.output_tokens = u.output_tokens.or(d.output_tokens);
+                    d.cache_creation_input_tokens = u
+                        .cache_creation_input_tokens
+                        .or(d.cache_creation_input_tokens);
+                    d.cache_read_input_tokens =
+                        u.cache_read_input_tokens.or(d.cache_read_input_tokens);
+                    d.output_tokens_details = u.output_tokens_details.or(d.output_tokens_details);
+                    out.push(ModelEvent::UsageUpdate(self.usage()));
+                }
+            }
+            WireEvent::MessageStop => return Ok(Some(self.finish())),
+            WireEvent::Error { error } => {
+                return Err(ProviderError::Stream {
+                    provider: PROVIDER,
+                    code: classify_stream_error(&error.kind, &error.message),
+                    kind: error.kind,
+                    message: error.message,
+                })
+            }
+        }
+        Ok(None)
+    }
+
+    fn on_eof(&mut self) -> Result<ModelResponse, ProviderError> {
+        // A message whose stop reason arrived is complete even if `message_stop` was
+        // lost; anything else is a broken connection.
+        if self.stop_reason.is_some() {
+            Ok(self.finish())
+        } else {
+            Err(ProviderError::Network {
+                provider: PROVIDER,
+                message: "the stream ended before the message was complete".into(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,615 @@
+//! `bash`: runs a shell command in the workspace, in its own process group, and kills
+//! the whole group on timeout, cancellation, or when the call's future is dropped.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+use tokio::time::Instant;
+
+use crate::output::cap_head_tail;
+use crate::{cap_output, parse_args, Tool, ToolContext, ToolError, MAX_OUTPUT_CHARS};
+
+/// After the shell exits (or is killed), how long to keep reading output still held
+/// open by processes it left behind before killing them.
+const GRACE: Duration = Duration::from_millis(100);
+/// Bytes of output kept from the beginning, and from the end, while capturing.
+const KEEP_BYTES: usize = 64 * 1024;
+
+const DESCRIPTION: &str = "Run a shell command with `bash -c` in the workspace root. Returns \
+its output (stdout and stderr together, in the order written) and its exit code; a non-zero \
+exit code is reported, not treated as a failure of the tool. Non-interactive: stdin is empty \
+and nothing can prompt. Each call is a new shell: `cd` and variables do not carry over to the \
+next call. The command is killed with all its child processes when it exceeds `timeout_ms`; \
+background processes (`&`) are killed when the command exits. Output over 30000 characters \
+keeps its beginning and end. Prefer read_file, write_file and edit_file for files.";
+
+/// The `bash` tool.
+#[derive(Clone, Debug)]
+pub struct BashTool {
+    /// Timeout when the call gives no `timeout_ms`.
+    pub default_timeout: Duration,
+    /// Longest timeout a call may ask for; longer ones are lowered to this.
+    pub max_timeout: Duration,
+}
+
+impl Default for BashTool {
+    fn default() -> Self {
+        BashTool {
+            default_timeout: Duration::from_secs(120),
+            max_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    command: String,
+    timeout_ms: Option<u64>,
+}
+
+impl Tool for BashTool {
+    fn name(&self) -> &str {
+        "bash"
+    }
+
+    fn description(&self) -> &str {
+        DESCRIPTION
+    }
+
+    fn input_schema(&self) -> Value {
+        let default_ms = self.default_timeout.as_millis();
+        let max_ms = self.max_timeout.as_millis();
+        json!({
+            "type": "object",
+            "properties": {
+                "command": {
+                    "type": "string",
+                    "description": "The command, run as `bash -c <command>` in the workspace root."
+                },
+                "timeout_ms": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": max_ms,
+                    "description": format!(
+                        "Kill the command after this many milliseconds. Default {default_ms}, at most {max_ms}."
+                    )
+                }
+            },
+            "required": ["command"],
+            "additionalProperties": false
+        })
+    }
+
+    fn read_only(&self) -> bool {
+        false
+    }
+
+    fn call(&self, args: Value, ctx: ToolContext) -> BoxFuture<'static, Result<String, ToolError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let args: Args = parse_args(args)?;
+            if args.command.trim().is_empty() {
+                return Err(ToolError::InvalidArgs("command is empty".to_string()));
+            }
+            let timeout = match args.timeout_ms {
+                None => this.default_timeout.min(this.max_timeout),
+                Some(0) => {
+                    return Err(ToolError::InvalidArgs(
+                        "timeout_ms must be at least 1".to_string(),
+                    ))
+                }
+                Some(ms) => Duration::from_millis(ms).min(this.max_timeout),
+            };
+            run(&args.command, timeout, &ctx).await
+        })
+    }
+}
+
+/// Kills the process group when dropped while armed: the call's future was dropped,
+/// or an error path left the group running.
+struct GroupGuard {
+    pgid: Option<Pid>,
+}
+
+impl GroupGuard {
+    /// Kills the group now and disarms the guard. True when some process was signalled.
+    fn kill(&mut self) -> bool {
+        match self.pgid.take() {
+            Some(pgid) => killpg(pgid, Signal::SIGKILL).is_ok(),
+            None => false,
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<String, ToolError> {
+    if ctx.cancel.is_cancelled() {
+        return Err(ToolError::Cancelled);
+    }
+    let mut child = Command::new("bash")
+        .arg("-c")
+        .arg(command)
+        .current_dir(ctx.workspace.root())
+        .env_remove("BASH_ENV")
+        .env_remove("ENV")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| ToolError::Failed(format!("could not start bash: {e}")))?;
+    // Declared after `child` so that it drops first: the group dies before tokio's
+    // kill-on-drop of the direct child.
+    let mut guard = GroupGuard {
+        pgid: child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw),
+    };
+    if guard.pgid.is_none() {
+        return Err(ToolError::Failed(
+            "could not start bash: no process id".to_string(),
+        ));
+    }
+
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let mut out_buf = vec![0u8; 8192];
+    let mut err_buf = vec![0u8; 8192];
+    let mut capture = Capture::default();
+    let mut status: Option<io::Result<ExitStatus>> = None;
+    let mut timed_out = false;
+    // Until the shell exits: the timeout. Then: the end of the grace period.
+    let mut wake = Instant::now() + timeout;
+    let mut pipes_held = false;
+
+    loop {
+        if status.is_some() && stdout.is_none() && stderr.is_none() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            () = ctx.cancel.cancelled() => {
+                guard.kill();
+                // SIGKILL is immediate; reap the shell if it goes quickly, else tokio's
+                // kill-on-drop reaps it later.
+                let _ = tokio::time::timeout(GRACE, child.wait()).await;
+                return Err(ToolError::Cancelled);
+            }
+            () = tokio::time::sleep_until(wake) => {
+                if status.is_none() && !timed_out {
+                    timed_out = true;
+                    guard.kill();
+                    wake = Instant::now() + GRACE;
+                } else {
+                    pipes_held = stdout.is_some() || stderr.is_some();
+                    break;
+                }
+            }
+            result = child.wait(), if status.is_none() => {
+                status = Some(result);
+                if !timed_out {
+                    wake = Instant::now() + GRACE;
+                }
+            }
+            read = read_some(&mut stdout, &mut out_buf) => match read {
+                Ok(n) if n > 0 => capture.push(out_buf.get(..n).unwrap_or_default()),
+                _ => stdout = None,
+            },
+            read = read_some(&mut stderr, &mut err_buf) => match read {
+                Ok(n) if n > 0 => capture.push(err_buf.get(..n).unwrap_or_default()),
+                _ => stderr = None,
+            },
+        }
+    }
+
+    // Whatever is left of the group (background processes) goes now.
+    let leftovers = guard.kill();
+    if status.is_none() {
+        status = tokio::time::timeout(GRACE, child.wait()).await.ok();
+    }
+    drop(stdout);
+    drop(stderr);
+
+    let mut text = capture.finish(MAX_OUTPUT_CHARS);
+    if text.is_empty() {
+        text.push_str("(no output)");
+    }
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    if timed_out {
+        text.push_str(&format!(
+            "timed out after {} ms: the command and its child processes were killed",
+            timeout.as_millis()
+        ));
+        return Err(ToolError::Failed(text));
+    }
+    text.push_str(&describe_status(status));
+    if pipes_held {
+        text.push_str(
+            "\nnote: background processes still held the output open after the command \
+             exited; they were killed",
+        );
+    } else if leftovers {
+        text.push_str("\nnote: background processes left running by the command were killed");
+    }
+    Ok(text)
+}
+
+/// Reads from the pipe, or waits forever once it is closed (`None`).
+async fn read_some<R: AsyncRead + Unpin>(
+    pipe: &mut Option<R>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    match pipe {
+        Some(pipe) => pipe.read(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn describe_status(status: Option<io::Result<ExitStatus>>) -> String {
+    match status {
+        Some(Ok(status)) => {
+            if let Some(code) = status.code() {
+                format!("exit code: {code}")
+            } else if let Some(signal) = status.signal() {
+                match Signal::try_from(signal) {
+                    Ok(name) => format!("killed by signal {signal} ({})", name.as_str()),
+                    Err(_) => format!("killed by signal {signal}"),
+                }
+            } else {
+                format!("exit status: {status}")
+            }
+        }
+        Some(Err(e)) => format!("exit status unknown: {e}"),
+        None => "exit status unknown: the shell did not exit after being killed".to_string(),
+    }
+}
+
+/// Output captured in arrival order, keeping its first and last [`KEEP_BYTES`] bytes.
+#[derive(Default)]
+struct Capture {
+    head: Vec<u8>,
+    tail: VecDeque<u8>,
+    total: u64,
+}
+
+impl Capture {
+    fn push(&mut self, chunk: &[u8]) {
+        self.total += chunk.len() as u64;
+        let room = KEEP_BYTES.saturating_sub(self.head.len()).min(chunk.len());
+        let (to_head, to_tail) = chunk.split_at(room);
+        self.head.extend_from_slice(to_head);
+        self.tail.extend(to_tail);
+        if self.tail.len() > KEEP_BYTES {
+            let excess = self.tail.len() - KEEP_BYTES;
+            self.tail.drain(..excess);
+        }
+    }
+
+    fn finish(self, limit: usize) -> String {
+        let kept = self.head.len() + self.tail.len();
+        if self.total <= kept as u64 {
+            let mut all = self.head;
+            all.extend(self.tail);
+            return cap_output(&String::from_utf8_lossy(&all), limit);
+        }
+        let head = String::from_utf8_lossy(trim_partial_end(&self.head)).into_owned();
+        let tail: Vec<u8> = self.tail.into_iter().collect();
+        let tail = String::from_utf8_lossy(trim_partial_start(&tail)).into_owned();
+        cap_head_tail(&head, &tail, self.total, limit)
+    }
+}
+
+/// Drops a UTF-8 sequence cut short at the end.
+fn trim_partial_end(bytes: &[u8]) -> &[u8] {
+    let len = bytes.len();
+    for back in 1..=len.min(4) {
+        let i = len - back;
+        let b = bytes[i];
+        if b & 0xC0 == 0x80 {
+            continue; // continuation byte: look further back for the lead byte
+        }
+        let need = match b {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return if back < need { &bytes[..i] } else { bytes };
+    }
+    bytes
+}
+
+/// Drops continuation bytes of a UTF-8 sequence cut at the start.
+fn trim_partial_start(bytes: &[u8]) -> &[u8] {
+    let skip = bytes
+        .iter()
+        .take(3)
+        .take_while(|&&b| b & 0xC0 == 0x80)
+        .count();
+    &bytes[skip..]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::test_support::ctx;
+    use std::path::Path;
+    use std::time::Instant as StdInstant;
+
+    async fn bash(ctx: &ToolContext, command: &str) -> Result<String, ToolError> {
+        BashTool::default()
+            .call(json!({ "command": command }), ctx.clone())
+            .await
+    }
+
+    /// Waits until the file holds a pid, then returns it.
+    async fn wait_for_pid(path: &Path) -> i32 {
+        for _ in 0..500 {
+            if let Ok(text) = std::fs::read_to_string(path) {
+                if let Ok(pid) = text.trim().parse() {
+                    return pid;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no pid in {}", path.display());
+    }
+
+    /// True while the process exists and is not a zombie.
+    fn alive(pid: i32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => {
+                // The state follows the command name, which is in parentheses.
+                let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+                !state.starts_with('Z') && !state.starts_with('X')
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Waits up to a second for the process to be gone.
+    async fn assert_dies(pid: i32) {
+        for _ in 0..100 {
+            if !alive(pid) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("process {pid} is still alive");
+    }
+
+    #[tokio::test]
+    async fn echo_output_and_exit_code() {
+        let (_dir, ctx) = ctx();
+        let out = bash(&ctx, "echo hello; pwd").await.unwrap();
+        let root = ctx.workspace.root().display().to_string();
+        assert_eq!(out, format!("hello\n{root}\nexit code: 0"));
+    }
+
+    #[tokio::test]
+    async fn nonzero_exit_is_ok_and_reported() {
+        let (_dir, ctx) = ctx();
+        let out = bash(&ctx, "echo out; echo oops >&2; exit 3").await.unwrap();
+        assert!(out.contains("out\n"), "{out}");
+        assert!(out.contains("oops\n"), "{out}");
+        assert!(out.ends_with("exit code: 3"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn stdout_and_stderr_merge_in_order() {
+        let (_dir, ctx) = ctx();
+        let out = bash(
+            &ctx,
+            "echo one; sleep 0.05; echo two >&2; sleep 0.05; echo three",
+        )
+        .await
+        .unwrap();
+        assert_eq!(out, "one\ntwo\nthree\nexit code: 0");
+    }
+
+    #[tokio::test]
+    async fn no_output_and_signal_are_described() {
+        let (_dir, ctx) = ctx();
+        let out = bash(&ctx, "true").await.unwrap();
+        assert_eq!(out, "(no output)\nexit code: 0");
+        let out = bash(&ctx, "kill -SEGV $$").await.unwrap();
+        assert!(out.contains("killed by signal 11 (SIGSEGV)"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn stdin_is_empty() {
+        let (_dir, ctx) = ctx();
+        let out = bash(&ctx, "cat; read -r line; echo \"read exit $?\"")
+            .await
+            .unwrap();
+        assert_eq!(out, "read exit 1\nexit code: 0");
+    }
+
+    #[tokio::test]
+    async fn large_output_keeps_head_and_tail() {
+        let (_dir, ctx) = ctx();
+        let out = bash(&ctx, "seq 1 200000").await.unwrap();
+        assert!(out.starts_with("1\n2\n3\n"), "{}", &out[..50]);
+        assert!(
+            out.ends_with("199999\n200000\nexit code: 0"),
+            "{}",
+            &out[out.len() - 50..]
+        );
+        assert!(
+            out.contains("middle cut: output was 1,288,895 bytes"),
+            "no note"
+        );
+        assert!(out.chars().count() < MAX_OUTPUT_CHARS + 300);
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_group() {
+        let (dir, ctx) = ctx();
+        let pidfile = dir.path().join("pid");
+        let started = StdInstant::now();
+        let err = BashTool::default()
+            .call(
+                json!({
+                    "command": format!("echo started; sleep 30 & echo $! > {}; wait", pidfile.display()),
+                    "timeout_ms": 300
+                }),
+                ctx.clone(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        let msg = match err {
+            ToolError::Failed(msg) => msg,
+            other => panic!("expected Failed, got {other:?}"),
+        };
+        assert!(msg.starts_with("started\n"), "{msg}");
+        assert!(msg.contains("timed out after 300 ms"), "{msg}");
+        assert_dies(wait_for_pid(&pidfile).await).await;
+    }
+
+    #[tokio::test]
+    async fn cancel_returns_quickly_and_kills_the_group() {
+        let (dir, ctx) = ctx();
+        let pidfile = dir.path().join("pid");
+        let command = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+        let call = BashTool::default().call(json!({ "command": command }), ctx.clone());
+        let task = tokio::spawn(call);
+        let pid = wait_for_pid(&pidfile).await;
+        assert!(alive(pid));
+        let cancelled_at = StdInstant::now();
+        ctx.cancel.cancel();
+        let result = task.await.unwrap();
+        let took = cancelled_at.elapsed();
+        assert!(matches!(result, Err(ToolError::Cancelled)), "{result:?}");
+        assert!(took < Duration::from_millis(200), "cancel took {took:?}");
+        assert_dies(pid).await;
+    }
+
+    #[tokio::test]
+    async fn dropping_the_future_kills_the_group() {
+        let (dir, ctx) = ctx();
+        let pidfile = dir.path().join("pid");
+        let command = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+        let mut call = BashTool::default().call(json!({ "command": command }), ctx.clone());
+        let pid = tokio::select! {
+            result = &mut call => panic!("the command ended early: {result:?}"),
+            pid = wait_for_pid(&pidfile) => pid,
+        };
+        assert!(alive(pid));
+        drop(call);
+        assert_dies(pid).await;
+    }
+
+    #[tokio::test]
+    async fn grandchild_holding_pipes_does_not_hang() {
+        let (dir, ctx) = ctx();
+        let pidfile = dir.path().join("pid");
+        let started = StdInstant::now();
+        let out = bash(
+            &ctx,
+            &format!("sleep 100 & echo $! > {}; echo hi", pidfile.display()),
+        )
+        .await
+        .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(out.starts_with("hi\nexit code: 0"), "{out}");
+        assert!(out.contains("background processes"), "{out}");
+        assert_dies(wait_for_pid(&pidfile).await).await;
+    }
+
+    #[tokio::test]
+    async fn background_process_with_redirected_output_is_killed() {
+        let (dir, ctx) = ctx();
+        let pidfile = dir.path().join("pid");
+        let out = bash(
+            &ctx,
+            &format!(
+                "sleep 100 >/dev/null 2>&1 & echo $! > {}",
+                pidfile.display()
+            ),
+        )
+        .await
+        .unwrap();
+        assert!(
+            out.contains("left running by the command were killed"),
+            "{out}"
+        );
+        assert_dies(wait_for_pid(&pidfile).await).await;
+    }
+
+    #[tokio::test]
+    async fn bad_args_are_refused() {
+        let (_dir, ctx) = ctx();
+        let tool = BashTool::default();
+        let err = tool
+            .call(json!({"command": "  "}), ctx.clone())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ToolError::InvalidArgs(_)), "{err}");
+        let err = tool
+            .call(json!({"command": "true", "timeout_ms": 0}), ctx.clone())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ToolError::InvalidArgs(_)), "{err}");
+        let err = tool
+            .call(json!({"cmd": "true"}), ctx.clone())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ToolError::InvalidArgs(_)), "{err}");
+    }
+
+    #[test]
+    fn capture_keeps_head_and_tail_on_char_boundaries() {
+        let mut capture = Capture::default();
+        let chunk = "é".repeat(KEEP_BYTES); // 2 bytes each
+        capture.push(chunk.as_bytes());
+        capture.push(b"x");
+        capture.push(chunk.as_bytes());
+        assert_eq!(capture.total, 4 * KEEP_BYTES as u64 + 1);
+        let out = capture.finish(100);
+        assert!(!out.contains('\u{fffd}'), "{out}");
+        assert!(out.starts_with("éé"));
+        assert!(out.ends_with("éé"));
+        assert!(out.contains("middle cut"), "{out}");
+    }
+
+    #[test]
+    fn partial_utf8_sequences_are_trimmed() {
+        let s = "aé😀".as_bytes();
+        assert_eq!(trim_partial_end(&s[..s.len() - 1]), "aé".as_bytes());
+        assert_eq!(trim_partial_end(s), s);
+        assert_eq!(trim_partial_end(&s[..2]), b"a");
+        assert_eq!(trim_partial_start(&s[2..]), "😀".as_bytes());
+        assert_eq!(trim_partial_start(&s[4..]), b"");
+    }
+}

@@ -1,0 +1,97 @@
+//! harnext's built-in tools and the [`Tool`] trait every tool implements.
+//!
+//! A tool gets its arguments as JSON and a [`ToolContext`] (the [`Workspace`] it may act
+//! in, a cancellation token, the call id) and returns the text the model sees, or a
+//! [`ToolError`] whose message the model sees as an error result.
+//!
+//! Rules every tool keeps:
+//! - every path argument goes through [`Workspace::resolve`], which refuses paths that
+//!   leave the workspace (`..`, absolute paths, symlinks);
+//! - every file a tool writes is recorded with [`Workspace::record_change`], which is
+//!   where `RunResult.filesChanged` comes from;
+//! - every output is capped with [`cap_output`];
+//! - cancellation ends the tool at once: either the tool sees `ctx.cancel` and returns
+//!   [`ToolError::Cancelled`], or the caller drops its future, and the tool's `Drop`
+//!   guards clean up (the shell tool kills its whole process group).
+
+mod bash;
+mod edit_file;
+mod fsutil;
+mod output;
+mod read_file;
+#[cfg(test)]
+mod test_support;
+mod workspace;
+mod write_file;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+pub use bash::BashTool;
+pub use edit_file::EditFileTool;
+pub use output::cap_output;
+pub use output::MAX_OUTPUT_CHARS;
+pub use read_file::ReadFileTool;
+pub use workspace::Workspace;
+pub use write_file::WriteFileTool;
+
+/// What a tool call may use.
+#[derive(Clone)]
+pub struct ToolContext {
+    pub workspace: Arc<Workspace>,
+    pub cancel: CancellationToken,
+    pub call_id: String,
+}
+
+/// A failure the model sees as the tool's output (status `error`), or a cancellation.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// The arguments do not match the tool's schema. Returned before anything runs.
+    #[error("invalid arguments: {0}")]
+    InvalidArgs(String),
+    /// A path argument resolves outside the workspace (after `..` and symlinks).
+    #[error("path `{path}` is outside the workspace")]
+    OutsideWorkspace { path: String },
+    /// Any other failure, already phrased for the model (file not found, old text
+    /// ambiguous, command timed out...).
+    #[error("{0}")]
+    Failed(String),
+    /// The run was cancelled while the tool ran; its work was stopped.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// A tool the model can call.
+pub trait Tool: Send + Sync {
+    fn name(&self) -> &str;
+    /// Written for the model: what it does, its limits.
+    fn description(&self) -> &str;
+    /// JSON Schema of the arguments object.
+    fn input_schema(&self) -> Value;
+    /// True when the tool never changes the workspace or runs commands.
+    fn read_only(&self) -> bool;
+    /// Runs the tool. The future must be `'static`: clone what it needs from `self`.
+    fn call(&self, args: Value, ctx: ToolContext) -> BoxFuture<'static, Result<String, ToolError>>;
+}
+
+/// The names of the built-in tools, in the order they are offered to the model.
+pub const BUILTIN_TOOL_NAMES: &[&str] = &["read_file", "write_file", "edit_file", "bash"];
+
+/// Builds a built-in tool by name, or `None` for an unknown name.
+pub fn builtin_tool(name: &str) -> Option<Arc<dyn Tool>> {
+    match name {
+        "read_file" => Some(Arc::new(ReadFileTool)),
+        "write_file" => Some(Arc::new(WriteFileTool)),
+        "edit_file" => Some(Arc::new(EditFileTool)),
+        "bash" => Some(Arc::new(BashTool::default())),
+        _ => None,
+    }
+}
+
+/// Parses a tool's JSON arguments into its typed argument struct, naming what is wrong.
+pub fn parse_args<T: serde::de::DeserializeOwned>(args: Value) -> Result<T, ToolError> {
+    serde_json::from_value(args).map_err(|e| ToolError::InvalidArgs(e.to_string()))
+}

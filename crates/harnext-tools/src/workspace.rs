@@ -1,0 +1,299 @@
+//! The directory the tools may act in, and the record of the files they changed.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::ToolError;
+
+/// How many symbolic links [`Workspace::resolve`] follows before giving up.
+const MAX_SYMLINKS: u32 = 40;
+
+/// The workspace root (canonical) and the files tools changed in it.
+#[derive(Debug)]
+pub struct Workspace {
+    root: PathBuf,
+    changed: Mutex<BTreeSet<String>>,
+}
+
+impl Workspace {
+    /// Opens `root`, which must be an existing directory; symlinks in it are resolved.
+    pub fn new(root: impl AsRef<Path>) -> io::Result<Workspace> {
+        let root = std::fs::canonicalize(root.as_ref())?;
+        if !root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("workspace root {} is not a directory", root.display()),
+            ));
+        }
+        Ok(Workspace {
+            root,
+            changed: Mutex::new(BTreeSet::new()),
+        })
+    }
+
+    /// The canonical workspace root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Resolves a path argument to an absolute path inside the workspace.
+    ///
+    /// Relative paths are relative to the root; absolute paths must lie inside it. `..`
+    /// is applied lexically, then symbolic links are followed (for the part of the path
+    /// that exists; a dangling link is followed to where it points), and the result
+    /// must still be inside the root, else [`ToolError::OutsideWorkspace`].
+    pub fn resolve(&self, path: &str) -> Result<PathBuf, ToolError> {
+        if path.trim().is_empty() {
+            return Err(ToolError::InvalidArgs("path is empty".to_string()));
+        }
+        if path.contains('\0') {
+            return Err(ToolError::InvalidArgs(
+                "path contains a NUL character".to_string(),
+            ));
+        }
+        let joined = self.root.join(path);
+        let normalized = normalize(&joined);
+        let real = resolve_links(&normalized, 0)
+            .map_err(|e| ToolError::Failed(format!("cannot resolve path `{path}`: {e}")))?;
+        if real.starts_with(&self.root) {
+            Ok(real)
+        } else {
+            Err(ToolError::OutsideWorkspace {
+                path: path.to_string(),
+            })
+        }
+    }
+
+    /// Records that a tool changed `abs` (an absolute path from [`Workspace::resolve`]).
+    pub fn record_change(&self, abs: &Path) {
+        let rel = self.relative(abs);
+        let mut changed = self.changed.lock().unwrap_or_else(|e| e.into_inner());
+        changed.insert(rel);
+    }
+
+    /// The changed files, relative to the root with `/` separators, sorted.
+    pub fn changed_files(&self) -> Vec<String> {
+        let changed = self.changed.lock().unwrap_or_else(|e| e.into_inner());
+        changed.iter().cloned().collect()
+    }
+
+    /// `abs` relative to the root with `/` separators (`.` for the root itself), or
+    /// `abs` as it is when it is not inside the root.
+    pub fn relative(&self, abs: &Path) -> String {
+        match abs.strip_prefix(&self.root) {
+            Ok(rel) => {
+                let parts: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                if parts.is_empty() {
+                    ".".to_string()
+                } else {
+                    parts.join("/")
+                }
+            }
+            Err(_) => abs.display().to_string(),
+        }
+    }
+}
+
+/// Applies `.` and `..` lexically (`..` at `/` stays at `/`).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::Prefix(_) | Component::RootDir => out.push(component.as_os_str()),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(name) => out.push(name),
+        }
+    }
+    out
+}
+
+/// Follows the symbolic links of a normalized absolute path: the longest part of it
+/// that exists is canonicalized and the rest (which does not exist yet, so holds no
+/// links) is appended. A dangling link is followed to its target.
+fn resolve_links(path: &Path, depth: u32) -> io::Result<PathBuf> {
+    let mut existing = path.to_path_buf();
+    let mut rest: Vec<OsString> = Vec::new();
+    while std::fs::symlink_metadata(&existing).is_err() {
+        match existing.file_name() {
+            Some(name) => {
+                rest.push(name.to_os_string());
+                existing.pop();
+            }
+            None => break,
+        }
+    }
+    rest.reverse();
+    let base = match std::fs::canonicalize(&existing) {
+        Ok(base) => base,
+        Err(e) => {
+            let is_link = std::fs::symlink_metadata(&existing)
+                .map(|m| m.file_type().is_symlink())
+                .unwrap_or(false);
+            if !is_link {
+                return Err(e);
+            }
+            if depth >= MAX_SYMLINKS {
+                return Err(io::Error::other("too many levels of symbolic links"));
+            }
+            // A dangling link: continue from where it points.
+            let target = std::fs::read_link(&existing)?;
+            let parent = match existing.parent() {
+                Some(parent) => std::fs::canonicalize(parent)?,
+                None => PathBuf::from("/"),
+            };
+            let mut next = normalize(&parent.join(target));
+            for name in &rest {
+                next.push(name);
+            }
+            return resolve_links(&next, depth + 1);
+        }
+    };
+    let mut out = base;
+    for name in rest {
+        if name == ".." || name == "." {
+            return Err(io::Error::other("`..` in a path that does not exist"));
+        }
+        out.push(name);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        ws: Workspace,
+        outside: PathBuf,
+    }
+
+    fn setup() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ws");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret.txt"), "secret").unwrap();
+        std::fs::write(root.join("a/file.txt"), "hi").unwrap();
+        let ws = Workspace::new(&root).unwrap();
+        Setup {
+            _dir: dir,
+            ws,
+            outside: std::fs::canonicalize(outside).unwrap(),
+        }
+    }
+
+    fn assert_outside(ws: &Workspace, path: &str) {
+        match ws.resolve(path) {
+            Err(ToolError::OutsideWorkspace { path: p }) => assert_eq!(p, path),
+            other => panic!("expected OutsideWorkspace for {path:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn new_refuses_a_file_and_a_missing_dir() {
+        let s = setup();
+        assert!(Workspace::new(s.ws.root().join("a/file.txt")).is_err());
+        assert!(Workspace::new(s.ws.root().join("nope")).is_err());
+    }
+
+    #[test]
+    fn parent_escape_is_refused() {
+        let s = setup();
+        assert_outside(&s.ws, "../x");
+        assert_outside(&s.ws, "../outside/secret.txt");
+    }
+
+    #[test]
+    fn absolute_path_outside_is_refused() {
+        let s = setup();
+        assert_outside(&s.ws, "/etc/passwd");
+        assert_outside(&s.ws, s.outside.join("secret.txt").to_str().unwrap());
+    }
+
+    #[test]
+    fn dotdot_through_subdir_escape_is_refused() {
+        let s = setup();
+        assert_outside(&s.ws, "a/../../x");
+        assert_outside(&s.ws, "a/b/../../../outside/secret.txt");
+    }
+
+    #[test]
+    fn symlink_pointing_outside_is_refused() {
+        let s = setup();
+        symlink(&s.outside, s.ws.root().join("link")).unwrap();
+        symlink(s.outside.join("secret.txt"), s.ws.root().join("a/secret")).unwrap();
+        assert_outside(&s.ws, "link");
+        assert_outside(&s.ws, "link/secret.txt");
+        assert_outside(&s.ws, "link/new/file.txt");
+        assert_outside(&s.ws, "a/secret");
+    }
+
+    #[test]
+    fn dangling_symlink_pointing_outside_is_refused() {
+        let s = setup();
+        symlink(s.outside.join("not-yet.txt"), s.ws.root().join("dangling")).unwrap();
+        assert_outside(&s.ws, "dangling");
+        // A dangling link that stays inside resolves to its target.
+        symlink("a/new.txt", s.ws.root().join("inner")).unwrap();
+        assert_eq!(
+            s.ws.resolve("inner").unwrap(),
+            s.ws.root().join("a/new.txt")
+        );
+    }
+
+    #[test]
+    fn paths_inside_resolve() {
+        let s = setup();
+        let root = s.ws.root().to_path_buf();
+        assert_eq!(s.ws.resolve("a/file.txt").unwrap(), root.join("a/file.txt"));
+        assert_eq!(
+            s.ws.resolve("./a/b/../file.txt").unwrap(),
+            root.join("a/file.txt")
+        );
+        assert_eq!(
+            s.ws.resolve("new/dir/x.rs").unwrap(),
+            root.join("new/dir/x.rs")
+        );
+        assert_eq!(s.ws.resolve(".").unwrap(), root);
+        let abs = root.join("a/file.txt");
+        assert_eq!(s.ws.resolve(abs.to_str().unwrap()).unwrap(), abs);
+        symlink(root.join("a"), root.join("alias")).unwrap();
+        assert_eq!(
+            s.ws.resolve("alias/file.txt").unwrap(),
+            root.join("a/file.txt")
+        );
+    }
+
+    #[test]
+    fn empty_path_is_invalid() {
+        let s = setup();
+        assert!(matches!(s.ws.resolve(""), Err(ToolError::InvalidArgs(_))));
+        assert!(matches!(s.ws.resolve("  "), Err(ToolError::InvalidArgs(_))));
+    }
+
+    #[test]
+    fn changes_are_recorded_relative_and_sorted() {
+        let s = setup();
+        let root = s.ws.root().to_path_buf();
+        s.ws.record_change(&root.join("z.txt"));
+        s.ws.record_change(&root.join("a/b/c.rs"));
+        s.ws.record_change(&root.join("z.txt"));
+        assert_eq!(s.ws.changed_files(), vec!["a/b/c.rs", "z.txt"]);
+        assert_eq!(s.ws.relative(&root), ".");
+        assert_eq!(s.ws.relative(&root.join("a/b")), "a/b");
+    }
+}

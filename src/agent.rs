@@ -1,0 +1,159 @@
+//! The `Agent` class.
+
+use harnext_core::Agent as CoreAgent;
+use harnext_core::EventSink;
+use harnext_core::Run;
+use harnext_core::RunRequest;
+use napi::bindgen_prelude::Either;
+use napi::bindgen_prelude::Function;
+use napi::bindgen_prelude::JsObjectValue;
+use napi::bindgen_prelude::Object;
+use napi::bindgen_prelude::PromiseRaw;
+use napi::bindgen_prelude::Unknown;
+use napi::Env;
+use napi::Status;
+use napi_derive::napi;
+use tokio_util::sync::CancellationToken;
+
+use crate::abort;
+use crate::events::RunResult;
+use crate::options::agent_config;
+use crate::options::run_input;
+use crate::options::AgentOptions;
+use crate::options::InputMessage;
+use crate::stream::EventStream;
+
+fn invalid(message: impl std::fmt::Display) -> napi::Error {
+    napi::Error::new(Status::InvalidArg, message.to_string())
+}
+
+/// A coding agent: a model, a workspace, tools, and the sessions of its runs.
+#[napi]
+pub struct Agent {
+    inner: CoreAgent,
+}
+
+/// A run ready to start, with the function that unlinks its abort signal.
+pub(crate) struct Begun<'env> {
+    pub run: Run,
+    pub token: CancellationToken,
+    pub unlink: Option<Function<'env, (), ()>>,
+}
+
+#[napi]
+impl Agent {
+    /// Bad options throw here with a message naming the option and what was expected.
+    #[napi(constructor)]
+    pub fn new(options: AgentOptions) -> napi::Result<Self> {
+        let config = agent_config(options).map_err(invalid)?;
+        let inner = CoreAgent::new(config).map_err(invalid)?;
+        Ok(Agent { inner })
+    }
+
+    /// The system prompt sent with every model call.
+    #[napi(getter)]
+    pub fn system_prompt(&self) -> String {
+        self.inner.system_prompt().to_owned()
+    }
+
+    /// The workspace directory, resolved.
+    #[napi(getter)]
+    pub fn cwd(&self) -> String {
+        self.inner.cwd().display().to_string()
+    }
+
+    /// Runs the agent loop to the end. Resolves however the run ends (success, cancellation,
+    /// provider error, max steps); rejects only for misuse detected before it starts.
+    #[napi(
+        ts_args_type = "input: string | Message[], options?: RunOptions",
+        ts_return_type = "Promise<RunResult>"
+    )]
+    pub fn run<'env>(
+        &self,
+        env: &'env Env,
+        input: Either<String, Vec<InputMessage>>,
+        options: Option<Object<'env>>,
+    ) -> napi::Result<PromiseRaw<'env, RunResult>> {
+        let begun = match self.begin(env, input, options) {
+            Ok(b) => b,
+            Err(e) => return env.spawn_future(async move { Err::<RunResult, _>(e) }),
+        };
+        let unlink = begun.unlink.map(|f| f.create_ref()).transpose()?;
+        let Begun { run, token, .. } = begun;
+        env.spawn_future_with_callback(
+            // Infallible, so that the callback (which removes the abort listener) always runs.
+            async move { Ok(run.execute(token, EventSink::none()).await) },
+            move |env, result| {
+                if let Some(unlink) = unlink {
+                    unlink.borrow_back(env)?.call(())?;
+                }
+                Ok(RunResult::from(result))
+            },
+        )
+    }
+
+    /// Streams the run's events. Returns at once; the run starts when iteration starts.
+    /// Breaking out of `for await` cancels the run like an abort.
+    #[napi(ts_args_type = "input: string | Message[], options?: RunOptions")]
+    pub fn stream<'env>(
+        &self,
+        env: &'env Env,
+        input: Either<String, Vec<InputMessage>>,
+        options: Option<Object<'env>>,
+    ) -> napi::Result<EventStream> {
+        match self.begin(env, input, options) {
+            Ok(begun) => EventStream::new(begun),
+            Err(e) => Ok(EventStream::failed(e)),
+        }
+    }
+}
+
+impl Agent {
+    fn begin<'env>(
+        &self,
+        env: &'env Env,
+        input: Either<String, Vec<InputMessage>>,
+        options: Option<Object<'env>>,
+    ) -> napi::Result<Begun<'env>> {
+        let input = run_input(input).map_err(invalid)?;
+        let mut signal: Option<Unknown<'env>> = None;
+        let mut request = RunRequest {
+            input,
+            session_id: None,
+            max_steps: None,
+        };
+        if let Some(o) = options {
+            signal = o.get_named_property::<Option<Unknown<'env>>>("signal")?;
+            request.session_id = o
+                .get_named_property::<Option<String>>("sessionId")
+                .map_err(|_| invalid("options.sessionId must be a string"))?;
+            if let Some(v) = o
+                .get_named_property::<Option<f64>>("maxSteps")
+                .map_err(|_| invalid("options.maxSteps must be a number"))?
+            {
+                if v.fract() != 0.0 || !(1.0..=f64::from(u32::MAX)).contains(&v) {
+                    return Err(invalid(format!(
+                        "invalid option `maxSteps`: expected an integer >= 1, got {v}"
+                    )));
+                }
+                // Checked above: an integer within u32's range.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let steps = v as u32;
+                request.max_steps = Some(steps);
+            }
+            if o.has_named_property("outputSchema")?
+                && o.get_named_property::<Option<Unknown<'env>>>("outputSchema")?
+                    .is_some()
+            {
+                return Err(invalid(
+                    "options.outputSchema is not supported by this version of harnext; \
+                     a run would have no validated output",
+                ));
+            }
+        }
+        let run = self.inner.start(request).map_err(invalid)?;
+        let token = CancellationToken::new();
+        let unlink = abort::link(env, signal, &token)?;
+        Ok(Begun { run, token, unlink })
+    }
+}

@@ -1,0 +1,289 @@
+//! The JavaScript shapes of events and results, converted from the core's types.
+
+use harnext_core::protocol as core;
+use napi_derive::napi;
+use serde_json::Value;
+
+#[napi(string_enum = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolStatus {
+    Ok,
+    Error,
+    Denied,
+    Cancelled,
+}
+
+#[napi(string_enum = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    EndTurn,
+    MaxSteps,
+    Cancelled,
+    Error,
+}
+
+#[napi(string_enum = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    Auth,
+    RateLimit,
+    Overloaded,
+    BadRequest,
+    ContextOverflow,
+    Network,
+    Timeout,
+    Server,
+    MaxSteps,
+    OutputInvalid,
+    Tool,
+    Internal,
+}
+
+/// Token accounting: one model call's in a `usage` event, the run's totals in `RunResult.usage`.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct Usage {
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub reasoning_tokens: i64,
+}
+
+/// A run-time failure: in an `error` event, and in `RunResult.error`.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct HarnextError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Whether the same request may succeed if tried again later.
+    pub retryable: bool,
+    /// The provider's HTTP status, when it answered with one.
+    pub status: Option<u32>,
+}
+
+/// One tool call of a run, with its outcome.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct ToolStep {
+    pub id: String,
+    pub tool: String,
+    #[napi(ts_type = "unknown")]
+    pub args: Value,
+    pub status: ToolStatus,
+    pub output: String,
+    pub duration_ms: i64,
+}
+
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// The final assistant message.
+    pub text: String,
+    /// Every tool call of the run, in order.
+    pub steps: Vec<ToolStep>,
+    /// Paths relative to `cwd`, sorted, created, modified or deleted during the run.
+    pub files_changed: Vec<String>,
+    /// Totals over every model call of the run.
+    pub usage: Usage,
+    /// `"sess_"` followed by 12 random `[0-9a-z]`.
+    pub session_id: String,
+    pub success: bool,
+    pub cancelled: bool,
+    pub stop_reason: StopReason,
+    /// Validated structured output, when `outputSchema` was given.
+    #[napi(ts_type = "unknown")]
+    pub output: Option<Value>,
+    /// Present when `success` is false and the run was not cancelled.
+    pub error: Option<HarnextError>,
+    pub duration_ms: i64,
+}
+
+/// An event of a run. `run_start` is always first and `run_end` always last, exactly once.
+#[napi(discriminant = "type", discriminant_case = "snake_case")]
+#[derive(Debug, Clone)]
+pub enum AgentEvent {
+    /// The loop begins.
+    RunStart { session_id: String },
+    /// A chunk of model reasoning (providers that expose it).
+    Thinking { text: String },
+    /// A chunk of the assistant's reply.
+    Text { text: String },
+    /// The model invokes a tool.
+    ToolCall {
+        id: String,
+        tool: String,
+        #[napi(ts_type = "Record<string, unknown>")]
+        args: Value,
+    },
+    /// A tool finished: exactly one per `tool_call`, with the same `id`.
+    ToolResult {
+        id: String,
+        status: ToolStatus,
+        output: String,
+    },
+    /// A tool call needs approval (manual permission modes).
+    PermissionRequest {
+        id: String,
+        tool: String,
+        #[napi(ts_type = "Record<string, unknown>")]
+        args: Value,
+    },
+    /// The usage of the model call that just ended.
+    Usage {
+        input_tokens: i64,
+        output_tokens: i64,
+        cache_read_tokens: i64,
+        cache_write_tokens: i64,
+        reasoning_tokens: i64,
+    },
+    /// A provider request failed and is tried again after `delayMs`.
+    Retry {
+        attempt: u32,
+        delay_ms: i64,
+        reason: String,
+    },
+    /// A non-recoverable error ends the run; `run_end` follows.
+    Error { error: HarnextError },
+    /// The run is over: always the last event.
+    RunEnd { result: RunResult },
+}
+
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl From<core::ToolStatus> for ToolStatus {
+    fn from(s: core::ToolStatus) -> Self {
+        match s {
+            core::ToolStatus::Ok => ToolStatus::Ok,
+            core::ToolStatus::Error => ToolStatus::Error,
+            core::ToolStatus::Denied => ToolStatus::Denied,
+            core::ToolStatus::Cancelled => ToolStatus::Cancelled,
+        }
+    }
+}
+
+impl From<core::StopReason> for StopReason {
+    fn from(s: core::StopReason) -> Self {
+        match s {
+            core::StopReason::EndTurn => StopReason::EndTurn,
+            core::StopReason::MaxSteps => StopReason::MaxSteps,
+            core::StopReason::Cancelled => StopReason::Cancelled,
+            core::StopReason::Error => StopReason::Error,
+        }
+    }
+}
+
+impl From<core::ErrorCode> for ErrorCode {
+    fn from(c: core::ErrorCode) -> Self {
+        match c {
+            core::ErrorCode::Auth => ErrorCode::Auth,
+            core::ErrorCode::RateLimit => ErrorCode::RateLimit,
+            core::ErrorCode::Overloaded => ErrorCode::Overloaded,
+            core::ErrorCode::BadRequest => ErrorCode::BadRequest,
+            core::ErrorCode::ContextOverflow => ErrorCode::ContextOverflow,
+            core::ErrorCode::Network => ErrorCode::Network,
+            core::ErrorCode::Timeout => ErrorCode::Timeout,
+            core::ErrorCode::Server => ErrorCode::Server,
+            core::ErrorCode::MaxSteps => ErrorCode::MaxSteps,
+            core::ErrorCode::OutputInvalid => ErrorCode::OutputInvalid,
+            core::ErrorCode::Tool => ErrorCode::Tool,
+            core::ErrorCode::Internal => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<core::Usage> for Usage {
+    fn from(u: core::Usage) -> Self {
+        Usage {
+            input_tokens: int(u.input_tokens),
+            output_tokens: int(u.output_tokens),
+            cache_read_tokens: int(u.cache_read_tokens),
+            cache_write_tokens: int(u.cache_write_tokens),
+            reasoning_tokens: int(u.reasoning_tokens),
+        }
+    }
+}
+
+impl From<core::HarnextError> for HarnextError {
+    fn from(e: core::HarnextError) -> Self {
+        HarnextError {
+            code: e.code.into(),
+            message: e.message,
+            retryable: e.retryable,
+            status: e.status.map(u32::from),
+        }
+    }
+}
+
+impl From<core::ToolStep> for ToolStep {
+    fn from(s: core::ToolStep) -> Self {
+        ToolStep {
+            id: s.id,
+            tool: s.tool,
+            args: s.args,
+            status: s.status.into(),
+            output: s.output,
+            duration_ms: int(s.duration_ms),
+        }
+    }
+}
+
+impl From<core::RunResult> for RunResult {
+    fn from(r: core::RunResult) -> Self {
+        RunResult {
+            text: r.text,
+            steps: r.steps.into_iter().map(ToolStep::from).collect(),
+            files_changed: r.files_changed,
+            usage: r.usage.into(),
+            session_id: r.session_id,
+            success: r.success,
+            cancelled: r.cancelled,
+            stop_reason: r.stop_reason.into(),
+            output: r.output,
+            error: r.error.map(HarnextError::from),
+            duration_ms: int(r.duration_ms),
+        }
+    }
+}
+
+impl From<core::AgentEvent> for AgentEvent {
+    fn from(e: core::AgentEvent) -> Self {
+        match e {
+            core::AgentEvent::RunStart { session_id } => AgentEvent::RunStart { session_id },
+            core::AgentEvent::Thinking { text } => AgentEvent::Thinking { text },
+            core::AgentEvent::Text { text } => AgentEvent::Text { text },
+            core::AgentEvent::ToolCall { id, tool, args } => {
+                AgentEvent::ToolCall { id, tool, args }
+            }
+            core::AgentEvent::ToolResult { id, status, output } => AgentEvent::ToolResult {
+                id,
+                status: status.into(),
+                output,
+            },
+            core::AgentEvent::Usage(u) => AgentEvent::Usage {
+                input_tokens: int(u.input_tokens),
+                output_tokens: int(u.output_tokens),
+                cache_read_tokens: int(u.cache_read_tokens),
+                cache_write_tokens: int(u.cache_write_tokens),
+                reasoning_tokens: int(u.reasoning_tokens),
+            },
+            core::AgentEvent::Retry {
+                attempt,
+                delay_ms,
+                reason,
+            } => AgentEvent::Retry {
+                attempt,
+                delay_ms: int(delay_ms),
+                reason,
+            },
+            core::AgentEvent::Error { error } => AgentEvent::Error {
+                error: error.into(),
+            },
+            core::AgentEvent::RunEnd { result } => AgentEvent::RunEnd {
+                result: (*result).into(),
+            },
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The Node.js binding of harnext: option conversion, events, callbacks, errors. No
+//! engine logic lives here; it is all in `harnext-core`.
+
+// napi-rs passes owned values into exported functions.
+#![allow(clippy::needless_pass_by_value)]
+
+mod abort;
+mod agent;
+mod events;
+mod options;
+mod stream;
+
+pub use agent::Agent;
+pub use events::AgentEvent;
+pub use events::ErrorCode;
+pub use events::HarnextError;
+pub use events::RunResult;
+pub use events::StopReason;
+pub use events::ToolStatus;
+pub use events::ToolStep;
+pub use events::Usage;
+pub use options::AgentOptions;
+pub use options::InputMessage;
+pub use options::RunOptions;
+pub use options::ScriptToolCall;
+pub use options::ScriptTurn;
+pub use options::ScriptUsage;
+pub use options::SystemPromptAppend;
+pub use options::ThinkingOptions;
+pub use stream::EventStream;

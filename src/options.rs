@@ -1,0 +1,199 @@
+//! `new Agent(options)` and `run(input, options)`: the JavaScript option objects and
+//! their conversion into the core's configuration.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use harnext_core::protocol::Message as CoreMessage;
+use harnext_core::protocol::ScriptedTurn;
+use harnext_core::AgentConfig;
+use harnext_core::ConfigError;
+use harnext_core::PermissionMode;
+use harnext_core::RunInput;
+use harnext_core::SystemPrompt;
+use napi::bindgen_prelude::Either;
+use napi_derive::napi;
+use serde_json::Value;
+
+#[napi(object)]
+pub struct SystemPromptAppend {
+    /// Text added after the built-in coding-agent prompt.
+    pub append: String,
+}
+
+#[napi(object)]
+pub struct ThinkingOptions {
+    /// Reasoning budget in tokens (at least 1024).
+    pub budget_tokens: f64,
+}
+
+/// Options of `new Agent()`.
+#[napi(object)]
+pub struct AgentOptions {
+    /// `"anthropic/<model>"` (Messages API), or `"scripted"` to replay `script` with no network.
+    pub model: String,
+    /// Overrides the provider endpoint; may carry a path prefix. Default: `ANTHROPIC_BASE_URL`, else the provider's.
+    #[napi(js_name = "baseURL")]
+    pub base_url: Option<String>,
+    /// Default: `ANTHROPIC_API_KEY`.
+    pub api_key: Option<String>,
+    /// Extra HTTP headers sent with every model request.
+    pub headers: Option<HashMap<String, String>>,
+    /// The workspace the tools act in. Default: `process.cwd()`.
+    pub cwd: Option<String>,
+    /// Replaces the built-in coding-agent prompt, or `{ append }` extends it.
+    #[napi(ts_type = "string | SystemPromptAppend")]
+    pub system_prompt: Option<Either<String, SystemPromptAppend>>,
+    /// Which built-in tools are on. Default: all.
+    #[napi(ts_type = "Array<'read_file' | 'write_file' | 'edit_file' | 'bash'>")]
+    pub tools: Option<Vec<String>>,
+    /// `"auto"` (never ask) or `"read-only"` (writing tools and commands are refused).
+    #[napi(ts_type = "'auto' | 'manual' | 'accept-edits' | 'read-only'")]
+    pub permission_mode: Option<String>,
+    /// Model calls per run before it stops with `stopReason: "max_steps"`. Default 50.
+    pub max_steps: Option<f64>,
+    pub max_output_tokens: Option<f64>,
+    pub temperature: Option<f64>,
+    /// Enables provider reasoning: `true` for a 4096-token budget, or `{ budgetTokens }`.
+    #[napi(ts_type = "boolean | ThinkingOptions")]
+    pub thinking: Option<Either<bool, ThinkingOptions>>,
+    /// Provider retries per request. Default 2.
+    pub max_retries: Option<f64>,
+    /// Milliseconds a model stream may stay silent before it counts as stalled. Default 300000.
+    pub idle_timeout_ms: Option<f64>,
+    /// The model turns replayed by `model: "scripted"`, one per model call.
+    #[napi(ts_type = "ScriptTurn[]")]
+    pub script: Option<Value>,
+}
+
+/// One scripted model turn.
+#[napi(object)]
+pub struct ScriptTurn {
+    /// Reasoning streamed before the reply.
+    pub thinking: Option<String>,
+    /// The reply, streamed in word chunks.
+    pub text: Option<String>,
+    /// Tool calls made after the text.
+    pub tool_calls: Option<Vec<ScriptToolCall>>,
+    /// Usage reported for the turn (zeros when absent).
+    pub usage: Option<ScriptUsage>,
+    /// Milliseconds to wait before each streamed chunk.
+    pub delay_ms: Option<f64>,
+}
+
+#[napi(object)]
+pub struct ScriptToolCall {
+    /// Generated when absent.
+    pub id: Option<String>,
+    pub name: String,
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub args: Option<Value>,
+}
+
+#[napi(object)]
+pub struct ScriptUsage {
+    pub input_tokens: Option<f64>,
+    pub output_tokens: Option<f64>,
+    pub cache_read_tokens: Option<f64>,
+    pub cache_write_tokens: Option<f64>,
+    pub reasoning_tokens: Option<f64>,
+}
+
+/// One message of an input list.
+#[napi(object, js_name = "Message")]
+pub struct InputMessage {
+    #[napi(ts_type = "'user' | 'assistant'")]
+    pub role: String,
+    pub content: String,
+}
+
+/// Options of `run()` and `stream()`.
+#[napi(object, object_to_js = false)]
+pub struct RunOptions {
+    /// Aborting it cancels the run.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Value>,
+    /// Continue this session's conversation.
+    pub session_id: Option<String>,
+    /// Overrides the agent's `maxSteps` for this run.
+    pub max_steps: Option<f64>,
+}
+
+fn integer(option: &'static str, value: f64, min: f64) -> Result<u32, ConfigError> {
+    if value.fract() != 0.0 || value < min || value > f64::from(u32::MAX) {
+        return Err(ConfigError::invalid(
+            option,
+            format!("expected an integer >= {min}, got {value}"),
+        ));
+    }
+    // Checked above: an integer within u32's range.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(value as u32)
+}
+
+pub fn agent_config(o: AgentOptions) -> Result<AgentConfig, ConfigError> {
+    let mut c = AgentConfig::new(o.model);
+    c.base_url = o.base_url;
+    c.api_key = o.api_key;
+    let mut headers: Vec<(String, String)> = o.headers.unwrap_or_default().into_iter().collect();
+    headers.sort();
+    c.headers = headers;
+    c.cwd = o.cwd.map(PathBuf::from);
+    c.system_prompt = match o.system_prompt {
+        None => SystemPrompt::BuiltIn,
+        Some(Either::A(s)) => SystemPrompt::Replace(s),
+        Some(Either::B(a)) => SystemPrompt::Append(a.append),
+    };
+    c.tools = o.tools;
+    if let Some(mode) = o.permission_mode {
+        c.permission_mode = PermissionMode::parse(&mode)?;
+    }
+    if let Some(v) = o.max_steps {
+        c.max_steps = integer("maxSteps", v, 1.0)?;
+    }
+    if let Some(v) = o.max_output_tokens {
+        c.max_output_tokens = Some(integer("maxOutputTokens", v, 1.0)?);
+    }
+    c.temperature = o.temperature;
+    c.thinking_budget = match o.thinking {
+        None | Some(Either::A(false)) => None,
+        Some(Either::A(true)) => Some(4096),
+        Some(Either::B(t)) => Some(integer("thinking.budgetTokens", t.budget_tokens, 1024.0)?),
+    };
+    if let Some(v) = o.max_retries {
+        c.max_retries = integer("maxRetries", v, 0.0)?;
+    }
+    if let Some(v) = o.idle_timeout_ms {
+        c.idle_timeout = Some(Duration::from_millis(u64::from(integer(
+            "idleTimeoutMs",
+            v,
+            1.0,
+        )?)));
+    }
+    if let Some(script) = o.script {
+        let turns: Vec<ScriptedTurn> = serde_json::from_value(script).map_err(|e| {
+            ConfigError::invalid("script", format!("expected a list of turns: {e}"))
+        })?;
+        c.script = Some(turns);
+    }
+    Ok(c)
+}
+
+pub fn run_input(input: Either<String, Vec<InputMessage>>) -> Result<RunInput, String> {
+    match input {
+        Either::A(text) => Ok(RunInput::Text(text)),
+        Either::B(messages) => messages
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| match m.role.as_str() {
+                "user" => Ok(CoreMessage::user_text(m.content)),
+                "assistant" => Ok(CoreMessage::assistant_text(m.content)),
+                other => Err(format!(
+                    "input[{i}].role: expected \"user\" or \"assistant\", got {other:?}"
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(RunInput::Messages),
+    }
+}
