@@ -64,6 +64,9 @@ impl EventSink {
     }
 }
 
+/// How long a cancelled tool may take to clean up before its future is dropped.
+const TOOL_CANCEL_GRACE: std::time::Duration = std::time::Duration::from_millis(40);
+
 const CANCELLED_OUTPUT: &str = "Cancelled: the run was aborted before this tool call finished.";
 
 /// A prepared run; [`Run::execute`] runs it to the end.
@@ -408,11 +411,17 @@ impl LoopState<'_> {
             cancel: self.cancel.child_token(),
             call_id: id.to_owned(),
         };
-        let fut = tool.call(args.clone(), ctx);
+        let mut fut = tool.call(args.clone(), ctx);
         let outcome = tokio::select! {
-            biased;
-            _ = self.cancel.cancelled() => Err(ToolError::Cancelled),
-            r = fut => r,
+            r = &mut fut => r,
+            _ = self.cancel.cancelled() => {
+                // The tool saw the same cancellation: give it a moment to stop what it
+                // started (kill and reap a process group), then drop it regardless.
+                match tokio::time::timeout(TOOL_CANCEL_GRACE, fut).await {
+                    Ok(Ok(out)) => Ok(out),
+                    Ok(Err(_)) | Err(_) => Err(ToolError::Cancelled),
+                }
+            }
         };
         let (status, output) = match outcome {
             Ok(out) => (ToolStatus::Ok, cap_output(&out, MAX_OUTPUT_CHARS)),

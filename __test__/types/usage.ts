@@ -1,0 +1,48 @@
+// Written from the spec's example: checked by `tsc --strict --noEmit` in types.test.mjs.
+import { Agent } from "../../index.js";
+import type { AgentEvent, RunResult, Usage } from "../../index.js";
+
+function assertNever(x: never): never {
+  throw new Error(`unexpected event ${JSON.stringify(x)}`);
+}
+
+export async function main(): Promise<RunResult | undefined> {
+  const agent = new Agent({ model: "anthropic/claude-sonnet-4-5", cwd: "/path/to/repo" });
+
+  const result = await agent.run("Add pagination to GET /users");
+  const text: string = result.text;
+  const files: string[] = result.filesChanged;
+  const usage: Usage = result.usage;
+  const ok: boolean = result.success && !result.cancelled;
+  const id: string = result.sessionId;
+  void [text, files, usage, ok, id, result.steps[0]?.status, result.durationMs];
+
+  const ac = new AbortController();
+  let final: RunResult | undefined;
+  for await (const e of agent.stream("Migrate the config loader to TOML", { signal: ac.signal })) {
+    switch (e.type) {
+      case "run_start": console.log(e.sessionId); break;
+      case "thinking": console.log(e.text); break;
+      case "text": process.stdout.write(e.text); break;
+      case "tool_call": console.log(`\n⏺ ${e.tool}`, e.args, e.id); break;
+      case "tool_result": console.log("  ↳", e.status, e.output.length, e.id); break;
+      case "permission_request": console.log(e.tool, e.args); break;
+      case "usage": console.log(e.inputTokens + e.outputTokens + e.cacheReadTokens + e.cacheWriteTokens + e.reasoningTokens); break;
+      case "retry": console.log(e.attempt, e.delayMs, e.reason); break;
+      case "error": console.log(e.error.code, e.error.message, e.error.retryable, e.error.status); break;
+      case "run_end": final = e.result; console.log(e.result.success); break;
+      default: assertNever(e);
+    }
+  }
+  const events: AgentEvent[] = [];
+  await agent.run([{ role: "user", content: "hi" }, { role: "assistant", content: "hello" }], { sessionId: final?.sessionId, maxSteps: 3 });
+  // @ts-expect-error: a text event has no `tool`
+  const bad = (e: Extract<AgentEvent, { type: "text" }>) => e.tool;
+  // @ts-expect-error: unknown event type
+  const wrong: AgentEvent["type"] = "tool_started";
+  // @ts-expect-error: role must be user or assistant
+  await agent.run([{ role: "system", content: "x" }]);
+  new Agent({ model: "scripted", script: [{ text: "hi", toolCalls: [{ name: "bash", args: { command: "ls" } }] }], permissionMode: "read-only", thinking: { budgetTokens: 2048 }, systemPrompt: { append: "x" } });
+  void [events, bad, wrong];
+  return final;
+}
