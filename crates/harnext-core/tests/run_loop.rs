@@ -1,4 +1,5 @@
 //! The run loop end to end against the mock Anthropic server (real SSE over 127.0.0.1).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 use std::time::Instant;
