@@ -42,7 +42,7 @@ fi
 if [ -n "$stale" ]; then
   command -v cargo >/dev/null 2>&1 || die "$stale, and cargo (Rust) is needed to build it"
   say "building the addon (debug): $stale…"
-  npx napi build --platform --no-const-enum >&2
+  npm run --silent build:debug >&2
   [ -f "$addon" ] || die "the build did not produce $addon"
   touch "$addon" # the build may copy an unchanged artifact with an old mtime
 else

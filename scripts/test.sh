@@ -16,12 +16,12 @@ if [ ! -x node_modules/.bin/napi ] || [ ! -d node_modules/typescript ] || [ ! -d
   npm ci --no-audit --no-fund
 fi
 
-say "napi build (debug) -> harnext.*.node, index.js, index.d.ts"
-npx napi build --platform --no-const-enum
+say "napi build (debug) -> harnext.*.node, native.js, index.d.ts"
+npm run --silent build:debug
 
 if [ "${CI:-}" = "true" ]; then
   say "the committed index.d.ts and index.js are the generated ones"
-  git diff --exit-code -- index.d.ts index.js
+  git diff --exit-code -- index.d.ts native.js
 fi
 
 say "cargo fmt --check"

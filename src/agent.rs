@@ -16,6 +16,9 @@ use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
 use crate::abort;
+use crate::callbacks::JsPermissionHandler;
+use harnext_core::permissions::PendingPermissions;
+use std::sync::Arc;
 use crate::events::RunResult;
 use crate::options::agent_config;
 use crate::options::run_input;
@@ -31,6 +34,7 @@ fn invalid(message: impl std::fmt::Display) -> napi::Error {
 #[napi]
 pub struct Agent {
     inner: CoreAgent,
+    permission_handler: Option<Arc<JsPermissionHandler>>,
 }
 
 /// A run ready to start, with the function that unlinks its abort signal.
@@ -38,6 +42,8 @@ pub(crate) struct Begun<'env> {
     pub run: Run,
     pub token: CancellationToken,
     pub unlink: Option<Function<'env, (), ()>>,
+    /// Set when permission requests are answered with `respond()` on the events.
+    pub pending: Option<Arc<PendingPermissions>>,
 }
 
 #[napi]
@@ -45,9 +51,12 @@ impl Agent {
     /// Bad options throw here with a message naming the option and what was expected.
     #[napi(constructor)]
     pub fn new(options: AgentOptions) -> napi::Result<Self> {
-        let config = agent_config(options).map_err(invalid)?;
+        let (config, on_permission_request) = agent_config(options).map_err(invalid)?;
         let inner = CoreAgent::new(config).map_err(invalid)?;
-        Ok(Agent { inner })
+        Ok(Agent {
+            inner,
+            permission_handler: on_permission_request.map(|f| Arc::new(JsPermissionHandler::new(f))),
+        })
     }
 
     /// The system prompt sent with every model call.
@@ -74,7 +83,7 @@ impl Agent {
         input: Either<String, Vec<InputMessage>>,
         options: Option<Object<'env>>,
     ) -> napi::Result<PromiseRaw<'env, RunResult>> {
-        let begun = match self.begin(env, input, options) {
+        let begun = match self.begin(env, input, options, false) {
             Ok(b) => b,
             Err(e) => return env.spawn_future(async move { Err::<RunResult, _>(e) }),
         };
@@ -101,7 +110,7 @@ impl Agent {
         input: Either<String, Vec<InputMessage>>,
         options: Option<Object<'env>>,
     ) -> napi::Result<EventStream> {
-        match self.begin(env, input, options) {
+        match self.begin(env, input, options, true) {
             Ok(begun) => EventStream::new(begun),
             Err(e) => Ok(EventStream::failed(e)),
         }
@@ -114,6 +123,7 @@ impl Agent {
         env: &'env Env,
         input: Either<String, Vec<InputMessage>>,
         options: Option<Object<'env>>,
+        streaming: bool,
     ) -> napi::Result<Begun<'env>> {
         let input = run_input(input).map_err(invalid)?;
         let mut signal: Option<Unknown<'env>> = None;
@@ -121,7 +131,18 @@ impl Agent {
             input,
             session_id: None,
             max_steps: None,
+            permission_handler: None,
         };
+        let mut pending = None;
+        match &self.permission_handler {
+            Some(h) => request.permission_handler = Some(h.clone()),
+            None if streaming => {
+                let p = Arc::new(PendingPermissions::new());
+                request.permission_handler = Some(p.clone());
+                pending = Some(p);
+            }
+            None => {}
+        }
         if let Some(o) = options {
             signal = o.get_named_property::<Option<Unknown<'env>>>("signal")?;
             request.session_id = o
@@ -154,6 +175,11 @@ impl Agent {
         let run = self.inner.start(request).map_err(invalid)?;
         let token = CancellationToken::new();
         let unlink = abort::link(env, signal, &token)?;
-        Ok(Begun { run, token, unlink })
+        Ok(Begun {
+            run,
+            token,
+            unlink,
+            pending,
+        })
     }
 }

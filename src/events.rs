@@ -1,6 +1,14 @@
 //! The JavaScript shapes of events and results, converted from the core's types.
 
 use harnext_core::protocol as core;
+use std::sync::Arc;
+
+use harnext_core::permissions::Decision;
+use harnext_core::permissions::PendingPermissions;
+use napi::bindgen_prelude::Function;
+use napi::bindgen_prelude::JsValue;
+use napi::bindgen_prelude::ToNapiValue;
+use napi::Env;
 use napi_derive::napi;
 use serde_json::Value;
 
@@ -100,8 +108,7 @@ pub struct RunResult {
 }
 
 /// An event of a run. `run_start` is always first and `run_end` always last, exactly once.
-#[napi(discriminant = "type", discriminant_case = "snake_case")]
-#[derive(Debug, Clone)]
+#[napi(discriminant = "type", discriminant_case = "snake_case", object_from_js = false)]
 pub enum AgentEvent {
     /// The loop begins.
     RunStart { session_id: String },
@@ -122,12 +129,16 @@ pub enum AgentEvent {
         status: ToolStatus,
         output: String,
     },
-    /// A tool call needs approval (manual permission modes).
+    /// A tool call needs approval (manual permission modes); the run waits for the answer.
     PermissionRequest {
         id: String,
         tool: String,
         #[napi(ts_type = "Record<string, unknown>")]
         args: Value,
+        /// Answers the request (when the agent has no `onPermissionRequest`): call it from
+        /// inside the `for await` body; the run goes on when it has the decision.
+        #[napi(ts_type = "(decision: Decision) => void")]
+        respond: Responder,
     },
     /// The usage of the model call that just ended.
     Usage {
@@ -248,9 +259,50 @@ impl From<core::RunResult> for RunResult {
     }
 }
 
-impl From<core::AgentEvent> for AgentEvent {
-    fn from(e: core::AgentEvent) -> Self {
+/// The `respond` function of a `permission_request` event.
+pub struct Responder {
+    pending: Option<Arc<PendingPermissions>>,
+    id: String,
+}
+
+impl ToNapiValue for Responder {
+    // Implementing napi's conversion trait is unsafe by signature; the body only calls
+    // napi's safe API on the env it was given.
+    #[allow(unsafe_code)]
+    unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> napi::Result<napi::sys::napi_value> {
+        let env = Env::from_raw(env);
+        let Responder { pending, id } = val;
+        let f: Function<'_, Value, ()> = env.create_function_from_closure("respond", move |ctx| {
+            let value: Value = ctx.get(0).unwrap_or(Value::Null);
+            let decision = Decision::from_json(&value)
+                .map_err(|e| napi::Error::new(napi::Status::InvalidArg, format!("respond(): {e}")))?;
+            let Some(pending) = &pending else {
+                return Err(napi::Error::new(
+                    napi::Status::GenericFailure,
+                    "respond(): this agent answers permission requests with its onPermissionRequest callback",
+                ));
+            };
+            pending
+                .respond(&id, decision)
+                .map_err(|e| napi::Error::new(napi::Status::GenericFailure, format!("respond(): {e}")))
+        })?;
+        Ok(f.raw())
+    }
+}
+
+impl AgentEvent {
+    /// Converts a core event; `pending` answers the `respond()` of permission requests.
+    pub fn from_core(e: core::AgentEvent, pending: &Option<Arc<PendingPermissions>>) -> Self {
         match e {
+            core::AgentEvent::PermissionRequest { id, tool, args } => AgentEvent::PermissionRequest {
+                respond: Responder {
+                    pending: pending.clone(),
+                    id: id.clone(),
+                },
+                id,
+                tool,
+                args,
+            },
             core::AgentEvent::RunStart { session_id } => AgentEvent::RunStart { session_id },
             core::AgentEvent::Thinking { text } => AgentEvent::Thinking { text },
             core::AgentEvent::Text { text } => AgentEvent::Text { text },

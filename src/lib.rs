@@ -6,11 +6,13 @@
 
 mod abort;
 mod agent;
+mod callbacks;
 mod events;
 mod options;
 mod stream;
 
 pub use agent::Agent;
+pub use callbacks::PermissionRequest;
 pub use events::AgentEvent;
 pub use events::ErrorCode;
 pub use events::HarnextError;

@@ -16,6 +16,11 @@ use napi::bindgen_prelude::Either;
 use napi_derive::napi;
 use serde_json::Value;
 
+use crate::callbacks::JsToolDefinition;
+use crate::callbacks::JsTool;
+use crate::callbacks::PermissionFn;
+use std::sync::Arc;
+
 #[napi(object)]
 pub struct SystemPromptAppend {
     /// Text added after the built-in coding-agent prompt.
@@ -29,7 +34,7 @@ pub struct ThinkingOptions {
 }
 
 /// Options of `new Agent()`.
-#[napi(object)]
+#[napi(object, object_to_js = false)]
 pub struct AgentOptions {
     /// `"anthropic/<model>"` (Messages API), or `"scripted"` to replay `script` with no network.
     pub model: String,
@@ -45,12 +50,18 @@ pub struct AgentOptions {
     /// Replaces the built-in coding-agent prompt, or `{ append }` extends it.
     #[napi(ts_type = "string | SystemPromptAppend")]
     pub system_prompt: Option<Either<String, SystemPromptAppend>>,
-    /// Which built-in tools are on. Default: all.
-    #[napi(ts_type = "Array<'read_file' | 'write_file' | 'edit_file' | 'bash'>")]
-    pub tools: Option<Vec<String>>,
-    /// `"auto"` (never ask) or `"read-only"` (writing tools and commands are refused).
+    /// Which tools are on: built-in tool names and custom tools made with `tool()`. Default: every built-in tool.
+    #[napi(ts_type = "Array<BuiltinToolName | Tool<any>>")]
+    pub tools: Option<Vec<Either<String, JsToolDefinition>>>,
+    /// `"auto"` (never ask), `"manual"` (ask before any tool that writes or runs commands),
+    /// `"accept-edits"` (file edits allowed, other writing tools and commands ask), `"read-only"`
+    /// (writing tools and commands are refused). Default `"auto"`.
     #[napi(ts_type = "'auto' | 'manual' | 'accept-edits' | 'read-only'")]
     pub permission_mode: Option<String>,
+    /// Answers permission requests in the manual modes; sync or async. Without it,
+    /// `stream()` callers answer with `respond()` on the `permission_request` event.
+    #[napi(ts_type = "(request: PermissionRequest) => Decision | Promise<Decision>")]
+    pub on_permission_request: Option<PermissionFn>,
     /// Model calls per run before it stops with `stopReason: "max_steps"`. Default 50.
     pub max_steps: Option<f64>,
     pub max_output_tokens: Option<f64>,
@@ -132,7 +143,9 @@ fn integer(option: &'static str, value: f64, min: f64) -> Result<u32, ConfigErro
     Ok(value as u32)
 }
 
-pub fn agent_config(o: AgentOptions) -> Result<AgentConfig, ConfigError> {
+/// The core configuration, and the permission callback (which the binding keeps: it is
+/// handed to each run).
+pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn>), ConfigError> {
     let mut c = AgentConfig::new(o.model);
     c.base_url = o.base_url;
     c.api_key = o.api_key;
@@ -145,7 +158,19 @@ pub fn agent_config(o: AgentOptions) -> Result<AgentConfig, ConfigError> {
         Some(Either::A(s)) => SystemPrompt::Replace(s),
         Some(Either::B(a)) => SystemPrompt::Append(a.append),
     };
-    c.tools = o.tools;
+    if let Some(tools) = o.tools {
+        let mut builtins = Vec::new();
+        for t in tools {
+            match t {
+                Either::A(name) => builtins.push(name),
+                Either::B(def) => {
+                    let tool = JsTool::new(def).map_err(|e| ConfigError::invalid("tools", e))?;
+                    c.custom_tools.push(Arc::new(tool));
+                }
+            }
+        }
+        c.tools = Some(builtins);
+    }
     if let Some(mode) = o.permission_mode {
         c.permission_mode = PermissionMode::parse(&mode)?;
     }
@@ -177,7 +202,7 @@ pub fn agent_config(o: AgentOptions) -> Result<AgentConfig, ConfigError> {
         })?;
         c.script = Some(turns);
     }
-    Ok(c)
+    Ok((c, o.on_permission_request))
 }
 
 pub fn run_input(input: Either<String, Vec<InputMessage>>) -> Result<RunInput, String> {

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use harnext_core::protocol::AgentEvent as CoreEvent;
 use harnext_core::EventSink;
+use harnext_core::permissions::PendingPermissions;
 use harnext_core::Run;
 use napi::bindgen_prelude::AsyncGenerator;
 use napi::threadsafe_function::ThreadsafeFunction;
@@ -51,6 +52,7 @@ pub struct EventStream {
     state: State,
     token: CancellationToken,
     unlink: Unlink,
+    pending: Option<Arc<PendingPermissions>>,
 }
 
 impl EventStream {
@@ -63,6 +65,7 @@ impl EventStream {
             state: State::Pending(begun.run),
             token: begun.token,
             unlink: Unlink(Arc::new(Mutex::new(unlink))),
+            pending: begun.pending,
         })
     }
 
@@ -71,6 +74,7 @@ impl EventStream {
             state: State::Failed(error),
             token: CancellationToken::new(),
             unlink: Unlink::default(),
+            pending: None,
         }
     }
 
@@ -106,6 +110,7 @@ impl AsyncGenerator for EventStream {
                 self.state = State::Started(Arc::new(tokio::sync::Mutex::new(rx)));
             }
         }
+        let pending = self.pending.clone();
         let step = match &self.state {
             State::Started(rx) => Ok(Some(rx.clone())),
             State::Failed(_) => match std::mem::replace(&mut self.state, State::Done) {
@@ -116,7 +121,7 @@ impl AsyncGenerator for EventStream {
         };
         async move {
             match step? {
-                Some(rx) => Ok(rx.lock().await.recv().await.map(AgentEvent::from)),
+                Some(rx) => Ok(rx.lock().await.recv().await.map(|e| AgentEvent::from_core(e, &pending))),
                 None => Ok(None),
             }
         }

@@ -46,3 +46,44 @@ export async function main(): Promise<RunResult | undefined> {
   void [events, bad, wrong];
   return final;
 }
+
+// Custom tools: args are inferred from the schema.
+import { tool, jsonSchema, builtinTools } from "../../index.js";
+import type { Decision, Tool } from "../../index.js";
+import { z } from "zod";
+
+export const weather = tool({
+  name: "get_weather",
+  description: "Current weather for a city",
+  inputSchema: z.object({ city: z.string(), days: z.number().int().optional() }),
+  execute: async (args, { signal, toolCallId }) => {
+    const city: string = args.city;
+    const days: number | undefined = args.days;
+    // @ts-expect-error: not in the schema
+    void args.country;
+    void [signal.aborted, toolCallId];
+    return `Sunny in ${city} for ${days ?? 1} days`;
+  },
+});
+export const counter = tool({
+  name: "count",
+  description: "Counts",
+  inputSchema: jsonSchema<{ n: number }>({ type: "object", properties: { n: { type: "integer" } }, required: ["n"] }),
+  execute: (args) => ({ next: args.n + 1 }),
+});
+const typedTool: Tool<{ city: string; days?: number | undefined }> = weather;
+const decisions: Decision[] = ["allow", "deny", { behavior: "allow", args: { city: "x" }, remember: true }, { behavior: "deny", message: "no" }];
+new Agent({
+  model: "anthropic/claude-sonnet-4-5",
+  tools: [...builtinTools, weather, counter],
+  permissionMode: "manual",
+  onPermissionRequest: (req) => (req.tool === "bash" ? { behavior: "deny", message: `no ${String(req.args.command)}` } : "allow"),
+});
+export async function approvals(agent: Agent): Promise<void> {
+  for await (const e of agent.stream("x")) {
+    if (e.type === "permission_request") e.respond({ behavior: "allow", remember: true });
+  }
+}
+// @ts-expect-error: a decision must be one of the documented forms
+const badDecision: Decision = { behavior: "maybe" };
+void [typedTool, decisions, badDecision];

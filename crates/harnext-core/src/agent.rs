@@ -1,6 +1,7 @@
 //! The agent: a validated configuration, a provider, tools, and the sessions of its runs.
 
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -10,6 +11,9 @@ use std::time::Duration;
 use harnext_protocol::Message;
 use harnext_providers::anthropic;
 use harnext_providers::anthropic::AnthropicProvider;
+use harnext_providers::openai;
+use harnext_providers::openai::chat::ChatProvider;
+use harnext_providers::openai::responses::ResponsesProvider;
 use harnext_providers::scripted::ScriptedProvider;
 use harnext_providers::HttpSettings;
 use harnext_providers::ModelProvider;
@@ -21,6 +25,9 @@ use crate::config::ConfigError;
 use crate::config::ModelRef;
 use crate::config::PermissionMode;
 use crate::config::SystemPrompt;
+use crate::permissions;
+use crate::permissions::PermissionHandler;
+use crate::permissions::ToolCategory;
 use crate::prompt;
 use crate::run::Run;
 use crate::session::Session;
@@ -36,6 +43,8 @@ pub enum RunError {
     InvalidInput(String),
     #[error("invalid option `maxSteps`: expected an integer >= 1, got {0}")]
     InvalidMaxSteps(u32),
+    #[error("permissionMode {0:?} asks before tools run: pass `onPermissionRequest` (or use stream() and answer with `respond()` on the permission_request event)")]
+    PermissionHandlerRequired(&'static str),
 }
 
 /// What a run is asked to do.
@@ -45,13 +54,15 @@ pub enum RunInput {
     Messages(Vec<Message>),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunRequest {
     pub input: RunInput,
     /// Continue this session's conversation instead of starting a new one.
     pub session_id: Option<String>,
     /// Overrides the agent's `max_steps` for this run.
     pub max_steps: Option<u32>,
+    /// Answers permission requests; required in the `manual` and `accept-edits` modes.
+    pub permission_handler: Option<Arc<dyn PermissionHandler>>,
 }
 
 impl RunRequest {
@@ -60,6 +71,7 @@ impl RunRequest {
             input: RunInput::Text(input.into()),
             session_id: None,
             max_steps: None,
+            permission_handler: None,
         }
     }
 }
@@ -69,10 +81,30 @@ pub(crate) struct AgentInner {
     pub model: String,
     pub cwd: PathBuf,
     pub provider: Arc<dyn ModelProvider>,
-    pub tools: Vec<Arc<dyn Tool>>,
+    pub tools: Vec<RegisteredTool>,
     pub tool_specs: Vec<ToolSpec>,
     pub system: String,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Tools a user allowed with `remember`, by session id.
+    remembered: Mutex<HashMap<String, HashSet<String>>>,
+}
+
+/// A tool offered to the model, with what it does for the permission modes.
+pub(crate) struct RegisteredTool {
+    pub tool: Arc<dyn Tool>,
+    pub category: ToolCategory,
+}
+
+impl AgentInner {
+    pub fn is_remembered(&self, session_id: &str, tool: &str) -> bool {
+        let r = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
+        r.get(session_id).is_some_and(|s| s.contains(tool))
+    }
+
+    pub fn remember(&self, session_id: &str, tool: &str) {
+        let mut r = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
+        r.entry(session_id.to_owned()).or_default().insert(tool.to_owned());
+    }
 }
 
 /// A configured agent. Cheap to clone; clones share sessions.
@@ -98,6 +130,23 @@ fn http_client() -> Result<reqwest::Client, ConfigError> {
 
 fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Connection settings for an HTTP provider: options first, then the environment.
+fn http_settings(config: &AgentConfig, base_url_env: &str, api_key_env: &str) -> HttpSettings {
+    HttpSettings {
+        base_url: config
+            .base_url
+            .clone()
+            .or_else(|| non_empty_env(base_url_env)),
+        api_key: config
+            .api_key
+            .clone()
+            .or_else(|| non_empty_env(api_key_env)),
+        headers: config.headers.clone(),
+        max_retries: config.max_retries,
+        idle_timeout: config.idle_timeout,
+    }
 }
 
 impl Agent {
@@ -130,15 +179,6 @@ impl Agent {
                     format!("budgetTokens must be at least 1024, got {b}"),
                 ));
             }
-        }
-        if matches!(
-            config.permission_mode,
-            PermissionMode::Manual | PermissionMode::AcceptEdits
-        ) {
-            return Err(ConfigError::invalid(
-                "permissionMode",
-                "\"manual\" and \"accept-edits\" need approval callbacks, which this version of harnext does not have yet; use \"auto\" or \"read-only\"",
-            ));
         }
         let cwd = match &config.cwd {
             Some(p) => p.clone(),
@@ -200,12 +240,47 @@ impl Agent {
             }
             tools.push(tool);
         }
+        let builtins = tools.len();
+        for tool in &config.custom_tools {
+            let name = tool.name();
+            let valid = !name.is_empty()
+                && name.len() <= 64
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid {
+                return Err(ConfigError::invalid(
+                    "tools",
+                    format!("tool name {name:?} must be 1 to 64 characters of [a-zA-Z0-9_-]"),
+                ));
+            }
+            if tools.iter().any(|t| t.name() == name) || harnext_tools::builtin_tool(name).is_some() {
+                return Err(ConfigError::invalid(
+                    "tools",
+                    format!("tool name {name:?} is used twice (or by a built-in tool)"),
+                ));
+            }
+            if !tool.input_schema().is_object() {
+                return Err(ConfigError::invalid(
+                    "tools",
+                    format!("tool {name:?}: its input schema must be a JSON Schema object"),
+                ));
+            }
+            tools.push(tool.clone());
+        }
+        let tool_names: Vec<String> = tools.iter().map(|t| t.name().to_owned()).collect();
         let tool_specs = tools
             .iter()
             .map(|t| ToolSpec {
                 name: t.name().to_owned(),
                 description: t.description().to_owned(),
                 input_schema: t.input_schema(),
+            })
+            .collect();
+        let tools: Vec<RegisteredTool> = tools
+            .into_iter()
+            .enumerate()
+            .map(|(i, tool)| RegisteredTool {
+                category: permissions::category(tool.name(), tool.read_only(), i < builtins),
+                tool,
             })
             .collect();
 
@@ -223,23 +298,23 @@ impl Agent {
                 )
             }
             ModelRef::Anthropic(name) => {
-                let settings = HttpSettings {
-                    base_url: config
-                        .base_url
-                        .clone()
-                        .or_else(|| non_empty_env(anthropic::BASE_URL_ENV)),
-                    api_key: config
-                        .api_key
-                        .clone()
-                        .or_else(|| non_empty_env(anthropic::API_KEY_ENV)),
-                    headers: config.headers.clone(),
-                    max_retries: config.max_retries,
-                    idle_timeout: config.idle_timeout,
-                };
+                let settings =
+                    http_settings(&config, anthropic::BASE_URL_ENV, anthropic::API_KEY_ENV);
                 (
                     Arc::new(AnthropicProvider::new(http_client()?, settings)),
                     name,
                 )
+            }
+            ModelRef::OpenAi(name) => {
+                let settings = http_settings(&config, openai::BASE_URL_ENV, openai::API_KEY_ENV);
+                (
+                    Arc::new(ResponsesProvider::new(http_client()?, settings)),
+                    name,
+                )
+            }
+            ModelRef::OpenAiChat(name) => {
+                let settings = http_settings(&config, openai::BASE_URL_ENV, openai::API_KEY_ENV);
+                (Arc::new(ChatProvider::new(http_client()?, settings)), name)
             }
         };
         let system = match &config.system_prompt {
@@ -259,6 +334,7 @@ impl Agent {
                 tool_specs,
                 system,
                 sessions: Mutex::new(HashMap::new()),
+                remembered: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -282,6 +358,14 @@ impl Agent {
     pub fn start(&self, request: RunRequest) -> Result<Run, RunError> {
         if let Some(0) = request.max_steps {
             return Err(RunError::InvalidMaxSteps(0));
+        }
+        let needs_handler = match self.inner.config.permission_mode {
+            PermissionMode::Manual => Some("manual"),
+            PermissionMode::AcceptEdits => Some("accept-edits"),
+            PermissionMode::Auto | PermissionMode::ReadOnly => None,
+        };
+        if let (Some(mode), None) = (needs_handler, &request.permission_handler) {
+            return Err(RunError::PermissionHandlerRequired(mode));
         }
         let input = match request.input {
             RunInput::Text(t) if t.trim().is_empty() => {
@@ -321,6 +405,7 @@ impl Agent {
             lease,
             input,
             request.max_steps.unwrap_or(self.inner.config.max_steps),
+            request.permission_handler,
         ))
     }
 

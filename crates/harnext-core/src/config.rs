@@ -5,12 +5,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use harnext_protocol::ScriptedTurn;
+use harnext_tools::Tool;
+use std::sync::Arc;
 
 /// Which provider a model string selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelRef {
     /// `anthropic/<model>`: the Messages API.
     Anthropic(String),
+    /// `openai/<model>`: the OpenAI Responses API.
+    OpenAi(String),
+    /// `openai-chat/<model>`: Chat Completions, on OpenAI or any compatible server.
+    OpenAiChat(String),
     /// `scripted`: the scripted model, replaying `AgentConfig::script`.
     Scripted,
 }
@@ -23,7 +29,7 @@ impl ModelRef {
         }
         let Some((prefix, name)) = model.split_once('/') else {
             return Err(invalid(format!(
-                "expected \"<provider>/<model>\" such as \"anthropic/claude-sonnet-4-5\", or \"scripted\"; got {model:?}"
+                "expected \"<provider>/<model>\" such as \"anthropic/claude-sonnet-4-5\", \"openai/gpt-5\" or \"openai-chat/llama3.1\", or \"scripted\"; got {model:?}"
             )));
         };
         if name.trim().is_empty() {
@@ -33,11 +39,10 @@ impl ModelRef {
         }
         match prefix {
             "anthropic" => Ok(ModelRef::Anthropic(name.to_owned())),
-            "openai" | "openai-chat" => Err(invalid(format!(
-                "the {prefix:?} provider is not available in this version of harnext; use \"anthropic/<model>\" or \"scripted\""
-            ))),
+            "openai" => Ok(ModelRef::OpenAi(name.to_owned())),
+            "openai-chat" => Ok(ModelRef::OpenAiChat(name.to_owned())),
             other => Err(invalid(format!(
-                "unknown provider prefix {other:?} in {model:?}; expected \"anthropic/<model>\" or \"scripted\""
+                "unknown provider prefix {other:?} in {model:?}; expected \"anthropic/<model>\", \"openai/<model>\", \"openai-chat/<model>\" or \"scripted\""
             ))),
         }
     }
@@ -102,6 +107,8 @@ pub struct AgentConfig {
     pub idle_timeout: Option<Duration>,
     /// The turns of the scripted model (`model: "scripted"`).
     pub script: Option<Vec<ScriptedTurn>>,
+    /// Tools supplied by the user (custom tools from a binding, MCP tools...).
+    pub custom_tools: Vec<Arc<dyn Tool>>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -121,6 +128,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("permission_mode", &self.permission_mode)
             .field("max_steps", &self.max_steps)
             .field("max_retries", &self.max_retries)
+            .field("custom_tools", &self.custom_tools.iter().map(|t| t.name().to_owned()).collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -146,6 +154,7 @@ impl AgentConfig {
             max_retries: DEFAULT_MAX_RETRIES,
             idle_timeout: None,
             script: None,
+            custom_tools: Vec::new(),
         }
     }
 }
@@ -180,11 +189,27 @@ mod tests {
             ModelRef::parse("anthropic/claude-sonnet-4-5").unwrap(),
             ModelRef::Anthropic("claude-sonnet-4-5".into())
         );
+        assert_eq!(
+            ModelRef::parse("openai/gpt-5").unwrap(),
+            ModelRef::OpenAi("gpt-5".into())
+        );
+        // Model names may contain slashes and colons (OpenRouter, Ollama tags).
+        assert_eq!(
+            ModelRef::parse("openai-chat/meta-llama/llama-3.1-8b-instruct").unwrap(),
+            ModelRef::OpenAiChat("meta-llama/llama-3.1-8b-instruct".into())
+        );
+        assert_eq!(
+            ModelRef::parse("openai-chat/qwen3:8b").unwrap(),
+            ModelRef::OpenAiChat("qwen3:8b".into())
+        );
         assert_eq!(ModelRef::parse("scripted").unwrap(), ModelRef::Scripted);
         for (bad, needle) in [
             ("claude", "expected \"<provider>/<model>\""),
             ("anthropic/", "names no model"),
+            ("openai/ ", "names no model"),
+            ("openai-chat/", "names no model"),
             ("gemini/pro", "unknown provider prefix \"gemini\""),
+            ("openai-responses/gpt-5", "\"openai-chat/<model>\""),
         ] {
             let msg = ModelRef::parse(bad).unwrap_err().to_string();
             assert!(msg.starts_with("invalid option `model`"), "{msg}");

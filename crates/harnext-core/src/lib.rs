@@ -15,6 +15,8 @@
 
 mod agent;
 pub mod config;
+pub mod permissions;
+pub mod schema;
 mod prompt;
 mod run;
 pub mod session;

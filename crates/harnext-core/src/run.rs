@@ -35,7 +35,11 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::AgentInner;
-use crate::config::PermissionMode;
+use crate::permissions;
+use crate::permissions::Decision;
+use crate::permissions::Gate;
+use crate::permissions::PermissionHandler;
+use crate::permissions::PermissionRequest;
 use crate::session::SessionLease;
 
 /// Where a run's events go. `None` drops them (for `run()`, which wants only the result).
@@ -75,6 +79,7 @@ pub struct Run {
     session: SessionLease,
     input: Vec<Message>,
     max_steps: u32,
+    permissions: Option<Arc<dyn PermissionHandler>>,
 }
 
 /// How one model call ended.
@@ -90,12 +95,14 @@ impl Run {
         session: SessionLease,
         input: Vec<Message>,
         max_steps: u32,
+        permissions: Option<Arc<dyn PermissionHandler>>,
     ) -> Self {
         Run {
             agent,
             session,
             input,
             max_steps,
+            permissions,
         }
     }
 
@@ -112,6 +119,7 @@ impl Run {
             cancel,
             history: self.session.messages(),
             session: &self.session,
+            permissions: self.permissions.clone(),
             steps: Vec::new(),
             usage: Usage::default(),
             text: String::new(),
@@ -178,6 +186,7 @@ struct LoopState<'a> {
     cancel: CancellationToken,
     history: Vec<Message>,
     session: &'a SessionLease,
+    permissions: Option<Arc<dyn PermissionHandler>>,
     steps: Vec<ToolStep>,
     usage: Usage,
     /// The text of the latest model call.
@@ -241,7 +250,7 @@ impl LoopState<'_> {
                 };
             }
             let mut results = Vec::with_capacity(calls.len());
-            for (id, name, args) in calls {
+            for (id, name, mut args) in calls {
                 let (status, output, duration_ms) = if self.cancel.is_cancelled() {
                     self.events.emit(AgentEvent::ToolCall {
                         id: id.clone(),
@@ -251,7 +260,7 @@ impl LoopState<'_> {
                     (ToolStatus::Cancelled, CANCELLED_OUTPUT.to_owned(), 0)
                 } else {
                     let invalid = response.invalid_tool_inputs.get(&id).cloned();
-                    self.call_tool(agent, workspace, &id, &name, &args, invalid)
+                    self.call_tool(agent, workspace, &id, &name, &mut args, invalid)
                         .await
                 };
                 self.events.emit(AgentEvent::ToolResult {
@@ -369,7 +378,7 @@ impl LoopState<'_> {
         workspace: &Arc<Workspace>,
         id: &str,
         name: &str,
-        args: &serde_json::Value,
+        args: &mut serde_json::Value,
         invalid_input: Option<String>,
     ) -> (ToolStatus, String, u64) {
         self.events.emit(AgentEvent::ToolCall {
@@ -386,8 +395,8 @@ impl LoopState<'_> {
                 0,
             );
         }
-        let Some(tool) = agent.tools.iter().find(|t| t.name() == name) else {
-            let available: Vec<&str> = agent.tools.iter().map(|t| t.name()).collect();
+        let Some(registered) = agent.tools.iter().find(|t| t.tool.name() == name) else {
+            let available: Vec<&str> = agent.tools.iter().map(|t| t.tool.name()).collect();
             return (
                 ToolStatus::Error,
                 format!(
@@ -397,15 +406,70 @@ impl LoopState<'_> {
                 0,
             );
         };
-        if agent.config.permission_mode == PermissionMode::ReadOnly && !tool.read_only() {
-            return (
-                ToolStatus::Denied,
-                format!(
-                    "Refused: permissionMode is \"read-only\", and `{name}` writes files or runs commands. Use the read-only tools instead."
-                ),
-                0,
-            );
+        let session_id = self.session.id().to_owned();
+        let gate = if agent.is_remembered(&session_id, name) {
+            Gate::Run
+        } else {
+            permissions::gate(agent.config.permission_mode, registered.category)
+        };
+        match gate {
+            Gate::Run => {}
+            Gate::Refuse => {
+                return (
+                    ToolStatus::Denied,
+                    format!(
+                        "Refused: permissionMode is \"read-only\", and `{name}` writes files or runs commands. Use the read-only tools instead."
+                    ),
+                    0,
+                )
+            }
+            Gate::Ask => {
+                self.events.emit(AgentEvent::PermissionRequest {
+                    id: id.to_owned(),
+                    tool: name.to_owned(),
+                    args: args.clone(),
+                });
+                let Some(handler) = self.permissions.clone() else {
+                    return (ToolStatus::Denied, "Refused: no one can approve this call.".to_owned(), 0);
+                };
+                let asked = handler.decide(PermissionRequest {
+                    id: id.to_owned(),
+                    tool: name.to_owned(),
+                    args: args.clone(),
+                });
+                let decision = tokio::select! {
+                    biased;
+                    _ = self.cancel.cancelled() => {
+                        return (ToolStatus::Cancelled, CANCELLED_OUTPUT.to_owned(), elapsed(started));
+                    }
+                    d = asked => d,
+                };
+                match decision {
+                    Ok(Decision::Allow { args: edited, remember }) => {
+                        if remember {
+                            agent.remember(&session_id, name);
+                        }
+                        if let Some(edited) = edited {
+                            *args = edited;
+                        }
+                    }
+                    Ok(Decision::Deny { message }) => {
+                        let output = message
+                            .filter(|m| !m.trim().is_empty())
+                            .unwrap_or_else(|| "The user denied this tool call.".to_owned());
+                        return (ToolStatus::Denied, cap_output(&output, MAX_OUTPUT_CHARS), elapsed(started));
+                    }
+                    Err(e) => {
+                        return (
+                            ToolStatus::Denied,
+                            format!("The tool call was not approved: the permission callback failed ({e})."),
+                            elapsed(started),
+                        )
+                    }
+                }
+            }
         }
+        let tool = &registered.tool;
         let ctx = ToolContext {
             workspace: workspace.clone(),
             cancel: self.cancel.child_token(),

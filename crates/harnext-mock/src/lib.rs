@@ -1,9 +1,15 @@
-//! A scriptable mock of the Anthropic Messages API on 127.0.0.1.
+//! A scriptable mock model server on 127.0.0.1 speaking three wire formats: the
+//! Anthropic Messages API, the OpenAI Responses API and OpenAI Chat Completions.
 //!
-//! It streams the real Anthropic SSE wire format (named events, padded JSON, pings,
-//! `signature_delta`, `input_json_delta` fragments, cumulative `message_delta` usage)
-//! and can misbehave on cue: HTTP errors with retry headers, mid-stream `error`
-//! events, stalls and abrupt disconnects.
+//! The same scripted turns render as whichever format the request's path asks for:
+//! Anthropic's SSE (named events, padded JSON, pings, `signature_delta`,
+//! `input_json_delta` fragments, cumulative `message_delta` usage), the Responses stream
+//! (`response.*` events with `sequence_number`, reasoning items with
+//! `encrypted_content`, function-call argument deltas, `response.completed`) or Chat
+//! chunks (`reasoning_content`, tool-call fragments by `index`, the `include_usage`
+//! chunk, `data: [DONE]`). It can misbehave on cue in each format: HTTP errors with
+//! retry headers and the provider's error body, mid-stream errors, stalls and abrupt
+//! disconnects.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -19,15 +25,21 @@
 //! ```
 //!
 //! Routes:
-//! - `POST` to any path ending in `/messages` (so `/v1/messages`, also under a base-URL
-//!   prefix): answered by the next scripted [`MockResponse`], or HTTP 500 with
-//!   `x-should-retry: false` when none is left.
+//! - `POST` to any path ending in `/messages` (Anthropic), `/responses` (OpenAI
+//!   Responses) or `/chat/completions` (OpenAI Chat), so `/v1/messages` and also paths
+//!   under a base-URL prefix: answered by the next scripted [`MockResponse`] in that
+//!   path's format, or HTTP 500 with `x-should-retry: false` when none is left. The
+//!   three routes share one FIFO.
 //! - `POST /_mock/responses` (`[MockResponse, …]` or a single one) appends to the FIFO;
 //!   `GET /_mock/requests` lists the recorded requests; `POST /_mock/reset` clears both.
 //! - Anything else: 404 with an Anthropic-style error body.
 //!
+//! Error bodies follow the route: `{"type":"error","error":{"type","message"}}` for
+//! Anthropic, `{"error":{"message","type","param","code"}}` for both OpenAI routes.
+//!
 //! Every request except the `/_mock/` control requests is recorded before it is answered.
 
+mod openai;
 mod render;
 mod response;
 
@@ -54,6 +66,7 @@ use hyper::Method;
 use hyper::Request;
 use hyper::Response;
 use hyper::StatusCode;
+use harnext_protocol::ScriptedTurn;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde_json::Value;
@@ -61,6 +74,75 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use render::render_turn_sse;
+
+/// The wire format a model route speaks, chosen by the request path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WireFormat {
+    /// `…/messages`: the Anthropic Messages API.
+    Anthropic,
+    /// `…/responses`: the OpenAI Responses API.
+    OpenAiResponses,
+    /// `…/chat/completions`: OpenAI Chat Completions.
+    OpenAiChat,
+}
+
+impl WireFormat {
+    /// The format of a model route, or `None` for any other path.
+    pub fn from_path(path: &str) -> Option<WireFormat> {
+        if path.ends_with("/messages") {
+            Some(WireFormat::Anthropic)
+        } else if path.ends_with("/responses") {
+            Some(WireFormat::OpenAiResponses)
+        } else if path.ends_with("/chat/completions") {
+            Some(WireFormat::OpenAiChat)
+        } else {
+            None
+        }
+    }
+
+    fn default_model(self) -> &'static str {
+        match self {
+            WireFormat::Anthropic => "claude-mock",
+            WireFormat::OpenAiResponses | WireFormat::OpenAiChat => "gpt-mock",
+        }
+    }
+}
+
+/// Renders `turn` as the complete body of a stream in `format`, as
+/// [`MockServer`] would send it (random ids; tool calls without an id get numbered
+/// ids). Chat streams include the `include_usage` chunk.
+pub fn render_turn(
+    format: WireFormat,
+    turn: &ScriptedTurn,
+    stop_reason: Option<&str>,
+    model: &str,
+) -> String {
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    turn_frames(format, turn, stop_reason, model, true, &mut next).concat()
+}
+
+fn turn_frames(
+    format: WireFormat,
+    turn: &ScriptedTurn,
+    stop_reason: Option<&str>,
+    model: &str,
+    include_usage: bool,
+    next_tool_id: &mut dyn FnMut() -> u64,
+) -> Vec<String> {
+    match format {
+        WireFormat::Anthropic => render::turn_frames(turn, stop_reason, model, next_tool_id),
+        WireFormat::OpenAiResponses => {
+            openai::responses_frames(turn, stop_reason, model, next_tool_id)
+        }
+        WireFormat::OpenAiChat => {
+            openai::chat_frames(turn, stop_reason, model, include_usage, next_tool_id)
+        }
+    }
+}
 pub use response::HttpResponse;
 pub use response::InvalidMockResponse;
 pub use response::MockError;
@@ -153,7 +235,7 @@ struct State {
     /// Scripted responses with the number of uses left.
     queue: VecDeque<(MockResponse, usize)>,
     requests: Vec<RecordedRequest>,
-    /// Requests to the messages endpoint so far.
+    /// Requests to the model routes so far.
     message_requests: u64,
     /// Generated `toolu_mock_<n>` ids so far.
     tool_ids: u64,
@@ -311,10 +393,27 @@ fn anthropic_error(error_type: &str, message: &str, request_id: &str) -> String 
 }
 
 fn error_response(status: StatusCode, error_type: &str, message: &str) -> Response<Body> {
+    format_error_response(WireFormat::Anthropic, status, error_type, message)
+}
+
+/// An error response in `format`'s shape. OpenAI sends the request id as `x-request-id`.
+fn format_error_response(
+    format: WireFormat,
+    status: StatusCode,
+    error_type: &str,
+    message: &str,
+) -> Response<Body> {
     let id = request_id();
-    let mut response = json_text_response(status, anthropic_error(error_type, message, &id));
+    let (body, header) = match format {
+        WireFormat::Anthropic => (anthropic_error(error_type, message, &id), "request-id"),
+        WireFormat::OpenAiResponses | WireFormat::OpenAiChat => (
+            openai::error_body(openai::openai_code(error_type), None, message),
+            "x-request-id",
+        ),
+    };
+    let mut response = json_text_response(status, body);
     if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("request-id", value);
+        response.headers_mut().insert(header, value);
     }
     response
 }
@@ -349,12 +448,17 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     }
 
     let body = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
+    let format = WireFormat::from_path(&path);
     let model = body
         .get("model")
         .and_then(Value::as_str)
-        .unwrap_or("claude-mock")
+        .unwrap_or(format.unwrap_or(WireFormat::Anthropic).default_model())
         .to_owned();
-    let is_messages = path.ends_with("/messages");
+    let include_usage = body
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let is_model_route = format.is_some();
     let recorded = RecordedRequest {
         method: method.as_str().to_owned(),
         path: path.clone(),
@@ -366,7 +470,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     let next = {
         let mut state = shared.lock();
         state.requests.push(recorded);
-        if !is_messages || method != Method::POST {
+        if !is_model_route || method != Method::POST {
             None
         } else {
             state.message_requests += 1;
@@ -383,8 +487,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         }
     };
 
+    let format = format.unwrap_or(WireFormat::Anthropic);
     match next {
-        None if is_messages => error_response(
+        None if is_model_route => format_error_response(
+            format,
             StatusCode::METHOD_NOT_ALLOWED,
             "invalid_request_error",
             &format!("harnext-mock: {method} is not allowed on {path}; use POST"),
@@ -395,7 +501,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             &format!("harnext-mock: no route for {method} {path}"),
         ),
         Some((number, None)) => {
-            let mut response = error_response(
+            let mut response = format_error_response(
+                format,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "api_error",
                 &format!("harnext-mock: no scripted response left for request #{number}"),
@@ -405,7 +512,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
                 .insert("x-should-retry", HeaderValue::from_static("false"));
             response
         }
-        Some((_, Some(response))) => serve(&shared, response, &model),
+        Some((_, Some(response))) => serve(&shared, response, &model, format, include_usage),
     }
 }
 
@@ -516,10 +623,16 @@ fn sse_response(body: Body) -> Response<Body> {
     response
 }
 
-fn serve(shared: &Shared, response: MockResponse, model: &str) -> Response<Body> {
+fn serve(
+    shared: &Shared,
+    response: MockResponse,
+    model: &str,
+    format: WireFormat,
+    include_usage: bool,
+) -> Response<Body> {
     match response {
-        MockResponse::Turn(turn) => serve_turn(shared, &turn, model),
-        MockResponse::Http(http) => serve_http(&http),
+        MockResponse::Turn(turn) => serve_turn(shared, &turn, model, format, include_usage),
+        MockResponse::Http(http) => serve_http(&http, format),
         MockResponse::Sse(sse) => serve_sse(&sse),
     }
 }
@@ -531,12 +644,25 @@ enum Ending {
     Stall,
 }
 
-fn serve_turn(shared: &Shared, turn: &TurnResponse, model: &str) -> Response<Body> {
-    let frames = render::turn_frames(&turn.turn, turn.stop_reason.as_deref(), model, &mut || {
-        let mut state = shared.lock();
-        state.tool_ids += 1;
-        state.tool_ids
-    });
+fn serve_turn(
+    shared: &Shared,
+    turn: &TurnResponse,
+    model: &str,
+    format: WireFormat,
+    include_usage: bool,
+) -> Response<Body> {
+    let frames = turn_frames(
+        format,
+        &turn.turn,
+        turn.stop_reason.as_deref(),
+        model,
+        include_usage,
+        &mut || {
+            let mut state = shared.lock();
+            state.tool_ids += 1;
+            state.tool_ids
+        },
+    );
     let error_after = turn.error_after.or(turn.error.as_ref().map(|_| 1usize));
     // The earliest of the three endings wins; on a tie error, then disconnect, then stall.
     let ending = [
@@ -566,10 +692,12 @@ fn serve_turn(shared: &Shared, turn: &TurnResponse, model: &str) -> Response<Bod
                 ),
                 None => ("overloaded_error".to_owned(), "Overloaded".to_owned()),
             };
-            steps.push(Step::Data(Bytes::from(render::error_frame(
-                &error_type,
-                &message,
-            ))));
+            let frame = match format {
+                WireFormat::Anthropic => render::error_frame(&error_type, &message),
+                WireFormat::OpenAiResponses => openai::responses_error_frame(&error_type, &message),
+                WireFormat::OpenAiChat => openai::chat_error_frame(&error_type, &message),
+            };
+            steps.push(Step::Data(Bytes::from(frame)));
         }
         Some(Ending::Disconnect) => steps.push(Step::Abort),
         Some(Ending::Stall) => steps.push(Step::Stall),
@@ -607,15 +735,18 @@ fn default_error_type(status: u16) -> Option<&'static str> {
     })
 }
 
-fn serve_http(http: &HttpResponse) -> Response<Body> {
+fn serve_http(http: &HttpResponse, format: WireFormat) -> Response<Body> {
     let status = StatusCode::from_u16(http.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let id = request_id();
+    let default_body = match format {
+        WireFormat::Anthropic => default_error_type(http.status)
+            .map(|error_type| anthropic_error(error_type, default_message(error_type), &id)),
+        WireFormat::OpenAiResponses | WireFormat::OpenAiChat => openai::default_error(http.status)
+            .map(|(error_type, code, message)| openai::error_body(error_type, code, message)),
+    };
     let (bytes, is_json) = match &http.body {
-        None => match default_error_type(http.status) {
-            Some(error_type) => (
-                anthropic_error(error_type, default_message(error_type), &id),
-                true,
-            ),
+        None => match default_body {
+            Some(body) => (body, true),
             None => (String::new(), false),
         },
         Some(Value::String(raw)) => (
@@ -635,8 +766,12 @@ fn serve_http(http: &HttpResponse) -> Response<Body> {
             "text/plain; charset=utf-8"
         }),
     );
+    let id_header = match format {
+        WireFormat::Anthropic => "request-id",
+        WireFormat::OpenAiResponses | WireFormat::OpenAiChat => "x-request-id",
+    };
     if let Ok(value) = HeaderValue::from_str(&id) {
-        headers.insert("request-id", value);
+        headers.insert(id_header, value);
     }
     for (name, value) in &http.headers {
         if let (Ok(name), Ok(value)) = (

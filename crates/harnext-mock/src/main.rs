@@ -1,6 +1,7 @@
 //! `harnext-mock [--port N] [--ignore-stdin]`
 //!
-//! Starts the mock Anthropic server on 127.0.0.1 and prints one line to stdout,
+//! Starts the mock model server (Anthropic, OpenAI Responses and OpenAI Chat routes)
+//! on 127.0.0.1 and prints one line to stdout,
 //! `{"url":"http://127.0.0.1:PORT"}`. Script it over HTTP:
 //! `POST /_mock/responses` (`[MockResponse, …]` or one), `GET /_mock/requests`,
 //! `POST /_mock/reset`.

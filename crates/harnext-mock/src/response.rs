@@ -9,7 +9,8 @@ use serde::Deserializer;
 use serde::Serialize;
 use serde_json::Value;
 
-/// One scripted answer to a `POST …/v1/messages` request.
+/// One scripted answer to a request on a model route (`…/messages`, `…/responses`,
+/// `…/chat/completions`), rendered in that route's wire format.
 ///
 /// The JSON shape (camelCase) is told apart by its key: `turn`, `status` or `sse`.
 /// Exactly one of them must be present; unknown keys are rejected with an error
@@ -19,7 +20,7 @@ use serde_json::Value;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum MockResponse {
-    /// Render a [`ScriptedTurn`] as an Anthropic stream.
+    /// Render a [`ScriptedTurn`] as a stream in the route's format.
     Turn(TurnResponse),
     /// A plain HTTP response (usually an error) sent before any SSE.
     Http(HttpResponse),
@@ -34,7 +35,12 @@ pub enum MockResponse {
 pub struct TurnResponse {
     pub turn: ScriptedTurn,
     /// `stop_reason` of the final `message_delta`; defaults to `tool_use` when the turn
-    /// has tool calls, else `end_turn`. Any string is sent as given.
+    /// has tool calls, else `end_turn`. Any string is sent as given. On the OpenAI
+    /// routes it maps to Chat's `finish_reason` (`end_turn` → `stop`, `tool_use` →
+    /// `tool_calls`, `max_tokens` → `length`, `refusal` → `content_filter`, others as
+    /// given) and to Responses' ending (`max_tokens` → `response.incomplete` with
+    /// `max_output_tokens`, `refusal` → `response.incomplete` with `content_filter`,
+    /// others → `response.completed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<String>,
     /// Milliseconds to sleep before each SSE frame (falls back to the turn's `delayMs`).
@@ -46,8 +52,10 @@ pub struct TurnResponse {
     /// Send this many frames, then abort the connection (no terminal chunk).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disconnect_after: Option<usize>,
-    /// Send this many frames, then an `event: error` frame, then end the body.
-    /// When only `error` is given, the error follows `message_start` (as if 1).
+    /// Send this many frames, then the format's mid-stream error, then end the body:
+    /// Anthropic's `event: error`; Responses' nested `error` event followed by
+    /// `response.failed`; Chat's `data: {"error":{...}}`.
+    /// When only `error` is given, the error follows the first frame (as if 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_after: Option<usize>,
     /// The error sent by `errorAfter` (default `overloaded_error` / `Overloaded`).
@@ -58,7 +66,11 @@ pub struct TurnResponse {
     pub times: Option<usize>,
 }
 
-/// `{"type": "overloaded_error", "message"?: "Overloaded"}`
+/// `{"type": "overloaded_error", "message"?: "Overloaded"}`. On the OpenAI routes,
+/// Anthropic's types become OpenAI's codes (`overloaded_error` → `server_is_overloaded`,
+/// `rate_limit_error` → `rate_limit_exceeded`, `api_error` → `server_error`,
+/// `authentication_error` → `invalid_api_key`); other types (`insufficient_quota`, …)
+/// are sent as given.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MockError {
@@ -78,7 +90,8 @@ pub struct HttpResponse {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
     /// A JSON value is sent serialized (`application/json`); a string is sent as-is.
-    /// When absent, an Anthropic error body matching the status is sent.
+    /// When absent, an error body matching the status is sent, shaped for the route
+    /// (Anthropic's `{"type":"error","error":{…}}`, OpenAI's `{"error":{…}}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -243,7 +256,7 @@ impl MockResponse {
         })
     }
 
-    /// A plain HTTP response with the default Anthropic error body for `status`.
+    /// A plain HTTP response with the route's default error body for `status`.
     pub fn http(status: u16) -> MockResponse {
         MockResponse::Http(HttpResponse {
             status,

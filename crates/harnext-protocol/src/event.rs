@@ -85,6 +85,12 @@ pub enum AgentEvent {
         status: ToolStatus,
         output: String,
     },
+    /// A tool call needs approval before it runs (manual permission modes).
+    PermissionRequest {
+        id: String,
+        tool: String,
+        args: Value,
+    },
     /// Usage of the model call that just ended.
     Usage(Usage),
     /// A provider request failed and will be tried again after `delay_ms`.

@@ -44,6 +44,7 @@ impl Message {
                 ContentBlock::Text { text } => Some(text.as_str()),
                 ContentBlock::Thinking { .. }
                 | ContentBlock::RedactedThinking { .. }
+                | ContentBlock::OpaqueReasoning { .. }
                 | ContentBlock::ToolUse { .. }
                 | ContentBlock::ToolResult { .. } => None,
             })
@@ -67,6 +68,19 @@ pub enum ContentBlock {
     RedactedThinking {
         data: String,
     },
+    /// Reasoning state that only the provider that produced it can read back, kept
+    /// verbatim so a stateless conversation can send it again: an OpenAI Responses
+    /// `reasoning` item with its `encrypted_content` (`provider: "openai"`). Every
+    /// other provider skips the block when it converts the history.
+    OpaqueReasoning {
+        /// The provider (wire format) that produced it, as in model strings: `openai`.
+        provider: String,
+        /// The readable part (the reasoning summary), possibly empty.
+        #[serde(default)]
+        text: String,
+        /// The provider's item as received.
+        data: Value,
+    },
     ToolUse {
         id: String,
         name: String,
@@ -77,4 +91,36 @@ pub enum ContentBlock {
         content: String,
         status: ToolStatus,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn blocks_saved_before_opaque_reasoning_existed_still_load_and_the_new_block_round_trips() {
+        let old = json!({"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "hm", "signature": "sig"},
+            {"type": "text", "text": "hi"},
+            {"type": "tool_use", "id": "t1", "name": "bash", "input": {}}
+        ]});
+        let m: Message = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&m).unwrap(), old);
+
+        let block = ContentBlock::OpaqueReasoning {
+            provider: "openai".into(),
+            text: "summary".into(),
+            data: json!({"type": "reasoning", "id": "rs_1", "encrypted_content": "gAAA"}),
+        };
+        let v = serde_json::to_value(&block).unwrap();
+        assert_eq!(v["type"], "opaque_reasoning");
+        assert_eq!(serde_json::from_value::<ContentBlock>(v).unwrap(), block);
+        let m = Message {
+            role: Role::Assistant,
+            content: vec![block, ContentBlock::Text { text: "x".into() }],
+        };
+        assert_eq!(m.text(), "x");
+    }
 }

@@ -95,6 +95,7 @@ impl ModelProvider for AnthropicProvider {
                 .settings
                 .idle_timeout
                 .unwrap_or(http::DEFAULT_IDLE_TIMEOUT),
+            secrets: http::secrets_of(&self.settings),
         })
     }
 }
@@ -187,6 +188,8 @@ fn wire_block(block: &ContentBlock) -> Option<Value> {
         ContentBlock::RedactedThinking { data } => {
             Some(json!({ "type": "redacted_thinking", "data": data }))
         }
+        // Another provider's reasoning (OpenAI's encrypted items): only it can read it.
+        ContentBlock::OpaqueReasoning { .. } => None,
         ContentBlock::ToolUse { id, name, input } => Some(
             json!({ "type": "tool_use", "id": wire_tool_id(id), "name": name, "input": input }),
         ),

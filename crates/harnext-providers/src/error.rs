@@ -3,6 +3,9 @@ use std::time::Duration;
 use harnext_protocol::ErrorCode;
 use harnext_protocol::HarnextError;
 
+/// Shorter strings are not treated as secrets: replacing them would mangle messages.
+const MIN_SECRET_LEN: usize = 8;
+
 /// A failed model call, as a provider reports it to the run loop.
 ///
 /// Every variant maps to one public [`ErrorCode`] through [`ProviderError::to_public`].
@@ -107,6 +110,58 @@ impl ProviderError {
         }
     }
 
+    /// Replaces every occurrence of the given secrets (API keys, credential header
+    /// values) in the error's text, so that a server echoing a key back cannot leak it
+    /// into an event or a result.
+    pub fn redact(self, secrets: &[String]) -> Self {
+        let scrub = |mut text: String| {
+            for secret in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
+                if text.contains(secret.as_str()) {
+                    text = text.replace(secret.as_str(), "<redacted>");
+                }
+            }
+            text
+        };
+        match self {
+            ProviderError::Http {
+                provider,
+                status,
+                code,
+                message,
+                retry_after,
+                should_retry,
+            } => ProviderError::Http {
+                provider,
+                status,
+                code,
+                message: scrub(message),
+                retry_after,
+                should_retry,
+            },
+            ProviderError::Stream {
+                provider,
+                code,
+                kind,
+                message,
+            } => ProviderError::Stream {
+                provider,
+                code,
+                kind: scrub(kind),
+                message: scrub(message),
+            },
+            ProviderError::Network { provider, message } => ProviderError::Network {
+                provider,
+                message: scrub(message),
+            },
+            ProviderError::Protocol { provider, message } => ProviderError::Protocol {
+                provider,
+                message: scrub(message),
+            },
+            ProviderError::Script(message) => ProviderError::Script(scrub(message)),
+            e @ (ProviderError::MissingApiKey { .. } | ProviderError::Timeout { .. }) => e,
+        }
+    }
+
     pub fn to_public(&self) -> HarnextError {
         let mut e = HarnextError::new(self.code(), self.to_string()).with_status(self.status());
         e.retryable = self.is_retryable();
@@ -114,7 +169,12 @@ impl ProviderError {
     }
 }
 
-/// The public code for an HTTP error status and the provider's error `type`/message.
+/// The public code for an HTTP error status and the provider's error `type` (or, for
+/// OpenAI, its `code` when it has one) and message.
+///
+/// `insufficient_quota` (OpenAI's "you exceeded your current quota", sent with HTTP 429)
+/// is `auth`, not `rate_limit`: waiting does not help, someone has to fix the account's
+/// billing, so it must not be retried (the OpenAI providers mark it not retryable).
 pub fn classify_http(status: u16, error_type: &str, message: &str) -> ErrorCode {
     let lower = message.to_ascii_lowercase();
     let overflow = lower.contains("prompt is too long")
@@ -122,6 +182,9 @@ pub fn classify_http(status: u16, error_type: &str, message: &str) -> ErrorCode 
         || lower.contains("context length")
         || lower.contains("maximum context")
         || error_type == "context_length_exceeded";
+    if is_quota_exhausted(error_type) {
+        return ErrorCode::Auth;
+    }
     match status {
         401 | 403 => ErrorCode::Auth,
         429 => ErrorCode::RateLimit,
@@ -129,7 +192,7 @@ pub fn classify_http(status: u16, error_type: &str, message: &str) -> ErrorCode 
         408 => ErrorCode::Timeout,
         400 | 413 if overflow => ErrorCode::ContextOverflow,
         s if s >= 500 => match error_type {
-            "overloaded_error" => ErrorCode::Overloaded,
+            "overloaded_error" | "server_is_overloaded" | "slow_down" => ErrorCode::Overloaded,
             _ => ErrorCode::Server,
         },
         409 => ErrorCode::Server,
@@ -137,15 +200,93 @@ pub fn classify_http(status: u16, error_type: &str, message: &str) -> ErrorCode 
     }
 }
 
-/// The public code for an error `type` reported inside a stream.
+/// OpenAI's billing errors: the account has no quota left.
+pub(crate) fn is_quota_exhausted(error_type: &str) -> bool {
+    error_type == "insufficient_quota"
+}
+
+/// The public code for an error `type` (Anthropic) or `code` (OpenAI) reported inside
+/// a stream. Unknown kinds count as server errors.
 pub fn classify_stream_error(error_type: &str, message: &str) -> ErrorCode {
     match error_type {
-        "overloaded_error" => ErrorCode::Overloaded,
-        "rate_limit_error" => ErrorCode::RateLimit,
-        "api_error" | "server_error" => ErrorCode::Server,
-        "authentication_error" | "permission_error" => ErrorCode::Auth,
+        "overloaded_error" | "server_is_overloaded" | "slow_down" => ErrorCode::Overloaded,
+        "rate_limit_error" | "rate_limit_exceeded" => ErrorCode::RateLimit,
+        "api_error" | "server_error" | "internal_server_error" | "vector_store_timeout" => {
+            ErrorCode::Server
+        }
+        "authentication_error" | "permission_error" | "invalid_api_key" => ErrorCode::Auth,
+        t if is_quota_exhausted(t) => ErrorCode::Auth,
+        "context_length_exceeded" => ErrorCode::ContextOverflow,
         "invalid_request_error" => classify_http(400, error_type, message),
-        "request_too_large" => ErrorCode::BadRequest,
+        "request_too_large" | "invalid_prompt" | "data_residency_mismatch" | "bio_policy" => {
+            ErrorCode::BadRequest
+        }
+        // OpenAI's image errors (`invalid_image`, `image_too_large`, ...): the request is at fault.
+        t if t.starts_with("invalid_") || t.contains("image") => ErrorCode::BadRequest,
         _ => ErrorCode::Server,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openai_codes_classify_like_their_anthropic_counterparts() {
+        assert_eq!(
+            classify_http(429, "insufficient_quota", "You exceeded your current quota"),
+            ErrorCode::Auth
+        );
+        assert_eq!(
+            classify_http(429, "rate_limit_exceeded", "slow down"),
+            ErrorCode::RateLimit
+        );
+        assert_eq!(
+            classify_http(400, "context_length_exceeded", "too long"),
+            ErrorCode::ContextOverflow
+        );
+        assert_eq!(
+            classify_http(503, "server_is_overloaded", "capacity"),
+            ErrorCode::Overloaded
+        );
+        assert_eq!(classify_http(404, "model_not_found", "no"), ErrorCode::BadRequest);
+        for (kind, code) in [
+            ("server_is_overloaded", ErrorCode::Overloaded),
+            ("slow_down", ErrorCode::Overloaded),
+            ("rate_limit_exceeded", ErrorCode::RateLimit),
+            ("insufficient_quota", ErrorCode::Auth),
+            ("invalid_api_key", ErrorCode::Auth),
+            ("context_length_exceeded", ErrorCode::ContextOverflow),
+            ("server_error", ErrorCode::Server),
+            ("invalid_prompt", ErrorCode::BadRequest),
+            ("image_too_large", ErrorCode::BadRequest),
+            ("something_new", ErrorCode::Server),
+            ("overloaded_error", ErrorCode::Overloaded),
+        ] {
+            assert_eq!(classify_stream_error(kind, "m"), code, "{kind}");
+        }
+    }
+
+    #[test]
+    fn redaction_removes_secrets_from_every_message() {
+        let e = ProviderError::Http {
+            provider: "openai",
+            status: 401,
+            code: ErrorCode::Auth,
+            message: "Incorrect API key provided: sk-secret-123456".into(),
+            retry_after: None,
+            should_retry: None,
+        }
+        .redact(&["sk-secret-123456".to_owned()]);
+        assert!(!e.to_string().contains("sk-secret"), "{e}");
+        assert!(e.to_string().contains("<redacted>"), "{e}");
+        let e = ProviderError::Stream {
+            provider: "openai",
+            code: ErrorCode::Server,
+            kind: "k".into(),
+            message: "echo sk-secret-123456".into(),
+        }
+        .redact(&["sk-secret-123456".to_owned()]);
+        assert!(!format!("{e:?}").contains("sk-secret"));
     }
 }

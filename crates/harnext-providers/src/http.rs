@@ -42,6 +42,28 @@ pub(crate) struct HttpCall {
     pub new_parser: Box<dyn Fn() -> Box<dyn WireParser> + Send + Sync>,
     pub max_retries: u32,
     pub idle_timeout: Duration,
+    /// Credentials sent with the request; scrubbed from every error message.
+    pub secrets: Vec<String>,
+}
+
+/// The credentials among `settings`: the API key and the values of headers whose names
+/// say they carry one (`authorization`, `*key*`, `*token*`, `*secret*`, `cookie`).
+pub(crate) fn secrets_of(settings: &crate::HttpSettings) -> Vec<String> {
+    let mut out: Vec<String> = settings.api_key.iter().cloned().collect();
+    for (name, value) in &settings.headers {
+        let name = name.to_ascii_lowercase();
+        let sensitive = name == "authorization"
+            || name == "cookie"
+            || ["key", "token", "secret"].iter().any(|w| name.contains(w));
+        if sensitive {
+            out.push(value.clone());
+            // `Bearer <token>`: the token alone may be echoed too.
+            if let Some((_, token)) = value.split_once(' ') {
+                out.push(token.trim().to_owned());
+            }
+        }
+    }
+    out
 }
 
 type Tx = mpsc::UnboundedSender<Result<ModelEvent, ProviderError>>;
@@ -73,7 +95,7 @@ async fn drive(call: &HttpCall, tx: &Tx) {
         let Err(failure) = attempt(call, retries, tx).await else {
             return;
         };
-        let err = failure.error;
+        let err = failure.error.redact(&call.secrets);
         if failure.output_started || !err.is_retryable() || retries >= call.max_retries {
             let _ = tx.send(Err(err));
             return;

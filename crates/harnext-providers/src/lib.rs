@@ -7,6 +7,7 @@
 //! types. Dropping the stream cancels the request at once (the HTTP connection is closed).
 
 pub mod anthropic;
+pub mod openai;
 mod error;
 mod http;
 pub mod retry;

@@ -1,5 +1,10 @@
 //! `bash`: runs a shell command in the workspace, in its own process group, and kills
 //! the whole group on timeout, cancellation, or when the call's future is dropped.
+//!
+//! The files the command creates, modifies or deletes are recorded in the workspace (so
+//! they appear in `filesChanged`): a snapshot of the workspace is taken before the
+//! command and compared with one taken after it (see [`crate::changes`] for what the
+//! snapshot covers and what it costs).
 
 use std::collections::VecDeque;
 use std::io;
@@ -16,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::time::Instant;
 
+use crate::changes::{self, ScanError, Snapshot};
 use crate::output::cap_head_tail;
 use crate::{cap_output, parse_args, Tool, ToolContext, ToolError, MAX_OUTPUT_CHARS};
 
@@ -24,14 +30,29 @@ use crate::{cap_output, parse_args, Tool, ToolContext, ToolError, MAX_OUTPUT_CHA
 const GRACE: Duration = Duration::from_millis(100);
 /// Bytes of output kept from the beginning, and from the end, while capturing.
 const KEEP_BYTES: usize = 64 * 1024;
+/// After a cancellation, how long the call waits for the scan that records what the
+/// killed command changed; a longer scan finishes (and records) in the background.
+const CANCEL_SCAN_WAIT: Duration = Duration::from_millis(25);
+
+/// Environment set for every command so that nothing waits for a terminal: git never
+/// prompts for credentials, pagers print straight through, editors opened by git exit
+/// at once (a commit without `-m` is aborted instead of hanging), apt does not ask.
+const NON_INTERACTIVE_ENV: &[(&str, &str)] = &[
+    ("GIT_TERMINAL_PROMPT", "0"),
+    ("GIT_PAGER", "cat"),
+    ("PAGER", "cat"),
+    ("GIT_EDITOR", "true"),
+    ("DEBIAN_FRONTEND", "noninteractive"),
+];
 
 const DESCRIPTION: &str = "Run a shell command with `bash -c` in the workspace root. Returns \
 its output (stdout and stderr together, in the order written) and its exit code; a non-zero \
 exit code is reported, not treated as a failure of the tool. Non-interactive: stdin is empty \
 and nothing can prompt. Each call is a new shell: `cd` and variables do not carry over to the \
-next call. The command is killed with all its child processes when it exceeds `timeout_ms`; \
-background processes (`&`) are killed when the command exits. Output over 30000 characters \
-keeps its beginning and end. Prefer read_file, write_file and edit_file for files.";
+next call. The command is killed with all its child processes when it exceeds `timeout_ms` \
+(default 120000, at most 600000); background processes (`&`) are killed when the command \
+exits. Output over 30000 characters keeps its beginning and end. Files the command changes \
+are tracked. Prefer read_file, write_file and edit_file for files, glob and grep to search.";
 
 /// The `bash` tool.
 #[derive(Clone, Debug)]
@@ -138,16 +159,49 @@ impl Drop for GroupGuard {
     }
 }
 
+/// Scans the workspace off the async runtime; stops when the call is cancelled.
+async fn snapshot(ctx: &ToolContext) -> Result<Snapshot, ToolError> {
+    let root = ctx.workspace.root().to_path_buf();
+    let cancel = ctx.cancel.clone();
+    let work = tokio::task::spawn_blocking(move || Snapshot::scan(&root, &cancel));
+    tokio::select! {
+        biased;
+        () = ctx.cancel.cancelled() => Err(ToolError::Cancelled),
+        result = work => match result {
+            Ok(Ok(snapshot)) => Ok(snapshot),
+            Ok(Err(ScanError::Cancelled)) => Err(ToolError::Cancelled),
+            Err(e) => Err(ToolError::Failed(format!("internal error: {e}"))),
+        },
+    }
+}
+
+/// Scans the workspace again and records what changed since `before`. Not cancellable:
+/// it also runs after a cancellation, to record what the killed command had changed.
+fn record_changes(ctx: &ToolContext, before: Snapshot) -> tokio::task::JoinHandle<()> {
+    let workspace = ctx.workspace.clone();
+    tokio::task::spawn_blocking(move || {
+        if !before.is_complete() {
+            return;
+        }
+        let root = workspace.root();
+        if let Ok(after) = Snapshot::scan(root, &tokio_util::sync::CancellationToken::new()) {
+            changes::record(&workspace, &before.diff(&after, root));
+        }
+    })
+}
+
 async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<String, ToolError> {
     if ctx.cancel.is_cancelled() {
         return Err(ToolError::Cancelled);
     }
+    let before = snapshot(ctx).await?;
     let mut child = Command::new("bash")
         .arg("-c")
         .arg(command)
         .current_dir(ctx.workspace.root())
         .env_remove("BASH_ENV")
         .env_remove("ENV")
+        .envs(NON_INTERACTIVE_ENV.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -191,6 +245,9 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
                 // SIGKILL is immediate; reap the shell if it goes quickly, else tokio's
                 // kill-on-drop reaps it later.
                 let _ = tokio::time::timeout(GRACE, child.wait()).await;
+                // Record what the command changed before it was killed: at once for a
+                // small workspace, in the background for a large one.
+                let _ = tokio::time::timeout(CANCEL_SCAN_WAIT, record_changes(ctx, before)).await;
                 return Err(ToolError::Cancelled);
             }
             () = tokio::time::sleep_until(wake) => {
@@ -227,6 +284,8 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
     }
     drop(stdout);
     drop(stderr);
+    // The whole group is dead: nothing changes files any more.
+    let _ = record_changes(ctx, before).await;
 
     let mut text = capture.finish(MAX_OUTPUT_CHARS);
     if text.is_empty() {

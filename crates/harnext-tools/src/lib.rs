@@ -15,12 +15,16 @@
 //!   guards clean up (the shell tool kills its whole process group).
 
 mod bash;
+pub mod changes;
 mod edit_file;
 mod fsutil;
+mod glob;
+mod grep;
 mod output;
 mod read_file;
 #[cfg(test)]
 mod test_support;
+mod walk;
 mod workspace;
 mod write_file;
 
@@ -32,10 +36,12 @@ use tokio_util::sync::CancellationToken;
 
 pub use bash::BashTool;
 pub use edit_file::EditFileTool;
+pub use glob::GlobTool;
+pub use grep::GrepTool;
 pub use output::cap_output;
 pub use output::MAX_OUTPUT_CHARS;
 pub use read_file::ReadFileTool;
-pub use workspace::Workspace;
+pub use workspace::{ChangeKind, Workspace};
 pub use write_file::WriteFileTool;
 
 /// What a tool call may use.

@@ -1,6 +1,6 @@
 //! The directory the tools may act in, and the record of the files they changed.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -11,11 +11,22 @@ use crate::ToolError;
 /// How many symbolic links [`Workspace::resolve`] follows before giving up.
 const MAX_SYMLINKS: u32 = 40;
 
+/// How a file changed during a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// It did not exist before.
+    Created,
+    /// It existed and its content (or metadata) changed.
+    Modified,
+    /// It existed and is gone.
+    Deleted,
+}
+
 /// The workspace root (canonical) and the files tools changed in it.
 #[derive(Debug)]
 pub struct Workspace {
     root: PathBuf,
-    changed: Mutex<BTreeSet<String>>,
+    changed: Mutex<BTreeMap<String, ChangeKind>>,
 }
 
 impl Workspace {
@@ -30,7 +41,7 @@ impl Workspace {
         }
         Ok(Workspace {
             root,
-            changed: Mutex::new(BTreeSet::new()),
+            changed: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -67,17 +78,49 @@ impl Workspace {
         }
     }
 
-    /// Records that a tool changed `abs` (an absolute path from [`Workspace::resolve`]).
+    /// Records that a tool changed `abs` (an absolute path from [`Workspace::resolve`]):
+    /// the same as [`Workspace::record`] with [`ChangeKind::Modified`].
     pub fn record_change(&self, abs: &Path) {
-        let rel = self.relative(abs);
-        let mut changed = self.changed.lock().unwrap_or_else(|e| e.into_inner());
-        changed.insert(rel);
+        self.record(abs, ChangeKind::Modified);
     }
 
-    /// The changed files, relative to the root with `/` separators, sorted.
+    /// Records a change of `abs`, which may no longer exist (a deleted file is still a
+    /// changed file). Successive changes of one path combine: created then modified is
+    /// created; deleted then created is modified; created then deleted is forgotten
+    /// (the file existed only during the run, so nothing changed).
+    pub fn record(&self, abs: &Path, kind: ChangeKind) {
+        use ChangeKind::{Created, Deleted, Modified};
+        let rel = self.relative(abs);
+        let mut changed = self.changed.lock().unwrap_or_else(|e| e.into_inner());
+        let merged = match (changed.get(&rel).copied(), kind) {
+            (None, kind) => Some(kind),
+            (Some(Created), Deleted) => None,
+            (Some(Created), _) => Some(Created),
+            (Some(Deleted), Created | Modified) => Some(Modified),
+            (Some(Modified), Created | Modified) => Some(Modified),
+            (Some(_), Deleted) => Some(Deleted),
+        };
+        match merged {
+            Some(kind) => {
+                changed.insert(rel, kind);
+            }
+            None => {
+                changed.remove(&rel);
+            }
+        }
+    }
+
+    /// The changed files (deleted ones included), relative to the root with `/`
+    /// separators, sorted.
     pub fn changed_files(&self) -> Vec<String> {
         let changed = self.changed.lock().unwrap_or_else(|e| e.into_inner());
-        changed.iter().cloned().collect()
+        changed.keys().cloned().collect()
+    }
+
+    /// The changed files with how each changed, sorted by path.
+    pub fn changes(&self) -> Vec<(String, ChangeKind)> {
+        let changed = self.changed.lock().unwrap_or_else(|e| e.into_inner());
+        changed.iter().map(|(p, k)| (p.clone(), *k)).collect()
     }
 
     /// `abs` relative to the root with `/` separators (`.` for the root itself), or
@@ -295,5 +338,34 @@ mod tests {
         assert_eq!(s.ws.changed_files(), vec!["a/b/c.rs", "z.txt"]);
         assert_eq!(s.ws.relative(&root), ".");
         assert_eq!(s.ws.relative(&root.join("a/b")), "a/b");
+    }
+
+    #[test]
+    fn deleted_paths_are_recorded_and_kinds_combine() {
+        let s = setup();
+        let root = s.ws.root().to_path_buf();
+        // A path that never existed in this test run can still be recorded as deleted.
+        s.ws.record(&root.join("gone/old.rs"), ChangeKind::Deleted);
+        s.ws.record(&root.join("new.rs"), ChangeKind::Created);
+        s.ws.record(&root.join("new.rs"), ChangeKind::Modified);
+        s.ws.record(&root.join("tmp.rs"), ChangeKind::Created);
+        s.ws.record(&root.join("tmp.rs"), ChangeKind::Deleted);
+        s.ws.record(&root.join("back.rs"), ChangeKind::Deleted);
+        s.ws.record(&root.join("back.rs"), ChangeKind::Created);
+        s.ws.record_change(&root.join("a/file.txt"));
+        s.ws.record(&root.join("a/file.txt"), ChangeKind::Deleted);
+        assert_eq!(
+            s.ws.changes(),
+            vec![
+                ("a/file.txt".to_string(), ChangeKind::Deleted),
+                ("back.rs".to_string(), ChangeKind::Modified),
+                ("gone/old.rs".to_string(), ChangeKind::Deleted),
+                ("new.rs".to_string(), ChangeKind::Created),
+            ]
+        );
+        assert_eq!(
+            s.ws.changed_files(),
+            vec!["a/file.txt", "back.rs", "gone/old.rs", "new.rs"]
+        );
     }
 }

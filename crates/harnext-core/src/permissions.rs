@@ -1,0 +1,245 @@
+//! Permission decisions for tool calls.
+//!
+//! The mode says which calls need approval: `auto` none, `read-only` refuses every tool
+//! that writes or runs commands, `manual` asks before any of them, `accept-edits` lets
+//! file edits through and asks for the rest. A call that needs approval emits a
+//! `permission_request` event and then waits for a [`PermissionHandler`]: a callback
+//! supplied by the binding, or [`PendingPermissions`], which is answered through
+//! `respond(decision)` on the event.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::config::PermissionMode;
+
+/// A tool call waiting for approval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PermissionRequest {
+    pub id: String,
+    pub tool: String,
+    pub args: Value,
+}
+
+/// The answer to a [`PermissionRequest`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Run the call, with `args` replacing its arguments when given; `remember` allows
+    /// the same tool for the rest of the session.
+    Allow { args: Option<Value>, remember: bool },
+    /// Do not run it; `message` goes back to the model as the tool's output.
+    Deny { message: Option<String> },
+}
+
+impl Decision {
+    /// Parses the JSON forms users write: `"allow"`, `"deny"`,
+    /// `{ behavior: "allow", args?, remember? }`, `{ behavior: "deny", message? }`.
+    pub fn from_json(v: &Value) -> Result<Decision, String> {
+        const EXPECTED: &str = "expected \"allow\", \"deny\", { behavior: \"allow\", args?, remember? } or { behavior: \"deny\", message? }";
+        match v {
+            Value::String(s) if s == "allow" => Ok(Decision::Allow { args: None, remember: false }),
+            Value::String(s) if s == "deny" => Ok(Decision::Deny { message: None }),
+            Value::Object(o) => {
+                let known = ["behavior", "args", "remember", "message"];
+                if let Some(k) = o.keys().find(|k| !known.contains(&k.as_str())) {
+                    return Err(format!("unknown decision field `{k}`: {EXPECTED}"));
+                }
+                match o.get("behavior").and_then(Value::as_str) {
+                    Some("allow") => {
+                        let args = match o.get("args") {
+                            None | Some(Value::Null) => None,
+                            Some(a @ Value::Object(_)) => Some(a.clone()),
+                            Some(other) => return Err(format!("decision `args` must be an object, got {other}")),
+                        };
+                        let remember = match o.get("remember") {
+                            None | Some(Value::Null) => false,
+                            Some(Value::Bool(b)) => *b,
+                            Some(other) => return Err(format!("decision `remember` must be a boolean, got {other}")),
+                        };
+                        Ok(Decision::Allow { args, remember })
+                    }
+                    Some("deny") => match o.get("message") {
+                        None | Some(Value::Null) => Ok(Decision::Deny { message: None }),
+                        Some(Value::String(m)) => Ok(Decision::Deny { message: Some(m.clone()) }),
+                        Some(other) => Err(format!("decision `message` must be a string, got {other}")),
+                    },
+                    _ => Err(format!("invalid decision {v}: {EXPECTED}")),
+                }
+            }
+            other => Err(format!("invalid decision {other}: {EXPECTED}")),
+        }
+    }
+}
+
+/// Answers permission requests. The future resolves with the decision, or an error
+/// (a failing callback), which the loop treats as a denial.
+pub trait PermissionHandler: Send + Sync {
+    fn decide(&self, request: PermissionRequest) -> BoxFuture<'static, Result<Decision, String>>;
+}
+
+/// What a tool does, for the permission modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolCategory {
+    /// Never changes anything.
+    Read,
+    /// Changes files in the workspace through a file tool.
+    Edit,
+    /// Runs commands or acts outside harnext's view (shell, custom and MCP tools).
+    Execute,
+}
+
+/// The built-in tools that only edit files.
+const EDIT_TOOLS: &[&str] = &["write_file", "edit_file", "multi_edit"];
+
+pub fn category(name: &str, read_only: bool, builtin: bool) -> ToolCategory {
+    if read_only {
+        ToolCategory::Read
+    } else if builtin && EDIT_TOOLS.contains(&name) {
+        ToolCategory::Edit
+    } else {
+        ToolCategory::Execute
+    }
+}
+
+/// What the mode says about a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Run,
+    Ask,
+    Refuse,
+}
+
+pub fn gate(mode: PermissionMode, category: ToolCategory) -> Gate {
+    match (mode, category) {
+        (_, ToolCategory::Read) | (PermissionMode::Auto, _) => Gate::Run,
+        (PermissionMode::ReadOnly, ToolCategory::Edit | ToolCategory::Execute) => Gate::Refuse,
+        (PermissionMode::AcceptEdits, ToolCategory::Edit) => Gate::Run,
+        (PermissionMode::AcceptEdits, ToolCategory::Execute) | (PermissionMode::Manual, ToolCategory::Edit | ToolCategory::Execute) => {
+            Gate::Ask
+        }
+    }
+}
+
+enum Slot {
+    Waiting(oneshot::Sender<Decision>),
+    Answered(Decision),
+}
+
+/// Requests answered from outside the run, by id (`respond(decision)` on the event).
+/// An answer may arrive before the run starts waiting for it.
+#[derive(Default)]
+pub struct PendingPermissions {
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RespondError {
+    #[error("permission request `{0}` was already answered")]
+    AlreadyAnswered(String),
+}
+
+impl PendingPermissions {
+    pub fn new() -> Self {
+        PendingPermissions::default()
+    }
+
+    /// Answers request `id`. Answering twice is an error; answering a request the run
+    /// no longer waits for (it was cancelled) is accepted and has no effect.
+    pub fn respond(&self, id: &str, decision: Decision) -> Result<(), RespondError> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        match slots.remove(id) {
+            Some(Slot::Waiting(tx)) => {
+                let _ = tx.send(decision);
+                slots.insert(id.to_owned(), Slot::Answered(Decision::Deny { message: None }));
+                Ok(())
+            }
+            Some(answered @ Slot::Answered(_)) => {
+                slots.insert(id.to_owned(), answered);
+                Err(RespondError::AlreadyAnswered(id.to_owned()))
+            }
+            None => {
+                slots.insert(id.to_owned(), Slot::Answered(decision));
+                Ok(())
+            }
+        }
+    }
+}
+
+impl PermissionHandler for PendingPermissions {
+    fn decide(&self, request: PermissionRequest) -> BoxFuture<'static, Result<Decision, String>> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(Slot::Answered(d)) = slots.get(&request.id) {
+            let d = d.clone();
+            return Box::pin(async move { Ok(d) });
+        }
+        let (tx, rx) = oneshot::channel();
+        slots.insert(request.id.clone(), Slot::Waiting(tx));
+        Box::pin(async move { rx.await.map_err(|_| "the permission request was dropped".to_owned()) })
+    }
+}
+
+/// Wraps a handler so that a closure can serve as one.
+pub struct FnHandler<F>(pub F);
+
+impl<F> PermissionHandler for FnHandler<F>
+where
+    F: Fn(PermissionRequest) -> BoxFuture<'static, Result<Decision, String>> + Send + Sync,
+{
+    fn decide(&self, request: PermissionRequest) -> BoxFuture<'static, Result<Decision, String>> {
+        (self.0)(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn decisions_parse_from_every_documented_form_and_reject_others() {
+        assert_eq!(Decision::from_json(&json!("allow")).unwrap(), Decision::Allow { args: None, remember: false });
+        assert_eq!(Decision::from_json(&json!("deny")).unwrap(), Decision::Deny { message: None });
+        assert_eq!(
+            Decision::from_json(&json!({"behavior": "allow", "args": {"a": 1}, "remember": true})).unwrap(),
+            Decision::Allow { args: Some(json!({"a": 1})), remember: true }
+        );
+        assert_eq!(
+            Decision::from_json(&json!({"behavior": "deny", "message": "no"})).unwrap(),
+            Decision::Deny { message: Some("no".into()) }
+        );
+        for bad in [json!("yes"), json!(1), json!({"behavior": "maybe"}), json!({"behavior": "allow", "args": 3}), json!({"behavior": "deny", "why": "x"})] {
+            assert!(Decision::from_json(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn modes_gate_categories_as_documented() {
+        use PermissionMode::*;
+        use ToolCategory::*;
+        assert_eq!(gate(Auto, Execute), Gate::Run);
+        assert_eq!(gate(ReadOnly, Read), Gate::Run);
+        assert_eq!(gate(ReadOnly, Edit), Gate::Refuse);
+        assert_eq!(gate(Manual, Read), Gate::Run);
+        assert_eq!(gate(Manual, Edit), Gate::Ask);
+        assert_eq!(gate(AcceptEdits, Edit), Gate::Run);
+        assert_eq!(gate(AcceptEdits, Execute), Gate::Ask);
+        assert_eq!(category("write_file", false, true), Edit);
+        assert_eq!(category("write_file", false, false), Execute, "a custom tool named like a built-in is not trusted as an edit");
+        assert_eq!(category("anything", true, false), Read);
+    }
+
+    #[tokio::test]
+    async fn pending_answers_before_or_after_the_wait_and_refuses_a_second_answer() {
+        let p = PendingPermissions::new();
+        p.respond("a", Decision::Allow { args: None, remember: false }).unwrap();
+        let d = p.decide(PermissionRequest { id: "a".into(), tool: "t".into(), args: json!({}) }).await.unwrap();
+        assert!(matches!(d, Decision::Allow { .. }));
+        let fut = p.decide(PermissionRequest { id: "b".into(), tool: "t".into(), args: json!({}) });
+        p.respond("b", Decision::Deny { message: Some("no".into()) }).unwrap();
+        assert_eq!(fut.await.unwrap(), Decision::Deny { message: Some("no".into()) });
+        assert_eq!(p.respond("b", Decision::Deny { message: None }), Err(RespondError::AlreadyAnswered("b".into())));
+    }
+}

@@ -1,0 +1,285 @@
+//! What a shell command changed in the workspace: a snapshot of the files before the
+//! command and one after, compared.
+//!
+//! A snapshot maps each file's path to its stamp: size, modification time, status-change
+//! time (ctime) and inode, read with one `lstat` per file in a parallel walk. Nothing is
+//! hashed and no file is opened, so a scan costs about what `rg --files` costs. Comparing
+//! stamps catches writes (`mtime`, `size`), in-place replacement (`sed -i`, editors that
+//! rename a temp file: new inode), `touch` and `chmod` (`ctime`, which no command can set
+//! back).
+//!
+//! What the scan covers, and why:
+//! - it uses the walk of [`crate::walk`]: files ignored by `.gitignore`/`.ignore` are
+//!   skipped, so build output and dependencies (`target/`, `node_modules/`, `dist/`...)
+//!   that a command regenerates are not reported as changes: they would drown the files
+//!   the agent actually edited, and scanning them would cost the most;
+//! - hidden files are included (`.env`, `.github/workflows/*.yml` are sources), but `.git`
+//!   is never entered: git's own bookkeeping is not a change to the workspace;
+//! - symbolic links are recorded as entries (their own `lstat`) and never followed;
+//! - directories are not entries: an empty new directory is not a changed file, a file
+//!   created in it is.
+//!
+//! A workspace with more than [`MAX_SNAPSHOT_FILES`] files is not tracked (the snapshot
+//! reports itself incomplete and nothing is recorded), so a command run in a huge tree
+//! does not pay for a scan whose result would not be trusted either.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ignore::WalkState;
+use tokio_util::sync::CancellationToken;
+
+use crate::walk::{self, Stopped};
+use crate::workspace::ChangeKind;
+use crate::Workspace;
+
+/// The most files a snapshot holds; past this the workspace's changes are not tracked.
+pub const MAX_SNAPSHOT_FILES: usize = 500_000;
+
+/// What is compared to tell whether a file changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+    pub ino: u64,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            size: meta.size(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// The files of a workspace and their stamps, by path relative to the root.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    files: HashMap<PathBuf, Stamp>,
+    /// False when the scan stopped early (too many files): it must not be compared.
+    complete: bool,
+}
+
+/// How a scan ended without a usable snapshot.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ScanError {
+    Cancelled,
+}
+
+impl Snapshot {
+    /// Scans the files under `root` (the canonical workspace root).
+    pub fn scan(root: &Path, cancel: &CancellationToken) -> Result<Snapshot, ScanError> {
+        let count = AtomicUsize::new(0);
+        let builder = walk::walker(root, true);
+        let (entries, stopped) = walk::collect_parallel(
+            &builder,
+            cancel,
+            || (),
+            |(), entry, out: &mut Vec<(PathBuf, Stamp)>| {
+                let Some(file_type) = entry.file_type() else {
+                    return WalkState::Continue;
+                };
+                if file_type.is_dir() {
+                    return WalkState::Continue;
+                }
+                // Not followed: a link's own stamp (lstat), like any other entry.
+                let Ok(meta) = entry.metadata() else {
+                    return WalkState::Continue;
+                };
+                if count.fetch_add(1, Ordering::Relaxed) >= MAX_SNAPSHOT_FILES {
+                    return WalkState::Quit;
+                }
+                let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
+                out.push((rel.to_path_buf(), Stamp::of(&meta)));
+                WalkState::Continue
+            },
+        );
+        match stopped {
+            Some(Stopped::Cancelled) => Err(ScanError::Cancelled),
+            Some(Stopped::Quit) => Ok(Snapshot {
+                files: HashMap::new(),
+                complete: false,
+            }),
+            None => Ok(Snapshot {
+                files: entries.into_iter().collect(),
+                complete: true,
+            }),
+        }
+    }
+
+    /// Files in the snapshot.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// True when the snapshot holds no file.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// False when the workspace had too many files to be tracked.
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// The changes from `self` (before) to `after`, sorted by path. Empty when either
+    /// snapshot is incomplete. A path missing from `after` is checked with `lstat` under
+    /// `root` before it counts as deleted: it may only have become ignored (the command
+    /// edited a `.gitignore`).
+    pub fn diff(&self, after: &Snapshot, root: &Path) -> Vec<(PathBuf, ChangeKind)> {
+        if !self.complete || !after.complete {
+            return Vec::new();
+        }
+        let mut changes = Vec::new();
+        for (path, stamp) in &after.files {
+            match self.files.get(path) {
+                None => changes.push((path.clone(), ChangeKind::Created)),
+                Some(before) if before != stamp => {
+                    changes.push((path.clone(), ChangeKind::Modified));
+                }
+                Some(_) => {}
+            }
+        }
+        for (path, stamp) in &self.files {
+            if after.files.contains_key(path) {
+                continue;
+            }
+            match std::fs::symlink_metadata(root.join(path)) {
+                Err(_) => changes.push((path.clone(), ChangeKind::Deleted)),
+                Ok(meta) if meta.is_dir() => changes.push((path.clone(), ChangeKind::Deleted)),
+                Ok(meta) if Stamp::of(&meta) != *stamp => {
+                    changes.push((path.clone(), ChangeKind::Modified));
+                }
+                Ok(_) => {}
+            }
+        }
+        changes.sort_by(|a, b| a.0.cmp(&b.0));
+        changes
+    }
+}
+
+/// Records `changes` (paths relative to the workspace root) in `workspace`.
+pub fn record(workspace: &Workspace, changes: &[(PathBuf, ChangeKind)]) {
+    for (rel, kind) in changes {
+        workspace.record(&workspace.root().join(rel), *kind);
+    }
+}
+
+/// Paths as `/`-joined strings, for messages and tests.
+pub fn display_paths(changes: &[(PathBuf, ChangeKind)]) -> Vec<String> {
+    changes
+        .iter()
+        .map(|(p, _)| {
+            p.components()
+                .map(|c| c.as_os_str().to_owned())
+                .collect::<Vec<OsString>>()
+                .join(std::ffi::OsStr::new("/"))
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn scan(root: &Path) -> Snapshot {
+        Snapshot::scan(root, &CancellationToken::new()).unwrap()
+    }
+
+    fn kinds(changes: &[(PathBuf, ChangeKind)]) -> Vec<(String, ChangeKind)> {
+        display_paths(changes)
+            .into_iter()
+            .zip(changes.iter().map(|(_, k)| *k))
+            .collect()
+    }
+
+    #[test]
+    fn diff_sees_created_modified_deleted_and_replaced_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join("src/a.rs"), "a").unwrap();
+        std::fs::write(root.join("src/b.rs"), "b").unwrap();
+        std::fs::write(root.join("src/c.rs"), "c").unwrap();
+        std::fs::write(root.join("same.txt"), "same").unwrap();
+        let before = scan(&root);
+        assert_eq!(before.len(), 4);
+        std::fs::write(root.join("src/a.rs"), "a2").unwrap();
+        std::fs::remove_file(root.join("src/b.rs")).unwrap();
+        // Same size, replaced by a rename: a new inode.
+        std::fs::write(root.join("src/c.tmp"), "C").unwrap();
+        std::fs::rename(root.join("src/c.tmp"), root.join("src/c.rs")).unwrap();
+        std::fs::create_dir_all(root.join("new/deep")).unwrap();
+        std::fs::write(root.join("new/deep/d.rs"), "d").unwrap();
+        let after = scan(&root);
+        assert_eq!(
+            kinds(&before.diff(&after, &root)),
+            vec![
+                ("new/deep/d.rs".to_string(), ChangeKind::Created),
+                ("src/a.rs".to_string(), ChangeKind::Modified),
+                ("src/b.rs".to_string(), ChangeKind::Deleted),
+                ("src/c.rs".to_string(), ChangeKind::Modified),
+            ]
+        );
+    }
+
+    #[test]
+    fn scan_skips_git_and_ignored_but_keeps_hidden_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir_all(root.join(".git/objects")).unwrap();
+        std::fs::create_dir_all(root.join("target/debug")).unwrap();
+        std::fs::create_dir_all(root.join(".github")).unwrap();
+        std::fs::write(root.join(".gitignore"), "target/\n*.log\n").unwrap();
+        std::fs::write(root.join(".git/objects/x"), "x").unwrap();
+        std::fs::write(root.join("target/debug/app"), "bin").unwrap();
+        std::fs::write(root.join("run.log"), "log").unwrap();
+        std::fs::write(root.join(".github/ci.yml"), "ci").unwrap();
+        std::fs::write(root.join(".env"), "K=V").unwrap();
+        let snap = scan(&root);
+        let mut paths: Vec<String> = snap
+            .files
+            .keys()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        paths.sort();
+        assert_eq!(paths, vec![".env", ".github/ci.yml", ".gitignore"]);
+    }
+
+    #[test]
+    fn a_file_that_becomes_ignored_is_not_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::write(root.join("keep.txt"), "x").unwrap();
+        let before = scan(&root);
+        std::fs::write(root.join(".gitignore"), "keep.txt\n").unwrap();
+        let after = scan(&root);
+        assert_eq!(
+            kinds(&before.diff(&after, &root)),
+            vec![(".gitignore".to_string(), ChangeKind::Created)]
+        );
+    }
+
+    #[test]
+    fn cancelled_scan_reports_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), "a").unwrap();
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        assert_eq!(
+            Snapshot::scan(dir.path(), &cancel).unwrap_err(),
+            ScanError::Cancelled
+        );
+    }
+}
