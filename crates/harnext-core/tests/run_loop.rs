@@ -60,6 +60,7 @@ fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
             AgentEvent::Text { .. } => "text",
             AgentEvent::ToolCall { .. } => "tool_call",
             AgentEvent::ToolResult { .. } => "tool_result",
+            AgentEvent::PermissionRequest { .. } => "permission_request",
             AgentEvent::Usage(_) => "usage",
             AgentEvent::Retry { .. } => "retry",
             AgentEvent::Error { .. } => "error",
@@ -564,4 +565,45 @@ async fn a_tool_call_cut_by_max_tokens_gets_an_error_result_and_the_model_is_ask
     );
     let second = &mock.requests()[1].body["messages"];
     assert_eq!(second[2]["content"][0]["is_error"], true);
+}
+
+#[tokio::test]
+async fn manual_mode_asks_the_handler_and_a_denial_reaches_the_model() {
+    use harnext_core::permissions::{Decision, FnHandler, PermissionHandler, PermissionRequest};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start().await.unwrap();
+    mock.push(respond(json!({"turn": {"toolCalls": [
+        {"id": "t1", "name": "read_file", "args": {"path": "nothing"}},
+        {"id": "t2", "name": "bash", "args": {"command": "echo hi > x"}},
+        {"id": "t3", "name": "write_file", "args": {"path": "y", "content": "y"}}
+    ]}})));
+    mock.push(respond(json!({"turn": {"text": "ok"}})));
+    let asked: Arc<Mutex<Vec<PermissionRequest>>> = Arc::default();
+    let log = asked.clone();
+    let handler: Arc<dyn PermissionHandler> = Arc::new(FnHandler(move |req: PermissionRequest| {
+        log.lock().unwrap().push(req.clone());
+        let d = if req.tool == "bash" {
+            Decision::Deny { message: Some("no shell".into()) }
+        } else {
+            Decision::Allow { args: Some(json!({"path": "z", "content": "edited"})), remember: false }
+        };
+        Box::pin(async move { Ok(d) }) as futures::future::BoxFuture<'static, Result<Decision, String>>
+    }));
+    let agent = agent(&mock, dir.path(), |c| c.permission_mode = harnext_core::PermissionMode::Manual);
+    assert!(matches!(agent.start(RunRequest::text("x")).err(), Some(RunError::PermissionHandlerRequired("manual"))));
+    let mut req = RunRequest::text("x");
+    req.permission_handler = Some(handler);
+    let (events, result) = run_collect(&agent, req, CancellationToken::new()).await;
+    let asked: Vec<String> = asked.lock().unwrap().iter().map(|r| r.id.clone()).collect();
+    assert_eq!(asked, vec!["t2", "t3"], "read-only tools are not asked about");
+    assert_eq!(kinds(&events).iter().filter(|k| **k == "permission_request").count(), 2);
+    let statuses: Vec<ToolStatus> = result.steps.iter().map(|s| s.status).collect();
+    assert_eq!(statuses, vec![ToolStatus::Error, ToolStatus::Denied, ToolStatus::Ok]);
+    assert_eq!(result.steps[2].args, json!({"path": "z", "content": "edited"}));
+    assert_eq!(std::fs::read_to_string(dir.path().join("z")).unwrap(), "edited");
+    assert!(!dir.path().join("x").exists());
+    let next = &mock.requests()[1].body["messages"][2]["content"];
+    assert_eq!(next[1]["content"], "no shell");
+    assert_eq!(next[1]["is_error"], true);
 }
