@@ -93,6 +93,48 @@ export type Decision =
   | { behavior: 'allow'; args?: Record<string, unknown>; remember?: boolean }
   | { behavior: 'deny'; message?: string }
 
+/** What `outputSchema` accepts. */
+export type OutputSchema = JsonSchema<any> | StandardSchema<any, any>
+
+/** The type of `result.output` for a run given `outputSchema: S`. */
+export type OutputOf<S> = S extends OutputSchema ? InferSchema<S> : unknown
+
+/** Options of `run()` and `stream()`. */
+export interface RunOptions<S extends OutputSchema | undefined = undefined> {
+  /** Aborting it cancels the run. */
+  signal?: AbortSignal
+  /** Continue this session's conversation. */
+  sessionId?: string
+  /** Overrides the agent's `maxSteps` for this run. */
+  maxSteps?: number
+  /** The final answer must match this schema; it becomes `result.output`. Tool steps are not constrained. */
+  outputSchema?: S
+  /** How many times the model may try again after an answer that does not match `outputSchema`. Default 2. */
+  maxOutputRetries?: number
+}
+
+/** The result of a run: what `run()` resolves with, and the `result` of `run_end`. */
+export interface RunResult<T = unknown> {
+  /** The final assistant message: the text chunks of the last model call. */
+  text: string
+  /** Every tool call of the run, in order. */
+  steps: Array<ToolStep>
+  /** Paths relative to `cwd`, sorted, created, modified or deleted during the run. */
+  filesChanged: Array<string>
+  /** Totals over every model call of the run (the sum of the `usage` events). */
+  usage: Usage
+  /** `"sess_"` followed by 12 random `[0-9a-z]`. */
+  sessionId: string
+  success: boolean
+  cancelled: boolean
+  stopReason: StopReason
+  /** The validated structured output, when `outputSchema` was given and the run succeeded. */
+  output?: T
+  /** Present when `success` is false and the run was not cancelled. */
+  error?: HarnextError
+  durationMs: number
+}
+
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -120,15 +162,34 @@ export declare class Agent {
   /** The workspace directory, resolved. */
   get cwd(): string
   /**
+   * Shuts down the agent's MCP servers: stdio servers get their stdin closed, then
+   * SIGTERM, then SIGKILL, and are gone when the promise resolves. A later run starts
+   * them again. Garbage collection of the agent kills them too.
+   */
+  close(): Promise<void>
+  /**
    * Runs the agent loop to the end. Resolves however the run ends (success, cancellation,
    * provider error, max steps); rejects only for misuse detected before it starts.
    */
-  run(input: string | Message[], options?: RunOptions): Promise<RunResult>
+  run<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions<S>): Promise<RunResult<OutputOf<S>>>
   /**
    * Streams the run's events. Returns at once; the run starts when iteration starts.
    * Breaking out of `for await` cancels the run like an abort.
    */
-  stream(input: string | Message[], options?: RunOptions): EventStream
+  stream<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions<S>): EventStream
+  /** The sessions in a session directory, newest (last updated) first. */
+  static listSessions(options?: SessionDirOptions | undefined | null): Promise<SessionInfo[]>
+  /**
+   * Reads a session back: its history (valid to continue on any provider), every tool
+   * step, usage totals and files changed. Rejects for an unknown session.
+   */
+  static loadSession(id: string, options?: SessionDirOptions | undefined | null): Promise<SessionData>
+  /**
+   * Copies a session into a new one in the same directory and resolves with the new
+   * id. `atMessage` keeps that many messages of its history (default: all); tool
+   * calls left without results by the cut get `cancelled` results.
+   */
+  static forkSession(id: string, options?: ForkSessionOptions | undefined | null): Promise<string>
 }
 
 /**
@@ -159,6 +220,8 @@ export type AgentEvent =
   respond: (decision: Decision) => void }
   | { type: 'usage'; inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number; reasoningTokens: number }
   | { type: 'retry'; attempt: number; delayMs: number; reason: string }
+  | { type: 'compaction'; beforeTokens: number; afterTokens: number; trimmed: number; summarized: number }
+  | { type: 'mcp_server_error'; server: string; message: string }
   | { type: 'error'; error: HarnextError }
   | { type: 'run_end'; result: RunResult }
 
@@ -201,9 +264,50 @@ export interface AgentOptions {
   idleTimeoutMs?: number
   /** The model turns replayed by `model: "scripted"`, one per model call. */
   script?: ScriptTurn[]
+  /** Where sessions are kept as `<sessionId>.jsonl`. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`. */
+  sessionDir?: string
+  /** `false` keeps sessions in memory only (continued by this agent only). Default `true`. */
+  persistSession?: boolean
+  /**
+   * The model's context window in tokens: the history is compacted as it nears it.
+   * Default: by model family (200000 for Claude); unlimited for `"scripted"`.
+   */
+  contextWindow?: number
+  /**
+   * MCP servers by name (`[a-zA-Z0-9_-]`, up to 32 characters): their tools are offered as
+   * `mcp__<name>__<tool>`. Started by the first run, reused by later runs, ended by `close()`.
+   */
+  mcpServers?: Record<string, McpStdioServer | McpHttpServer>
 }
 
+/** One block of a message of a session's history. */
+export type ContentBlock =
+  | { type: 'text'; text: string }
+  | { type: 'thinking'; thinking: string; signature?: string }
+  | { type: 'redacted_thinking'; data: string }
+  | { type: 'opaque_reasoning'; provider: string; text: string; data: unknown }
+  | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
+  | { type: 'tool_result'; toolUseId: string; content: string; status: ToolStatus }
+
 export type ErrorCode = 'auth' | 'rate_limit' | 'overloaded' | 'bad_request' | 'context_overflow' | 'network' | 'timeout' | 'server' | 'max_steps' | 'output_invalid' | 'tool' | 'internal'
+
+/** Where a forked session comes from. */
+export interface ForkedFrom {
+  id: string
+  /** How many messages of the original's history the fork kept. */
+  atMessage: number
+}
+
+/** Options of `Agent.forkSession()`. */
+export interface ForkSessionOptions {
+  /**
+   * How many messages of the session's history (`loadSession(id).messages`) the fork
+   * keeps. Default: all of them.
+   */
+  atMessage?: number
+  /** The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`. */
+  sessionDir?: string
+}
 
 /** A run-time failure: in an `error` event, and in `RunResult.error`. */
 export interface HarnextError {
@@ -231,6 +335,32 @@ export interface JsToolDefinition {
   cancel: (toolCallId: string) => void
 }
 
+/** A remote MCP server over streamable HTTP. */
+export interface McpHttpServer {
+  /** The server's MCP endpoint, `http://` or `https://`. */
+  url: string
+  /** Sent with every request, e.g. `{ Authorization: "Bearer ..." }`. */
+  headers?: Record<string, string>
+  /** How long connecting and `initialize`, then `tools/list`, may take, each. Default 30000. */
+  startupTimeoutMs?: number
+}
+
+/**
+ * An MCP server the engine starts and talks to over its stdin/stdout. Its stderr is
+ * kept apart (its last lines appear in error messages).
+ */
+export interface McpStdioServer {
+  /** The program (found on `PATH` unless it is a path), e.g. `"node"`. */
+  command: string
+  args?: Array<string>
+  /** Added to the environment of the agent's process. */
+  env?: Record<string, string>
+  /** The server's working directory; relative to the agent's `cwd`. Default: the agent's `cwd`. */
+  cwd?: string
+  /** How long starting may take: spawn and `initialize`, then `tools/list`, each. Default 30000. */
+  startupTimeoutMs?: number
+}
+
 /** One message of an input list. */
 export interface Message {
   role: 'user' | 'assistant'
@@ -243,37 +373,6 @@ export interface PermissionRequest {
   id: string
   tool: string
   args: Record<string, unknown>
-}
-
-/** Options of `run()` and `stream()`. */
-export interface RunOptions {
-  /** Aborting it cancels the run. */
-  signal?: AbortSignal
-  /** Continue this session's conversation. */
-  sessionId?: string
-  /** Overrides the agent's `maxSteps` for this run. */
-  maxSteps?: number
-}
-
-export interface RunResult {
-  /** The final assistant message. */
-  text: string
-  /** Every tool call of the run, in order. */
-  steps: Array<ToolStep>
-  /** Paths relative to `cwd`, sorted, created, modified or deleted during the run. */
-  filesChanged: Array<string>
-  /** Totals over every model call of the run. */
-  usage: Usage
-  /** `"sess_"` followed by 12 random `[0-9a-z]`. */
-  sessionId: string
-  success: boolean
-  cancelled: boolean
-  stopReason: StopReason
-  /** Validated structured output, when `outputSchema` was given. */
-  output?: unknown
-  /** Present when `success` is false and the run was not cancelled. */
-  error?: HarnextError
-  durationMs: number
 }
 
 export interface ScriptToolCall {
@@ -303,6 +402,60 @@ export interface ScriptUsage {
   cacheReadTokens?: number
   cacheWriteTokens?: number
   reasoningTokens?: number
+}
+
+/** A session read back by `Agent.loadSession()`. */
+export interface SessionData {
+  id: string
+  /**
+   * The history a run continuing the session starts from: compactions applied, tool
+   * calls that never got a result closed with `cancelled` results.
+   */
+  messages: Array<SessionMessage>
+  /** Every tool call of the session, in order (also those a compaction summarized). */
+  steps: Array<ToolStep>
+  /** The sum of every model call's usage. */
+  usage: Usage
+  /** Paths relative to `cwd`, sorted, changed by the session's runs. */
+  filesChanged: Array<string>
+  /** Milliseconds since the Unix epoch. */
+  createdAt: number
+  updatedAt: number
+  model?: string
+  cwd?: string
+  forkedFrom?: ForkedFrom
+  /** How many runs the session had. */
+  runs: number
+  /** How many times its history was compacted. */
+  compactions: number
+}
+
+/** Options of `Agent.listSessions()` and `Agent.loadSession()`. */
+export interface SessionDirOptions {
+  /** The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`. */
+  sessionDir?: string
+}
+
+/** A session as `Agent.listSessions()` lists it. */
+export interface SessionInfo {
+  id: string
+  /** Milliseconds since the Unix epoch (as `Date.now()`). */
+  createdAt: number
+  /** Milliseconds since the Unix epoch: the last time the session was written. */
+  updatedAt: number
+  /** The model string of the agent that started it. */
+  model?: string
+  /** The workspace of the agent that started it. */
+  cwd?: string
+  /** The beginning of its first user message. */
+  title?: string
+  forkedFrom?: ForkedFrom
+}
+
+/** One message of a session's history. */
+export interface SessionMessage {
+  role: 'user' | 'assistant'
+  content: Array<ContentBlock>
 }
 
 export type StopReason = 'end_turn' | 'max_steps' | 'cancelled' | 'error'

@@ -95,6 +95,48 @@ function tool(definition) {
   })
 }
 
+function outputSpec(outputSchema) {
+  if (outputSchema && outputSchema['~harnext'] === 'json-schema') {
+    return { schema: outputSchema.jsonSchema }
+  }
+  const std = outputSchema && outputSchema['~standard']
+  if (!std || typeof std !== 'object' || typeof std.validate !== 'function') {
+    throw new TypeError('invalid option `outputSchema`: expected jsonSchema({...}) or a Standard Schema (Zod >= 4.2, Valibot, ArkType)')
+  }
+  if (!std.jsonSchema || typeof std.jsonSchema.input !== 'function') {
+    throw new TypeError(`invalid option \`outputSchema\`: this ${std.vendor} schema cannot produce JSON Schema; use Zod >= 4.2, Valibot, ArkType, or jsonSchema({...})`)
+  }
+  let schema
+  try {
+    schema = std.jsonSchema.input({ target: 'draft-2020-12' })
+  } catch (e) {
+    throw new TypeError(`invalid option \`outputSchema\`: it cannot be turned into JSON Schema: ${e && e.message}`)
+  }
+  const validate = async (value) => {
+    const result = await std.validate(value)
+    return result.issues ? { issues: result.issues.map((i) => formatIssues([i])) } : { value: result.value }
+  }
+  return { schema, validate }
+}
+
+function runOptions(options) {
+  if (options === null || typeof options !== 'object' || options.outputSchema === undefined) return options
+  return { ...options, outputSchema: outputSpec(options.outputSchema) }
+}
+
+/** An async iterable whose first `next()` rejects with `error`: misuse found by stream(). */
+function failedStream(error) {
+  return {
+    [Symbol.asyncIterator]() {
+      let done = false
+      return {
+        next: () => (done ? Promise.resolve({ done: true, value: undefined }) : ((done = true), Promise.reject(error))),
+        return: () => ((done = true), Promise.resolve({ done: true, value: undefined })),
+      }
+    },
+  }
+}
+
 class Agent extends native.Agent {
   constructor(options) {
     if (options !== null && typeof options === 'object' && typeof options.onPermissionRequest === 'function') {
@@ -102,6 +144,26 @@ class Agent extends native.Agent {
       options = { ...options, onPermissionRequest: async (request) => ask(request) }
     }
     super(options)
+  }
+
+  run(input, options) {
+    let normalized
+    try {
+      normalized = runOptions(options)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return super.run(input, normalized)
+  }
+
+  stream(input, options) {
+    let normalized
+    try {
+      normalized = runOptions(options)
+    } catch (e) {
+      return failedStream(e)
+    }
+    return super.stream(input, normalized)
   }
 }
 

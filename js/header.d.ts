@@ -93,3 +93,45 @@ export type Decision =
   | { behavior: 'allow'; args?: Record<string, unknown>; remember?: boolean }
   | { behavior: 'deny'; message?: string }
 
+/** What `outputSchema` accepts. */
+export type OutputSchema = JsonSchema<any> | StandardSchema<any, any>
+
+/** The type of `result.output` for a run given `outputSchema: S`. */
+export type OutputOf<S> = S extends OutputSchema ? InferSchema<S> : unknown
+
+/** Options of `run()` and `stream()`. */
+export interface RunOptions<S extends OutputSchema | undefined = undefined> {
+  /** Aborting it cancels the run. */
+  signal?: AbortSignal
+  /** Continue this session's conversation. */
+  sessionId?: string
+  /** Overrides the agent's `maxSteps` for this run. */
+  maxSteps?: number
+  /** The final answer must match this schema; it becomes `result.output`. Tool steps are not constrained. */
+  outputSchema?: S
+  /** How many times the model may try again after an answer that does not match `outputSchema`. Default 2. */
+  maxOutputRetries?: number
+}
+
+/** The result of a run: what `run()` resolves with, and the `result` of `run_end`. */
+export interface RunResult<T = unknown> {
+  /** The final assistant message: the text chunks of the last model call. */
+  text: string
+  /** Every tool call of the run, in order. */
+  steps: Array<ToolStep>
+  /** Paths relative to `cwd`, sorted, created, modified or deleted during the run. */
+  filesChanged: Array<string>
+  /** Totals over every model call of the run (the sum of the `usage` events). */
+  usage: Usage
+  /** `"sess_"` followed by 12 random `[0-9a-z]`. */
+  sessionId: string
+  success: boolean
+  cancelled: boolean
+  stopReason: StopReason
+  /** The validated structured output, when `outputSchema` was given and the run succeeded. */
+  output?: T
+  /** Present when `success` is false and the run was not cancelled. */
+  error?: HarnextError
+  durationMs: number
+}
+

@@ -13,18 +13,21 @@ use napi::bindgen_prelude::Unknown;
 use napi::Env;
 use napi::Status;
 use napi_derive::napi;
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::abort;
+use crate::callbacks::output_request;
 use crate::callbacks::JsPermissionHandler;
-use harnext_core::permissions::PendingPermissions;
-use std::sync::Arc;
 use crate::events::RunResult;
 use crate::options::agent_config;
 use crate::options::run_input;
 use crate::options::AgentOptions;
 use crate::options::InputMessage;
 use crate::stream::EventStream;
+use harnext_core::output::DEFAULT_OUTPUT_RETRIES;
+use harnext_core::permissions::PendingPermissions;
+use std::sync::Arc;
 
 fn invalid(message: impl std::fmt::Display) -> napi::Error {
     napi::Error::new(Status::InvalidArg, message.to_string())
@@ -55,7 +58,8 @@ impl Agent {
         let inner = CoreAgent::new(config).map_err(invalid)?;
         Ok(Agent {
             inner,
-            permission_handler: on_permission_request.map(|f| Arc::new(JsPermissionHandler::new(f))),
+            permission_handler: on_permission_request
+                .map(|f| Arc::new(JsPermissionHandler::new(f))),
         })
     }
 
@@ -71,21 +75,34 @@ impl Agent {
         self.inner.cwd().display().to_string()
     }
 
+    /// Shuts down the agent's MCP servers: stdio servers get their stdin closed, then
+    /// SIGTERM, then SIGKILL, and are gone when the promise resolves. A later run starts
+    /// them again. Garbage collection of the agent kills them too.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let agent = self.inner.clone();
+        env.spawn_future(async move {
+            agent.close().await;
+            Ok(())
+        })
+    }
+
     /// Runs the agent loop to the end. Resolves however the run ends (success, cancellation,
     /// provider error, max steps); rejects only for misuse detected before it starts.
     #[napi(
-        ts_args_type = "input: string | Message[], options?: RunOptions",
-        ts_return_type = "Promise<RunResult>"
+        ts_generic_types = "S extends OutputSchema | undefined = undefined",
+        ts_args_type = "input: string | Message[], options?: RunOptions<S>",
+        ts_return_type = "Promise<RunResult<OutputOf<S>>>"
     )]
     pub fn run<'env>(
         &self,
         env: &'env Env,
         input: Either<String, Vec<InputMessage>>,
         options: Option<Object<'env>>,
-    ) -> napi::Result<PromiseRaw<'env, RunResult>> {
+    ) -> napi::Result<PromiseRaw<'env, Value>> {
         let begun = match self.begin(env, input, options, false) {
             Ok(b) => b,
-            Err(e) => return env.spawn_future(async move { Err::<RunResult, _>(e) }),
+            Err(e) => return env.spawn_future(async move { Err::<Value, _>(e) }),
         };
         let unlink = begun.unlink.map(|f| f.create_ref()).transpose()?;
         let Begun { run, token, .. } = begun;
@@ -96,14 +113,17 @@ impl Agent {
                 if let Some(unlink) = unlink {
                     unlink.borrow_back(env)?.call(())?;
                 }
-                Ok(RunResult::from(result))
+                Ok(RunResult::from(result).to_js())
             },
         )
     }
 
     /// Streams the run's events. Returns at once; the run starts when iteration starts.
     /// Breaking out of `for await` cancels the run like an abort.
-    #[napi(ts_args_type = "input: string | Message[], options?: RunOptions")]
+    #[napi(
+        ts_generic_types = "S extends OutputSchema | undefined = undefined",
+        ts_args_type = "input: string | Message[], options?: RunOptions<S>"
+    )]
     pub fn stream<'env>(
         &self,
         env: &'env Env,
@@ -132,6 +152,7 @@ impl Agent {
             session_id: None,
             max_steps: None,
             permission_handler: None,
+            output: None,
         };
         let mut pending = None;
         match &self.permission_handler {
@@ -162,14 +183,25 @@ impl Agent {
                 let steps = v as u32;
                 request.max_steps = Some(steps);
             }
-            if o.has_named_property("outputSchema")?
-                && o.get_named_property::<Option<Unknown<'env>>>("outputSchema")?
-                    .is_some()
-            {
-                return Err(invalid(
-                    "options.outputSchema is not supported by this version of harnext; \
-                     a run would have no validated output",
-                ));
+            if let Some(spec) = o.get_named_property::<Option<Object<'env>>>("outputSchema")? {
+                let retries = match o
+                    .get_named_property::<Option<f64>>("maxOutputRetries")
+                    .map_err(|_| invalid("options.maxOutputRetries must be a number"))?
+                {
+                    None => DEFAULT_OUTPUT_RETRIES,
+                    Some(v) if v.fract() == 0.0 && (0.0..=100.0).contains(&v) => {
+                        // Checked above: a small non-negative integer.
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                        let n = v as u32;
+                        n
+                    }
+                    Some(v) => {
+                        return Err(invalid(format!(
+                            "invalid option `maxOutputRetries`: expected an integer from 0 to 100, got {v}"
+                        )))
+                    }
+                };
+                request.output = Some(output_request(spec, retries)?);
             }
         }
         let run = self.inner.start(request).map_err(invalid)?;

@@ -8,6 +8,8 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use harnext_core::output::OutputRequest;
+use harnext_core::output::OutputValidator;
 use harnext_core::permissions::Decision;
 use harnext_core::permissions::PermissionHandler;
 use harnext_core::permissions::PermissionRequest as CorePermissionRequest;
@@ -16,6 +18,9 @@ use harnext_tools::Tool;
 use harnext_tools::ToolContext;
 use harnext_tools::ToolError;
 use napi::bindgen_prelude::FnArgs;
+use napi::bindgen_prelude::Function;
+use napi::bindgen_prelude::JsObjectValue;
+use napi::bindgen_prelude::Object;
 use napi::bindgen_prelude::Promise;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
@@ -25,8 +30,14 @@ use serde_json::Value;
 
 /// `(args, toolCallId) => Promise<output>`: the facade's wrapper around `execute`, which
 /// validates Standard Schema arguments first.
-pub type ExecuteFn =
-    ThreadsafeFunction<FnArgs<(Value, String)>, Promise<Value>, FnArgs<(Value, String)>, Status, false, true>;
+pub type ExecuteFn = ThreadsafeFunction<
+    FnArgs<(Value, String)>,
+    Promise<Value>,
+    FnArgs<(Value, String)>,
+    Status,
+    false,
+    true,
+>;
 /// `(toolCallId) => void`: aborts the signal given to that call's `execute`.
 pub type CancelFn = ThreadsafeFunction<String, (), String, Status, false, true>;
 /// `onPermissionRequest`, made async by the JS facade (`index.js`), so a sync callback
@@ -75,7 +86,8 @@ impl JsTool {
     pub fn new(def: JsToolDefinition) -> Result<JsTool, String> {
         let validator = if def.validate_in_rust.unwrap_or(false) {
             Some(Arc::new(
-                SchemaValidator::new(&def.input_schema).map_err(|e| format!("tool {:?}: {e}", def.name))?,
+                SchemaValidator::new(&def.input_schema)
+                    .map_err(|e| format!("tool {:?}: {e}", def.name))?,
             ))
         } else {
             None
@@ -102,9 +114,10 @@ struct CancelOnDrop {
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         if self.armed {
-            let _ = self
-                .cancel
-                .call(std::mem::take(&mut self.id), ThreadsafeFunctionCallMode::NonBlocking);
+            let _ = self.cancel.call(
+                std::mem::take(&mut self.id),
+                ThreadsafeFunctionCallMode::NonBlocking,
+            );
         }
     }
 }
@@ -173,7 +186,10 @@ impl JsPermissionHandler {
 }
 
 impl PermissionHandler for JsPermissionHandler {
-    fn decide(&self, request: CorePermissionRequest) -> BoxFuture<'static, Result<Decision, String>> {
+    fn decide(
+        &self,
+        request: CorePermissionRequest,
+    ) -> BoxFuture<'static, Result<Decision, String>> {
         let callback = self.callback.clone();
         Box::pin(async move {
             let promise = callback
@@ -188,4 +204,79 @@ impl PermissionHandler for JsPermissionHandler {
             Decision::from_json(&value)
         })
     }
+}
+
+/// `(value) => Promise<{ value } | { issues: string[] }>`: a Standard Schema's validation,
+/// wrapped by the JS facade.
+pub type OutputValidateFn = ThreadsafeFunction<Value, Promise<Value>, Value, Status, false, true>;
+
+struct JsOutputValidator {
+    validate: Arc<OutputValidateFn>,
+}
+
+impl OutputValidator for JsOutputValidator {
+    fn validate(&self, value: Value) -> BoxFuture<'static, Result<Value, Vec<String>>> {
+        let validate = self.validate.clone();
+        Box::pin(async move {
+            let promise = validate
+                .call_async_catch(value)
+                .await
+                .map_err(|e| vec![format!("the output validator failed: {}", e.reason)])?;
+            let verdict = promise
+                .await
+                .map_err(|e| vec![format!("the output validator failed: {}", e.reason)])?;
+            match verdict {
+                Value::Object(mut o) => match o.remove("issues") {
+                    Some(Value::Array(issues)) if !issues.is_empty() => Err(issues
+                        .into_iter()
+                        .map(|i| {
+                            i.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| i.to_string())
+                        })
+                        .collect()),
+                    _ => Ok(o.remove("value").unwrap_or(Value::Null)),
+                },
+                other => Err(vec![format!(
+                    "the output validator returned {other}, not {{ value }} or {{ issues }}"
+                )]),
+            }
+        })
+    }
+}
+
+/// Reads the facade's normalized `outputSchema`: `{ schema, validate? }`.
+pub fn output_request(spec: Object<'_>, max_retries: u32) -> napi::Result<OutputRequest> {
+    let bad = |m: &str| {
+        napi::Error::new(
+            Status::InvalidArg,
+            format!("invalid option `outputSchema`: {m}"),
+        )
+    };
+    let schema: Value = spec
+        .get_named_property_unchecked::<Value>("schema")
+        .map_err(|_| {
+            bad("expected jsonSchema({...}) or a Standard Schema that can produce JSON Schema")
+        })?;
+    if !schema.is_object() {
+        return Err(bad(
+            "expected jsonSchema({...}) or a Standard Schema that can produce JSON Schema",
+        ));
+    }
+    let validator: Option<Arc<dyn OutputValidator>> =
+        match spec.get_named_property::<Option<Function<'_, Value, Promise<Value>>>>("validate")? {
+            Some(f) => Some(Arc::new(JsOutputValidator {
+                validate: Arc::new(
+                    f.build_threadsafe_function::<Value>()
+                        .weak::<true>()
+                        .build()?,
+                ),
+            })),
+            None => None,
+        };
+    Ok(OutputRequest {
+        schema,
+        validator,
+        max_retries,
+    })
 }

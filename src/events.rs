@@ -10,10 +10,12 @@ use napi::bindgen_prelude::JsValue;
 use napi::bindgen_prelude::ToNapiValue;
 use napi::Env;
 use napi_derive::napi;
+use serde::Serialize;
 use serde_json::Value;
 
 #[napi(string_enum = "snake_case")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ToolStatus {
     Ok,
     Error,
@@ -22,7 +24,8 @@ pub enum ToolStatus {
 }
 
 #[napi(string_enum = "snake_case")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StopReason {
     EndTurn,
     MaxSteps,
@@ -31,7 +34,8 @@ pub enum StopReason {
 }
 
 #[napi(string_enum = "snake_case")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     Auth,
     RateLimit,
@@ -49,7 +53,8 @@ pub enum ErrorCode {
 
 /// Token accounting: one model call's in a `usage` event, the run's totals in `RunResult.usage`.
 #[napi(object)]
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Usage {
     pub input_tokens: i64,
     pub output_tokens: i64,
@@ -60,19 +65,22 @@ pub struct Usage {
 
 /// A run-time failure: in an `error` event, and in `RunResult.error`.
 #[napi(object)]
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HarnextError {
     pub code: ErrorCode,
     pub message: String,
     /// Whether the same request may succeed if tried again later.
     pub retryable: bool,
     /// The provider's HTTP status, when it answered with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u32>,
 }
 
 /// One tool call of a run, with its outcome.
 #[napi(object)]
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ToolStep {
     pub id: String,
     pub tool: String,
@@ -83,8 +91,11 @@ pub struct ToolStep {
     pub duration_ms: i64,
 }
 
-#[napi(object)]
-#[derive(Debug, Clone)]
+/// The result of a run, handed to JS as a plain object (through serde). Its TypeScript
+/// declaration is in `js/header.d.ts`, where it is generic over the structured output's
+/// type; keep the two in step (the Node tests check every field).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RunResult {
     /// The final assistant message.
     pub text: String,
@@ -100,15 +111,20 @@ pub struct RunResult {
     pub cancelled: bool,
     pub stop_reason: StopReason,
     /// Validated structured output, when `outputSchema` was given.
-    #[napi(ts_type = "unknown")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
     /// Present when `success` is false and the run was not cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<HarnextError>,
     pub duration_ms: i64,
 }
 
 /// An event of a run. `run_start` is always first and `run_end` always last, exactly once.
-#[napi(discriminant = "type", discriminant_case = "snake_case", object_from_js = false)]
+#[napi(
+    discriminant = "type",
+    discriminant_case = "snake_case",
+    object_from_js = false
+)]
 pub enum AgentEvent {
     /// The loop begins.
     RunStart { session_id: String },
@@ -154,10 +170,25 @@ pub enum AgentEvent {
         delay_ms: i64,
         reason: String,
     },
+    /// The history was made smaller to fit the model's context window: `trimmed` old tool
+    /// results lost their content and a summary replaced the first `summarized` messages
+    /// (0 when trimming was enough). Token counts are estimates.
+    Compaction {
+        before_tokens: i64,
+        after_tokens: i64,
+        trimmed: u32,
+        summarized: u32,
+    },
+    /// An MCP server could not be started or stopped answering: the run goes on without
+    /// its tools. `message` names the server and why (`MCP server \`x\` is unavailable: ...`).
+    McpServerError { server: String, message: String },
     /// A non-recoverable error ends the run; `run_end` follows.
     Error { error: HarnextError },
     /// The run is over: always the last event.
-    RunEnd { result: RunResult },
+    RunEnd {
+        #[napi(ts_type = "RunResult")]
+        result: Value,
+    },
 }
 
 fn int(n: u64) -> i64 {
@@ -241,6 +272,13 @@ impl From<core::ToolStep> for ToolStep {
     }
 }
 
+impl RunResult {
+    /// The plain JS object (camelCase keys) of the result.
+    pub fn to_js(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
 impl From<core::RunResult> for RunResult {
     fn from(r: core::RunResult) -> Self {
         RunResult {
@@ -269,7 +307,10 @@ impl ToNapiValue for Responder {
     // Implementing napi's conversion trait is unsafe by signature; the body only calls
     // napi's safe API on the env it was given.
     #[allow(unsafe_code)]
-    unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> napi::Result<napi::sys::napi_value> {
+    unsafe fn to_napi_value(
+        env: napi::sys::napi_env,
+        val: Self,
+    ) -> napi::Result<napi::sys::napi_value> {
         let env = Env::from_raw(env);
         let Responder { pending, id } = val;
         let f: Function<'_, Value, ()> = env.create_function_from_closure("respond", move |ctx| {
@@ -294,15 +335,17 @@ impl AgentEvent {
     /// Converts a core event; `pending` answers the `respond()` of permission requests.
     pub fn from_core(e: core::AgentEvent, pending: &Option<Arc<PendingPermissions>>) -> Self {
         match e {
-            core::AgentEvent::PermissionRequest { id, tool, args } => AgentEvent::PermissionRequest {
-                respond: Responder {
-                    pending: pending.clone(),
-                    id: id.clone(),
-                },
-                id,
-                tool,
-                args,
-            },
+            core::AgentEvent::PermissionRequest { id, tool, args } => {
+                AgentEvent::PermissionRequest {
+                    respond: Responder {
+                        pending: pending.clone(),
+                        id: id.clone(),
+                    },
+                    id,
+                    tool,
+                    args,
+                }
+            }
             core::AgentEvent::RunStart { session_id } => AgentEvent::RunStart { session_id },
             core::AgentEvent::Thinking { text } => AgentEvent::Thinking { text },
             core::AgentEvent::Text { text } => AgentEvent::Text { text },
@@ -330,11 +373,25 @@ impl AgentEvent {
                 delay_ms: int(delay_ms),
                 reason,
             },
+            core::AgentEvent::Compaction {
+                before_tokens,
+                after_tokens,
+                trimmed,
+                summarized,
+            } => AgentEvent::Compaction {
+                before_tokens: int(before_tokens),
+                after_tokens: int(after_tokens),
+                trimmed,
+                summarized,
+            },
+            core::AgentEvent::McpServerError { server, message } => {
+                AgentEvent::McpServerError { server, message }
+            }
             core::AgentEvent::Error { error } => AgentEvent::Error {
                 error: error.into(),
             },
             core::AgentEvent::RunEnd { result } => AgentEvent::RunEnd {
-                result: (*result).into(),
+                result: RunResult::from(*result).to_js(),
             },
         }
     }

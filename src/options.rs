@@ -16,8 +16,8 @@ use napi::bindgen_prelude::Either;
 use napi_derive::napi;
 use serde_json::Value;
 
-use crate::callbacks::JsToolDefinition;
 use crate::callbacks::JsTool;
+use crate::callbacks::JsToolDefinition;
 use crate::callbacks::PermissionFn;
 use std::sync::Arc;
 
@@ -76,6 +76,17 @@ pub struct AgentOptions {
     /// The model turns replayed by `model: "scripted"`, one per model call.
     #[napi(ts_type = "ScriptTurn[]")]
     pub script: Option<Value>,
+    /// Where sessions are kept as `<sessionId>.jsonl`. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`.
+    pub session_dir: Option<String>,
+    /// `false` keeps sessions in memory only (continued by this agent only). Default `true`.
+    pub persist_session: Option<bool>,
+    /// The model's context window in tokens: the history is compacted as it nears it.
+    /// Default: by model family (200000 for Claude); unlimited for `"scripted"`.
+    pub context_window: Option<f64>,
+    /// MCP servers by name (`[a-zA-Z0-9_-]`, up to 32 characters): their tools are offered as
+    /// `mcp__<name>__<tool>`. Started by the first run, reused by later runs, ended by `close()`.
+    #[napi(ts_type = "Record<string, McpStdioServer | McpHttpServer>")]
+    pub mcp_servers: Option<Value>,
 }
 
 /// One scripted model turn.
@@ -117,18 +128,6 @@ pub struct InputMessage {
     #[napi(ts_type = "'user' | 'assistant'")]
     pub role: String,
     pub content: String,
-}
-
-/// Options of `run()` and `stream()`.
-#[napi(object, object_to_js = false)]
-pub struct RunOptions {
-    /// Aborting it cancels the run.
-    #[napi(ts_type = "AbortSignal")]
-    pub signal: Option<Value>,
-    /// Continue this session's conversation.
-    pub session_id: Option<String>,
-    /// Overrides the agent's `maxSteps` for this run.
-    pub max_steps: Option<f64>,
 }
 
 fn integer(option: &'static str, value: f64, min: f64) -> Result<u32, ConfigError> {
@@ -201,6 +200,24 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
             ConfigError::invalid("script", format!("expected a list of turns: {e}"))
         })?;
         c.script = Some(turns);
+    }
+    if let Some(dir) = o.session_dir {
+        if dir.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "sessionDir",
+                "expected a directory path, got an empty string",
+            ));
+        }
+        c.session_dir = Some(PathBuf::from(dir));
+    }
+    if let Some(p) = o.persist_session {
+        c.persist_session = p;
+    }
+    if let Some(v) = o.context_window {
+        c.context_window = Some(u64::from(integer("contextWindow", v, 1.0)?));
+    }
+    if let Some(servers) = o.mcp_servers {
+        c.mcp_servers = crate::mcp::mcp_servers(servers)?;
     }
     Ok((c, o.on_permission_request))
 }

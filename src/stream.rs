@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::sync::Mutex;
 
+use harnext_core::permissions::PendingPermissions;
 use harnext_core::protocol::AgentEvent as CoreEvent;
 use harnext_core::EventSink;
-use harnext_core::permissions::PendingPermissions;
 use harnext_core::Run;
 use napi::bindgen_prelude::AsyncGenerator;
 use napi::threadsafe_function::ThreadsafeFunction;
@@ -121,7 +121,12 @@ impl AsyncGenerator for EventStream {
         };
         async move {
             match step? {
-                Some(rx) => Ok(rx.lock().await.recv().await.map(|e| AgentEvent::from_core(e, &pending))),
+                Some(rx) => Ok(rx
+                    .lock()
+                    .await
+                    .recv()
+                    .await
+                    .map(|e| AgentEvent::from_core(e, &pending))),
                 None => Ok(None),
             }
         }

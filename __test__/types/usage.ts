@@ -30,6 +30,8 @@ export async function main(): Promise<RunResult | undefined> {
       case "usage": console.log(e.inputTokens + e.outputTokens + e.cacheReadTokens + e.cacheWriteTokens + e.reasoningTokens); break;
       case "retry": console.log(e.attempt, e.delayMs, e.reason); break;
       case "error": console.log(e.error.code, e.error.message, e.error.retryable, e.error.status); break;
+      case "compaction": console.log(e.beforeTokens, e.afterTokens); break;
+      case "mcp_server_error": console.log(e.server, e.message); break;
       case "run_end": final = e.result; console.log(e.result.success); break;
       default: assertNever(e);
     }
@@ -87,3 +89,24 @@ export async function approvals(agent: Agent): Promise<void> {
 // @ts-expect-error: a decision must be one of the documented forms
 const badDecision: Decision = { behavior: "maybe" };
 void [typedTool, decisions, badDecision];
+
+// Structured output: result.output is typed from the schema.
+export async function structured(agent: Agent): Promise<void> {
+  const review = await agent.run("Review the diff", {
+    outputSchema: z.object({ risk: z.enum(["low", "high"]), summary: z.string(), files: z.array(z.string()).optional() }),
+  });
+  if (review.success && review.output) {
+    const risk: "low" | "high" = review.output.risk;
+    const files: string[] | undefined = review.output.files;
+    // @ts-expect-error: not in the schema
+    void review.output.score;
+    void [risk, files];
+  }
+  const counted = await agent.run("Count", { outputSchema: jsonSchema<{ n: number }>({ type: "object" }), maxOutputRetries: 1 });
+  const n: number | undefined = counted.output?.n;
+  const plain = await agent.run("No schema");
+  const anything: unknown = plain.output;
+  // @ts-expect-error: output is unknown without a schema
+  void plain.output.n;
+  void [n, anything];
+}

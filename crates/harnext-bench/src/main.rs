@@ -99,11 +99,23 @@ fn run() -> Res<()> {
     };
 
     let started = Instant::now();
-    let tree = if root.join(".harnext-bench-tree").exists() {
-        eprintln!("reusing the tree in {}", root.display());
-        Tree::count(&root)?
-    } else {
-        generate(&root, opts.files)?
+    let marker = root.join(".harnext-bench-tree");
+    let tree = match std::fs::read_to_string(&marker)
+        .ok()
+        .and_then(|s| Tree::parse(&s))
+    {
+        Some(tree) if tree.files == opts.files => {
+            eprintln!("reusing the tree in {}", root.display());
+            tree
+        }
+        _ => {
+            if marker.exists() {
+                std::fs::remove_dir_all(&root)?;
+            }
+            let tree = generate(&root, opts.files)?;
+            std::fs::write(&marker, tree.to_line())?;
+            tree
+        }
     };
     eprintln!(
         "tree: {} files ({} searchable, {} ignored, {} binary, {} hidden), {} MiB, in {:.1} s",
@@ -304,10 +316,7 @@ fn run() -> Res<()> {
         ours: Stats::of(&in_tree),
         theirs: None,
         reference: String::new(),
-        note: format!(
-            "same call in an empty dir: {}",
-            Stats::of(&in_empty).cell()
-        ),
+        note: format!("same call in an empty dir: {}", Stats::of(&in_empty).cell()),
     });
     // Sanity: a change made by a command is seen.
     call(
@@ -357,14 +366,27 @@ fn summary(out: &str) -> String {
         .collect()
 }
 
-/// The first two numbers of the closing line: matching lines (or files) and files.
+/// The number written just before `at` in `s` (`1,234` → 1234).
+fn number_before(s: &str, at: usize) -> Option<u64> {
+    let head = s.get(..at)?.trim_end();
+    let start = head
+        .rfind(|c: char| !c.is_ascii_digit() && c != ',')
+        .map_or(0, |i| i + 1);
+    head.get(start..)?.replace(',', "").parse().ok()
+}
+
+/// The totals of the closing line: `[matching lines, files]` (content and count modes,
+/// from "A matching lines in B files") or `[files]` (files mode, from "B files").
 fn totals(out: &str) -> Vec<u64> {
     let last = out.lines().last().unwrap_or("");
-    let last = last.rsplit(" of ").next().unwrap_or(last);
-    last.split(|c: char| !c.is_ascii_digit() && c != ',')
-        .filter(|s| !s.is_empty() && s.chars().any(|c| c.is_ascii_digit()))
-        .filter_map(|s| s.replace(',', "").parse().ok())
-        .take(2)
+    if let Some(at) = last.find(" matching line") {
+        let after = last.get(at..).unwrap_or("");
+        let files = after.find(" file").and_then(|f| number_before(after, f));
+        return number_before(last, at).into_iter().chain(files).collect();
+    }
+    last.rfind(" file")
+        .and_then(|at| number_before(last, at))
+        .into_iter()
         .collect()
 }
 
@@ -415,12 +437,7 @@ impl Stats {
     }
 
     fn cell(&self) -> String {
-        format!(
-            "{} ({}–{})",
-            ms(self.median),
-            ms(self.min),
-            ms(self.max)
-        )
+        format!("{} ({}–{})", ms(self.median), ms(self.min), ms(self.max))
     }
 }
 
@@ -498,37 +515,107 @@ struct Tree {
 }
 
 impl Tree {
-    /// Counts an existing tree (kept with `--dir`).
-    fn count(root: &Path) -> Res<Tree> {
-        let mut tree = Tree::default();
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir)? {
-                let entry = entry?;
-                let meta = entry.metadata()?;
-                if meta.is_dir() {
-                    if entry.file_name() != ".git" {
-                        stack.push(entry.path());
-                    }
-                } else {
-                    tree.files += 1;
-                    tree.bytes += meta.len();
-                }
-            }
-        }
-        tree.searchable = tree.files;
-        Ok(tree)
+    /// The counts as one line, kept in the tree's marker file for `--dir` reuse.
+    fn to_line(&self) -> String {
+        format!(
+            "{} {} {} {} {} {}",
+            self.files, self.searchable, self.ignored, self.binary, self.hidden, self.bytes
+        )
+    }
+
+    fn parse(line: &str) -> Option<Tree> {
+        let n: Vec<u64> = line
+            .split_whitespace()
+            .map(|s| s.parse().ok())
+            .collect::<Option<_>>()?;
+        let [files, searchable, ignored, binary, hidden, bytes] = n.as_slice() else {
+            return None;
+        };
+        let size = |v: &u64| usize::try_from(*v).ok();
+        Some(Tree {
+            files: size(files)?,
+            searchable: size(searchable)?,
+            ignored: size(ignored)?,
+            binary: size(binary)?,
+            hidden: size(hidden)?,
+            bytes: *bytes,
+        })
     }
 }
 
 const WORDS: &[&str] = &[
-    "fn", "let", "mut", "return", "self", "struct", "impl", "match", "if", "else", "for", "in",
-    "while", "loop", "pub", "use", "mod", "const", "static", "async", "await", "Some", "None",
-    "Ok", "Err", "Result", "Option", "String", "Vec", "usize", "u64", "handle_request",
-    "parse_config", "user_id", "session", "buffer", "index", "count", "value", "items",
-    "ParseError", "IoError", "ConfigError", "request", "response", "client", "server", "=",
-    "==", "+", "->", "=>", "{", "}", "(", ")", ";", "//", "TODO:", "Todo", "fixme", "42",
-    "0", "1", "true", "false", "map", "filter", "collect", "iter", "unwrap_or", "clone",
+    "fn",
+    "let",
+    "mut",
+    "return",
+    "self",
+    "struct",
+    "impl",
+    "match",
+    "if",
+    "else",
+    "for",
+    "in",
+    "while",
+    "loop",
+    "pub",
+    "use",
+    "mod",
+    "const",
+    "static",
+    "async",
+    "await",
+    "Some",
+    "None",
+    "Ok",
+    "Err",
+    "Result",
+    "Option",
+    "String",
+    "Vec",
+    "usize",
+    "u64",
+    "handle_request",
+    "parse_config",
+    "user_id",
+    "session",
+    "buffer",
+    "index",
+    "count",
+    "value",
+    "items",
+    "ParseError",
+    "IoError",
+    "ConfigError",
+    "request",
+    "response",
+    "client",
+    "server",
+    "=",
+    "==",
+    "+",
+    "->",
+    "=>",
+    "{",
+    "}",
+    "(",
+    ")",
+    ";",
+    "//",
+    "TODO:",
+    "Todo",
+    "fixme",
+    "42",
+    "0",
+    "1",
+    "true",
+    "false",
+    "map",
+    "filter",
+    "collect",
+    "iter",
+    "unwrap_or",
+    "clone",
 ];
 
 /// Appends about `size` bytes of code-like lines.
@@ -567,12 +654,12 @@ fn generate(root: &Path, total: usize) -> Res<Tree> {
     std::fs::write(root.join(".git/HEAD"), "ref: refs/heads/main\n")?;
     std::fs::write(root.join(".gitignore"), "target/\nnode_modules/\n*.log\n")?;
     std::fs::write(root.join(".harnext-bench-tree"), "")?;
-    tree.files += 2;
-    tree.searchable += 2;
+    tree.files += 2; // .gitignore and the marker: hidden
+    tree.hidden += 2;
 
     let share = |pct: usize| total * pct / 1000;
     let mut text = String::new();
-    let mut write = |rel: &str, data: &[u8], tree: &mut Tree| -> Res<()> {
+    let write = |rel: &str, data: &[u8], tree: &mut Tree| -> Res<()> {
         let path = root.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
@@ -627,7 +714,10 @@ fn generate(root: &Path, total: usize) -> Res<Tree> {
         tree.searchable += 1;
     }
     // Ignored: target/ 8%, node_modules/ 8%, logs 0.5%.
-    for (dir, pct, ext) in [("target/debug/deps", 80, "rs"), ("node_modules/pkg", 80, "js")] {
+    for (dir, pct, ext) in [
+        ("target/debug/deps", 80, "rs"),
+        ("node_modules/pkg", 80, "js"),
+    ] {
         for i in 0..share(pct) {
             text.clear();
             let s = rng.usize(200..3_000);

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use harnext_mcp::McpManager;
 use harnext_protocol::Message;
 use harnext_providers::anthropic;
 use harnext_providers::anthropic::AnthropicProvider;
@@ -25,26 +26,41 @@ use crate::config::ConfigError;
 use crate::config::ModelRef;
 use crate::config::PermissionMode;
 use crate::config::SystemPrompt;
+use crate::output::OutputRequest;
+use crate::output::OutputState;
 use crate::permissions;
 use crate::permissions::PermissionHandler;
 use crate::permissions::ToolCategory;
 use crate::prompt;
 use crate::run::Run;
-use crate::session::Session;
+use crate::session;
+use crate::session::SessionData;
+use crate::session::SessionError;
+use crate::session::SessionMeta;
+use crate::store::FileStore;
+use crate::store::MemoryStore;
+use crate::store::SessionStore;
+use crate::store::SessionSummary;
 
 /// Misuse detected before a run starts: `run()` rejects with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RunError {
-    #[error("unknown session `{0}`: no session with that id was started by this agent")]
+    #[error("unknown session `{0}`: there is no session with that id in this agent's sessionDir (or, with persistSession: false, among the sessions of this agent)")]
     UnknownSession(String),
     #[error("session `{0}` is already running; wait for its run to end before starting another")]
     SessionBusy(String),
+    #[error("session `{0}` is being run by another process (its session file is locked); wait for that run to end")]
+    SessionLocked(String),
+    #[error("the session cannot be loaded: {0}")]
+    SessionStore(String),
     #[error("invalid input: {0}")]
     InvalidInput(String),
     #[error("invalid option `maxSteps`: expected an integer >= 1, got {0}")]
     InvalidMaxSteps(u32),
     #[error("permissionMode {0:?} asks before tools run: pass `onPermissionRequest` (or use stream() and answer with `respond()` on the permission_request event)")]
     PermissionHandlerRequired(&'static str),
+    #[error("invalid option `outputSchema`: {0}")]
+    InvalidOutputSchema(String),
 }
 
 /// What a run is asked to do.
@@ -63,6 +79,8 @@ pub struct RunRequest {
     pub max_steps: Option<u32>,
     /// Answers permission requests; required in the `manual` and `accept-edits` modes.
     pub permission_handler: Option<Arc<dyn PermissionHandler>>,
+    /// Structured output: the final answer must match this schema.
+    pub output: Option<OutputRequest>,
 }
 
 impl RunRequest {
@@ -72,6 +90,7 @@ impl RunRequest {
             session_id: None,
             max_steps: None,
             permission_handler: None,
+            output: None,
         }
     }
 }
@@ -84,12 +103,16 @@ pub(crate) struct AgentInner {
     pub tools: Vec<RegisteredTool>,
     pub tool_specs: Vec<ToolSpec>,
     pub system: String,
-    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Where this agent's sessions are kept.
+    pub store: Arc<dyn SessionStore>,
+    /// The agent's MCP servers (none started until a run needs them).
+    pub mcp: McpManager,
     /// Tools a user allowed with `remember`, by session id.
     remembered: Mutex<HashMap<String, HashSet<String>>>,
 }
 
 /// A tool offered to the model, with what it does for the permission modes.
+#[derive(Clone)]
 pub(crate) struct RegisteredTool {
     pub tool: Arc<dyn Tool>,
     pub category: ToolCategory,
@@ -103,7 +126,9 @@ impl AgentInner {
 
     pub fn remember(&self, session_id: &str, tool: &str) {
         let mut r = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
-        r.entry(session_id.to_owned()).or_default().insert(tool.to_owned());
+        r.entry(session_id.to_owned())
+            .or_default()
+            .insert(tool.to_owned());
     }
 }
 
@@ -245,14 +270,17 @@ impl Agent {
             let name = tool.name();
             let valid = !name.is_empty()
                 && name.len() <= 64
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             if !valid {
                 return Err(ConfigError::invalid(
                     "tools",
                     format!("tool name {name:?} must be 1 to 64 characters of [a-zA-Z0-9_-]"),
                 ));
             }
-            if tools.iter().any(|t| t.name() == name) || harnext_tools::builtin_tool(name).is_some() {
+            if tools.iter().any(|t| t.name() == name) || harnext_tools::builtin_tool(name).is_some()
+            {
                 return Err(ConfigError::invalid(
                     "tools",
                     format!("tool name {name:?} is used twice (or by a built-in tool)"),
@@ -324,6 +352,32 @@ impl Agent {
                 format!("{}\n\n{extra}", prompt::built_in(&cwd, &tool_names))
             }
         };
+        if config.context_window == Some(0) {
+            return Err(ConfigError::invalid(
+                "contextWindow",
+                "expected an integer >= 1, got 0",
+            ));
+        }
+        let store: Arc<dyn SessionStore> = match (&config.session_store, config.persist_session) {
+            (Some(store), _) => store.clone(),
+            (None, false) => Arc::new(MemoryStore::new()),
+            (None, true) => {
+                let dir = match &config.session_dir {
+                    Some(dir) => dir.clone(),
+                    None => FileStore::default_dir()
+                        .map_err(|e| ConfigError::invalid("sessionDir", e.to_string()))?,
+                };
+                if dir.exists() && !dir.is_dir() {
+                    return Err(ConfigError::invalid(
+                        "sessionDir",
+                        format!("{} exists and is not a directory", dir.display()),
+                    ));
+                }
+                Arc::new(FileStore::new(dir))
+            }
+        };
+        let mcp = McpManager::new(config.mcp_servers.clone(), &cwd)
+            .map_err(|e| ConfigError::invalid("mcpServers", e.to_string()))?;
         Ok(Agent {
             inner: Arc::new(AgentInner {
                 config,
@@ -333,7 +387,8 @@ impl Agent {
                 tools,
                 tool_specs,
                 system,
-                sessions: Mutex::new(HashMap::new()),
+                store,
+                mcp,
                 remembered: Mutex::new(HashMap::new()),
             }),
         })
@@ -353,6 +408,18 @@ impl Agent {
         &self.inner.system
     }
 
+    /// The agent's MCP servers.
+    pub fn mcp(&self) -> &McpManager {
+        &self.inner.mcp
+    }
+
+    /// Shuts the agent's MCP servers down (stdio servers are ended and reaped before
+    /// this returns). Runs still going lose their MCP tools; a later run starts the
+    /// servers again. Dropping the last clone of the agent kills them too.
+    pub async fn close(&self) {
+        self.inner.mcp.close().await;
+    }
+
     /// Checks `request` and prepares its run; misuse is reported here, before anything
     /// happens. The run starts when [`Run::execute`] is awaited.
     pub fn start(&self, request: RunRequest) -> Result<Run, RunError> {
@@ -367,6 +434,10 @@ impl Agent {
         if let (Some(mode), None) = (needs_handler, &request.permission_handler) {
             return Err(RunError::PermissionHandlerRequired(mode));
         }
+        let output = match request.output {
+            Some(o) => Some(OutputState::new(o).map_err(RunError::InvalidOutputSchema)?),
+            None => None,
+        };
         let input = match request.input {
             RunInput::Text(t) if t.trim().is_empty() => {
                 return Err(RunError::InvalidInput("the task is an empty string".into()))
@@ -379,43 +450,54 @@ impl Agent {
             }
             RunInput::Messages(m) => m,
         };
-        let session = {
-            let mut sessions = self
-                .inner
-                .sessions
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            match &request.session_id {
-                Some(id) => sessions
-                    .get(id)
-                    .cloned()
-                    .ok_or_else(|| RunError::UnknownSession(id.clone()))?,
-                None => {
-                    let session = Arc::new(Session::new());
-                    sessions.insert(session.id().to_owned(), session.clone());
-                    session
-                }
-            }
-        };
-        let lease = session
-            .lease()
-            .ok_or_else(|| RunError::SessionBusy(session.id().to_owned()))?;
+        let lease = session::acquire(
+            &self.inner.store,
+            request.session_id.as_deref(),
+            SessionMeta {
+                model: Some(self.inner.config.model.clone()),
+                cwd: Some(self.inner.cwd.display().to_string()),
+            },
+        )?;
         Ok(Run::new(
             self.inner.clone(),
             lease,
             input,
             request.max_steps.unwrap_or(self.inner.config.max_steps),
             request.permission_handler,
+            output,
         ))
     }
 
-    /// The conversation of a session of this agent, when it exists.
+    /// The conversation of a session of this agent's store, when it exists: the history
+    /// a run continuing it would start from.
     pub fn session_messages(&self, session_id: &str) -> Option<Vec<Message>> {
-        let sessions = self
-            .inner
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        sessions.get(session_id).map(|s| s.messages())
+        session::load(self.inner.store.as_ref(), session_id)
+            .ok()
+            .map(|d| d.messages)
+    }
+
+    /// Where this agent keeps its sessions.
+    pub fn session_store(&self) -> Arc<dyn SessionStore> {
+        self.inner.store.clone()
+    }
+
+    /// The sessions of this agent's store, newest first.
+    pub fn list_sessions(&self) -> Result<Vec<SessionSummary>, SessionError> {
+        session::list(self.inner.store.as_ref())
+    }
+
+    /// A session of this agent's store, read back.
+    pub fn load_session(&self, session_id: &str) -> Result<SessionData, SessionError> {
+        session::load(self.inner.store.as_ref(), session_id)
+    }
+
+    /// Copies a session of this agent's store, keeping its first `at_message` messages
+    /// (all when `None`), and returns the new session's id.
+    pub fn fork_session(
+        &self,
+        session_id: &str,
+        at_message: Option<usize>,
+    ) -> Result<String, SessionError> {
+        session::fork(self.inner.store.as_ref(), session_id, at_message)
     }
 }

@@ -109,6 +109,20 @@ pub struct AgentConfig {
     pub script: Option<Vec<ScriptedTurn>>,
     /// Tools supplied by the user (custom tools from a binding, MCP tools...).
     pub custom_tools: Vec<Arc<dyn Tool>>,
+    /// Where sessions are kept as JSONL files; `None` means `$HARNEXT_SESSION_DIR`, else
+    /// `$HOME/.harnext/sessions`.
+    pub session_dir: Option<PathBuf>,
+    /// `false` keeps sessions in memory only (in this agent).
+    pub persist_session: bool,
+    /// A session store to use instead of the file store (takes precedence over
+    /// `session_dir` and `persist_session`).
+    pub session_store: Option<Arc<dyn crate::store::SessionStore>>,
+    /// The model's context window in tokens; `None` means the model family's default
+    /// (200k for Claude; unlimited for the scripted model).
+    pub context_window: Option<u64>,
+    /// MCP servers whose tools the agent offers as `mcp__<server>__<tool>`; started by
+    /// the first run that needs them (see `harnext_mcp::McpManager`).
+    pub mcp_servers: Vec<(String, harnext_mcp::McpServerConfig)>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -128,7 +142,18 @@ impl std::fmt::Debug for AgentConfig {
             .field("permission_mode", &self.permission_mode)
             .field("max_steps", &self.max_steps)
             .field("max_retries", &self.max_retries)
-            .field("custom_tools", &self.custom_tools.iter().map(|t| t.name().to_owned()).collect::<Vec<_>>())
+            .field(
+                "custom_tools",
+                &self
+                    .custom_tools
+                    .iter()
+                    .map(|t| t.name().to_owned())
+                    .collect::<Vec<_>>(),
+            )
+            .field("session_dir", &self.session_dir)
+            .field("persist_session", &self.persist_session)
+            .field("context_window", &self.context_window)
+            .field("mcp_servers", &self.mcp_servers)
             .finish_non_exhaustive()
     }
 }
@@ -155,6 +180,11 @@ impl AgentConfig {
             idle_timeout: None,
             script: None,
             custom_tools: Vec::new(),
+            session_dir: None,
+            persist_session: true,
+            session_store: None,
+            context_window: None,
+            mcp_servers: Vec::new(),
         }
     }
 }

@@ -14,12 +14,16 @@
 //! ```
 
 mod agent;
+pub mod compaction;
 pub mod config;
+pub mod output;
 pub mod permissions;
-pub mod schema;
 mod prompt;
 mod run;
+mod run_tools;
+pub mod schema;
 pub mod session;
+pub mod store;
 
 pub use agent::Agent;
 pub use agent::RunError;
@@ -29,6 +33,13 @@ pub use config::AgentConfig;
 pub use config::ConfigError;
 pub use config::PermissionMode;
 pub use config::SystemPrompt;
+pub use harnext_mcp as mcp;
 pub use harnext_protocol as protocol;
 pub use run::EventSink;
 pub use run::Run;
+pub use session::SessionData;
+pub use session::SessionError;
+pub use store::FileStore;
+pub use store::MemoryStore;
+pub use store::SessionStore;
+pub use store::SessionSummary;

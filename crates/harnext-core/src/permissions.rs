@@ -40,7 +40,10 @@ impl Decision {
     pub fn from_json(v: &Value) -> Result<Decision, String> {
         const EXPECTED: &str = "expected \"allow\", \"deny\", { behavior: \"allow\", args?, remember? } or { behavior: \"deny\", message? }";
         match v {
-            Value::String(s) if s == "allow" => Ok(Decision::Allow { args: None, remember: false }),
+            Value::String(s) if s == "allow" => Ok(Decision::Allow {
+                args: None,
+                remember: false,
+            }),
             Value::String(s) if s == "deny" => Ok(Decision::Deny { message: None }),
             Value::Object(o) => {
                 let known = ["behavior", "args", "remember", "message"];
@@ -52,19 +55,31 @@ impl Decision {
                         let args = match o.get("args") {
                             None | Some(Value::Null) => None,
                             Some(a @ Value::Object(_)) => Some(a.clone()),
-                            Some(other) => return Err(format!("decision `args` must be an object, got {other}")),
+                            Some(other) => {
+                                return Err(format!(
+                                    "decision `args` must be an object, got {other}"
+                                ))
+                            }
                         };
                         let remember = match o.get("remember") {
                             None | Some(Value::Null) => false,
                             Some(Value::Bool(b)) => *b,
-                            Some(other) => return Err(format!("decision `remember` must be a boolean, got {other}")),
+                            Some(other) => {
+                                return Err(format!(
+                                    "decision `remember` must be a boolean, got {other}"
+                                ))
+                            }
                         };
                         Ok(Decision::Allow { args, remember })
                     }
                     Some("deny") => match o.get("message") {
                         None | Some(Value::Null) => Ok(Decision::Deny { message: None }),
-                        Some(Value::String(m)) => Ok(Decision::Deny { message: Some(m.clone()) }),
-                        Some(other) => Err(format!("decision `message` must be a string, got {other}")),
+                        Some(Value::String(m)) => Ok(Decision::Deny {
+                            message: Some(m.clone()),
+                        }),
+                        Some(other) => {
+                            Err(format!("decision `message` must be a string, got {other}"))
+                        }
                     },
                     _ => Err(format!("invalid decision {v}: {EXPECTED}")),
                 }
@@ -117,9 +132,8 @@ pub fn gate(mode: PermissionMode, category: ToolCategory) -> Gate {
         (_, ToolCategory::Read) | (PermissionMode::Auto, _) => Gate::Run,
         (PermissionMode::ReadOnly, ToolCategory::Edit | ToolCategory::Execute) => Gate::Refuse,
         (PermissionMode::AcceptEdits, ToolCategory::Edit) => Gate::Run,
-        (PermissionMode::AcceptEdits, ToolCategory::Execute) | (PermissionMode::Manual, ToolCategory::Edit | ToolCategory::Execute) => {
-            Gate::Ask
-        }
+        (PermissionMode::AcceptEdits, ToolCategory::Execute)
+        | (PermissionMode::Manual, ToolCategory::Edit | ToolCategory::Execute) => Gate::Ask,
     }
 }
 
@@ -153,7 +167,10 @@ impl PendingPermissions {
         match slots.remove(id) {
             Some(Slot::Waiting(tx)) => {
                 let _ = tx.send(decision);
-                slots.insert(id.to_owned(), Slot::Answered(Decision::Deny { message: None }));
+                slots.insert(
+                    id.to_owned(),
+                    Slot::Answered(Decision::Deny { message: None }),
+                );
                 Ok(())
             }
             Some(answered @ Slot::Answered(_)) => {
@@ -177,7 +194,10 @@ impl PermissionHandler for PendingPermissions {
         }
         let (tx, rx) = oneshot::channel();
         slots.insert(request.id.clone(), Slot::Waiting(tx));
-        Box::pin(async move { rx.await.map_err(|_| "the permission request was dropped".to_owned()) })
+        Box::pin(async move {
+            rx.await
+                .map_err(|_| "the permission request was dropped".to_owned())
+        })
     }
 }
 
@@ -200,17 +220,38 @@ mod tests {
 
     #[test]
     fn decisions_parse_from_every_documented_form_and_reject_others() {
-        assert_eq!(Decision::from_json(&json!("allow")).unwrap(), Decision::Allow { args: None, remember: false });
-        assert_eq!(Decision::from_json(&json!("deny")).unwrap(), Decision::Deny { message: None });
         assert_eq!(
-            Decision::from_json(&json!({"behavior": "allow", "args": {"a": 1}, "remember": true})).unwrap(),
-            Decision::Allow { args: Some(json!({"a": 1})), remember: true }
+            Decision::from_json(&json!("allow")).unwrap(),
+            Decision::Allow {
+                args: None,
+                remember: false
+            }
+        );
+        assert_eq!(
+            Decision::from_json(&json!("deny")).unwrap(),
+            Decision::Deny { message: None }
+        );
+        assert_eq!(
+            Decision::from_json(&json!({"behavior": "allow", "args": {"a": 1}, "remember": true}))
+                .unwrap(),
+            Decision::Allow {
+                args: Some(json!({"a": 1})),
+                remember: true
+            }
         );
         assert_eq!(
             Decision::from_json(&json!({"behavior": "deny", "message": "no"})).unwrap(),
-            Decision::Deny { message: Some("no".into()) }
+            Decision::Deny {
+                message: Some("no".into())
+            }
         );
-        for bad in [json!("yes"), json!(1), json!({"behavior": "maybe"}), json!({"behavior": "allow", "args": 3}), json!({"behavior": "deny", "why": "x"})] {
+        for bad in [
+            json!("yes"),
+            json!(1),
+            json!({"behavior": "maybe"}),
+            json!({"behavior": "allow", "args": 3}),
+            json!({"behavior": "deny", "why": "x"}),
+        ] {
             assert!(Decision::from_json(&bad).is_err(), "{bad}");
         }
     }
@@ -227,19 +268,55 @@ mod tests {
         assert_eq!(gate(AcceptEdits, Edit), Gate::Run);
         assert_eq!(gate(AcceptEdits, Execute), Gate::Ask);
         assert_eq!(category("write_file", false, true), Edit);
-        assert_eq!(category("write_file", false, false), Execute, "a custom tool named like a built-in is not trusted as an edit");
+        assert_eq!(
+            category("write_file", false, false),
+            Execute,
+            "a custom tool named like a built-in is not trusted as an edit"
+        );
         assert_eq!(category("anything", true, false), Read);
     }
 
     #[tokio::test]
     async fn pending_answers_before_or_after_the_wait_and_refuses_a_second_answer() {
         let p = PendingPermissions::new();
-        p.respond("a", Decision::Allow { args: None, remember: false }).unwrap();
-        let d = p.decide(PermissionRequest { id: "a".into(), tool: "t".into(), args: json!({}) }).await.unwrap();
+        p.respond(
+            "a",
+            Decision::Allow {
+                args: None,
+                remember: false,
+            },
+        )
+        .unwrap();
+        let d = p
+            .decide(PermissionRequest {
+                id: "a".into(),
+                tool: "t".into(),
+                args: json!({}),
+            })
+            .await
+            .unwrap();
         assert!(matches!(d, Decision::Allow { .. }));
-        let fut = p.decide(PermissionRequest { id: "b".into(), tool: "t".into(), args: json!({}) });
-        p.respond("b", Decision::Deny { message: Some("no".into()) }).unwrap();
-        assert_eq!(fut.await.unwrap(), Decision::Deny { message: Some("no".into()) });
-        assert_eq!(p.respond("b", Decision::Deny { message: None }), Err(RespondError::AlreadyAnswered("b".into())));
+        let fut = p.decide(PermissionRequest {
+            id: "b".into(),
+            tool: "t".into(),
+            args: json!({}),
+        });
+        p.respond(
+            "b",
+            Decision::Deny {
+                message: Some("no".into()),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            fut.await.unwrap(),
+            Decision::Deny {
+                message: Some("no".into())
+            }
+        );
+        assert_eq!(
+            p.respond("b", Decision::Deny { message: None }),
+            Err(RespondError::AlreadyAnswered("b".into()))
+        );
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
+use harnext_mcp::Restart;
 use harnext_protocol::AgentEvent;
 use harnext_protocol::ContentBlock;
 use harnext_protocol::ErrorCode;
@@ -26,6 +27,8 @@ use harnext_providers::ModelEvent;
 use harnext_providers::ModelRequest;
 use harnext_providers::ModelResponse;
 use harnext_providers::ModelStopReason;
+use harnext_providers::StructuredOutputMode;
+use harnext_providers::FINAL_ANSWER_TOOL;
 use harnext_tools::cap_output;
 use harnext_tools::ToolContext;
 use harnext_tools::ToolError;
@@ -35,11 +38,14 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::AgentInner;
+use crate::output::parse_answer_text;
+use crate::output::OutputState;
 use crate::permissions;
 use crate::permissions::Decision;
 use crate::permissions::Gate;
 use crate::permissions::PermissionHandler;
 use crate::permissions::PermissionRequest;
+use crate::run_tools::RunTools;
 use crate::session::SessionLease;
 
 /// Where a run's events go. `None` drops them (for `run()`, which wants only the result).
@@ -55,7 +61,7 @@ impl EventSink {
         EventSink(None)
     }
 
-    fn emit(&self, event: AgentEvent) {
+    pub(crate) fn emit(&self, event: AgentEvent) {
         if let Some(tx) = &self.0 {
             // A consumer that went away (a `break` out of the stream) is not an error:
             // the run was cancelled and finishes on its own.
@@ -80,6 +86,7 @@ pub struct Run {
     input: Vec<Message>,
     max_steps: u32,
     permissions: Option<Arc<dyn PermissionHandler>>,
+    output: Option<OutputState>,
 }
 
 /// How one model call ended.
@@ -96,6 +103,7 @@ impl Run {
         input: Vec<Message>,
         max_steps: u32,
         permissions: Option<Arc<dyn PermissionHandler>>,
+        output: Option<OutputState>,
     ) -> Self {
         Run {
             agent,
@@ -103,6 +111,7 @@ impl Run {
             input,
             max_steps,
             permissions,
+            output,
         }
     }
 
@@ -124,7 +133,11 @@ impl Run {
             usage: Usage::default(),
             text: String::new(),
             files_changed: Vec::new(),
+            output: self.output,
+            answer: None,
+            tools: RunTools::new(&self.agent),
         };
+        self.session.begin();
         state.events.emit(AgentEvent::RunStart {
             session_id: self.session.id().to_owned(),
         });
@@ -165,10 +178,11 @@ impl Run {
             success,
             cancelled,
             stop_reason: stop,
-            output: None,
+            output: if success { state.answer.take() } else { None },
             error: if cancelled { None } else { error },
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         };
+        self.session.finish(&result);
         let events = state.events.clone();
         // The session is free again before `run_end` reaches anyone, so a consumer can
         // start the next run on it from the `run_end` handler.
@@ -192,12 +206,67 @@ struct LoopState<'a> {
     /// The text of the latest model call.
     text: String,
     files_changed: Vec<String>,
+    /// Structured output asked for, and the validated answer once given.
+    output: Option<OutputState>,
+    answer: Option<serde_json::Value>,
+    /// The tools offered to the model now (MCP tools come and go).
+    tools: RunTools,
 }
 
 impl LoopState<'_> {
+    /// Keeps the history within the model's context window (see `crate::compaction`);
+    /// also ends the run when the session can no longer be saved.
+    async fn compact(
+        &mut self,
+        agent: &AgentInner,
+        force: bool,
+    ) -> Result<bool, (StopReason, Option<HarnextError>)> {
+        crate::compaction::prepare(
+            crate::compaction::Ctx {
+                agent,
+                history: &mut self.history,
+                session: self.session,
+                events: &self.events,
+                cancel: &self.cancel,
+                usage: &mut self.usage,
+            },
+            force,
+        )
+        .await
+    }
+
     fn push(&mut self, message: Message) {
         self.session.append(message.clone());
         self.history.push(message);
+    }
+
+    async fn check_answer(
+        &self,
+        candidate: serde_json::Value,
+    ) -> Result<serde_json::Value, Vec<String>> {
+        match &self.output {
+            Some(o) => o.check(candidate).await,
+            None => Ok(candidate),
+        }
+    }
+
+    /// Counts an invalid answer; the ending of the run once the retries are used up.
+    fn answer_failed(&mut self, issues: Vec<String>) -> Option<(StopReason, Option<HarnextError>)> {
+        let o = self.output.as_mut()?;
+        if o.failed(issues) {
+            return None;
+        }
+        Some((
+            StopReason::Error,
+            Some(HarnextError::new(
+                ErrorCode::OutputInvalid,
+                format!(
+                    "the final answer did not match the output schema after {} attempt(s): {}",
+                    o.failures,
+                    o.last_issues.join("; ")
+                ),
+            )),
+        ))
     }
 
     async fn run_loop(
@@ -210,12 +279,41 @@ impl LoopState<'_> {
             if self.cancel.is_cancelled() {
                 return (StopReason::Cancelled, None);
             }
-            let response = match self.model_call(agent).await {
+            if RunTools::needs_update(agent, step == 1) {
+                // Servers that failed before get another try at the start of a run only.
+                let restart = if step == 1 {
+                    Restart::Failed
+                } else {
+                    Restart::No
+                };
+                if !self
+                    .tools
+                    .update(agent, restart, &self.events, &self.cancel)
+                    .await
+                {
+                    return (StopReason::Cancelled, None);
+                }
+            }
+            if let Err(end) = self.compact(agent, false).await {
+                return end;
+            }
+            let mut outcome = self.model_call(agent).await;
+            if let ModelOutcome::Failed(e) = &outcome {
+                // The provider says the history is too big: compact it and try once more.
+                if e.code == ErrorCode::ContextOverflow && self.text.is_empty() {
+                    match self.compact(agent, true).await {
+                        Err(end) => return end,
+                        Ok(true) => outcome = self.model_call(agent).await,
+                        Ok(false) => {}
+                    }
+                }
+            }
+            let response = match outcome {
                 ModelOutcome::Cancelled => return (StopReason::Cancelled, None),
                 ModelOutcome::Failed(e) => return (StopReason::Error, Some(e)),
                 ModelOutcome::Completed(r) => r,
             };
-            let calls: Vec<(String, String, serde_json::Value)> = response
+            let (answers, calls): (Vec<_>, Vec<_>) = response
                 .content
                 .iter()
                 .filter_map(|b| match b {
@@ -224,14 +322,59 @@ impl LoopState<'_> {
                     }
                     _ => None,
                 })
-                .collect();
+                .partition(|(_, name, _)| self.output.is_some() && name == FINAL_ANSWER_TOOL);
             if !response.content.is_empty() {
                 self.push(Message {
                     role: Role::Assistant,
                     content: response.content.clone(),
                 });
             }
-            if calls.is_empty() {
+            if calls.is_empty() && answers.is_empty() && self.output.is_some() {
+                // The model ended its turn: its reply text is the answer (JSON-text
+                // providers), or it must now give one through the final-answer tool.
+                match agent.provider.structured_output_mode() {
+                    StructuredOutputMode::JsonText => {
+                        let checked = match parse_answer_text(&self.text) {
+                            Ok(v) => self.check_answer(v).await,
+                            Err(e) => Err(vec![e]),
+                        };
+                        match checked {
+                            Ok(v) => {
+                                self.answer = Some(v);
+                                return (StopReason::EndTurn, None);
+                            }
+                            Err(issues) => {
+                                if let Some(end) = self.answer_failed(issues.clone()) {
+                                    return end;
+                                }
+                                self.push(Message::user_text(format!(
+                                    "Your answer does not match the required JSON Schema:\n- {}\nReply again with only the corrected JSON.",
+                                    issues.join("\n- ")
+                                )));
+                            }
+                        }
+                    }
+                    StructuredOutputMode::FinalAnswerTool => {
+                        let issue = format!(
+                            "the model ended its turn without calling `{FINAL_ANSWER_TOOL}`"
+                        );
+                        if let Some(end) = self.answer_failed(vec![issue]) {
+                            return end;
+                        }
+                        if let Some(o) = self.output.as_mut() {
+                            o.force = true;
+                        }
+                        self.push(Message::user_text(format!(
+                            "Give your final answer now by calling `{FINAL_ANSWER_TOOL}` with it."
+                        )));
+                    }
+                }
+                if step == max_steps {
+                    break;
+                }
+                continue;
+            }
+            if calls.is_empty() && answers.is_empty() {
                 return match response.stop_reason {
                     ModelStopReason::ContextWindowExceeded => (
                         StopReason::Error,
@@ -282,10 +425,57 @@ impl LoopState<'_> {
                     duration_ms,
                 });
             }
+            let mut accepted = false;
+            for (id, _, input) in answers {
+                let (status, content) = if accepted {
+                    (
+                        ToolStatus::Error,
+                        "Ignored: a final answer was already accepted.".to_owned(),
+                    )
+                } else {
+                    match self.check_answer(input).await {
+                        Ok(v) => {
+                            self.answer = Some(v);
+                            accepted = true;
+                            (ToolStatus::Ok, "Final answer accepted.".to_owned())
+                        }
+                        Err(issues) => {
+                            let text = format!(
+                                "The answer does not match the required JSON Schema:\n- {}\nCall `{FINAL_ANSWER_TOOL}` again with a corrected answer.",
+                                issues.join("\n- ")
+                            );
+                            if let Some(end) = self.answer_failed(issues) {
+                                results.push(ContentBlock::ToolResult {
+                                    tool_use_id: id,
+                                    content: text,
+                                    status: ToolStatus::Error,
+                                });
+                                self.push(Message {
+                                    role: Role::User,
+                                    content: results,
+                                });
+                                return end;
+                            }
+                            (ToolStatus::Error, text)
+                        }
+                    }
+                };
+                if let Some(o) = self.output.as_mut() {
+                    o.force = false;
+                }
+                results.push(ContentBlock::ToolResult {
+                    tool_use_id: id,
+                    content,
+                    status,
+                });
+            }
             self.push(Message {
                 role: Role::User,
                 content: results,
             });
+            if accepted {
+                return (StopReason::EndTurn, None);
+            }
             if self.cancel.is_cancelled() {
                 return (StopReason::Cancelled, None);
             }
@@ -305,12 +495,13 @@ impl LoopState<'_> {
     async fn model_call(&mut self, agent: &AgentInner) -> ModelOutcome {
         let request = ModelRequest {
             model: agent.model.clone(),
-            system: agent.system.clone(),
+            system: self.tools.system(&agent.system),
             messages: self.history.clone(),
-            tools: agent.tool_specs.clone(),
+            tools: self.tools.specs.clone(),
             max_output_tokens: agent.config.max_output_tokens,
             temperature: agent.config.temperature,
             thinking_budget: agent.config.thinking_budget,
+            output: self.output.as_ref().map(OutputState::spec),
         };
         let mut stream = agent.provider.stream(request);
         self.text.clear();
@@ -363,6 +554,7 @@ impl LoopState<'_> {
         // Honest usage: a call that was cut short still reports what it consumed.
         if let Some(u) = last_usage {
             self.usage += u;
+            self.session.record_usage(u);
             self.events.emit(AgentEvent::Usage(u));
         }
         if !matches!(outcome, ModelOutcome::Completed(_)) && !self.text.is_empty() {
@@ -395,8 +587,8 @@ impl LoopState<'_> {
                 0,
             );
         }
-        let Some(registered) = agent.tools.iter().find(|t| t.tool.name() == name) else {
-            let available: Vec<&str> = agent.tools.iter().map(|t| t.tool.name()).collect();
+        let Some(registered) = self.tools.find(name).cloned() else {
+            let available = self.tools.names();
             return (
                 ToolStatus::Error,
                 format!(

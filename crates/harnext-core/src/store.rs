@@ -131,6 +131,9 @@ pub struct StepRecord {
     pub duration_ms: u64,
 }
 
+/// How every trimmed note begins.
+pub const TRIMMED_PREFIX: &str = "[Output trimmed to save context:";
+
 /// The text that replaces a trimmed tool result.
 pub fn trimmed_note(original: &str, status: ToolStatus) -> String {
     let status = match status {
@@ -140,7 +143,7 @@ pub fn trimmed_note(original: &str, status: ToolStatus) -> String {
         ToolStatus::Cancelled => "cancelled",
     };
     format!(
-        "[Output trimmed to save context: {} characters (status {status}). Run the tool again if you need it.]",
+        "{TRIMMED_PREFIX} {} characters (status {status}). Run the tool again if you need it.]",
         original.chars().count()
     )
 }
@@ -697,7 +700,10 @@ mod tests {
             },
         };
         let s = encode(&r).unwrap();
-        assert!(s.starts_with(r#"{"type":"usage","ts":5,"usage":{"input_tokens":3"#), "{s}");
+        assert!(
+            s.starts_with(r#"{"type":"usage","ts":5,"usage":{"input_tokens":3"#),
+            "{s}"
+        );
         assert!(!s.contains('\n'));
     }
 

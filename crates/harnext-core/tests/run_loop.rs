@@ -63,6 +63,7 @@ fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
             AgentEvent::PermissionRequest { .. } => "permission_request",
             AgentEvent::Usage(_) => "usage",
             AgentEvent::Retry { .. } => "retry",
+            AgentEvent::McpServerError { .. } => "mcp_server_error",
             AgentEvent::Error { .. } => "error",
             AgentEvent::RunEnd { .. } => "run_end",
         })
@@ -584,24 +585,54 @@ async fn manual_mode_asks_the_handler_and_a_denial_reaches_the_model() {
     let handler: Arc<dyn PermissionHandler> = Arc::new(FnHandler(move |req: PermissionRequest| {
         log.lock().unwrap().push(req.clone());
         let d = if req.tool == "bash" {
-            Decision::Deny { message: Some("no shell".into()) }
+            Decision::Deny {
+                message: Some("no shell".into()),
+            }
         } else {
-            Decision::Allow { args: Some(json!({"path": "z", "content": "edited"})), remember: false }
+            Decision::Allow {
+                args: Some(json!({"path": "z", "content": "edited"})),
+                remember: false,
+            }
         };
-        Box::pin(async move { Ok(d) }) as futures::future::BoxFuture<'static, Result<Decision, String>>
+        Box::pin(async move { Ok(d) })
+            as futures::future::BoxFuture<'static, Result<Decision, String>>
     }));
-    let agent = agent(&mock, dir.path(), |c| c.permission_mode = harnext_core::PermissionMode::Manual);
-    assert!(matches!(agent.start(RunRequest::text("x")).err(), Some(RunError::PermissionHandlerRequired("manual"))));
+    let agent = agent(&mock, dir.path(), |c| {
+        c.permission_mode = harnext_core::PermissionMode::Manual
+    });
+    assert!(matches!(
+        agent.start(RunRequest::text("x")).err(),
+        Some(RunError::PermissionHandlerRequired("manual"))
+    ));
     let mut req = RunRequest::text("x");
     req.permission_handler = Some(handler);
     let (events, result) = run_collect(&agent, req, CancellationToken::new()).await;
     let asked: Vec<String> = asked.lock().unwrap().iter().map(|r| r.id.clone()).collect();
-    assert_eq!(asked, vec!["t2", "t3"], "read-only tools are not asked about");
-    assert_eq!(kinds(&events).iter().filter(|k| **k == "permission_request").count(), 2);
+    assert_eq!(
+        asked,
+        vec!["t2", "t3"],
+        "read-only tools are not asked about"
+    );
+    assert_eq!(
+        kinds(&events)
+            .iter()
+            .filter(|k| **k == "permission_request")
+            .count(),
+        2
+    );
     let statuses: Vec<ToolStatus> = result.steps.iter().map(|s| s.status).collect();
-    assert_eq!(statuses, vec![ToolStatus::Error, ToolStatus::Denied, ToolStatus::Ok]);
-    assert_eq!(result.steps[2].args, json!({"path": "z", "content": "edited"}));
-    assert_eq!(std::fs::read_to_string(dir.path().join("z")).unwrap(), "edited");
+    assert_eq!(
+        statuses,
+        vec![ToolStatus::Error, ToolStatus::Denied, ToolStatus::Ok]
+    );
+    assert_eq!(
+        result.steps[2].args,
+        json!({"path": "z", "content": "edited"})
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("z")).unwrap(),
+        "edited"
+    );
     assert!(!dir.path().join("x").exists());
     let next = &mock.requests()[1].body["messages"][2]["content"];
     assert_eq!(next[1]["content"], "no shell");

@@ -54,6 +54,7 @@ use std::sync::MutexGuard;
 use std::time::Duration;
 
 use bytes::Bytes;
+use harnext_protocol::ScriptedTurn;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
 use http_body_util::Full;
@@ -66,7 +67,6 @@ use hyper::Method;
 use hyper::Request;
 use hyper::Response;
 use hyper::StatusCode;
-use harnext_protocol::ScriptedTurn;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde_json::Value;

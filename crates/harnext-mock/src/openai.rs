@@ -41,10 +41,8 @@ impl Responses {
             data.append(map);
         }
         self.sequence += 1;
-        self.frames.push(format!(
-            "event: {kind}\ndata: {}\n\n",
-            Value::Object(data)
-        ));
+        self.frames
+            .push(format!("event: {kind}\ndata: {}\n\n", Value::Object(data)));
     }
 }
 
@@ -214,7 +212,11 @@ pub(crate) fn responses_frames(
         "total_tokens": input_total(&usage) + usage.output_tokens,
     });
     let (kind, status, incomplete) = match stop_reason {
-        Some("max_tokens") => ("response.incomplete", "incomplete", Some("max_output_tokens")),
+        Some("max_tokens") => (
+            "response.incomplete",
+            "incomplete",
+            Some("max_output_tokens"),
+        ),
         Some("refusal") => ("response.incomplete", "incomplete", Some("content_filter")),
         _ => ("response.completed", "completed", None),
     };
@@ -384,7 +386,9 @@ pub(crate) fn error_body(error_type: &str, code: Option<&str>, message: &str) ->
 }
 
 /// The default OpenAI error for an HTTP status: `(type, code, message)`.
-pub(crate) fn default_error(status: u16) -> Option<(&'static str, Option<&'static str>, &'static str)> {
+pub(crate) fn default_error(
+    status: u16,
+) -> Option<(&'static str, Option<&'static str>, &'static str)> {
     Some(match status {
         401 => (
             "invalid_request_error",

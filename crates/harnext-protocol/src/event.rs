@@ -99,6 +99,22 @@ pub enum AgentEvent {
         delay_ms: u64,
         reason: String,
     },
+    /// The history was made smaller to fit the model's context window: `trimmed` old
+    /// tool results lost their content, and a summary replaced the first `summarized`
+    /// messages (0 when trimming was enough). Token counts are estimates.
+    Compaction {
+        before_tokens: u64,
+        after_tokens: u64,
+        trimmed: u32,
+        summarized: u32,
+    },
+    /// An MCP server could not be started, or stopped answering: its tools are not
+    /// offered, and the run goes on without them. `message` names the server and why
+    /// ("MCP server `x` is unavailable: ..."); the model gets the same note.
+    McpServerError {
+        server: String,
+        message: String,
+    },
     Error {
         error: HarnextError,
     },

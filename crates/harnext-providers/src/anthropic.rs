@@ -28,6 +28,7 @@ use crate::ModelResponse;
 use crate::ModelStopReason;
 use crate::ModelStream;
 use crate::ProviderError;
+use crate::FINAL_ANSWER_TOOL;
 
 const PROVIDER: &str = "anthropic";
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -144,12 +145,29 @@ pub fn request_body(req: &ModelRequest) -> Value {
         "messages".into(),
         Value::Array(wire_messages(&req.messages)),
     );
-    if !req.tools.is_empty() {
-        let tools: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|t| json!({ "name": t.name, "description": t.description, "input_schema": t.input_schema }))
-            .collect();
+    let mut tools: Vec<Value> = req
+        .tools
+        .iter()
+        .map(|t| json!({ "name": t.name, "description": t.description, "input_schema": t.input_schema }))
+        .collect();
+    if let Some(output) = &req.output {
+        // Structured output through a final-answer tool: the schema constrains only the
+        // answer, and the model keeps its other tools.
+        tools.push(json!({
+            "name": FINAL_ANSWER_TOOL,
+            "description": "Give your final answer to the user's task. Call this exactly once, when the task is done, with the answer in the required shape; do not write the answer as text.",
+            "input_schema": output.schema,
+        }));
+        if output.force {
+            body.insert(
+                "tool_choice".into(),
+                json!({ "type": "tool", "name": FINAL_ANSWER_TOOL }),
+            );
+            // Extended thinking cannot be combined with a forced tool choice.
+            body.remove("thinking");
+        }
+    }
+    if !tools.is_empty() {
         body.insert("tools".into(), Value::Array(tools));
     }
     if let Some(t) = req.temperature {

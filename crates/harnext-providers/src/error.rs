@@ -249,7 +249,10 @@ mod tests {
             classify_http(503, "server_is_overloaded", "capacity"),
             ErrorCode::Overloaded
         );
-        assert_eq!(classify_http(404, "model_not_found", "no"), ErrorCode::BadRequest);
+        assert_eq!(
+            classify_http(404, "model_not_found", "no"),
+            ErrorCode::BadRequest
+        );
         for (kind, code) in [
             ("server_is_overloaded", ErrorCode::Overloaded),
             ("slow_down", ErrorCode::Overloaded),

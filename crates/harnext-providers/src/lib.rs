@@ -7,10 +7,11 @@
 //! types. Dropping the stream cancels the request at once (the HTTP connection is closed).
 
 pub mod anthropic;
-pub mod openai;
 mod error;
 mod http;
+pub mod openai;
 pub mod retry;
+pub mod schema;
 pub mod scripted;
 pub mod sse;
 
@@ -47,6 +48,31 @@ pub struct ModelRequest {
     pub temperature: Option<f64>,
     /// Reasoning budget in tokens, when thinking is on.
     pub thinking_budget: Option<u32>,
+    /// The shape the final answer must have, when structured output was asked for.
+    pub output: Option<OutputSpec>,
+}
+
+/// Structured output for one model call. The schema constrains only the final answer,
+/// never a tool step: providers with a native JSON mode apply it to the reply text; the
+/// others offer a [`FINAL_ANSWER_TOOL`] whose input is the answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputSpec {
+    /// The JSON Schema of the answer, as the user gave it.
+    pub schema: Value,
+    /// Require the answer now (the model ended its turn without giving one).
+    pub force: bool,
+}
+
+/// The tool through which providers without a native JSON mode return the final answer.
+pub const FINAL_ANSWER_TOOL: &str = "final_answer";
+
+/// How a provider returns structured output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StructuredOutputMode {
+    /// The answer is the input of a call to [`FINAL_ANSWER_TOOL`].
+    FinalAnswerTool,
+    /// The answer is the reply text, as JSON.
+    JsonText,
 }
 
 /// Why the model stopped.
@@ -114,6 +140,10 @@ pub trait ModelProvider: Send + Sync {
     fn name(&self) -> &'static str;
     /// Starts one streamed model call. Must be called inside a tokio runtime.
     fn stream(&self, request: ModelRequest) -> ModelStream;
+    /// How this provider returns structured output.
+    fn structured_output_mode(&self) -> StructuredOutputMode {
+        StructuredOutputMode::FinalAnswerTool
+    }
 }
 
 impl<P: ModelProvider + ?Sized> ModelProvider for Arc<P> {
@@ -122,6 +152,9 @@ impl<P: ModelProvider + ?Sized> ModelProvider for Arc<P> {
     }
     fn stream(&self, request: ModelRequest) -> ModelStream {
         (**self).stream(request)
+    }
+    fn structured_output_mode(&self) -> StructuredOutputMode {
+        (**self).structured_output_mode()
     }
 }
 

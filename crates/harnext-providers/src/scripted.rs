@@ -22,6 +22,7 @@ use crate::ModelResponse;
 use crate::ModelStopReason;
 use crate::ModelStream;
 use crate::ProviderError;
+use crate::StructuredOutputMode;
 
 pub struct ScriptedProvider {
     turns: Arc<[ScriptedTurn]>,
@@ -45,6 +46,11 @@ impl ScriptedProvider {
 impl ModelProvider for ScriptedProvider {
     fn name(&self) -> &'static str {
         "scripted"
+    }
+
+    /// A script gives a structured answer as its reply text (or a `final_answer` call).
+    fn structured_output_mode(&self) -> StructuredOutputMode {
+        StructuredOutputMode::JsonText
     }
 
     fn stream(&self, _request: ModelRequest) -> ModelStream {

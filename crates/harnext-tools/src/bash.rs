@@ -159,32 +159,45 @@ impl Drop for GroupGuard {
     }
 }
 
-/// Scans the workspace off the async runtime; stops when the call is cancelled.
-async fn snapshot(ctx: &ToolContext) -> Result<Snapshot, ToolError> {
+/// Scans the workspace off the async runtime; stops when the call is cancelled. `None`
+/// when the workspace is too large to track.
+async fn snapshot(ctx: &ToolContext) -> Result<Option<Snapshot>, ToolError> {
+    if ctx.workspace.too_large_to_scan() {
+        return Ok(None);
+    }
     let root = ctx.workspace.root().to_path_buf();
     let cancel = ctx.cancel.clone();
     let work = tokio::task::spawn_blocking(move || Snapshot::scan(&root, &cancel));
-    tokio::select! {
+    let snapshot = tokio::select! {
         biased;
-        () = ctx.cancel.cancelled() => Err(ToolError::Cancelled),
+        () = ctx.cancel.cancelled() => return Err(ToolError::Cancelled),
         result = work => match result {
-            Ok(Ok(snapshot)) => Ok(snapshot),
-            Ok(Err(ScanError::Cancelled)) => Err(ToolError::Cancelled),
-            Err(e) => Err(ToolError::Failed(format!("internal error: {e}"))),
+            Ok(Ok(snapshot)) => snapshot,
+            Ok(Err(ScanError::Cancelled)) => return Err(ToolError::Cancelled),
+            Err(e) => return Err(ToolError::Failed(format!("internal error: {e}"))),
         },
+    };
+    if snapshot.is_complete() {
+        Ok(Some(snapshot))
+    } else {
+        ctx.workspace.set_too_large_to_scan();
+        Ok(None)
     }
 }
 
 /// Scans the workspace again and records what changed since `before`. Not cancellable:
 /// it also runs after a cancellation, to record what the killed command had changed.
-fn record_changes(ctx: &ToolContext, before: Snapshot) -> tokio::task::JoinHandle<()> {
+fn record_changes(ctx: &ToolContext, before: Option<Snapshot>) -> tokio::task::JoinHandle<()> {
     let workspace = ctx.workspace.clone();
     tokio::task::spawn_blocking(move || {
-        if !before.is_complete() {
+        let Some(before) = before else {
             return;
-        }
+        };
         let root = workspace.root();
         if let Ok(after) = Snapshot::scan(root, &tokio_util::sync::CancellationToken::new()) {
+            if !after.is_complete() {
+                workspace.set_too_large_to_scan();
+            }
             changes::record(&workspace, &before.diff(&after, root));
         }
     })
@@ -495,6 +508,39 @@ mod tests {
         assert_eq!(out, "(no output)\nexit code: 0");
         let out = bash(&ctx, "kill -SEGV $$").await.unwrap();
         assert!(out.contains("killed by signal 11 (SIGSEGV)"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn nothing_waits_for_a_terminal() {
+        let (_dir, ctx) = ctx();
+        let out = bash(
+            &ctx,
+            "echo \"$GIT_TERMINAL_PROMPT $GIT_PAGER $PAGER $GIT_EDITOR $DEBIAN_FRONTEND\"",
+        )
+        .await
+        .unwrap();
+        assert_eq!(out, "0 cat cat true noninteractive\nexit code: 0");
+    }
+
+    #[tokio::test]
+    async fn per_call_timeout_is_capped_at_the_maximum() {
+        let (_dir, ctx) = ctx();
+        let tool = BashTool {
+            default_timeout: Duration::from_secs(120),
+            max_timeout: Duration::from_millis(200),
+        };
+        let err = tool
+            .call(
+                json!({"command": "sleep 5", "timeout_ms": 60_000}),
+                ctx.clone(),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("timed out after 200 ms"), "{err}");
+        assert_eq!(
+            tool.input_schema()["properties"]["timeout_ms"]["maximum"],
+            json!(200)
+        );
     }
 
     #[tokio::test]

@@ -16,9 +16,9 @@ const DESCRIPTION: &str = "Replace exact text in an existing file. `old_text` mu
 file exactly, whitespace and indentation included, without the line-number prefixes \
 read_file shows. Unless `replace_all` is true, `old_text` must occur exactly once: include \
 enough surrounding lines to make it unique. The file's line endings are kept (LF text \
-matches and is written as CRLF in a CRLF file). When the text is not found or is ambiguous, \
-nothing changes and the error says why. To create a file or replace all of it, use \
-write_file.";
+matches and is written as CRLF in a CRLF file), and so is a UTF-8 byte-order mark. When the \
+text is not found or is ambiguous, nothing changes and the error says why. For several \
+changes to one file, use multi_edit; to create a file or replace all of it, use write_file.";
 
 /// The `edit_file` tool.
 pub struct EditFileTool;
@@ -96,31 +96,7 @@ impl Tool for EditFileTool {
             // change is recorded as soon as it is made.
             let workspace = ctx.workspace.clone();
             fsutil::blocking(move || {
-                let meta = std::fs::metadata(&abs).map_err(|e| {
-                    if e.kind() == io::ErrorKind::NotFound {
-                        ToolError::Failed(format!(
-                            "file not found: `{display}` (to create a file, use write_file)"
-                        ))
-                    } else {
-                        io_failure("read", &display, &e)
-                    }
-                })?;
-                if meta.is_dir() {
-                    return Err(ToolError::Failed(format!(
-                        "`{display}` is a directory, not a file"
-                    )));
-                }
-                if !meta.is_file() {
-                    return Err(ToolError::Failed(format!(
-                        "`{display}` is not a regular file (a device, socket or pipe)"
-                    )));
-                }
-                let bytes = std::fs::read(&abs).map_err(|e| io_failure("read", &display, &e))?;
-                let content = String::from_utf8(bytes).map_err(|_| {
-                    ToolError::Failed(format!(
-                        "`{display}` is not valid UTF-8 text; edit_file only edits text files"
-                    ))
-                })?;
+                let content = load_text(&abs, &display)?;
                 let edit = plan_edit(&content, &args.old_text, &args.new_text, replace_all)
                     .map_err(|problem| ToolError::Failed(problem.message(&display)))?;
                 atomic_write(&abs, edit.content.as_bytes())
@@ -133,13 +109,42 @@ impl Tool for EditFileTool {
     }
 }
 
+/// Reads the text file an edit applies to, with errors phrased for the model.
+pub(crate) fn load_text(abs: &std::path::Path, display: &str) -> Result<String, ToolError> {
+    let meta = std::fs::metadata(abs).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            ToolError::Failed(format!(
+                "file not found: `{display}` (to create a file, use write_file)"
+            ))
+        } else {
+            io_failure("read", display, &e)
+        }
+    })?;
+    if meta.is_dir() {
+        return Err(ToolError::Failed(format!(
+            "`{display}` is a directory, not a file"
+        )));
+    }
+    if !meta.is_file() {
+        return Err(ToolError::Failed(format!(
+            "`{display}` is not a regular file (a device, socket or pipe)"
+        )));
+    }
+    let bytes = std::fs::read(abs).map_err(|e| io_failure("read", display, &e))?;
+    String::from_utf8(bytes).map_err(|_| {
+        ToolError::Failed(format!(
+            "`{display}` is not valid UTF-8 text; the edit tools only edit UTF-8 text files"
+        ))
+    })
+}
+
 /// A planned edit: the new content and where the replacements were.
 #[derive(Debug)]
-struct Edit {
-    content: String,
+pub(crate) struct Edit {
+    pub(crate) content: String,
     /// 1-based line numbers (in the original file) where each replacement starts.
-    lines: Vec<usize>,
-    crlf_converted: bool,
+    pub(crate) lines: Vec<usize>,
+    pub(crate) crlf_converted: bool,
 }
 
 impl Edit {
@@ -165,13 +170,13 @@ impl Edit {
 
 /// Why an edit cannot be made.
 #[derive(Debug, PartialEq)]
-enum Problem {
+pub(crate) enum Problem {
     NotFound { hints: Vec<String> },
     Ambiguous { lines: Vec<usize> },
 }
 
 impl Problem {
-    fn message(&self, display: &str) -> String {
+    pub(crate) fn message(&self, display: &str) -> String {
         match self {
             Problem::NotFound { hints } => {
                 let mut msg =
@@ -198,7 +203,7 @@ impl Problem {
     }
 }
 
-fn list_lines(lines: &[usize]) -> String {
+pub(crate) fn list_lines(lines: &[usize]) -> String {
     let mut listed: Vec<String> = lines
         .iter()
         .take(MAX_LISTED_LINES)
@@ -211,7 +216,12 @@ fn list_lines(lines: &[usize]) -> String {
 }
 
 /// Plans replacing `old` with `new` in `content`, keeping the file's line endings.
-fn plan_edit(content: &str, old: &str, new: &str, replace_all: bool) -> Result<Edit, Problem> {
+pub(crate) fn plan_edit(
+    content: &str,
+    old: &str,
+    new: &str,
+    replace_all: bool,
+) -> Result<Edit, Problem> {
     let crlf_file = uses_crlf(content);
     let file_has_cr = content.contains('\r');
     // (old as searched, new as written, whether LF was converted to CRLF)
@@ -496,6 +506,24 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "a\r\nb\r\n2\r\n2.5\r\n3\r\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn edit_keeps_a_utf8_bom() {
+        let (_dir, ctx) = ctx();
+        let path = ctx.workspace.root().join("bom.cs");
+        std::fs::write(&path, "\u{feff}using System;\r\nclass A {}\r\n").unwrap();
+        // old_text as read_file shows it: without the (invisible) mark.
+        edit(
+            &ctx,
+            json!({"path": "bom.cs", "old_text": "using System;\nclass A", "new_text": "using System.IO;\nclass B"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            "\u{feff}using System.IO;\r\nclass B {}\r\n".as_bytes()
         );
     }
 

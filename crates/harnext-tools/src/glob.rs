@@ -227,7 +227,12 @@ mod tests {
     #[tokio::test]
     async fn newest_first_then_by_path() {
         let (_dir, ctx) = ctx();
-        for (rel, t) in [("src/a.rs", 100), ("src/b.rs", 300), ("lib/c.rs", 200), ("d.rs", 100)] {
+        for (rel, t) in [
+            ("src/a.rs", 100),
+            ("src/b.rs", 300),
+            ("lib/c.rs", 200),
+            ("d.rs", 100),
+        ] {
             write(&ctx, rel);
             set_mtime(&ctx, rel, t);
         }
@@ -248,13 +253,24 @@ mod tests {
         }
         let out = glob(&ctx, json!({"pattern": "src/*.rs"})).await.unwrap();
         assert_eq!(paths(&out), vec!["src/a.rs"]);
-        let out = glob(&ctx, json!({"pattern": "src/**/*.{rs,ts}"})).await.unwrap();
+        let out = glob(&ctx, json!({"pattern": "src/**/*.{rs,ts}"}))
+            .await
+            .unwrap();
         assert_eq!(paths(&out), vec!["src/a.rs", "src/c.ts", "src/deep/b.rs"]);
-        let out = glob(&ctx, json!({"pattern": "**/*.rs", "path": "src"})).await.unwrap();
+        let out = glob(&ctx, json!({"pattern": "**/*.rs", "path": "src"}))
+            .await
+            .unwrap();
         assert_eq!(paths(&out), vec!["src/a.rs", "src/deep/b.rs"]);
-        let out = glob(&ctx, json!({"pattern": "src/*.rs", "path": "src"})).await.unwrap();
-        assert!(out.starts_with("No files match `src/*.rs` in `src`"), "{out}");
-        let err = glob(&ctx, json!({"pattern": "*", "path": "src/a.rs"})).await.unwrap_err();
+        let out = glob(&ctx, json!({"pattern": "src/*.rs", "path": "src"}))
+            .await
+            .unwrap();
+        assert!(
+            out.starts_with("No files match `src/*.rs` in `src`"),
+            "{out}"
+        );
+        let err = glob(&ctx, json!({"pattern": "*", "path": "src/a.rs"}))
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("not a directory"), "{err}");
         let err = glob(&ctx, json!({"pattern": "a[b"})).await.unwrap_err();
         assert!(matches!(err, ToolError::InvalidArgs(_)), "{err}");
@@ -264,7 +280,13 @@ mod tests {
     async fn ignored_hidden_and_git_are_skipped_unless_named() {
         let (_dir, ctx) = ctx();
         std::fs::write(ctx.workspace.root().join(".gitignore"), "target/\n").unwrap();
-        for rel in ["src/a.yml", "target/b.yml", ".github/ci.yml", ".git/c.yml", ".hidden.yml"] {
+        for rel in [
+            "src/a.yml",
+            "target/b.yml",
+            ".github/ci.yml",
+            ".git/c.yml",
+            ".hidden.yml",
+        ] {
             write(&ctx, rel);
             set_mtime(&ctx, rel, 100);
         }
@@ -275,9 +297,13 @@ mod tests {
         assert_eq!(paths(&out), vec![".github/ci.yml"]);
         let out = glob(&ctx, json!({"pattern": ".*/**/*.yml"})).await.unwrap();
         assert_eq!(paths(&out), vec![".github/ci.yml"]);
-        let out = glob(&ctx, json!({"pattern": "*.yml", "path": "target"})).await.unwrap();
+        let out = glob(&ctx, json!({"pattern": "*.yml", "path": "target"}))
+            .await
+            .unwrap();
         assert_eq!(paths(&out), vec!["target/b.yml"]);
-        let err = glob(&ctx, json!({"pattern": "*", "path": ".git"})).await.unwrap_err();
+        let err = glob(&ctx, json!({"pattern": "*", "path": ".git"}))
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("inside .git"), "{err}");
     }
 
@@ -297,9 +323,20 @@ mod tests {
         let mut listed = paths(&out);
         listed.sort();
         assert_eq!(listed, vec!["alias.rs", "in.rs"]);
-        for path in ["..", "/", "linked_dir", "linked_dir/sub", outside.path().to_str().unwrap()] {
-            let err = glob(&ctx, json!({"pattern": "*", "path": path})).await.unwrap_err();
-            assert!(matches!(err, ToolError::OutsideWorkspace { .. }), "{path}: {err}");
+        for path in [
+            "..",
+            "/",
+            "linked_dir",
+            "linked_dir/sub",
+            outside.path().to_str().unwrap(),
+        ] {
+            let err = glob(&ctx, json!({"pattern": "*", "path": path}))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, ToolError::OutsideWorkspace { .. }),
+                "{path}: {err}"
+            );
         }
     }
 

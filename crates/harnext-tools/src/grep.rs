@@ -23,9 +23,7 @@ use std::sync::Mutex;
 use futures::future::BoxFuture;
 use grep_matcher::Matcher;
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
-use grep_searcher::{
-    BinaryDetection, Searcher, SearcherBuilder, Sink, SinkContext, SinkMatch,
-};
+use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkContext, SinkMatch};
 use ignore::overrides::{Override, OverrideBuilder};
 use ignore::WalkState;
 use serde::Deserialize;
@@ -258,7 +256,7 @@ impl Query {
         let searched = AtomicU64::new(0);
         if self.root_is_file {
             let mut searcher = self.searcher();
-            let found = search_file(self, &mut searcher, &self.root, cancel)
+            let found = search_file(self, &mut searcher, &self.root, cancel, &|| true)
                 .map_err(|e| io_failure("search", &self.display, &e))?;
             if cancel.is_cancelled() {
                 return Err(ToolError::Cancelled);
@@ -295,12 +293,16 @@ impl Query {
                         return WalkState::Continue;
                     }
                     searched.fetch_add(1, Ordering::Relaxed);
+                    let rel = std::cell::OnceCell::new();
+                    let rel_path = || rel.get_or_init(|| workspace.relative(entry.path())).clone();
+                    let wants_text = || lock(&collector).wants(&rel_path());
                     // Unreadable files are skipped, as by rg (which prints a warning).
-                    let Ok(found) = search_file(self, searcher, entry.path(), cancel) else {
+                    let Ok(found) = search_file(self, searcher, entry.path(), cancel, &wants_text)
+                    else {
                         return WalkState::Continue;
                     };
                     if found.matches > 0 && !found.binary {
-                        lock(&collector).add(workspace.relative(entry.path()), found);
+                        lock(&collector).add(rel_path(), found);
                     }
                     WalkState::Continue
                 },
@@ -323,7 +325,10 @@ impl Query {
                 plural(searched)
             );
             if let Some(glob) = &self.glob {
-                msg.push_str(&format!(" matching glob `{glob}`, relative to `{}`", self.display));
+                msg.push_str(&format!(
+                    " matching glob `{glob}`, relative to `{}`",
+                    self.display
+                ));
             }
             if !self.root_is_file {
                 msg.push_str(
@@ -333,7 +338,7 @@ impl Query {
             msg.push(')');
             return msg;
         }
-        let files = found.files.len() as u64;
+        let files = found.total_files;
         let lines = found.matched_lines;
         let totals = match self.mode {
             Mode::FilesWithMatches => format!("{} file{}", group_digits(files), plural(files)),
@@ -352,10 +357,6 @@ impl Query {
         for (path, file) in &found.files {
             let block = match self.mode {
                 Mode::Content => {
-                    if file.dropped {
-                        cut = true;
-                        break;
-                    }
                     let len = path.len() + file.text.len() + 2;
                     if out.len() + len > BUDGET || !file.complete {
                         // Show the beginning of this file's lines when there is room.
@@ -385,6 +386,7 @@ impl Query {
             out.push_str(&block);
             shown_files += 1;
         }
+        cut |= shown_files < files;
         match (self.mode, cut) {
             (_, false) => {
                 let _ = write!(out, "[{totals}]");
@@ -484,38 +486,60 @@ struct FileResult {
     text: String,
     /// False when `text` stopped short of the file's matches.
     complete: bool,
-    /// True when `text` was dropped to bound memory (it could not be shown anyway).
-    dropped: bool,
     binary: bool,
 }
 
-/// The files with matches, by path, keeping at most about 2 × [`BUDGET`] of text.
+/// The files with matches, by path. Only the files that can still be shown are kept:
+/// once the kept output passes 2 × [`BUDGET`], the files sorted after the first
+/// [`BUDGET`] bytes are dropped (counted, not kept), and so is every later file sorted
+/// after them, whose lines are then not even formatted.
 #[derive(Default)]
 struct Collector {
     files: BTreeMap<String, FileResult>,
+    /// Rendered size of `files`.
     kept: usize,
+    /// Files sorted after this path are not kept.
+    cutoff: Option<String>,
+    total_files: u64,
     matched_lines: u64,
 }
 
 impl Collector {
+    fn wants(&self, path: &str) -> bool {
+        self.cutoff.as_deref().is_none_or(|cutoff| path <= cutoff)
+    }
+
+    fn cost(path: &str, file: &FileResult) -> usize {
+        path.len() + file.text.len() + 8
+    }
+
     fn add(&mut self, path: String, file: FileResult) {
+        self.total_files += 1;
         self.matched_lines += file.matches;
-        self.kept += file.text.len();
+        if !self.wants(&path) {
+            return;
+        }
+        self.kept += Collector::cost(&path, &file);
         self.files.insert(path, file);
-        if self.kept > 2 * BUDGET {
-            // Files sorted after the first BUDGET bytes of text can never be shown.
-            let mut before = 0usize;
-            for file in self.files.values_mut() {
-                if before > BUDGET {
-                    if !file.text.is_empty() {
-                        self.kept -= file.text.len();
-                        file.text = String::new();
-                    }
-                    file.dropped = true;
-                } else {
-                    before += file.text.len();
-                }
+        if self.kept <= 2 * BUDGET {
+            return;
+        }
+        let mut before = 0usize;
+        let mut last_kept = None;
+        for (path, file) in &self.files {
+            before += Collector::cost(path, file);
+            if before > BUDGET {
+                last_kept = Some(path.clone());
+                break;
             }
+        }
+        if let Some(last) = last_kept {
+            let mut rest = self.files.split_off(&last);
+            if let Some(file) = rest.remove(&last) {
+                self.files.insert(last.clone(), file);
+            }
+            self.kept = before;
+            self.cutoff = Some(last);
         }
     }
 }
@@ -535,15 +559,20 @@ impl Read for CancelRead<'_> {
     }
 }
 
+/// Searches one file. In content mode, `wants_text` is asked at the first match whether
+/// the file's lines can still be shown (else they are only counted).
 fn search_file(
     query: &Query,
     searcher: &mut Searcher,
     path: &Path,
     cancel: &CancellationToken,
+    wants_text: &dyn Fn() -> bool,
 ) -> io::Result<FileResult> {
     let file = File::open(path)?;
     let mut sink = FileSink {
         query,
+        wants_text,
+        keep_text: None,
         result: FileResult {
             complete: true,
             ..FileResult::default()
@@ -555,11 +584,20 @@ fn search_file(
 
 struct FileSink<'a> {
     query: &'a Query,
+    wants_text: &'a dyn Fn() -> bool,
+    /// Decided at the first match.
+    keep_text: Option<bool>,
     result: FileResult,
 }
 
 impl FileSink<'_> {
+    /// True while this file's lines are still rendered.
     fn room(&mut self) -> bool {
+        let keep = *self.keep_text.get_or_insert_with(|| (self.wants_text)());
+        if !keep {
+            self.result.complete = false;
+            return false;
+        }
         if self.result.text.len() >= BUDGET {
             self.result.complete = false;
         }
@@ -614,7 +652,13 @@ impl Sink for FileSink<'_> {
 
 /// Appends `12:text\n`; a line over [`MAX_LINE_CHARS`] characters is shown as an
 /// excerpt around its first match (or its beginning).
-fn push_line(out: &mut String, line_no: u64, sep: char, bytes: &[u8], matcher: Option<&RegexMatcher>) {
+fn push_line(
+    out: &mut String,
+    line_no: u64,
+    sep: char,
+    bytes: &[u8],
+    matcher: Option<&RegexMatcher>,
+) {
     let line = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let text = String::from_utf8_lossy(line);
@@ -632,7 +676,9 @@ fn push_line(out: &mut String, line_no: u64, sep: char, bytes: &[u8], matcher: O
     }
     let match_start = matcher
         .and_then(|m| m.find(line).ok().flatten())
-        .map_or(0, |m| String::from_utf8_lossy(&line[..m.start()]).chars().count());
+        .map_or(0, |m| {
+            String::from_utf8_lossy(&line[..m.start()]).chars().count()
+        });
     let from = match_start
         .saturating_sub(MAX_LINE_CHARS / 4)
         .min(total - MAX_LINE_CHARS);
@@ -690,9 +736,12 @@ mod tests {
         write(&ctx, "b.txt", "x\nx\nx\n");
         write(&ctx, "a.txt", "x\n");
         write(&ctx, "c.txt", "y\n");
-        let out = grep(&ctx, json!({"pattern": "x", "output_mode": "files_with_matches"}))
-            .await
-            .unwrap();
+        let out = grep(
+            &ctx,
+            json!({"pattern": "x", "output_mode": "files_with_matches"}),
+        )
+        .await
+        .unwrap();
         assert_eq!(out, "a.txt\nb.txt\n[2 files]");
         let out = grep(&ctx, json!({"pattern": "x", "output_mode": "count"}))
             .await
@@ -712,7 +761,9 @@ mod tests {
             .await
             .unwrap();
         assert!(out.contains("2:hello(world)\n"), "{out}");
-        let err = grep(&ctx, json!({"pattern": "hello(world"})).await.unwrap_err();
+        let err = grep(&ctx, json!({"pattern": "hello(world"}))
+            .await
+            .unwrap_err();
         assert!(matches!(err, ToolError::InvalidArgs(_)), "{err}");
         assert!(err.to_string().contains("literal=true"), "{err}");
     }
@@ -729,11 +780,19 @@ mod tests {
             out,
             "a.txt\n4-line 4\n5:line 5\n6-line 6\n--\n14-line 14\n15:line 15\n16-line 16\n\n[2 matching lines in 1 file]"
         );
-        let out = grep(&ctx, json!({"pattern": "^line 5$", "before": 2, "after": 0}))
+        let out = grep(
+            &ctx,
+            json!({"pattern": "^line 5$", "before": 2, "after": 0}),
+        )
+        .await
+        .unwrap();
+        assert!(
+            out.starts_with("a.txt\n3-line 3\n4-line 4\n5:line 5\n\n"),
+            "{out}"
+        );
+        let err = grep(&ctx, json!({"pattern": "x", "context": 99}))
             .await
-            .unwrap();
-        assert!(out.starts_with("a.txt\n3-line 3\n4-line 4\n5:line 5\n\n"), "{out}");
-        let err = grep(&ctx, json!({"pattern": "x", "context": 99})).await.unwrap_err();
+            .unwrap_err();
         assert!(matches!(err, ToolError::InvalidArgs(_)), "{err}");
     }
 
@@ -750,9 +809,12 @@ mod tests {
         write(&ctx, ".env", "needle\n");
         write(&ctx, ".git/config", "needle\n");
         write(&ctx, "blob.bin", b"needle\0\x01\x02");
-        let out = grep(&ctx, json!({"pattern": "needle", "output_mode": "files_with_matches"}))
-            .await
-            .unwrap();
+        let out = grep(
+            &ctx,
+            json!({"pattern": "needle", "output_mode": "files_with_matches"}),
+        )
+        .await
+        .unwrap();
         assert_eq!(out, "src/a.rs\n[1 file]");
         // A glob that names hidden files reaches them, but never .git.
         let out = grep(
@@ -774,7 +836,9 @@ mod tests {
             .await
             .unwrap();
         assert!(out.starts_with("target/out.rs\n1:needle\n"), "{out}");
-        let err = grep(&ctx, json!({"pattern": "needle", "path": ".git"})).await.unwrap_err();
+        let err = grep(&ctx, json!({"pattern": "needle", "path": ".git"}))
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("inside .git"), "{err}");
         let err = grep(&ctx, json!({"pattern": "needle", "path": "blob.bin"}))
             .await
@@ -790,7 +854,10 @@ mod tests {
         write(&ctx, "src/c.ts", "x\n");
         write(&ctx, "lib/d.rs", "x\n");
         let files = |out: String| -> Vec<String> {
-            out.lines().filter(|l| !l.starts_with('[')).map(str::to_string).collect()
+            out.lines()
+                .filter(|l| !l.starts_with('['))
+                .map(str::to_string)
+                .collect()
         };
         let args = |glob: &str, path: Option<&str>| {
             let mut v = json!({"pattern": "x", "output_mode": "files_with_matches", "glob": glob});
@@ -808,8 +875,13 @@ mod tests {
         let out = grep(&ctx, args("**/*.{ts,rs}", Some("src"))).await.unwrap();
         assert_eq!(files(out), vec!["src/a.rs", "src/c.ts", "src/deep/b.rs"]);
         let out = grep(&ctx, args("*.py", None)).await.unwrap();
-        assert!(out.starts_with("No matches for \"x\" in `.` (0 files searched matching glob `*.py`"), "{out}");
-        let out = grep(&ctx, json!({"pattern": "x", "path": "src/c.ts"})).await.unwrap();
+        assert!(
+            out.starts_with("No matches for \"x\" in `.` (0 files searched matching glob `*.py`"),
+            "{out}"
+        );
+        let out = grep(&ctx, json!({"pattern": "x", "path": "src/c.ts"}))
+            .await
+            .unwrap();
         assert_eq!(out, "src/c.ts\n1:x\n\n[1 matching line in 1 file]");
     }
 
@@ -819,16 +891,38 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         std::fs::write(outside.path().join("secret.txt"), "needle\n").unwrap();
         symlink(outside.path(), ctx.workspace.root().join("linked_dir")).unwrap();
-        symlink(outside.path().join("secret.txt"), ctx.workspace.root().join("linked_file")).unwrap();
+        symlink(
+            outside.path().join("secret.txt"),
+            ctx.workspace.root().join("linked_file"),
+        )
+        .unwrap();
         write(&ctx, "inside.txt", "needle\n");
-        symlink(ctx.workspace.root().join("inside.txt"), ctx.workspace.root().join("inner_link")).unwrap();
-        let out = grep(&ctx, json!({"pattern": "needle", "output_mode": "files_with_matches"}))
-            .await
-            .unwrap();
+        symlink(
+            ctx.workspace.root().join("inside.txt"),
+            ctx.workspace.root().join("inner_link"),
+        )
+        .unwrap();
+        let out = grep(
+            &ctx,
+            json!({"pattern": "needle", "output_mode": "files_with_matches"}),
+        )
+        .await
+        .unwrap();
         assert_eq!(out, "inner_link\ninside.txt\n[2 files]");
-        for path in ["../", "/etc", "linked_dir", "linked_file", outside.path().to_str().unwrap()] {
-            let err = grep(&ctx, json!({"pattern": "needle", "path": path})).await.unwrap_err();
-            assert!(matches!(err, ToolError::OutsideWorkspace { .. }), "{path}: {err}");
+        for path in [
+            "../",
+            "/etc",
+            "linked_dir",
+            "linked_file",
+            outside.path().to_str().unwrap(),
+        ] {
+            let err = grep(&ctx, json!({"pattern": "needle", "path": path}))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, ToolError::OutsideWorkspace { .. }),
+                "{path}: {err}"
+            );
         }
         drop(dir);
     }
@@ -837,20 +931,33 @@ mod tests {
     async fn huge_output_is_capped_with_totals() {
         let (_dir, ctx) = ctx();
         for f in 0..50 {
-            let text: String = (0..200).map(|i| format!("match {f} {i} {}\n", "x".repeat(40))).collect();
+            let text: String = (0..200)
+                .map(|i| format!("match {f} {i} {}\n", "x".repeat(40)))
+                .collect();
             write(&ctx, &format!("f{f:02}.txt"), text);
         }
         let out = grep(&ctx, json!({"pattern": "match"})).await.unwrap();
         assert!(out.chars().count() <= MAX_OUTPUT_CHARS, "{}", out.len());
         assert!(out.starts_with("f00.txt\n1:match 0 0 "), "{}", &out[..40]);
         let last = out.lines().last().unwrap();
-        assert!(last.contains("of 10,000 matching lines in 50 files"), "{last}");
+        assert!(
+            last.contains("of 10,000 matching lines in 50 files"),
+            "{last}"
+        );
         assert!(last.contains("output limit"), "{last}");
         // The shown count is honest: it is the number of match lines in the output.
         let shown = count_match_lines(&out);
-        assert!(last.contains(&format!("showing {}", group_digits(shown))), "{last}");
-        let out = grep(&ctx, json!({"pattern": "match", "output_mode": "count"})).await.unwrap();
-        assert!(out.ends_with("f49.txt:200\n[10,000 matching lines in 50 files]"), "{out}");
+        assert!(
+            last.contains(&format!("showing {}", group_digits(shown))),
+            "{last}"
+        );
+        let out = grep(&ctx, json!({"pattern": "match", "output_mode": "count"}))
+            .await
+            .unwrap();
+        assert!(
+            out.ends_with("f49.txt:200\n[10,000 matching lines in 50 files]"),
+            "{out}"
+        );
     }
 
     #[tokio::test]
@@ -860,13 +967,22 @@ mod tests {
         write(&ctx, "big.txt", text);
         let out = grep(&ctx, json!({"pattern": "needle"})).await.unwrap();
         assert!(out.chars().count() <= MAX_OUTPUT_CHARS);
-        assert!(out.contains("of 100,000 matching lines in 1 file, from the first file"), "{}", out.lines().last().unwrap());
+        assert!(
+            out.contains("of 100,000 matching lines in 1 file, from the first file"),
+            "{}",
+            out.lines().last().unwrap()
+        );
         let line = format!("{}needle{}\n", "a".repeat(100_000), "b".repeat(100_000));
         write(&ctx, "min.js", line);
-        let out = grep(&ctx, json!({"pattern": "needle", "path": "min.js"})).await.unwrap();
+        let out = grep(&ctx, json!({"pattern": "needle", "path": "min.js"}))
+            .await
+            .unwrap();
         assert!(out.contains("…aaaa"), "{out}");
         assert!(out.contains("needlebbb"), "{out}");
-        assert!(out.contains("[line cut: 200,006 characters, showing 99,901-100,300]"), "{out}");
+        assert!(
+            out.contains("[line cut: 200,006 characters, showing 99,901-100,300]"),
+            "{out}"
+        );
         assert!(out.len() < 1_000, "{}", out.len());
     }
 
@@ -897,7 +1013,9 @@ mod tests {
             "the search ended before the cancel ({:?}): {result:?}",
             started.elapsed()
         );
-        assert!(took < std::time::Duration::from_millis(200), "cancel took {took:?}");
+        assert!(
+            took < std::time::Duration::from_millis(200),
+            "cancel took {took:?}"
+        );
     }
-
 }

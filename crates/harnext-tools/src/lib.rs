@@ -17,9 +17,11 @@
 mod bash;
 pub mod changes;
 mod edit_file;
+mod filetype;
 mod fsutil;
 mod glob;
 mod grep;
+mod multi_edit;
 mod output;
 mod read_file;
 #[cfg(test)]
@@ -38,6 +40,7 @@ pub use bash::BashTool;
 pub use edit_file::EditFileTool;
 pub use glob::GlobTool;
 pub use grep::GrepTool;
+pub use multi_edit::MultiEditTool;
 pub use output::cap_output;
 pub use output::MAX_OUTPUT_CHARS;
 pub use read_file::ReadFileTool;
@@ -84,7 +87,15 @@ pub trait Tool: Send + Sync {
 }
 
 /// The names of the built-in tools, in the order they are offered to the model.
-pub const BUILTIN_TOOL_NAMES: &[&str] = &["read_file", "write_file", "edit_file", "bash"];
+pub const BUILTIN_TOOL_NAMES: &[&str] = &[
+    "read_file",
+    "write_file",
+    "edit_file",
+    "multi_edit",
+    "glob",
+    "grep",
+    "bash",
+];
 
 /// Builds a built-in tool by name, or `None` for an unknown name.
 pub fn builtin_tool(name: &str) -> Option<Arc<dyn Tool>> {
@@ -92,6 +103,9 @@ pub fn builtin_tool(name: &str) -> Option<Arc<dyn Tool>> {
         "read_file" => Some(Arc::new(ReadFileTool)),
         "write_file" => Some(Arc::new(WriteFileTool)),
         "edit_file" => Some(Arc::new(EditFileTool)),
+        "multi_edit" => Some(Arc::new(MultiEditTool)),
+        "glob" => Some(Arc::new(GlobTool)),
+        "grep" => Some(Arc::new(GrepTool)),
         "bash" => Some(Arc::new(BashTool::default())),
         _ => None,
     }

@@ -8,6 +8,9 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use tokio_util::sync::CancellationToken;
+
+use crate::filetype::{self, Kind};
 use crate::fsutil::{self, io_failure};
 use crate::output::group_digits;
 use crate::{cap_output, parse_args, Tool, ToolContext, ToolError, MAX_OUTPUT_CHARS};
@@ -22,13 +25,17 @@ const KEEP_LINE_BYTES: usize = MAX_LINE_CHARS * 4 + 4;
 const SNIFF_BYTES: usize = 8 * 1024;
 /// Room left under [`MAX_OUTPUT_CHARS`] for the closing note.
 const LINES_BUDGET: usize = MAX_OUTPUT_CHARS - 200;
+/// The lines after the window are counted (for the closing note) only when at most this
+/// many bytes remain; past that the note gives the file's size instead of reading it all.
+const MAX_COUNT_BYTES: u64 = 16 * 1024 * 1024;
 
 const DESCRIPTION: &str = "Read a text file in the workspace. Returns its lines as \
 `<line number><TAB><line>`; the numbers start at 1 and are not part of the file (leave them \
 out of edit_file's old_text). Shows up to `limit` lines (default 2000) starting at line \
 `offset` (default 1); when more lines remain, a final note gives the offset to continue \
 from. Lines longer than 2000 characters are cut; the output is capped at 30000 characters. \
-Binary files and directories are refused. Paths are relative to the workspace root.";
+Images and other binary files are not shown (the error says what the file is); directories \
+are refused. Paths are relative to the workspace root.";
 
 /// The `read_file` tool.
 pub struct ReadFileTool;
@@ -93,7 +100,9 @@ impl Tool for ReadFileTool {
             if ctx.cancel.is_cancelled() {
                 return Err(ToolError::Cancelled);
             }
-            let work = fsutil::blocking(move || read_window(&abs, &display, offset, limit));
+            let cancel = ctx.cancel.clone();
+            let work =
+                fsutil::blocking(move || read_window(&abs, &display, offset, limit, &cancel));
             tokio::select! {
                 biased;
                 () = ctx.cancel.cancelled() => Err(ToolError::Cancelled),
@@ -103,12 +112,78 @@ impl Tool for ReadFileTool {
     }
 }
 
-/// Reads lines `offset..offset + limit` of the file at `abs`, numbered.
-fn read_window(abs: &Path, display: &str, offset: u64, limit: u64) -> Result<String, ToolError> {
+/// The file being read: stops with an error once the call is cancelled (so a huge
+/// file is not read to its end for nothing), and counts the bytes read.
+struct Source<'a> {
+    file: File,
+    cancel: &'a CancellationToken,
+    read: u64,
+}
+
+impl Read for Source<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.is_cancelled() {
+            return Err(io::Error::other(Cancelled));
+        }
+        let n = self.file.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// The error a [`Source`] returns once cancelled.
+#[derive(Debug)]
+struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// Why a file that is not UTF-8 text is not shown.
+fn not_text_message(display: &str, len: u64, kind: Option<Kind>) -> String {
+    let bytes = group_digits(len);
+    match kind {
+        Some(Kind::Image { format, size }) => {
+            let dims = size.map_or(String::new(), |(w, h)| format!(", {w}×{h} pixels"));
+            format!(
+                "`{display}` is an image ({format}{dims}, {bytes} bytes); read_file shows text \
+                 only and cannot display it"
+            )
+        }
+        Some(Kind::Utf16) => format!(
+            "`{display}` is UTF-16 text ({bytes} bytes); read_file reads UTF-8. Convert a copy \
+             with the bash tool, e.g. `iconv -f UTF-16 -t UTF-8 {display}`"
+        ),
+        Some(Kind::Binary(what)) => format!(
+            "`{display}` is a binary file ({what}, {bytes} bytes); read_file only shows text. \
+             Inspect it with the bash tool instead (e.g. `file {display}`)"
+        ),
+        None => format!(
+            "`{display}` is a binary file ({bytes} bytes); read_file only shows text. Inspect it \
+             with the bash tool instead (e.g. `file {display}` or `xxd {display} | head`)"
+        ),
+    }
+}
+
+/// Reads lines `offset..offset + limit` of the file at `abs`, numbered. The file is
+/// streamed: lines before the window are skipped as they are read, at most
+/// `KEEP_LINE_BYTES` of a line are kept, and the lines after the window are counted
+/// only when few bytes remain.
+fn read_window(
+    abs: &Path,
+    display: &str,
+    offset: u64,
+    limit: u64,
+    cancel: &CancellationToken,
+) -> Result<String, ToolError> {
     let meta = std::fs::metadata(abs).map_err(|e| io_failure("read", display, &e))?;
     if meta.is_dir() {
         return Err(ToolError::Failed(format!(
-            "`{display}` is a directory, not a file; list it with the bash tool (e.g. `ls {display}`)"
+            "`{display}` is a directory, not a file; list it with the glob tool or the bash tool (e.g. `ls {display}`)"
         )));
     }
     if !meta.is_file() {
@@ -116,21 +191,41 @@ fn read_window(abs: &Path, display: &str, offset: u64, limit: u64) -> Result<Str
             "`{display}` is not a regular file (a device, socket or pipe); read_file only reads files"
         )));
     }
-    let read_err = |e: io::Error| io_failure("read", display, &e);
-    let mut file = File::open(abs).map_err(read_err)?;
+    let read_err = |e: io::Error| {
+        if e.get_ref().is_some_and(|inner| inner.is::<Cancelled>()) {
+            ToolError::Cancelled
+        } else {
+            io_failure("read", display, &e)
+        }
+    };
+    let file = File::open(abs).map_err(|e| io_failure("read", display, &e))?;
+    let mut source = Source {
+        file,
+        cancel,
+        read: 0,
+    };
     let mut sample = Vec::with_capacity(SNIFF_BYTES);
-    (&mut file)
+    (&mut source)
         .take(SNIFF_BYTES as u64)
         .read_to_end(&mut sample)
         .map_err(read_err)?;
-    if looks_binary(&sample) {
-        return Err(ToolError::Failed(format!(
-            "`{display}` is a binary file ({} bytes); read_file only shows text. Inspect it with \
-             the bash tool instead (e.g. `file {display}` or `xxd {display} | head`)",
-            group_digits(meta.len())
+    let kind = filetype::sniff(&sample);
+    if kind.is_some() || looks_binary(&sample) {
+        return Err(ToolError::Failed(not_text_message(
+            display,
+            meta.len(),
+            kind,
         )));
     }
-    let mut reader = BufReader::with_capacity(64 * 1024, io::Cursor::new(sample).chain(file));
+    // A UTF-8 byte-order mark is not shown (edit_file keeps it in the file).
+    let skip_bom = if sample.starts_with(b"\xef\xbb\xbf") {
+        3
+    } else {
+        0
+    };
+    let mut sample = io::Cursor::new(sample);
+    sample.set_position(skip_bom);
+    let mut reader = BufReader::with_capacity(64 * 1024, sample.chain(&mut source));
     let mut kept = Vec::new();
 
     let mut line_no: u64 = 0;
@@ -185,10 +280,23 @@ fn read_window(abs: &Path, display: &str, offset: u64, limit: u64) -> Result<Str
         };
     }
 
+    let left_unread = meta.len().saturating_sub(reader.get_ref().get_ref().1.read);
     let remaining = if at_eof {
-        0
+        Some(0)
+    } else if left_unread > MAX_COUNT_BYTES {
+        None
     } else {
-        unshown_read + count_lines(&mut reader).map_err(read_err)?
+        Some(unshown_read + count_lines(&mut reader).map_err(read_err)?)
+    };
+    let Some(remaining) = remaining else {
+        let next = line_no - unshown_read + 1;
+        out.push_str(&format!(
+            "… more lines follow (the file has {} bytes, about {} not read yet); call again \
+             with offset={next}",
+            group_digits(meta.len()),
+            group_digits(left_unread)
+        ));
+        return Ok(out);
     };
     if remaining > 0 {
         let next = line_no - unshown_read + 1;
@@ -403,12 +511,139 @@ mod tests {
         std::fs::write(ctx.workspace.root().join("prog"), &bytes).unwrap();
         let err = read(&ctx, json!({"path": "prog"})).await.unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("`prog` is a binary file (107 bytes)"), "{msg}");
+        assert!(
+            msg.contains("`prog` is a binary file (an ELF executable or library, 107 bytes)"),
+            "{msg}"
+        );
         // Mostly invalid UTF-8 without NUL is binary too.
         let junk: Vec<u8> = (0..1_000).map(|i| 0x80 + (i % 64) as u8).collect();
         std::fs::write(ctx.workspace.root().join("junk"), &junk).unwrap();
         let err = read(&ctx, json!({"path": "junk"})).await.unwrap_err();
         assert!(err.to_string().contains("binary file"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn image_is_described_with_type_and_size() {
+        let (_dir, ctx) = ctx();
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend(640u32.to_be_bytes());
+        png.extend(480u32.to_be_bytes());
+        png.extend([0u8; 1_000]);
+        std::fs::write(ctx.workspace.root().join("logo.png"), &png).unwrap();
+        let err = read(&ctx, json!({"path": "logo.png"})).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`logo.png` is an image (PNG, 640×480 pixels, 1,024 bytes); read_file shows text \
+             only and cannot display it"
+        );
+        // Named by content, not by extension.
+        std::fs::write(
+            ctx.workspace.root().join("photo.dat"),
+            b"GIF89a\x02\0\x03\0\0",
+        )
+        .unwrap();
+        let err = read(&ctx, json!({"path": "photo.dat"})).await.unwrap_err();
+        assert!(
+            err.to_string().contains("an image (GIF, 2×3 pixels"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn utf16_is_named_and_utf8_bom_is_not_shown() {
+        let (_dir, ctx) = ctx();
+        std::fs::write(ctx.workspace.root().join("w.txt"), b"\xff\xfeh\0i\0").unwrap();
+        let err = read(&ctx, json!({"path": "w.txt"})).await.unwrap_err();
+        assert!(err.to_string().contains("is UTF-16 text"), "{err}");
+        std::fs::write(
+            ctx.workspace.root().join("b.txt"),
+            "\u{feff}first\nsecond\n",
+        )
+        .unwrap();
+        let out = read(&ctx, json!({"path": "b.txt"})).await.unwrap();
+        assert_eq!(out, "     1\tfirst\n     2\tsecond\n");
+    }
+
+    /// A 40 MiB file of short lines plus one 8 MiB line.
+    fn huge_file(ctx: &ToolContext) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = ctx.workspace.root().join("huge.log");
+        let mut file = std::io::BufWriter::new(File::create(&path).unwrap());
+        writeln!(file, "{}", "x".repeat(8 << 20)).unwrap();
+        for i in 0..2_000_000u32 {
+            writeln!(file, "line {i:>12}").unwrap();
+        }
+        file.flush().unwrap();
+        path
+    }
+
+    #[tokio::test]
+    async fn huge_file_window_does_not_read_the_rest() {
+        let (_dir, ctx) = ctx();
+        huge_file(&ctx);
+        let out = read(&ctx, json!({"path": "huge.log", "limit": 3}))
+            .await
+            .unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[0].ends_with("… [line cut: it has 8,388,608 characters]"),
+            "{}",
+            &lines[0][lines[0].len() - 60..]
+        );
+        assert_eq!(lines[1], "     2\tline            0");
+        assert_eq!(lines[2], "     3\tline            1");
+        assert!(
+            lines[3].starts_with("… more lines follow (the file has 44,388,609 bytes, about"),
+            "{}",
+            lines[3]
+        );
+        assert!(
+            lines[3].ends_with("call again with offset=4"),
+            "{}",
+            lines[3]
+        );
+        // A window deep in the file.
+        let out = read(
+            &ctx,
+            json!({"path": "huge.log", "offset": 1_999_999, "limit": 2}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            out,
+            "1999999\tline      1999997\n2000000\tline      1999998\n… 1 more line; call again with offset=2000001"
+        );
+    }
+
+    #[tokio::test]
+    async fn cancel_stops_reading_a_huge_file() {
+        let (_dir, ctx) = ctx();
+        huge_file(&ctx);
+        // Skipping to the last line reads the whole file; the cancel stops it.
+        let call = ReadFileTool.call(
+            json!({"path": "huge.log", "offset": 2_000_001}),
+            ctx.clone(),
+        );
+        let task = tokio::spawn(call);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let at = std::time::Instant::now();
+        ctx.cancel.cancel();
+        let result = task.await.unwrap();
+        assert!(matches!(result, Err(ToolError::Cancelled)), "{result:?}");
+        assert!(
+            at.elapsed() < std::time::Duration::from_millis(200),
+            "{:?}",
+            at.elapsed()
+        );
+        // The blocking reader itself stops at its next read.
+        let mut source = Source {
+            file: File::open(ctx.workspace.root().join("huge.log")).unwrap(),
+            cancel: &ctx.cancel,
+            read: 0,
+        };
+        let err = source.read(&mut [0u8; 16]).unwrap_err();
+        assert!(err.get_ref().unwrap().is::<Cancelled>());
+        assert_eq!(source.read, 0);
     }
 
     #[tokio::test]

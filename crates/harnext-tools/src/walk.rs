@@ -8,9 +8,9 @@
 //!   file is only used when it resolves inside the workspace ([`link_target_inside`]);
 //! - hidden files and directories are skipped unless the caller asks for them.
 
-use std::path::{Component, Path};
 #[cfg(test)]
 use std::path::PathBuf;
+use std::path::{Component, Path};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -107,7 +107,10 @@ where
     } else {
         None
     };
-    let batches = shared.results.into_inner().unwrap_or_else(|e| e.into_inner());
+    let batches = shared
+        .results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
     (batches.into_iter().flatten().collect(), stopped)
 }
 

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crate::ToolError;
@@ -27,6 +28,8 @@ pub enum ChangeKind {
 pub struct Workspace {
     root: PathBuf,
     changed: Mutex<BTreeMap<String, ChangeKind>>,
+    /// Set once a change scan found too many files: later commands skip the scans.
+    too_large_to_scan: AtomicBool,
 }
 
 impl Workspace {
@@ -42,6 +45,7 @@ impl Workspace {
         Ok(Workspace {
             root,
             changed: Mutex::new(BTreeMap::new()),
+            too_large_to_scan: AtomicBool::new(false),
         })
     }
 
@@ -121,6 +125,16 @@ impl Workspace {
     pub fn changes(&self) -> Vec<(String, ChangeKind)> {
         let changed = self.changed.lock().unwrap_or_else(|e| e.into_inner());
         changed.iter().map(|(p, k)| (p.clone(), *k)).collect()
+    }
+
+    /// True once a change scan found the workspace too large to track the changes of
+    /// shell commands (see [`crate::changes`]).
+    pub fn too_large_to_scan(&self) -> bool {
+        self.too_large_to_scan.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_too_large_to_scan(&self) {
+        self.too_large_to_scan.store(true, Ordering::Relaxed);
     }
 
     /// `abs` relative to the root with `/` separators (`.` for the root itself), or

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::fsutil::{self, atomic_write, io_failure};
 use crate::output::group_digits;
-use crate::{parse_args, Tool, ToolContext, ToolError};
+use crate::{parse_args, ChangeKind, Tool, ToolContext, ToolError};
 
 const DESCRIPTION: &str = "Create a file, or replace a file's whole content, with exactly \
 `content`. Missing parent directories are created. To change part of an existing file, use \
@@ -89,7 +89,14 @@ impl Tool for WriteFileTool {
                 }
                 atomic_write(&abs, args.content.as_bytes())
                     .map_err(|e| io_failure("write", &display, &e))?;
-                workspace.record_change(&abs);
+                workspace.record(
+                    &abs,
+                    if existed {
+                        ChangeKind::Modified
+                    } else {
+                        ChangeKind::Created
+                    },
+                );
                 let lines = args.content.lines().count();
                 Ok(format!(
                     "Wrote {lines} line{} ({} bytes) to {display} ({})",

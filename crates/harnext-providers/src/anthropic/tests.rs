@@ -371,6 +371,7 @@ fn request_body_carries_history_tools_and_cache_breakpoints() {
         max_output_tokens: None,
         temperature: Some(0.2),
         thinking_budget: Some(2048),
+        output: None,
     };
     let body = request_body(&req);
     assert_eq!(body["stream"], json!(true));

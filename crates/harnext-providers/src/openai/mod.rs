@@ -103,9 +103,7 @@ pub(crate) fn spawn(
         .iter()
         .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
     let build = move |_retry: u32| {
-        let mut rb = client
-            .post(&url)
-            .header("accept", "text/event-stream");
+        let mut rb = client.post(&url).header("accept", "text/event-stream");
         if let (Some(key), false) = (&key, user_sets_auth) {
             rb = rb.bearer_auth(key);
         }
@@ -273,12 +271,7 @@ pub(crate) fn stream_error(provider: &'static str, event: &Value) -> ProviderErr
 
 /// Usage from OpenAI's figures. OpenAI's input count includes cached input; harnext's
 /// `input_tokens` is the uncached part, as Anthropic reports it.
-pub(crate) fn usage_from(
-    input_total: u64,
-    cached: u64,
-    output: u64,
-    reasoning: u64,
-) -> Usage {
+pub(crate) fn usage_from(input_total: u64, cached: u64, output: u64, reasoning: u64) -> Usage {
     Usage {
         input_tokens: input_total.saturating_sub(cached),
         output_tokens: output,
@@ -390,7 +383,11 @@ pub(crate) fn truncated(provider: &'static str) -> ProviderError {
 }
 
 /// Parses an event's JSON payload.
-pub(crate) fn parse_json(provider: &'static str, event: &str, data: &str) -> Result<Value, ProviderError> {
+pub(crate) fn parse_json(
+    provider: &'static str,
+    event: &str,
+    data: &str,
+) -> Result<Value, ProviderError> {
     serde_json::from_str(data).map_err(|e| ProviderError::Protocol {
         provider,
         message: if event.is_empty() {

@@ -324,7 +324,13 @@ impl ResponsesParser {
         }
     }
 
-    fn text_delta(&mut self, index: u64, delta: &str, refusal_part: bool, out: &mut Vec<ModelEvent>) {
+    fn text_delta(
+        &mut self,
+        index: u64,
+        delta: &str,
+        refusal_part: bool,
+        out: &mut Vec<ModelEvent>,
+    ) {
         let slot = self.slot(index, || Item::Message {
             text: String::new(),
             refusal: false,
@@ -338,7 +344,13 @@ impl ResponsesParser {
         }
     }
 
-    fn reasoning_delta(&mut self, index: u64, part: (bool, u64), delta: &str, out: &mut Vec<ModelEvent>) {
+    fn reasoning_delta(
+        &mut self,
+        index: u64,
+        part: (bool, u64),
+        delta: &str,
+        out: &mut Vec<ModelEvent>,
+    ) {
         let slot = self.slot(index, || Item::Reasoning {
             text: String::new(),
             part: None,
@@ -684,7 +696,9 @@ impl WireParser for ResponsesParser {
                     .and_then(|r| r.get("error"))
                     .filter(|e| e.is_object())
                     .cloned()
-                    .unwrap_or_else(|| json!({ "code": "server_error", "message": "the response failed" }));
+                    .unwrap_or_else(
+                        || json!({ "code": "server_error", "message": "the response failed" }),
+                    );
                 return Err(stream_error(PROVIDER, &error));
             }
             "error" => return Err(stream_error(PROVIDER, &v)),

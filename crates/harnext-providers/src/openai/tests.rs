@@ -72,10 +72,7 @@ pub(crate) fn thinking_of(events: &[ModelEvent]) -> String {
 /// A comparable digest of a parse: the response or error, and the streamed text and
 /// thinking. Generated tool ids (servers that send none) differ between runs, so
 /// callers only use this on streams that carry their ids.
-pub(crate) fn digest(
-    events: &[ModelEvent],
-    r: &Result<ModelResponse, ProviderError>,
-) -> String {
+pub(crate) fn digest(events: &[ModelEvent], r: &Result<ModelResponse, ProviderError>) -> String {
     let last_usage = events.iter().rev().find_map(|e| match e {
         ModelEvent::UsageUpdate(u) => Some(*u),
         _ => None,
@@ -116,12 +113,30 @@ pub(crate) fn assert_chunking_invariant<P: WireParser>(
 fn base_urls_follow_the_sdk_convention_and_a_bare_host_gets_v1() {
     let cases = [
         (None, "https://api.openai.com/v1/responses"),
-        (Some("https://api.openai.com/v1"), "https://api.openai.com/v1/responses"),
-        (Some("https://api.openai.com/v1/"), "https://api.openai.com/v1/responses"),
-        (Some("https://api.openai.com"), "https://api.openai.com/v1/responses"),
-        (Some("http://127.0.0.1:4000"), "http://127.0.0.1:4000/v1/responses"),
-        (Some("http://localhost:11434/v1"), "http://localhost:11434/v1/responses"),
-        (Some("https://openrouter.ai/api/v1"), "https://openrouter.ai/api/v1/responses"),
+        (
+            Some("https://api.openai.com/v1"),
+            "https://api.openai.com/v1/responses",
+        ),
+        (
+            Some("https://api.openai.com/v1/"),
+            "https://api.openai.com/v1/responses",
+        ),
+        (
+            Some("https://api.openai.com"),
+            "https://api.openai.com/v1/responses",
+        ),
+        (
+            Some("http://127.0.0.1:4000"),
+            "http://127.0.0.1:4000/v1/responses",
+        ),
+        (
+            Some("http://localhost:11434/v1"),
+            "http://localhost:11434/v1/responses",
+        ),
+        (
+            Some("https://openrouter.ai/api/v1"),
+            "https://openrouter.ai/api/v1/responses",
+        ),
         (
             Some("https://generativelanguage.googleapis.com/v1beta/openai/"),
             "https://generativelanguage.googleapis.com/v1beta/openai/responses",
@@ -142,10 +157,18 @@ fn base_urls_follow_the_sdk_convention_and_a_bare_host_gets_v1() {
 
 #[test]
 fn only_openais_own_service_is_recognised_as_such() {
-    assert!(is_openai_service("https://api.openai.com/v1/chat/completions"));
-    assert!(is_openai_service("https://me.openai.azure.com/openai/v1/chat/completions"));
-    assert!(!is_openai_service("http://localhost:11434/v1/chat/completions"));
-    assert!(!is_openai_service("https://openrouter.ai/api/v1/chat/completions"));
+    assert!(is_openai_service(
+        "https://api.openai.com/v1/chat/completions"
+    ));
+    assert!(is_openai_service(
+        "https://me.openai.azure.com/openai/v1/chat/completions"
+    ));
+    assert!(!is_openai_service(
+        "http://localhost:11434/v1/chat/completions"
+    ));
+    assert!(!is_openai_service(
+        "https://openrouter.ai/api/v1/chat/completions"
+    ));
     assert!(!is_openai_service("https://api.openai.com.evil.example/v1"));
 }
 
@@ -165,7 +188,10 @@ fn a_key_is_required_only_for_the_default_endpoint() {
 
 #[test]
 fn tool_ids_from_any_provider_become_valid_openai_ids_deterministically() {
-    assert_eq!(wire_call_id("toolu_01A9HHF5Ezy3oBrKmSgfASm9"), "toolu_01A9HHF5Ezy3oBrKmSgfASm9");
+    assert_eq!(
+        wire_call_id("toolu_01A9HHF5Ezy3oBrKmSgfASm9"),
+        "toolu_01A9HHF5Ezy3oBrKmSgfASm9"
+    );
     assert_eq!(wire_call_id("call_abc"), "call_abc");
     assert_eq!(wire_call_id("c.1:x"), "c_1_x");
     let long = "x".repeat(100);
@@ -184,7 +210,10 @@ fn tool_results_that_failed_say_so_in_their_output() {
         tool_output("Refused: read-only", ToolStatus::Denied),
         "[denied] Refused: read-only"
     );
-    assert_eq!(tool_output("", ToolStatus::Cancelled), "[cancelled] (no output)");
+    assert_eq!(
+        tool_output("", ToolStatus::Cancelled),
+        "[cancelled] (no output)"
+    );
 }
 
 fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -255,7 +284,12 @@ fn http_error_bodies_of_openai_and_compatible_servers_are_classified() {
         r#"{"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","param":null,"code":400}"#,
     );
     assert_eq!(e.code(), ErrorCode::ContextOverflow);
-    let e = parse_http_error("openai-chat", 404, &HeaderMap::new(), r#"{"detail":"Not Found"}"#);
+    let e = parse_http_error(
+        "openai-chat",
+        404,
+        &HeaderMap::new(),
+        r#"{"detail":"Not Found"}"#,
+    );
     assert_eq!(e.code(), ErrorCode::BadRequest);
     assert!(e.to_string().contains("Not Found"));
     let e = parse_http_error(
@@ -269,7 +303,12 @@ fn http_error_bodies_of_openai_and_compatible_servers_are_classified() {
     assert_eq!(e.code(), ErrorCode::Server);
     assert!(e.is_retryable());
     assert!(e.to_string().contains("Bad Gateway"));
-    let e = parse_http_error("openai-chat", 500, &headers(&[("x-should-retry", "false")]), "");
+    let e = parse_http_error(
+        "openai-chat",
+        500,
+        &headers(&[("x-should-retry", "false")]),
+        "",
+    );
     assert!(!e.is_retryable());
     assert!(e.to_string().contains("HTTP 500 with no body"));
 }
@@ -280,26 +319,40 @@ fn stream_errors_nested_flat_and_numeric_are_classified() {
     let e = stream_error("openai", &nested);
     assert_eq!(e.code(), ErrorCode::Auth);
     assert!(!e.is_retryable());
-    assert!(e.to_string().contains("insufficient_quota") && e.to_string().contains("exceeded"), "{e}");
+    assert!(
+        e.to_string().contains("insufficient_quota") && e.to_string().contains("exceeded"),
+        "{e}"
+    );
 
     let flat = json!({"type":"error","code":"ERR_SOMETHING","message":"Something went wrong","param":null,"sequence_number":1});
     let e = stream_error("openai", &flat);
     assert_eq!(e.code(), ErrorCode::Server);
-    assert!(e.to_string().contains("ERR_SOMETHING") && e.to_string().contains("Something went wrong"), "{e}");
+    assert!(
+        e.to_string().contains("ERR_SOMETHING") && e.to_string().contains("Something went wrong"),
+        "{e}"
+    );
 
     let overloaded = json!({"error":{"message":"Overloaded","type":"server_is_overloaded","code":"server_is_overloaded"}});
-    assert_eq!(stream_error("openai-chat", &overloaded).code(), ErrorCode::Overloaded);
+    assert_eq!(
+        stream_error("openai-chat", &overloaded).code(),
+        ErrorCode::Overloaded
+    );
 
     // OpenRouter: a numeric code is an HTTP status.
     let openrouter = json!({"id":"gen-1","object":"chat.completion.chunk","error":{"code":429,"message":"Provider rate limited"},"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}]});
     let e = stream_error("openai-chat", &openrouter);
     assert_eq!(e.code(), ErrorCode::RateLimit);
     assert!(e.is_retryable());
-    let e = stream_error("openai-chat", &json!({"error":{"code":502,"message":"upstream died"}}));
+    let e = stream_error(
+        "openai-chat",
+        &json!({"error":{"code":502,"message":"upstream died"}}),
+    );
     assert_eq!(e.code(), ErrorCode::Server);
 
     let bare = json!({"error":"something broke"});
-    assert!(stream_error("openai-chat", &bare).to_string().contains("something broke"));
+    assert!(stream_error("openai-chat", &bare)
+        .to_string()
+        .contains("something broke"));
 }
 
 #[test]

@@ -1,0 +1,118 @@
+//! The tools of one run: the agent's built-in and custom tools, and the tools of its
+//! MCP servers as they are now (servers start at the first run that needs them, and a
+//! server's list is looked at again after `tools/list_changed` or when it dies).
+//!
+//! An MCP server that is unavailable does not stop the run: the user gets an
+//! `mcp_server_error` event, and the model a note in the system prompt, once per
+//! failure and run.
+
+use std::collections::HashSet;
+
+use harnext_mcp::Restart;
+use harnext_protocol::AgentEvent;
+use harnext_providers::ToolSpec;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::AgentInner;
+use crate::agent::RegisteredTool;
+use crate::permissions;
+use crate::run::EventSink;
+
+pub(crate) struct RunTools {
+    /// Built-in and custom tools first, then MCP tools.
+    pub tools: Vec<RegisteredTool>,
+    pub specs: Vec<ToolSpec>,
+    /// The unavailable servers' messages, for the system prompt.
+    unavailable: Vec<String>,
+    /// Failures already reported in this run.
+    reported: HashSet<String>,
+}
+
+fn spec(tool: &RegisteredTool) -> ToolSpec {
+    ToolSpec {
+        name: tool.tool.name().to_owned(),
+        description: tool.tool.description().to_owned(),
+        input_schema: tool.tool.input_schema(),
+    }
+}
+
+impl RunTools {
+    /// The agent's own tools; MCP tools come with [`RunTools::update`].
+    pub fn new(agent: &AgentInner) -> RunTools {
+        RunTools {
+            tools: agent.tools.clone(),
+            specs: agent.tool_specs.clone(),
+            unavailable: Vec::new(),
+            reported: HashSet::new(),
+        }
+    }
+
+    /// Whether the MCP tools must be (re)listed before the next model call: always at
+    /// the first, then after a server's tool list changed or a server died.
+    pub fn needs_update(agent: &AgentInner, first: bool) -> bool {
+        !agent.mcp.is_empty() && (first || agent.mcp.needs_refresh())
+    }
+
+    /// Starts the servers that are not running (at the first model call of a run,
+    /// also those that failed before) and takes their current tools. Returns false
+    /// when the run was cancelled meanwhile (starting servers are killed).
+    pub async fn update(
+        &mut self,
+        agent: &AgentInner,
+        restart: Restart,
+        events: &EventSink,
+        cancel: &CancellationToken,
+    ) -> bool {
+        let set = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return false,
+            set = agent.mcp.tools(restart) => set,
+        };
+        let own = agent.tools.len();
+        self.tools.truncate(own);
+        self.specs.truncate(own);
+        for tool in set.tools {
+            // Built-in and custom tools keep their names.
+            if self.tools.iter().any(|t| t.tool.name() == tool.name()) {
+                continue;
+            }
+            let registered = RegisteredTool {
+                category: permissions::category(tool.name(), tool.read_only(), false),
+                tool,
+            };
+            self.specs.push(spec(&registered));
+            self.tools.push(registered);
+        }
+        self.unavailable.clear();
+        for failure in set.failures {
+            if self.reported.insert(failure.message.clone()) {
+                events.emit(AgentEvent::McpServerError {
+                    server: failure.server.clone(),
+                    message: failure.message.clone(),
+                });
+            }
+            self.unavailable.push(failure.message);
+        }
+        true
+    }
+
+    /// The system prompt of the next model call: the agent's, and a note of the MCP
+    /// servers that are unavailable.
+    pub fn system(&self, base: &str) -> String {
+        if self.unavailable.is_empty() {
+            return base.to_owned();
+        }
+        format!(
+            "{base}\n\nSome tools are missing because their MCP servers could not be used:\n- {}",
+            self.unavailable.join("\n- ")
+        )
+    }
+
+    pub fn find(&self, name: &str) -> Option<&RegisteredTool> {
+        self.tools.iter().find(|t| t.tool.name() == name)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.tools.iter().map(|t| t.tool.name()).collect()
+    }
+}

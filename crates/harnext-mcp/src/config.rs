@@ -1,0 +1,319 @@
+//! What `mcpServers` accepts, and its validation (at agent construction, with messages
+//! that name the server and the field).
+
+use std::path::Path;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long a server may take to start: spawn (or connect), `initialize`, and each
+/// `tools/list` round, separately.
+pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest server name: keeps `mcp__<server>__<tool>` within the providers' 64
+/// characters for ordinary tool names.
+pub const MAX_SERVER_NAME_LEN: usize = 32;
+
+/// One MCP server an agent may use.
+#[derive(Clone, PartialEq, Eq)]
+pub enum McpServerConfig {
+    /// A local process speaking MCP over its stdin/stdout.
+    Stdio(StdioServerConfig),
+    /// A remote server speaking MCP over streamable HTTP.
+    Http(HttpServerConfig),
+}
+
+impl McpServerConfig {
+    pub fn startup_timeout(&self) -> Duration {
+        match self {
+            McpServerConfig::Stdio(s) => s.startup_timeout,
+            McpServerConfig::Http(h) => h.startup_timeout,
+        }
+    }
+}
+
+/// `{ command, args?, env?, cwd?, startupTimeoutMs? }`
+#[derive(Clone, PartialEq, Eq)]
+pub struct StdioServerConfig {
+    /// The program, found on `PATH` unless it is a path.
+    pub command: String,
+    pub args: Vec<String>,
+    /// Added to (or replacing in) the environment the agent's process has.
+    pub env: Vec<(String, String)>,
+    /// The server's working directory; relative paths are relative to the agent's
+    /// workspace. `None`: the workspace.
+    pub cwd: Option<PathBuf>,
+    pub startup_timeout: Duration,
+}
+
+impl StdioServerConfig {
+    pub fn new(command: impl Into<String>) -> Self {
+        StdioServerConfig {
+            command: command.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+        }
+    }
+}
+
+/// `{ url, headers?, startupTimeoutMs? }`
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpServerConfig {
+    /// The server's MCP endpoint, `http://` or `https://`.
+    pub url: String,
+    /// Sent with every request (an `Authorization` header, for instance).
+    pub headers: Vec<(String, String)>,
+    pub startup_timeout: Duration,
+}
+
+impl HttpServerConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        HttpServerConfig {
+            url: url.into(),
+            headers: Vec::new(),
+            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+        }
+    }
+}
+
+// Environment values and header values may be credentials: a Debug print shows names only.
+impl std::fmt::Debug for McpServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            McpServerConfig::Stdio(s) => f
+                .debug_struct("Stdio")
+                .field("command", &s.command)
+                .field("args", &s.args)
+                .field("env", &s.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+                .field("cwd", &s.cwd)
+                .field("startup_timeout", &s.startup_timeout)
+                .finish(),
+            McpServerConfig::Http(h) => f
+                .debug_struct("Http")
+                .field("url", &h.url)
+                .field(
+                    "headers",
+                    &h.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+                )
+                .field("startup_timeout", &h.startup_timeout)
+                .finish(),
+        }
+    }
+}
+
+/// A bad `mcpServers` entry. `field` is the path below `mcpServers` (`"fs.url"`), or
+/// empty for the option as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum McpConfigError {
+    #[error("server name {0:?} must be 1 to {MAX_SERVER_NAME_LEN} characters of [a-zA-Z0-9_-]")]
+    InvalidName(String),
+    #[error("server name {0:?} is used twice")]
+    DuplicateName(String),
+    #[error("`{field}`: {problem}")]
+    Invalid { field: String, problem: String },
+}
+
+impl McpConfigError {
+    fn invalid(server: &str, field: &str, problem: impl Into<String>) -> Self {
+        McpConfigError::Invalid {
+            field: format!("{server}.{field}"),
+            problem: problem.into(),
+        }
+    }
+}
+
+pub fn valid_server_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_SERVER_NAME_LEN
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Checks every server; `workspace` resolves relative `cwd`s. Returns the working
+/// directory of each stdio server (the workspace for HTTP servers, unused).
+pub(crate) fn validate(
+    servers: &[(String, McpServerConfig)],
+    workspace: &Path,
+) -> Result<Vec<PathBuf>, McpConfigError> {
+    let mut dirs = Vec::with_capacity(servers.len());
+    for (i, (name, config)) in servers.iter().enumerate() {
+        if !valid_server_name(name) {
+            return Err(McpConfigError::InvalidName(name.clone()));
+        }
+        if servers[..i].iter().any(|(n, _)| n == name) {
+            return Err(McpConfigError::DuplicateName(name.clone()));
+        }
+        if config.startup_timeout().is_zero() {
+            return Err(McpConfigError::invalid(
+                name,
+                "startupTimeoutMs",
+                "expected an integer >= 1",
+            ));
+        }
+        match config {
+            McpServerConfig::Stdio(s) => {
+                if s.command.trim().is_empty() {
+                    return Err(McpConfigError::invalid(
+                        name,
+                        "command",
+                        "expected a program to run, got an empty string",
+                    ));
+                }
+                for (key, value) in &s.env {
+                    if key.is_empty() || key.contains('=') || key.contains('\0') {
+                        return Err(McpConfigError::invalid(
+                            name,
+                            "env",
+                            format!("{key:?} is not a valid environment variable name"),
+                        ));
+                    }
+                    if value.contains('\0') {
+                        return Err(McpConfigError::invalid(
+                            name,
+                            "env",
+                            format!("the value of {key:?} contains a NUL character"),
+                        ));
+                    }
+                }
+                if s.args.iter().any(|a| a.contains('\0')) || s.command.contains('\0') {
+                    return Err(McpConfigError::invalid(
+                        name,
+                        "args",
+                        "arguments cannot contain NUL characters",
+                    ));
+                }
+                let dir = match &s.cwd {
+                    None => workspace.to_path_buf(),
+                    Some(dir) => {
+                        let joined = workspace.join(dir);
+                        if !joined.is_dir() {
+                            return Err(McpConfigError::invalid(
+                                name,
+                                "cwd",
+                                format!("{} is not an existing directory", joined.display()),
+                            ));
+                        }
+                        joined
+                    }
+                };
+                dirs.push(dir);
+            }
+            McpServerConfig::Http(h) => {
+                let ok = reqwest::Url::parse(&h.url)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+                if !ok {
+                    return Err(McpConfigError::invalid(
+                        name,
+                        "url",
+                        format!("expected an http(s) URL, got {:?}", h.url),
+                    ));
+                }
+                for (key, value) in &h.headers {
+                    if http::HeaderName::from_bytes(key.as_bytes()).is_err() {
+                        return Err(McpConfigError::invalid(
+                            name,
+                            "headers",
+                            format!("{key:?} is not a valid header name"),
+                        ));
+                    }
+                    if http::HeaderValue::from_str(value).is_err() {
+                        // The value itself is not shown: it may be a credential.
+                        return Err(McpConfigError::invalid(
+                            name,
+                            "headers",
+                            format!("the value of {key:?} is not a valid header value"),
+                        ));
+                    }
+                    let lower = key.to_ascii_lowercase();
+                    if matches!(
+                        lower.as_str(),
+                        "accept" | "content-type" | "mcp-session-id" | "last-event-id"
+                    ) {
+                        return Err(McpConfigError::invalid(
+                            name,
+                            "headers",
+                            format!("{key:?} is set by the MCP transport and cannot be overridden"),
+                        ));
+                    }
+                }
+                dirs.push(workspace.to_path_buf());
+            }
+        }
+    }
+    Ok(dirs)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn stdio(cmd: &str) -> McpServerConfig {
+        McpServerConfig::Stdio(StdioServerConfig::new(cmd))
+    }
+
+    #[test]
+    fn names_fields_and_values_are_checked_with_messages_naming_them() {
+        let ws = std::env::temp_dir();
+        let ok = validate(
+            &[("fs".into(), stdio("node")), ("a-b_9".into(), stdio("x"))],
+            &ws,
+        );
+        assert_eq!(ok.unwrap().len(), 2);
+        for bad in ["", "has space", "dot.name", "é", &"x".repeat(33)] {
+            let e = validate(&[(bad.to_owned(), stdio("node"))], &ws).unwrap_err();
+            assert_eq!(e, McpConfigError::InvalidName(bad.to_owned()));
+            assert!(e.to_string().contains("[a-zA-Z0-9_-]"), "{e}");
+        }
+        let e = validate(&[("a".into(), stdio("x")), ("a".into(), stdio("y"))], &ws).unwrap_err();
+        assert_eq!(e.to_string(), "server name \"a\" is used twice");
+        let e = validate(&[("a".into(), stdio(" "))], &ws).unwrap_err();
+        assert!(e.to_string().starts_with("`a.command`"), "{e}");
+        let mut s = StdioServerConfig::new("node");
+        s.cwd = Some("does/not/exist".into());
+        let e = validate(&[("a".into(), McpServerConfig::Stdio(s))], &ws).unwrap_err();
+        assert!(e.to_string().starts_with("`a.cwd`"), "{e}");
+        let mut s = StdioServerConfig::new("node");
+        s.env = vec![("A=B".into(), "1".into())];
+        assert!(validate(&[("a".into(), McpServerConfig::Stdio(s))], &ws).is_err());
+        let mut s = StdioServerConfig::new("node");
+        s.startup_timeout = Duration::ZERO;
+        let e = validate(&[("a".into(), McpServerConfig::Stdio(s))], &ws).unwrap_err();
+        assert!(e.to_string().contains("startupTimeoutMs"), "{e}");
+        for url in ["ftp://x/mcp", "not a url", "http://"] {
+            let h = McpServerConfig::Http(HttpServerConfig::new(url));
+            let e = validate(&[("r".into(), h)], &ws).unwrap_err();
+            assert!(e.to_string().starts_with("`r.url`"), "{e}");
+        }
+        let mut h = HttpServerConfig::new("https://example.com/mcp");
+        h.headers = vec![("authorization".into(), "Bearer secret\n".into())];
+        let e = validate(&[("r".into(), McpServerConfig::Http(h))], &ws).unwrap_err();
+        assert!(!e.to_string().contains("secret"), "{e}");
+        let mut h = HttpServerConfig::new("https://example.com/mcp");
+        h.headers = vec![("Mcp-Session-Id".into(), "x".into())];
+        assert!(validate(&[("r".into(), McpServerConfig::Http(h))], &ws).is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_env_and_header_values() {
+        let mut s = StdioServerConfig::new("node");
+        s.env = vec![("TOKEN".into(), "hunter2".into())];
+        let mut h = HttpServerConfig::new("https://example.com/mcp");
+        h.headers = vec![("authorization".into(), "Bearer sk-secret".into())];
+        let text = format!(
+            "{:?} {:?}",
+            McpServerConfig::Stdio(s),
+            McpServerConfig::Http(h)
+        );
+        assert!(
+            text.contains("TOKEN") && text.contains("authorization"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("hunter2") && !text.contains("sk-secret"),
+            "{text}"
+        );
+    }
+}

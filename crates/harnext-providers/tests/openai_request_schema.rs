@@ -1,0 +1,277 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+//! The request bodies the OpenAI providers build, validated against OpenAI's own
+//! OpenAPI spec (`shared/fixtures/providers/openai-openapi/openapi.yaml`, OpenAPI 3.1,
+//! whose schemas are JSON Schema 2020-12): `CreateResponse` for the Responses API and
+//! `CreateChatCompletionRequest` for Chat Completions. `$ref`s resolve against the
+//! whole document.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use harnext_protocol::ContentBlock;
+use harnext_protocol::Message;
+use harnext_protocol::Role;
+use harnext_protocol::ToolStatus;
+use harnext_providers::openai::chat;
+use harnext_providers::openai::chat::MaxTokensField;
+use harnext_providers::openai::responses;
+use harnext_providers::ModelRequest;
+use harnext_providers::ToolSpec;
+use serde_json::json;
+use serde_json::Value;
+
+fn spec() -> &'static Value {
+    static SPEC: OnceLock<Value> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/providers/openai-openapi/openapi.yaml");
+        let text = std::fs::read_to_string(&path).expect("the OpenAPI spec is present");
+        serde_norway::from_str::<Value>(&big_ints_as_floats(&text)).expect("the spec is valid YAML")
+    })
+}
+
+/// The spec bounds `seed` with integers beyond 64 bits (`minimum: -9223372036854776000`),
+/// which no YAML-to-JSON path here can hold as integers. They become floats, as a
+/// JavaScript JSON parser reads them; nothing else changes.
+fn big_ints_as_floats(yaml: &str) -> String {
+    let mut out = String::with_capacity(yaml.len() + 64);
+    for line in yaml.lines() {
+        out.push_str(line);
+        let value = line.rsplit_once(": ").map(|(_, v)| v.trim());
+        if let Some(v) = value {
+            let digits = v.strip_prefix('-').unwrap_or(v);
+            let is_int = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+            if is_int && v.parse::<i64>().is_err() {
+                out.push_str(".0");
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A validator for `components.schemas.<name>`, with the whole spec as its document.
+fn validator(name: &str) -> jsonschema::Validator {
+    let mut root = serde_json::Map::new();
+    root.insert(
+        "$schema".into(),
+        json!("https://json-schema.org/draft/2020-12/schema"),
+    );
+    root.insert("$ref".into(), json!(format!("#/components/schemas/{name}")));
+    root.insert("components".into(), spec()["components"].clone());
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .build(&Value::Object(root))
+        .unwrap_or_else(|e| panic!("cannot compile {name}: {e}"))
+}
+
+fn create_response() -> &'static jsonschema::Validator {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    V.get_or_init(|| validator("CreateResponse"))
+}
+
+fn create_chat() -> &'static jsonschema::Validator {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    V.get_or_init(|| validator("CreateChatCompletionRequest"))
+}
+
+fn assert_valid(v: &jsonschema::Validator, what: &str, body: &Value) {
+    let errors: Vec<String> = v
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .take(10)
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} is not valid:\n{}\nbody: {body:#}",
+        errors.join("\n")
+    );
+}
+
+/// A conversation with everything a history can hold: text, Anthropic thinking (signed
+/// and redacted), OpenAI reasoning, tool calls with ids from both providers, results of
+/// every status, and a user turn after tool results.
+fn full_history() -> Vec<Message> {
+    vec![
+        Message::user_text("Fix the failing test in src/lib.rs"),
+        Message {
+            role: Role::Assistant,
+            content: vec![
+                ContentBlock::Thinking {
+                    thinking: "Read the file first.".into(),
+                    signature: Some("EvQBCkYICxgCKkAxhD4N".into()),
+                },
+                ContentBlock::RedactedThinking {
+                    data: "opaque".into(),
+                },
+                ContentBlock::OpaqueReasoning {
+                    provider: "openai".into(),
+                    text: "Plan: read, then edit.".into(),
+                    data: json!({"id": "rs_0123", "type": "reasoning", "status": "completed",
+                                 "encrypted_content": "gAAAAABpPDIV",
+                                 "summary": [{"type": "summary_text", "text": "Plan: read, then edit."}]}),
+                },
+                ContentBlock::Text {
+                    text: "Reading it.".into(),
+                },
+                ContentBlock::ToolUse {
+                    id: "toolu_01A9HHF5Ezy3oBrKmSgfASm9".into(),
+                    name: "read_file".into(),
+                    input: json!({"path": "src/lib.rs"}),
+                },
+                ContentBlock::ToolUse {
+                    id: "call_AB6AaRZ1FYZB2RwS6A5vbdqn".into(),
+                    name: "bash".into(),
+                    input: json!({"command": "cargo test"}),
+                },
+                ContentBlock::ToolUse {
+                    id: "c3".into(),
+                    name: "write_file".into(),
+                    input: json!({"path": "x", "content": ""}),
+                },
+                ContentBlock::ToolUse {
+                    id: "c4".into(),
+                    name: "bash".into(),
+                    input: json!({"command": "sleep 100"}),
+                },
+            ],
+        },
+        Message {
+            role: Role::User,
+            content: vec![
+                ContentBlock::ToolResult {
+                    tool_use_id: "toolu_01A9HHF5Ezy3oBrKmSgfASm9".into(),
+                    content: "1\tfn main() {}".into(),
+                    status: ToolStatus::Ok,
+                },
+                ContentBlock::ToolResult {
+                    tool_use_id: "call_AB6AaRZ1FYZB2RwS6A5vbdqn".into(),
+                    content: "test failed\nexit code: 101".into(),
+                    status: ToolStatus::Error,
+                },
+                ContentBlock::ToolResult {
+                    tool_use_id: "c3".into(),
+                    content: "Refused".into(),
+                    status: ToolStatus::Denied,
+                },
+                ContentBlock::ToolResult {
+                    tool_use_id: "c4".into(),
+                    content: String::new(),
+                    status: ToolStatus::Cancelled,
+                },
+                ContentBlock::Text {
+                    text: "Also update the README.".into(),
+                },
+            ],
+        },
+        Message::assistant_text("Done: the test passes."),
+        Message::user_text("Thanks. One more thing?"),
+    ]
+}
+
+fn tools() -> Vec<ToolSpec> {
+    vec![
+        ToolSpec {
+            name: "read_file".into(),
+            description: "Read a file".into(),
+            input_schema: json!({"type": "object", "properties": {"path": {"type": "string"}},
+                                 "required": ["path"]}),
+        },
+        ToolSpec {
+            name: "bash".into(),
+            description: "Run a command".into(),
+            input_schema: json!({"type": "object", "properties": {"command": {"type": "string"},
+                                 "timeout_ms": {"type": "integer"}}, "required": ["command"]}),
+        },
+    ]
+}
+
+/// Requests over the settings that change the body.
+fn requests() -> Vec<(&'static str, ModelRequest)> {
+    let base = ModelRequest {
+        model: "gpt-5".into(),
+        system: "You are a coding agent.".into(),
+        messages: full_history(),
+        tools: tools(),
+        max_output_tokens: None,
+        temperature: None,
+        thinking_budget: None,
+        ..ModelRequest::default()
+    };
+    vec![
+        ("defaults", base.clone()),
+        (
+            "every option",
+            ModelRequest {
+                max_output_tokens: Some(4096),
+                temperature: Some(0.2),
+                thinking_budget: Some(4096),
+                ..base.clone()
+            },
+        ),
+        (
+            "high effort",
+            ModelRequest {
+                thinking_budget: Some(32000),
+                ..base.clone()
+            },
+        ),
+        (
+            "one user message, no tools, no system prompt",
+            ModelRequest {
+                system: String::new(),
+                messages: vec![Message::user_text("hi")],
+                tools: Vec::new(),
+                ..base
+            },
+        ),
+    ]
+}
+
+#[test]
+fn responses_request_bodies_are_valid_create_response_requests() {
+    let v = create_response();
+    for (what, req) in requests() {
+        let body = responses::request_body(&req);
+        assert_valid(v, what, &body);
+    }
+}
+
+#[test]
+fn chat_request_bodies_are_valid_create_chat_completion_requests_with_either_tokens_field() {
+    let v = create_chat();
+    for (what, req) in requests() {
+        for field in [
+            MaxTokensField::MaxCompletionTokens,
+            MaxTokensField::MaxTokens,
+        ] {
+            let body = chat::request_body(&req, field);
+            assert_valid(v, &format!("{what} ({field:?})"), &body);
+        }
+    }
+}
+
+#[test]
+fn the_validators_reject_what_the_spec_forbids() {
+    // The checks above mean something only if a wrong body fails.
+    let mut bad = responses::request_body(&requests()[0].1);
+    bad["tools"][0] = json!({"type": "function", "function": {"name": "nested_like_chat"}});
+    assert!(
+        !create_response().is_valid(&bad),
+        "chat-style tools in a Responses body"
+    );
+    let mut bad = responses::request_body(&requests()[0].1);
+    bad["input"][1].as_object_mut().unwrap().remove("id");
+    assert_eq!(bad["input"][1]["type"], "reasoning");
+    assert!(
+        !create_response().is_valid(&bad),
+        "a reasoning item without its id"
+    );
+    let mut bad = chat::request_body(&requests()[0].1, MaxTokensField::MaxTokens);
+    bad["messages"][1]["role"] = json!("robot");
+    assert!(!create_chat().is_valid(&bad), "an unknown role");
+    let mut bad = chat::request_body(&requests()[0].1, MaxTokensField::MaxTokens);
+    bad.as_object_mut().unwrap().remove("messages");
+    assert!(!create_chat().is_valid(&bad), "no messages");
+}

@@ -1,0 +1,306 @@
+//! `Agent.listSessions()`, `Agent.loadSession()` and `Agent.forkSession()`: the sessions
+//! kept in a session directory, read back from JavaScript.
+
+use std::path::PathBuf;
+
+use harnext_core::protocol as core;
+use harnext_core::session;
+use harnext_core::FileStore;
+use napi_derive::napi;
+use serde_json::Value;
+
+use crate::agent::Agent;
+use crate::events::ToolStatus;
+use crate::events::ToolStep;
+use crate::events::Usage;
+
+/// Options of `Agent.listSessions()` and `Agent.loadSession()`.
+#[napi(object, object_to_js = false)]
+pub struct SessionDirOptions {
+    /// The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`.
+    pub session_dir: Option<String>,
+}
+
+/// Options of `Agent.forkSession()`.
+#[napi(object, object_to_js = false)]
+pub struct ForkSessionOptions {
+    /// How many messages of the session's history (`loadSession(id).messages`) the fork
+    /// keeps. Default: all of them.
+    pub at_message: Option<f64>,
+    /// The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`.
+    pub session_dir: Option<String>,
+}
+
+/// Where a forked session comes from.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct ForkedFrom {
+    pub id: String,
+    /// How many messages of the original's history the fork kept.
+    pub at_message: i64,
+}
+
+/// A session as `Agent.listSessions()` lists it.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub id: String,
+    /// Milliseconds since the Unix epoch (as `Date.now()`).
+    pub created_at: f64,
+    /// Milliseconds since the Unix epoch: the last time the session was written.
+    pub updated_at: f64,
+    /// The model string of the agent that started it.
+    pub model: Option<String>,
+    /// The workspace of the agent that started it.
+    pub cwd: Option<String>,
+    /// The beginning of its first user message.
+    pub title: Option<String>,
+    pub forked_from: Option<ForkedFrom>,
+}
+
+/// One block of a message of a session's history.
+#[napi(discriminant = "type", discriminant_case = "snake_case")]
+#[derive(Debug, Clone)]
+pub enum ContentBlock {
+    Text {
+        text: String,
+    },
+    /// Model reasoning; `signature` is the provider's, sent back with the block.
+    Thinking {
+        thinking: String,
+        signature: Option<String>,
+    },
+    RedactedThinking {
+        data: String,
+    },
+    /// Reasoning only the provider that produced it can read back.
+    OpaqueReasoning {
+        provider: String,
+        text: String,
+        #[napi(ts_type = "unknown")]
+        data: Value,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        #[napi(ts_type = "Record<string, unknown>")]
+        input: Value,
+    },
+    ToolResult {
+        tool_use_id: String,
+        content: String,
+        status: ToolStatus,
+    },
+}
+
+/// One message of a session's history.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct SessionMessage {
+    #[napi(ts_type = "'user' | 'assistant'")]
+    pub role: String,
+    pub content: Vec<ContentBlock>,
+}
+
+/// A session read back by `Agent.loadSession()`.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct SessionData {
+    pub id: String,
+    /// The history a run continuing the session starts from: compactions applied, tool
+    /// calls that never got a result closed with `cancelled` results.
+    pub messages: Vec<SessionMessage>,
+    /// Every tool call of the session, in order (also those a compaction summarized).
+    pub steps: Vec<ToolStep>,
+    /// The sum of every model call's usage.
+    pub usage: Usage,
+    /// Paths relative to `cwd`, sorted, changed by the session's runs.
+    pub files_changed: Vec<String>,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: f64,
+    pub updated_at: f64,
+    pub model: Option<String>,
+    pub cwd: Option<String>,
+    pub forked_from: Option<ForkedFrom>,
+    /// How many runs the session had.
+    pub runs: u32,
+    /// How many times its history was compacted.
+    pub compactions: u32,
+}
+
+fn ms(n: u64) -> f64 {
+    // Milliseconds since 1970 stay far below 2^53.
+    #[allow(clippy::cast_precision_loss)]
+    let f = n as f64;
+    f
+}
+
+fn int(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn fail(e: impl std::fmt::Display) -> napi::Error {
+    napi::Error::from_reason(e.to_string())
+}
+
+fn store(session_dir: Option<String>) -> napi::Result<FileStore> {
+    let dir = match session_dir {
+        Some(d) if d.trim().is_empty() => {
+            return Err(napi::Error::new(
+                napi::Status::InvalidArg,
+                "invalid option `sessionDir`: expected a directory path, got an empty string",
+            ))
+        }
+        Some(d) => PathBuf::from(d),
+        None => FileStore::default_dir().map_err(fail)?,
+    };
+    Ok(FileStore::new(dir))
+}
+
+/// Runs blocking file work off the JavaScript thread and off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, session::SessionError> + Send + 'static,
+) -> napi::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(fail)?
+        .map_err(fail)
+}
+
+fn forked_from(f: Option<harnext_core::store::ForkOrigin>) -> Option<ForkedFrom> {
+    f.map(|f| ForkedFrom {
+        id: f.id,
+        at_message: int(f.at_message),
+    })
+}
+
+impl From<core::ContentBlock> for ContentBlock {
+    fn from(b: core::ContentBlock) -> Self {
+        match b {
+            core::ContentBlock::Text { text } => ContentBlock::Text { text },
+            core::ContentBlock::Thinking {
+                thinking,
+                signature,
+            } => ContentBlock::Thinking {
+                thinking,
+                signature,
+            },
+            core::ContentBlock::RedactedThinking { data } => {
+                ContentBlock::RedactedThinking { data }
+            }
+            core::ContentBlock::OpaqueReasoning {
+                provider,
+                text,
+                data,
+            } => ContentBlock::OpaqueReasoning {
+                provider,
+                text,
+                data,
+            },
+            core::ContentBlock::ToolUse { id, name, input } => {
+                ContentBlock::ToolUse { id, name, input }
+            }
+            core::ContentBlock::ToolResult {
+                tool_use_id,
+                content,
+                status,
+            } => ContentBlock::ToolResult {
+                tool_use_id,
+                content,
+                status: status.into(),
+            },
+        }
+    }
+}
+
+impl From<core::Message> for SessionMessage {
+    fn from(m: core::Message) -> Self {
+        SessionMessage {
+            role: match m.role {
+                core::Role::User => "user".to_owned(),
+                core::Role::Assistant => "assistant".to_owned(),
+            },
+            content: m.content.into_iter().map(ContentBlock::from).collect(),
+        }
+    }
+}
+
+#[napi]
+impl Agent {
+    /// The sessions in a session directory, newest (last updated) first.
+    #[napi(ts_return_type = "Promise<SessionInfo[]>")]
+    pub async fn list_sessions(
+        options: Option<SessionDirOptions>,
+    ) -> napi::Result<Vec<SessionInfo>> {
+        let store = store(options.and_then(|o| o.session_dir))?;
+        let list = blocking(move || session::list(&store)).await?;
+        Ok(list
+            .into_iter()
+            .map(|s| SessionInfo {
+                id: s.id,
+                created_at: ms(s.created_at),
+                updated_at: ms(s.updated_at),
+                model: s.model,
+                cwd: s.cwd,
+                title: s.title,
+                forked_from: forked_from(s.forked_from),
+            })
+            .collect())
+    }
+
+    /// Reads a session back: its history (valid to continue on any provider), every tool
+    /// step, usage totals and files changed. Rejects for an unknown session.
+    #[napi(ts_return_type = "Promise<SessionData>")]
+    pub async fn load_session(
+        id: String,
+        options: Option<SessionDirOptions>,
+    ) -> napi::Result<SessionData> {
+        let store = store(options.and_then(|o| o.session_dir))?;
+        let d = blocking(move || session::load(&store, &id)).await?;
+        Ok(SessionData {
+            id: d.id,
+            messages: d.messages.into_iter().map(SessionMessage::from).collect(),
+            steps: d.steps.into_iter().map(ToolStep::from).collect(),
+            usage: d.usage.into(),
+            files_changed: d.files_changed,
+            created_at: ms(d.created_at),
+            updated_at: ms(d.updated_at),
+            model: d.model,
+            cwd: d.cwd,
+            forked_from: forked_from(d.forked_from),
+            runs: d.runs,
+            compactions: d.compactions,
+        })
+    }
+
+    /// Copies a session into a new one in the same directory and resolves with the new
+    /// id. `atMessage` keeps that many messages of its history (default: all); tool
+    /// calls left without results by the cut get `cancelled` results.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub async fn fork_session(
+        id: String,
+        options: Option<ForkSessionOptions>,
+    ) -> napi::Result<String> {
+        let (at, dir) = match options {
+            Some(o) => (o.at_message, o.session_dir),
+            None => (None, None),
+        };
+        let at = match at {
+            None => None,
+            Some(v) if v.fract() == 0.0 && (0.0..=4_294_967_295.0).contains(&v) => {
+                // Checked above: an integer within u32's range.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let n = v as u32;
+                Some(usize::try_from(n).unwrap_or(usize::MAX))
+            }
+            Some(v) => {
+                return Err(napi::Error::new(
+                    napi::Status::InvalidArg,
+                    format!("invalid option `atMessage`: expected an integer >= 0, got {v}"),
+                ))
+            }
+        };
+        let store = store(dir)?;
+        blocking(move || session::fork(&store, &id, at)).await
+    }
+}
