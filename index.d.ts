@@ -144,15 +144,6 @@ export interface RunResult<T = unknown> {
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-declare global {
-  interface __NapiRsAsyncGenerator<TOwner, T, TReturn, TNext> {
-    next(...[value]: [] | [TNext]): globalThis.Promise<globalThis.IteratorResult<T, TReturn | undefined>>
-    return(...[value]: [] | [TReturn]): globalThis.Promise<globalThis.IteratorResult<T, TReturn | undefined>>
-    throw(exception?: unknown): globalThis.Promise<globalThis.IteratorResult<T, TReturn | undefined>>
-    [globalThis.Symbol.asyncIterator](): this
-  }
-}
-
 /** A coding agent: a model, a workspace, tools, and the sessions of its runs. */
 export declare class Agent {
   /** Bad options throw here with a message naming the option and what was expected. */
@@ -176,7 +167,8 @@ export declare class Agent {
    * Streams the run's events. Returns at once; the run starts when iteration starts.
    * Breaking out of `for await` cancels the run like an abort.
    */
-  stream<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions<S>): EventStream
+  stream<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions<S>): AsyncIterable<AgentEvent>
+
   /** The sessions in a session directory, newest (last updated) first. */
   static listSessions(options?: SessionDirOptions | undefined | null): Promise<SessionInfo[]>
   /**
@@ -192,19 +184,8 @@ export declare class Agent {
   static forkSession(id: string, options?: ForkSessionOptions | undefined | null): Promise<string>
 }
 
-/**
- * The events of one run, for `for await`. Breaking out of the loop (or calling
- * `return()`) cancels the run.
- *
- * This type implements JavaScript's async iterable protocol.
- * It can be used with `for await...of` loops.
- *
- * @see https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Iteration_protocols#the_async_iterator_and_async_iterable_protocols
- */
-export declare class EventStream {
-
-  [globalThis.Symbol.asyncIterator](): globalThis.__NapiRsAsyncGenerator<EventStream, AgentEvent, void, undefined>
-}
+/** Internal: the native side of `agent.stream()`. Iterate what `stream()` returns. */
+export declare class EventStream {}
 
 /** An event of a run. `run_start` is always first and `run_end` always last, exactly once. */
 export type AgentEvent =

@@ -5,6 +5,10 @@
 
 const native = require('./native.js')
 
+// process.exit() runs no finalizers: MCP stdio servers of agents never closed would be
+// left to notice their closed stdin (and whatever they started, to outlive them).
+process.once('exit', () => native.Agent.killMcpServers())
+
 const NAME = /^[a-zA-Z0-9_-]{1,64}$/
 
 function jsonSchema(schema) {
@@ -124,16 +128,29 @@ function runOptions(options) {
   return { ...options, outputSchema: outputSpec(options.outputSchema) }
 }
 
-/** An async iterable whose first `next()` rejects with `error`: misuse found by stream(). */
-function failedStream(error) {
-  return {
-    [Symbol.asyncIterator]() {
-      let done = false
-      return {
-        next: () => (done ? Promise.resolve({ done: true, value: undefined }) : ((done = true), Promise.reject(error))),
-        return: () => ((done = true), Promise.resolve({ done: true, value: undefined })),
+/** Misuse found by stream() before the run: the first `next()` rejects with it. */
+async function* failedStream(error) {
+  throw error
+}
+
+/**
+ * Flattens the native stream's batches into single events. One napi round trip brings
+ * every event that is ready, so a fast model stream costs a JS array read per chunk.
+ * Leaving the loop early (break, return(), a throw) cancels the run.
+ */
+async function* events(stream) {
+  let finished = false
+  try {
+    for (;;) {
+      const batch = await stream.nextBatch()
+      if (batch === null) {
+        finished = true
+        return
       }
-    },
+      for (let i = 0; i < batch.length; i++) yield batch[i]
+    }
+  } finally {
+    if (!finished) stream.cancel()
   }
 }
 
@@ -163,7 +180,7 @@ class Agent extends native.Agent {
     } catch (e) {
       return failedStream(e)
     }
-    return super.stream(input, normalized)
+    return events(super.stream(input, normalized))
   }
 }
 

@@ -122,7 +122,8 @@ impl Agent {
     /// Breaking out of `for await` cancels the run like an abort.
     #[napi(
         ts_generic_types = "S extends OutputSchema | undefined = undefined",
-        ts_args_type = "input: string | Message[], options?: RunOptions<S>"
+        ts_args_type = "input: string | Message[], options?: RunOptions<S>",
+        ts_return_type = "AsyncIterable<AgentEvent>"
     )]
     pub fn stream<'env>(
         &self,

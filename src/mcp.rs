@@ -14,6 +14,8 @@ use napi_derive::napi;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::agent::Agent;
+
 /// An MCP server the engine starts and talks to over its stdin/stdout. Its stderr is
 /// kept apart (its last lines appear in error messages).
 #[napi(object, object_to_js = false)]
@@ -44,11 +46,14 @@ pub struct McpHttpServer {
     pub startup_timeout_ms: Option<f64>,
 }
 
-/// Kills every MCP stdio server of this process at once. Internal: `index.js` calls it
-/// on process exit, since `process.exit()` runs no finalizers.
-#[napi(js_name = "killMcpServers", skip_typescript)]
-pub fn kill_mcp_servers() {
-    harnext_core::mcp::kill_all_stdio_servers();
+#[napi]
+impl Agent {
+    /// Kills every MCP stdio server of this process at once. Internal: `index.js` calls
+    /// it on process exit, since `process.exit()` runs no finalizers.
+    #[napi(js_name = "killMcpServers", skip_typescript)]
+    pub fn kill_mcp_servers() {
+        harnext_core::mcp::kill_all_stdio_servers();
+    }
 }
 
 fn invalid(problem: impl Into<String>) -> ConfigError {

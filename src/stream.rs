@@ -1,4 +1,10 @@
-//! `agent.stream()`: an async iterable of events over a channel fed by the run.
+//! The native side of `agent.stream()`: a run's events, handed to JavaScript in batches.
+//!
+//! Each `nextBatch()` crosses the napi boundary once and returns every event that is
+//! ready (at least one, waiting if none is), so the per-event cost is a JS array read,
+//! not a promise round trip through the native runtime. `index.js` flattens the batches
+//! into the `AsyncIterable<AgentEvent>` users iterate, and calls `cancel()` when the
+//! iteration stops early (`break`, `return()`, a throw).
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -7,7 +13,6 @@ use harnext_core::permissions::PendingPermissions;
 use harnext_core::protocol::AgentEvent as CoreEvent;
 use harnext_core::EventSink;
 use harnext_core::Run;
-use napi::bindgen_prelude::AsyncGenerator;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Status;
@@ -18,10 +23,13 @@ use tokio_util::sync::CancellationToken;
 use crate::agent::Begun;
 use crate::events::AgentEvent;
 
+/// Most events handed over by one `nextBatch()`.
+const MAX_BATCH: usize = 4096;
+
 type UnlinkFn = ThreadsafeFunction<(), (), (), Status, false, true>;
 
 /// Removes the abort listener once, from any thread: the run's task when it ends, or
-/// the stream when it is dropped or returned before the run started.
+/// the stream when it is cancelled or dropped before the run started.
 #[derive(Clone, Default)]
 struct Unlink(Arc<Mutex<Option<UnlinkFn>>>);
 
@@ -40,19 +48,34 @@ enum State {
     /// Not iterated yet: the run has not started.
     Pending(Run),
     Started(Receiver),
-    /// Misuse found before the run: the first `next()` rejects with it.
+    /// Misuse found before the run: the first `nextBatch()` rejects with it.
     Failed(napi::Error),
     Done,
 }
 
-/// The events of one run, for `for await`. Breaking out of the loop (or calling
-/// `return()`) cancels the run.
-#[napi(async_iterator)]
-pub struct EventStream {
-    state: State,
+struct Inner {
+    state: Mutex<State>,
     token: CancellationToken,
     unlink: Unlink,
     pending: Option<Arc<PendingPermissions>>,
+}
+
+impl Inner {
+    fn stop(&self) {
+        self.token.cancel();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*state, State::Pending(_)) {
+            // Never started: nothing will fire the unlink but us.
+            self.unlink.fire();
+        }
+        *state = State::Done;
+    }
+}
+
+/// Internal: the native side of `agent.stream()`. Iterate what `stream()` returns.
+#[napi]
+pub struct EventStream {
+    inner: Arc<Inner>,
 }
 
 impl EventStream {
@@ -62,87 +85,79 @@ impl EventStream {
             None => None,
         };
         Ok(EventStream {
-            state: State::Pending(begun.run),
-            token: begun.token,
-            unlink: Unlink(Arc::new(Mutex::new(unlink))),
-            pending: begun.pending,
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::Pending(begun.run)),
+                token: begun.token,
+                unlink: Unlink(Arc::new(Mutex::new(unlink))),
+                pending: begun.pending,
+            }),
         })
     }
 
     pub(crate) fn failed(error: napi::Error) -> Self {
         EventStream {
-            state: State::Failed(error),
-            token: CancellationToken::new(),
-            unlink: Unlink::default(),
-            pending: None,
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::Failed(error)),
+                token: CancellationToken::new(),
+                unlink: Unlink::default(),
+                pending: None,
+            }),
         }
-    }
-
-    fn stop(&mut self) {
-        self.token.cancel();
-        if matches!(self.state, State::Pending(_)) {
-            // Never started: nothing will fire the unlink but us.
-            self.unlink.fire();
-        }
-        self.state = State::Done;
     }
 }
 
 #[napi]
-impl AsyncGenerator for EventStream {
-    type Yield = AgentEvent;
-    type Next = ();
-    type Return = ();
-
-    fn next(
-        &mut self,
-        _value: Option<()>,
-    ) -> impl std::future::Future<Output = napi::Result<Option<AgentEvent>>> + Send + 'static {
-        if let State::Pending(_) = self.state {
-            if let State::Pending(run) = std::mem::replace(&mut self.state, State::Done) {
-                let (tx, rx) = mpsc::unbounded_channel();
-                let token = self.token.clone();
-                let unlink = self.unlink.clone();
-                napi::bindgen_prelude::spawn(async move {
-                    run.execute(token, EventSink::channel(tx)).await;
-                    unlink.fire();
-                });
-                self.state = State::Started(Arc::new(tokio::sync::Mutex::new(rx)));
+impl EventStream {
+    /// The events ready now (waiting for at least one), or `null` after `run_end`.
+    /// The first call starts the run.
+    #[napi(skip_typescript)]
+    pub async fn next_batch(&self) -> napi::Result<Option<Vec<AgentEvent>>> {
+        let inner = self.inner.clone();
+        let rx = {
+            let mut state = inner.state.lock().unwrap_or_else(|e| e.into_inner());
+            match std::mem::replace(&mut *state, State::Done) {
+                State::Pending(run) => {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    let token = inner.token.clone();
+                    let unlink = inner.unlink.clone();
+                    tokio::spawn(async move {
+                        run.execute(token, EventSink::channel(tx)).await;
+                        unlink.fire();
+                    });
+                    let rx: Receiver = Arc::new(tokio::sync::Mutex::new(rx));
+                    *state = State::Started(rx.clone());
+                    rx
+                }
+                State::Started(rx) => {
+                    *state = State::Started(rx.clone());
+                    rx
+                }
+                State::Failed(e) => return Err(e),
+                State::Done => return Ok(None),
             }
-        }
-        let pending = self.pending.clone();
-        let step = match &self.state {
-            State::Started(rx) => Ok(Some(rx.clone())),
-            State::Failed(_) => match std::mem::replace(&mut self.state, State::Done) {
-                State::Failed(e) => Err(e),
-                _ => Ok(None),
-            },
-            State::Pending(_) | State::Done => Ok(None),
         };
-        async move {
-            match step? {
-                Some(rx) => Ok(rx
-                    .lock()
-                    .await
-                    .recv()
-                    .await
-                    .map(|e| AgentEvent::from_core(e, &pending))),
-                None => Ok(None),
-            }
+        let mut rx = rx.lock().await;
+        let mut batch = Vec::new();
+        if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return Ok(None);
         }
+        Ok(Some(
+            batch
+                .into_iter()
+                .map(|e| AgentEvent::from_core(e, &inner.pending))
+                .collect(),
+        ))
     }
 
-    fn complete(
-        &mut self,
-        _value: Option<()>,
-    ) -> impl std::future::Future<Output = napi::Result<Option<AgentEvent>>> + Send + 'static {
-        self.stop();
-        async move { Ok(None) }
+    /// Cancels the run (or keeps it from starting) and removes the abort listener.
+    #[napi(skip_typescript)]
+    pub fn cancel(&self) {
+        self.inner.stop();
     }
 }
 
 impl Drop for EventStream {
     fn drop(&mut self) {
-        self.stop();
+        self.inner.stop();
     }
 }

@@ -29,6 +29,7 @@ export async function main(): Promise<RunResult | undefined> {
       case "permission_request": console.log(e.tool, e.args); break;
       case "usage": console.log(e.inputTokens + e.outputTokens + e.cacheReadTokens + e.cacheWriteTokens + e.reasoningTokens); break;
       case "retry": console.log(e.attempt, e.delayMs, e.reason); break;
+      case "mcp_server_error": console.log(e.server, e.message); break;
       case "error": console.log(e.error.code, e.error.message, e.error.retryable, e.error.status); break;
       case "compaction": console.log(e.beforeTokens, e.afterTokens); break;
       case "mcp_server_error": console.log(e.server, e.message); break;
@@ -109,4 +110,20 @@ export async function structured(agent: Agent): Promise<void> {
   // @ts-expect-error: output is unknown without a schema
   void plain.output.n;
   void [n, anything];
+}
+
+// MCP servers: stdio or streamable HTTP, by name; close() ends them.
+export async function mcp(): Promise<void> {
+  const agent = new Agent({
+    model: "anthropic/claude-sonnet-4-5",
+    mcpServers: {
+      fs: { command: "node", args: ["server.js", "/repo"], env: { DEBUG: "1" }, cwd: "tools", startupTimeoutMs: 10000 },
+      docs: { url: "https://example.com/mcp", headers: { Authorization: "Bearer x" } },
+    },
+  });
+  await agent.run("Read the docs");
+  const closed: Promise<void> = agent.close();
+  await closed;
+  // @ts-expect-error: a server needs a command or a url
+  new Agent({ model: "scripted", mcpServers: { bad: { args: ["x"] } } });
 }
