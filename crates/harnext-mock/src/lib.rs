@@ -48,6 +48,8 @@ use std::convert::Infallible;
 use std::io;
 use std::net::Ipv4Addr;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::MutexGuard;
@@ -108,9 +110,38 @@ impl WireFormat {
     }
 }
 
+/// What the request asked the OpenAI routes to include, as the real APIs honour it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Asked {
+    /// Chat: `stream_options.include_usage` (the trailing usage chunk).
+    usage: bool,
+    /// Responses: `include: ["reasoning.encrypted_content"]` (reasoning items carry
+    /// their encrypted content).
+    encrypted_reasoning: bool,
+}
+
+impl Asked {
+    fn from_body(body: &Value) -> Asked {
+        Asked {
+            usage: body
+                .pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            encrypted_reasoning: body.get("include").and_then(Value::as_array).is_some_and(
+                |items| {
+                    items
+                        .iter()
+                        .any(|i| i.as_str() == Some("reasoning.encrypted_content"))
+                },
+            ),
+        }
+    }
+}
+
 /// Renders `turn` as the complete body of a stream in `format`, as
 /// [`MockServer`] would send it (random ids; tool calls without an id get numbered
-/// ids). Chat streams include the `include_usage` chunk.
+/// ids). Chat streams include the `include_usage` chunk, Responses reasoning items
+/// their `encrypted_content`.
 pub fn render_turn(
     format: WireFormat,
     turn: &ScriptedTurn,
@@ -122,7 +153,11 @@ pub fn render_turn(
         n += 1;
         n
     };
-    turn_frames(format, turn, stop_reason, model, true, &mut next).concat()
+    let asked = Asked {
+        usage: true,
+        encrypted_reasoning: true,
+    };
+    turn_frames(format, turn, stop_reason, model, asked, &mut next).concat()
 }
 
 fn turn_frames(
@@ -130,16 +165,20 @@ fn turn_frames(
     turn: &ScriptedTurn,
     stop_reason: Option<&str>,
     model: &str,
-    include_usage: bool,
+    asked: Asked,
     next_tool_id: &mut dyn FnMut() -> u64,
 ) -> Vec<String> {
     match format {
         WireFormat::Anthropic => render::turn_frames(turn, stop_reason, model, next_tool_id),
-        WireFormat::OpenAiResponses => {
-            openai::responses_frames(turn, stop_reason, model, next_tool_id)
-        }
+        WireFormat::OpenAiResponses => openai::responses_frames(
+            turn,
+            stop_reason,
+            model,
+            asked.encrypted_reasoning,
+            next_tool_id,
+        ),
         WireFormat::OpenAiChat => {
-            openai::chat_frames(turn, stop_reason, model, include_usage, next_tool_id)
+            openai::chat_frames(turn, stop_reason, model, asked.usage, next_tool_id)
         }
     }
 }
@@ -151,7 +190,7 @@ pub use response::SseResponse;
 pub use response::TurnResponse;
 
 /// One request the mock received.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct RecordedRequest {
     pub method: String,
     /// The path without the query string.
@@ -162,6 +201,11 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// The parsed JSON body; `Null` when the body is empty or not JSON.
     pub body: Value,
+    /// When the request arrived, in microseconds since the Unix epoch.
+    pub received_at_us: u64,
+    /// When the last byte of its response was handed to the connection (0 until then),
+    /// in microseconds since the Unix epoch. Benchmarks measure per-step cost with it.
+    pub finished_at_us: Arc<AtomicU64>,
 }
 
 impl RecordedRequest {
@@ -196,6 +240,8 @@ impl RecordedRequest {
         }
         out.insert("headers".into(), Value::Object(headers));
         out.insert("body".into(), self.body.clone());
+        out.insert("receivedAtUs".into(), Value::from(self.received_at_us));
+        out.insert("finishedAtUs".into(), Value::from(self.finished_at_us.load(Ordering::SeqCst)));
         Value::Object(out)
     }
 }
@@ -419,6 +465,7 @@ fn format_error_response(
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+    let received_at = now_us();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
@@ -454,17 +501,17 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         .and_then(Value::as_str)
         .unwrap_or(format.unwrap_or(WireFormat::Anthropic).default_model())
         .to_owned();
-    let include_usage = body
-        .pointer("/stream_options/include_usage")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let asked = Asked::from_body(&body);
     let is_model_route = format.is_some();
+    let finished = Arc::new(AtomicU64::new(0));
     let recorded = RecordedRequest {
         method: method.as_str().to_owned(),
         path: path.clone(),
         query,
         headers,
         body,
+        received_at_us: received_at,
+        finished_at_us: finished.clone(),
     };
 
     let next = {
@@ -512,7 +559,48 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
                 .insert("x-should-retry", HeaderValue::from_static("false"));
             response
         }
-        Some((_, Some(response))) => serve(&shared, response, &model, format, include_usage),
+        Some((_, Some(response))) => serve(&shared, response, &model, format, asked)
+            .map(|body| TimedBody { inner: body, finished: Some(finished) }.boxed_unsync()),
+    }
+}
+
+/// Microseconds since the Unix epoch.
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// A response body that notes when its last frame went out.
+struct TimedBody {
+    inner: Body,
+    finished: Option<Arc<AtomicU64>>,
+}
+
+impl hyper::body::Body for TimedBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = &polled {
+            if let Some(f) = self.finished.take() {
+                f.store(now_us(), Ordering::SeqCst);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -628,10 +716,10 @@ fn serve(
     response: MockResponse,
     model: &str,
     format: WireFormat,
-    include_usage: bool,
+    asked: Asked,
 ) -> Response<Body> {
     match response {
-        MockResponse::Turn(turn) => serve_turn(shared, &turn, model, format, include_usage),
+        MockResponse::Turn(turn) => serve_turn(shared, &turn, model, format, asked),
         MockResponse::Http(http) => serve_http(&http, format),
         MockResponse::Sse(sse) => serve_sse(&sse),
     }
@@ -649,14 +737,14 @@ fn serve_turn(
     turn: &TurnResponse,
     model: &str,
     format: WireFormat,
-    include_usage: bool,
+    asked: Asked,
 ) -> Response<Body> {
     let frames = turn_frames(
         format,
         &turn.turn,
         turn.stop_reason.as_deref(),
         model,
-        include_usage,
+        asked,
         &mut || {
             let mut state = shared.lock();
             state.tool_ids += 1;

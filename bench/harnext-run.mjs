@@ -1,0 +1,33 @@
+// One harnext run against the mock, in its own process. Env: MOCK_URL, MODE
+// (steps | stream | cold | concurrent), AGENTS. Prints one JSON line.
+import { Agent } from '../index.js';
+
+const mode = process.env.MODE;
+const cwd = process.env.BENCH_CWD || process.cwd();
+const make = () => new Agent({ model: 'anthropic/claude-bench', baseURL: process.env.MOCK_URL, apiKey: 'bench', cwd, maxSteps: 200 });
+
+if (mode === 'cold') {
+  const r = await make().run('hi');
+  console.log(JSON.stringify({ ok: r.success }));
+} else if (mode === 'steps') {
+  const r = await make().run('go');
+  console.log(JSON.stringify({ ok: r.success, steps: r.steps.length, maxRssKb: process.resourceUsage().maxRSS }));
+} else if (mode === 'stream') {
+  let n = 0;
+  let first = 0;
+  const t0 = performance.now();
+  for await (const e of make().stream('go')) {
+    if (e.type === 'text') {
+      if (!n) first = performance.now();
+      n++;
+    }
+  }
+  const ms = performance.now() - t0;
+  console.log(JSON.stringify({ chunks: n, ms, perSec: (n / ms) * 1000, firstMs: first - t0 }));
+} else if (mode === 'concurrent') {
+  const agents = Number(process.env.AGENTS);
+  const results = await Promise.all(Array.from({ length: agents }, () => make().run('go')));
+  console.log(JSON.stringify({ ok: results.every((r) => r.success), maxRssKb: process.resourceUsage().maxRSS }));
+} else {
+  throw new Error(`unknown MODE ${mode}`);
+}

@@ -1,0 +1,114 @@
+// `npm run bench`: harnext against a bare Node fetch + SSE loop, both talking to the same
+// mock provider (release build, 127.0.0.1, answering instantly in the Anthropic wire
+// format). Each figure is the median of several runs in fresh processes, with min and max,
+// next to the baseline measured in the same run, and their ratio.
+import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir, cpus, totalmem } from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { startMock, runNode, stats, stepGaps, root } from './common.mjs';
+
+const RUNS = Number(process.env.BENCH_RUNS || 5);
+const cwd = mkdtempSync(path.join(tmpdir(), 'harnext-bench-'));
+writeFileSync(path.join(cwd, 'file.txt'), 'line of text for the read_file step\n'.repeat(60));
+const mock = await startMock();
+const env = { MOCK_URL: mock.url, BENCH_CWD: cwd };
+const rows = [];
+
+function fmt(s, unit, digits = 2) {
+  const f = (x) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(digits));
+  return `${f(s.median)} ${unit} [${f(s.min)}–${f(s.max)}]`;
+}
+function row(metric, ours, base, unit, target, better) {
+  const ratio = ours.median / base.median;
+  const ok = better === 'lower' ? ratio <= target : ratio >= target;
+  rows.push({ metric, ours: fmt(ours, unit), base: fmt(base, unit), ratio: ratio.toFixed(2), target: `${better === 'lower' ? '≤' : '≥'} ${target}`, ok: ok ? 'yes' : 'NO' });
+}
+
+function stepsScript(n, kind) {
+  const call = kind === 'bash' ? { name: 'bash', args: { command: 'echo hi' } } : { name: 'read_file', args: { path: 'file.txt' } };
+  return [{ turn: { toolCalls: [call] }, times: n }, { turn: { text: 'done' } }];
+}
+
+async function measureSteps(script, n, kind) {
+  const gaps = [];
+  const rss = [];
+  for (let r = 0; r < RUNS; r++) {
+    await mock.reset();
+    await mock.push(stepsScript(n, kind));
+    const out = await runNode(script, { ...env, MODE: 'steps' });
+    if (out.steps !== n) throw new Error(`${script}: ${out.steps} steps, expected ${n}`);
+    gaps.push(stats(stepGaps(await mock.requests())).median / 1000);
+    rss.push(out.maxRssKb / 1024);
+  }
+  return { gap: stats(gaps), rss: stats(rss) };
+}
+
+for (const n of [10, 50]) {
+  for (const kind of ['read_file', 'bash']) {
+    const ours = await measureSteps('harnext-run.mjs', n, kind);
+    const base = await measureSteps('baseline-run.mjs', n, kind);
+    row(`per-step cost, ${n} × ${kind === 'bash' ? 'bash `echo hi`' : 'read_file'}`, ours.gap, base.gap, 'ms', 1.0, 'lower');
+    if (n === 50 && kind === 'read_file') {
+      const extra = stats([ours.rss.median - base.rss.median]);
+      rows.push({ metric: 'peak RSS, 50-step run', ours: fmt(ours.rss, 'MB', 1), base: fmt(base.rss, 'MB', 1), ratio: (ours.rss.median / base.rss.median).toFixed(2), target: '≤ bare Node + 20 MB', ok: extra.median <= 20 ? 'yes' : 'NO' });
+    }
+  }
+}
+
+async function measureCold(script) {
+  const xs = [];
+  for (let r = 0; r < RUNS; r++) {
+    await mock.reset();
+    await mock.push([{ turn: { text: 'hello' } }]);
+    const out = await runNode(script, { ...env, MODE: 'cold' });
+    const [req] = await mock.requests();
+    xs.push((req.receivedAtUs - out.startedUs) / 1000);
+  }
+  return stats(xs);
+}
+row('cold start: process start → first request', await measureCold('harnext-run.mjs'), await measureCold('baseline-run.mjs'), 'ms', 1.0, 'lower');
+
+const words = Array.from({ length: 20000 }, (_, i) => `w${i}`).join(' ');
+async function measureStream(script) {
+  const xs = [];
+  for (let r = 0; r < RUNS; r++) {
+    await mock.reset();
+    await mock.push([{ turn: { text: words } }]);
+    const out = await runNode(script, { ...env, MODE: 'stream' });
+    if (out.chunks !== 20000) throw new Error(`${script}: ${out.chunks} chunks`);
+    xs.push(out.perSec / 1000);
+  }
+  return stats(xs);
+}
+row('stream delivery, 20,000 text chunks', await measureStream('harnext-run.mjs'), await measureStream('baseline-run.mjs'), 'k chunks/s', 1.0, 'higher');
+
+async function measureAgents(count) {
+  const xs = [];
+  for (let r = 0; r < RUNS; r++) {
+    await mock.reset();
+    await mock.push([{ turn: { toolCalls: [{ name: 'read_file', args: { path: 'file.txt' } }] }, times: count }, { turn: { text: 'done' }, times: count }]);
+    const out = await runNode('harnext-run.mjs', { ...env, MODE: 'concurrent', AGENTS: String(count) });
+    if (!out.ok) throw new Error('a concurrent run failed');
+    xs.push(out.maxRssKb / 1024);
+  }
+  return stats(xs);
+}
+const one = await measureAgents(1);
+const hundred = await measureAgents(100);
+rows.push({ metric: 'peak RSS, 100 concurrent agents vs 1', ours: fmt(hundred, 'MB', 1), base: fmt(one, 'MB', 1), ratio: (hundred.median / one.median).toFixed(2), target: '≤ one agent + 100 MB', ok: hundred.median - one.median <= 100 ? 'yes' : 'NO' });
+mock.close();
+
+const tools = path.join(root, 'bench', 'tools', 'run.sh');
+let toolsTable = '';
+if (existsSync(tools) && process.env.BENCH_SKIP_TOOLS !== '1') {
+  const r = spawnSync('bash', [tools], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  toolsTable = r.stdout;
+}
+
+console.log(`\nharnext benchmark · ${RUNS} runs per figure · ${cpus().length} × ${cpus()[0].model} · ${(totalmem() / 2 ** 30).toFixed(0)} GiB · Node ${process.version}\n`);
+console.log('| metric | harnext: median [min–max] | baseline: median [min–max] | ratio | target | met |');
+console.log('|---|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.metric} | ${r.ours} | ${r.base} | ${r.ratio} | ${r.target} | ${r.ok} |`);
+console.log('\nBaselines: a minimal Node fetch + SSE loop doing the same steps (per-step, cold start, stream, RSS); the 100-agent row compares against one agent in the same harness.');
+if (toolsTable) console.log(`\n${toolsTable}`);

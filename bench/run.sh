@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# `npm run bench`: builds what the benchmark needs (release addon, release mock), then runs it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x node_modules/.bin/napi ] || npm ci --no-audit --no-fund
+host=$(rustc -vV | sed -n 's/^host: //p')
+echo "building the release addon and mock provider…" >&2
+npm run --silent build >&2
+cargo build --release -p harnext-mock --bin harnext-mock --target "$host" >&2
+node bench/run.mjs
