@@ -208,11 +208,18 @@ export type AgentEvent =
 
 /** Options of `new Agent()`. */
 export interface AgentOptions {
-  /** `"anthropic/<model>"` (Messages API), or `"scripted"` to replay `script` with no network. */
+  /**
+   * `"anthropic/<model>"` (Messages API), `"openai/<model>"` (Responses API),
+   * `"openai-chat/<model>"` (Chat Completions: any OpenAI-compatible server), or
+   * `"scripted"` to replay `script` with no network.
+   */
   model: string
-  /** Overrides the provider endpoint; may carry a path prefix. Default: `ANTHROPIC_BASE_URL`, else the provider's. */
+  /**
+   * Overrides the provider endpoint; may carry a path prefix (OpenAI's includes `/v1`).
+   * Default: `ANTHROPIC_BASE_URL` / `OPENAI_BASE_URL`, else the provider's.
+   */
   baseURL?: string
-  /** Default: `ANTHROPIC_API_KEY`. */
+  /** Default: `ANTHROPIC_API_KEY` / `OPENAI_API_KEY` (optional for a custom OpenAI-compatible `baseURL`). */
   apiKey?: string
   /** Extra HTTP headers sent with every model request. */
   headers?: Record<string, string>

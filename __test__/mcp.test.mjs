@@ -1,6 +1,7 @@
 // MCP servers as tool sources, against the reference servers from npm
 // (@modelcontextprotocol/server-everything and server-filesystem, devDependencies) and a
 // misbehaving fake (fixtures/fake-mcp-server.mjs), driven by the scripted model.
+import './helpers/session-dir.mjs';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';

@@ -81,3 +81,42 @@ test('an output schema that cannot become JSON Schema is misuse: run() rejects, 
     for await (const e of agent.stream('x', { outputSchema: noJson })) void e;
   }, /outputSchema/);
 });
+
+for (const [prefix, path_, formatOf] of [
+  ['openai', '/v1/responses', (body) => body.text.format],
+  ['openai-chat', '/v1/chat/completions', (body) => body.response_format.json_schema],
+]) {
+  const agent = () => new Agent({ model: `${prefix}/gpt-test`, baseURL: `${mock.url}/v1`, apiKey: 'k', cwd });
+
+  test(`${prefix}: tool steps, then a valid JSON answer in the native strict format`, async () => {
+    await mock.push(
+      { turn: { toolCalls: [{ name: 'read_file', args: { path: 'nothing.txt' } }] } },
+      { turn: { text: '{"risk": "medium", "summary": "Touches the schema.", "files": null}' } },
+    );
+    const result = await agent().run('Review', { outputSchema: Review });
+    assert.equal(result.success, true, JSON.stringify(result.error));
+    assert.deepEqual(result.output, { risk: 'medium', summary: 'Touches the schema.' }, 'the strict-mode null for an optional field is dropped');
+    const [first, second] = (await mock.requests()).slice(-2);
+    assert.equal(first.path, path_);
+    const format = formatOf(first.body);
+    assert.equal(format.strict, true);
+    assert.deepEqual(format.schema.required.sort(), ['files', 'risk', 'summary']);
+    assert.equal(format.schema.additionalProperties, false);
+    assert.deepEqual(format.schema.properties.files.type, ['array', 'null']);
+    assert.ok(formatOf(second.body), 'every call carries the format; tool calls stay free');
+  });
+
+  test(`${prefix}: an invalid answer is repaired, an always-invalid one ends in output_invalid`, async () => {
+    await mock.push({ turn: { text: '{"risk": "none"}' } }, { turn: { text: '{"risk": "low", "summary": "ok"}' } });
+    const repaired = await agent().run('Review', { outputSchema: Review });
+    assert.equal(repaired.success, true);
+    assert.equal(repaired.output.risk, 'low');
+    const retry = (await mock.requests()).at(-1).body;
+    assert.match(JSON.stringify(retry), /does not match the required JSON Schema/);
+    await mock.push({ turn: { text: 'not json at all' }, times: 3 });
+    const failed = await agent().run('Review', { outputSchema: Review });
+    assert.equal(failed.success, false);
+    assert.equal(failed.error.code, 'output_invalid');
+    assert.equal(failed.output, undefined);
+  });
+}

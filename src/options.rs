@@ -36,12 +36,15 @@ pub struct ThinkingOptions {
 /// Options of `new Agent()`.
 #[napi(object, object_to_js = false)]
 pub struct AgentOptions {
-    /// `"anthropic/<model>"` (Messages API), or `"scripted"` to replay `script` with no network.
+    /// `"anthropic/<model>"` (Messages API), `"openai/<model>"` (Responses API),
+    /// `"openai-chat/<model>"` (Chat Completions: any OpenAI-compatible server), or
+    /// `"scripted"` to replay `script` with no network.
     pub model: String,
-    /// Overrides the provider endpoint; may carry a path prefix. Default: `ANTHROPIC_BASE_URL`, else the provider's.
+    /// Overrides the provider endpoint; may carry a path prefix (OpenAI's includes `/v1`).
+    /// Default: `ANTHROPIC_BASE_URL` / `OPENAI_BASE_URL`, else the provider's.
     #[napi(js_name = "baseURL")]
     pub base_url: Option<String>,
-    /// Default: `ANTHROPIC_API_KEY`.
+    /// Default: `ANTHROPIC_API_KEY` / `OPENAI_API_KEY` (optional for a custom OpenAI-compatible `baseURL`).
     pub api_key: Option<String>,
     /// Extra HTTP headers sent with every model request.
     pub headers: Option<HashMap<String, String>>,

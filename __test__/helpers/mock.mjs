@@ -1,6 +1,7 @@
-// Starts the harnext-mock binary (the mock Anthropic server, real SSE on 127.0.0.1)
+// Starts the harnext-mock binary (the mock provider: Anthropic, OpenAI Responses and Chat wire formats, real SSE on 127.0.0.1)
 // and drives it over its control endpoints. The binary exits when our stdin pipe
 // closes, so a crashed test never leaves it behind.
+import './session-dir.mjs';
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';

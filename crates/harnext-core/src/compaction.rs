@@ -178,13 +178,13 @@ pub(crate) async fn prepare(mut ctx: Ctx<'_>, force: bool) -> Result<bool, Endin
             )),
         ));
     }
+    let known_window = context_window(ctx.agent);
+    if known_window.is_none() && !force {
+        return Ok(false);
+    }
     let before = estimate(ctx.agent, ctx.history, ctx.session);
-    let window = match context_window(ctx.agent) {
-        Some(w) => w,
-        // Unknown window, but the provider said we are past it.
-        None if force => before,
-        None => return Ok(false),
-    };
+    // An unknown window, when the provider said the request is past it: what we have.
+    let window = known_window.unwrap_or(before);
     let threshold = window.saturating_mul(THRESHOLD_PERCENT) / 100;
     if !force && before <= threshold {
         return Ok(false);
@@ -485,12 +485,15 @@ mod tests {
     fn the_tail_starts_at_an_assistant_turn_or_a_plain_user_message() {
         let mut h = vec![Message::user_text("go")];
         h.extend(turn("a", 4000));
-        h.push(Message::user_text("next"));
+        h.push(Message::user_text("next ".repeat(50)));
         h.extend(turn("b", 400));
-        // Window 1000 tokens: the tail budget (300 tokens) holds the last turn only.
-        let split = choose_split(&h, 1000).unwrap();
-        assert_eq!(split, 4);
-        assert_eq!(h[split].role, Role::Assistant);
+        // Window 1000 tokens: the tail budget (300 tokens) holds "next" and the last turn;
+        // "next" is a plain user message (it joins the summary message).
+        assert_eq!(choose_split(&h, 1000), Some(3));
+        // Window 500: only the last turn fits, from its assistant message.
+        assert_eq!(choose_split(&h, 500), Some(4));
+        // Never at tool results; when nothing fits, the smallest tail.
+        assert_eq!(choose_split(&h, 10), Some(4));
         // A big window keeps everything but the first message.
         assert_eq!(choose_split(&h, 1_000_000), Some(1));
         // A single message cannot be split.

@@ -63,8 +63,16 @@ struct Running(String);
 impl Running {
     fn claim(store: &dyn SessionStore, id: &str) -> Option<Running> {
         let key = format!("{}\u{0}{id}", store.key());
-        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-        running.insert(key.clone()).then_some(Running(key))
+        let inserted = RUNNING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone());
+        // Only a successful claim makes a `Running` (whose drop gives the claim up).
+        if inserted {
+            Some(Running(key))
+        } else {
+            None
+        }
     }
 }
 
@@ -85,7 +93,10 @@ pub struct SessionMeta {
 }
 
 /// The right to run a session, held by one run; it appends to the session's store.
-pub struct SessionLease {
+/// (Boxed: a prepared `Run` stays small.)
+pub struct SessionLease(Box<Lease>);
+
+struct Lease {
     id: String,
     /// The history when the run started.
     history: Vec<Message>,
@@ -98,7 +109,7 @@ struct LeaseState {
     /// Opened on the first write for a new session, at once for an existing one.
     writer: Option<Box<dyn SessionWriter>>,
     /// The header of a new session, written with its first record.
-    header: Option<SessionRecord>,
+    header: Option<Box<SessionRecord>>,
     /// The first failure to write; nothing is written after it.
     failure: Option<String>,
     /// How many messages the history has now.
@@ -132,22 +143,22 @@ impl LeaseState {
 
 impl SessionLease {
     pub fn id(&self) -> &str {
-        &self.id
+        &self.0.id
     }
 
     /// The history the run starts from (valid for every provider).
     pub fn messages(&self) -> Vec<Message> {
-        self.history.clone()
+        self.0.history.clone()
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, LeaseState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Records that a run began.
     pub fn begin(&self) {
         self.state()
-            .write(&SessionRecord::RunStart { ts: now_ms() }, &self.id);
+            .write(&SessionRecord::RunStart { ts: now_ms() }, &self.0.id);
     }
 
     /// Appends a completed message to the history.
@@ -159,7 +170,7 @@ impl SessionLease {
                 ts: now_ms(),
                 message,
             },
-            &self.id,
+            &self.0.id,
         );
     }
 
@@ -177,7 +188,7 @@ impl SessionLease {
                     ts: now_ms(),
                     usage,
                 },
-                &self.id,
+                &self.0.id,
             );
         }
     }
@@ -190,7 +201,7 @@ impl SessionLease {
                     ts: now_ms(),
                     usage,
                 },
-                &self.id,
+                &self.0.id,
             );
         }
     }
@@ -205,7 +216,7 @@ impl SessionLease {
         let mut state = self.state();
         state.len = len;
         state.reported = None;
-        state.write(record, &self.id);
+        state.write(record, &self.0.id);
     }
 
     /// Records how the run ended and makes the session durable (fsync).
@@ -231,7 +242,7 @@ impl SessionLease {
                 duration_ms: result.duration_ms,
                 error: result.error.clone(),
             },
-            &self.id,
+            &self.0.id,
         );
         if state.failure.is_none() {
             if let Some(Err(e)) = state.writer.as_mut().map(|w| w.sync()) {
@@ -265,19 +276,19 @@ pub(crate) fn acquire(
             cwd: meta.cwd,
             forked_from: None,
         };
-        return Ok(SessionLease {
+        return Ok(SessionLease(Box::new(Lease {
             id,
             history: Vec::new(),
             state: Mutex::new(LeaseState {
                 store: store.clone(),
                 writer: None,
-                header: Some(header),
+                header: Some(Box::new(header)),
                 failure: None,
                 len: 0,
                 reported: None,
             }),
             _running: running,
-        });
+        })));
     };
     let unknown = || RunError::UnknownSession(id.to_owned());
     if !crate::store::is_valid_id(id) {
@@ -317,12 +328,12 @@ pub(crate) fn acquire(
             return Err(RunError::SessionStore(problem));
         }
     }
-    Ok(SessionLease {
+    Ok(SessionLease(Box::new(Lease {
         id: id.to_owned(),
         history: replayed.data.messages,
         state: Mutex::new(state),
         _running: running,
-    })
+    })))
 }
 
 /// A session read back: its current history and what its runs did.

@@ -27,11 +27,17 @@ fn respond(v: Value) -> MockResponse {
     MockResponse::from_json(v).unwrap()
 }
 
+/// Sessions of these tests go to a temporary directory, never to the real home.
+fn test_session_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join("harnext-test-sessions")
+}
+
 fn agent(mock: &MockServer, dir: &std::path::Path, tweak: impl FnOnce(&mut AgentConfig)) -> Agent {
     let mut c = AgentConfig::new("anthropic/claude-test");
     c.base_url = Some(mock.url());
     c.api_key = Some(KEY.into());
     c.cwd = Some(dir.to_path_buf());
+    c.session_dir = Some(test_session_dir());
     tweak(&mut c);
     Agent::new(c).unwrap()
 }
@@ -64,6 +70,7 @@ fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
             AgentEvent::Usage(_) => "usage",
             AgentEvent::Retry { .. } => "retry",
             AgentEvent::McpServerError { .. } => "mcp_server_error",
+            AgentEvent::Compaction { .. } => "compaction",
             AgentEvent::Error { .. } => "error",
             AgentEvent::RunEnd { .. } => "run_end",
         })
@@ -423,6 +430,7 @@ async fn a_missing_api_key_is_an_auth_error_at_run_time_not_a_crash() {
     c.base_url = Some(mock.url());
     c.api_key = Some(String::new());
     c.cwd = Some(dir.path().to_path_buf());
+    c.session_dir = Some(test_session_dir());
     let agent = Agent::new(c).unwrap();
     let (events, result) =
         run_collect(&agent, RunRequest::text("hi"), CancellationToken::new()).await;

@@ -73,11 +73,14 @@ fn response_object(
 
 /// Renders `turn` as a Responses stream, from `response.created` to
 /// `response.completed` (or `response.incomplete` when `stop_reason` is `max_tokens`).
-/// `next_tool_id` numbers the `call_mock_<n>` ids of calls without an id.
+/// Reasoning items carry `encrypted_content` only when `encrypted` (the request's
+/// `include: ["reasoning.encrypted_content"]`). `next_tool_id` numbers the
+/// `call_mock_<n>` ids of calls without an id.
 pub(crate) fn responses_frames(
     turn: &ScriptedTurn,
     stop_reason: Option<&str>,
     model: &str,
+    encrypted: bool,
     next_tool_id: &mut dyn FnMut() -> u64,
 ) -> Vec<String> {
     let usage = turn.usage.unwrap_or_default();
@@ -95,7 +98,7 @@ pub(crate) fn responses_frames(
     if let Some(thinking) = &turn.thinking {
         let index = output.len();
         let item_id = random_id("rs_mock_", 24);
-        let encrypted = random_id("gAAAAmock", 64);
+        let encrypted = encrypted.then(|| random_id("gAAAAmock", 64));
         s.push(
             "response.output_item.added",
             json!({ "output_index": index, "item": {

@@ -165,13 +165,10 @@ fn routes_are_told_apart_by_path() {
 #[tokio::test]
 async fn the_responses_route_streams_the_responses_api() {
     let server = MockServer::start().await.unwrap();
-    server.push(MockResponse::turn(turn()));
-    let r = post(
-        &server,
-        "/v1/responses",
-        &json!({"model": "gpt-test", "stream": true}),
-    )
-    .await;
+    server.push(MockResponse::turn(turn()).times(2));
+    let asked = json!({"model": "gpt-test", "stream": true,
+                       "include": ["reasoning.encrypted_content"]});
+    let r = post(&server, "/v1/responses", &asked).await;
     assert_eq!(r.status, 200);
     assert_eq!(
         r.header("content-type"),
@@ -269,6 +266,10 @@ async fn the_responses_route_streams_the_responses_api() {
             .len()
             > 20
     );
+    // Without `include`, reasoning items carry no encrypted content, as on the real API.
+    let plain = post(&server, "/v1/responses", &json!({"model": "gpt-test"})).await;
+    assert!(plain.body.contains("\"encrypted_content\":null"));
+    assert!(!plain.body.contains("gAAAAmock"));
 
     let completed = &data.last().unwrap()["response"];
     assert_eq!(completed["status"], "completed");

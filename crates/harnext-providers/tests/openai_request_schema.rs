@@ -218,6 +218,17 @@ fn requests() -> Vec<(&'static str, ModelRequest)> {
             },
         ),
         (
+            "structured output",
+            ModelRequest {
+                output: Some(harnext_providers::OutputSpec {
+                    schema: json!({"type": "object", "properties": {"risk": {"type": "string", "enum": ["low", "high"]},
+                                   "note": {"type": "string"}}, "required": ["risk"]}),
+                    force: false,
+                }),
+                ..base.clone()
+            },
+        ),
+        (
             "one user message, no tools, no system prompt",
             ModelRequest {
                 system: String::new(),

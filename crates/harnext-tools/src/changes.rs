@@ -31,7 +31,6 @@
 //! commands do not scan at all.
 
 use std::cmp::Ordering as CmpOrdering;
-use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -206,26 +205,27 @@ pub fn record(workspace: &Workspace, changes: &[(PathBuf, ChangeKind)]) {
     }
 }
 
-/// Paths as `/`-joined strings, for messages and tests.
-pub fn display_paths(changes: &[(PathBuf, ChangeKind)]) -> Vec<String> {
-    changes
-        .iter()
-        .map(|(p, _)| {
-            p.components()
-                .map(|c| c.as_os_str().to_owned())
-                .collect::<Vec<OsString>>()
-                .join(std::ffi::OsStr::new("/"))
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+    use std::ffi::OsString;
+
+    /// Paths as `/`-joined strings.
+    fn display_paths(changes: &[(PathBuf, ChangeKind)]) -> Vec<String> {
+        changes
+            .iter()
+            .map(|(p, _)| {
+                p.components()
+                    .map(|c| c.as_os_str().to_owned())
+                    .collect::<Vec<OsString>>()
+                    .join(std::ffi::OsStr::new("/"))
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
+    }
 
     fn scan(root: &Path) -> Snapshot {
         Snapshot::scan(root, &CancellationToken::new()).unwrap()

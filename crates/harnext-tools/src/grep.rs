@@ -318,7 +318,7 @@ impl Query {
     fn render(&self, found: Collector, searched: u64) -> String {
         if found.files.is_empty() {
             let mut msg = format!(
-                "No matches for {:?} in `{}` ({} file{} searched",
+                "No matches for `{}` in `{}` ({} file{} searched",
                 self.pattern,
                 self.display,
                 group_digits(searched),
@@ -876,7 +876,7 @@ mod tests {
         assert_eq!(files(out), vec!["src/a.rs", "src/c.ts", "src/deep/b.rs"]);
         let out = grep(&ctx, args("*.py", None)).await.unwrap();
         assert!(
-            out.starts_with("No matches for \"x\" in `.` (0 files searched matching glob `*.py`"),
+            out.starts_with("No matches for `x` in `.` (0 files searched matching glob `*.py`"),
             "{out}"
         );
         let out = grep(&ctx, json!({"pattern": "x", "path": "src/c.ts"}))

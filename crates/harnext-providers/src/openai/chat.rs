@@ -13,6 +13,9 @@
 //! and as `max_tokens` to every other server: the spec keeps both, and `max_tokens` is
 //! the one every compatible server documents (Ollama documents only it).
 
+use crate::schema::strict_schema;
+use crate::StructuredOutputMode;
+use crate::FINAL_ANSWER_TOOL;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -98,6 +101,10 @@ impl ModelProvider for ChatProvider {
         PROVIDER
     }
 
+    fn structured_output_mode(&self) -> StructuredOutputMode {
+        StructuredOutputMode::JsonText
+    }
+
     fn stream(&self, request: ModelRequest) -> ModelStream {
         let url = self.url();
         let body = request_body(&request, MaxTokensField::for_url(&url));
@@ -151,6 +158,17 @@ pub fn request_body(req: &ModelRequest, max_tokens: MaxTokensField) -> Value {
         body.insert(
             "reasoning_effort".into(),
             json!(super::reasoning_effort(budget)),
+        );
+    }
+    if let Some(output) = &req.output {
+        // Native structured output, in strict mode (reversed by the loop before validating).
+        body.insert(
+            "response_format".into(),
+            json!({ "type": "json_schema", "json_schema": {
+                "name": FINAL_ANSWER_TOOL,
+                "schema": strict_schema(&output.schema),
+                "strict": true,
+            } }),
         );
     }
     Value::Object(body)
@@ -410,9 +428,14 @@ impl WireParser for ChatParser {
         if super::is_done_marker(&event.data) {
             return Ok(Some(self.finish()));
         }
+        if event.event == "error" {
+            // An event named `error` fails the call whatever its data (the SDKs do the same).
+            let data = serde_json::from_str::<Value>(&event.data)
+                .unwrap_or_else(|_| Value::String(event.data.clone()));
+            return Err(stream_error(PROVIDER, &json!({ "error": data })));
+        }
         let chunk = parse_json(PROVIDER, &event.event, &event.data)?;
-        let has_error = chunk.get("error").is_some_and(|e| !e.is_null());
-        if has_error || event.event == "error" {
+        if chunk.get("error").is_some_and(|e| !e.is_null()) {
             return Err(stream_error(PROVIDER, &chunk));
         }
         self.on_chunk(&chunk, out);

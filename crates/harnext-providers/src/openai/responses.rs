@@ -11,6 +11,9 @@
 //! `response.reasoning_text.delta`, and takes anything it did not see streamed from the
 //! `output_item.done` items and the final `response.output`.
 
+use crate::schema::strict_schema;
+use crate::StructuredOutputMode;
+use crate::FINAL_ANSWER_TOOL;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -70,6 +73,10 @@ impl ModelProvider for ResponsesProvider {
         PROVIDER
     }
 
+    fn structured_output_mode(&self) -> StructuredOutputMode {
+        StructuredOutputMode::JsonText
+    }
+
     fn stream(&self, request: ModelRequest) -> ModelStream {
         super::spawn(
             PROVIDER,
@@ -121,6 +128,19 @@ pub fn request_body(req: &ModelRequest) -> Value {
         );
         // Stateless reasoning: the encrypted items come back and are sent again.
         body.insert("include".into(), json!(["reasoning.encrypted_content"]));
+    }
+    if let Some(output) = &req.output {
+        // Native structured output: the reply text is JSON matching the schema, in
+        // strict mode (the loop reverses the strict-mode rewrite before validating).
+        body.insert(
+            "text".into(),
+            json!({ "format": {
+                "type": "json_schema",
+                "name": FINAL_ANSWER_TOOL,
+                "schema": strict_schema(&output.schema),
+                "strict": true,
+            } }),
+        );
     }
     Value::Object(body)
 }

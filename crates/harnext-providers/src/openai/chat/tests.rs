@@ -437,6 +437,10 @@ fn mid_stream_error_data_events_are_classified_stream_errors() {
         .unwrap_err()
         .to_string()
         .contains("bad things"));
+    let body = "event: error\ndata: upstream timed out\n\n";
+    let err = parse(body).1.unwrap_err();
+    assert!(matches!(err, ProviderError::Stream { .. }), "{err:?}");
+    assert!(err.to_string().contains("upstream timed out"));
 }
 
 #[test]

@@ -1,0 +1,301 @@
+// The harnext CLI (cli/harnext.mjs) as a person or a script runs it: a child process,
+// offline on the scripted model (--script) or against the mock provider server.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent } from '../index.js';
+import { startMock } from './helpers/mock.mjs';
+import { priceOf } from '../cli/harnext.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = path.join(root, 'cli', 'harnext.mjs');
+const PKG = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'harnext-cli-test-'));
+const sessionDir = path.join(tmp, 'sessions');
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+let mock;
+before(async () => { mock = await startMock(); });
+after(async () => { await mock?.close(); });
+
+/** A fresh workspace with one file. */
+function workspace() {
+  const dir = fs.mkdtempSync(path.join(tmp, 'ws-'));
+  fs.writeFileSync(path.join(dir, 'notes.txt'), 'one\ntwo\n');
+  return dir;
+}
+
+/** Writes a --script file and returns its path. */
+function script(turns) {
+  const file = path.join(fs.mkdtempSync(path.join(tmp, 'script-')), 'turns.json');
+  fs.writeFileSync(file, JSON.stringify(turns));
+  return file;
+}
+
+/** The environment of a machine without keys or model preferences, sessions in `sessionDir`. */
+function cleanEnv(extra = {}) {
+  const env = { ...process.env, HARNEXT_SESSION_DIR: sessionDir };
+  for (const k of ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'HARNEXT_MODEL', 'FORCE_COLOR', 'NO_COLOR']) {
+    delete env[k];
+  }
+  return { ...env, ...extra };
+}
+
+/**
+ * Runs the CLI to the end. `input` is written to its stdin, which is then closed;
+ * `onSpawn(child)` can act on the running process (signals).
+ */
+function cli(args, { input = '', env = cleanEnv(), cwd = tmp, onStdout } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => {
+      stdout += d;
+      onStdout?.(stdout, child);
+    });
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
+}
+
+const jsonLines = (stdout) => stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+
+const TWO_COMMANDS = [
+  { text: 'Two commands.', toolCalls: [{ name: 'bash', args: { command: 'echo first' } }, { name: 'bash', args: { command: 'echo second' } }] },
+  { text: 'Finished.' },
+];
+
+test('--help lists every flag, the approval protocol and the exit codes', async () => {
+  const r = await cli(['--help']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  for (const flag of ['-m, --model', '--permission-mode', '--max-steps', '--json', '--resume', '--cwd', '--system-prompt-append', '--script', '-h, --help', '--version']) {
+    assert.ok(r.stdout.includes(flag), `--help does not mention ${flag}`);
+  }
+  for (const mode of ['auto', 'manual', 'accept-edits', 'read-only']) assert.match(r.stdout, new RegExp(`\\b${mode}\\b`));
+  assert.match(r.stdout, /Allow bash\(npm test\)\? \[y\]es \/ \[n\]o \/ \[a\]lways/);
+  assert.match(r.stdout, /stdin does not have to be a terminal/);
+  assert.match(r.stdout, /HARNEXT_MODEL/);
+  assert.match(r.stdout, /0 the run succeeded, 1 it failed, 2 usage error, 130 cancelled/);
+  assert.equal((await cli(['-h'])).stdout, r.stdout);
+});
+
+test('--version prints the package version', async () => {
+  const r = await cli(['--version']);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout, `${PKG.version}\n`);
+});
+
+test('--json --script prints only JSON lines, from run_start to run_end', async () => {
+  const cwd = workspace();
+  const turns = script([
+    { text: 'Writing.', toolCalls: [{ name: 'write_file', args: { path: 'out.txt', content: 'hi\n' } }], usage: { inputTokens: 10, outputTokens: 5 } },
+    { text: 'Wrote out.txt.', usage: { inputTokens: 20, outputTokens: 7 } },
+  ]);
+  const r = await cli(['--json', '--script', turns, '--cwd', cwd, 'write a file']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  const events = jsonLines(r.stdout);
+  assert.equal(events[0].type, 'run_start');
+  assert.equal(events.at(-1).type, 'run_end');
+  assert.deepEqual(
+    events.map((e) => e.type).filter((t) => t !== 'text'),
+    ['run_start', 'usage', 'tool_call', 'tool_result', 'usage', 'run_end'],
+  );
+  const { result } = events.at(-1);
+  assert.equal(result.success, true);
+  assert.deepEqual(result.filesChanged, ['out.txt']);
+  assert.deepEqual(result.usage, { inputTokens: 30, outputTokens: 12, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 });
+  assert.equal(fs.readFileSync(path.join(cwd, 'out.txt'), 'utf8'), 'hi\n');
+});
+
+test('the human rendering streams text, tool calls with arguments and status, and a usage line; no ANSI off a terminal', async () => {
+  const cwd = workspace();
+  const r = await cli(['--script', script(TWO_COMMANDS), '--cwd', cwd, 'run two commands']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /\x1b\[/, 'no escape codes when stdout is not a terminal');
+  assert.match(r.stdout, /session sess_[0-9a-z]{12}/);
+  assert.match(r.stdout, /Two commands\./);
+  assert.match(r.stdout, /⏺ bash\(echo first\)\n {2}↳ ok · [\d.]+s · exit 0\n {4}first\n/);
+  assert.match(r.stdout, /⏺ bash\(echo second\)\n {2}↳ ok/);
+  assert.match(r.stdout, /Finished\./);
+  assert.match(r.stdout, /✓ done · 2 tool calls/);
+  assert.match(r.stdout, /usage +0 in · 0 out \(2 model calls\) · no cost \(scripted model, offline\)/);
+  assert.match(r.stdout, /harnext --resume sess_[0-9a-z]{12} "<task>"/);
+});
+
+test('manual mode asks on stdin, also when it is not a terminal: y allows, n denies', async () => {
+  const cwd = workspace();
+  const r = await cli(['--permission-mode', 'manual', '--script', script(TWO_COMMANDS), '--cwd', cwd, 'run two commands'], { input: 'y\nn\n' });
+  assert.equal(r.code, 0, r.stderr);
+  // The prompts go to stderr (stdout is not a terminal), each followed by the answer read.
+  assert.equal(
+    r.stderr,
+    '? Allow bash(echo first)? [y]es / [n]o / [a]lways y\n? Allow bash(echo second)? [y]es / [n]o / [a]lways n\n',
+  );
+  assert.match(r.stdout, /⏺ bash\(echo first\)\n {2}↳ ok · [\d.]+s · exit 0\n {4}first\n/);
+  assert.match(r.stdout, /⏺ bash\(echo second\)\n {2}↳ denied: The user denied this tool call\./);
+  assert.match(r.stdout, /2 tool calls \(1 not ok\)/);
+});
+
+test('manual mode in --json: the requests are events, the answers come from stdin', async () => {
+  const cwd = workspace();
+  const r = await cli(['--json', '--permission-mode', 'manual', '--script', script(TWO_COMMANDS), '--cwd', cwd, 'go'], { input: 'n\ny\n' });
+  assert.equal(r.code, 0, r.stderr);
+  const events = jsonLines(r.stdout);
+  assert.equal(events.filter((e) => e.type === 'permission_request').length, 2);
+  assert.deepEqual(events.filter((e) => e.type === 'tool_result').map((e) => e.status), ['denied', 'ok']);
+  assert.match(r.stderr, /Allow bash\(echo first\)\? \[y\]es \/ \[n\]o \/ \[a\]lways n\n/);
+});
+
+test('manual mode: an unclear answer is asked again, "a" allows the tool for the rest of the session, end of input denies', async () => {
+  const cwd = workspace();
+  const always = await cli(['--json', '--permission-mode', 'manual', '--script', script(TWO_COMMANDS), '--cwd', cwd, 'go'], { input: 'maybe\na\n' });
+  assert.equal(always.code, 0, always.stderr);
+  assert.match(always.stderr, /answer y \(yes\), n \(no\) or a \(always\)/);
+  assert.equal(always.stderr.match(/Allow bash/g).length, 2, 'asked twice for the first call, never for the second');
+  assert.deepEqual(jsonLines(always.stdout).filter((e) => e.type === 'tool_result').map((e) => e.status), ['ok', 'ok']);
+
+  const eof = await cli(['--json', '--permission-mode', 'manual', '--script', script(TWO_COMMANDS), '--cwd', cwd, 'go'], { input: '' });
+  assert.equal(eof.code, 0, eof.stderr);
+  assert.match(eof.stderr, /no answer \(end of input\): denied/);
+  assert.deepEqual(jsonLines(eof.stdout).filter((e) => e.type === 'tool_result').map((e) => e.status), ['denied', 'denied']);
+});
+
+test('bad usage: a clear message on stderr, nothing on stdout, exit code 2', async () => {
+  const cases = [
+    [['--modle', 'x', 'task'], /unknown option --modle \(did you mean --model\?\)/],
+    [['--frobnicate', 'task'], /unknown option --frobnicate\n/],
+    [['--permission-mode', 'sometimes', 'task'], /invalid --permission-mode "sometimes": expected one of auto, manual, accept-edits, read-only/],
+    [['--max-steps', '0', 'task'], /invalid --max-steps "0": expected an integer >= 1/],
+    [['--max-steps', 'many', 'task'], /invalid --max-steps "many"/],
+    [['--model'], /option --model needs a value/],
+    [['--json'], /missing task/],
+    [['--resume', 'nope', 'task'], /invalid --resume "nope"/],
+    [['--script', path.join(tmp, 'missing.json'), 'task'], /cannot read --script .*missing\.json: no such file/],
+    [['--script', script({ not: 'turns' }), 'task'], /expected a JSON array of turns/],
+    [['--script', script([]), '--model', 'anthropic/claude-sonnet-4-5', 'task'], /cannot be combined with --model/],
+    [['--script', script([]), '--cwd', path.join(tmp, 'nowhere'), 'task'], /--cwd .*nowhere: no such directory/],
+    [['--model', 'mistral/large', 'task'], /unknown provider prefix "mistral"/],
+    [['task'], /no model to run: set ANTHROPIC_API_KEY .* or OPENAI_API_KEY .*--script <file\.json> runs offline/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await cli(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
+    assert.equal(r.stdout, '', args.join(' '));
+    assert.match(r.stderr, message, args.join(' '));
+    assert.match(r.stderr, /Try 'harnext --help'/);
+  }
+});
+
+test('--resume continues a session in a new process, in its workspace', async () => {
+  const cwd = workspace();
+  const first = await cli(['--json', '--script', script([{ text: 'Noted: the colour is teal.' }]), '--cwd', cwd, 'remember teal']);
+  assert.equal(first.code, 0, first.stderr);
+  const id = jsonLines(first.stdout).at(-1).result.sessionId;
+
+  // From another directory and without --cwd: the session's workspace is used.
+  const second = await cli(['--json', '--resume', id, '--script', script([{ toolCalls: [{ name: 'bash', args: { command: 'pwd' } }] }, { text: 'Teal.' }]), 'which colour?'], { cwd: tmp });
+  assert.equal(second.code, 0, second.stderr);
+  const events = jsonLines(second.stdout);
+  assert.equal(events[0].sessionId, id);
+  assert.equal(events.at(-1).result.sessionId, id);
+  assert.equal(events.find((e) => e.type === 'tool_result').output.split('\n')[0], fs.realpathSync(cwd));
+
+  const session = await Agent.loadSession(id, { sessionDir });
+  assert.equal(session.runs, 2);
+  const said = JSON.stringify(session.messages);
+  for (const text of ['remember teal', 'Noted: the colour is teal.', 'which colour?', 'Teal.']) assert.ok(said.includes(text), text);
+
+  const human = await cli(['--resume', id, '--script', script([{ text: 'Still teal.' }]), 'again'], { cwd: tmp });
+  assert.equal(human.code, 0, human.stderr);
+  assert.match(human.stdout, new RegExp(`resuming ${id} \\(2 earlier runs\\)`));
+
+  const unknown = await cli(['--resume', 'sess_000000000000', '--script', script([{ text: 'x' }]), 'x']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /cannot resume sess_000000000000: .*no such session/);
+});
+
+test('a failed run exits 1: max steps reached, or a script that runs out', async () => {
+  const cwd = workspace();
+  const steps = await cli(['--json', '--max-steps', '1', '--script', script(TWO_COMMANDS), '--cwd', cwd, 'go']);
+  assert.equal(steps.code, 1, steps.stderr);
+  assert.equal(jsonLines(steps.stdout).at(-1).result.stopReason, 'max_steps');
+
+  const out = await cli(['--script', script([{ toolCalls: [{ name: 'bash', args: { command: 'true' } }] }]), '--cwd', cwd, 'go']);
+  assert.equal(out.code, 1, out.stderr);
+  assert.match(out.stdout, /✗ internal: .*script/);
+  assert.match(out.stdout, /✗ failed \(internal\)/);
+});
+
+test('Ctrl-C cancels the run: the command is stopped, run_end comes, exit code 130', async () => {
+  const cwd = workspace();
+  let sent = false;
+  const r = await cli(['--json', '--script', script([{ toolCalls: [{ name: 'bash', args: { command: 'sleep 30' } }] }, { text: 'never' }]), '--cwd', cwd, 'sleep'], {
+    onStdout: (stdout, child) => {
+      if (!sent && stdout.includes('"tool_call"')) {
+        sent = true;
+        setTimeout(() => child.kill('SIGINT'), 200);
+      }
+    },
+  });
+  assert.equal(r.code, 130, r.stderr);
+  const events = jsonLines(r.stdout);
+  assert.equal(events.find((e) => e.type === 'tool_result').status, 'cancelled');
+  assert.equal(events.at(-1).result.cancelled, true);
+  assert.match(r.stderr, /cancelling the run/);
+});
+
+test('with ANTHROPIC_API_KEY the default model is Anthropic: --system-prompt-append reaches the request, cost at list prices', async () => {
+  await mock.push({ turn: { text: 'Bonjour.', usage: { inputTokens: 1000, outputTokens: 100, cacheReadTokens: 2000, cacheWriteTokens: 400 } } });
+  const before = (await mock.requests()).length;
+  const r = await cli(['--system-prompt-append', 'Always answer in French.', '--cwd', workspace(), 'hello'], {
+    env: cleanEnv({ ANTHROPIC_API_KEY: 'test-key', ANTHROPIC_BASE_URL: mock.url }),
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const request = (await mock.requests())[before];
+  assert.equal(request.body.model, 'claude-sonnet-4-5');
+  assert.match(JSON.stringify(request.body.system), /Always answer in French\./);
+  assert.match(r.stdout, /anthropic\/claude-sonnet-4-5/);
+  // 1000 × $3 + 100 × $15 + 2000 × $0.30 + 400 × $3.75 per million tokens.
+  assert.match(r.stdout, /1,000 in · 100 out · 2,000 cache read · 400 cache write \(1 model call\) · \$0\.0066 at Anthropic list prices/);
+});
+
+test('with only OPENAI_API_KEY the default model is openai/gpt-5; unknown prices say so', async () => {
+  await mock.push({ turn: { text: 'Hi.', usage: { inputTokens: 1000, outputTokens: 100, cacheReadTokens: 1000 } } });
+  const env = cleanEnv({ OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: `${mock.url}/v1` });
+  const r = await cli(['--cwd', workspace(), 'hello'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /openai\/gpt-5/);
+  // 1000 × $1.25 + 100 × $10 + 1000 × $0.125 per million tokens.
+  assert.match(r.stdout, /\$0\.0024 at OpenAI list prices/);
+
+  await mock.push({ turn: { text: 'Hi.', usage: { inputTokens: 10, outputTokens: 1 } } });
+  const local = await cli(['-m', 'openai-chat/llama3.1', '--cwd', workspace(), 'hello'], { env });
+  assert.equal(local.code, 0, local.stderr);
+  assert.match(local.stdout, /cost unknown for openai-chat\/llama3\.1/);
+});
+
+test('the price table knows dated snapshots and nothing it is unsure of', () => {
+  assert.equal(priceOf('anthropic/claude-sonnet-4-5-20250929').input, 3);
+  assert.equal(priceOf('anthropic/claude-opus-4-0').output, 75);
+  assert.equal(priceOf('anthropic/claude-3-5-haiku-latest').cacheRead, 0.08);
+  assert.equal(priceOf('openai/gpt-4o-2024-08-06').input, 2.5);
+  assert.equal(priceOf('openai/gpt-4o-2024-05-13'), null);
+  assert.equal(priceOf('openai/gpt-4o-mini').output, 0.6);
+  assert.equal(priceOf('openai-chat/gpt-4o'), null);
+  assert.equal(priceOf('anthropic/claude-2'), null);
+  assert.equal(priceOf('scripted'), null);
+});
