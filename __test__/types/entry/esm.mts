@@ -8,6 +8,9 @@ import type {
   Agent as CjsAgent,
   AgentEvent as CjsAgentEvent,
   RunResult as CjsRunResult,
+  builtinTools as cjsBuiltinTools,
+  tool as cjsTool,
+  jsonSchema as cjsJsonSchema,
 } from "harnext" with { "resolution-mode": "require" };
 import { z } from "zod";
 
@@ -20,8 +23,12 @@ const same: [
   Equal<Agent, CjsAgent>,
   Equal<AgentEvent, CjsAgentEvent>,
   Equal<RunResult, CjsRunResult>,
-  Equal<typeof builtinTools, readonly BuiltinToolName[]>,
-] = [true, true, true, true];
+  Equal<typeof builtinTools, typeof cjsBuiltinTools>,
+  Equal<typeof tool, typeof cjsTool>,
+  Equal<typeof jsonSchema, typeof cjsJsonSchema>,
+] = [true, true, true, true, true, true];
+const names: readonly BuiltinToolName[] = builtinTools;
+void names;
 void same;
 
 const weather = tool({

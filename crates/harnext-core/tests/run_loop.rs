@@ -208,7 +208,10 @@ async fn three_step_tool_loop_gives_the_spec_event_order_text_and_usage_totals()
     assert!(second[1]["content"][0]["signature"]
         .as_str()
         .is_some_and(|s| !s.is_empty()));
-    assert_eq!(requests[0].body["tools"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        requests[0].body["tools"].as_array().unwrap().len(),
+        harnext_tools::BUILTIN_TOOL_NAMES.len()
+    );
 }
 
 #[tokio::test]

@@ -241,7 +241,10 @@ impl RecordedRequest {
         out.insert("headers".into(), Value::Object(headers));
         out.insert("body".into(), self.body.clone());
         out.insert("receivedAtUs".into(), Value::from(self.received_at_us));
-        out.insert("finishedAtUs".into(), Value::from(self.finished_at_us.load(Ordering::SeqCst)));
+        out.insert(
+            "finishedAtUs".into(),
+            Value::from(self.finished_at_us.load(Ordering::SeqCst)),
+        );
         Value::Object(out)
     }
 }
@@ -559,8 +562,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
                 .insert("x-should-retry", HeaderValue::from_static("false"));
             response
         }
-        Some((_, Some(response))) => serve(&shared, response, &model, format, asked)
-            .map(|body| TimedBody { inner: body, finished: Some(finished) }.boxed_unsync()),
+        Some((_, Some(response))) => serve(&shared, response, &model, format, asked).map(|body| {
+            TimedBody {
+                inner: body,
+                finished: Some(finished),
+            }
+            .boxed_unsync()
+        }),
     }
 }
 
