@@ -16,7 +16,7 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** The environment of a machine without API keys, outside any test runner. */
 function offlineEnv() {
-  const env = { ...process.env, TMPDIR: tmp };
+  const env = { ...process.env, TMPDIR: tmp, HARNEXT_SESSION_DIR: path.join(tmp, 'sessions') };
   for (const k of ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'HARNEXT_MODEL', 'NODE_TEST_CONTEXT', 'FORCE_COLOR']) delete env[k];
   return env;
 }
