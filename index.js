@@ -184,7 +184,7 @@ class Agent extends native.Agent {
   }
 }
 
-const builtinTools = Object.freeze(['read_file', 'write_file', 'edit_file', 'bash'])
+const builtinTools = Object.freeze(native.builtinToolNames())
 
 module.exports = native
 module.exports.Agent = Agent

@@ -135,3 +135,13 @@ test('tool() and the tools option reject bad definitions with clear errors', () 
   assert.throws(() => new Agent({ model: 'scripted', script: [], cwd, tools: [dup] }), /`tools`.*"bash"/);
   assert.throws(() => new Agent({ model: 'scripted', script: [], cwd, tools: [weather, weather] }), /`tools`.*twice/);
 });
+
+test('builtinTools, the BuiltinToolName type and the tools an agent offers by default agree', async () => {
+  const dts = (await import('node:fs')).readFileSync(new URL('../index.d.ts', import.meta.url), 'utf8');
+  const union = dts.match(/export type BuiltinToolName = (.+)/)[1].match(/'([a-z_]+)'/g).map((s) => s.slice(1, -1));
+  assert.deepEqual(union, [...builtinTools]);
+  await mock.push({ turn: { text: 'hi' } });
+  await new Agent({ model: 'anthropic/claude-test', baseURL: mock.url, apiKey: 'k', cwd }).run('hi');
+  const offered = (await mock.requests()).at(-1).body.tools.map((t) => t.name);
+  assert.deepEqual(offered, [...builtinTools]);
+});

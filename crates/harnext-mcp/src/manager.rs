@@ -14,6 +14,7 @@ use rmcp::model::ClientCapabilities;
 use rmcp::model::ClientConfig;
 use rmcp::model::Implementation;
 use rmcp::model::ProtocolVersion;
+use rmcp::service::ClientInitializeError;
 use rmcp::service::NotificationContext;
 use rmcp::service::Peer;
 use rmcp::service::RoleClient;
@@ -31,6 +32,7 @@ use crate::config::McpServerConfig;
 use crate::http::HttpClient;
 use crate::process;
 use crate::process::ServerProcess;
+use crate::tool::error_text;
 use crate::tool::tool_name;
 use crate::tool::unavailable;
 use crate::tool::Link;
@@ -285,9 +287,13 @@ impl Server {
                     Ok(Err(e)) => {
                         // Most failures here are a process that exited: say how.
                         status.wait_exit(Duration::from_millis(500)).await;
-                        return Err(match status.describe() {
-                            Some(how) => format!("{how} during initialization"),
-                            None => format!("initialization failed: {e}{}", status.stderr.note()),
+                        return Err(match status.describe(" during initialization") {
+                            Some(how) => how,
+                            None => format!(
+                                "initialization failed: {}{}",
+                                init_error(&e),
+                                status.stderr.note()
+                            ),
                         });
                     }
                     Err(_) => {
@@ -321,7 +327,13 @@ impl Server {
                 let served = tokio::time::timeout(limit, handler.serve(transport)).await;
                 let service = match served {
                     Ok(Ok(service)) => service,
-                    Ok(Err(e)) => return Err(format!("cannot connect to {}: {e}", config.url)),
+                    Ok(Err(e)) => {
+                        return Err(format!(
+                            "cannot connect to {}: {}",
+                            config.url,
+                            init_error(&e)
+                        ))
+                    }
                     Err(_) => return Err(too_slow("the MCP initialization")),
                 };
                 (service, None)
@@ -386,9 +398,9 @@ async fn list_tools(
             if let Some(p) = &link.process {
                 p.wait_exit(Duration::from_millis(500)).await;
             }
-            return Err(match link.process.as_ref().and_then(|p| p.describe()) {
+            return Err(match link.process.as_ref().and_then(|p| p.describe("")) {
                 Some(how) => how,
-                None => format!("tools/list failed: {e}"),
+                None => format!("tools/list failed: {}", error_text(&e)),
             });
         }
         Err(_) => {
@@ -418,5 +430,15 @@ impl std::fmt::Debug for McpManager {
         f.debug_list()
             .entries(self.servers.iter().map(|s| (&s.name, &s.config)))
             .finish()
+    }
+}
+
+/// Why `initialize` failed, without the transport's Rust type names.
+fn init_error(error: &ClientInitializeError) -> String {
+    match error {
+        ClientInitializeError::TransportError { error, context } => {
+            format!("{} ({context})", error_text(error.error.as_ref()))
+        }
+        other => error_text(other),
     }
 }

@@ -109,10 +109,11 @@ impl ProcessStatus {
         }
     }
 
-    /// Why the server is unreachable, for a message: how it exited and its stderr.
-    pub(crate) fn describe(&self) -> Option<String> {
+    /// Why the server is unreachable, for a message: how it exited (`when`: " during
+    /// initialization", or nothing) and its stderr.
+    pub(crate) fn describe(&self, when: &str) -> Option<String> {
         self.exit()
-            .map(|how| format!("its process exited ({how}){}", self.stderr.note()))
+            .map(|how| format!("its process exited ({how}){when}{}", self.stderr.note()))
     }
 }
 

@@ -39,14 +39,41 @@ impl Link {
 
     /// Why the server cannot be reached, for a message.
     pub(crate) fn gone_reason(&self, error: Option<&ServiceError>) -> String {
-        if let Some(how) = self.process.as_ref().and_then(|p| p.describe()) {
+        if let Some(how) = self.process.as_ref().and_then(|p| p.describe("")) {
             return how;
         }
         match error {
-            Some(e) => format!("the connection failed: {e}"),
+            Some(e) => format!("the connection failed: {}", error_text(e)),
             None => "the connection to it is closed".to_owned(),
         }
     }
+}
+
+/// An error and its causes, `"a: b: c"`, without the transport's Rust type names and
+/// without repeating a cause its parent already quotes.
+pub(crate) fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    use rmcp::transport::streamable_http_client::StreamableHttpError;
+    use rmcp::transport::DynamicTransportError;
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(dynamic) = e.downcast_ref::<DynamicTransportError>() {
+            current = Some(dynamic.error.as_ref());
+            continue;
+        }
+        if let Some(StreamableHttpError::Client(inner)) =
+            e.downcast_ref::<StreamableHttpError<reqwest::Error>>()
+        {
+            current = Some(inner);
+            continue;
+        }
+        let text = e.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
 }
 
 /// `"MCP server `x` is unavailable: <reason>"`: what the model and the user see.
@@ -157,6 +184,11 @@ impl Tool for McpTool {
                     "MCP server `{}` answered with an error: {} (code {})",
                     link.server, e.message, e.code.0
                 ))),
+                // The server ended the request (`notifications/cancelled` from its side).
+                Err(e @ ServiceError::Cancelled { .. }) => Err(ToolError::Failed(format!(
+                    "MCP server `{}` cancelled the call: {e}",
+                    link.server
+                ))),
                 Err(e @ (ServiceError::TransportClosed | ServiceError::TransportSend(_))) => {
                     link.dirty.store(true, Ordering::SeqCst);
                     // A crash shows up as a closed connection a moment before the exit
@@ -170,8 +202,9 @@ impl Tool for McpTool {
                     )))
                 }
                 Err(e) => Err(ToolError::Failed(format!(
-                    "MCP server `{}`: the call failed: {e}",
-                    link.server
+                    "MCP server `{}`: the call failed: {}",
+                    link.server,
+                    error_text(&e)
                 ))),
             }
         })
