@@ -220,5 +220,8 @@ impl Agent {
 /// Internal: the built-in tool names, for `builtinTools` in index.js.
 #[napi(skip_typescript)]
 pub fn builtin_tool_names() -> Vec<String> {
-    harnext_tools::BUILTIN_TOOL_NAMES.iter().map(|s| (*s).to_owned()).collect()
+    harnext_tools::BUILTIN_TOOL_NAMES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
 }

@@ -13,6 +13,7 @@ mod options;
 mod sessions;
 mod stream;
 
+pub use agent::builtin_tool_names;
 pub use agent::Agent;
 pub use callbacks::PermissionRequest;
 pub use events::AgentEvent;
