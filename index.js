@@ -186,8 +186,11 @@ class Agent extends native.Agent {
 
 const builtinTools = Object.freeze(native.builtinToolNames())
 
-module.exports = native
-module.exports.Agent = Agent
-module.exports.tool = tool
-module.exports.jsonSchema = jsonSchema
-module.exports.builtinTools = builtinTools
+// One `exports.name =` line per export, so Node's ESM loader sees the names (named imports
+// of this CommonJS file work).
+exports.Agent = Agent
+exports.EventStream = native.EventStream
+exports.tool = tool
+exports.jsonSchema = jsonSchema
+exports.builtinTools = builtinTools
+exports.__napiBindingTarget = native.__napiBindingTarget

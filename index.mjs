@@ -6,9 +6,6 @@ import harnext from './index.js'
 export const {
   Agent,
   EventStream,
-  ErrorCode,
-  StopReason,
-  ToolStatus,
   __napiBindingTarget,
   tool,
   jsonSchema,
