@@ -36,7 +36,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ignore::WalkState;
+use ignore::{DirEntry, WalkState};
 use tokio_util::sync::CancellationToken;
 
 use crate::walk::{self, Stopped};
@@ -76,6 +76,20 @@ pub struct Snapshot {
 }
 
 /// How a scan ended without a usable snapshot.
+/// Entries a scan walks on its own thread before it switches to a parallel walk.
+const SEQUENTIAL_LIMIT: usize = 2_000;
+
+/// A walked file's path (relative to `root`) and stamp; `None` for directories and
+/// entries whose metadata cannot be read. Links are not followed: a link's own stamp.
+fn stamp(entry: &DirEntry, root: &Path) -> Option<(PathBuf, Stamp)> {
+    if entry.file_type()?.is_dir() {
+        return None;
+    }
+    let meta = entry.metadata().ok()?;
+    let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
+    Some((rel.to_path_buf(), Stamp::of(&meta)))
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum ScanError {
     Cancelled,
@@ -83,7 +97,14 @@ pub enum ScanError {
 
 impl Snapshot {
     /// Scans the files under `root` (the canonical workspace root).
+    ///
+    /// A small tree is walked on this thread: a parallel walk costs about a millisecond of
+    /// thread coordination, more than the whole walk of a few hundred files. A walk that
+    /// passes [`SEQUENTIAL_LIMIT`] entries starts again in parallel.
     pub fn scan(root: &Path, cancel: &CancellationToken) -> Result<Snapshot, ScanError> {
+        if let Some(files) = Self::scan_sequential(root, cancel)? {
+            return Ok(Snapshot::of(files));
+        }
         let count = AtomicUsize::new(0);
         let builder = walk::walker(root, true);
         let (entries, stopped) = walk::collect_parallel(
@@ -91,21 +112,13 @@ impl Snapshot {
             cancel,
             || (),
             |(), entry, out: &mut Vec<(PathBuf, Stamp)>| {
-                let Some(file_type) = entry.file_type() else {
-                    return WalkState::Continue;
-                };
-                if file_type.is_dir() {
-                    return WalkState::Continue;
-                }
-                // Not followed: a link's own stamp (lstat), like any other entry.
-                let Ok(meta) = entry.metadata() else {
+                let Some(stamped) = stamp(entry, root) else {
                     return WalkState::Continue;
                 };
                 if count.fetch_add(1, Ordering::Relaxed) >= MAX_SNAPSHOT_FILES {
                     return WalkState::Quit;
                 }
-                let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
-                out.push((rel.to_path_buf(), Stamp::of(&meta)));
+                out.push(stamped);
                 WalkState::Continue
             },
         );
@@ -115,14 +128,35 @@ impl Snapshot {
                 files: Vec::new(),
                 complete: false,
             }),
-            None => {
-                let mut files = entries;
-                files.sort_unstable_by(|a, b| path_cmp(&a.0, &b.0));
-                Ok(Snapshot {
-                    files,
-                    complete: true,
-                })
+            None => Ok(Snapshot::of(entries)),
+        }
+    }
+
+    /// The walk on this thread; `None` once it passes [`SEQUENTIAL_LIMIT`] entries.
+    fn scan_sequential(
+        root: &Path,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Vec<(PathBuf, Stamp)>>, ScanError> {
+        let mut files = Vec::new();
+        for (seen, entry) in walk::walker(root, true).build().enumerate() {
+            if seen >= SEQUENTIAL_LIMIT {
+                return Ok(None);
             }
+            if cancel.is_cancelled() {
+                return Err(ScanError::Cancelled);
+            }
+            if let Some(stamped) = entry.ok().as_ref().and_then(|e| stamp(e, root)) {
+                files.push(stamped);
+            }
+        }
+        Ok(Some(files))
+    }
+
+    fn of(mut files: Vec<(PathBuf, Stamp)>) -> Snapshot {
+        files.sort_unstable_by(|a, b| path_cmp(&a.0, &b.0));
+        Snapshot {
+            files,
+            complete: true,
         }
     }
 
@@ -211,6 +245,43 @@ mod tests {
 
     use super::*;
     use std::ffi::OsString;
+
+    #[test]
+    fn small_and_large_trees_scan_the_same_way_on_either_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..(SEQUENTIAL_LIMIT + 500) {
+            let sub = dir.path().join(format!("d{}", i % 7));
+            std::fs::create_dir_all(&sub).unwrap();
+            std::fs::write(sub.join(format!("f{i}.txt")), "x").unwrap();
+        }
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let cancel = CancellationToken::new();
+        // Past the limit the sequential walk gives up, and the parallel one finds every file.
+        assert!(Snapshot::scan_sequential(&root, &cancel).unwrap().is_none());
+        let large = Snapshot::scan(&root, &cancel).unwrap();
+        assert!(large.is_complete());
+        assert_eq!(large.len(), SEQUENTIAL_LIMIT + 500);
+        // A small tree is scanned on this thread, with the same result as a parallel walk.
+        let small = tempfile::tempdir().unwrap();
+        std::fs::write(small.path().join("a"), "1").unwrap();
+        std::fs::create_dir(small.path().join("b")).unwrap();
+        std::fs::write(small.path().join("b/c"), "2").unwrap();
+        let small_root = std::fs::canonicalize(small.path()).unwrap();
+        let seq = Snapshot::scan_sequential(&small_root, &cancel)
+            .unwrap()
+            .unwrap();
+        let (par, stopped) = walk::collect_parallel(
+            &walk::walker(&small_root, true),
+            &cancel,
+            || (),
+            |(), e, out: &mut Vec<(PathBuf, Stamp)>| {
+                out.extend(stamp(e, &small_root));
+                WalkState::Continue
+            },
+        );
+        assert!(stopped.is_none());
+        assert_eq!(Snapshot::of(seq).files, Snapshot::of(par).files);
+    }
 
     /// Paths as `/`-joined strings.
     fn display_paths(changes: &[(PathBuf, ChangeKind)]) -> Vec<String> {
