@@ -203,12 +203,41 @@ fn record_changes(ctx: &ToolContext, before: Option<Snapshot>) -> tokio::task::J
     })
 }
 
+/// The `setsid` program, when the system has one.
+fn setsid_program() -> Option<&'static std::path::Path> {
+    static SETSID: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    SETSID
+        .get_or_init(|| {
+            ["/usr/bin/setsid", "/bin/setsid", "/usr/local/bin/setsid"]
+                .iter()
+                .map(std::path::PathBuf::from)
+                .find(|p| p.is_file())
+        })
+        .as_deref()
+}
+
 async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<String, ToolError> {
     if ctx.cancel.is_cancelled() {
         return Err(ToolError::Cancelled);
     }
     let before = snapshot(ctx).await?;
-    let mut child = Command::new("bash")
+    // In a session of its own (util-linux `setsid`, which execs bash in place since a
+    // fresh child is no group leader), the command has no controlling terminal: whatever
+    // tries to prompt on /dev/tty (ssh, sudo) fails at once instead of being stopped until
+    // the timeout. Its process group is still its pid. Without `setsid`, its own group.
+    let mut cmd = match setsid_program() {
+        Some(setsid) => {
+            let mut c = Command::new(setsid);
+            c.arg("bash");
+            c
+        }
+        None => {
+            let mut c = Command::new("bash");
+            c.process_group(0);
+            c
+        }
+    };
+    let mut child = cmd
         .arg("-c")
         .arg(command)
         .current_dir(ctx.workspace.root())
@@ -218,7 +247,6 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| ToolError::Failed(format!("could not start bash: {e}")))?;
@@ -520,6 +548,22 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(out, "0 cat cat true noninteractive\nexit code: 0");
+    }
+
+    #[tokio::test]
+    async fn the_command_leads_its_own_session_and_process_group_without_a_terminal() {
+        let (_dir, ctx) = ctx();
+        // Fields 5 and 6 of /proc/<pid>/stat: process group and session.
+        let out = bash(&ctx, "set -- $(cut -d' ' -f5,6 /proc/$$/stat); echo \"$$ $1 $2\"; exec 3</dev/tty && echo tty || echo no-tty")
+            .await
+            .unwrap();
+        let first = out.lines().next().unwrap();
+        let ids: Vec<&str> = first.split(' ').collect();
+        assert_eq!(ids[0], ids[1], "its own process group: {out}");
+        if setsid_program().is_some() {
+            assert_eq!(ids[0], ids[2], "its own session: {out}");
+            assert!(out.contains("no-tty"), "no controlling terminal: {out}");
+        }
     }
 
     #[tokio::test]
