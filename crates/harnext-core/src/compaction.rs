@@ -32,6 +32,7 @@ use harnext_protocol::StopReason;
 use harnext_protocol::Usage;
 use harnext_providers::ModelEvent;
 use harnext_providers::ModelRequest;
+use harnext_providers::ToolSpec;
 use harnext_tools::cap_output;
 use tokio_util::sync::CancellationToken;
 
@@ -79,6 +80,8 @@ pub(crate) struct Ctx<'a> {
     pub events: &'a EventSink,
     pub cancel: &'a CancellationToken,
     pub usage: &'a mut Usage,
+    /// The tools offered in this run (MCP tools included).
+    pub specs: &'a [ToolSpec],
 }
 
 /// The context window of a model family, in tokens; `None` when unknown or unlimited.
@@ -147,10 +150,9 @@ fn history_tokens(history: &[Message]) -> u64 {
 }
 
 /// The whole request estimated from its size.
-fn fresh_estimate(agent: &AgentInner, history: &[Message]) -> u64 {
+fn fresh_estimate(agent: &AgentInner, specs: &[ToolSpec], history: &[Message]) -> u64 {
     let fixed = agent.system.len()
-        + agent
-            .tool_specs
+        + specs
             .iter()
             .map(|t| t.name.len() + t.description.len() + t.input_schema.to_string().len())
             .sum::<usize>();
@@ -158,10 +160,15 @@ fn fresh_estimate(agent: &AgentInner, history: &[Message]) -> u64 {
 }
 
 /// The tokens the next request will take.
-fn estimate(agent: &AgentInner, history: &[Message], session: &SessionLease) -> u64 {
+fn estimate(
+    agent: &AgentInner,
+    specs: &[ToolSpec],
+    history: &[Message],
+    session: &SessionLease,
+) -> u64 {
     match session.reported_input() {
         Some((reported, len)) if len <= history.len() => reported + history_tokens(&history[len..]),
-        _ => fresh_estimate(agent, history),
+        _ => fresh_estimate(agent, specs, history),
     }
 }
 
@@ -182,7 +189,7 @@ pub(crate) async fn prepare(mut ctx: Ctx<'_>, force: bool) -> Result<bool, Endin
     if known_window.is_none() && !force {
         return Ok(false);
     }
-    let before = estimate(ctx.agent, ctx.history, ctx.session);
+    let before = estimate(ctx.agent, ctx.specs, ctx.history, ctx.session);
     // An unknown window, when the provider said the request is past it: what we have.
     let window = known_window.unwrap_or(before);
     let threshold = window.saturating_mul(THRESHOLD_PERCENT) / 100;
@@ -242,7 +249,7 @@ pub(crate) async fn prepare(mut ctx: Ctx<'_>, force: bool) -> Result<bool, Endin
     }
     apply_compaction(ctx.history, &record);
     if summarized > 0 {
-        after = fresh_estimate(ctx.agent, ctx.history);
+        after = fresh_estimate(ctx.agent, ctx.specs, ctx.history);
     }
     if let SessionRecord::Compaction { after_tokens, .. } = &mut record {
         *after_tokens = after;

@@ -229,6 +229,7 @@ impl LoopState<'_> {
                 events: &self.events,
                 cancel: &self.cancel,
                 usage: &mut self.usage,
+                specs: &self.tools.specs,
             },
             force,
         )
