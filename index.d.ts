@@ -416,6 +416,8 @@ export interface SessionData {
   runs: number
   /** How many times its history was compacted. */
   compactions: number
+  /** Tools allowed without asking for the rest of the session (`remember: true`). */
+  allowedTools: Array<string>
 }
 
 /** Options of `Agent.listSessions()` and `Agent.loadSession()`. */

@@ -126,6 +126,8 @@ pub struct SessionData {
     pub runs: u32,
     /// How many times its history was compacted.
     pub compactions: u32,
+    /// Tools allowed without asking for the rest of the session (`remember: true`).
+    pub allowed_tools: Vec<String>,
 }
 
 fn ms(n: u64) -> f64 {
@@ -270,6 +272,7 @@ impl Agent {
             forked_from: forked_from(d.forked_from),
             runs: d.runs,
             compactions: d.compactions,
+            allowed_tools: d.allowed_tools,
         })
     }
 

@@ -1,10 +1,7 @@
 //! The agent: a validated configuration, a provider, tools, and the sessions of its runs.
 
-use std::collections::HashMap;
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -107,8 +104,6 @@ pub(crate) struct AgentInner {
     pub store: Arc<dyn SessionStore>,
     /// The agent's MCP servers (none started until a run needs them).
     pub mcp: McpManager,
-    /// Tools a user allowed with `remember`, by session id.
-    remembered: Mutex<HashMap<String, HashSet<String>>>,
 }
 
 /// A tool offered to the model, with what it does for the permission modes.
@@ -116,20 +111,6 @@ pub(crate) struct AgentInner {
 pub(crate) struct RegisteredTool {
     pub tool: Arc<dyn Tool>,
     pub category: ToolCategory,
-}
-
-impl AgentInner {
-    pub fn is_remembered(&self, session_id: &str, tool: &str) -> bool {
-        let r = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
-        r.get(session_id).is_some_and(|s| s.contains(tool))
-    }
-
-    pub fn remember(&self, session_id: &str, tool: &str) {
-        let mut r = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
-        r.entry(session_id.to_owned())
-            .or_default()
-            .insert(tool.to_owned());
-    }
 }
 
 /// A configured agent. Cheap to clone; clones share sessions.
@@ -389,7 +370,6 @@ impl Agent {
                 system,
                 store,
                 mcp,
-                remembered: Mutex::new(HashMap::new()),
             }),
         })
     }

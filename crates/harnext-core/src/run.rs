@@ -599,8 +599,7 @@ impl LoopState<'_> {
                 0,
             );
         };
-        let session_id = self.session.id().to_owned();
-        let gate = if agent.is_remembered(&session_id, name) {
+        let gate = if self.session.is_allowed(name) {
             Gate::Run
         } else {
             permissions::gate(agent.config.permission_mode, registered.category)
@@ -640,7 +639,7 @@ impl LoopState<'_> {
                 match decision {
                     Ok(Decision::Allow { args: edited, remember }) => {
                         if remember {
-                            agent.remember(&session_id, name);
+                            self.session.allow(name);
                         }
                         if let Some(edited) = edited {
                             *args = edited;

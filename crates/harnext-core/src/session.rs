@@ -116,6 +116,8 @@ struct LeaseState {
     len: usize,
     /// The input tokens the last model call reported, with the history length it saw.
     reported: Option<(u64, usize)>,
+    /// Tools allowed for the rest of the session.
+    allowed: BTreeSet<String>,
 }
 
 impl LeaseState {
@@ -211,6 +213,23 @@ impl SessionLease {
         self.state().reported
     }
 
+    /// Whether the user allowed `tool` for the rest of the session.
+    pub fn is_allowed(&self, tool: &str) -> bool {
+        self.state().allowed.contains(tool)
+    }
+
+    /// Allows `tool` for the rest of the session, on disk too (a resume keeps it).
+    pub fn allow(&self, tool: &str) {
+        let mut state = self.state();
+        if state.allowed.insert(tool.to_owned()) {
+            let record = SessionRecord::Permission {
+                ts: now_ms(),
+                tool: tool.to_owned(),
+            };
+            state.write(&record, &self.0.id);
+        }
+    }
+
     /// Records a compaction, after which the history has `len` messages.
     pub(crate) fn record_compaction(&self, record: &SessionRecord, len: usize) {
         let mut state = self.state();
@@ -286,6 +305,7 @@ pub(crate) fn acquire(
                 failure: None,
                 len: 0,
                 reported: None,
+                allowed: BTreeSet::new(),
             }),
             _running: running,
         })));
@@ -315,6 +335,7 @@ pub(crate) fn acquire(
         failure: None,
         len: replayed.data.messages.len(),
         reported: None,
+        allowed: replayed.data.allowed_tools.iter().cloned().collect(),
     };
     if let Some(fix) = replayed.tail_fix {
         state.write(
@@ -359,6 +380,8 @@ pub struct SessionData {
     pub runs: u32,
     /// How many compactions its history went through.
     pub compactions: u32,
+    /// The tools the user allowed for the rest of the session, sorted.
+    pub allowed_tools: Vec<String>,
 }
 
 struct Replayed {
@@ -382,7 +405,9 @@ fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
         forked_from: None,
         runs: 0,
         compactions: 0,
+        allowed_tools: Vec::new(),
     };
+    let mut allowed = BTreeSet::new();
     let mut header_seen = false;
     let mut files = BTreeSet::new();
     let mut open_steps: HashMap<String, usize> = HashMap::new();
@@ -442,6 +467,9 @@ fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
                 history.push(message.clone());
             }
             SessionRecord::Usage { usage, .. } => data.usage += *usage,
+            SessionRecord::Permission { tool, .. } => {
+                allowed.insert(tool.clone());
+            }
             SessionRecord::Compaction { .. } => {
                 apply_compaction(&mut history, record);
                 data.compactions += 1;
@@ -464,6 +492,7 @@ fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
         }
     }
     data.files_changed = files.into_iter().collect();
+    data.allowed_tools = allowed.into_iter().collect();
     let (messages, tail_fix) = normalize(history);
     data.messages = messages;
     Replayed { data, tail_fix }

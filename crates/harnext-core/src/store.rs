@@ -97,6 +97,9 @@ pub enum SessionRecord {
         #[serde(default)]
         summarized: usize,
     },
+    /// The user allowed `tool` without asking for the rest of the session (a permission
+    /// decision with `remember`).
+    Permission { ts: u64, tool: String },
     /// A run ended.
     RunEnd {
         ts: u64,
@@ -220,6 +223,7 @@ impl SessionRecord {
             | SessionRecord::Message { ts, .. }
             | SessionRecord::Usage { ts, .. }
             | SessionRecord::Compaction { ts, .. }
+            | SessionRecord::Permission { ts, .. }
             | SessionRecord::RunEnd { ts, .. } => *ts,
         }
     }

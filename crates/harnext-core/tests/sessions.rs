@@ -773,3 +773,54 @@ async fn a_context_overflow_error_compacts_and_retries_the_call_once() {
     assert_paired(retried);
     assert_eq!(retried.as_array().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn a_tool_allowed_for_the_session_stays_allowed_when_another_agent_resumes_it() {
+    use harnext_core::permissions::{Decision, FnHandler, PermissionHandler, PermissionRequest};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let env = Env::new().await;
+    let bash = json!({"turn": {"toolCalls": [{"name": "bash", "args": {"command": "echo hi"}}]}});
+    push(&env.mock, bash.clone());
+    push(&env.mock, json!({"turn": {"text": "one"}}));
+    push(&env.mock, bash);
+    push(&env.mock, json!({"turn": {"text": "two"}}));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let handler = |asked: Arc<AtomicUsize>| -> Arc<dyn PermissionHandler> {
+        Arc::new(FnHandler(move |_req: PermissionRequest| {
+            asked.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async {
+                Ok(Decision::Allow {
+                    args: None,
+                    remember: true,
+                })
+            }) as futures::future::BoxFuture<'static, Result<Decision, String>>
+        }))
+    };
+    let manual = || {
+        let mut c = env.config();
+        c.permission_mode = harnext_core::PermissionMode::Manual;
+        Agent::new(c).unwrap()
+    };
+    let mut first = RunRequest::text("run it");
+    first.permission_handler = Some(handler(asked.clone()));
+    let (_, r1) = run(&manual(), first).await;
+    assert!(r1.success && asked.load(Ordering::SeqCst) == 1);
+    let mut second = resume("again", &r1.session_id);
+    second.permission_handler = Some(handler(asked.clone()));
+    let (events, r2) = run(&manual(), second).await;
+    assert!(r2.success, "{r2:?}");
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "not asked again after the resume"
+    );
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, AgentEvent::PermissionRequest { .. })));
+    assert_eq!(r2.steps[0].status, harnext_core::protocol::ToolStatus::Ok);
+    assert_eq!(
+        manual().load_session(&r1.session_id).unwrap().allowed_tools,
+        ["bash"]
+    );
+}
