@@ -14,6 +14,8 @@ pub mod retry;
 pub mod schema;
 pub mod scripted;
 pub mod sse;
+#[cfg(test)]
+mod testing;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,18 +1,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-
 use harnext_protocol::ErrorCode;
 use harnext_protocol::ToolStatus;
 use serde_json::json;
 
 use super::*;
-use crate::sse::SseDecoder;
+use crate::testing::{fixtures_dir, parse_with, text_of};
 use crate::ToolSpec;
-
-fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/providers")
-}
 
 /// Every recorded Anthropic stream: the `.sse` files, and the SSE bodies of the recorded
 /// HTTP exchanges that streamed.
@@ -64,43 +58,7 @@ fn recorded_streams() -> Vec<(String, String)> {
 
 /// Runs the decoder and parser over `input` cut into pieces of the given sizes.
 fn parse(input: &[u8], sizes: &[usize]) -> (Vec<ModelEvent>, Result<ModelResponse, ProviderError>) {
-    let mut decoder = SseDecoder::default();
-    let mut parser = AnthropicParser::default();
-    let mut events = Vec::new();
-    let mut out = Vec::new();
-    let mut pos = 0;
-    let mut k = 0;
-    loop {
-        let eof = pos >= input.len();
-        if eof {
-            decoder.finish(&mut events);
-        } else {
-            let n = sizes[k % sizes.len()].clamp(1, input.len() - pos);
-            decoder.feed(&input[pos..pos + n], &mut events).unwrap();
-            pos += n;
-            k += 1;
-        }
-        for e in events.drain(..) {
-            match parser.on_event(e, &mut out) {
-                Ok(Some(resp)) => return (out, Ok(resp)),
-                Ok(None) => {}
-                Err(err) => return (out, Err(err)),
-            }
-        }
-        if eof {
-            return (out, parser.on_eof());
-        }
-    }
-}
-
-fn text_of(events: &[ModelEvent]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            ModelEvent::TextDelta(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect()
+    parse_with(AnthropicParser::default(), input, sizes)
 }
 
 fn summary(r: &Result<ModelResponse, ProviderError>) -> String {
