@@ -448,3 +448,74 @@ fn allow_except(dir: &Path, denied: &[PathBuf], out: &mut Vec<(PathBuf, Entry)>)
         allow_except(&entry.path(), denied, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::Sandbox;
+    use std::process::Stdio;
+
+    /// Landlock alone (no namespaces: the subreaper mode of systems that refuse user
+    /// namespaces) still keeps the command from harnext's memory and environment, from
+    /// TCP, and from outliving its call.
+    #[tokio::test]
+    async fn without_namespaces_landlock_and_the_subreaper_still_hold() {
+        FORCE_NO_NAMESPACES.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::env::set_var("HARNEXT_SUBREAPER_TEST_TOKEN", "tok-very-secret");
+        let ws = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        std::fs::create_dir(home.path().join(".ssh")).unwrap();
+        std::fs::write(home.path().join(".ssh/id_ed25519"), "PRIVATE KEY").unwrap();
+        let sb = Sandbox::with_home(
+            &crate::SandboxConfig::default(),
+            ws.path(),
+            None,
+            Some(home.path()),
+        )
+        .unwrap();
+        assert!(sb.status().summary.contains("subreaper"), "{}", sb.status().summary);
+        assert!(sb.status().summary.contains("TCP"), "{}", sb.status().summary);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let me = std::process::id();
+        let script = format!(
+            "exec 2>&1; cat /proc/$PPID/environ; cat /proc/{me}/environ; head -c 100 /proc/{me}/mem; \
+             cat {}/.ssh/id_ed25519; (exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected); \
+             ls {} >/dev/null && echo listed; \
+             setsid sleep 122.5 >/dev/null 2>&1 & echo done",
+            home.path().display(),
+            home.path().display()
+        );
+        let mut cmd = sb.command("bash", ProcessKind::Shell);
+        cmd.command_mut()
+            .arg("-c")
+            .arg(script)
+            .current_dir(ws.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let mut stdout = child.child.stdout.take().unwrap();
+        let mut out = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut out)
+            .await
+            .unwrap();
+        let exit = child.wait().await.unwrap();
+        let out = String::from_utf8_lossy(&out);
+        FORCE_NO_NAMESPACES.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert!(exit.setup_error.is_none(), "{:?}", exit.setup_error);
+        assert!(!out.contains("tok-very-secret"), "{out}");
+        assert!(!out.contains("PRIVATE KEY"), "{out}");
+        assert!(!out.contains("connected"), "{out}");
+        assert!(out.contains("listed"), "{out}");
+        assert!(out.contains("Permission denied"), "{out}");
+        assert!(out.ends_with("done\n"), "{out}");
+        assert!(exit.leftovers, "{out}");
+        let alive = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x00122.5\x00")
+        });
+        assert!(!alive, "the setsid process survived");
+    }
+}
