@@ -692,7 +692,6 @@ fn decode_exit(record: &[u8]) -> Exit {
                 linux::child::RECORD_SETUP_FAILED => {
                     let stage = match a {
                         linux::child::STAGE_MOUNT_PRIVATE => "making the mounts private",
-                        linux::child::STAGE_MOUNT_PROC => "mounting /proc",
                         linux::child::STAGE_HIDE_PATH => "hiding a denied path",
                         linux::child::STAGE_FORK => "forking",
                         linux::child::STAGE_LANDLOCK => "applying Landlock",

@@ -5,7 +5,9 @@ use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use harnext_sandbox::Sandbox;
 
 use crate::ToolError;
 
@@ -30,6 +32,8 @@ pub struct Workspace {
     changed: Mutex<BTreeMap<String, ChangeKind>>,
     /// Set once a change scan found too many files: later commands skip the scans.
     too_large_to_scan: AtomicBool,
+    /// How commands run (the `bash` tool): [`Sandbox::off`] unless given.
+    sandbox: Arc<Sandbox>,
 }
 
 impl Workspace {
@@ -46,7 +50,19 @@ impl Workspace {
             root,
             changed: Mutex::new(BTreeMap::new()),
             too_large_to_scan: AtomicBool::new(false),
+            sandbox: Arc::new(Sandbox::off()),
         })
+    }
+
+    /// The workspace with commands run in `sandbox` (built for this root).
+    pub fn with_sandbox(mut self, sandbox: Arc<Sandbox>) -> Workspace {
+        self.sandbox = sandbox;
+        self
+    }
+
+    /// The sandbox commands run in.
+    pub fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.sandbox
     }
 
     /// The canonical workspace root.

@@ -7,8 +7,8 @@
 //!
 //! ```text
 //! harnext ─ A: monitor (setsid; unshare user/pid/mount/net namespaces, or be a subreaper)
-//!            └ B: init, PID 1 of the new PID namespace (mounts a fresh /proc, hides the
-//!               │  denied paths, brings loopback up)       [namespace mode only]
+//!            └ B: init, PID 1 of the new PID namespace (hides the denied paths under
+//!               │  empty mounts, brings loopback up)       [namespace mode only]
 //!               └ C: Landlock, then exec of the command
 //! ```
 //!
@@ -50,7 +50,6 @@ pub(crate) struct ChildPlan {
     /// `uid_map` / `gid_map` lines, written when a user namespace is created.
     pub uid_map: Vec<u8>,
     pub gid_map: Vec<u8>,
-    pub mount_proc: bool,
     pub loopback_up: bool,
     pub overmounts: Vec<Overmount>,
     /// The Landlock ruleset (`-1`: none).
@@ -64,7 +63,6 @@ pub(crate) const RECORD_SETUP_FAILED: u8 = 2;
 
 /// Setup stages named in a [`RECORD_SETUP_FAILED`] record.
 pub(crate) const STAGE_MOUNT_PRIVATE: i32 = 1;
-pub(crate) const STAGE_MOUNT_PROC: i32 = 2;
 pub(crate) const STAGE_HIDE_PATH: i32 = 3;
 pub(crate) const STAGE_FORK: i32 = 4;
 pub(crate) const STAGE_LANDLOCK: i32 = 5;
@@ -425,17 +423,6 @@ unsafe fn init(plan: &ChildPlan, status_fd: RawFd, live: RawFd) -> io::Result<()
     ) != 0
     {
         fail(status_fd, STAGE_MOUNT_PRIVATE);
-    }
-    if plan.mount_proc
-        && libc::mount(
-            c"proc".as_ptr(),
-            c"/proc".as_ptr(),
-            c"proc".as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            std::ptr::null(),
-        ) != 0
-    {
-        fail(status_fd, STAGE_MOUNT_PROC);
     }
     for hidden in &plan.overmounts {
         let ok = if hidden.dir {

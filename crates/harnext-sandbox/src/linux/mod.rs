@@ -44,12 +44,15 @@ pub(crate) enum Containment {
 }
 
 /// Which namespaces this system lets harnext create.
+///
+/// /proc is not mounted afresh in the new PID namespace: Landlock ignores rules on a
+/// mount point that another mount covers, so a new /proc would be unreadable under
+/// the rules made for the host's. Landlock's ptrace restriction keeps other processes'
+/// memory and environment out of reach instead (tested).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct NsLevel {
     /// A user namespace (the command keeps no capability on the host).
     pub user: bool,
-    /// A fresh /proc for the new PID namespace.
-    pub proc: bool,
 }
 
 /// What the kernel offers, found once per process.
@@ -70,25 +73,9 @@ pub(crate) fn probe() -> Probe {
     let probe = *PROBE.get_or_init(|| {
         let abi = child::landlock_abi();
         let euid = nix::unistd::geteuid().is_root();
-        let mut levels = vec![
-            NsLevel {
-                user: true,
-                proc: true,
-            },
-            NsLevel {
-                user: true,
-                proc: false,
-            },
-        ];
+        let mut levels = vec![NsLevel { user: true }];
         if euid {
-            levels.push(NsLevel {
-                user: false,
-                proc: true,
-            });
-            levels.push(NsLevel {
-                user: false,
-                proc: false,
-            });
+            levels.push(NsLevel { user: false });
         }
         let ns = levels.into_iter().find(|level| try_namespaces(*level));
         Probe { abi, ns }
@@ -127,7 +114,6 @@ fn try_namespaces(level: NsLevel) -> bool {
         ns_flags: ns_flags(level, false),
         uid_map,
         gid_map,
-        mount_proc: level.proc,
         loopback_up: true,
         overmounts: Vec::new(),
         ruleset_fd: -1,
@@ -291,10 +277,10 @@ pub(crate) fn build(
             Containment::Subreaper
         }
     };
-    if !landlock && namespaces.map_or(true, |n| !n.proc) {
+    if !landlock {
         gaps.push(
-            "other processes: without Landlock or a fresh /proc, commands can read \
-             /proc/<pid>/environ and /proc/<pid>/mem of processes of the same user"
+            "other processes: without Landlock, commands can read /proc/<pid>/environ and \
+             /proc/<pid>/mem of processes of the same user (harnext's included)"
                 .to_owned(),
         );
     }
@@ -304,7 +290,6 @@ pub(crate) fn build(
         ns_flags: namespaces.map_or(0, |level| ns_flags(level, config.network)),
         uid_map,
         gid_map,
-        mount_proc: namespaces.is_some_and(|n| n.proc),
         loopback_up: network_blocked == NetworkBlock::Namespace,
         overmounts,
         ruleset_fd: ruleset_fd.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
@@ -333,7 +318,6 @@ impl LinuxSandbox {
             ns_flags: p.ns_flags,
             uid_map: p.uid_map.clone(),
             gid_map: p.gid_map.clone(),
-            mount_proc: p.mount_proc,
             loopback_up: p.loopback_up,
             overmounts: p
                 .overmounts
