@@ -5,7 +5,8 @@ use std::ffi::OsStr;
 use std::ffi::OsString;
 
 /// Parts of a name that mark a secret (matched case-insensitively anywhere in it).
-pub const SECRET_NAME_PARTS: &[&str] = &["KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL"];
+pub const SECRET_NAME_PARTS: &[&str] =
+    &["KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL"];
 
 /// Variables that give access to credentials without holding one (agents' sockets).
 pub const DEFAULT_DENY_ENV: &[&str] = &["SSH_AUTH_SOCK", "GPG_AGENT_INFO", "SSH_AGENT_PID"];
@@ -103,7 +104,14 @@ mod tests {
         ] {
             assert!(!keeps(&p, name), "{name} should be dropped");
         }
-        for name in ["PATH", "HOME", "LANG", "TERM", "GIT_AUTHOR_NAME", "CARGO_HOME"] {
+        for name in [
+            "PATH",
+            "HOME",
+            "LANG",
+            "TERM",
+            "GIT_AUTHOR_NAME",
+            "CARGO_HOME",
+        ] {
             assert!(keeps(&p, name), "{name} should be kept");
         }
     }

@@ -289,9 +289,7 @@ impl Sandbox {
             "secret-looking environment variables (API keys, tokens, passwords) are removed"
                 .to_owned(),
         );
-        parts.push(
-            "background processes are killed when the command ends".to_owned(),
-        );
+        parts.push("background processes are killed when the command ends".to_owned());
         let mut s = parts.join("; ");
         s.push('.');
         s
@@ -340,9 +338,7 @@ impl Sandbox {
         if !self.status.network {
             note.push_str(", no network");
         }
-        note.push_str(
-            "), and the error above is what the sandbox does to a blocked operation: ",
-        );
+        note.push_str("), and the error above is what the sandbox does to a blocked operation: ");
         let mut what = Vec::new();
         if write_denied {
             what.push(format!(
@@ -384,7 +380,11 @@ impl Sandbox {
                 cmd.env_clear();
                 cmd.envs(self.config.env.filter(std::env::vars_os()));
                 let mut wrapped = std::process::Command::new("/usr/bin/sandbox-exec");
-                wrapped.arg("-p").arg(profile.as_str()).arg("--").arg(program.as_ref());
+                wrapped
+                    .arg("-p")
+                    .arg(profile.as_str())
+                    .arg("--")
+                    .arg(program.as_ref());
                 wrapped.env_clear();
                 wrapped.envs(self.config.env.filter(std::env::vars_os()));
                 cmd = wrapped;
@@ -399,12 +399,11 @@ fn build(config: &SandboxConfig, layout: paths::Layout) -> Result<Sandbox, Sandb
     #[cfg(target_os = "linux")]
     {
         let probe = linux::probe();
-        let built = linux::build(config, &layout, probe).map_err(|e| {
-            SandboxError::Unenforceable {
+        let built =
+            linux::build(config, &layout, probe).map_err(|e| SandboxError::Unenforceable {
                 mode: config.mode,
                 missing: vec![e],
-            }
-        })?;
+            })?;
         if !built.gaps.is_empty() && !config.best_effort {
             return Err(SandboxError::Unenforceable {
                 mode: config.mode,
@@ -474,7 +473,11 @@ fn build(config: &SandboxConfig, layout: paths::Layout) -> Result<Sandbox, Sandb
             config: config.clone(),
             status: SandboxStatus {
                 requested: config.mode,
-                enforced: if available { config.mode } else { SandboxMode::Off },
+                enforced: if available {
+                    config.mode
+                } else {
+                    SandboxMode::Off
+                },
                 network: config.network,
                 partial: !available,
                 summary: String::new(),
@@ -501,7 +504,8 @@ fn build(config: &SandboxConfig, layout: paths::Layout) -> Result<Sandbox, Sandb
             let mut off = Sandbox::off();
             off.status.requested = config.mode;
             off.status.partial = true;
-            off.status.missing = vec!["this operating system has no sandbox support in harnext".to_owned()];
+            off.status.missing =
+                vec!["this operating system has no sandbox support in harnext".to_owned()];
             off.status.summary = format!(
                 "Sandbox \"{}\" requested, but nothing is enforced on this operating system (best effort): shell commands run with the user's permissions.",
                 config.mode

@@ -35,7 +35,10 @@ fn open_checked(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
         if e.raw_os_error() == Some(libc::ELOOP) {
             io::Error::new(
                 io::ErrorKind::PermissionDenied,
-                format!("{} is a symbolic link; refusing to follow it", path.display()),
+                format!(
+                    "{} is a symbolic link; refusing to follow it",
+                    path.display()
+                ),
             )
         } else {
             e
@@ -84,7 +87,10 @@ pub fn check_private_dir(dir: &Path) -> io::Result<()> {
     if meta.file_type().is_symlink() {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
-            format!("{} is a symbolic link; refusing to follow it", dir.display()),
+            format!(
+                "{} is a symbolic link; refusing to follow it",
+                dir.display()
+            ),
         ));
     }
     if !meta.is_dir() {

@@ -27,9 +27,13 @@ fn quote(path: &std::path::Path) -> String {
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
 pub(crate) fn profile(config: &SandboxConfig, layout: &Layout) -> String {
     let mut p = String::from("(version 1)\n(deny default)\n");
-    p.push_str("(allow process-exec)\n(allow process-fork)\n(allow signal (target same-sandbox))\n");
+    p.push_str(
+        "(allow process-exec)\n(allow process-fork)\n(allow signal (target same-sandbox))\n",
+    );
     p.push_str("(allow process-info* (target same-sandbox))\n");
-    p.push_str("(allow sysctl-read)\n(allow mach-lookup)\n(allow ipc-posix-shm)\n(allow pseudo-tty)\n");
+    p.push_str(
+        "(allow sysctl-read)\n(allow mach-lookup)\n(allow ipc-posix-shm)\n(allow pseudo-tty)\n",
+    );
     p.push_str("(allow file-read*)\n");
     for denied in &layout.denied {
         p.push_str(&format!("(deny file-read* (subpath {}))\n", quote(denied)));
@@ -59,7 +63,10 @@ mod tests {
     fn layout() -> Layout {
         Layout {
             writable: vec![PathBuf::from("/work/repo"), PathBuf::from("/private/tmp")],
-            denied: vec![PathBuf::from("/Users/me/.ssh"), PathBuf::from("/Users/me/a \"q\"")],
+            denied: vec![
+                PathBuf::from("/Users/me/.ssh"),
+                PathBuf::from("/Users/me/a \"q\""),
+            ],
             workspace: PathBuf::from("/work/repo"),
             home: Some(PathBuf::from("/Users/me")),
         }
@@ -70,8 +77,14 @@ mod tests {
         let config = SandboxConfig::default();
         let p = profile(&config, &layout());
         assert!(p.starts_with("(version 1)\n(deny default)\n"), "{p}");
-        assert!(p.contains("(allow file-write* (subpath \"/work/repo\"))"), "{p}");
-        assert!(p.contains("(deny file-read* (subpath \"/Users/me/.ssh\"))"), "{p}");
+        assert!(
+            p.contains("(allow file-write* (subpath \"/work/repo\"))"),
+            "{p}"
+        );
+        assert!(
+            p.contains("(deny file-read* (subpath \"/Users/me/.ssh\"))"),
+            "{p}"
+        );
         assert!(p.contains("(subpath \"/Users/me/a \\\"q\\\"\")"), "{p}");
         assert!(!p.contains("(allow network*)"), "{p}");
     }

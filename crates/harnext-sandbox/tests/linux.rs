@@ -69,7 +69,11 @@ async fn run(sb: &Sandbox, cwd: &Path, script: &str) -> (i32, String, bool) {
     let exit = child.wait().await.unwrap();
     assert!(exit.setup_error.is_none(), "{:?}", exit.setup_error);
     let out = reader.await.unwrap();
-    (exit.status.unwrap().code().unwrap_or(-1), out, exit.leftovers)
+    (
+        exit.status.unwrap().code().unwrap_or(-1),
+        out,
+        exit.leftovers,
+    )
 }
 
 #[tokio::test]
@@ -81,9 +85,17 @@ async fn credentials_and_sessions_are_unreadable_the_rest_of_home_is_readable() 
     assert_ne!(code, 0, "{out}");
     assert!(!out.contains("PRIVATE KEY"), "{out}");
     // Refused, or (with namespaces) an empty file mounted over it.
-    let (_, out, _) = run(&sb, &f.workspace, &format!("cat {home}/.netrc; echo x >> {home}/.netrc")).await;
+    let (_, out, _) = run(
+        &sb,
+        &f.workspace,
+        &format!("cat {home}/.netrc; echo x >> {home}/.netrc"),
+    )
+    .await;
     assert!(!out.contains("password"), "{out}");
-    assert_eq!(std::fs::read_to_string(f.home.join(".netrc")).unwrap(), "machine x password p\n");
+    assert_eq!(
+        std::fs::read_to_string(f.home.join(".netrc")).unwrap(),
+        "machine x password p\n"
+    );
     // With namespaces the folder is an empty mount: not even the names show.
     let (_, out, _) = run(&sb, &f.workspace, &format!("ls {home}/.ssh")).await;
     assert!(!out.contains("id_ed25519"), "{out}");
@@ -103,13 +115,26 @@ async fn credentials_and_sessions_are_unreadable_the_rest_of_home_is_readable() 
         Some(&inside),
     )
     .unwrap();
-    let (code, out, _) = run(&sb2, &f.workspace, "cat home/.ssh/id_ed25519 home/.harnext/sessions/s.jsonl").await;
+    let (code, out, _) = run(
+        &sb2,
+        &f.workspace,
+        "cat home/.ssh/id_ed25519 home/.harnext/sessions/s.jsonl",
+    )
+    .await;
     assert_ne!(code, 0, "{out}");
-    assert!(!out.contains("PRIVATE") && !out.contains("SESSION"), "{out}");
+    assert!(
+        !out.contains("PRIVATE") && !out.contains("SESSION"),
+        "{out}"
+    );
     let (code, out, _) = run(&sb, &f.workspace, &format!("cat {home}/notes.txt")).await;
     assert_eq!((code, out.as_str()), (0, "hello from home\n"));
     // Other directories read as usual.
-    let (code, out, _) = run(&sb, &f.workspace, "head -c 4 /etc/passwd && ls / >/dev/null && echo ok").await;
+    let (code, out, _) = run(
+        &sb,
+        &f.workspace,
+        "head -c 4 /etc/passwd && ls / >/dev/null && echo ok",
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
 }
 
@@ -117,17 +142,36 @@ async fn credentials_and_sessions_are_unreadable_the_rest_of_home_is_readable() 
 async fn writes_go_only_to_the_workspace_temp_and_writable_roots() {
     let f = fixture();
     let sb = sandbox(&f, SandboxConfig::default());
-    let (code, out, _) = run(&sb, &f.workspace, "echo a > in.txt && mkdir -p d/e && echo b > d/e/f && rm in.txt && echo ok").await;
+    let (code, out, _) = run(
+        &sb,
+        &f.workspace,
+        "echo a > in.txt && mkdir -p d/e && echo b > d/e/f && rm in.txt && echo ok",
+    )
+    .await;
     assert_eq!((code, out.as_str()), (0, "ok\n"));
     let tmp = std::env::temp_dir().join(format!("harnext-sb-{}", std::process::id()));
-    let (code, out, _) = run(&sb, &f.workspace, &format!("echo t > {} && rm {} && echo ok", tmp.display(), tmp.display())).await;
+    let (code, out, _) = run(
+        &sb,
+        &f.workspace,
+        &format!(
+            "echo t > {} && rm {} && echo ok",
+            tmp.display(),
+            tmp.display()
+        ),
+    )
+    .await;
     assert_eq!((code, out.as_str()), (0, "ok\n"));
     let target = f.outside.join("escape.txt");
     let (code, out, _) = run(&sb, &f.workspace, &format!("echo x > {}", target.display())).await;
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("Permission denied"), "{out}");
     assert!(!target.exists());
-    let (code, out, _) = run(&sb, &f.workspace, &format!("echo x >> {}/.bashrc", f.home.display())).await;
+    let (code, out, _) = run(
+        &sb,
+        &f.workspace,
+        &format!("echo x >> {}/.bashrc", f.home.display()),
+    )
+    .await;
     assert_ne!(code, 0, "{out}");
     // A writable root opens it.
     let sb = sandbox(
@@ -137,7 +181,12 @@ async fn writes_go_only_to_the_workspace_temp_and_writable_roots() {
             ..SandboxConfig::default()
         },
     );
-    let (code, out, _) = run(&sb, &f.workspace, &format!("echo x > {} && echo ok", target.display())).await;
+    let (code, out, _) = run(
+        &sb,
+        &f.workspace,
+        &format!("echo x > {} && echo ok", target.display()),
+    )
+    .await;
     assert_eq!((code, out.as_str()), (0, "ok\n"));
 }
 
@@ -181,7 +230,10 @@ async fn no_network_unless_allowed() {
     )
     .await;
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("local ok") || out.contains("no-python"), "{out}");
+    assert!(
+        out.contains("local ok") || out.contains("no-python"),
+        "{out}"
+    );
     let sb = sandbox(
         &f,
         SandboxConfig {
@@ -205,8 +257,16 @@ async fn secrets_are_out_of_reach() {
     assert!(out.contains("PATH="), "{out}");
     // The test process itself is not even visible.
     let me = std::process::id();
-    let (_, out, _) = run(&sb, &f.workspace, &format!("cat /proc/{me}/environ && echo readable")).await;
-    assert!(!out.contains("sk-test-very-secret") && !out.contains("readable"), "{out}");
+    let (_, out, _) = run(
+        &sb,
+        &f.workspace,
+        &format!("cat /proc/{me}/environ && echo readable"),
+    )
+    .await;
+    assert!(
+        !out.contains("sk-test-very-secret") && !out.contains("readable"),
+        "{out}"
+    );
     // Off: as before.
     let off = sandbox(
         &f,
@@ -215,7 +275,12 @@ async fn secrets_are_out_of_reach() {
             ..SandboxConfig::default()
         },
     );
-    let (_, out, _) = run(&off, &f.workspace, &format!("env; cat {}/.ssh/id_ed25519", f.home.display())).await;
+    let (_, out, _) = run(
+        &off,
+        &f.workspace,
+        &format!("env; cat {}/.ssh/id_ed25519", f.home.display()),
+    )
+    .await;
     assert!(out.contains("sk-test-very-secret"), "{out}");
     assert!(out.contains("PRIVATE KEY"), "{out}");
 }
@@ -287,13 +352,27 @@ async fn status_says_what_is_enforced() {
     assert_eq!(status.requested, SandboxMode::WorkspaceWrite);
     assert_eq!(status.enforced, SandboxMode::WorkspaceWrite);
     assert!(!status.partial && status.missing.is_empty(), "{status:?}");
-    assert!(status.summary.contains("Landlock ABI"), "{}", status.summary);
-    assert!(status.summary.contains("network namespaces"), "{}", status.summary);
+    assert!(
+        status.summary.contains("Landlock ABI"),
+        "{}",
+        status.summary
+    );
+    assert!(
+        status.summary.contains("network namespaces"),
+        "{}",
+        status.summary
+    );
     assert!(status.summary.contains("~/.ssh"), "{}", status.summary);
     let prompt = sb.prompt_text();
     assert!(prompt.contains("no network access"), "{prompt}");
-    assert!(prompt.contains(&f.workspace.display().to_string()), "{prompt}");
+    assert!(
+        prompt.contains(&f.workspace.display().to_string()),
+        "{prompt}"
+    );
     let hint = sb.blocked_hint("bash: /x: Permission denied").unwrap();
-    assert!(hint.contains("sandbox") && hint.contains("Do not retry"), "{hint}");
+    assert!(
+        hint.contains("sandbox") && hint.contains("Do not retry"),
+        "{hint}"
+    );
     assert!(sb.blocked_hint("all good").is_none());
 }

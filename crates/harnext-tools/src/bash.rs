@@ -830,9 +830,10 @@ mod tests {
     /// True when some process on the machine runs `sleep <arg>`.
     fn sleeping(arg: &str) -> bool {
         let want = format!("sleep\0{arg}\0");
-        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
-            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == want.as_bytes())
-        })
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == want.as_bytes()))
     }
 
     async fn assert_not_sleeping(arg: &str) {
@@ -879,7 +880,10 @@ mod tests {
         .await
         .unwrap();
         assert!(out.starts_with("hi\nexit code: 0"), "{out}");
-        assert!(out.contains("left running by the command were killed"), "{out}");
+        assert!(
+            out.contains("left running by the command were killed"),
+            "{out}"
+        );
         assert_not_sleeping("130.5").await;
         assert_not_sleeping("130.25").await;
         // Holding the output open does not hang either.
@@ -952,7 +956,10 @@ mod tests {
             .await
             .unwrap();
         assert!(out.contains("Permission denied"), "{out}");
-        assert!(out.contains("[sandbox]") && out.contains("Do not retry"), "{out}");
+        assert!(
+            out.contains("[sandbox]") && out.contains("Do not retry"),
+            "{out}"
+        );
         assert!(!target.exists());
         // A failure that is not the sandbox's gets no note.
         let out = bash(&ctx, "exit 1").await.unwrap();

@@ -80,7 +80,9 @@ extern "C" fn on_sigterm(_: libc::c_int) {
 }
 
 fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 /// Writes one record to the status pipe (best effort: a reader that went away is fine).
@@ -275,7 +277,9 @@ fn kill_descendants(command: libc::pid_t, status_out: &mut Option<libc::c_int>) 
             let mut in_number = false;
             for &byte in buf.iter().take(n as usize) {
                 if byte.is_ascii_digit() {
-                    pid = pid.saturating_mul(10).saturating_add((byte - b'0') as libc::pid_t);
+                    pid = pid
+                        .saturating_mul(10)
+                        .saturating_add((byte - b'0') as libc::pid_t);
                     in_number = true;
                 } else {
                     if in_number && pid > 1 {

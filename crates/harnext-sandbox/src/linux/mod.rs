@@ -136,10 +136,7 @@ fn try_namespaces(level: NsLevel) -> bool {
     let _ = process.wait();
     let mut record = Vec::new();
     let _ = std::fs::File::from(read).read_to_end(&mut record);
-    matches!(
-        child::decode(&record),
-        Some((child::RECORD_EXITED, 0, _))
-    )
+    matches!(child::decode(&record), Some((child::RECORD_EXITED, 0, _)))
 }
 
 /// A built sandbox: the plan every command's child side follows.
@@ -415,7 +412,10 @@ fn allow_except(dir: &Path, denied: &[PathBuf], out: &mut Vec<(PathBuf, Entry)>)
     }
     if !denied.iter().any(|d| d.starts_with(dir)) {
         let is_dir = std::fs::metadata(dir).is_ok_and(|m| m.is_dir());
-        out.push((dir.to_path_buf(), if is_dir { Entry::Dir } else { Entry::File }));
+        out.push((
+            dir.to_path_buf(),
+            if is_dir { Entry::Dir } else { Entry::File },
+        ));
         return;
     }
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -459,8 +459,16 @@ mod tests {
             Some(home.path()),
         )
         .unwrap();
-        assert!(sb.status().summary.contains("subreaper"), "{}", sb.status().summary);
-        assert!(sb.status().summary.contains("TCP"), "{}", sb.status().summary);
+        assert!(
+            sb.status().summary.contains("subreaper"),
+            "{}",
+            sb.status().summary
+        );
+        assert!(
+            sb.status().summary.contains("TCP"),
+            "{}",
+            sb.status().summary
+        );
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let me = std::process::id();
