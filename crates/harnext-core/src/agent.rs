@@ -104,6 +104,8 @@ pub(crate) struct AgentInner {
     pub store: Arc<dyn SessionStore>,
     /// The agent's MCP servers (none started until a run needs them).
     pub mcp: McpManager,
+    /// How the agent's commands are confined (built and probed at construction).
+    pub sandbox: Arc<harnext_sandbox::Sandbox>,
 }
 
 /// A tool offered to the model, with what it does for the permission modes.
@@ -326,12 +328,28 @@ impl Agent {
                 (Arc::new(ChatProvider::new(http_client()?, settings)), name)
             }
         };
-        let system = match &config.system_prompt {
-            SystemPrompt::BuiltIn => prompt::built_in(&cwd, &tool_names),
-            SystemPrompt::Replace(s) => s.clone(),
-            SystemPrompt::Append(extra) => {
-                format!("{}\n\n{extra}", prompt::built_in(&cwd, &tool_names))
+        let session_dir = match (&config.session_store, config.persist_session) {
+            (None, true) => config
+                .session_dir
+                .clone()
+                .or_else(|| FileStore::default_dir().ok()),
+            _ => None,
+        };
+        let sandbox = harnext_sandbox::Sandbox::new(&config.sandbox, &cwd, session_dir.as_deref())
+            .map(Arc::new)
+            .map_err(|e| ConfigError::invalid("sandbox", e.to_string()))?;
+        let built_in = || {
+            let mut text = prompt::built_in(&cwd, &tool_names);
+            if tool_names.iter().any(|t| t == "bash") {
+                text.push('\n');
+                text.push_str(&sandbox.prompt_text());
             }
+            text
+        };
+        let system = match &config.system_prompt {
+            SystemPrompt::BuiltIn => built_in(),
+            SystemPrompt::Replace(s) => s.clone(),
+            SystemPrompt::Append(extra) => format!("{}\n\n{extra}", built_in()),
         };
         if config.context_window == Some(0) {
             return Err(ConfigError::invalid(
@@ -370,6 +388,7 @@ impl Agent {
                 system,
                 store,
                 mcp,
+                sandbox,
             }),
         })
     }
@@ -386,6 +405,11 @@ impl Agent {
     /// The system prompt sent with every model call.
     pub fn system_prompt(&self) -> &str {
         &self.inner.system
+    }
+
+    /// What the agent's sandbox enforces (for a header line; `run_start` carries it).
+    pub fn sandbox_status(&self) -> &harnext_sandbox::SandboxStatus {
+        self.inner.sandbox.status()
     }
 
     /// The agent's MCP servers.

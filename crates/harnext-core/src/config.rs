@@ -123,6 +123,10 @@ pub struct AgentConfig {
     /// MCP servers whose tools the agent offers as `mcp__<server>__<tool>`; started by
     /// the first run that needs them (see `harnext_mcp::McpManager`).
     pub mcp_servers: Vec<(String, harnext_mcp::McpServerConfig)>,
+    /// How shell commands (and MCP stdio servers) are confined: `sandbox` mode,
+    /// `network`, `writable_roots`, `deny_read`, `env_allow` / `env_deny`,
+    /// `sandbox_best_effort`. Default: `workspace-write` without network.
+    pub sandbox: harnext_sandbox::SandboxConfig,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -154,6 +158,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("persist_session", &self.persist_session)
             .field("context_window", &self.context_window)
             .field("mcp_servers", &self.mcp_servers)
+            .field("sandbox", &self.sandbox)
             .finish_non_exhaustive()
     }
 }
@@ -185,6 +190,7 @@ impl AgentConfig {
             session_store: None,
             context_window: None,
             mcp_servers: Vec::new(),
+            sandbox: harnext_sandbox::SandboxConfig::default(),
         }
     }
 }

@@ -35,6 +35,7 @@ pub use config::PermissionMode;
 pub use config::SystemPrompt;
 pub use harnext_mcp as mcp;
 pub use harnext_protocol as protocol;
+pub use harnext_sandbox as sandbox;
 pub use run::EventSink;
 pub use run::Run;
 pub use session::SessionData;

@@ -141,7 +141,8 @@ impl Run {
         state.events.emit(AgentEvent::RunStart {
             session_id: self.session.id().to_owned(),
         });
-        let workspace = Workspace::new(&self.agent.cwd).map(Arc::new);
+        let workspace = Workspace::new(&self.agent.cwd)
+            .map(|w| Arc::new(w.with_sandbox(self.agent.sandbox.clone())));
         let (stop, error) = match workspace {
             Err(e) => (
                 StopReason::Error,
