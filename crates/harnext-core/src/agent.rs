@@ -375,7 +375,7 @@ impl Agent {
                 Arc::new(FileStore::new(dir))
             }
         };
-        let mcp = McpManager::new(config.mcp_servers.clone(), &cwd)
+        let mcp = McpManager::with_sandbox(config.mcp_servers.clone(), &cwd, Some(sandbox.clone()))
             .map_err(|e| ConfigError::invalid("mcpServers", e.to_string()))?;
         Ok(Agent {
             inner: Arc::new(AgentInner {

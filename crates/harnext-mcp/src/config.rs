@@ -43,6 +43,8 @@ pub struct StdioServerConfig {
     /// workspace. `None`: the workspace.
     pub cwd: Option<PathBuf>,
     pub startup_timeout: Duration,
+    /// Runs in the agent's sandbox (when it has one); `false` opts this server out.
+    pub sandbox: bool,
 }
 
 impl StdioServerConfig {
@@ -53,6 +55,7 @@ impl StdioServerConfig {
             env: Vec::new(),
             cwd: None,
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            sandbox: true,
         }
     }
 }

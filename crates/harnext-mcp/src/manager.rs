@@ -75,6 +75,8 @@ struct Server {
     name: String,
     config: McpServerConfig,
     cwd: PathBuf,
+    /// The agent's sandbox, for stdio servers that do not opt out.
+    sandbox: Option<Arc<harnext_sandbox::Sandbox>>,
     state: Mutex<State>,
     /// Set on `tools/list_changed`, when the process exits, and when a call finds the
     /// server gone: the tool list is looked at again before the next model call.
@@ -126,6 +128,16 @@ impl McpManager {
         servers: Vec<(String, McpServerConfig)>,
         workspace: &Path,
     ) -> Result<McpManager, McpConfigError> {
+        McpManager::with_sandbox(servers, workspace, None)
+    }
+
+    /// [`McpManager::new`] whose stdio servers run in `sandbox` (unless their config
+    /// opts out with `sandbox: false`).
+    pub fn with_sandbox(
+        servers: Vec<(String, McpServerConfig)>,
+        workspace: &Path,
+        sandbox: Option<Arc<harnext_sandbox::Sandbox>>,
+    ) -> Result<McpManager, McpConfigError> {
         let dirs = validate(&servers, workspace)?;
         let servers = servers
             .into_iter()
@@ -135,6 +147,7 @@ impl McpManager {
                     name,
                     config,
                     cwd,
+                    sandbox: sandbox.clone(),
                     state: Mutex::new(State::Idle),
                     dirty: Arc::new(AtomicBool::new(false)),
                     live: SyncMutex::new(None),
@@ -277,9 +290,13 @@ impl Server {
         };
         let (service, process) = match &self.config {
             McpServerConfig::Stdio(config) => {
-                let (process, stdout, stdin) =
-                    process::spawn(config, &self.cwd, self.dirty.clone())
-                        .map_err(|e| format!("cannot start `{}`: {e}", config.command))?;
+                let (process, stdout, stdin) = process::spawn(
+                    config,
+                    &self.cwd,
+                    self.dirty.clone(),
+                    self.sandbox.as_deref(),
+                )
+                .map_err(|e| format!("cannot start `{}`: {e}", config.command))?;
                 let status = process.status();
                 let served = tokio::time::timeout(limit, handler.serve((stdout, stdin))).await;
                 let service = match served {
