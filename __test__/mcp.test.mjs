@@ -64,7 +64,7 @@ function children(needle) {
 
 const agents = [];
 function scripted(mcpServers, script, extra = {}) {
-  const agent = new Agent({ model: 'scripted', cwd, persistSession: false, mcpServers, script, ...extra });
+  const agent = new Agent({ model: 'scripted', cwd, persistSession: false, mcpServers, script, sandbox: 'off', ...extra });
   agents.push(agent);
   return agent;
 }
@@ -240,7 +240,7 @@ test('servers start at the first run (not in the constructor), are reused across
   const agent = new Agent({
     model: 'scripted',
     cwd,
-    persistSession: false,
+    persistSession: false, sandbox: 'off',
     mcpServers: { everything: { ...everything(), args: [npmServer('server-everything'), 'stdio', marker] } },
     script: [
       { toolCalls: [{ name: 'mcp__everything__echo', args: { message: 'one' } }] }, { text: 'done' },
@@ -288,7 +288,7 @@ test('garbage collection of an agent kills its servers, also after an aborted ru
     const agent = new Agent({
       model: 'scripted',
       cwd,
-      persistSession: false,
+      persistSession: false, sandbox: 'off',
       mcpServers: { parent: fake('grandchild', dir), slow: fake('hang-call', dir) },
       script: [{ toolCalls: [{ name: 'mcp__slow__wait', args: {} }] }],
     });
@@ -311,7 +311,7 @@ test('process exit ends the servers of an agent that was never closed', async ()
   const dir = mkdtempSync(path.join(tmpdir(), 'harnext-mcp-exit-'));
   const script = `
     const { Agent } = require(${JSON.stringify(path.join(root, 'index.js'))});
-    const agent = new Agent({ model: 'scripted', cwd: ${JSON.stringify(cwd)}, persistSession: false,
+    const agent = new Agent({ model: 'scripted', cwd: ${JSON.stringify(cwd)}, persistSession: false, sandbox: 'off',
       mcpServers: { parent: ${JSON.stringify(fake('grandchild', dir))} },
       script: [{ text: 'hi' }] });
     agent.run('hi').then(() => process.exit(0));

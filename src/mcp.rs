@@ -31,6 +31,8 @@ pub struct McpStdioServer {
     pub cwd: Option<String>,
     /// How long starting may take: spawn and `initialize`, then `tools/list`, each. Default 30000.
     pub startup_timeout_ms: Option<f64>,
+    /// `false` runs this server outside the agent's sandbox. Default `true`.
+    pub sandbox: Option<bool>,
 }
 
 /// A remote MCP server over streamable HTTP.
@@ -101,6 +103,7 @@ pub fn mcp_servers(value: Value) -> Result<Vec<(String, McpServerConfig)>, Confi
             c.env = sorted(s.env);
             c.cwd = s.cwd.map(PathBuf::from);
             c.startup_timeout = timeout(&name, s.startup_timeout_ms)?;
+            c.sandbox = s.sandbox.unwrap_or(true);
             McpServerConfig::Stdio(c)
         } else if has("url") {
             let h: McpHttpServer =

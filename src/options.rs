@@ -90,6 +90,24 @@ pub struct AgentOptions {
     /// `mcp__<name>__<tool>`. Started by the first run, reused by later runs, ended by `close()`.
     #[napi(ts_type = "Record<string, McpStdioServer | McpHttpServer>")]
     pub mcp_servers: Option<Value>,
+    /// How shell commands and MCP stdio servers are confined: `"workspace-write"` (write only
+    /// in `cwd`, the temp directories and `writableRoots`; credential folders unreadable),
+    /// `"read-only"` (no writes), `"off"` (no sandbox). Default `"workspace-write"`.
+    #[napi(ts_type = "'workspace-write' | 'read-only' | 'off'")]
+    pub sandbox: Option<String>,
+    /// Commands may open network connections. Default `false`.
+    pub network: Option<bool>,
+    /// More directories commands may write in (relative to `cwd`); they must exist.
+    pub writable_roots: Option<Vec<String>>,
+    /// More paths commands may not read (relative to `cwd`), besides `~/.ssh`, `~/.aws`,
+    /// `~/.gnupg`, `~/.config/gcloud`, `~/.docker`, `~/.netrc`, `~/.npmrc` and `sessionDir`.
+    pub deny_read: Option<Vec<String>>,
+    /// Environment variables (names or `*` patterns) commands keep although they look secret.
+    pub env_allow: Option<Vec<String>>,
+    /// Environment variables (names or `*` patterns) commands never get.
+    pub env_deny: Option<Vec<String>>,
+    /// Run with what the system can enforce instead of failing when it cannot enforce `sandbox`.
+    pub sandbox_best_effort: Option<bool>,
 }
 
 /// One scripted model turn.
@@ -222,6 +240,28 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     if let Some(servers) = o.mcp_servers {
         c.mcp_servers = crate::mcp::mcp_servers(servers)?;
     }
+    if let Some(mode) = o.sandbox {
+        c.sandbox.mode = harnext_core::sandbox::SandboxMode::parse(&mode).ok_or_else(|| {
+            ConfigError::invalid(
+                "sandbox",
+                format!("expected \"workspace-write\", \"read-only\" or \"off\"; got {mode:?}"),
+            )
+        })?;
+    }
+    if let Some(network) = o.network {
+        c.sandbox.network = network;
+    }
+    let paths = |v: Option<Vec<String>>| {
+        v.unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect()
+    };
+    c.sandbox.writable_roots = paths(o.writable_roots);
+    c.sandbox.deny_read = paths(o.deny_read);
+    c.sandbox.env.allow = o.env_allow.unwrap_or_default();
+    c.sandbox.env.deny = o.env_deny.unwrap_or_default();
+    c.sandbox.best_effort = o.sandbox_best_effort.unwrap_or(false);
     Ok((c, o.on_permission_request))
 }
 

@@ -391,27 +391,35 @@ pub(crate) unsafe fn run(plan: &ChildPlan, status_fd: RawFd) -> io::Result<()> {
     if namespaces {
         close_all_except([live[1], -1]);
         // Waits for the init; a termination request kills it, and with it the namespace.
+        // Exits as the init did, which exited as the command did.
         loop {
             match wait_for(pid, plan.kind == ProcessKind::Shell) {
-                Some(_) => break,
+                Some(status) => libc::_exit(exit_code(status)),
                 None => {
                     libc::kill(pid, libc::SIGKILL);
                     TERMINATE.store(false, Ordering::SeqCst);
                 }
             }
         }
-        libc::_exit(0);
     }
     close_all_except([live[1], status_fd]);
     let mut status = wait_for(pid, plan.kind == ProcessKind::Shell);
     let leftovers = kill_descendants(pid, &mut status);
-    report(
-        status_fd,
-        RECORD_EXITED,
-        status.unwrap_or(libc::SIGKILL),
-        i32::from(leftovers),
-    );
-    libc::_exit(0)
+    let status = status.unwrap_or(libc::SIGKILL);
+    report(status_fd, RECORD_EXITED, status, i32::from(leftovers));
+    libc::_exit(exit_code(status))
+}
+
+/// The exit code that mirrors a wait status: the command's own, or 128 + its signal
+/// (the monitor cannot die of the same signal reliably).
+fn exit_code(status: libc::c_int) -> libc::c_int {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        1
+    }
 }
 
 /// PID 1 of the new PID namespace: prepares the mounts, forks the command, reaps, and
@@ -480,7 +488,7 @@ unsafe fn init(plan: &ChildPlan, status_fd: RawFd, live: RawFd) -> io::Result<()
     let leftovers = libc::kill(-1, libc::SIGKILL) == 0;
     reap_all();
     report(status_fd, RECORD_EXITED, status, i32::from(leftovers));
-    libc::_exit(0)
+    libc::_exit(exit_code(status))
 }
 
 /// The process that execs the command: its own session (a shell command, in namespace
