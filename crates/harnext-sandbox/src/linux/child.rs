@@ -509,7 +509,7 @@ unsafe fn command(
             report(status_fd, RECORD_SETUP_FAILED, STAGE_NO_NEW_PRIVS, errno());
             return Err(io::Error::last_os_error());
         }
-        if libc::syscall(libc::SYS_landlock_restrict_self, plan.ruleset_fd, 0 as u32) != 0 {
+        if libc::syscall(libc::SYS_landlock_restrict_self, plan.ruleset_fd, 0_u32) != 0 {
             report(status_fd, RECORD_SETUP_FAILED, STAGE_LANDLOCK, errno());
             return Err(io::Error::last_os_error());
         }
