@@ -581,7 +581,9 @@ async fn a_tool_call_cut_by_max_tokens_gets_an_error_result_and_the_model_is_ask
 
 #[tokio::test]
 async fn manual_mode_asks_the_handler_and_a_denial_reaches_the_model() {
-    use harnext_core::permissions::{Decision, FnHandler, PermissionHandler, PermissionRequest};
+    use harnext_core::permissions::{
+        Decision, FnHandler, PermissionError, PermissionHandler, PermissionRequest,
+    };
     use std::sync::{Arc, Mutex};
     let dir = tempfile::tempdir().unwrap();
     let mock = MockServer::start().await.unwrap();
@@ -606,7 +608,7 @@ async fn manual_mode_asks_the_handler_and_a_denial_reaches_the_model() {
             }
         };
         Box::pin(async move { Ok(d) })
-            as futures::future::BoxFuture<'static, Result<Decision, String>>
+            as futures::future::BoxFuture<'static, Result<Decision, PermissionError>>
     }));
     let agent = agent(&mock, dir.path(), |c| {
         c.permission_mode = harnext_core::PermissionMode::Manual

@@ -4,7 +4,8 @@
 //! ([`Message`], [`ContentBlock`]) in a provider-neutral form that can be saved and
 //! replayed to any provider, the public events of a run ([`AgentEvent`]), its
 //! [`RunResult`], token [`Usage`], the public error shape ([`HarnextError`],
-//! [`ErrorCode`]) and the turns of the scripted model ([`ScriptedTurn`]).
+//! [`ErrorCode`]), the neutral names of options in messages ([`OptionKey`]) and the
+//! turns of the scripted model ([`ScriptedTurn`]).
 //!
 //! Field names follow the public contract: snake_case in Rust and on disk, camelCase
 //! in JavaScript (the binding converts).
@@ -12,6 +13,7 @@
 mod error;
 mod event;
 mod message;
+mod option;
 mod script;
 mod usage;
 
@@ -25,6 +27,9 @@ pub use event::ToolStep;
 pub use message::ContentBlock;
 pub use message::Message;
 pub use message::Role;
+pub use option::NeutralNames;
+pub use option::OptionKey;
+pub use option::OptionNames;
 pub use script::ScriptedToolCall;
 pub use script::ScriptedTurn;
 pub use script::ScriptedUsage;
