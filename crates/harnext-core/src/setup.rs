@@ -35,7 +35,7 @@ pub const MAX_TOOL_NAME_LEN: usize = 64;
 
 /// A tool name the providers would refuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("tool name {0:?} must be 1 to {MAX_TOOL_NAME_LEN} characters of [a-zA-Z0-9_-]")]
+#[error("a tool name must be 1 to {MAX_TOOL_NAME_LEN} characters of [a-zA-Z0-9_-], got {0:?}")]
 pub struct InvalidToolName(pub String);
 
 /// The rule every tool name follows (providers accept no other): 1 to 64 characters of
