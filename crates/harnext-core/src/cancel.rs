@@ -25,11 +25,8 @@ pub trait OrCancel: Future + Sized {
 }
 
 impl<F: Future> OrCancel for F {
-    fn or_cancel(
-        self,
-        token: &CancellationToken,
-    ) -> impl Future<Output = Result<Self::Output, Cancelled>> {
-        async move { token.run_until_cancelled(self).await.ok_or(Cancelled) }
+    async fn or_cancel(self, token: &CancellationToken) -> Result<Self::Output, Cancelled> {
+        token.run_until_cancelled(self).await.ok_or(Cancelled)
     }
 }
 

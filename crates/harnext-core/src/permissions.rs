@@ -57,9 +57,17 @@ impl PermissionMode {
             .into_iter()
             .find(|m| m.as_str() == s)
             .ok_or_else(|| {
+                let names: Vec<String> = PermissionMode::ALL
+                    .iter()
+                    .map(|m| format!("{:?}", m.as_str()))
+                    .collect();
+                let expected = match names.split_last() {
+                    Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                    None => String::new(),
+                };
                 ConfigError::invalid(
                     OptionKey::PermissionMode,
-                    format!("expected \"auto\", \"manual\", \"accept-edits\" or \"read-only\"; got {s:?}"),
+                    format!("expected {expected}; got {s:?}"),
                 )
             })
     }
@@ -353,7 +361,10 @@ mod tests {
         }
         let e = PermissionMode::parse("yolo").unwrap_err();
         assert_eq!(e.option(), OptionKey::PermissionMode);
-        assert!(e.to_string().contains("`permission_mode`"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "invalid option `permission_mode`: expected \"auto\", \"manual\", \"accept-edits\" or \"read-only\"; got \"yolo\""
+        );
     }
 
     #[test]
