@@ -13,8 +13,8 @@ use harnext_protocol::ScriptedUsage;
 use serde_json::json;
 use serde_json::Value;
 
-use crate::render::fragments;
-use crate::render::random_id;
+use crate::text::fragments;
+use crate::text::random_id;
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
