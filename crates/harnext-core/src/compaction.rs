@@ -1,4 +1,4 @@
-//! Long conversations that fit: before each model call the loop asks [`prepare`] whether
+//! Long conversations that fit: before each model call the loop asks `prepare` whether
 //! the history still fits the model's context window, and makes it smaller when not.
 //!
 //! - **Size.** The input tokens the last model call reported (uncached + cache reads +

@@ -8,8 +8,8 @@
 //! without a valid answer.
 //!
 //! The loop hands this module the two moments an answer can come: a turn that ended
-//! without tool calls ([`OutputState::turn_ended`]) and the model's `final_answer` calls
-//! ([`OutputState::final_answers`]).
+//! without tool calls (`OutputState::turn_ended`) and the model's `final_answer` calls
+//! (`OutputState::final_answers`).
 
 use std::sync::Arc;
 

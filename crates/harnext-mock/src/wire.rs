@@ -69,7 +69,7 @@ impl Asked {
 }
 
 /// Renders `turn` as the complete body of a stream in `format`, as
-/// [`MockServer`] would send it (random ids; tool calls without an id get numbered
+/// [`MockServer`](crate::MockServer) would send it (random ids; tool calls without an id get numbered
 /// ids). Chat streams include the `include_usage` chunk, Responses reasoning items
 /// their `encrypted_content`.
 pub fn render_turn(
