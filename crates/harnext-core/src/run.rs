@@ -21,6 +21,7 @@ use harnext_protocol::Message;
 use harnext_protocol::Role;
 use harnext_protocol::RunResult;
 use harnext_protocol::StopReason;
+use harnext_protocol::ToolStatus;
 use harnext_protocol::ToolStep;
 use harnext_protocol::Usage;
 use harnext_providers::ModelRequest;
@@ -31,6 +32,7 @@ use harnext_tools::Workspace;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::cancel::OrCancel;
 use crate::compaction;
 use crate::context::AgentContext;
 use crate::context::Ending;
@@ -41,7 +43,6 @@ use crate::dispatch::Dispatch;
 use crate::model_call;
 use crate::model_call::Reply;
 use crate::model_call::Show;
-use crate::output::FinalAnswers;
 use crate::output::OutputState;
 use crate::output::Verdict;
 use crate::permissions::PermissionHandler;
@@ -243,18 +244,13 @@ impl LoopState<'_> {
             return self.turn_ended(&response).await;
         }
         let mut results = self.dispatch(workspace, turn.calls).await;
-        let answers = self.final_answers(turn.answers).await;
-        results.extend(answers.results);
+        let ending = self.final_answers(turn.answers, &mut results).await;
         self.push(Message {
             role: Role::User,
             content: results,
         });
-        match answers.ending {
-            Some(Ok(answer)) => {
-                self.answer = Some(answer);
-                Err(Ending::EndTurn)
-            }
-            Some(Err(e)) => Err(Ending::Failed(e)),
+        match ending {
+            Some(ending) => Err(ending),
             None if self.cancel.is_cancelled() => Err(Ending::Cancelled),
             None => Ok(()),
         }
@@ -342,7 +338,11 @@ impl LoopState<'_> {
             });
         };
         let mode = self.agent.provider.structured_output_mode();
-        match output.turn_ended(mode, &self.text).await {
+        match output
+            .turn_ended(mode, &self.text)
+            .or_cancel(self.cancel)
+            .await?
+        {
             Verdict::Accepted(answer) => {
                 self.answer = Some(answer);
                 Err(Ending::EndTurn)
@@ -379,13 +379,31 @@ impl LoopState<'_> {
         results
     }
 
-    async fn final_answers(&mut self, answers: Vec<(String, Value)>) -> FinalAnswers {
-        match self.output.as_mut() {
-            Some(output) if !answers.is_empty() => output.final_answers(answers).await,
-            _ => FinalAnswers {
-                results: Vec::new(),
-                ending: None,
-            },
+    /// Checks the turn's final answers (structured output), their results added to
+    /// `results`; the ending they make, if any. The checks (a binding's validator among
+    /// them) stop on cancellation: the answers then get `cancelled` results.
+    async fn final_answers(
+        &mut self,
+        answers: Vec<(String, Value)>,
+        results: &mut Vec<ContentBlock>,
+    ) -> Option<Ending> {
+        let output = self.output.as_mut().filter(|_| !answers.is_empty())?;
+        let ids: Vec<String> = answers.iter().map(|(id, _)| id.clone()).collect();
+        let Ok(checked) = output.final_answers(answers).or_cancel(self.cancel).await else {
+            results.extend(ids.into_iter().map(|id| ContentBlock::ToolResult {
+                tool_use_id: id,
+                content: dispatch::CANCELLED_OUTPUT.to_owned(),
+                status: ToolStatus::Cancelled,
+            }));
+            return Some(Ending::Cancelled);
+        };
+        results.extend(checked.results);
+        match checked.ending? {
+            Ok(answer) => {
+                self.answer = Some(answer);
+                Some(Ending::EndTurn)
+            }
+            Err(e) => Some(Ending::Failed(e)),
         }
     }
 
