@@ -127,7 +127,10 @@ function outputSpec(outputSchema) {
  * (`outputSchema` normalized to `{ schema, validate? }`).
  */
 function runOptions(options) {
-  if (options === null || typeof options !== 'object') return { signal: undefined, options }
+  if (options === undefined || options === null) return { signal: undefined, options: undefined }
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`run options must be an object such as { sessionId, maxSteps, signal, outputSchema }, got ${typeof options}`)
+  }
   const { signal, ...rest } = options
   if (signal !== undefined && signal !== null) {
     if (typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
