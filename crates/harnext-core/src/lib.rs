@@ -14,12 +14,13 @@
 //! ```
 
 //!
-//! Modules, leaves first (none imports a module that imports it back; `tests/layers.rs`
-//! checks it): `error`, `permissions`, `schema`, `prompt`, `cancel`, `store` (record /
-//! backend / file / memory), `config`, `context` (what the parts of a run share),
-//! `session` (lease / replay), `output`, `model_call` (one streamed model call),
-//! `run_tools`, `dispatch` (one tool call's whole life), `compaction`, `setup` (from a
-//! configuration to an agent), `run` (the loop), `agent` (the entry point).
+//! Modules, leaves first (none imports a module that imports it back;
+//! `scripts/check-modules.mjs` checks it): `error`, `permissions`, `schema`, `prompt`,
+//! `cancel`, `store` (record / backend / file / memory), `config`, `context` (what the
+//! parts of a run share), `session` (lease / replay), `output`, `model_call` (one
+//! streamed model call), `run_tools`, `dispatch` (one tool call's whole life),
+//! `compaction`, `setup` (from a configuration to an agent), `run` (the loop), `agent`
+//! (the entry point).
 
 mod agent;
 pub mod cancel;
