@@ -66,7 +66,8 @@ impl std::ops::AddAssign for Usage {
             .cache_write_tokens
             .saturating_add(rhs.cache_write_tokens);
         self.reasoning_tokens = self.reasoning_tokens.saturating_add(rhs.reasoning_tokens);
-        self.unreported |= rhs.unreported;
+        // A total is unreported when any part of it was.
+        self.unreported = self.unreported || rhs.unreported;
     }
 }
 

@@ -8,6 +8,8 @@
 
 pub mod anthropic;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod http;
 mod lenient;
 pub mod openai;

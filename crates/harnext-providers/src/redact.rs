@@ -405,7 +405,7 @@ pub fn redact_url(url: &str) -> String {
         out.push_str(&pairs.join("&"));
     }
     if parts.fragment.is_some() {
-        out.push_str("#");
+        out.push('#');
         out.push_str(REDACTED);
     }
     out

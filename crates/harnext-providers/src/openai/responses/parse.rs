@@ -386,24 +386,23 @@ impl ResponsesParser {
         }
         slot.done = true;
         match (&mut slot.item, WireItem::read(raw)) {
-            (Item::Message { text, refusal }, WireItem::Message { content }) => {
-                if text.is_empty() {
-                    let mut full = String::new();
-                    for part in &content {
-                        match WirePart::read(part) {
-                            WirePart::OutputText { text: Some(t) } => full.push_str(&t),
-                            WirePart::Refusal { refusal: r } => {
-                                let r = r.unwrap_or_default();
-                                refusal.get_or_insert_with(String::new).push_str(&r);
-                                full.push_str(&r);
-                            }
-                            _ => {}
+            // Text that was streamed stays as it was.
+            (Item::Message { text, refusal }, WireItem::Message { content }) if text.is_empty() => {
+                let mut full = String::new();
+                for part in &content {
+                    match WirePart::read(part) {
+                        WirePart::OutputText { text: Some(t) } => full.push_str(&t),
+                        WirePart::Refusal { refusal: r } => {
+                            let r = r.unwrap_or_default();
+                            refusal.get_or_insert_with(String::new).push_str(&r);
+                            full.push_str(&r);
                         }
+                        _ => {}
                     }
-                    if !full.is_empty() {
-                        text.push_str(&full);
-                        out.push(ModelEvent::TextDelta(full));
-                    }
+                }
+                if !full.is_empty() {
+                    text.push_str(&full);
+                    out.push(ModelEvent::TextDelta(full));
                 }
             }
             (
