@@ -90,7 +90,7 @@ impl HttpCall {
             max_retries: settings.max_retries,
             idle_timeout: settings.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
             stream_timeout: settings.stream_timeout.unwrap_or(DEFAULT_STREAM_TIMEOUT),
-            redactor: Redactor::for_settings(settings),
+            redactor: crate::redact::redactor_for(settings),
         }
     }
 }

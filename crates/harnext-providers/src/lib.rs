@@ -37,9 +37,9 @@ pub use error::SettingsError;
 pub use error::API_KEY_OPTION;
 pub use error::IDLE_TIMEOUT_OPTION;
 pub use error::STREAM_TIMEOUT_OPTION;
+pub use harnext_protocol::redact::Redactor;
 pub use http::DEFAULT_IDLE_TIMEOUT;
 pub use http::DEFAULT_STREAM_TIMEOUT;
-pub use redact::Redactor;
 
 /// A tool offered to the model.
 #[derive(Debug, Clone, PartialEq)]
