@@ -9,6 +9,10 @@ use std::sync::Arc;
 use std::sync::Mutex as SyncMutex;
 use std::time::Duration;
 
+use harnext_protocol::redact::redact_url;
+use harnext_protocol::redact::sensitive_name;
+use harnext_protocol::redact::url_secrets;
+use harnext_protocol::redact::Redactor;
 use harnext_tools::Tool;
 use rmcp::model::ClientCapabilities;
 use rmcp::model::ClientConfig;
@@ -97,6 +101,8 @@ pub struct McpManager {
 struct Server {
     name: String,
     config: McpServerConfig,
+    /// Its credentials, scrubbed from every message about it.
+    redactor: Redactor,
     cwd: PathBuf,
     state: Mutex<State>,
     /// Set on `tools/list_changed`, when the process exits, and when a call finds the
@@ -157,6 +163,7 @@ impl McpManager {
             .zip(dirs)
             .map(|((name, config), cwd)| {
                 Arc::new(Server {
+                    redactor: redactor_for(&config),
                     name,
                     config,
                     cwd,
@@ -173,6 +180,16 @@ impl McpManager {
 
     pub fn is_empty(&self) -> bool {
         self.servers.is_empty()
+    }
+
+    /// The credentials of every server (URL user info and sensitive query values,
+    /// credential header values, environment values whose names say they are
+    /// secrets), for the engine to scrub from what it shows and saves. The manager
+    /// already scrubs them from its messages and from tool results.
+    pub fn redactor(&self) -> Redactor {
+        self.servers
+            .iter()
+            .fold(Redactor::default(), |all, s| all.merged(&s.redactor))
     }
 
     /// The names of the configured servers, in order.
@@ -213,7 +230,10 @@ impl McpManager {
         for (server, result) in self.servers.iter().zip(results) {
             match result {
                 Ok((tools, warnings)) => {
-                    set.warnings.extend(warnings);
+                    set.warnings.extend(warnings.into_iter().map(|mut w| {
+                        server.redactor.redact_string(&mut w.message);
+                        w
+                    }));
                     for tool in tools {
                         if let Some(owner) = owners.get(tool.name()) {
                             set.warnings.push(McpWarning {
@@ -233,7 +253,7 @@ impl McpManager {
                 }
                 Err(reason) => set.failures.push(McpServerFailure {
                     server: server.name.clone(),
-                    message: unavailable(&server.name, &reason),
+                    message: unavailable(&server.name, &server.redactor.redact(&reason)),
                 }),
             }
         }
@@ -387,7 +407,7 @@ impl Server {
                     Ok(Err(e)) => {
                         return Err(format!(
                             "cannot connect to {}: {}",
-                            config.url,
+                            redact_url(&config.url),
                             init_error(&e)
                         ))
                     }
@@ -407,6 +427,7 @@ impl Server {
             dirty: self.dirty.clone(),
             process: process.as_ref().map(ServerProcess::status),
             tool_timeout: self.config.tool_timeout(),
+            redactor: self.redactor.clone(),
         });
         let (tools, warnings) = list_tools(&self.name, &link, limit).await?;
         Ok(Connection {
@@ -442,6 +463,30 @@ impl Connection {
             process.shutdown(SHUTDOWN_GRACE).await;
         }
     }
+}
+
+/// The credentials of a server's configuration: for HTTP, the URL's user info and
+/// sensitive query values and the values of credential headers (and the token after
+/// `Bearer `); for stdio, the values of environment variables whose names say they
+/// are secrets (`GITHUB_TOKEN`, `API_KEY`, ...).
+fn redactor_for(config: &McpServerConfig) -> Redactor {
+    let mut secrets = Vec::new();
+    let mut add = |name: &str, value: &str| {
+        if sensitive_name(name) {
+            secrets.push(value.to_owned());
+            if let Some((_, token)) = value.split_once(' ') {
+                secrets.push(token.trim().to_owned());
+            }
+        }
+    };
+    match config {
+        McpServerConfig::Stdio(s) => s.env.iter().for_each(|(k, v)| add(k, v)),
+        McpServerConfig::Http(h) => {
+            h.headers.iter().for_each(|(k, v)| add(k, v));
+            secrets.extend(url_secrets(&h.url));
+        }
+    }
+    Redactor::new(secrets)
 }
 
 /// Pages of `tools/list` followed at most (a server whose cursors never end).

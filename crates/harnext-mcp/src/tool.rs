@@ -17,6 +17,8 @@ use rmcp::service::RoleClient;
 use rmcp::ServiceError;
 use serde_json::Value;
 
+use harnext_protocol::redact::Redactor;
+
 use crate::process::ProcessStatus;
 
 /// The longest tool name offered to a model (Anthropic's and OpenAI's limit).
@@ -32,6 +34,9 @@ pub(crate) struct Link {
     pub process: Option<Arc<ProcessStatus>>,
     /// How long one call may take (`tool_timeout_ms`).
     pub tool_timeout: std::time::Duration,
+    /// The server's credentials (URL user info, auth headers, secret env values):
+    /// scrubbed from its results and errors.
+    pub redactor: Redactor,
 }
 
 impl Link {
@@ -143,6 +148,27 @@ impl Tool for McpTool {
         let link = self.link.clone();
         let remote = self.remote_name.clone();
         Box::pin(async move {
+            let redactor = link.redactor.clone();
+            let scrub = |text: String| redactor.redact(&text).into_owned();
+            match call(link, remote, args, ctx).await {
+                Ok(text) => Ok(scrub(text)),
+                Err(ToolError::Failed(m)) => Err(ToolError::Failed(scrub(m))),
+                Err(ToolError::InvalidArgs(m)) => Err(ToolError::InvalidArgs(scrub(m))),
+                Err(e) => Err(e),
+            }
+        })
+    }
+}
+
+/// One `tools/call`, with the server's failures phrased for the model.
+async fn call(
+    link: Arc<Link>,
+    remote: String,
+    args: Value,
+    ctx: ToolContext,
+) -> Result<String, ToolError> {
+    {
+        {
             let arguments = match args {
                 Value::Object(map) => Some(map),
                 Value::Null => None,
@@ -219,7 +245,7 @@ impl Tool for McpTool {
                     error_text(&e)
                 ))),
             }
-        })
+        }
     }
 }
 

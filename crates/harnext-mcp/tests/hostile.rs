@@ -442,3 +442,55 @@ async fn a_16_mb_result_over_http_is_cut_whether_json_or_sse_and_a_bad_schema_is
     }
     m.close().await;
 }
+
+#[tokio::test]
+async fn server_credentials_never_reach_a_result_a_failure_or_a_debug_print() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "sk-mcp-secret-token-0123456789";
+    // A tool that echoes a secret from its environment.
+    let echo = hostile(
+        "big",
+        dir.path(),
+        &[("API_TOKEN", secret), ("FAKE_MCP_ECHO_ENV", "API_TOKEN")],
+    );
+    // A server whose stderr (kept for the failure message) shows the secret.
+    let mut leak = hostile("leak", dir.path(), &[("API_TOKEN", secret)]);
+    leak.startup_timeout = Duration::from_secs(10);
+    // An HTTP server with credentials in its URL, on a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut remote = HttpServerConfig::new(format!(
+        "http://alice:hunter2-password@127.0.0.1:{closed}/mcp?token=qs-secret-987654"
+    ));
+    remote.headers = vec![("Authorization".into(), format!("Bearer {secret}"))];
+    let m = manager(
+        vec![
+            ("echo", McpServerConfig::Stdio(echo)),
+            ("leak", McpServerConfig::Stdio(leak)),
+            ("remote", McpServerConfig::Http(remote)),
+        ],
+        dir.path(),
+    );
+    let set = m.tools(Restart::Failed).await;
+    let out = call(&find(&set, "mcp__echo__env"), dir.path())
+        .await
+        .unwrap();
+    assert_eq!(out, "value: <redacted>");
+    assert_eq!(set.failures.len(), 2, "{:?}", set.failures);
+    let shown = format!("{:?} {m:?}", set.failures);
+    for s in [secret, "hunter2-password", "alice", "qs-secret-987654"] {
+        assert!(!shown.contains(s), "{s} in {shown}");
+    }
+    assert!(
+        shown.contains("exited"),
+        "the failure still says what happened: {shown}"
+    );
+    assert!(shown.contains(&format!("127.0.0.1:{closed}")), "{shown}");
+    // The engine gets every server's secrets to scrub what it shows.
+    let r = m.redactor();
+    assert_eq!(r.redact(&format!("x {secret} y")), "x <redacted> y");
+    m.close().await;
+}
