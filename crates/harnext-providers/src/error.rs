@@ -254,12 +254,17 @@ pub enum SettingsError {
         /// `"contains a line break (CR or LF)"` or `"contains a control character"`.
         problem: &'static str,
     },
+    #[error("`api_key`: the key {problem}")]
+    InvalidApiKey {
+        /// As for a header value: the key is sent in one.
+        problem: &'static str,
+    },
     #[error("`{option}`: expected a duration of at least 1 ms")]
     ZeroTimeout { option: &'static str },
 }
 
 impl SettingsError {
-    /// The neutral key of the option at fault: `base_url`, `headers`,
+    /// The neutral key of the option at fault: `base_url`, `headers`, `api_key`,
     /// `idle_timeout_ms` or `stream_timeout_ms`.
     pub fn option(&self) -> &'static str {
         match self {
@@ -267,6 +272,7 @@ impl SettingsError {
             SettingsError::InvalidHeaderName { .. } | SettingsError::InvalidHeaderValue { .. } => {
                 "headers"
             }
+            SettingsError::InvalidApiKey { .. } => API_KEY_OPTION,
             SettingsError::ZeroTimeout { option } => option,
         }
     }

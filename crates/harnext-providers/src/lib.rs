@@ -318,8 +318,7 @@ impl HttpSettings {
         }
         if let Some(key) = &self.api_key {
             if reqwest::header::HeaderValue::from_str(key).is_err() {
-                return Err(SettingsError::InvalidHeaderValue {
-                    name: API_KEY_OPTION.to_owned(),
+                return Err(SettingsError::InvalidApiKey {
                     problem: if key.contains(['\r', '\n']) {
                         "contains a line break (CR or LF)"
                     } else {

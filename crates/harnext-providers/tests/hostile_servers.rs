@@ -820,7 +820,7 @@ async fn header_values_with_line_breaks_are_refused_when_the_provider_is_built()
     let mut s = settings(&server.url());
     s.api_key = Some("sk-abc\n".into());
     let e = AnthropicProvider::try_new(client, s).err().unwrap();
-    assert_eq!(e.option(), "headers");
+    assert_eq!(e.option(), "api_key");
     assert!(!e.to_string().contains("sk-abc"), "{e}");
 }
 
