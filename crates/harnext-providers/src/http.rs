@@ -159,28 +159,10 @@ async fn drive(call: &HttpCall, tx: &Tx) {
 enum BodyKind {
     Sse,
     Json,
-    /// Not known from the content type: look at the first bytes.
-    Sniff,
 }
 
-fn body_kind(content_type: Option<&str>) -> BodyKind {
-    let Some(ct) = content_type else {
-        return BodyKind::Sniff;
-    };
-    let media = ct
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    if media == "text/event-stream" {
-        BodyKind::Sse
-    } else if media == "application/json" || media.ends_with("+json") {
-        BodyKind::Json
-    } else {
-        BodyKind::Sniff
-    }
-}
+/// Bytes of a body's beginning looked at to tell what it is.
+const SNIFF_BYTES: usize = 64 * 1024;
 
 /// What the first bytes of a body look like: SSE (a field name or a comment), JSON
 /// (an object), or neither. `None` while there are too few bytes to tell.
@@ -245,12 +227,13 @@ async fn attempt(call: &HttpCall, retries: u32, tx: &Tx) -> Result<(), AttemptEr
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let mut kind = body_kind(content_type.as_deref());
-    let mut body = response.bytes_stream();
+    let mut body = response.bytes_stream().fuse();
 
-    // Bytes read before the body's kind was known.
+    // The body is told by its first bytes, whatever its content type says: servers
+    // label streams `text/plain` or `application/json`, and a complete JSON answer
+    // `text/event-stream`. The bytes read meanwhile are parsed first.
     let mut first = Vec::new();
-    while kind == BodyKind::Sniff {
+    let kind = loop {
         let next = tokio::time::timeout(call.idle_timeout, body.next()).await;
         let complete = match next {
             Err(_) => {
@@ -267,8 +250,8 @@ async fn attempt(call: &HttpCall, retries: u32, tx: &Tx) -> Result<(), AttemptEr
             Ok(None) => true,
         };
         match sniff(&first, complete) {
-            None if first.len() < 4096 => {}
-            Some(Some(k)) => kind = k,
+            None if first.len() < SNIFF_BYTES => {}
+            Some(Some(k)) => break k,
             None | Some(None) => {
                 let snippet: String = String::from_utf8_lossy(&first)
                     .trim()
@@ -277,7 +260,9 @@ async fn attempt(call: &HttpCall, retries: u32, tx: &Tx) -> Result<(), AttemptEr
                     .collect();
                 return Err(early(ProviderError::UnexpectedContentType {
                     provider,
-                    content_type: content_type.unwrap_or_else(|| "no content type".into()),
+                    content_type: content_type
+                        .clone()
+                        .unwrap_or_else(|| "no content type".into()),
                     snippet: if snippet.is_empty() {
                         "(an empty body)".into()
                     } else {
@@ -286,7 +271,7 @@ async fn attempt(call: &HttpCall, retries: u32, tx: &Tx) -> Result<(), AttemptEr
                 }));
             }
         }
-    }
+    };
 
     let mut parser = (call.new_parser)();
     let mut out = Vec::new();
@@ -469,21 +454,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_body_kind_comes_from_the_content_type_else_from_the_first_bytes() {
-        assert_eq!(
-            body_kind(Some("text/event-stream; charset=utf-8")),
-            BodyKind::Sse
-        );
-        assert_eq!(body_kind(Some("Application/JSON")), BodyKind::Json);
-        assert_eq!(body_kind(Some("application/problem+json")), BodyKind::Json);
-        assert_eq!(body_kind(Some("text/html")), BodyKind::Sniff);
-        assert_eq!(body_kind(None), BodyKind::Sniff);
+    fn the_body_kind_comes_from_its_first_bytes() {
         assert_eq!(sniff(b"  {\"id\"", false), Some(Some(BodyKind::Json)));
         assert_eq!(
             sniff(b"\xef\xbb\xbfdata: x", false),
             Some(Some(BodyKind::Sse))
         );
         assert_eq!(sniff(b": ping", false), Some(Some(BodyKind::Sse)));
+        assert_eq!(sniff(b"\n\nevent: x", false), Some(Some(BodyKind::Sse)));
         assert_eq!(sniff(b"eve", false), None, "could still be `event:`");
         assert_eq!(sniff(b"eve", true), Some(None));
         assert_eq!(sniff(b"<!DOCTYPE html>", false), Some(None));

@@ -626,20 +626,42 @@ async fn an_html_page_is_a_server_error_naming_its_content_type_and_is_not_retri
 }
 
 #[tokio::test]
-async fn an_event_stream_sent_as_text_plain_is_still_read() {
+async fn a_body_is_read_for_what_it_is_whatever_its_content_type_says() {
     for format in FORMATS {
-        let body = render_turn(format, &text_turn("plain but fine"), None, "m");
-        let raw = raw_server(Raw::new(
-            "200 OK",
-            &[("content-type", "text/plain")],
-            body.into_bytes(),
-        ))
-        .await;
-        let p = provider(format, &raw.url, settings);
-        let events = collect(p.as_ref()).await;
-        completed(&events, "text/plain sse");
-        assert_eq!(text_of(&events), "plain but fine", "{format:?}");
+        let body = render_turn(format, &text_turn("mislabelled but fine"), None, "m");
+        for label in ["text/plain", "application/json", "application/octet-stream"] {
+            let raw = raw_server(Raw::new(
+                "200 OK",
+                &[("content-type", label)],
+                body.clone().into_bytes(),
+            ))
+            .await;
+            let p = provider(format, &raw.url, settings);
+            let events = collect(p.as_ref()).await;
+            completed(&events, label);
+            assert_eq!(
+                text_of(&events),
+                "mislabelled but fine",
+                "{format:?} {label}"
+            );
+        }
     }
+    // A complete JSON completion labelled as an event stream.
+    let json = json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": "whole"},
+        "finish_reason": "stop"}], "usage": {"prompt_tokens": 3, "completion_tokens": 1}});
+    let raw = raw_server(Raw::new(
+        "200 OK",
+        &[("content-type", "text/event-stream")],
+        json.to_string().into_bytes(),
+    ))
+    .await;
+    let p = provider(WireFormat::OpenAiChat, &raw.url, settings);
+    let events = collect(p.as_ref()).await;
+    assert_eq!(
+        completed(&events, "json as sse").stop_reason,
+        ModelStopReason::EndTurn
+    );
+    assert_eq!(text_of(&events), "whole");
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
