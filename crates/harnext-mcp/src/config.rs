@@ -1,4 +1,4 @@
-//! What `mcpServers` accepts, and its validation (at agent construction, with messages
+//! What `mcp_servers` accepts, and its validation (at agent construction, with messages
 //! that name the server and the field).
 
 use std::path::Path;
