@@ -332,7 +332,8 @@ impl LoopState<'_> {
                 | ModelStopReason::ToolUse
                 | ModelStopReason::MaxTokens
                 | ModelStopReason::StopSequence
-                | ModelStopReason::Refusal
+                | ModelStopReason::Refusal(_)
+                | ModelStopReason::ContentFilter(_)
                 | ModelStopReason::PauseTurn
                 | ModelStopReason::Other(_) => Ending::EndTurn,
             });

@@ -242,6 +242,7 @@ fn http_settings(config: &AgentConfig, base_url_env: &str, api_key_env: &str) ->
         headers: config.headers.clone(),
         max_retries: config.max_retries,
         idle_timeout: config.idle_timeout,
+        ..HttpSettings::default()
     }
 }
 

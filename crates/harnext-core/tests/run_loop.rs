@@ -170,7 +170,8 @@ async fn three_step_tool_loop_gives_the_spec_event_order_text_and_usage_totals()
             output_tokens: 42,
             cache_read_tokens: 50,
             cache_write_tokens: 50,
-            reasoning_tokens: 0
+            reasoning_tokens: 0,
+            unreported: false,
         }
     );
     // tool_call / tool_result pairs share ids, and the steps record them.

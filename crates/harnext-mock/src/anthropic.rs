@@ -180,15 +180,22 @@ pub(crate) fn turn_frames(
         None if turn.tool_calls.is_empty() => "end_turn",
         None => "tool_use",
     };
+    // A refusal comes with its `stop_details`, as the API sends them.
+    let details = if stop_reason == "refusal" {
+        r#","stop_details":{"type":"refusal","category":"cyber","explanation":"This request was refused due to policy."}"#
+    } else {
+        ""
+    };
     frames.push(padded(
         "message_delta",
         format!(
             concat!(
-                r#"{{"type":"message_delta","delta":{{"stop_reason":{},"stop_sequence":null}},"#,
+                r#"{{"type":"message_delta","delta":{{"stop_reason":{},"stop_sequence":null{}}},"#,
                 r#""usage":{{"input_tokens":{},"cache_creation_input_tokens":{},"#,
                 r#""cache_read_input_tokens":{},"output_tokens":{}}}}}"#
             ),
             js(stop_reason),
+            details,
             usage.input_tokens,
             usage.cache_write_tokens,
             usage.cache_read_tokens,

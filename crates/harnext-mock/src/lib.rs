@@ -48,6 +48,7 @@ mod anthropic;
 mod openai;
 mod response;
 mod server;
+mod strip;
 mod text;
 mod wire;
 

@@ -596,6 +596,10 @@ fn serve_turn(
             state.tool_ids
         },
     );
+    let frames = match turn.no_usage {
+        Some(true) => crate::strip::without_usage(frames),
+        _ => frames,
+    };
     let error_after = turn.error_after.or(turn.error.as_ref().map(|_| 1usize));
     // The earliest of the three endings wins; on a tie error, then disconnect, then stall.
     let ending = [

@@ -4,8 +4,9 @@
 //! ([`Message`], [`ContentBlock`]) in a provider-neutral form that can be saved and
 //! replayed to any provider, the public events of a run ([`AgentEvent`]), its
 //! [`RunResult`], token [`Usage`], the public error shape ([`HarnextError`],
-//! [`ErrorCode`]), the neutral names of options in messages ([`OptionKey`]) and the
-//! turns of the scripted model ([`ScriptedTurn`]).
+//! [`ErrorCode`]), the neutral names of options in messages ([`OptionKey`]), the
+//! turns of the scripted model ([`ScriptedTurn`]) and the [`redact::Redactor`] that
+//! keeps credentials out of text.
 //!
 //! Field names follow the public contract: snake_case in Rust and on disk, camelCase
 //! in JavaScript (the binding converts).
@@ -14,6 +15,7 @@ mod error;
 mod event;
 mod message;
 mod option;
+pub mod redact;
 mod script;
 mod usage;
 
