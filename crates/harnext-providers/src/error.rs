@@ -102,6 +102,13 @@ pub enum ProviderError {
     /// The scripted model has no turn left, or its script is invalid.
     #[error("scripted model: {0}")]
     Script(String),
+    /// The task reading the response panicked (a bug): the call ends with the panic's
+    /// message instead of taking the run down.
+    #[error("{provider}: the response reader panicked: {message}")]
+    Panic {
+        provider: &'static str,
+        message: String,
+    },
 }
 
 impl ProviderError {
@@ -115,7 +122,7 @@ impl ProviderError {
             ProviderError::Protocol { .. } | ProviderError::UnexpectedContentType { .. } => {
                 ErrorCode::Server
             }
-            ProviderError::Script(_) => ErrorCode::Internal,
+            ProviderError::Script(_) | ProviderError::Panic { .. } => ErrorCode::Internal,
         }
     }
 
@@ -162,7 +169,8 @@ impl ProviderError {
             | ProviderError::Deadline { .. }
             | ProviderError::UnexpectedContentType { .. }
             | ProviderError::Protocol { .. }
-            | ProviderError::Script(_) => false,
+            | ProviderError::Script(_)
+            | ProviderError::Panic { .. } => false,
         }
     }
 
@@ -221,6 +229,10 @@ impl ProviderError {
                 snippet: scrub(snippet),
             },
             ProviderError::Script(message) => ProviderError::Script(scrub(message)),
+            ProviderError::Panic { provider, message } => ProviderError::Panic {
+                provider,
+                message: scrub(message),
+            },
             e @ (ProviderError::MissingApiKey { .. }
             | ProviderError::Settings { .. }
             | ProviderError::Timeout { .. }
