@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use harnext_mcp::McpManager;
+use harnext_protocol::redact::Redactor;
 use harnext_protocol::AgentEvent;
 use harnext_protocol::ErrorCode;
 use harnext_protocol::HarnextError;
-use harnext_protocol::redact::Redactor;
 use harnext_protocol::OptionKey;
 use harnext_protocol::StopDetails;
 use harnext_protocol::StopReason;
@@ -110,11 +110,10 @@ pub(crate) fn redact_event(r: &Redactor, event: &mut AgentEvent) {
         return;
     }
     match event {
-        AgentEvent::RunStart { .. }
-        | AgentEvent::Usage(_)
-        | AgentEvent::Compaction { .. } => {}
+        AgentEvent::RunStart { .. } | AgentEvent::Usage(_) | AgentEvent::Compaction { .. } => {}
         AgentEvent::Thinking { text } | AgentEvent::Text { text } => r.redact_string(text),
-        AgentEvent::ToolCall { id, tool, args } | AgentEvent::PermissionRequest { id, tool, args, .. } => {
+        AgentEvent::ToolCall { id, tool, args }
+        | AgentEvent::PermissionRequest { id, tool, args, .. } => {
             r.redact_string(id);
             r.redact_string(tool);
             r.redact_json(args);
@@ -170,13 +169,9 @@ pub(crate) fn redact_message(r: &Redactor, message: &mut harnext_protocol::Messa
     for block in &mut message.content {
         match block {
             harnext_protocol::ContentBlock::Text { text } => r.redact_string(text),
-            harnext_protocol::ContentBlock::Thinking { thinking, .. } => {
-                r.redact_string(thinking)
-            }
+            harnext_protocol::ContentBlock::Thinking { thinking, .. } => r.redact_string(thinking),
             harnext_protocol::ContentBlock::ToolUse { input, .. } => r.redact_json(input),
-            harnext_protocol::ContentBlock::ToolResult { content, .. } => {
-                r.redact_string(content)
-            }
+            harnext_protocol::ContentBlock::ToolResult { content, .. } => r.redact_string(content),
             _ => {}
         }
     }

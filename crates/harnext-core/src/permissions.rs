@@ -473,7 +473,8 @@ mod tests {
         // The model reuses the call id: the second request is a new one, and its
         // answer is taken (it used to be refused as "already answered").
         let fut = p.decide(request(second.clone()));
-        p.respond(&second, Decision::Deny { message: None }).unwrap();
+        p.respond(&second, Decision::Deny { message: None })
+            .unwrap();
         assert_eq!(fut.await.unwrap(), Decision::Deny { message: None });
     }
 }

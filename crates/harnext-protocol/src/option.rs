@@ -239,6 +239,22 @@ impl OptionScope {
     }
 }
 
+/// What is wrong with a name that is not among `known` (spelled as the caller spells
+/// them): "did you mean `x`?" for a close one, else the list of known names.
+pub fn unknown_name_hint(given: &str, known: &[&str]) -> String {
+    match closest(given, known.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None => format!(
+            "expected one of {}",
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 /// The candidate closest to `given`, when one is close enough to be what was meant:
 /// the same letters once case, `_` and `-` are ignored (`max_steps` for `maxSteps`),
 /// else within a few edits (`permisionMode` for `permissionMode`).
@@ -323,12 +339,20 @@ mod tests {
         assert!(e.ends_with("did you mean `max_steps`?"), "{e}");
         // Nothing close: the known options are listed.
         let e = OptionScope::Run.check(["banana"], &Camel).unwrap_err();
-        assert!(e.contains("expected one of `session_id`, `max_steps`"), "{e}");
-        assert!(OptionScope::Agent.check(["model", "apiKey"], &Camel).is_ok());
+        assert!(
+            e.contains("expected one of `session_id`, `max_steps`"),
+            "{e}"
+        );
+        assert!(OptionScope::Agent
+            .check(["model", "apiKey"], &Camel)
+            .is_ok());
         assert!(OptionScope::Run.check(["signal"], &NeutralNames).is_ok());
         // A run option is not an agent option.
         assert!(OptionScope::Agent.check(["signal"], &Camel).is_err());
-        assert_eq!(closest("streamTimeoutMS", ["streamTimeoutMs", "idleTimeoutMs"]), Some("streamTimeoutMs"));
+        assert_eq!(
+            closest("streamTimeoutMS", ["streamTimeoutMs", "idleTimeoutMs"]),
+            Some("streamTimeoutMs")
+        );
         assert_eq!(closest("zzz", ["model"]), None);
     }
 
