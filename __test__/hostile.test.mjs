@@ -239,3 +239,35 @@ test('a pending onPermissionRequest promise nobody references survives garbage c
   assert.deepEqual(results.map((e) => e.status), ['cancelled']);
   assert.equal(events.at(-1).result.stopReason, 'cancelled');
 });
+
+test('toolTimeoutMs ends an MCP call that never answers, and a tool with an invalid inputSchema is an mcp_warning event', async () => {
+  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+  const cwd = mkdtempSync(path.join(tmpdir(), 'harnext-mcp-hostile-'));
+  const a = new Agent({
+    model: 'scripted',
+    cwd,
+    persistSession: false,
+    mcpServers: {
+      fake: { command: 'node', args: [path.join(root, '__test__/fixtures/fake-mcp-server.mjs')], toolTimeoutMs: 300 },
+      bad: {
+        command: 'node',
+        args: [path.join(root, 'crates/harnext-mcp/tests/fixtures/hostile-mcp-server.mjs'), 'bad-schema'],
+        env: { FAKE_MCP_LOG: path.join(cwd, 'bad.log') },
+      },
+    },
+    script: [{ toolCalls: [{ id: 'w1', name: 'mcp__fake__wait', args: {} }] }, { text: 'done' }],
+  });
+  try {
+    const started = Date.now();
+    const events = await collect(a.stream('wait'));
+    const result = events.find((e) => e.type === 'tool_result');
+    assert.equal(result.status, 'error', result.output);
+    assert.ok(Date.now() - started < 10_000, 'the call ended at its timeout');
+    const warnings = events.filter((e) => e.type === 'mcp_warning');
+    assert.ok(warnings.some((w) => w.server === 'bad' && w.tool === 'string_schema'), JSON.stringify(warnings));
+    assert.ok(events.findIndex((e) => e.type === 'mcp_warning') < events.findIndex((e) => e.type === 'tool_call'));
+    assert.equal(events.at(-1).result.success, true);
+  } finally {
+    await a.close();
+  }
+});

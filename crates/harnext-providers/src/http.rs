@@ -475,7 +475,39 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[tokio::test]
+    async fn a_panic_in_the_reader_task_ends_the_stream_with_its_message_not_silently() {
+        let settings = crate::HttpSettings {
+            api_key: Some("sk-panic-test-secret".into()),
+            ..crate::HttpSettings::default()
+        };
+        let call = HttpCall::new(
+            "test",
+            &settings,
+            "http://127.0.0.1:9/v1",
+            Box::new(|_| panic!("the reader blew up with sk-panic-test-secret")),
+            |status, _, _| ProviderError::Network {
+                provider: "test",
+                message: status.to_string(),
+            },
+            Box::new(|| panic!("no parser is made")),
+        );
+        let mut stream = spawn(call);
+        let first = stream.next().await.unwrap();
+        match first {
+            Err(e @ ProviderError::Panic { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("the reader blew up"), "{text}");
+                assert!(!text.contains("sk-panic-test-secret"), "{text}");
+                assert_eq!(e.code(), harnext_protocol::ErrorCode::Internal);
+            }
+            other => panic!("expected a panic error, got {other:?}"),
+        }
+        assert!(stream.next().await.is_none());
+    }
 
     #[test]
     fn the_body_kind_comes_from_its_first_bytes() {
