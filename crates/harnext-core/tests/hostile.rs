@@ -342,7 +342,10 @@ async fn a_stream_dripping_past_its_total_deadline_ends_as_timeout_naming_the_op
         let (_, r) = run_events(&agent, "drip").await;
         let error = r.error.as_ref().expect(model);
         assert_eq!(error.code, ErrorCode::Timeout, "{model}: {error:?}");
-        assert!(error.message.contains("`stream_timeout_ms`"), "{error:?}");
+        assert!(
+            error.message.contains("after 400ms (`stream_timeout_ms`)"),
+            "{error:?}"
+        );
         assert!(started.elapsed() < Duration::from_secs(4), "{model}");
         mock.reset();
     }
