@@ -223,6 +223,20 @@ function checkOptionNames(scope, options) {
   if (problem !== null) throw new TypeError(problem)
 }
 
+const RUST_TYPES = { f64: 'a number', String: 'a string', bool: 'a boolean', u32: 'a number' }
+
+/**
+ * A napi conversion error about an option (a value of the wrong type), reworded to name
+ * the option and what was expected; other errors are returned as they are.
+ */
+function optionTypeError(e, options, what) {
+  const m = e && typeof e.message === 'string' && new RegExp(`on ${what}\\.(\\w+)`).exec(e.message)
+  if (!m || !Object.prototype.hasOwnProperty.call(options, m[1])) return e
+  const rust = /rust type `(\w+)`/.exec(e.message)
+  const expected = (rust && RUST_TYPES[rust[1]]) || 'a value of the documented type (see index.d.ts)'
+  return new TypeError(`invalid option \`${m[1]}\`: expected ${expected}, got ${describe(options[m[1]])}`)
+}
+
 const held = Symbol('held')
 const active = Symbol('active')
 
@@ -246,6 +260,9 @@ class Agent extends native.Agent {
       )
     }
     checkOptionNames('agent', options)
+    if (options.model === undefined || options.model === null) {
+      throw new TypeError('invalid option `model`: required: "<provider>/<model>" such as "anthropic/claude-sonnet-4-5", or "scripted"')
+    }
     // The promises of onPermissionRequest still pending: held here so that garbage
     // collection cannot end one (which would deny the call silently) while a run
     // waits for it. Released when it settles, or when no run of this agent is left.
@@ -268,7 +285,11 @@ class Agent extends native.Agent {
         },
       }
     }
-    super(options)
+    try {
+      super(options)
+    } catch (e) {
+      throw optionTypeError(e, options, 'AgentOptions')
+    }
     this[held] = pending
     this[active] = 0
   }
@@ -282,7 +303,7 @@ class Agent extends native.Agent {
       // The native run calls the link with its cancel function before it starts.
       result = super.run(input, opts, signal && ((cancel) => (unlink = linkSignal(signal, cancel))))
     } catch (e) {
-      return Promise.reject(e)
+      return Promise.reject(optionTypeError(e, options ?? {}, 'RunOptions'))
     }
     const done = beginRun(this)
     return result.finally(() => {
@@ -297,7 +318,7 @@ class Agent extends native.Agent {
       const { signal, options: opts } = runOptions(options)
       return events(super.stream(input, opts), signal, () => beginRun(this))
     } catch (e) {
-      return failedStream(e)
+      return failedStream(optionTypeError(e, options ?? {}, 'RunOptions'))
     }
   }
 }

@@ -153,6 +153,15 @@ test('new Agent() without options, and onPermissionRequest that is not a functio
   );
 });
 
+test('options of the wrong type name the option and what was expected, not napi\'s conversion', async () => {
+  assert.throws(() => new Agent({}), /^TypeError: invalid option `model`: required/);
+  assert.throws(() => new Agent({ model: 5 }), /invalid option `model`: expected a string, got number 5/);
+  assert.throws(() => new Agent({ model: 'scripted', script: [], maxSteps: '5' }), /invalid option `maxSteps`: expected a number, got the string "5"/);
+  assert.throws(() => new Agent({ model: 'scripted', script: [], persistSession: 'no' }), /invalid option `persistSession`: expected a boolean/);
+  const a = new Agent({ model: 'scripted', script: [{ text: 'x' }], persistSession: false });
+  await assert.rejects(a.run('hi', { maxSteps: 'many' }), /invalid option `maxSteps`: expected a number, got the string "many"/);
+});
+
 test('unknown options are errors with a "did you mean" suggestion, for agents, runs and MCP servers', async () => {
   assert.throws(
     () => new Agent({ model: 'scripted', script: [], permisionMode: 'read-only' }),
