@@ -223,7 +223,7 @@ test('a server that dies mid-call fails that call naming the server, without a h
 test('bad mcpServers throw at construction, naming the option', () => {
   const cases = [
     [{ 'has space': everything() }, /`mcpServers`: server name "has space" must be 1 to 32 characters of \[a-zA-Z0-9_-\]/],
-    [{ fs: { command: 'node', arg: ['x'] } }, /`mcpServers`: `fs`: unknown field `arg`/],
+    [{ fs: { command: 'node', arg: ['x'] } }, /`mcpServers`: `fs`: unknown field "arg": did you mean `args`\?/],
     [{ fs: { args: ['x'] } }, /`mcpServers`: `fs`: expected \{ command, .*\} or \{ url, .*\}/],
     [{ web: { url: 'ftp://example.com' } }, /`mcpServers`: `web.url`: expected an http\(s\) URL/],
     [{ fs: { command: 'node', startupTimeoutMs: 0 } }, /`mcpServers`: `fs.startupTimeoutMs`/],

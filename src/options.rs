@@ -9,6 +9,7 @@ use std::time::Duration;
 use harnext_core::output::DEFAULT_OUTPUT_RETRIES;
 use harnext_core::protocol::Message as CoreMessage;
 use harnext_core::protocol::OptionKey;
+use harnext_core::protocol::OptionScope;
 use harnext_core::protocol::ScriptedTurn;
 use harnext_core::AgentConfig;
 use harnext_core::ConfigError;
@@ -23,7 +24,9 @@ use serde_json::Value;
 use crate::callbacks::output_request;
 use crate::callbacks::OutputSchemaSpec;
 use crate::callbacks::PermissionFn;
+use crate::error::word;
 use crate::error::Invalid;
+use crate::error::NodeNames;
 use crate::mcp::mcp_servers;
 use crate::tools::JsTool;
 use crate::tools::JsToolDefinition;
@@ -83,6 +86,9 @@ pub struct AgentOptions {
     pub max_retries: Option<f64>,
     /// Milliseconds a model stream may stay silent before it counts as stalled. Default 300000.
     pub idle_timeout_ms: Option<f64>,
+    /// Milliseconds one model call may take in all (retries included), however steadily
+    /// data arrives; past it the run fails with a `timeout` error. Default 1800000 (30 min).
+    pub stream_timeout_ms: Option<f64>,
     /// The model turns replayed by `model: "scripted"`, one per model call.
     #[napi(ts_type = "ScriptTurn[]")]
     pub script: Option<Value>,
@@ -172,6 +178,22 @@ pub struct InputMessage {
     pub content: String,
 }
 
+/// Internal: what is wrong with the option names given to an agent (`scope` `"agent"`)
+/// or a run (`"run"`), `null` when every one is known; for index.js. The lists of
+/// options and the "did you mean" are the engine's (`OptionScope`).
+#[napi(skip_typescript)]
+pub fn option_names_problem(scope: String, names: Vec<String>) -> Option<String> {
+    let scope = if scope == "agent" {
+        OptionScope::Agent
+    } else {
+        OptionScope::Run
+    };
+    scope
+        .check(names.iter().map(String::as_str), &NodeNames)
+        .err()
+        .map(|m| word(&m))
+}
+
 /// `value` as an integer from `min` to `max`; else what was expected.
 pub(crate) fn integer(value: f64, min: u32, max: u32) -> Result<u32, String> {
     if value.fract() != 0.0 || value < f64::from(min) || value > f64::from(max) {
@@ -244,6 +266,13 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     if let Some(v) = o.idle_timeout_ms {
         c.idle_timeout = Some(Duration::from_millis(u64::from(option_integer(
             OptionKey::IdleTimeoutMs,
+            v,
+            1,
+        )?)));
+    }
+    if let Some(v) = o.stream_timeout_ms {
+        c.stream_timeout = Some(Duration::from_millis(u64::from(option_integer(
+            OptionKey::StreamTimeoutMs,
             v,
             1,
         )?)));

@@ -86,6 +86,9 @@ pub struct AgentConfig {
     pub max_retries: u32,
     /// How long a model stream may stay silent before it counts as stalled.
     pub idle_timeout: Option<Duration>,
+    /// How long one model call may take in all, however steadily data arrives; past it
+    /// the run fails with a `timeout` error. `None`: the providers' default (30 min).
+    pub stream_timeout: Option<Duration>,
     /// The turns of the scripted model (`model: "scripted"`).
     pub script: Option<Vec<ScriptedTurn>>,
     /// Tools supplied by the user (custom tools from a binding, MCP tools...).
@@ -115,7 +118,13 @@ impl std::fmt::Debug for AgentConfig {
         // Credentials never reach a log: the key and header values are redacted.
         f.debug_struct("AgentConfig")
             .field("model", &self.model)
-            .field("base_url", &self.base_url)
+            .field(
+                "base_url",
+                &self
+                    .base_url
+                    .as_deref()
+                    .map(harnext_protocol::redact::redact_url),
+            )
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field(
                 "headers",
@@ -164,6 +173,7 @@ impl AgentConfig {
             thinking_budget: None,
             max_retries: DEFAULT_MAX_RETRIES,
             idle_timeout: None,
+            stream_timeout: None,
             script: None,
             custom_tools: Vec::new(),
             session_dir: None,
@@ -220,9 +230,13 @@ mod tests {
         let mut c = AgentConfig::new("anthropic/x");
         c.api_key = Some("sk-ant-secret".into());
         c.headers = vec![("authorization".into(), "Bearer hunter2".into())];
+        c.base_url = Some("https://alice:pass-word-1@proxy.example/v1?key=AIza-secret".into());
         let s = format!("{c:?}");
         assert!(
-            !s.contains("sk-ant-secret") && !s.contains("hunter2"),
+            !s.contains("sk-ant-secret")
+                && !s.contains("hunter2")
+                && !s.contains("pass-word-1")
+                && !s.contains("AIza-secret"),
             "{s}"
         );
     }

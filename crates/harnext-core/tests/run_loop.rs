@@ -84,6 +84,7 @@ fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
             AgentEvent::Usage(_) => "usage",
             AgentEvent::Retry { .. } => "retry",
             AgentEvent::McpServerError { .. } => "mcp_server_error",
+            AgentEvent::McpWarning { .. } => "mcp_warning",
             AgentEvent::Compaction { .. } => "compaction",
             AgentEvent::Error { .. } => "error",
             AgentEvent::RunEnd { .. } => "run_end",
