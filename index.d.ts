@@ -273,6 +273,27 @@ export interface AgentOptions {
    * `mcp__<name>__<tool>`. Started by the first run, reused by later runs, ended by `close()`.
    */
   mcpServers?: Record<string, McpStdioServer | McpHttpServer>
+  /**
+   * How shell commands and MCP stdio servers are confined: `"workspace-write"` (write only
+   * in `cwd`, the temp directories and `writableRoots`; credential folders unreadable),
+   * `"read-only"` (no writes), `"off"` (no sandbox). Default `"workspace-write"`.
+   */
+  sandbox?: 'workspace-write' | 'read-only' | 'off'
+  /** Commands may open network connections. Default `false`. */
+  network?: boolean
+  /** More directories commands may write in (relative to `cwd`); they must exist. */
+  writableRoots?: Array<string>
+  /**
+   * More paths commands may not read (relative to `cwd`), besides `~/.ssh`, `~/.aws`,
+   * `~/.gnupg`, `~/.config/gcloud`, `~/.docker`, `~/.netrc`, `~/.npmrc` and `sessionDir`.
+   */
+  denyRead?: Array<string>
+  /** Environment variables (names or `*` patterns) commands keep although they look secret. */
+  envAllow?: Array<string>
+  /** Environment variables (names or `*` patterns) commands never get. */
+  envDeny?: Array<string>
+  /** Run with what the system can enforce instead of failing when it cannot enforce `sandbox`. */
+  sandboxBestEffort?: boolean
 }
 
 /** One block of a message of a session's history. */
@@ -361,6 +382,8 @@ export interface McpStdioServer {
   cwd?: string
   /** How long starting may take: spawn and `initialize`, then `tools/list`, each. Default 30000. */
   startupTimeoutMs?: number
+  /** `false` runs this server outside the agent's sandbox. Default `true`. */
+  sandbox?: boolean
   /** How long one tool call may take before it fails with an error result. Default 600000. */
   toolTimeoutMs?: number
   /**

@@ -123,41 +123,40 @@ impl Run {
             output,
             answer: None,
         };
-        let (ending, files_changed) = match Workspace::new(&agent.cwd)
-            .map(|w| w.with_sandbox(agent.sandbox.clone()))
-        {
-            Err(e) => (
-                Ending::failed(
-                    ErrorCode::Internal,
-                    format!("the workspace {} cannot be used: {e}", agent.cwd.display()),
-                ),
-                Vec::new(),
-            ),
-            Ok(workspace) => {
-                let workspace = Arc::new(workspace);
-                for message in input {
-                    state.push(message);
-                }
-                // A panic anywhere in the loop (a tool, a provider's stream, a
-                // binding's callback glue) ends the run with an `internal` error
-                // naming it, not a lost task.
-                let ending = match AssertUnwindSafe(state.run_loop(&workspace))
-                    .catch_unwind()
-                    .await
-                {
-                    Ok(ending) => ending,
-                    Err(payload) => Ending::failed(
+        let (ending, files_changed) =
+            match Workspace::new(&agent.cwd).map(|w| w.with_sandbox(agent.sandbox.clone())) {
+                Err(e) => (
+                    Ending::failed(
                         ErrorCode::Internal,
-                        format!(
-                            "harnext panicked (a bug): {}",
-                            harnext_providers::panic_message(payload.as_ref())
-                        ),
+                        format!("the workspace {} cannot be used: {e}", agent.cwd.display()),
                     ),
-                };
-                state.close_open_calls();
-                (ending, workspace.changed_files())
-            }
-        };
+                    Vec::new(),
+                ),
+                Ok(workspace) => {
+                    let workspace = Arc::new(workspace);
+                    for message in input {
+                        state.push(message);
+                    }
+                    // A panic anywhere in the loop (a tool, a provider's stream, a
+                    // binding's callback glue) ends the run with an `internal` error
+                    // naming it, not a lost task.
+                    let ending = match AssertUnwindSafe(state.run_loop(&workspace))
+                        .catch_unwind()
+                        .await
+                    {
+                        Ok(ending) => ending,
+                        Err(payload) => Ending::failed(
+                            ErrorCode::Internal,
+                            format!(
+                                "harnext panicked (a bug): {}",
+                                harnext_providers::panic_message(payload.as_ref())
+                            ),
+                        ),
+                    };
+                    state.close_open_calls();
+                    (ending, workspace.changed_files())
+                }
+            };
         let EndingParts {
             stop_reason,
             error,
