@@ -118,6 +118,11 @@ export interface RunResult<T = unknown> {
   filesChanged: Array<string>
   /** Totals over every model call of the run (the sum of the `usage` events). */
   usage: Usage
+  /**
+   * What the run's model calls cost in USD at list prices (the sum of the `usage` events'
+   * `costUsd`); absent, not zero, when the price of the model or of a call is unknown.
+   */
+  costUsd?: number
   /** `"sess_"` followed by 12 random `[0-9a-z]`. */
   sessionId: string
   success: boolean
@@ -125,7 +130,9 @@ export interface RunResult<T = unknown> {
   /**
    * `end_turn` (success), `max_steps`, `cancelled`, `error`, or the model's turn stopped
    * short of an answer: `max_tokens` (cut at the output token limit), `refusal`,
-   * `content_filter`. Only `end_turn` is a success.
+   * `content_filter`; a budget was reached: `cost_budget` (`maxCostUsd`), `token_budget`
+   * (`maxTokens`), `time_budget` (`maxDurationMs`); or a hook blocked the run: `blocked`.
+   * Only `end_turn` is a success.
    */
   stopReason: StopReason
   /** With `refusal` and `content_filter`: what the provider said about it. */
@@ -200,7 +207,11 @@ export type AgentEvent =
      * inside the `for await` body; the run goes on when it has the decision.
      */
   respond: (decision: Decision) => void }
-  | { type: 'usage'; inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number; reasoningTokens: number; unreported?: boolean }
+  | { type: 'usage'; inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number; reasoningTokens: number; unreported?: boolean; /**
+     * What the call cost in USD at list prices; absent (not zero) when the model's
+     * price, or the call's usage, is unknown.
+     */
+  costUsd?: number }
   | { type: 'retry'; attempt: number; delayMs: number; reason: string }
   | { type: 'compaction'; beforeTokens: number; afterTokens: number; trimmed: number; summarized: number }
   | { type: 'mcp_server_error'; server: string; message: string }
@@ -294,6 +305,21 @@ export interface AgentOptions {
   envDeny?: Array<string>
   /** Run with what the system can enforce instead of failing when it cannot enforce `sandbox`. */
   sandboxBestEffort?: boolean
+  /**
+   * Each run stops (`stopReason: "cost_budget"`) after the step that brings its cost at
+   * list prices to this many US dollars. Needs a model whose price is known.
+   */
+  maxCostUsd?: number
+  /**
+   * Each run stops (`stopReason: "token_budget"`) after the step that brings its tokens
+   * (input, cached input and output, summaries included) to this many.
+   */
+  maxTokens?: number
+  /**
+   * Each run stops (`stopReason: "time_budget"`) after the step that ends this many
+   * milliseconds into it.
+   */
+  maxDurationMs?: number
 }
 
 /** One block of a message of a session's history. */
@@ -305,7 +331,7 @@ export type ContentBlock =
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
   | { type: 'tool_result'; toolUseId: string; content: string; status: ToolStatus }
 
-export type ErrorCode = 'auth' | 'rate_limit' | 'overloaded' | 'bad_request' | 'context_overflow' | 'network' | 'timeout' | 'server' | 'max_steps' | 'max_tokens' | 'refusal' | 'content_filter' | 'output_invalid' | 'tool' | 'internal'
+export type ErrorCode = 'auth' | 'rate_limit' | 'overloaded' | 'bad_request' | 'context_overflow' | 'network' | 'timeout' | 'server' | 'max_steps' | 'max_tokens' | 'refusal' | 'content_filter' | 'output_invalid' | 'tool' | 'internal' | 'cost_budget' | 'token_budget' | 'time_budget' | 'blocked'
 
 /** Where a forked session comes from. */
 export interface ForkedFrom {
@@ -426,6 +452,12 @@ export interface RunOptions {
   outputSchema?: OutputSchema
   /** How many times the model may try again after an answer that does not match `outputSchema`. Default 2. */
   maxOutputRetries?: number
+  /** Overrides the agent's `maxCostUsd` for this run. */
+  maxCostUsd?: number
+  /** Overrides the agent's `maxTokens` for this run. */
+  maxTokens?: number
+  /** Overrides the agent's `maxDurationMs` for this run. */
+  maxDurationMs?: number
 }
 
 export interface ScriptToolCall {
@@ -523,7 +555,7 @@ export interface StopDetails {
   raw?: unknown
 }
 
-export type StopReason = 'end_turn' | 'max_steps' | 'cancelled' | 'error' | 'max_tokens' | 'refusal' | 'content_filter'
+export type StopReason = 'end_turn' | 'max_steps' | 'cancelled' | 'error' | 'max_tokens' | 'refusal' | 'content_filter' | 'cost_budget' | 'token_budget' | 'time_budget' | 'blocked'
 
 export interface SystemPromptAppend {
   /** Text added after the built-in coding-agent prompt. */

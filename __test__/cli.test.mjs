@@ -9,7 +9,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent } from '../index.js';
 import { startMock } from './helpers/mock.mjs';
-import { priceOf } from '../cli/harnext.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(root, 'cli', 'harnext.mjs');
@@ -321,14 +320,18 @@ test('a refusal is a failed run in the CLI, exit 1, with the reason', async () =
   assert.match(r.stdout, /✗ failed \(refusal\): the model declined to answer/);
 });
 
-test('the price table knows dated snapshots and nothing it is unsure of', () => {
-  assert.equal(priceOf('anthropic/claude-sonnet-4-5-20250929').input, 3);
-  assert.equal(priceOf('anthropic/claude-opus-4-0').output, 75);
-  assert.equal(priceOf('anthropic/claude-3-5-haiku-latest').cacheRead, 0.08);
-  assert.equal(priceOf('openai/gpt-4o-2024-08-06').input, 2.5);
-  assert.equal(priceOf('openai/gpt-4o-2024-05-13'), null);
-  assert.equal(priceOf('openai/gpt-4o-mini').output, 0.6);
-  assert.equal(priceOf('openai-chat/gpt-4o'), null);
-  assert.equal(priceOf('anthropic/claude-2'), null);
-  assert.equal(priceOf('scripted'), null);
+test('the cost is the engine\'s: each usage event and the result carry costUsd (--json), absent when unknown', async () => {
+  const env = cleanEnv({ ANTHROPIC_API_KEY: 'test-key', ANTHROPIC_BASE_URL: mock.url });
+  await mock.push({ turn: { text: 'Hi.', usage: { inputTokens: 1000, outputTokens: 100, cacheReadTokens: 2000, cacheWriteTokens: 400 } } });
+  const r = await cli(['--json', '-m', 'anthropic/claude-sonnet-4-5-20250929', '--cwd', workspace(), 'hello'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  const events = jsonLines(r.stdout);
+  assert.ok(Math.abs(events.find((e) => e.type === 'usage').costUsd - 0.0066) < 1e-12);
+  assert.ok(Math.abs(events.at(-1).result.costUsd - 0.0066) < 1e-12);
+  await mock.push({ turn: { text: 'Hi.', usage: { inputTokens: 10 } } });
+  const unknown = await cli(['--json', '-m', 'anthropic/claude-2', '--cwd', workspace(), 'hello'], { env });
+  assert.equal(unknown.code, 0, unknown.stderr);
+  const e2 = jsonLines(unknown.stdout);
+  assert.ok(!('costUsd' in e2.find((e) => e.type === 'usage')));
+  assert.ok(!('costUsd' in e2.at(-1).result));
 });

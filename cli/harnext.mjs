@@ -18,7 +18,6 @@ import { HELP, UsageError, VERSION, chooseModel, parseCli, readScript } from './
 import { CostMeter } from './cost.mjs';
 import { Renderer, argsSummary, colorEnabled, styles } from './render.mjs';
 
-export { priceOf } from './cost.mjs';
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
@@ -251,8 +250,8 @@ async function main(argv) {
   return exitCode;
 }
 
-// Run when executed (directly, through npx or a bin link); importing the module (tests of
-// priceOf) runs nothing.
+// Run when executed (directly, through npx or a bin link); importing the module runs
+// nothing.
 const self = fileURLToPath(import.meta.url);
 let invoked = false;
 try {

@@ -118,6 +118,11 @@ export interface RunResult<T = unknown> {
   filesChanged: Array<string>
   /** Totals over every model call of the run (the sum of the `usage` events). */
   usage: Usage
+  /**
+   * What the run's model calls cost in USD at list prices (the sum of the `usage` events'
+   * `costUsd`); absent, not zero, when the price of the model or of a call is unknown.
+   */
+  costUsd?: number
   /** `"sess_"` followed by 12 random `[0-9a-z]`. */
   sessionId: string
   success: boolean
@@ -125,7 +130,9 @@ export interface RunResult<T = unknown> {
   /**
    * `end_turn` (success), `max_steps`, `cancelled`, `error`, or the model's turn stopped
    * short of an answer: `max_tokens` (cut at the output token limit), `refusal`,
-   * `content_filter`. Only `end_turn` is a success.
+   * `content_filter`; a budget was reached: `cost_budget` (`maxCostUsd`), `token_budget`
+   * (`maxTokens`), `time_budget` (`maxDurationMs`); or a hook blocked the run: `blocked`.
+   * Only `end_turn` is a success.
    */
   stopReason: StopReason
   /** With `refusal` and `content_filter`: what the provider said about it. */

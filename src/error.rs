@@ -56,6 +56,9 @@ impl OptionNames for NodeNames {
             OptionKey::EnvAllow => "envAllow",
             OptionKey::EnvDeny => "envDeny",
             OptionKey::SandboxBestEffort => "sandboxBestEffort",
+            OptionKey::MaxCostUsd => "maxCostUsd",
+            OptionKey::MaxTokens => "maxTokens",
+            OptionKey::MaxDurationMs => "maxDurationMs",
         })
     }
 }

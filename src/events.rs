@@ -38,6 +38,10 @@ pub enum StopReason {
     MaxTokens,
     Refusal,
     ContentFilter,
+    CostBudget,
+    TokenBudget,
+    TimeBudget,
+    Blocked,
 }
 
 #[napi(string_enum = "snake_case")]
@@ -59,6 +63,10 @@ pub enum ErrorCode {
     OutputInvalid,
     Tool,
     Internal,
+    CostBudget,
+    TokenBudget,
+    TimeBudget,
+    Blocked,
 }
 
 /// Token accounting: one model call's in a `usage` event, the run's totals in `RunResult.usage`.
@@ -136,6 +144,9 @@ pub struct RunResult {
     pub files_changed: Vec<String>,
     /// Totals over every model call of the run.
     pub usage: Usage,
+    /// What the run cost in USD at list prices; absent when the price is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
     /// `"sess_"` followed by 12 random `[0-9a-z]`.
     pub session_id: String,
     pub success: bool,
@@ -198,6 +209,9 @@ pub enum AgentEvent {
         cache_write_tokens: i64,
         reasoning_tokens: i64,
         unreported: Option<bool>,
+        /// What the call cost in USD at list prices; absent (not zero) when the model's
+        /// price, or the call's usage, is unknown.
+        cost_usd: Option<f64>,
     },
     /// A provider request failed and is tried again after `delayMs`.
     Retry {
@@ -258,6 +272,10 @@ impl From<core::StopReason> for StopReason {
             core::StopReason::MaxTokens => StopReason::MaxTokens,
             core::StopReason::Refusal => StopReason::Refusal,
             core::StopReason::ContentFilter => StopReason::ContentFilter,
+            core::StopReason::CostBudget => StopReason::CostBudget,
+            core::StopReason::TokenBudget => StopReason::TokenBudget,
+            core::StopReason::TimeBudget => StopReason::TimeBudget,
+            core::StopReason::Blocked => StopReason::Blocked,
         }
     }
 }
@@ -280,6 +298,10 @@ impl From<core::ErrorCode> for ErrorCode {
             core::ErrorCode::OutputInvalid => ErrorCode::OutputInvalid,
             core::ErrorCode::Tool => ErrorCode::Tool,
             core::ErrorCode::Internal => ErrorCode::Internal,
+            core::ErrorCode::CostBudget => ErrorCode::CostBudget,
+            core::ErrorCode::TokenBudget => ErrorCode::TokenBudget,
+            core::ErrorCode::TimeBudget => ErrorCode::TimeBudget,
+            core::ErrorCode::Blocked => ErrorCode::Blocked,
         }
     }
 }
@@ -335,6 +357,7 @@ impl From<core::RunResult> for RunResult {
             steps: r.steps.into_iter().map(ToolStep::from).collect(),
             files_changed: r.files_changed,
             usage: r.usage.into(),
+            cost_usd: r.cost_usd,
             session_id: r.session_id,
             success: r.success,
             cancelled: r.cancelled,
@@ -416,13 +439,14 @@ impl AgentEvent {
                 status: status.into(),
                 output,
             },
-            core::AgentEvent::Usage(u) => AgentEvent::Usage {
+            core::AgentEvent::Usage { usage: u, cost_usd } => AgentEvent::Usage {
                 input_tokens: int(u.input_tokens),
                 output_tokens: int(u.output_tokens),
                 cache_read_tokens: int(u.cache_read_tokens),
                 cache_write_tokens: int(u.cache_write_tokens),
                 reasoning_tokens: int(u.reasoning_tokens),
                 unreported: u.unreported.then_some(true),
+                cost_usd,
             },
             core::AgentEvent::Retry {
                 attempt,

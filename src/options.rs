@@ -12,6 +12,7 @@ use harnext_core::protocol::OptionKey;
 use harnext_core::protocol::OptionScope;
 use harnext_core::protocol::ScriptedTurn;
 use harnext_core::AgentConfig;
+use harnext_core::Budget;
 use harnext_core::ConfigError;
 use harnext_core::PermissionMode;
 use harnext_core::RunInput;
@@ -121,6 +122,15 @@ pub struct AgentOptions {
     pub env_deny: Option<Vec<String>>,
     /// Run with what the system can enforce instead of failing when it cannot enforce `sandbox`.
     pub sandbox_best_effort: Option<bool>,
+    /// Each run stops (`stopReason: "cost_budget"`) after the step that brings its cost at
+    /// list prices to this many US dollars. Needs a model whose price is known.
+    pub max_cost_usd: Option<f64>,
+    /// Each run stops (`stopReason: "token_budget"`) after the step that brings its tokens
+    /// (input, cached input and output, summaries included) to this many.
+    pub max_tokens: Option<f64>,
+    /// Each run stops (`stopReason: "time_budget"`) after the step that ends this many
+    /// milliseconds into it.
+    pub max_duration_ms: Option<f64>,
 }
 
 /// One scripted model turn.
@@ -168,6 +178,12 @@ pub struct RunOptions {
     pub output_schema: Option<OutputSchemaSpec>,
     /// How many times the model may try again after an answer that does not match `outputSchema`. Default 2.
     pub max_output_retries: Option<f64>,
+    /// Overrides the agent's `maxCostUsd` for this run.
+    pub max_cost_usd: Option<f64>,
+    /// Overrides the agent's `maxTokens` for this run.
+    pub max_tokens: Option<f64>,
+    /// Overrides the agent's `maxDurationMs` for this run.
+    pub max_duration_ms: Option<f64>,
 }
 
 /// One message of an input list.
@@ -323,6 +339,8 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     c.sandbox.env.allow = o.env_allow.unwrap_or_default();
     c.sandbox.env.deny = o.env_deny.unwrap_or_default();
     c.sandbox.best_effort = o.sandbox_best_effort.unwrap_or(false);
+    c.budget = budget(o.max_cost_usd, o.max_tokens, o.max_duration_ms)
+        .map_err(|(key, problem)| ConfigError::invalid(key, problem))?;
     Ok((c, o.on_permission_request))
 }
 
@@ -332,13 +350,7 @@ pub fn run_request(
     input: Either<String, Vec<InputMessage>>,
     options: Option<RunOptions>,
 ) -> Result<RunRequest, Invalid> {
-    let mut request = RunRequest {
-        input: run_input(input)?,
-        session_id: None,
-        max_steps: None,
-        permission_handler: None,
-        output: None,
-    };
+    let mut request = RunRequest::new(run_input(input)?);
     let Some(o) = options else {
         return Ok(request);
     };
@@ -356,7 +368,42 @@ pub fn run_request(
         };
         request.output = Some(output_request(spec, retries));
     }
+    request.budget = budget(o.max_cost_usd, o.max_tokens, o.max_duration_ms)
+        .map_err(|(key, problem)| invalid(key, problem))?;
     Ok(request)
+}
+
+/// `maxCostUsd`, `maxTokens` and `maxDurationMs` (the engine checks the cost against
+/// the model's price).
+fn budget(
+    cost: Option<f64>,
+    tokens: Option<f64>,
+    duration: Option<f64>,
+) -> Result<Budget, (OptionKey, String)> {
+    if let Some(usd) = cost {
+        if !(usd.is_finite() && usd > 0.0) {
+            return Err((
+                OptionKey::MaxCostUsd,
+                format!("expected a positive number of US dollars, got {usd}"),
+            ));
+        }
+    }
+    let whole = |key: OptionKey, v: Option<f64>| -> Result<Option<u64>, (OptionKey, String)> {
+        v.map(|v| {
+            if v.fract() != 0.0 || !(1.0..=9_007_199_254_740_991.0).contains(&v) {
+                return Err((key, format!("expected an integer >= 1, got {v}")));
+            }
+            // Checked above: a whole number from 1 to 2^53 - 1.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Ok(v as u64)
+        })
+        .transpose()
+    };
+    Ok(Budget {
+        max_cost_usd: cost,
+        max_tokens: whole(OptionKey::MaxTokens, tokens)?,
+        max_duration: whole(OptionKey::MaxDurationMs, duration)?.map(Duration::from_millis),
+    })
 }
 
 fn run_input(input: Either<String, Vec<InputMessage>>) -> Result<RunInput, Invalid> {

@@ -27,7 +27,7 @@ type Receiver = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<CoreEvent>>>;
 
 enum State {
     /// Not iterated yet: the run has not started.
-    Pending(Run),
+    Pending(Box<Run>),
     Started(Receiver),
     Done,
 }
@@ -49,7 +49,7 @@ impl EventStream {
     pub(crate) fn new(run: Run, pending: Option<Arc<PendingPermissions>>) -> Self {
         EventStream {
             inner: Arc::new(Inner {
-                state: Mutex::new(State::Pending(run)),
+                state: Mutex::new(State::Pending(Box::new(run))),
                 token: CancellationToken::new(),
                 pending,
             }),

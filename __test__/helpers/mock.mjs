@@ -35,6 +35,10 @@ export async function startMock() {
       const r = await fetch(`${url}/_mock/responses`, { method: 'POST', body: JSON.stringify(responses) });
       if (!r.ok) throw new Error(`mock rejected the script: ${await r.text()}`);
     },
+    /** Forgets the queued responses and the recorded requests. */
+    async reset() {
+      await fetch(`${url}/_mock/reset`, { method: 'POST' });
+    },
     async requests() {
       return (await fetch(`${url}/_mock/requests`)).json();
     },

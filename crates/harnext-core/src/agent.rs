@@ -6,6 +6,7 @@ use std::sync::Arc;
 use harnext_mcp::McpManager;
 use harnext_protocol::Message;
 
+use crate::budget::Budget;
 use crate::config::AgentConfig;
 use crate::context::AgentContext;
 use crate::error::ConfigError;
@@ -40,17 +41,24 @@ pub struct RunRequest {
     pub permission_handler: Option<Arc<dyn PermissionHandler>>,
     /// Structured output: the final answer must match this schema.
     pub output: Option<OutputRequest>,
+    /// Budgets of this run; the fields set override the agent's.
+    pub budget: Budget,
 }
 
 impl RunRequest {
-    pub fn text(input: impl Into<String>) -> Self {
+    pub fn new(input: RunInput) -> Self {
         RunRequest {
-            input: RunInput::Text(input.into()),
+            input,
             session_id: None,
             max_steps: None,
             permission_handler: None,
             output: None,
+            budget: Budget::default(),
         }
+    }
+
+    pub fn text(input: impl Into<String>) -> Self {
+        RunRequest::new(RunInput::Text(input.into()))
     }
 }
 
@@ -106,6 +114,12 @@ impl Agent {
         if let Some(0) = request.max_steps {
             return Err(RunError::InvalidMaxSteps(0));
         }
+        let budget = request.budget.or(self.inner.config.budget);
+        if let Some((option, problem)) =
+            budget.problem(self.inner.price.is_some(), &self.inner.config.model)
+        {
+            return Err(RunError::InvalidBudget(option, problem));
+        }
         let mode = self.inner.config.permission_mode;
         if mode.asks() && request.permission_handler.is_none() {
             return Err(RunError::PermissionHandlerRequired(mode.as_str()));
@@ -141,6 +155,7 @@ impl Agent {
             request.max_steps.unwrap_or(self.inner.config.max_steps),
             request.permission_handler,
             output,
+            budget,
         ))
     }
 

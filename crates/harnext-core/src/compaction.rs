@@ -26,7 +26,6 @@ use harnext_protocol::ContentBlock;
 use harnext_protocol::ErrorCode;
 use harnext_protocol::Message;
 use harnext_protocol::Role;
-use harnext_protocol::Usage;
 use harnext_providers::ModelRequest;
 use harnext_providers::ToolSpec;
 use harnext_tools::cap_output;
@@ -38,6 +37,7 @@ use crate::context::EventSink;
 use crate::model_call;
 use crate::model_call::Reply;
 use crate::model_call::Show;
+use crate::pricing::Spend;
 use crate::session::SessionLease;
 use crate::store::apply_compaction;
 use crate::store::now_ms;
@@ -76,7 +76,8 @@ pub(crate) struct Ctx<'a> {
     pub session: &'a SessionLease,
     pub events: &'a EventSink,
     pub cancel: &'a CancellationToken,
-    pub usage: &'a mut Usage,
+    /// The run's usage and cost, which summaries add to.
+    pub spend: &'a mut Spend,
     /// The tools offered in this run (MCP tools included).
     pub specs: &'a [ToolSpec],
 }
@@ -377,16 +378,9 @@ async fn summarize(ctx: &mut Ctx<'_>, head: &[Message], window: u64) -> Result<S
         thinking_budget: None,
         output: None,
     };
-    let call = model_call::call(
-        ctx.agent.provider.as_ref(),
-        request,
-        Show::Nothing,
-        ctx.events,
-        ctx.cancel,
-    )
-    .await;
+    let call = model_call::call(ctx.agent, request, Show::Nothing, ctx.events, ctx.cancel).await;
     if let Some(u) = call.usage {
-        *ctx.usage += u;
+        ctx.spend.add(u, call.cost_usd);
         ctx.session.record_side_usage(u);
     }
     match call.reply {

@@ -111,6 +111,9 @@ pub struct AgentConfig {
     /// `network`, `writable_roots`, `deny_read`, `env_allow` / `env_deny`,
     /// `sandbox_best_effort`. Default: `workspace-write` without network.
     pub sandbox: harnext_sandbox::SandboxConfig,
+    /// `max_cost_usd`, `max_tokens`, `max_duration_ms` of every run (a run's own
+    /// override them); see `crate::budget`.
+    pub budget: crate::budget::Budget,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -149,6 +152,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("context_window", &self.context_window)
             .field("mcp_servers", &self.mcp_servers)
             .field("sandbox", &self.sandbox)
+            .field("budget", &self.budget)
             .finish_non_exhaustive()
     }
 }
@@ -182,6 +186,7 @@ impl AgentConfig {
             context_window: None,
             mcp_servers: Vec::new(),
             sandbox: harnext_sandbox::SandboxConfig::default(),
+            budget: crate::budget::Budget::default(),
         }
     }
 }

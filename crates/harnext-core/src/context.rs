@@ -45,6 +45,8 @@ pub(crate) struct AgentContext {
     /// Every credential the agent knows (the provider's key, header values and base
     /// URL credentials; the MCP servers'): nothing the run shows or keeps carries one.
     pub redactor: Redactor,
+    /// The model's list prices, when known: costs are counted with them.
+    pub price: Option<crate::pricing::Price>,
 }
 
 /// A tool offered to the model, with what it does for the permission modes.
@@ -112,7 +114,7 @@ pub(crate) fn redact_event(r: &Redactor, event: &mut AgentEvent) {
         return;
     }
     match event {
-        AgentEvent::RunStart { .. } | AgentEvent::Usage(_) | AgentEvent::Compaction { .. } => {}
+        AgentEvent::RunStart { .. } | AgentEvent::Usage { .. } | AgentEvent::Compaction { .. } => {}
         AgentEvent::Thinking { text } | AgentEvent::Text { text } => r.redact_string(text),
         AgentEvent::ToolCall { id, tool, args }
         | AgentEvent::PermissionRequest { id, tool, args, .. } => {

@@ -49,4 +49,8 @@ pub enum RunError {
     PermissionHandlerRequired(&'static str),
     #[error("invalid option `{key}`: {0}", key = OptionKey::OutputSchema)]
     InvalidOutputSchema(String),
+    /// A budget of the run that cannot be kept (`max_cost_usd` for a model without a
+    /// known price, ...).
+    #[error("invalid option `{0}`: {1}")]
+    InvalidBudget(OptionKey, String),
 }

@@ -16,13 +16,15 @@
 //!
 //! Modules, leaves first (none imports a module that imports it back;
 //! `scripts/check-modules.mjs` checks it): `error`, `permissions`, `schema`, `prompt`,
-//! `cancel`, `store` (record / backend / file / memory), `config`, `context` (what the
+//! `cancel`, `pricing` (list prices, a run's spend), `budget`, `store` (record /
+//! backend / file / memory), `config`, `context` (what the
 //! parts of a run share), `session` (lease / replay), `output`, `model_call` (one
 //! streamed model call), `run_tools`, `dispatch` (one tool call's whole life),
 //! `compaction`, `setup` (from a configuration to an agent), `run` (the loop), `agent`
 //! (the entry point).
 
 mod agent;
+pub mod budget;
 pub mod cancel;
 pub mod compaction;
 pub mod config;
@@ -32,6 +34,7 @@ mod error;
 mod model_call;
 pub mod output;
 pub mod permissions;
+pub mod pricing;
 mod prompt;
 mod run;
 mod run_tools;
@@ -43,6 +46,7 @@ pub mod store;
 pub use agent::Agent;
 pub use agent::RunInput;
 pub use agent::RunRequest;
+pub use budget::Budget;
 pub use config::AgentConfig;
 pub use config::SystemPrompt;
 pub use context::EventSink;

@@ -5,7 +5,8 @@
 //! events and, for the loop's turns, the reply and the reasoning as `text` and
 //! `thinking` events. On cancellation the stream is dropped, which closes the request.
 //! Whatever way it ends, the usage the provider reported is kept and sent as a `usage`
-//! event: a call cut short still counts what it consumed.
+//! event with its cost at the model's list prices (when known): a call cut short still
+//! counts what it consumed.
 
 use futures::StreamExt;
 use harnext_protocol::AgentEvent;
@@ -13,12 +14,12 @@ use harnext_protocol::ErrorCode;
 use harnext_protocol::HarnextError;
 use harnext_protocol::Usage;
 use harnext_providers::ModelEvent;
-use harnext_providers::ModelProvider;
 use harnext_providers::ModelRequest;
 use harnext_providers::ModelResponse;
 use tokio_util::sync::CancellationToken;
 
 use crate::cancel::OrCancel;
+use crate::context::AgentContext;
 use crate::context::EventSink;
 
 /// What the user sees of a call as it streams.
@@ -43,17 +44,19 @@ pub(crate) struct ModelCall {
     pub text: String,
     /// The usage reported for the call, also when it was cut short.
     pub usage: Option<Usage>,
+    /// What the call cost in USD, when the model's price and the usage are known.
+    pub cost_usd: Option<f64>,
 }
 
 /// Makes one model call and reads its stream to the end.
 pub(crate) async fn call(
-    provider: &dyn ModelProvider,
+    agent: &AgentContext,
     request: ModelRequest,
     show: Show,
     events: &EventSink,
     cancel: &CancellationToken,
 ) -> ModelCall {
-    let mut stream = provider.stream(request);
+    let mut stream = agent.provider.stream(request);
     let mut text = String::new();
     let mut usage: Option<Usage> = None;
     let reply = loop {
@@ -101,8 +104,16 @@ pub(crate) async fn call(
         }
     };
     drop(stream);
-    if let Some(u) = usage {
-        events.emit(AgentEvent::Usage(u));
+    let cost_usd = usage
+        .as_ref()
+        .and_then(|u| agent.price.as_ref().and_then(|p| p.cost(u)));
+    if let Some(usage) = usage {
+        events.emit(AgentEvent::Usage { usage, cost_usd });
     }
-    ModelCall { reply, text, usage }
+    ModelCall {
+        reply,
+        text,
+        usage,
+        cost_usd,
+    }
 }

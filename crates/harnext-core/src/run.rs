@@ -28,7 +28,6 @@ use harnext_protocol::StopDetails;
 use harnext_protocol::StopReason;
 use harnext_protocol::ToolStatus;
 use harnext_protocol::ToolStep;
-use harnext_protocol::Usage;
 use harnext_providers::ModelRequest;
 use harnext_providers::ModelResponse;
 use harnext_providers::ModelStopReason;
@@ -37,6 +36,7 @@ use harnext_tools::Workspace;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::budget::Budget;
 use crate::cancel::OrCancel;
 use crate::compaction;
 use crate::context::redact_message;
@@ -54,6 +54,7 @@ use crate::model_call::Show;
 use crate::output::OutputState;
 use crate::output::Verdict;
 use crate::permissions::PermissionHandler;
+use crate::pricing::Spend;
 use crate::run_tools::RunTools;
 use crate::session::SessionLease;
 
@@ -65,6 +66,7 @@ pub struct Run {
     max_steps: u32,
     permissions: Option<Arc<dyn PermissionHandler>>,
     output: Option<OutputState>,
+    budget: Budget,
 }
 
 impl Run {
@@ -75,6 +77,7 @@ impl Run {
         max_steps: u32,
         permissions: Option<Arc<dyn PermissionHandler>>,
         output: Option<OutputState>,
+        budget: Budget,
     ) -> Self {
         Run {
             agent,
@@ -83,6 +86,7 @@ impl Run {
             max_steps,
             permissions,
             output,
+            budget,
         }
     }
 
@@ -101,6 +105,7 @@ impl Run {
             max_steps,
             permissions,
             output,
+            budget,
         } = self;
         session.begin();
         // Every event, the result and the session pass through the agent's redactor.
@@ -118,7 +123,9 @@ impl Run {
             max_steps,
             history: session.messages(),
             steps: Vec::new(),
-            usage: Usage::default(),
+            spend: Spend::new(agent.price.as_ref()),
+            budget,
+            started,
             text: String::new(),
             output,
             answer: None,
@@ -171,7 +178,8 @@ impl Run {
             text: state.text,
             steps: state.steps,
             files_changed,
-            usage: state.usage,
+            usage: state.spend.usage,
+            cost_usd: state.spend.cost_usd,
             session_id: session.id().to_owned(),
             success,
             cancelled,
@@ -205,7 +213,10 @@ struct LoopState<'a> {
     /// The tools offered to the model now (MCP tools come and go).
     tools: RunTools,
     steps: Vec<ToolStep>,
-    usage: Usage,
+    /// Usage and cost so far, and the budgets they are held to.
+    spend: Spend,
+    budget: Budget,
+    started: Instant,
     /// The text of the latest model call.
     text: String,
     /// Structured output asked for, and the validated answer once given.
@@ -253,6 +264,13 @@ impl LoopState<'_> {
         for step in 1..=self.max_steps {
             if let Err(ending) = self.step(workspace, step == 1).await {
                 return ending;
+            }
+            if let Some((reason, error)) = self.budget.exceeded(&self.spend, self.started) {
+                return Ending::Stopped {
+                    reason,
+                    details: None,
+                    error,
+                };
             }
         }
         Ending::MaxSteps(self.max_steps)
@@ -332,16 +350,10 @@ impl LoopState<'_> {
             thinking_budget: self.agent.config.thinking_budget,
             output: self.output.as_ref().map(OutputState::spec),
         };
-        let call = model_call::call(
-            self.agent.provider.as_ref(),
-            request,
-            Show::Reply,
-            self.events,
-            self.cancel,
-        )
-        .await;
+        let call =
+            model_call::call(self.agent, request, Show::Reply, self.events, self.cancel).await;
         if let Some(u) = call.usage {
-            self.usage += u;
+            self.spend.add(u, call.cost_usd);
             self.session.record_usage(u);
         }
         self.text = call.text;
@@ -449,7 +461,7 @@ impl LoopState<'_> {
                 session: self.session,
                 events: self.events,
                 cancel: self.cancel,
-                usage: &mut self.usage,
+                spend: &mut self.spend,
                 specs: &self.tools.specs,
             },
             force,

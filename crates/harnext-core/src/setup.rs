@@ -65,6 +65,10 @@ pub fn check_tool_name(name: &str) -> Result<(), InvalidToolName> {
 pub(crate) fn context(config: AgentConfig) -> Result<AgentContext, ConfigError> {
     let model_ref = ModelRef::parse(&config.model)?;
     check_numbers(&config)?;
+    let price = crate::pricing::price_of(&config.model);
+    if let Some((option, problem)) = config.budget.problem(price.is_some(), &config.model) {
+        return Err(ConfigError::invalid(option, problem));
+    }
     let cwd = workspace(&config)?;
     let tools = register_tools(&config)?;
     let tool_names: Vec<String> = tools.iter().map(|t| t.tool.name().to_owned()).collect();
@@ -113,6 +117,7 @@ pub(crate) fn context(config: AgentConfig) -> Result<AgentContext, ConfigError> 
         mcp,
         sandbox,
         redactor,
+        price,
     })
 }
 

@@ -164,7 +164,7 @@ async fn usage_a_server_does_not_report_is_marked_unreported_not_zero() {
         assert!(
             events
                 .iter()
-                .any(|e| matches!(e, AgentEvent::Usage(u) if u.unreported)),
+                .any(|e| matches!(e, AgentEvent::Usage { usage: u, .. } if u.unreported)),
             "{model}"
         );
     }

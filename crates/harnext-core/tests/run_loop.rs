@@ -81,7 +81,7 @@ fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
             AgentEvent::ToolCall { .. } => "tool_call",
             AgentEvent::ToolResult { .. } => "tool_result",
             AgentEvent::PermissionRequest { .. } => "permission_request",
-            AgentEvent::Usage(_) => "usage",
+            AgentEvent::Usage { .. } => "usage",
             AgentEvent::Retry { .. } => "retry",
             AgentEvent::McpServerError { .. } => "mcp_server_error",
             AgentEvent::McpWarning { .. } => "mcp_warning",
@@ -141,11 +141,11 @@ async fn three_step_tool_loop_gives_the_spec_event_order_text_and_usage_totals()
     // The final turn's text chunks make up result.text.
     let last_usage = events
         .iter()
-        .rposition(|e| matches!(e, AgentEvent::Usage(_)))
+        .rposition(|e| matches!(e, AgentEvent::Usage { .. }))
         .unwrap();
     let second_usage = events[..last_usage]
         .iter()
-        .rposition(|e| matches!(e, AgentEvent::Usage(_)))
+        .rposition(|e| matches!(e, AgentEvent::Usage { .. }))
         .unwrap();
     let final_text: String = events[second_usage..last_usage]
         .iter()
@@ -159,7 +159,7 @@ async fn three_step_tool_loop_gives_the_spec_event_order_text_and_usage_totals()
     // Usage totals are the sum of the usage events.
     let mut sum = Usage::default();
     for e in &events {
-        if let AgentEvent::Usage(u) = e {
+        if let AgentEvent::Usage { usage: u, .. } = e {
             sum += *u;
         }
     }

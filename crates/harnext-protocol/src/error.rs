@@ -35,6 +35,14 @@ pub enum ErrorCode {
     Tool,
     /// A bug or an unexpected condition inside harnext.
     Internal,
+    /// The run reached its `max_cost_usd` (or its cost could no longer be known).
+    CostBudget,
+    /// The run reached its `max_tokens` (input, output and cache tokens together).
+    TokenBudget,
+    /// The run reached its `max_duration_ms`.
+    TimeBudget,
+    /// A hook blocked the run (`user_prompt_submit`).
+    Blocked,
 }
 
 impl ErrorCode {
@@ -55,6 +63,10 @@ impl ErrorCode {
             ErrorCode::OutputInvalid => "output_invalid",
             ErrorCode::Tool => "tool",
             ErrorCode::Internal => "internal",
+            ErrorCode::CostBudget => "cost_budget",
+            ErrorCode::TokenBudget => "token_budget",
+            ErrorCode::TimeBudget => "time_budget",
+            ErrorCode::Blocked => "blocked",
         }
     }
 }

@@ -34,6 +34,14 @@ pub enum StopReason {
     Refusal,
     /// The provider's content filter stopped or withheld the output; see `stop_details`.
     ContentFilter,
+    /// The run reached its `max_cost_usd` after a step.
+    CostBudget,
+    /// The run reached its `max_tokens` after a step.
+    TokenBudget,
+    /// The run reached its `max_duration_ms` after a step.
+    TimeBudget,
+    /// A `user_prompt_submit` hook blocked the run before the model saw the input.
+    Blocked,
 }
 
 /// What the provider said about a refusal or a filtered output.
@@ -71,6 +79,10 @@ pub struct RunResult {
     pub files_changed: Vec<String>,
     /// Totals over every model call of the run.
     pub usage: Usage,
+    /// What the run's model calls cost in USD at list prices; absent (not zero) when the
+    /// price of the model or of one of the calls is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
     pub session_id: String,
     pub success: bool,
     pub cancelled: bool,
@@ -120,8 +132,14 @@ pub enum AgentEvent {
         /// model that reuses a tool call id cannot mix two requests up.
         request_id: String,
     },
-    /// Usage of the model call that just ended.
-    Usage(Usage),
+    /// Usage of the model call that just ended, and what it cost in USD at list prices
+    /// (absent, not zero, when the price is unknown).
+    Usage {
+        #[serde(flatten)]
+        usage: Usage,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
+    },
     /// A provider request failed and will be tried again after `delay_ms`.
     Retry {
         attempt: u32,

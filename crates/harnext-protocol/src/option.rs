@@ -46,11 +46,14 @@ pub enum OptionKey {
     EnvAllow,
     EnvDeny,
     SandboxBestEffort,
+    MaxCostUsd,
+    MaxTokens,
+    MaxDurationMs,
 }
 
 impl OptionKey {
     /// Every option, for a face that checks its names cover them all.
-    pub const ALL: [OptionKey; 33] = [
+    pub const ALL: [OptionKey; 36] = [
         OptionKey::Model,
         OptionKey::BaseUrl,
         OptionKey::ApiKey,
@@ -84,6 +87,9 @@ impl OptionKey {
         OptionKey::EnvAllow,
         OptionKey::EnvDeny,
         OptionKey::SandboxBestEffort,
+        OptionKey::MaxCostUsd,
+        OptionKey::MaxTokens,
+        OptionKey::MaxDurationMs,
     ];
 
     /// The neutral key: snake_case, as the engine's messages (and the Python face) say it.
@@ -122,6 +128,9 @@ impl OptionKey {
             OptionKey::EnvAllow => "env_allow",
             OptionKey::EnvDeny => "env_deny",
             OptionKey::SandboxBestEffort => "sandbox_best_effort",
+            OptionKey::MaxCostUsd => "max_cost_usd",
+            OptionKey::MaxTokens => "max_tokens",
+            OptionKey::MaxDurationMs => "max_duration_ms",
         }
     }
 
@@ -208,6 +217,9 @@ impl OptionScope {
                 OptionKey::EnvAllow,
                 OptionKey::EnvDeny,
                 OptionKey::SandboxBestEffort,
+                OptionKey::MaxCostUsd,
+                OptionKey::MaxTokens,
+                OptionKey::MaxDurationMs,
             ],
             OptionScope::Run => &[
                 OptionKey::SessionId,
@@ -215,6 +227,9 @@ impl OptionScope {
                 OptionKey::Signal,
                 OptionKey::OutputSchema,
                 OptionKey::MaxOutputRetries,
+                OptionKey::MaxCostUsd,
+                OptionKey::MaxTokens,
+                OptionKey::MaxDurationMs,
             ],
         }
     }
