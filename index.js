@@ -237,6 +237,50 @@ function optionTypeError(e, options, what) {
   return new TypeError(`invalid option \`${m[1]}\`: expected ${expected}, got ${describe(options[m[1]])}`)
 }
 
+/**
+ * The `hooks` option as the native agent takes it: `{ entries: [{ event, call }], timeoutMs }`,
+ * in the order given. Each function is made async (a sync one works too), its answer made
+ * plain JSON (`undefined` is "no opinion"), and its pending promise kept in `pending` so that
+ * garbage collection cannot end it while a run waits for it.
+ */
+function hookSpec(hooks, pending) {
+  if (hooks === undefined || hooks === null) return undefined
+  if (typeof hooks !== 'object' || Array.isArray(hooks)) {
+    throw new TypeError(`invalid option \`hooks\`: expected an object such as { preToolUse: (input) => ... }, got ${describe(hooks)}`)
+  }
+  const entries = []
+  let timeoutMs
+  for (const [name, value] of Object.entries(hooks)) {
+    if (name === 'timeoutMs') {
+      if (value !== undefined && typeof value !== 'number') {
+        throw new TypeError(`invalid option \`hooks\`: timeoutMs: expected a number, got ${describe(value)}`)
+      }
+      timeoutMs = value
+      continue
+    }
+    const list = Array.isArray(value) ? value : [value]
+    list.forEach((fn, i) => {
+      if (typeof fn !== 'function') {
+        const where = Array.isArray(value) ? `${name}[${i}]` : name
+        throw new TypeError(`invalid option \`hooks\`: ${where}: expected a function (input) => answer | Promise<answer>, got ${describe(fn)}`)
+      }
+      const call = (input) => {
+        const answer = (async () => {
+          const out = await fn(input)
+          // Only JSON reaches the engine; `undefined` (no answer) is null.
+          return out === undefined ? null : JSON.parse(JSON.stringify(out))
+        })()
+        pending.add(answer)
+        const release = () => pending.delete(answer)
+        answer.then(release, release)
+        return answer
+      }
+      entries.push({ event: name, call })
+    })
+  }
+  return { entries, timeoutMs }
+}
+
 const held = Symbol('held')
 const active = Symbol('active')
 
@@ -284,6 +328,9 @@ class Agent extends native.Agent {
           return answer
         },
       }
+    }
+    if (options.hooks !== undefined && options.hooks !== null) {
+      options = { ...options, hooks: hookSpec(options.hooks, pending) }
     }
     try {
       super(options)

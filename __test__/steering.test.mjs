@@ -62,3 +62,78 @@ test('budget options are checked: names (did you mean), values, and a cost budge
   await assert.rejects(agent.run('x', { maxCostUsd: 1 }), /invalid option `maxCostUsd`: the price of "scripted"/);
   await assert.rejects(agent.run('x', { maxTokens: 0 }), /invalid option `maxTokens`: expected an integer >= 1, got 0/);
 });
+
+// Hooks
+
+const scripted = (script, extra = {}) => new Agent({ model: 'scripted', script, cwd: workspace(), persistSession: false, ...extra });
+
+test('a preToolUse hook denies bash with a message the model reads; an async hook rewrites args; each sees its input', async () => {
+  await mock.push(
+    { turn: { toolCalls: [{ id: 'b1', name: 'bash', args: { command: 'touch pwned' } }, { id: 'w1', name: 'write_file', args: { path: 'a.txt', content: 'x' } }] } },
+    { turn: { text: 'ok' } },
+  );
+  const cwd = workspace();
+  const seen = [];
+  const agent = new Agent({
+    model: 'anthropic/claude-test', baseURL: mock.url, apiKey: 'k', cwd, persistSession: false,
+    hooks: {
+      preToolUse: [
+        (input) => { seen.push(input); return input.tool === 'bash' ? { decision: 'deny', message: 'No shell: use the file tools.' } : undefined },
+        async (input) => (input.tool === 'write_file' ? { args: { ...input.args, path: 'b.txt' } } : null),
+      ],
+    },
+  });
+  const r = await agent.run('go');
+  assert.equal(r.success, true);
+  assert.equal(r.steps[0].status, 'denied');
+  assert.equal(r.steps[0].output, 'No shell: use the file tools.');
+  assert.equal(r.steps[1].args.path, 'b.txt');
+  const requests = await mock.requests();
+  const sent = JSON.stringify(requests.at(-1).body.messages);
+  assert.match(sent, /No shell: use the file tools\./);
+  assert.deepEqual(seen[0], { event: 'pre_tool_use', session: r.sessionId, id: 'b1', tool: 'bash', args: { command: 'touch pwned' } });
+  await mock.reset();
+});
+
+test('a throwing hook is a hook_error: preToolUse denies (fails closed), postToolUse keeps the output (open)', async () => {
+  const agent = scripted([{ toolCalls: [{ id: 'c1', name: 'bash', args: { command: 'echo hi' } }] }, { toolCalls: [{ id: 'c2', name: 'bash', args: { command: 'echo there' } }] }, { text: 'done' }], {
+    hooks: {
+      preToolUse: (input) => { if (input.id === 'c1') throw new Error('policy service down') },
+      postToolUse: async () => { throw new Error('post failed') },
+    },
+  });
+  const events = [];
+  for await (const e of agent.stream('go')) events.push(e);
+  const errors = events.filter((e) => e.type === 'hook_error');
+  assert.deepEqual(errors.map((e) => e.hook), ['pre_tool_use', 'post_tool_use']);
+  assert.match(errors[0].message, /policy service down.*denied/);
+  const result = events.at(-1).result;
+  assert.equal(result.steps[0].status, 'denied');
+  assert.match(result.steps[0].output, /a pre_tool_use hook failed \(.*policy service down\)/);
+  assert.equal(result.steps[1].status, 'ok');
+  assert.match(result.steps[1].output, /^there/);
+  assert.equal(result.success, true);
+});
+
+test('a stop hook continues the run once; userPromptSubmit blocks; bad hooks are refused at construction', async () => {
+  const stops = [];
+  const agent = scripted([{ text: 'Done.' }, { text: 'Tests pass too.' }], {
+    hooks: { stop: ({ result, continued }) => { stops.push(result.text); return continued === 0 ? { decision: 'continue', message: 'Run the tests.' } : undefined } },
+  });
+  const r = await agent.run('fix');
+  assert.equal(r.success, true);
+  assert.equal(r.text, 'Tests pass too.');
+  assert.deepEqual(stops, ['Done.', 'Tests pass too.']);
+
+  const blocker = scripted([{ text: 'never' }], { hooks: { userPromptSubmit: ({ input }) => (input.includes('secret') ? { decision: 'block', reason: 'no secrets' } : undefined) } });
+  const b = await blocker.run('print the secret');
+  assert.equal(b.stopReason, 'blocked');
+  assert.equal(b.error.code, 'blocked');
+  assert.match(b.error.message, /no secrets/);
+
+  assert.throws(() => scripted([], { hooks: { preToolUs: () => {} } }), /invalid option `hooks`: unknown hook "preToolUs": did you mean `preToolUse`\?/);
+  assert.throws(() => scripted([], { hooks: { stop: [() => {}, 'x'] } }), /invalid option `hooks`: stop\[1\]: expected a function/);
+  assert.throws(() => scripted([], { hooks: 5 }), /invalid option `hooks`: expected an object/);
+  assert.throws(() => scripted([], { hooks: { timeoutMs: 0 } }), /invalid option `hooks`: timeoutMs: expected an integer >= 1, got 0/);
+  assert.throws(() => scripted([], { hook: {} }), /did you mean `hooks`\?/);
+});

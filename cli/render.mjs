@@ -235,6 +235,9 @@ export class Renderer {
       case 'retry':
         this.line(c.yellow(`⟳ retrying in ${(e.delayMs / 1000).toFixed(1)}s (attempt ${e.attempt}): ${clip(e.reason, this.width() - 40)}`));
         break;
+      case 'hook_error':
+        this.line(c.yellow(`⚠ ${e.message}`));
+        break;
       case 'compaction':
         this.line(c.dim(`⋯ history compacted: ${num(e.beforeTokens)} → ${num(e.afterTokens)} tokens`));
         break;

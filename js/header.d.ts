@@ -93,6 +93,67 @@ export type Decision =
   | { behavior: 'allow'; args?: Record<string, unknown>; remember?: boolean }
   | { behavior: 'deny'; message?: string }
 
+/** What each hook is called with, by hook. `session` is the run's session id. */
+export interface HookInputs {
+  /** Before a tool call is authorized and run. */
+  preToolUse: { event: 'pre_tool_use'; session: string; id: string; tool: string; args: Record<string, unknown> }
+  /** After a tool call ran (status `ok` or `error`); `output` is what the model would see. */
+  postToolUse: {
+    event: 'post_tool_use'
+    session: string
+    id: string
+    tool: string
+    args: Record<string, unknown>
+    status: 'ok' | 'error'
+    output: string
+  }
+  /** Before the run's input reaches the model; `input` is its user text. */
+  userPromptSubmit: { event: 'user_prompt_submit'; session: string; input: string }
+  /** The model ended its turn and the run is about to succeed; `continued` counts earlier continues. */
+  stop: { event: 'stop'; session: string; result: { text: string }; continued: number }
+  /** Before the history is compacted: near the context window (`auto`) or after the provider refused it (`overflow`). */
+  preCompact: { event: 'pre_compact'; session: string; trigger: 'auto' | 'overflow' }
+  /** At the start of each run, on a new session or one continued. */
+  sessionStart: { event: 'session_start'; session: string; source: 'new' | 'resume' }
+  /** At the end of each run, before `run_end`. */
+  sessionEnd: { event: 'session_end'; session: string; reason: StopReason }
+}
+
+/** What each hook may answer (nothing, `undefined` or `null`: no opinion). */
+export interface HookAnswers {
+  /**
+   * `allow` runs the call without asking (a mode that refuses it still does), `ask` hands it to
+   * the permission flow whatever the mode, `deny` answers the model with `message` instead; `args`
+   * replaces the arguments (later hooks see the new ones). The strongest answer wins.
+   */
+  preToolUse:
+    | 'allow'
+    | 'deny'
+    | 'ask'
+    | { decision?: 'allow' | 'deny' | 'ask'; message?: string; args?: Record<string, unknown> }
+  /** `output` replaces the output the model sees; `context` is added after it. */
+  postToolUse: { output?: string; context?: string }
+  /** `context` is added to the input; `decision: 'block'` ends the run (`stopReason: "blocked"`) before any model call. */
+  userPromptSubmit: { decision?: 'block'; reason?: string; context?: string }
+  /** Continues the run with `message` as a user message (3 times at most per run). */
+  stop: { decision: 'continue'; message: string }
+  preCompact: never
+  /** `context` is added to the run's input. */
+  sessionStart: { context?: string }
+  sessionEnd: never
+}
+
+/** A hook: sync or async; a throw, a rejection or a timeout is a `hook_error` event. */
+export type Hook<K extends keyof HookInputs> = (
+  input: HookInputs[K],
+) => HookAnswers[K] | null | undefined | void | Promise<HookAnswers[K] | null | undefined | void>
+
+/**
+ * The `hooks` option: per hook, a function or a list run in order. A hook that fails denies the
+ * call for `preToolUse` and is passed over elsewhere. `timeoutMs` (default 60000) bounds each call.
+ */
+export type Hooks = { [K in keyof HookInputs]?: Hook<K> | Array<Hook<K>> } & { timeoutMs?: number }
+
 /** What `outputSchema` accepts. */
 export type OutputSchema = JsonSchema<any> | StandardSchema<any, any>
 

@@ -59,6 +59,7 @@ impl OptionNames for NodeNames {
             OptionKey::MaxCostUsd => "maxCostUsd",
             OptionKey::MaxTokens => "maxTokens",
             OptionKey::MaxDurationMs => "maxDurationMs",
+            OptionKey::Hooks => "hooks",
         })
     }
 }

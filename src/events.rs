@@ -238,6 +238,10 @@ pub enum AgentEvent {
         tool: Option<String>,
         message: String,
     },
+    /// A hook failed (threw, rejected, timed out, or answered something it may not): `hook`
+    /// is its event (`pre_tool_use`, ...), `message` what happened and what the run did. A
+    /// failed `preToolUse` hook denies the call; any other is passed over.
+    HookError { hook: String, message: String },
     /// A non-recoverable error ends the run; `run_end` follows.
     Error { error: HarnextError },
     /// The run is over: always the last event.
@@ -480,6 +484,9 @@ impl AgentEvent {
                 tool,
                 message,
             },
+            core::AgentEvent::HookError { hook, message } => {
+                AgentEvent::HookError { hook, message }
+            }
             core::AgentEvent::Error { error } => AgentEvent::Error {
                 error: error.into(),
             },

@@ -3,7 +3,7 @@
 //!
 //! Modules, leaves first (none imports a module that imports it back; `npm test` checks
 //! it with `scripts/check-modules.mjs`): `error` (the one error conversion), `events`,
-//! `callbacks`, `tools`, `mcp`, `options`, `sessions`, `stream`, and `agent`, the class
+//! `callbacks`, `hooks`, `tools`, `mcp`, `options`, `sessions`, `stream`, and `agent`, the class
 //! with every method JavaScript sees.
 
 // napi-rs passes owned values into exported functions.
@@ -13,6 +13,7 @@ mod agent;
 mod callbacks;
 mod error;
 mod events;
+mod hooks;
 mod mcp;
 mod options;
 mod sessions;
@@ -30,6 +31,8 @@ pub use events::StopReason;
 pub use events::ToolStatus;
 pub use events::ToolStep;
 pub use events::Usage;
+pub use hooks::HookEntry;
+pub use hooks::HooksSpec;
 pub use mcp::McpHttpServer;
 pub use mcp::McpStdioServer;
 pub use options::option_names_problem;

@@ -28,6 +28,8 @@ use crate::callbacks::PermissionFn;
 use crate::error::word;
 use crate::error::Invalid;
 use crate::error::NodeNames;
+use crate::hooks::hooks;
+use crate::hooks::HooksSpec;
 use crate::mcp::mcp_servers;
 use crate::tools::JsTool;
 use crate::tools::JsToolDefinition;
@@ -122,6 +124,11 @@ pub struct AgentOptions {
     pub env_deny: Option<Vec<String>>,
     /// Run with what the system can enforce instead of failing when it cannot enforce `sandbox`.
     pub sandbox_best_effort: Option<bool>,
+    /// Callbacks called at points of each run, in the order given: before and after each
+    /// tool call, on the run's input, when the run is about to end, before a compaction,
+    /// at each run's start and end. See the `Hooks` type.
+    #[napi(ts_type = "Hooks")]
+    pub hooks: Option<HooksSpec>,
     /// Each run stops (`stopReason: "cost_budget"`) after the step that brings its cost at
     /// list prices to this many US dollars. Needs a model whose price is known.
     pub max_cost_usd: Option<f64>,
@@ -341,6 +348,9 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     c.sandbox.best_effort = o.sandbox_best_effort.unwrap_or(false);
     c.budget = budget(o.max_cost_usd, o.max_tokens, o.max_duration_ms)
         .map_err(|(key, problem)| ConfigError::invalid(key, problem))?;
+    if let Some(spec) = o.hooks {
+        c.hooks = hooks(spec)?;
+    }
     Ok((c, o.on_permission_request))
 }
 

@@ -1,6 +1,6 @@
 // Written from the spec's example: checked by `tsc --strict --noEmit` in types.test.mjs.
 import { Agent } from "../../index.js";
-import type { AgentEvent, RunResult, Usage } from "../../index.js";
+import type { AgentEvent, RunResult, StopReason, Usage } from "../../index.js";
 
 function assertNever(x: never): never {
   throw new Error(`unexpected event ${JSON.stringify(x)}`);
@@ -33,6 +33,7 @@ export async function main(): Promise<RunResult | undefined> {
       case "error": console.log(e.error.code, e.error.message, e.error.retryable, e.error.status); break;
       case "compaction": console.log(e.beforeTokens, e.afterTokens); break;
       case "mcp_warning": console.log(e.server, e.tool ?? "", e.message); break;
+      case "hook_error": console.log(e.hook, e.message); break;
       case "run_end": final = e.result; console.log(e.result.success); break;
       default: assertNever(e);
     }
@@ -47,6 +48,32 @@ export async function main(): Promise<RunResult | undefined> {
   await agent.run([{ role: "system", content: "x" }]);
   new Agent({ model: "scripted", script: [{ text: "hi", toolCalls: [{ name: "bash", args: { command: "ls" } }] }], permissionMode: "read-only", thinking: { budgetTokens: 2048 }, systemPrompt: { append: "x" } });
   void [events, bad, wrong];
+  // Budgets and hooks: typed inputs and answers.
+  const steered = new Agent({
+    model: "anthropic/claude-sonnet-4-5",
+    maxCostUsd: 0.5,
+    maxTokens: 100_000,
+    maxDurationMs: 60_000,
+    hooks: {
+      preToolUse: [(i) => (i.tool === "bash" ? { decision: "deny", message: `no ${String(i.args.command)}` } : undefined), async () => "allow" as const],
+      postToolUse: (i) => ({ output: i.status === "ok" ? i.output : "failed" }),
+      userPromptSubmit: ({ input }) => (input.length > 10_000 ? { decision: "block", reason: "too long" } : { context: "be brief" }),
+      stop: ({ result, continued }) => (continued === 0 && result.text === "" ? { decision: "continue", message: "answer" } : undefined),
+      preCompact: ({ trigger }) => { console.log(trigger); },
+      sessionStart: ({ source }) => (source === "new" ? { context: "hello" } : null),
+      sessionEnd: ({ reason }) => { const r: StopReason = reason; void r; },
+      timeoutMs: 5000,
+    },
+  });
+  const spent = await steered.run("x", { maxCostUsd: 0.1, maxTokens: 10, maxDurationMs: 5 });
+  const cost: number | undefined = spent.costUsd;
+  void cost;
+  // @ts-expect-error: a preToolUse decision is allow, deny or ask
+  new Agent({ model: "scripted", hooks: { preToolUse: () => ({ decision: "maybe" }) } });
+  // @ts-expect-error: stop continues with a message
+  new Agent({ model: "scripted", hooks: { stop: () => ({ decision: "continue" }) } });
+  // @ts-expect-error: unknown hook
+  new Agent({ model: "scripted", hooks: { preToolUs: () => undefined } });
   return final;
 }
 

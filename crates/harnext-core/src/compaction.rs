@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use crate::context::AgentContext;
 use crate::context::Ending;
 use crate::context::EventSink;
+use crate::hook_calls::HookCtx;
 use crate::model_call;
 use crate::model_call::Reply;
 use crate::model_call::Show;
@@ -191,6 +192,15 @@ pub(crate) async fn prepare(mut ctx: Ctx<'_>, force: bool) -> Result<bool, Endin
     if !force && before <= threshold {
         return Ok(false);
     }
+    let hooks = HookCtx {
+        hooks: &ctx.agent.config.hooks,
+        session: ctx.session.id(),
+        events: ctx.events,
+        cancel: ctx.cancel,
+    };
+    hooks
+        .pre_compact(if force { "overflow" } else { "auto" })
+        .await?;
 
     // 1. Trim old tool results.
     let keep = if force { 1 } else { KEEP_TOOL_RESULTS };

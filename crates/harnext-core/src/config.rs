@@ -114,6 +114,8 @@ pub struct AgentConfig {
     /// `max_cost_usd`, `max_tokens`, `max_duration_ms` of every run (a run's own
     /// override them); see `crate::budget`.
     pub budget: crate::budget::Budget,
+    /// Callbacks called at points of each run (see `crate::hooks`).
+    pub hooks: crate::hooks::Hooks,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -153,6 +155,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("mcp_servers", &self.mcp_servers)
             .field("sandbox", &self.sandbox)
             .field("budget", &self.budget)
+            .field("hooks", &self.hooks)
             .finish_non_exhaustive()
     }
 }
@@ -187,6 +190,7 @@ impl AgentConfig {
             mcp_servers: Vec::new(),
             sandbox: harnext_sandbox::SandboxConfig::default(),
             budget: crate::budget::Budget::default(),
+            hooks: crate::hooks::Hooks::default(),
         }
     }
 }

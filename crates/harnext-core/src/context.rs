@@ -127,9 +127,9 @@ pub(crate) fn redact_event(r: &Redactor, event: &mut AgentEvent) {
             r.redact_string(output);
         }
         AgentEvent::Retry { reason, .. } => r.redact_string(reason),
-        AgentEvent::McpServerError { message, .. } | AgentEvent::McpWarning { message, .. } => {
-            r.redact_string(message)
-        }
+        AgentEvent::McpServerError { message, .. }
+        | AgentEvent::McpWarning { message, .. }
+        | AgentEvent::HookError { message, .. } => r.redact_string(message),
         AgentEvent::Error { error } => r.redact_string(&mut error.message),
         AgentEvent::RunEnd { result } => redact_result(r, result),
     }
@@ -209,6 +209,15 @@ pub(crate) struct EndingParts {
 impl Ending {
     pub fn failed(code: ErrorCode, message: impl Into<String>) -> Ending {
         Ending::Failed(HarnextError::new(code, message))
+    }
+
+    /// A hook blocked the run.
+    pub fn blocked(error: HarnextError) -> Ending {
+        Ending::Stopped {
+            reason: StopReason::Blocked,
+            details: None,
+            error,
+        }
     }
 
     /// The stop reason, error and stop details of the run's result.

@@ -3,7 +3,9 @@
 //!
 //! 1. **Checks.** Arguments the provider could not parse and unknown tools are answered
 //!    with an error the model can act on.
-//! 2. **Authorization.** A tool the user allowed for the session runs; otherwise the
+//! 2. **Hooks and authorization.** The `pre_tool_use` hooks may deny the call, rewrite
+//!    its arguments, allow it without asking or have it asked (`crate::hook_calls`).
+//!    A tool the user allowed for the session runs; otherwise the
 //!    permission mode decides ([`permissions::gate`]): run, refuse, or ask. Asking emits
 //!    `permission_request` and waits for the run's [`PermissionHandler`], the wait raced
 //!    against cancellation. The answer may edit the arguments, remember the tool for the
@@ -11,7 +13,8 @@
 //! 3. **Running**, raced against cancellation: on cancel the tool (which sees the same
 //!    cancellation through its context) gets [`TOOL_CANCEL_GRACE`] to stop what it
 //!    started, then its future is dropped.
-//! 4. **Recording**: the `tool_result` event and the call's [`ToolStep`]; the loop puts
+//! 4. **Recording**: the `post_tool_use` hooks may replace or add to the output of a
+//!    call that ran; then the `tool_result` event and the call's [`ToolStep`]; the loop puts
 //!    the step's result into the history.
 
 use std::sync::Arc;
@@ -33,6 +36,8 @@ use tokio_util::sync::CancellationToken;
 use crate::cancel::OrCancel;
 use crate::context::EventSink;
 use crate::context::RegisteredTool;
+use crate::hook_calls::HookCtx;
+use crate::hook_calls::PreVerdict;
 use crate::permissions;
 use crate::permissions::Decision;
 use crate::permissions::Gate;
@@ -67,6 +72,7 @@ pub(crate) struct Dispatch<'a> {
     pub session: &'a SessionLease,
     pub events: &'a EventSink,
     pub cancel: &'a CancellationToken,
+    pub hooks: HookCtx<'a>,
 }
 
 /// A call's outcome when it does not run to its end.
@@ -87,10 +93,16 @@ impl Dispatch<'_> {
             args: args.clone(),
         });
         let started = Instant::now();
-        let (status, output) = match self.outcome(&id, &name, &mut args, invalid_input).await {
+        let (status, mut output) = match self.outcome(&id, &name, &mut args, invalid_input).await {
             Ok(output) => (ToolStatus::Ok, cap_output(&output, MAX_OUTPUT_CHARS)),
             Err(stop) => stop,
         };
+        if matches!(status, ToolStatus::Ok | ToolStatus::Error) {
+            self.hooks
+                .post_tool_use(&id, &name, &args, status, &mut output)
+                .await;
+            output = cap_output(&output, MAX_OUTPUT_CHARS);
+        }
         self.events.emit(AgentEvent::ToolResult {
             id: id.clone(),
             status,
@@ -132,7 +144,14 @@ impl Dispatch<'_> {
                 ),
             ));
         };
-        self.authorize(id, registered, args).await?;
+        let verdict = match self.hooks.pre_tool_use(id, name, args).await {
+            Ok(PreVerdict::Deny(message)) => {
+                return Err((ToolStatus::Denied, cap_output(&message, MAX_OUTPUT_CHARS)))
+            }
+            Ok(verdict) => verdict,
+            Err(_) => return Err(cancelled()),
+        };
+        self.authorize(id, registered, args, &verdict).await?;
         self.execute(id, registered, args.clone()).await
     }
 
@@ -142,12 +161,13 @@ impl Dispatch<'_> {
         id: &str,
         registered: &RegisteredTool,
         args: &mut Value,
+        hooks: &PreVerdict,
     ) -> Result<(), Stop> {
         let name = registered.tool.name();
-        if self.session.is_allowed(name) {
+        if *hooks != PreVerdict::Ask && self.session.is_allowed(name) {
             return Ok(());
         }
-        match permissions::gate(self.mode, registered.category) {
+        match hooks.gate(permissions::gate(self.mode, registered.category)) {
             Gate::Run => return Ok(()),
             Gate::Refuse => {
                 return Err((

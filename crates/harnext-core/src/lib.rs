@@ -16,11 +16,12 @@
 //!
 //! Modules, leaves first (none imports a module that imports it back;
 //! `scripts/check-modules.mjs` checks it): `error`, `permissions`, `schema`, `prompt`,
-//! `cancel`, `pricing` (list prices, a run's spend), `budget`, `store` (record /
+//! `cancel`, `pricing` (list prices, a run's spend), `budget`, `hooks`, `store` (record /
 //! backend / file / memory), `config`, `context` (what the
 //! parts of a run share), `session` (lease / replay), `output`, `model_call` (one
-//! streamed model call), `run_tools`, `dispatch` (one tool call's whole life),
-//! `compaction`, `setup` (from a configuration to an agent), `run` (the loop), `agent`
+//! streamed model call), `hook_calls` (running the hooks), `run_tools`, `dispatch` (one tool call's whole life),
+//! `compaction`, `turn` (a model turn, read), `setup` (from a configuration to an agent),
+//! `run` (the loop), `agent`
 //! (the entry point).
 
 mod agent;
@@ -31,6 +32,8 @@ pub mod config;
 mod context;
 mod dispatch;
 mod error;
+mod hook_calls;
+pub mod hooks;
 mod model_call;
 pub mod output;
 pub mod permissions;
@@ -42,6 +45,7 @@ pub mod schema;
 pub mod session;
 mod setup;
 pub mod store;
+mod turn;
 
 pub use agent::Agent;
 pub use agent::RunInput;
@@ -55,6 +59,10 @@ pub use error::RunError;
 pub use harnext_mcp as mcp;
 pub use harnext_protocol as protocol;
 pub use harnext_sandbox as sandbox;
+pub use hooks::FnHook;
+pub use hooks::HookEvent;
+pub use hooks::HookFn;
+pub use hooks::Hooks;
 pub use permissions::PermissionMode;
 pub use run::Run;
 pub use session::SessionData;

@@ -19,19 +19,15 @@ use harnext_mcp::Restart;
 use harnext_protocol::AgentEvent;
 use harnext_protocol::ContentBlock;
 use harnext_protocol::ErrorCode;
-use harnext_protocol::HarnextError;
 use harnext_protocol::Message;
-use harnext_protocol::OptionKey;
 use harnext_protocol::Role;
 use harnext_protocol::RunResult;
-use harnext_protocol::StopDetails;
 use harnext_protocol::StopReason;
 use harnext_protocol::ToolStatus;
 use harnext_protocol::ToolStep;
 use harnext_providers::ModelRequest;
 use harnext_providers::ModelResponse;
 use harnext_providers::ModelStopReason;
-use harnext_providers::FINAL_ANSWER_TOOL;
 use harnext_tools::Workspace;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -48,6 +44,7 @@ use crate::context::EventSink;
 use crate::dispatch;
 use crate::dispatch::Call;
 use crate::dispatch::Dispatch;
+use crate::hook_calls::HookCtx;
 use crate::model_call;
 use crate::model_call::Reply;
 use crate::model_call::Show;
@@ -57,6 +54,8 @@ use crate::permissions::PermissionHandler;
 use crate::pricing::Spend;
 use crate::run_tools::RunTools;
 use crate::session::SessionLease;
+use crate::turn::stopped_short;
+use crate::turn::Turn;
 
 /// A prepared run; [`Run::execute`] runs it to the end.
 pub struct Run {
@@ -129,6 +128,7 @@ impl Run {
             text: String::new(),
             output,
             answer: None,
+            continued: 0,
         };
         let (ending, files_changed) =
             match Workspace::new(&agent.cwd).map(|w| w.with_sandbox(agent.sandbox.clone())) {
@@ -141,13 +141,10 @@ impl Run {
                 ),
                 Ok(workspace) => {
                     let workspace = Arc::new(workspace);
-                    for message in input {
-                        state.push(message);
-                    }
                     // A panic anywhere in the loop (a tool, a provider's stream, a
                     // binding's callback glue) ends the run with an `internal` error
                     // naming it, not a lost task.
-                    let ending = match AssertUnwindSafe(state.run_loop(&workspace))
+                    let ending = match AssertUnwindSafe(state.run_loop(&workspace, input))
                         .catch_unwind()
                         .await
                     {
@@ -169,6 +166,13 @@ impl Run {
             error,
             stop_details,
         } = ending.into_parts();
+        let hooks = HookCtx {
+            hooks: &agent.config.hooks,
+            session: session.id(),
+            events: &events,
+            cancel: &cancel,
+        };
+        hooks.session_end(stop_reason.as_str()).await;
         let cancelled = stop_reason == StopReason::Cancelled;
         let success = stop_reason == StopReason::EndTurn && error.is_none();
         if let Some(err) = &error {
@@ -222,45 +226,18 @@ struct LoopState<'a> {
     /// Structured output asked for, and the validated answer once given.
     output: Option<OutputState>,
     answer: Option<Value>,
+    /// How many times `stop` hooks continued the run.
+    continued: u32,
 }
 
-/// The tool calls of a model turn: to dispatch, and final answers (structured output).
-struct Turn {
-    calls: Vec<Call>,
-    answers: Vec<(String, Value)>,
-}
-
-impl Turn {
-    fn of(response: &ModelResponse, structured: bool) -> Turn {
-        let mut turn = Turn {
-            calls: Vec::new(),
-            answers: Vec::new(),
-        };
-        for block in &response.content {
-            let ContentBlock::ToolUse { id, name, input } = block else {
-                continue;
-            };
-            if structured && name == FINAL_ANSWER_TOOL {
-                turn.answers.push((id.clone(), input.clone()));
-            } else {
-                turn.calls.push(Call {
-                    id: id.clone(),
-                    name: name.clone(),
-                    args: input.clone(),
-                    invalid_input: response.invalid_tool_inputs.get(id).cloned(),
-                });
-            }
+impl<'a> LoopState<'a> {
+    async fn run_loop(&mut self, workspace: &Arc<Workspace>, input: Vec<Message>) -> Ending {
+        let resumed = !self.history.is_empty();
+        match self.hooks().admit(input, resumed).await {
+            Ok(Ok(input)) => input.into_iter().for_each(|m| self.push(m)),
+            Ok(Err(error)) => return Ending::blocked(error),
+            Err(_) => return Ending::Cancelled,
         }
-        turn
-    }
-
-    fn is_empty(&self) -> bool {
-        self.calls.is_empty() && self.answers.is_empty()
-    }
-}
-
-impl LoopState<'_> {
-    async fn run_loop(&mut self, workspace: &Arc<Workspace>) -> Ending {
         for step in 1..=self.max_steps {
             if let Err(ending) = self.step(workspace, step == 1).await {
                 return ending;
@@ -292,7 +269,16 @@ impl LoopState<'_> {
             });
         }
         if turn.is_empty() {
-            return self.turn_ended(&response).await;
+            let ended = self.turn_ended(&response).await;
+            if matches!(ended, Err(Ending::EndTurn)) && self.output.is_none() {
+                // The `stop` hooks may continue the run (a few times at most).
+                if let Some(message) = self.hooks().stop(&self.text, self.continued).await? {
+                    self.continued += 1;
+                    self.push(Message::user_text(message));
+                    return Ok(());
+                }
+            }
+            return ended;
         }
         let mut results = self.dispatch(workspace, turn.calls).await;
         let ending = self.final_answers(turn.answers, &mut results).await;
@@ -413,6 +399,7 @@ impl LoopState<'_> {
             session: self.session,
             events: self.events,
             cancel: self.cancel,
+            hooks: self.hooks(),
         };
         let mut results = Vec::with_capacity(calls.len());
         for call in calls {
@@ -469,6 +456,16 @@ impl LoopState<'_> {
         .await
     }
 
+    /// The hooks of this run.
+    fn hooks(&self) -> HookCtx<'a> {
+        HookCtx {
+            hooks: &self.agent.config.hooks,
+            session: self.session.id(),
+            events: self.events,
+            cancel: self.cancel,
+        }
+    }
+
     fn push(&mut self, mut message: Message) {
         redact_message(&self.agent.redactor, &mut message);
         self.session.append(message.clone());
@@ -504,50 +501,4 @@ impl LoopState<'_> {
             });
         }
     }
-}
-
-/// The ending of a turn that stopped short of an answer: cut at the output token
-/// limit, refused, or filtered. `None` for a turn that ended normally.
-fn stopped_short(reason: &ModelStopReason) -> Option<Ending> {
-    let details = |d: &harnext_providers::StopDetails| {
-        Some(StopDetails {
-            category: d.category.clone(),
-            explanation: d.explanation.clone(),
-            raw: d.raw.clone(),
-        })
-    };
-    let with_explanation = |base: &str, d: &harnext_providers::StopDetails| match &d.explanation {
-        Some(e) => format!("{base}: {e}"),
-        None => base.to_owned(),
-    };
-    Some(match reason {
-        ModelStopReason::MaxTokens => Ending::Stopped {
-            reason: StopReason::MaxTokens,
-            details: None,
-            error: HarnextError::new(
-                ErrorCode::MaxTokens,
-                format!(
-                    "the model's output was cut at its output token limit (`{}`); the answer is incomplete",
-                    OptionKey::MaxOutputTokens
-                ),
-            ),
-        },
-        ModelStopReason::Refusal(d) => Ending::Stopped {
-            reason: StopReason::Refusal,
-            details: details(d),
-            error: HarnextError::new(
-                ErrorCode::Refusal,
-                with_explanation("the model declined to answer", d),
-            ),
-        },
-        ModelStopReason::ContentFilter(d) => Ending::Stopped {
-            reason: StopReason::ContentFilter,
-            details: details(d),
-            error: HarnextError::new(
-                ErrorCode::ContentFilter,
-                with_explanation("the provider's content filter stopped the output", d),
-            ),
-        },
-        _ => return None,
-    })
 }

@@ -85,6 +85,7 @@ fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
             AgentEvent::Retry { .. } => "retry",
             AgentEvent::McpServerError { .. } => "mcp_server_error",
             AgentEvent::McpWarning { .. } => "mcp_warning",
+            AgentEvent::HookError { .. } => "hook_error",
             AgentEvent::Compaction { .. } => "compaction",
             AgentEvent::Error { .. } => "error",
             AgentEvent::RunEnd { .. } => "run_end",

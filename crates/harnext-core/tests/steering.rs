@@ -194,3 +194,442 @@ async fn max_duration_ms_stops_the_run_after_the_step_that_runs_past_it() {
         .iter()
         .all(|s| s.status == harnext_core::protocol::ToolStatus::Ok));
 }
+
+// ---------------------------------------------------------------------------------------
+// Hooks
+
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use futures::future::BoxFuture;
+use harnext_core::protocol::ToolStatus;
+use harnext_core::FnHook;
+use harnext_core::HookEvent;
+use harnext_core::HookFn;
+
+type Log = Arc<Mutex<Vec<Value>>>;
+
+/// A hook that logs its input and answers `answer(input, call number)`.
+fn hook(
+    log: &Log,
+    answer: impl Fn(&Value, usize) -> Result<Value, String> + Send + Sync + 'static,
+) -> Arc<dyn HookFn> {
+    let log = log.clone();
+    Arc::new(FnHook(move |input: Value| {
+        let n = {
+            let mut log = log.lock().unwrap();
+            log.push(input.clone());
+            log.len()
+        };
+        let out = answer(&input, n);
+        Box::pin(async move { out }) as BoxFuture<'static, Result<Value, String>>
+    }))
+}
+
+fn hook_errors(events: &[AgentEvent]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::HookError { hook, message } => Some((hook.clone(), message.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The text of the tool result the model got back in request `n`, for call `id`.
+fn tool_result_sent(mock: &MockServer, n: usize, id: &str) -> String {
+    let body = &mock.requests()[n].body;
+    body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+        .find(|b| b["type"] == "tool_result" && b["tool_use_id"] == id)
+        .map(|b| match &b["content"] {
+            Value::String(s) => s.clone(),
+            other => other[0]["text"].as_str().unwrap_or_default().to_owned(),
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_pre_tool_use_hook_denies_bash_with_a_message_the_model_reads_and_rewrites_other_args() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start().await.unwrap();
+    mock.push(respond(json!({"turn": {"toolCalls": [
+        {"id": "b1", "name": "bash", "args": {"command": "touch pwned"}},
+        {"id": "w1", "name": "write_file", "args": {"path": "a.txt", "content": "x"}}
+    ]}})));
+    mock.push(respond(json!({"turn": {"text": "ok, no shell"}})));
+    let log: Log = Arc::default();
+    let agent = agent(&mock, dir.path(), "anthropic/claude-test", |c| {
+        c.hooks.add(
+            HookEvent::PreToolUse,
+            hook(&log, |input, _| {
+                Ok(match input["tool"].as_str() {
+                    Some("bash") => {
+                        json!({"decision": "deny", "message": "No shell here: use the file tools."})
+                    }
+                    _ => json!({"args": {"path": "b.txt", "content": input["args"]["content"]}}),
+                })
+            }),
+        );
+    })
+    .unwrap();
+    let (events, result) = run_collect(&agent, RunRequest::text("go")).await;
+    assert!(result.success, "{result:?}");
+    assert_eq!(result.steps[0].status, ToolStatus::Denied);
+    assert_eq!(result.steps[0].output, "No shell here: use the file tools.");
+    assert!(
+        !dir.path().join("pwned").exists(),
+        "the denied command never ran"
+    );
+    // The model read the hook's message as the call's result.
+    assert_eq!(
+        tool_result_sent(&mock, 1, "b1"),
+        "No shell here: use the file tools."
+    );
+    // The rewritten call wrote where the hook said.
+    assert_eq!(result.steps[1].status, ToolStatus::Ok);
+    assert_eq!(result.steps[1].args["path"], "b.txt");
+    assert!(dir.path().join("b.txt").exists() && !dir.path().join("a.txt").exists());
+    let inputs = log.lock().unwrap().clone();
+    assert_eq!(inputs.len(), 2);
+    assert_eq!(inputs[0]["event"], "pre_tool_use");
+    assert_eq!(inputs[0]["id"], "b1");
+    assert_eq!(inputs[0]["args"]["command"], "touch pwned");
+    assert_eq!(inputs[0]["session"], result.session_id.as_str());
+    assert!(hook_errors(&events).is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_hook_is_reported_and_fails_closed_for_pre_tool_use_and_open_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start().await.unwrap();
+    mock.push(respond(json!({"turn": {"toolCalls": [
+        {"id": "r1", "name": "read_file", "args": {"path": "f.txt"}},
+        {"id": "r2", "name": "read_file", "args": {"path": "f.txt"}}
+    ]}})));
+    mock.push(respond(json!({"turn": {"text": "done"}})));
+    std::fs::write(dir.path().join("f.txt"), "content\n").unwrap();
+    let log: Log = Arc::default();
+    let agent = agent(&mock, dir.path(), "anthropic/claude-test", |c| {
+        // The first call's hook throws, the second's answers something it may not.
+        c.hooks.add(
+            HookEvent::PreToolUse,
+            hook(&Log::default(), |_, n| match n {
+                1 => Err("TypeError: boom".into()),
+                _ => Ok(json!({"behavior": "allow"})),
+            }),
+        );
+        c.hooks.add(
+            HookEvent::PostToolUse,
+            hook(&log, |_, _| Err("post boom".into())),
+        );
+        c.hooks.add(
+            HookEvent::UserPromptSubmit,
+            hook(&log, |_, _| Err("prompt boom".into())),
+        );
+    })
+    .unwrap();
+    let (events, result) = run_collect(&agent, RunRequest::text("go")).await;
+    assert!(
+        result.success,
+        "a failing hook elsewhere does not stop the run"
+    );
+    for step in &result.steps {
+        assert_eq!(step.status, ToolStatus::Denied);
+    }
+    assert!(result.steps[0]
+        .output
+        .contains("a pre_tool_use hook failed (TypeError: boom)"));
+    assert!(result.steps[1].output.contains("unknown field `behavior`"));
+    let errors = hook_errors(&events);
+    let hooks: Vec<&str> = errors.iter().map(|(h, _)| h.as_str()).collect();
+    assert_eq!(
+        hooks,
+        ["user_prompt_submit", "pre_tool_use", "pre_tool_use"]
+    );
+    assert!(errors[1].1.contains("boom") && errors[1].1.contains("denied"));
+    // Denied calls did not run, so there was nothing for post_tool_use.
+    assert!(!log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|i| i["event"] == "post_tool_use"));
+}
+
+#[tokio::test]
+async fn post_tool_use_replaces_or_adds_to_the_output_and_a_throw_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start().await.unwrap();
+    mock.push(respond(json!({"turn": {"toolCalls": [
+        {"id": "c1", "name": "bash", "args": {"command": "echo secret-value"}},
+        {"id": "c2", "name": "bash", "args": {"command": "echo hello"}},
+        {"id": "c3", "name": "bash", "args": {"command": "echo kept"}}
+    ]}})));
+    mock.push(respond(json!({"turn": {"text": "done"}})));
+    let log: Log = Arc::default();
+    let agent = agent(&mock, dir.path(), "anthropic/claude-test", |c| {
+        c.hooks.add(
+            HookEvent::PostToolUse,
+            hook(&log, |input, _| match input["id"].as_str() {
+                Some("c1") => Ok(json!({"output": "[withheld by policy]"})),
+                Some("c2") => Ok(json!({"context": "Note: greetings are logged."})),
+                _ => Err("boom".into()),
+            }),
+        );
+    })
+    .unwrap();
+    let (events, result) = run_collect(&agent, RunRequest::text("go")).await;
+    assert_eq!(result.steps[0].output, "[withheld by policy]");
+    assert_eq!(tool_result_sent(&mock, 1, "c1"), "[withheld by policy]");
+    assert!(
+        result.steps[1]
+            .output
+            .ends_with("exit code: 0\n\nNote: greetings are logged."),
+        "{}",
+        result.steps[1].output
+    );
+    assert!(result.steps[2].output.starts_with("kept"));
+    let inputs = log.lock().unwrap().clone();
+    assert_eq!(inputs[0]["status"], "ok");
+    assert!(inputs[0]["output"]
+        .as_str()
+        .unwrap()
+        .contains("secret-value"));
+    // The tool_result event shows what the model saw.
+    assert!(events.iter().any(|e| matches!(e,
+        AgentEvent::ToolResult { id, output, .. } if id == "c1" && output == "[withheld by policy]")));
+    assert_eq!(hook_errors(&events).len(), 1);
+}
+
+#[tokio::test]
+async fn a_stop_hook_continues_the_run_once_and_a_hook_that_always_continues_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start().await.unwrap();
+    mock.push(respond(json!({"turn": {"text": "Done."}})));
+    mock.push(respond(json!({"turn": {"text": "Tests checked too."}})));
+    let log: Log = Arc::default();
+    let agent = agent(&mock, dir.path(), "anthropic/claude-test", |c| {
+        c.hooks.add(
+            HookEvent::Stop,
+            hook(&log, |input, _| {
+                Ok(if input["continued"] == 0 {
+                    json!({"decision": "continue", "message": "Also run the tests."})
+                } else {
+                    Value::Null
+                })
+            }),
+        );
+    })
+    .unwrap();
+    let (_, result) = run_collect(&agent, RunRequest::text("fix it")).await;
+    assert!(result.success);
+    assert_eq!(result.text, "Tests checked too.");
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 2);
+    let last = requests[1].body["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(last["role"], "user");
+    assert_eq!(last["content"][0]["text"], "Also run the tests.");
+    let inputs = log.lock().unwrap().clone();
+    assert_eq!(inputs[0]["result"]["text"], "Done.");
+    assert_eq!(inputs.len(), 2);
+
+    // A hook that always continues: 3 continues, then the run ends with a hook_error.
+    mock.reset();
+    mock.push(respond(json!({"turn": {"text": "again"}, "times": 10})));
+    let agent = agent_with_stop(&mock, dir.path());
+    let (events, result) = run_collect(&agent, RunRequest::text("x")).await;
+    assert!(result.success);
+    assert_eq!(mock.requests().len(), 4);
+    let errors = hook_errors(&events);
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].1.contains("more than 3 times"), "{errors:?}");
+}
+
+fn agent_with_stop(mock: &MockServer, dir: &std::path::Path) -> Agent {
+    let log: Log = Arc::default();
+    agent(mock, dir, "anthropic/claude-test", |c| {
+        c.hooks.add(
+            HookEvent::Stop,
+            hook(&log, |_, _| {
+                Ok(json!({"decision": "continue", "message": "more"}))
+            }),
+        );
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn user_prompt_submit_adds_context_or_blocks_the_run_and_session_hooks_see_each_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start().await.unwrap();
+    mock.push(respond(json!({"turn": {"text": "hi"}})));
+    let log: Log = Arc::default();
+    let agent = agent(&mock, dir.path(), "anthropic/claude-test", |c| {
+        c.hooks.add(
+            HookEvent::SessionStart,
+            hook(&log, |_, _| Ok(json!({"context": "Today is Friday."}))),
+        );
+        c.hooks.add(
+            HookEvent::UserPromptSubmit,
+            hook(&log, |input, _| {
+                Ok(if input["input"].as_str().unwrap().contains("rm -rf") {
+                    json!({"decision": "block", "reason": "destructive request"})
+                } else {
+                    json!({"context": "The repo uses pnpm."})
+                })
+            }),
+        );
+        c.hooks
+            .add(HookEvent::SessionEnd, hook(&log, |_, _| Ok(Value::Null)));
+    })
+    .unwrap();
+    let (_, result) = run_collect(&agent, RunRequest::text("hello")).await;
+    assert!(result.success);
+    let sent = &mock.requests()[0].body["messages"][0]["content"];
+    let texts: Vec<&str> = sent
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["hello", "Today is Friday.", "The repo uses pnpm."]);
+
+    let mut again = RunRequest::text("now rm -rf everything");
+    again.session_id = Some(result.session_id.clone());
+    let (events, blocked) = run_collect(&agent, again).await;
+    assert_eq!(blocked.stop_reason, StopReason::Blocked);
+    assert!(!blocked.success);
+    let error = blocked.error.unwrap();
+    assert_eq!(error.code, ErrorCode::Blocked);
+    assert!(error.message.contains("destructive request"));
+    assert_eq!(
+        mock.requests().len(),
+        1,
+        "a blocked run makes no model call"
+    );
+    assert!(matches!(
+        &events[events.len() - 2..],
+        [AgentEvent::Error { .. }, AgentEvent::RunEnd { .. }]
+    ));
+    // The blocked input is not in the session.
+    let messages = agent.session_messages(&result.session_id).unwrap();
+    assert_eq!(messages.len(), 2);
+
+    let events: Vec<(String, String)> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let detail = ["source", "reason"]
+                .iter()
+                .find_map(|k| i[*k].as_str())
+                .unwrap_or("");
+            (i["event"].as_str().unwrap().to_owned(), detail.to_owned())
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("session_start", "new"),
+        ("user_prompt_submit", ""),
+        ("session_end", "end_turn"),
+        ("session_start", "resume"),
+        ("user_prompt_submit", ""),
+        ("session_end", "blocked"),
+    ]
+    .iter()
+    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+    .collect();
+    assert_eq!(events, expected);
+}
+
+#[tokio::test]
+async fn an_ask_from_a_hook_goes_to_the_permission_handler_even_in_auto_mode_and_a_slow_hook_times_out(
+) {
+    use harnext_core::permissions::{
+        Decision, FnHandler, PermissionError, PermissionHandler, PermissionRequest,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start().await.unwrap();
+    mock.push(respond(json!({"turn": {"toolCalls": [
+        {"id": "a1", "name": "read_file", "args": {"path": "x"}},
+        {"id": "a2", "name": "read_file", "args": {"path": "x"}}
+    ]}})));
+    mock.push(respond(json!({"turn": {"text": "done"}})));
+    let agent = agent(&mock, dir.path(), "anthropic/claude-test", |c| {
+        c.hooks.timeout = Duration::from_millis(100);
+        c.hooks.add(
+            HookEvent::PreToolUse,
+            Arc::new(FnHook(|input: Value| {
+                let slow = input["id"] == "a2";
+                Box::pin(async move {
+                    if slow {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                    }
+                    Ok(json!("ask"))
+                }) as BoxFuture<'static, Result<Value, String>>
+            })),
+        );
+    })
+    .unwrap();
+    let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = asked.clone();
+    let handler: Arc<dyn PermissionHandler> = Arc::new(FnHandler(move |req: PermissionRequest| {
+        seen.lock().unwrap().push(req.id.clone());
+        Box::pin(async move {
+            Ok(Decision::Deny {
+                message: Some("user says no".into()),
+            })
+        }) as BoxFuture<'static, Result<Decision, PermissionError>>
+    }));
+    let mut req = RunRequest::text("go");
+    req.permission_handler = Some(handler);
+    let started = std::time::Instant::now();
+    let (events, result) = run_collect(&agent, req).await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(*asked.lock().unwrap(), ["a1"]);
+    assert_eq!(result.steps[0].output, "user says no");
+    assert_eq!(result.steps[1].status, ToolStatus::Denied);
+    let errors = hook_errors(&events);
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].1.contains("timed out after 100 ms"), "{errors:?}");
+}
+
+#[tokio::test]
+async fn pre_compact_hooks_hear_of_a_compaction_before_it_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start().await.unwrap();
+    let call = |n: usize| json!({"name": "bash", "args": {"command": format!("head -c {n} /dev/zero | tr '\\0' a")}});
+    mock.push(respond(json!({"turn": {"text": "First.", "toolCalls": [call(3000)], "usage": {"inputTokens": 300}}})));
+    mock.push(respond(json!({"turn": {"text": "Second.", "toolCalls": [call(3000)], "usage": {"inputTokens": 1100}}})));
+    mock.push(respond(
+        json!({"turn": {"text": "SUMMARY: two reads.", "usage": {"inputTokens": 900}}}),
+    ));
+    mock.push(respond(json!({"turn": {"text": "Done."}})));
+    let log: Log = Arc::default();
+    let agent = agent(&mock, dir.path(), "anthropic/claude-test", |c| {
+        c.context_window = Some(2000);
+        c.system_prompt = harnext_core::SystemPrompt::Replace("Test agent.".into());
+        c.tools = Some(vec!["bash".into()]);
+        c.hooks
+            .add(HookEvent::PreCompact, hook(&log, |_, _| Ok(Value::Null)));
+    })
+    .unwrap();
+    let (events, result) = run_collect(&agent, RunRequest::text("read")).await;
+    assert!(result.success, "{result:?}");
+    let compaction = events
+        .iter()
+        .position(|e| matches!(e, AgentEvent::Compaction { .. }))
+        .expect("a compaction");
+    let inputs = log.lock().unwrap().clone();
+    assert_eq!(inputs.len(), 1);
+    assert_eq!(inputs[0]["event"], "pre_compact");
+    assert_eq!(inputs[0]["trigger"], "auto");
+    assert!(compaction > 0);
+}

@@ -44,6 +44,25 @@ pub enum StopReason {
     Blocked,
 }
 
+impl StopReason {
+    /// The name in events and results (`end_turn`, `cost_budget`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::EndTurn => "end_turn",
+            StopReason::MaxSteps => "max_steps",
+            StopReason::Cancelled => "cancelled",
+            StopReason::Error => "error",
+            StopReason::MaxTokens => "max_tokens",
+            StopReason::Refusal => "refusal",
+            StopReason::ContentFilter => "content_filter",
+            StopReason::CostBudget => "cost_budget",
+            StopReason::TokenBudget => "token_budget",
+            StopReason::TimeBudget => "time_budget",
+            StopReason::Blocked => "blocked",
+        }
+    }
+}
+
 /// What the provider said about a refusal or a filtered output.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StopDetails {
@@ -169,6 +188,13 @@ pub enum AgentEvent {
         server: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tool: Option<String>,
+        message: String,
+    },
+    /// A hook failed (threw, timed out, or answered something it may not): `hook` is
+    /// its event (`pre_tool_use`, ...), `message` what happened and what the run did
+    /// (a failed `pre_tool_use` hook denies the call; any other is passed over).
+    HookError {
+        hook: String,
         message: String,
     },
     Error {

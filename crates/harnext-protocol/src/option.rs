@@ -49,11 +49,12 @@ pub enum OptionKey {
     MaxCostUsd,
     MaxTokens,
     MaxDurationMs,
+    Hooks,
 }
 
 impl OptionKey {
     /// Every option, for a face that checks its names cover them all.
-    pub const ALL: [OptionKey; 36] = [
+    pub const ALL: [OptionKey; 37] = [
         OptionKey::Model,
         OptionKey::BaseUrl,
         OptionKey::ApiKey,
@@ -90,6 +91,7 @@ impl OptionKey {
         OptionKey::MaxCostUsd,
         OptionKey::MaxTokens,
         OptionKey::MaxDurationMs,
+        OptionKey::Hooks,
     ];
 
     /// The neutral key: snake_case, as the engine's messages (and the Python face) say it.
@@ -131,6 +133,7 @@ impl OptionKey {
             OptionKey::MaxCostUsd => "max_cost_usd",
             OptionKey::MaxTokens => "max_tokens",
             OptionKey::MaxDurationMs => "max_duration_ms",
+            OptionKey::Hooks => "hooks",
         }
     }
 
@@ -220,6 +223,7 @@ impl OptionScope {
                 OptionKey::MaxCostUsd,
                 OptionKey::MaxTokens,
                 OptionKey::MaxDurationMs,
+                OptionKey::Hooks,
             ],
             OptionScope::Run => &[
                 OptionKey::SessionId,
