@@ -374,6 +374,11 @@ export interface AgentOptions {
    */
   hooks?: Hooks
   /**
+   * The calls of one model turn that only read (built-in read tools, custom and MCP tools
+   * marked read-only) run concurrently, results in call order. Default `true`.
+   */
+  parallelToolCalls?: boolean
+  /**
    * Each run stops (`stopReason: "cost_budget"`) after the step that brings its cost at
    * list prices to this many US dollars. Needs a model whose price is known.
    */
@@ -539,6 +544,8 @@ export interface RunOptions {
   maxTokens?: number
   /** Overrides the agent's `maxDurationMs` for this run. */
   maxDurationMs?: number
+  /** Overrides the agent's `parallelToolCalls` for this run. */
+  parallelToolCalls?: boolean
 }
 
 export interface ScriptToolCall {

@@ -137,3 +137,49 @@ test('a stop hook continues the run once; userPromptSubmit blocks; bad hooks are
   assert.throws(() => scripted([], { hooks: { timeoutMs: 0 } }), /invalid option `hooks`: timeoutMs: expected an integer >= 1, got 0/);
   assert.throws(() => scripted([], { hook: {} }), /did you mean `hooks`\?/);
 });
+
+// Parallel tool calls
+
+import { tool, jsonSchema } from '../index.js';
+
+function countingTool(readOnly) {
+  const state = { inFlight: 0, most: 0 };
+  const t = tool({
+    name: 'lookup',
+    description: 'test',
+    readOnly,
+    inputSchema: jsonSchema({ type: 'object', properties: { n: { type: 'integer' } } }),
+    execute: async ({ n }) => {
+      state.inFlight += 1;
+      state.most = Math.max(state.most, state.inFlight);
+      // Later calls finish first.
+      await new Promise((r) => setTimeout(r, (8 - n) * 10));
+      state.inFlight -= 1;
+      return `looked up ${n}`;
+    },
+  });
+  return { t, state };
+}
+const eight = () => [{ toolCalls: Array.from({ length: 8 }, (_, n) => ({ id: `c${n}`, name: 'lookup', args: { n } })) }, { text: 'done' }];
+
+test('the read-only calls of a turn run concurrently, results in call order; parallelToolCalls: false runs them one by one', async () => {
+  const { t, state } = countingTool(true);
+  const agent = scripted(eight(), { tools: [t] });
+  const r = await agent.run('go');
+  assert.equal(r.success, true);
+  assert.equal(state.most, 8);
+  assert.deepEqual(r.steps.map((s) => s.output), Array.from({ length: 8 }, (_, n) => `looked up ${n}`));
+
+  const off = countingTool(true);
+  const r2 = await scripted(eight(), { tools: [off.t], parallelToolCalls: false }).run('go');
+  assert.equal(r2.success, true);
+  assert.equal(off.state.most, 1);
+  const run = countingTool(true);
+  await scripted(eight(), { tools: [run.t] }).run('go', { parallelToolCalls: false });
+  assert.equal(run.state.most, 1, 'the run option overrides the agent option');
+
+  const writing = countingTool(false);
+  await scripted(eight(), { tools: [writing.t] }).run('go');
+  assert.equal(writing.state.most, 1, 'calls that may write keep their order');
+  assert.throws(() => scripted([], { parallelToolCall: false }), /did you mean `parallelToolCalls`\?/);
+});

@@ -4,7 +4,9 @@ import { Agent } from '../index.js';
 
 const mode = process.env.MODE;
 const cwd = process.env.BENCH_CWD || process.cwd();
-const make = () => new Agent({ model: 'anthropic/claude-bench', baseURL: process.env.MOCK_URL, apiKey: 'bench', cwd, maxSteps: 200 });
+// PARALLEL=0: the calls of a turn run one by one (`parallelToolCalls: false`).
+const parallelToolCalls = process.env.PARALLEL !== '0';
+const make = () => new Agent({ model: 'anthropic/claude-bench', baseURL: process.env.MOCK_URL, apiKey: 'bench', cwd, maxSteps: 200, parallelToolCalls });
 
 if (mode === 'cold') {
   const r = await make().run('hi');

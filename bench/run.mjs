@@ -2,7 +2,7 @@
 // mock provider (release build, 127.0.0.1, answering instantly in the Anthropic wire
 // format). Each figure is the median of several runs in fresh processes, with min and max,
 // next to the baseline measured in the same run, and their ratio.
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -53,6 +53,39 @@ for (const n of [10, 50]) {
       const extra = stats([ours.rss.median - base.rss.median]);
       rows.push({ metric: 'peak RSS, 50-step run', ours: fmt(ours.rss, 'MB', 1), base: fmt(base.rss, 'MB', 1), ratio: (ours.rss.median / base.rss.median).toFixed(2), target: '≤ bare Node + 20 MB', ok: extra.median <= 20 ? 'yes' : 'NO' });
     }
+  }
+}
+
+// Parallel tool calls (issue 17): one model turn of 8 read-only calls, run concurrently (the
+// default) against the same turn run one by one (`parallelToolCalls: false`), in the same
+// run: the gap at the mock between the turn's response and the next request.
+{
+  const tree = path.join(cwd, 'tree');
+  for (let d = 0; d < 20; d++) {
+    mkdirSync(path.join(tree, `d${d}`), { recursive: true });
+    for (let f = 0; f < 100; f++) {
+      writeFileSync(path.join(tree, `d${d}`, `f${f}.txt`), `${'some text without the word\n'.repeat(80)}${f === 50 ? 'needle\n' : ''}`);
+    }
+  }
+  const calls = {
+    'grep over 2,000 files': (i) => ({ name: 'grep', args: { pattern: `needle|nomatch${i}`, path: 'tree' } }),
+    read_file: () => ({ name: 'read_file', args: { path: 'file.txt' } }),
+  };
+  async function measureTurn(kind, parallel) {
+    const xs = [];
+    for (let r = 0; r < RUNS; r++) {
+      await mock.reset();
+      await mock.push([{ turn: { toolCalls: Array.from({ length: 8 }, (_, i) => calls[kind](i)) } }, { turn: { text: 'done' } }]);
+      const out = await runNode('harnext-run.mjs', { ...env, MODE: 'steps', PARALLEL: parallel ? '1' : '0' });
+      if (out.steps !== 8) throw new Error(`8 reads: ${out.steps} steps`);
+      xs.push(stepGaps(await mock.requests())[0] / 1000);
+    }
+    return stats(xs);
+  }
+  for (const kind of Object.keys(calls)) {
+    const on = await measureTurn(kind, true);
+    const off = await measureTurn(kind, false);
+    rows.push({ metric: `a turn of 8 reads (${kind}): concurrent vs \`parallelToolCalls: false\``, ours: fmt(on, 'ms'), base: fmt(off, 'ms'), ratio: (on.median / off.median).toFixed(2), target: '≤ 1', ok: on.median <= off.median ? 'yes' : 'NO' });
   }
 }
 

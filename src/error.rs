@@ -60,6 +60,7 @@ impl OptionNames for NodeNames {
             OptionKey::MaxTokens => "maxTokens",
             OptionKey::MaxDurationMs => "maxDurationMs",
             OptionKey::Hooks => "hooks",
+            OptionKey::ParallelToolCalls => "parallelToolCalls",
         })
     }
 }

@@ -129,6 +129,9 @@ pub struct AgentOptions {
     /// at each run's start and end. See the `Hooks` type.
     #[napi(ts_type = "Hooks")]
     pub hooks: Option<HooksSpec>,
+    /// The calls of one model turn that only read (built-in read tools, custom and MCP tools
+    /// marked read-only) run concurrently, results in call order. Default `true`.
+    pub parallel_tool_calls: Option<bool>,
     /// Each run stops (`stopReason: "cost_budget"`) after the step that brings its cost at
     /// list prices to this many US dollars. Needs a model whose price is known.
     pub max_cost_usd: Option<f64>,
@@ -191,6 +194,8 @@ pub struct RunOptions {
     pub max_tokens: Option<f64>,
     /// Overrides the agent's `maxDurationMs` for this run.
     pub max_duration_ms: Option<f64>,
+    /// Overrides the agent's `parallelToolCalls` for this run.
+    pub parallel_tool_calls: Option<bool>,
 }
 
 /// One message of an input list.
@@ -351,6 +356,9 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     if let Some(spec) = o.hooks {
         c.hooks = hooks(spec)?;
     }
+    if let Some(parallel) = o.parallel_tool_calls {
+        c.parallel_tool_calls = parallel;
+    }
     Ok((c, o.on_permission_request))
 }
 
@@ -380,6 +388,7 @@ pub fn run_request(
     }
     request.budget = budget(o.max_cost_usd, o.max_tokens, o.max_duration_ms)
         .map_err(|(key, problem)| invalid(key, problem))?;
+    request.parallel_tool_calls = o.parallel_tool_calls;
     Ok(request)
 }
 

@@ -15,6 +15,7 @@ use crate::output::OutputRequest;
 use crate::output::OutputState;
 use crate::permissions::PermissionHandler;
 use crate::run::Run;
+use crate::run::Settings;
 use crate::session;
 use crate::session::SessionData;
 use crate::session::SessionError;
@@ -43,6 +44,8 @@ pub struct RunRequest {
     pub output: Option<OutputRequest>,
     /// Budgets of this run; the fields set override the agent's.
     pub budget: Budget,
+    /// Overrides the agent's `parallel_tool_calls` for this run.
+    pub parallel_tool_calls: Option<bool>,
 }
 
 impl RunRequest {
@@ -54,6 +57,7 @@ impl RunRequest {
             permission_handler: None,
             output: None,
             budget: Budget::default(),
+            parallel_tool_calls: None,
         }
     }
 
@@ -152,10 +156,15 @@ impl Agent {
             self.inner.clone(),
             lease,
             input,
-            request.max_steps.unwrap_or(self.inner.config.max_steps),
+            Settings {
+                max_steps: request.max_steps.unwrap_or(self.inner.config.max_steps),
+                budget,
+                parallel_tool_calls: request
+                    .parallel_tool_calls
+                    .unwrap_or(self.inner.config.parallel_tool_calls),
+            },
             request.permission_handler,
             output,
-            budget,
         ))
     }
 

@@ -116,6 +116,8 @@ pub struct AgentConfig {
     pub budget: crate::budget::Budget,
     /// Callbacks called at points of each run (see `crate::hooks`).
     pub hooks: crate::hooks::Hooks,
+    /// Whether the calls of a model turn that only read run concurrently. Default true.
+    pub parallel_tool_calls: bool,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -156,6 +158,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("sandbox", &self.sandbox)
             .field("budget", &self.budget)
             .field("hooks", &self.hooks)
+            .field("parallel_tool_calls", &self.parallel_tool_calls)
             .finish_non_exhaustive()
     }
 }
@@ -191,6 +194,7 @@ impl AgentConfig {
             sandbox: harnext_sandbox::SandboxConfig::default(),
             budget: crate::budget::Budget::default(),
             hooks: crate::hooks::Hooks::default(),
+            parallel_tool_calls: true,
         }
     }
 }

@@ -20,11 +20,13 @@
 //! backend / file / memory), `config`, `context` (what the
 //! parts of a run share), `session` (lease / replay), `output`, `model_call` (one
 //! streamed model call), `hook_calls` (running the hooks), `run_tools`, `dispatch` (one tool call's whole life),
+//! `batch` (a turn's calls, the read-only ones concurrently),
 //! `compaction`, `turn` (a model turn, read), `setup` (from a configuration to an agent),
 //! `run` (the loop), `agent`
 //! (the entry point).
 
 mod agent;
+mod batch;
 pub mod budget;
 pub mod cancel;
 pub mod compaction;

@@ -32,6 +32,7 @@ use harnext_tools::Workspace;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::batch;
 use crate::budget::Budget;
 use crate::cancel::OrCancel;
 use crate::compaction;
@@ -62,10 +63,18 @@ pub struct Run {
     agent: Arc<AgentContext>,
     session: SessionLease,
     input: Vec<Message>,
-    max_steps: u32,
+    settings: Settings,
     permissions: Option<Arc<dyn PermissionHandler>>,
     output: Option<OutputState>,
-    budget: Budget,
+}
+
+/// How far a run may go, and how it runs its tool calls.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    pub max_steps: u32,
+    pub budget: Budget,
+    /// Whether the read-only calls of a turn run concurrently (see `crate::batch`).
+    pub parallel_tool_calls: bool,
 }
 
 impl Run {
@@ -73,19 +82,17 @@ impl Run {
         agent: Arc<AgentContext>,
         session: SessionLease,
         input: Vec<Message>,
-        max_steps: u32,
+        settings: Settings,
         permissions: Option<Arc<dyn PermissionHandler>>,
         output: Option<OutputState>,
-        budget: Budget,
     ) -> Self {
         Run {
             agent,
             session,
             input,
-            max_steps,
+            settings,
             permissions,
             output,
-            budget,
         }
     }
 
@@ -101,10 +108,9 @@ impl Run {
             agent,
             session,
             input,
-            max_steps,
+            settings,
             permissions,
             output,
-            budget,
         } = self;
         session.begin();
         // Every event, the result and the session pass through the agent's redactor.
@@ -119,11 +125,10 @@ impl Run {
             events: &events,
             cancel: &cancel,
             permissions,
-            max_steps,
+            settings,
             history: session.messages(),
             steps: Vec::new(),
             spend: Spend::new(agent.price.as_ref()),
-            budget,
             started,
             text: String::new(),
             output,
@@ -212,14 +217,13 @@ struct LoopState<'a> {
     events: &'a EventSink,
     cancel: &'a CancellationToken,
     permissions: Option<Arc<dyn PermissionHandler>>,
-    max_steps: u32,
+    settings: Settings,
     history: Vec<Message>,
     /// The tools offered to the model now (MCP tools come and go).
     tools: RunTools,
     steps: Vec<ToolStep>,
-    /// Usage and cost so far, and the budgets they are held to.
+    /// Usage and cost so far (held to `settings.budget`), and when the run started.
     spend: Spend,
-    budget: Budget,
     started: Instant,
     /// The text of the latest model call.
     text: String,
@@ -238,11 +242,12 @@ impl<'a> LoopState<'a> {
             Ok(Err(error)) => return Ending::blocked(error),
             Err(_) => return Ending::Cancelled,
         }
-        for step in 1..=self.max_steps {
+        for step in 1..=self.settings.max_steps {
             if let Err(ending) = self.step(workspace, step == 1).await {
                 return ending;
             }
-            if let Some((reason, error)) = self.budget.exceeded(&self.spend, self.started) {
+            let budget = self.settings.budget;
+            if let Some((reason, error)) = budget.exceeded(&self.spend, self.started) {
                 return Ending::Stopped {
                     reason,
                     details: None,
@@ -250,7 +255,7 @@ impl<'a> LoopState<'a> {
                 };
             }
         }
-        Ending::MaxSteps(self.max_steps)
+        Ending::MaxSteps(self.settings.max_steps)
     }
 
     /// One model call and what follows from it. `Ok` goes on to the next step; `Err` is
@@ -385,7 +390,8 @@ impl<'a> LoopState<'a> {
         }
     }
 
-    /// Runs the turn's tool calls in order; their results, for the history.
+    /// Runs the turn's tool calls (the read-only ones concurrently, see `crate::batch`);
+    /// their results in call order, for the history.
     async fn dispatch(
         &mut self,
         workspace: &Arc<Workspace>,
@@ -401,12 +407,9 @@ impl<'a> LoopState<'a> {
             cancel: self.cancel,
             hooks: self.hooks(),
         };
-        let mut results = Vec::with_capacity(calls.len());
-        for call in calls {
-            let step = dispatch.run(call).await;
-            results.push(dispatch::result_block(&step));
-            self.steps.push(step);
-        }
+        let steps = batch::run(&dispatch, calls, self.settings.parallel_tool_calls).await;
+        let results = steps.iter().map(dispatch::result_block).collect();
+        self.steps.extend(steps);
         results
     }
 

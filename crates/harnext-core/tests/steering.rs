@@ -633,3 +633,164 @@ async fn pre_compact_hooks_hear_of_a_compaction_before_it_happens() {
     assert_eq!(inputs[0]["trigger"], "auto");
     assert!(compaction > 0);
 }
+
+// ---------------------------------------------------------------------------------------
+// Parallel tool calls
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering;
+
+/// A read-only tool that counts the calls in flight; with `barrier`, each call waits
+/// (up to 5 s) until 8 calls are in flight, which only concurrent calls can reach.
+struct SlowRead {
+    in_flight: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+    barrier: Option<Arc<tokio::sync::Barrier>>,
+    read_only: bool,
+}
+
+impl harnext_tools::Tool for SlowRead {
+    fn name(&self) -> &str {
+        if self.read_only {
+            "slow_read"
+        } else {
+            "slow_write"
+        }
+    }
+    fn description(&self) -> &str {
+        "test"
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object", "properties": {"n": {"type": "integer"}}})
+    }
+    fn read_only(&self) -> bool {
+        self.read_only
+    }
+    fn call(
+        &self,
+        args: Value,
+        _ctx: harnext_tools::ToolContext,
+    ) -> BoxFuture<'static, Result<String, harnext_tools::ToolError>> {
+        let (in_flight, most, barrier) = (
+            self.in_flight.clone(),
+            self.most.clone(),
+            self.barrier.clone(),
+        );
+        Box::pin(async move {
+            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            if let Some(b) = barrier {
+                tokio::time::timeout(Duration::from_secs(5), b.wait())
+                    .await
+                    .map_err(|_| harnext_tools::ToolError::Failed("not concurrent".into()))?;
+            }
+            // Later calls finish first.
+            let n = args["n"].as_u64().unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis((8 - n.min(8)) * 15)).await;
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            Ok(format!("read {n}"))
+        })
+    }
+}
+
+fn slow(read_only: bool, barrier: bool) -> (Arc<SlowRead>, Arc<AtomicUsize>) {
+    let most = Arc::new(AtomicUsize::new(0));
+    (
+        Arc::new(SlowRead {
+            in_flight: Arc::default(),
+            most: most.clone(),
+            barrier: barrier.then(|| Arc::new(tokio::sync::Barrier::new(8))),
+            read_only,
+        }),
+        most,
+    )
+}
+
+fn eight_calls(name: &str) -> Value {
+    Value::Array(
+        (0..8)
+            .map(|n| json!({"id": format!("c{n}"), "name": name, "args": {"n": n}}))
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn eight_reads_of_one_turn_run_concurrently_and_their_results_go_back_in_call_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start().await.unwrap();
+    mock.push(respond(
+        json!({"turn": {"toolCalls": eight_calls("slow_read")}}),
+    ));
+    mock.push(respond(json!({"turn": {"text": "done"}})));
+    let (tool, most) = slow(true, true);
+    let agent = agent(&mock, dir.path(), "anthropic/claude-test", |c| {
+        c.custom_tools.push(tool);
+    })
+    .unwrap();
+    let (events, result) = run_collect(&agent, RunRequest::text("read")).await;
+    assert!(result.success, "{result:?}");
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        8,
+        "all 8 calls were in flight together"
+    );
+    let outputs: Vec<&str> = result.steps.iter().map(|s| s.output.as_str()).collect();
+    let expected: Vec<String> = (0..8).map(|n| format!("read {n}")).collect();
+    assert_eq!(outputs, expected);
+    // The model got the results in call order.
+    let sent = &mock.requests()[1].body["messages"][2]["content"];
+    let ids: Vec<&str> = sent
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["tool_use_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"]);
+    // Every call has its tool_call before its tool_result; the results came as they
+    // finished (the last call first).
+    let results: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::ToolResult { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(results.len(), 8);
+    assert_eq!(results[0], "c7", "{results:?}");
+}
+
+#[tokio::test]
+async fn with_parallel_tool_calls_off_or_for_writing_tools_calls_run_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start().await.unwrap();
+    mock.push(respond(
+        json!({"turn": {"toolCalls": eight_calls("slow_read")}}),
+    ));
+    mock.push(respond(json!({"turn": {"text": "done"}})));
+    let (reads, most_reads) = slow(true, false);
+    let (writes, most_writes) = slow(false, false);
+    let agent = agent(&mock, dir.path(), "anthropic/claude-test", |c| {
+        c.custom_tools.push(reads);
+        c.custom_tools.push(writes);
+    })
+    .unwrap();
+    let mut req = RunRequest::text("read");
+    req.parallel_tool_calls = Some(false);
+    let (_, result) = run_collect(&agent, req).await;
+    assert!(result.success);
+    assert_eq!(most_reads.load(Ordering::SeqCst), 1);
+
+    mock.push(respond(
+        json!({"turn": {"toolCalls": eight_calls("slow_write")}}),
+    ));
+    mock.push(respond(json!({"turn": {"text": "done"}})));
+    let (_, result) = run_collect(&agent, RunRequest::text("write")).await;
+    assert!(result.success);
+    assert_eq!(
+        most_writes.load(Ordering::SeqCst),
+        1,
+        "writing calls keep their order"
+    );
+    let outputs: Vec<&str> = result.steps.iter().map(|s| s.output.as_str()).collect();
+    assert_eq!(outputs[7], "read 7");
+}

@@ -50,11 +50,12 @@ pub enum OptionKey {
     MaxTokens,
     MaxDurationMs,
     Hooks,
+    ParallelToolCalls,
 }
 
 impl OptionKey {
     /// Every option, for a face that checks its names cover them all.
-    pub const ALL: [OptionKey; 37] = [
+    pub const ALL: [OptionKey; 38] = [
         OptionKey::Model,
         OptionKey::BaseUrl,
         OptionKey::ApiKey,
@@ -92,6 +93,7 @@ impl OptionKey {
         OptionKey::MaxTokens,
         OptionKey::MaxDurationMs,
         OptionKey::Hooks,
+        OptionKey::ParallelToolCalls,
     ];
 
     /// The neutral key: snake_case, as the engine's messages (and the Python face) say it.
@@ -134,6 +136,7 @@ impl OptionKey {
             OptionKey::MaxTokens => "max_tokens",
             OptionKey::MaxDurationMs => "max_duration_ms",
             OptionKey::Hooks => "hooks",
+            OptionKey::ParallelToolCalls => "parallel_tool_calls",
         }
     }
 
@@ -224,6 +227,7 @@ impl OptionScope {
                 OptionKey::MaxTokens,
                 OptionKey::MaxDurationMs,
                 OptionKey::Hooks,
+                OptionKey::ParallelToolCalls,
             ],
             OptionScope::Run => &[
                 OptionKey::SessionId,
@@ -234,6 +238,7 @@ impl OptionScope {
                 OptionKey::MaxCostUsd,
                 OptionKey::MaxTokens,
                 OptionKey::MaxDurationMs,
+                OptionKey::ParallelToolCalls,
             ],
         }
     }
