@@ -1,12 +1,21 @@
 // One harnext run against the mock, in its own process. Env: MOCK_URL, MODE
 // (steps | stream | cold | concurrent | cancel), AGENTS. Prints one JSON line.
-import { Agent } from '../index.js';
+import { Agent, tool, jsonSchema, builtinTools } from '../index.js';
 
 const mode = process.env.MODE;
 const cwd = process.env.BENCH_CWD || process.cwd();
-// PARALLEL=0: the calls of a turn run one by one (`parallelToolCalls: false`).
+// PARALLEL=0: the calls of a turn run one by one (`parallelToolCalls: false`). LOOKUP=1 adds
+// `lookup`, a read-only custom tool that waits 20 ms like a network lookup.
 const parallelToolCalls = process.env.PARALLEL !== '0';
-const make = () => new Agent({ model: 'anthropic/claude-bench', baseURL: process.env.MOCK_URL, apiKey: 'bench', cwd, maxSteps: 200, parallelToolCalls });
+const lookup = tool({
+  name: 'lookup',
+  description: 'Looks a key up (20 ms)',
+  readOnly: true,
+  inputSchema: jsonSchema({ type: 'object', properties: { key: { type: 'string' } } }),
+  execute: async ({ key }) => new Promise((resolve) => setTimeout(() => resolve(`value of ${key}`), 20)),
+});
+const tools = process.env.LOOKUP === '1' ? [...builtinTools, lookup] : undefined;
+const make = () => new Agent({ model: 'anthropic/claude-bench', baseURL: process.env.MOCK_URL, apiKey: 'bench', cwd, maxSteps: 200, parallelToolCalls, tools });
 
 if (mode === 'cold') {
   const r = await make().run('hi');

@@ -70,13 +70,14 @@ for (const n of [10, 50]) {
   const calls = {
     'grep over 2,000 files': (i) => ({ name: 'grep', args: { pattern: `needle|nomatch${i}`, path: 'tree' } }),
     read_file: () => ({ name: 'read_file', args: { path: 'file.txt' } }),
+    'a read-only custom tool waiting 20 ms': (i) => ({ name: 'lookup', args: { key: `k${i}` } }),
   };
   async function measureTurn(kind, parallel) {
     const xs = [];
     for (let r = 0; r < RUNS; r++) {
       await mock.reset();
       await mock.push([{ turn: { toolCalls: Array.from({ length: 8 }, (_, i) => calls[kind](i)) } }, { turn: { text: 'done' } }]);
-      const out = await runNode('harnext-run.mjs', { ...env, MODE: 'steps', PARALLEL: parallel ? '1' : '0' });
+      const out = await runNode('harnext-run.mjs', { ...env, MODE: 'steps', PARALLEL: parallel ? '1' : '0', LOOKUP: '1' });
       if (out.steps !== 8) throw new Error(`8 reads: ${out.steps} steps`);
       xs.push(stepGaps(await mock.requests())[0] / 1000);
     }
