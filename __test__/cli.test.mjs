@@ -335,3 +335,26 @@ test('the cost is the engine\'s: each usage event and the result carry costUsd (
   assert.ok(!('costUsd' in e2.find((e) => e.type === 'usage')));
   assert.ok(!('costUsd' in e2.at(-1).result));
 });
+
+test('--hook runs a command hook: exit 2 denies bash with stderr the model reads; a failing command is a hook_error; a bad --hook is a usage error', async () => {
+  const dir = workspace();
+  const script = path.join(dir, 'script.json');
+  fs.writeFileSync(script, JSON.stringify([
+    { toolCalls: [{ id: 'b1', name: 'bash', args: { command: 'touch pwned' } }, { id: 'r1', name: 'read_file', args: { path: 'nothing.txt' } }] },
+    { text: 'done' },
+  ]));
+  const deny = `input=$(cat); case "$input" in *'"tool":"bash"'*) echo "no shell from the hook" >&2; exit 2;; esac`;
+  const r = await cli(['--json', '--script', script, '--cwd', dir, '--hook', `preToolUse=${deny}`, '--hook', 'postToolUse=exit 7', 'go']);
+  assert.equal(r.code, 0, r.stderr);
+  const events = jsonLines(r.stdout);
+  const result = events.at(-1).result;
+  assert.equal(result.steps[0].status, 'denied');
+  assert.equal(result.steps[0].output, 'no shell from the hook');
+  assert.ok(!fs.existsSync(path.join(dir, "pwned")));
+  const errors = events.filter((e) => e.type === 'hook_error');
+  assert.equal(errors.length, 1);
+  assert.match(errors[0].message, /post_tool_use hook failed: .*exited with 7/);
+  const bad = await cli(['--script', script, '--hook', 'preToolUs=true', 'go']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /invalid --hook "preToolUs=true": expected <event>=<command> with event one of preToolUse/);
+});

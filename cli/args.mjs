@@ -2,6 +2,7 @@
 // checks (a usage error names the flag and what was expected), and the model to run.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { HOOK_EVENTS } from './hooks.mjs';
 
 export const VERSION = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -18,6 +19,7 @@ const OPTIONS = {
   cwd: { type: 'string' },
   'system-prompt-append': { type: 'string' },
   script: { type: 'string' },
+  hook: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 };
@@ -55,6 +57,13 @@ Options:
                                  [{"text": "Listing.", "toolCalls": [{"name": "bash",
                                  "args": {"command": "ls"}}]}, {"text": "Done."}]
                                  (offline: for tests and demos)
+      --hook <event>=<command>   run a shell command as a hook (repeatable, in order):
+                                 event is preToolUse, postToolUse, userPromptSubmit, stop,
+                                 preCompact, sessionStart or sessionEnd. The command gets
+                                 the event as JSON on stdin and may answer JSON on stdout
+                                 (see the README's Hooks); exit status 2 denies the call
+                                 (preToolUse) or blocks the run (userPromptSubmit), with
+                                 stderr as the reason
   -h, --help                     show this help
       --version                  print the version
 
@@ -137,6 +146,7 @@ export function parseCli(argv) {
     cwd: values.cwd,
     systemPromptAppend: values['system-prompt-append'],
     script: values.script,
+    hooks: [],
     task: positionals.join(' ').trim(),
   };
   if (opts.help || opts.version) return opts;
@@ -152,6 +162,16 @@ export function parseCli(argv) {
       throw new UsageError(`invalid --max-steps ${JSON.stringify(s)}: expected an integer >= 1`);
     }
     opts.maxSteps = Number(s);
+  }
+  for (const spec of values.hook ?? []) {
+    const eq = spec.indexOf('=');
+    const event = eq < 0 ? spec : spec.slice(0, eq);
+    const command = eq < 0 ? '' : spec.slice(eq + 1);
+    if (!HOOK_EVENTS.includes(event)) {
+      throw new UsageError(`invalid --hook ${JSON.stringify(spec)}: expected <event>=<command> with event one of ${HOOK_EVENTS.join(', ')}`);
+    }
+    if (!command.trim()) throw new UsageError(`invalid --hook ${JSON.stringify(spec)}: the command is empty`);
+    opts.hooks.push({ event, command });
   }
   if (opts.resume !== undefined && !/^sess_[0-9a-z]{10,}$/.test(opts.resume)) {
     throw new UsageError(`invalid --resume ${JSON.stringify(opts.resume)}: a session id looks like sess_k3v9x2m1q8ab`);

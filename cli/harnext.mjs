@@ -6,7 +6,7 @@
 //   npx harnext --help
 //
 // Dependency-free. The parts: args.mjs (flags, help, checks, the model to run), cost.mjs
-// (list prices), render.mjs (the terminal rendering); here: approvals and the run. The
+// (the engine's costs added up), hooks.mjs (--hook commands), render.mjs (the terminal rendering); here: approvals and the run. The
 // library is loaded after the arguments are parsed, so --help and --version work even
 // where the native addon cannot load.
 
@@ -16,6 +16,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { HELP, UsageError, VERSION, chooseModel, parseCli, readScript } from './args.mjs';
 import { CostMeter } from './cost.mjs';
+import { commandHooks } from './hooks.mjs';
 import { Renderer, argsSummary, colorEnabled, styles } from './render.mjs';
 
 
@@ -173,6 +174,8 @@ async function main(argv) {
   if (opts.permissionMode) agentOptions.permissionMode = opts.permissionMode;
   if (opts.maxSteps !== undefined) agentOptions.maxSteps = opts.maxSteps;
   if (opts.systemPromptAppend !== undefined) agentOptions.systemPrompt = { append: opts.systemPromptAppend };
+  const hooks = commandHooks(opts.hooks, cwd);
+  if (hooks) agentOptions.hooks = hooks;
 
   let agent;
   try {
