@@ -169,6 +169,21 @@ export interface RunOptions {
   signal?: AbortSignal
 }
 
+/** What `agent.stream()` returns: the run's events, and the means to steer it while it works. */
+export interface AgentStream extends AsyncIterable<AgentEvent> {
+  /**
+   * Queues a user message: the run takes it in before its next model call (a `user_message`
+   * event says when), and a run whose model just ended its turn goes on with it. Throws once
+   * the run has ended.
+   */
+  send(message: string): void
+  /**
+   * Stops the model call and the tool calls in progress at once (they end `cancelled`); the run
+   * goes on with `message`, or, without one, ends cancelled. The session stays valid.
+   */
+  interrupt(message?: string): void
+}
+
 /** The result of a run: what `run()` resolves with, and the `result` of `run_end`. */
 export interface RunResult<T = unknown> {
   /** The final assistant message: the text chunks of the last model call. */
@@ -237,7 +252,19 @@ export declare class Agent {
    * Streams the run's events. Returns at once; the run starts when iteration starts.
    * Breaking out of `for await` cancels the run like an abort.
    */
-  stream<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions & { outputSchema?: S }): AsyncIterable<AgentEvent>
+  stream<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions & { outputSchema?: S }): AgentStream
+  /**
+   * Sends a user message to this agent's run going on on `sessionId` (started with `run()`
+   * or `stream()`): the run takes it in before its next model call. Throws when no run
+   * of this agent is going on on that session.
+   */
+  send(sessionId: string, message: string): void
+  /**
+   * Interrupts this agent's run going on on `sessionId`: the model call and tool calls in
+   * progress stop at once (status `cancelled`), and the run goes on with `message`, or,
+   * without one, ends cancelled. The session stays valid.
+   */
+  interrupt(sessionId: string, message?: string | undefined | null): void
   /** The sessions in a session directory, newest (last updated) first. */
   static listSessions(options?: SessionDirOptions | undefined | null): Promise<SessionInfo[]>
   /**
@@ -277,6 +304,7 @@ export type AgentEvent =
   | { type: 'compaction'; beforeTokens: number; afterTokens: number; trimmed: number; summarized: number }
   | { type: 'mcp_server_error'; server: string; message: string }
   | { type: 'mcp_warning'; server: string; tool?: string; message: string }
+  | { type: 'user_message'; text: string }
   | { type: 'hook_error'; hook: string; message: string }
   | { type: 'error'; error: HarnextError }
   | { type: 'run_end'; result: RunResult }

@@ -217,6 +217,12 @@ function checkInput(input) {
   })
 }
 
+/** `message` when it is a string; else a TypeError naming `what`. */
+function checkMessage(what, message) {
+  if (typeof message !== 'string') throw new TypeError(`${what}(): expected a message string, got ${describe(message)}`)
+  return message
+}
+
 /** Throws when an option name is unknown (with the engine's "did you mean"). */
 function checkOptionNames(scope, options) {
   const problem = native.optionNamesProblem(scope, Object.keys(options))
@@ -363,9 +369,18 @@ class Agent extends native.Agent {
     try {
       checkInput(input)
       const { signal, options: opts } = runOptions(options)
-      return events(super.stream(input, opts), signal, () => beginRun(this))
+      const native = super.stream(input, opts)
+      const stream = events(native, signal, () => beginRun(this))
+      stream.send = (message) => native.send(checkMessage('send', message))
+      stream.interrupt = (message) => native.interrupt(message === undefined ? undefined : checkMessage('interrupt', message))
+      return stream
     } catch (e) {
-      return failedStream(optionTypeError(e, options ?? {}, 'RunOptions'))
+      const error = optionTypeError(e, options ?? {}, 'RunOptions')
+      const failed = failedStream(error)
+      failed.send = failed.interrupt = () => {
+        throw error
+      }
+      return failed
     }
   }
 }

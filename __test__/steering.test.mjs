@@ -183,3 +183,61 @@ test('the read-only calls of a turn run concurrently, results in call order; par
   assert.equal(writing.state.most, 1, 'calls that may write keep their order');
   assert.throws(() => scripted([], { parallelToolCall: false }), /did you mean `parallelToolCalls`\?/);
 });
+
+// Messages while it works, and interrupts
+
+test('stream.send() reaches the next model request; stream.interrupt(message) stops a sleep at once and goes on', async () => {
+  await mock.push(
+    { turn: { toolCalls: [{ id: 's1', name: 'bash', args: { command: 'sleep 0.3' } }] } },
+    { turn: { toolCalls: [{ id: 's2', name: 'bash', args: { command: 'sleep 30' } }] } },
+    { turn: { text: 'Hi.' } },
+  );
+  const agent = new Agent({ model: 'anthropic/claude-test', baseURL: mock.url, apiKey: 'k', cwd: workspace(), persistSession: false });
+  const stream = agent.stream('work');
+  const events = [];
+  let interruptedAt = 0;
+  let stoppedAfter = 0;
+  for await (const e of stream) {
+    events.push(e);
+    if (e.type === 'tool_call' && e.id === 's1') stream.send('Also update the changelog.');
+    if (e.type === 'tool_call' && e.id === 's2') {
+      setTimeout(() => { interruptedAt = performance.now(); stream.interrupt('Forget it; say hi.'); }, 50);
+    }
+    if (e.type === 'tool_result' && e.id === 's2') stoppedAfter = performance.now() - interruptedAt;
+  }
+  const result = events.at(-1).result;
+  assert.equal(result.success, true);
+  assert.equal(result.text, 'Hi.');
+  assert.equal(result.steps[1].status, 'cancelled');
+  assert.ok(stoppedAfter < 1000, `${stoppedAfter} ms`);
+  assert.deepEqual(events.filter((e) => e.type === 'user_message').map((e) => e.text), ['Also update the changelog.', 'Forget it; say hi.']);
+  const requests = (await mock.requests()).slice(-2);
+  assert.match(JSON.stringify(requests[0].body.messages), /Also update the changelog\./);
+  assert.match(JSON.stringify(requests[1].body.messages.at(-1)), /Forget it; say hi\./);
+  assert.throws(() => stream.send('late'), /send\(\): the run has ended; continue its session with a new run \(`sessionId`\)/);
+  assert.throws(() => stream.send(42), /send\(\): expected a message string, got number 42/);
+  await mock.reset();
+});
+
+test('agent.send() and agent.interrupt() reach a run() by its session; the session goes on after an interrupt', async () => {
+  const agent = scripted([
+    { text: 'Hello.' },
+    { text: 'a slow answer that streams word by word for a while', delayMs: 100 },
+    { text: 'Short.' },
+    { text: 'a second slow answer streaming word by word', delayMs: 100 },
+  ]);
+  const { sessionId } = await agent.run('hi');
+  // run() on a known session: steered from outside by the session id.
+  const running = agent.run('talk at length', { sessionId });
+  await new Promise((r) => setTimeout(r, 150));
+  agent.interrupt(sessionId, 'Be brief.');
+  const r = await running;
+  assert.equal(r.success, true);
+  assert.equal(r.text, 'Short.');
+  const again = agent.run('and now?', { sessionId });
+  await new Promise((r) => setTimeout(r, 150));
+  agent.interrupt(sessionId);
+  const cancelled = await again;
+  assert.equal(cancelled.cancelled, true);
+  assert.throws(() => agent.send(sessionId, 'x'), /send\(\): no run of this agent is going on on session/);
+});

@@ -169,6 +169,21 @@ export interface RunOptions {
   signal?: AbortSignal
 }
 
+/** What `agent.stream()` returns: the run's events, and the means to steer it while it works. */
+export interface AgentStream extends AsyncIterable<AgentEvent> {
+  /**
+   * Queues a user message: the run takes it in before its next model call (a `user_message`
+   * event says when), and a run whose model just ended its turn goes on with it. Throws once
+   * the run has ended.
+   */
+  send(message: string): void
+  /**
+   * Stops the model call and the tool calls in progress at once (they end `cancelled`); the run
+   * goes on with `message`, or, without one, ends cancelled. The session stays valid.
+   */
+  interrupt(message?: string): void
+}
+
 /** The result of a run: what `run()` resolves with, and the `result` of `run_end`. */
 export interface RunResult<T = unknown> {
   /** The final assistant message: the text chunks of the last model call. */

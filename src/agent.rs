@@ -8,6 +8,7 @@ use harnext_core::permissions::PendingPermissions;
 use harnext_core::Agent as CoreAgent;
 use harnext_core::EventSink;
 use harnext_core::Run;
+use harnext_core::RunControl;
 use napi::bindgen_prelude::Either;
 use napi::bindgen_prelude::Function;
 use napi::bindgen_prelude::PromiseRaw;
@@ -17,6 +18,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::callbacks::JsPermissionHandler;
+use crate::error::Invalid;
 use crate::error::OrJs;
 use crate::events::RunResult;
 use crate::options::agent_config;
@@ -116,7 +118,7 @@ impl Agent {
     #[napi(
         ts_generic_types = "S extends OutputSchema | undefined = undefined",
         ts_args_type = "input: string | Message[], options?: RunOptions & { outputSchema?: S }",
-        ts_return_type = "AsyncIterable<AgentEvent>"
+        ts_return_type = "AgentStream"
     )]
     pub fn stream(
         &self,
@@ -125,6 +127,28 @@ impl Agent {
     ) -> napi::Result<EventStream> {
         let (run, pending) = self.start(input, options, true)?;
         Ok(EventStream::new(run, pending))
+    }
+
+    /// Sends a user message to this agent's run going on on `sessionId` (started with `run()`
+    /// or `stream()`): the run takes it in before its next model call. Throws when no run
+    /// of this agent is going on on that session.
+    #[napi]
+    pub fn send(&self, session_id: String, message: String) -> napi::Result<()> {
+        self.control(&session_id, "send")?
+            .send(message)
+            .map_err(|e| Invalid(format!("send(): {e}")))
+            .or_js()
+    }
+
+    /// Interrupts this agent's run going on on `sessionId`: the model call and tool calls in
+    /// progress stop at once (status `cancelled`), and the run goes on with `message`, or,
+    /// without one, ends cancelled. The session stays valid.
+    #[napi]
+    pub fn interrupt(&self, session_id: String, message: Option<String>) -> napi::Result<()> {
+        self.control(&session_id, "interrupt")?
+            .interrupt(message)
+            .map_err(|e| Invalid(format!("interrupt(): {e}")))
+            .or_js()
     }
 
     /// The sessions in a session directory, newest (last updated) first.
@@ -165,6 +189,17 @@ impl Agent {
 }
 
 impl Agent {
+    fn control(&self, session_id: &str, what: &str) -> napi::Result<RunControl> {
+        self.inner
+            .running(session_id)
+            .ok_or_else(|| {
+                Invalid(format!(
+                    "{what}(): no run of this agent is going on on session {session_id:?}"
+                ))
+            })
+            .or_js()
+    }
+
     /// Checks the run's input and options and prepares it. A stream without
     /// `onPermissionRequest` answers permission requests through `respond()`.
     fn start(

@@ -238,6 +238,9 @@ pub enum AgentEvent {
         tool: Option<String>,
         message: String,
     },
+    /// A message sent to the run while it worked (`send()`, `interrupt(message)`) was taken
+    /// in: the model sees it from its next call on.
+    UserMessage { text: String },
     /// A hook failed (threw, rejected, timed out, or answered something it may not): `hook`
     /// is its event (`pre_tool_use`, ...), `message` what happened and what the run did. A
     /// failed `preToolUse` hook denies the call; any other is passed over.
@@ -487,6 +490,7 @@ impl AgentEvent {
             core::AgentEvent::HookError { hook, message } => {
                 AgentEvent::HookError { hook, message }
             }
+            core::AgentEvent::UserMessage { text } => AgentEvent::UserMessage { text },
             core::AgentEvent::Error { error } => AgentEvent::Error {
                 error: error.into(),
             },

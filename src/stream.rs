@@ -14,10 +14,13 @@ use harnext_core::permissions::PendingPermissions;
 use harnext_core::protocol::AgentEvent as CoreEvent;
 use harnext_core::EventSink;
 use harnext_core::Run;
+use harnext_core::RunControl;
 use napi_derive::napi;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::Invalid;
+use crate::error::OrJs;
 use crate::events::AgentEvent;
 
 /// Most events handed over by one `nextBatch()`.
@@ -37,6 +40,8 @@ struct Inner {
     token: CancellationToken,
     /// Set when permission requests are answered with `respond()` on the events.
     pending: Option<Arc<PendingPermissions>>,
+    /// Messages for the run and its interrupts (`send()`, `interrupt()`).
+    control: RunControl,
 }
 
 /// Internal: the native side of `agent.stream()`. Iterate what `stream()` returns.
@@ -49,6 +54,7 @@ impl EventStream {
     pub(crate) fn new(run: Run, pending: Option<Arc<PendingPermissions>>) -> Self {
         EventStream {
             inner: Arc::new(Inner {
+                control: run.control(),
                 state: Mutex::new(State::Pending(Box::new(run))),
                 token: CancellationToken::new(),
                 pending,
@@ -105,6 +111,27 @@ impl EventStream {
     #[napi(skip_typescript)]
     pub fn abort(&self) {
         self.inner.token.cancel();
+    }
+
+    /// Queues a user message the run takes in before its next model call.
+    #[napi(skip_typescript)]
+    pub fn send(&self, message: String) -> napi::Result<()> {
+        self.inner
+            .control
+            .send(message)
+            .map_err(|e| Invalid(format!("send(): {e}")))
+            .or_js()
+    }
+
+    /// Stops the model call and tool calls in progress; the run goes on with `message`,
+    /// or without one ends cancelled.
+    #[napi(skip_typescript)]
+    pub fn interrupt(&self, message: Option<String>) -> napi::Result<()> {
+        self.inner
+            .control
+            .interrupt(message)
+            .map_err(|e| Invalid(format!("interrupt(): {e}")))
+            .or_js()
     }
 
     /// Cancels the run (or keeps it from starting) and ends the iteration.

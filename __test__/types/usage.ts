@@ -34,6 +34,7 @@ export async function main(): Promise<RunResult | undefined> {
       case "compaction": console.log(e.beforeTokens, e.afterTokens); break;
       case "mcp_warning": console.log(e.server, e.tool ?? "", e.message); break;
       case "hook_error": console.log(e.hook, e.message); break;
+      case "user_message": console.log(e.text); break;
       case "run_end": final = e.result; console.log(e.result.success); break;
       default: assertNever(e);
     }
@@ -65,7 +66,16 @@ export async function main(): Promise<RunResult | undefined> {
       timeoutMs: 5000,
     },
   });
-  const spent = await steered.run("x", { maxCostUsd: 0.1, maxTokens: 10, maxDurationMs: 5 });
+  const spent = await steered.run("x", { maxCostUsd: 0.1, maxTokens: 10, maxDurationMs: 5, parallelToolCalls: false });
+  const live = steered.stream("y");
+  live.send("also this");
+  live.interrupt();
+  live.interrupt("instead, this");
+  steered.send(spent.sessionId, "more");
+  steered.interrupt(spent.sessionId);
+  // @ts-expect-error: a message is a string
+  live.send({ text: "x" });
+  for await (const e of live) void e;
   const cost: number | undefined = spent.costUsd;
   void cost;
   // @ts-expect-error: a preToolUse decision is allow, deny or ask

@@ -168,6 +168,12 @@ impl Agent {
         ))
     }
 
+    /// The control of the run of this agent going on now on `session_id` (one started
+    /// with `start`, whether streamed or not): to send it messages or interrupt it.
+    pub fn running(&self, session_id: &str) -> Option<crate::control::RunControl> {
+        self.inner.running.get(session_id)
+    }
+
     /// The conversation of a session of this agent's store, when it exists: the history
     /// a run continuing it would start from.
     pub fn session_messages(&self, session_id: &str) -> Option<Vec<Message>> {

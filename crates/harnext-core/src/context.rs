@@ -42,6 +42,8 @@ pub(crate) struct AgentContext {
     pub mcp: McpManager,
     /// How the agent's commands are confined (built and probed at construction).
     pub sandbox: Arc<harnext_sandbox::Sandbox>,
+    /// The runs going on, by session: where `Agent::send` finds them.
+    pub running: crate::control::Running,
     /// Every credential the agent knows (the provider's key, header values and base
     /// URL credentials; the MCP servers'): nothing the run shows or keeps carries one.
     pub redactor: Redactor,
@@ -115,7 +117,9 @@ pub(crate) fn redact_event(r: &Redactor, event: &mut AgentEvent) {
     }
     match event {
         AgentEvent::RunStart { .. } | AgentEvent::Usage { .. } | AgentEvent::Compaction { .. } => {}
-        AgentEvent::Thinking { text } | AgentEvent::Text { text } => r.redact_string(text),
+        AgentEvent::Thinking { text }
+        | AgentEvent::Text { text }
+        | AgentEvent::UserMessage { text } => r.redact_string(text),
         AgentEvent::ToolCall { id, tool, args }
         | AgentEvent::PermissionRequest { id, tool, args, .. } => {
             r.redact_string(id);

@@ -16,7 +16,7 @@
 //!
 //! Modules, leaves first (none imports a module that imports it back;
 //! `scripts/check-modules.mjs` checks it): `error`, `permissions`, `schema`, `prompt`,
-//! `cancel`, `pricing` (list prices, a run's spend), `budget`, `hooks`, `store` (record /
+//! `cancel`, `control` (messages and interrupts for a running run), `pricing` (list prices, a run's spend), `budget`, `hooks`, `store` (record /
 //! backend / file / memory), `config`, `context` (what the
 //! parts of a run share), `session` (lease / replay), `output`, `model_call` (one
 //! streamed model call), `hook_calls` (running the hooks), `run_tools`, `dispatch` (one tool call's whole life),
@@ -32,6 +32,7 @@ pub mod cancel;
 pub mod compaction;
 pub mod config;
 mod context;
+pub mod control;
 mod dispatch;
 mod error;
 mod hook_calls;
@@ -56,6 +57,8 @@ pub use budget::Budget;
 pub use config::AgentConfig;
 pub use config::SystemPrompt;
 pub use context::EventSink;
+pub use control::RunControl;
+pub use control::SendError;
 pub use error::ConfigError;
 pub use error::RunError;
 pub use harnext_mcp as mcp;

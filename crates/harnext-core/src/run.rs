@@ -42,6 +42,7 @@ use crate::context::AgentContext;
 use crate::context::Ending;
 use crate::context::EndingParts;
 use crate::context::EventSink;
+use crate::control::RunControl;
 use crate::dispatch;
 use crate::dispatch::Call;
 use crate::dispatch::Dispatch;
@@ -66,6 +67,7 @@ pub struct Run {
     settings: Settings,
     permissions: Option<Arc<dyn PermissionHandler>>,
     output: Option<OutputState>,
+    control: RunControl,
 }
 
 /// How far a run may go, and how it runs its tool calls.
@@ -93,7 +95,13 @@ impl Run {
             settings,
             permissions,
             output,
+            control: RunControl::default(),
         }
+    }
+
+    /// The handle that sends messages to this run and interrupts it while it works.
+    pub fn control(&self) -> RunControl {
+        self.control.clone()
     }
 
     pub fn session_id(&self) -> &str {
@@ -111,8 +119,10 @@ impl Run {
             settings,
             permissions,
             output,
+            control,
         } = self;
         session.begin();
+        let _registered = agent.running.register(session.id(), &control);
         // Every event, the result and the session pass through the agent's redactor.
         let events = events.redacting(&agent.redactor);
         events.emit(AgentEvent::RunStart {
@@ -123,7 +133,9 @@ impl Run {
             agent: &agent,
             session: &session,
             events: &events,
-            cancel: &cancel,
+            run_cancel: &cancel,
+            cancel: cancel.clone(),
+            control: control.clone(),
             permissions,
             settings,
             history: session.messages(),
@@ -178,6 +190,7 @@ impl Run {
             cancel: &cancel,
         };
         hooks.session_end(stop_reason.as_str()).await;
+        control.end();
         let cancelled = stop_reason == StopReason::Cancelled;
         let success = stop_reason == StopReason::EndTurn && error.is_none();
         if let Some(err) = &error {
@@ -215,7 +228,11 @@ struct LoopState<'a> {
     agent: &'a AgentContext,
     session: &'a SessionLease,
     events: &'a EventSink,
-    cancel: &'a CancellationToken,
+    /// The run's cancellation, and the current step's (a child an interrupt cancels).
+    run_cancel: &'a CancellationToken,
+    cancel: CancellationToken,
+    /// Messages sent to the run, and its interrupts.
+    control: RunControl,
     permissions: Option<Arc<dyn PermissionHandler>>,
     settings: Settings,
     history: Vec<Message>,
@@ -243,8 +260,13 @@ impl<'a> LoopState<'a> {
             Err(_) => return Ending::Cancelled,
         }
         for step in 1..=self.settings.max_steps {
-            if let Err(ending) = self.step(workspace, step == 1).await {
-                return ending;
+            self.cancel = self.control.step_token(self.run_cancel);
+            match self.step(workspace, step == 1).await {
+                Ok(()) => {}
+                // Interrupted with a new message: the run goes on with it.
+                Err(Ending::Cancelled)
+                    if !self.run_cancel.is_cancelled() && self.control.has_messages() => {}
+                Err(ending) => return ending,
             }
             let budget = self.settings.budget;
             if let Some((reason, error)) = budget.exceeded(&self.spend, self.started) {
@@ -264,6 +286,11 @@ impl<'a> LoopState<'a> {
         if self.cancel.is_cancelled() {
             return Err(Ending::Cancelled);
         }
+        for text in self.control.take() {
+            self.events
+                .emit(AgentEvent::UserMessage { text: text.clone() });
+            self.push(Message::user_text(text));
+        }
         self.prepare(first).await?;
         let response = self.call_model().await?;
         let turn = Turn::of(&response, self.output.is_some());
@@ -276,8 +303,12 @@ impl<'a> LoopState<'a> {
         if turn.is_empty() {
             let ended = self.turn_ended(&response).await;
             if matches!(ended, Err(Ending::EndTurn)) && self.output.is_none() {
-                // The `stop` hooks may continue the run (a few times at most).
-                if let Some(message) = self.hooks().stop(&self.text, self.continued).await? {
+                // Messages sent meanwhile, then the `stop` hooks, may continue the run.
+                if self.control.has_messages() {
+                    return Ok(());
+                }
+                let more = self.hooks().stop(&self.text, self.continued).await?;
+                if let Some(message) = more {
                     self.continued += 1;
                     self.push(Message::user_text(message));
                     return Ok(());
@@ -304,7 +335,7 @@ impl<'a> LoopState<'a> {
         if RunTools::needs_update(self.agent, first) {
             let restart = if first { Restart::Failed } else { Restart::No };
             self.tools
-                .update(self.agent, restart, self.events, self.cancel)
+                .update(self.agent, restart, self.events, &self.cancel)
                 .await?;
         }
         self.compact(false).await?;
@@ -342,7 +373,7 @@ impl<'a> LoopState<'a> {
             output: self.output.as_ref().map(OutputState::spec),
         };
         let call =
-            model_call::call(self.agent, request, Show::Reply, self.events, self.cancel).await;
+            model_call::call(self.agent, request, Show::Reply, self.events, &self.cancel).await;
         if let Some(u) = call.usage {
             self.spend.add(u, call.cost_usd);
             self.session.record_usage(u);
@@ -375,7 +406,7 @@ impl<'a> LoopState<'a> {
         let mode = self.agent.provider.structured_output_mode();
         match output
             .turn_ended(mode, &self.text)
-            .or_cancel(self.cancel)
+            .or_cancel(&self.cancel)
             .await?
         {
             Verdict::Accepted(answer) => {
@@ -404,7 +435,7 @@ impl<'a> LoopState<'a> {
             handler: self.permissions.as_ref(),
             session: self.session,
             events: self.events,
-            cancel: self.cancel,
+            cancel: &self.cancel,
             hooks: self.hooks(),
         };
         let steps = batch::run(&dispatch, calls, self.settings.parallel_tool_calls).await;
@@ -423,7 +454,7 @@ impl<'a> LoopState<'a> {
     ) -> Option<Ending> {
         let output = self.output.as_mut().filter(|_| !answers.is_empty())?;
         let ids: Vec<String> = answers.iter().map(|(id, _)| id.clone()).collect();
-        let Ok(checked) = output.final_answers(answers).or_cancel(self.cancel).await else {
+        let Ok(checked) = output.final_answers(answers).or_cancel(&self.cancel).await else {
             results.extend(ids.into_iter().map(|id| ContentBlock::ToolResult {
                 tool_use_id: id,
                 content: dispatch::CANCELLED_OUTPUT.to_owned(),
@@ -450,7 +481,7 @@ impl<'a> LoopState<'a> {
                 history: &mut self.history,
                 session: self.session,
                 events: self.events,
-                cancel: self.cancel,
+                cancel: &self.cancel,
                 spend: &mut self.spend,
                 specs: &self.tools.specs,
             },
@@ -460,12 +491,12 @@ impl<'a> LoopState<'a> {
     }
 
     /// The hooks of this run.
-    fn hooks(&self) -> HookCtx<'a> {
+    fn hooks(&self) -> HookCtx<'_> {
         HookCtx {
             hooks: &self.agent.config.hooks,
             session: self.session.id(),
             events: self.events,
-            cancel: self.cancel,
+            cancel: &self.cancel,
         }
     }
 
@@ -478,30 +509,8 @@ impl<'a> LoopState<'a> {
     /// After a panic: the tool calls of the last assistant message that have no
     /// result get one, so the history (and the session) stays valid.
     fn close_open_calls(&mut self) {
-        let Some(last) = self.history.last() else {
-            return;
-        };
-        if last.role != Role::Assistant {
-            return;
-        }
-        let open: Vec<ContentBlock> = last
-            .content
-            .iter()
-            .filter_map(|b| match b {
-                ContentBlock::ToolUse { id, .. } => Some(ContentBlock::ToolResult {
-                    tool_use_id: id.clone(),
-                    content: "The tool call did not finish: the run ended on an internal error."
-                        .to_owned(),
-                    status: ToolStatus::Error,
-                }),
-                _ => None,
-            })
-            .collect();
-        if !open.is_empty() {
-            self.push(Message {
-                role: Role::User,
-                content: open,
-            });
+        if let Some(results) = crate::turn::unanswered(&self.history) {
+            self.push(results);
         }
     }
 }

@@ -118,6 +118,7 @@ pub(crate) fn context(config: AgentConfig) -> Result<AgentContext, ConfigError> 
         sandbox,
         redactor,
         price,
+        running: crate::control::Running::default(),
     })
 }
 

@@ -1,12 +1,15 @@
 //! A model turn, read: the tool calls to dispatch, the final answers (structured output),
-//! and the ending of a turn that stopped short of an answer.
+//! the ending of a turn that stopped short of an answer, and results for calls left open.
 
 use harnext_protocol::ContentBlock;
 use harnext_protocol::ErrorCode;
 use harnext_protocol::HarnextError;
+use harnext_protocol::Message;
 use harnext_protocol::OptionKey;
+use harnext_protocol::Role;
 use harnext_protocol::StopDetails;
 use harnext_protocol::StopReason;
+use harnext_protocol::ToolStatus;
 use harnext_providers::ModelResponse;
 use harnext_providers::ModelStopReason;
 use harnext_providers::FINAL_ANSWER_TOOL;
@@ -93,5 +96,28 @@ pub(crate) fn stopped_short(reason: &ModelStopReason) -> Option<Ending> {
             ),
         },
         _ => return None,
+    })
+}
+
+/// Results for the tool calls of the last message, when it is the model's and they have
+/// none (the run ended on an internal error before they finished).
+pub(crate) fn unanswered(history: &[Message]) -> Option<Message> {
+    let last = history.last().filter(|m| m.role == Role::Assistant)?;
+    let open: Vec<ContentBlock> = last
+        .content
+        .iter()
+        .filter_map(|b| match b {
+            ContentBlock::ToolUse { id, .. } => Some(ContentBlock::ToolResult {
+                tool_use_id: id.clone(),
+                content: "The tool call did not finish: the run ended on an internal error."
+                    .to_owned(),
+                status: ToolStatus::Error,
+            }),
+            _ => None,
+        })
+        .collect();
+    (!open.is_empty()).then_some(Message {
+        role: Role::User,
+        content: open,
     })
 }

@@ -86,6 +86,7 @@ fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
             AgentEvent::McpServerError { .. } => "mcp_server_error",
             AgentEvent::McpWarning { .. } => "mcp_warning",
             AgentEvent::HookError { .. } => "hook_error",
+            AgentEvent::UserMessage { .. } => "user_message",
             AgentEvent::Compaction { .. } => "compaction",
             AgentEvent::Error { .. } => "error",
             AgentEvent::RunEnd { .. } => "run_end",

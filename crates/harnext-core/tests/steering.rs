@@ -794,3 +794,153 @@ async fn with_parallel_tool_calls_off_or_for_writing_tools_calls_run_one_at_a_ti
     let outputs: Vec<&str> = result.steps.iter().map(|s| s.output.as_str()).collect();
     assert_eq!(outputs[7], "read 7");
 }
+
+// ---------------------------------------------------------------------------------------
+// Messages while it works, and interrupts
+
+use harnext_core::RunControl;
+use harnext_core::SendError;
+
+/// Starts the run in a task; its events arrive on the receiver.
+fn spawn_run(
+    agent: &Agent,
+    request: RunRequest,
+) -> (
+    RunControl,
+    mpsc::UnboundedReceiver<AgentEvent>,
+    tokio::task::JoinHandle<RunResult>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let run = agent.start(request).unwrap();
+    let control = run.control();
+    let handle = tokio::spawn(run.execute(CancellationToken::new(), EventSink::channel(tx)));
+    (control, rx, handle)
+}
+
+async fn until(rx: &mut mpsc::UnboundedReceiver<AgentEvent>, pick: impl Fn(&AgentEvent) -> bool) {
+    while let Some(e) = rx.recv().await {
+        if pick(&e) {
+            return;
+        }
+    }
+    panic!("the run ended first");
+}
+
+fn user_texts(request: &Value) -> Vec<String> {
+    request["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .flat_map(|m| match &m["content"] {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(blocks) => blocks
+                .iter()
+                .filter_map(|b| b["text"].as_str().map(str::to_owned))
+                .collect(),
+            _ => vec![],
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_message_sent_mid_run_reaches_the_next_model_request_and_one_sent_as_the_turn_ends_continues_it(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start().await.unwrap();
+    mock.push(respond(json!({"turn": {"toolCalls": [{"id": "s1", "name": "bash", "args": {"command": "sleep 0.3"}}]}})));
+    mock.push(respond(
+        json!({"turn": {"text": "Done. Anything else?", "delayMs": 60}}),
+    ));
+    mock.push(respond(json!({"turn": {"text": "Changelog updated too."}})));
+    let agent = agent(&mock, dir.path(), "anthropic/claude-test", |_| {}).unwrap();
+    let (control, mut rx, handle) = spawn_run(&agent, RunRequest::text("fix the bug"));
+    until(&mut rx, |e| matches!(e, AgentEvent::ToolCall { .. })).await;
+    control.send("Also update the changelog.").unwrap();
+    // Sent while the last turn streams: the run goes on instead of ending.
+    until(&mut rx, |e| matches!(e, AgentEvent::Text { .. })).await;
+    control.send("And bump the version.").unwrap();
+    let mut rest = Vec::new();
+    while let Some(e) = rx.recv().await {
+        rest.push(e);
+    }
+    let result = handle.await.unwrap();
+    assert!(result.success, "{result:?}");
+    assert_eq!(result.text, "Changelog updated too.");
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 3);
+    assert_eq!(
+        user_texts(&requests[1].body),
+        ["fix the bug", "Also update the changelog."]
+    );
+    assert_eq!(
+        user_texts(&requests[2].body).last().unwrap(),
+        "And bump the version."
+    );
+    assert!(rest
+        .iter()
+        .any(|e| matches!(e, AgentEvent::UserMessage { text } if text == "And bump the version.")));
+    // The run is over: a late message is refused, not lost silently.
+    assert_eq!(control.send("too late"), Err(SendError::Ended));
+}
+
+#[tokio::test]
+async fn an_interrupt_stops_a_tool_call_at_once_and_the_run_goes_on_with_the_new_instruction() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start().await.unwrap();
+    mock.push(respond(json!({"turn": {"toolCalls": [{"id": "z1", "name": "bash", "args": {"command": "sleep 30"}}]}})));
+    mock.push(respond(json!({"turn": {"text": "Hi."}})));
+    let agent = agent(&mock, dir.path(), "anthropic/claude-test", |_| {}).unwrap();
+    let (control, mut rx, handle) = spawn_run(&agent, RunRequest::text("wait a long time"));
+    until(&mut rx, |e| matches!(e, AgentEvent::ToolCall { .. })).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let interrupted = std::time::Instant::now();
+    control
+        .interrupt(Some("Forget it; just say hi.".into()))
+        .unwrap();
+    until(&mut rx, |e| matches!(e, AgentEvent::ToolResult { .. })).await;
+    let stopped = interrupted.elapsed();
+    // The contract is 100 ms; a margin for a machine shared with builds.
+    assert!(stopped < Duration::from_millis(1000), "{stopped:?}");
+    let result = handle.await.unwrap();
+    assert!(result.success && !result.cancelled, "{result:?}");
+    assert_eq!(result.steps[0].status, ToolStatus::Cancelled);
+    assert_eq!(result.text, "Hi.");
+    let second = &mock.requests()[1].body;
+    assert_eq!(
+        user_texts(second).last().unwrap(),
+        "Forget it; just say hi."
+    );
+}
+
+#[tokio::test]
+async fn an_interrupt_without_a_message_ends_the_run_cancelled_and_the_session_goes_on_with_agent_running(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start().await.unwrap();
+    mock.push(respond(
+        json!({"turn": {"text": "a long answer that streams slowly", "delayMs": 200}}),
+    ));
+    let agent = agent(&mock, dir.path(), "anthropic/claude-test", |_| {}).unwrap();
+    let (_, mut rx, handle) = spawn_run(&agent, RunRequest::text("talk"));
+    let session = match rx.recv().await {
+        Some(AgentEvent::RunStart { session_id }) => session_id,
+        other => panic!("{other:?}"),
+    };
+    // A run started without keeping its control is found by its session.
+    let control = agent.running(&session).expect("the run is going on");
+    until(&mut rx, |e| matches!(e, AgentEvent::Text { .. })).await;
+    control.interrupt(None).unwrap();
+    let result = handle.await.unwrap();
+    assert!(result.cancelled, "{result:?}");
+    assert!(agent.running(&session).is_none());
+    // The same session goes on with a new instruction.
+    mock.push(respond(json!({"turn": {"text": "Short answer."}})));
+    let mut next = RunRequest::text("shorter please");
+    next.session_id = Some(session);
+    let (_, result) = run_collect(&agent, next).await;
+    assert!(result.success);
+    let texts = user_texts(&mock.requests()[1].body);
+    assert_eq!(texts.first().unwrap(), "talk");
+    assert_eq!(texts.last().unwrap(), "shorter please");
+}

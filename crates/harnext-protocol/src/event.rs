@@ -190,6 +190,11 @@ pub enum AgentEvent {
         tool: Option<String>,
         message: String,
     },
+    /// A message sent to the run while it worked (`send`, `interrupt`) was taken in: it
+    /// is in the history from here on, before the next model call.
+    UserMessage {
+        text: String,
+    },
     /// A hook failed (threw, timed out, or answered something it may not): `hook` is
     /// its event (`pre_tool_use`, ...), `message` what happened and what the run did
     /// (a failed `pre_tool_use` hook denies the call; any other is passed over).
