@@ -174,9 +174,10 @@ export interface AgentStream extends AsyncIterable<AgentEvent> {
   /**
    * Queues a user message: the run takes it in before its next model call (a `user_message`
    * event says when), and a run whose model just ended its turn goes on with it. Throws once
-   * the run has ended.
+   * the run has ended. `urgent` also puts it before the next tool call: the turn's calls that
+   * have not started are not run (status `cancelled`).
    */
-  send(message: string): void
+  send(message: string, options?: SendOptions): void
   /**
    * Stops the model call and the tool calls in progress at once (they end `cancelled`); the run
    * goes on with `message`, or, without one, ends cancelled. The session stays valid.
@@ -258,7 +259,7 @@ export declare class Agent {
    * or `stream()`): the run takes it in before its next model call. Throws when no run
    * of this agent is going on on that session.
    */
-  send(sessionId: string, message: string): void
+  send(sessionId: string, message: string, options?: SendOptions): void
   /**
    * Interrupts this agent's run going on on `sessionId`: the model call and tool calls in
    * progress stop at once (status `cancelled`), and the run goes on with `message`, or,
@@ -603,6 +604,15 @@ export interface ScriptUsage {
   cacheReadTokens?: number
   cacheWriteTokens?: number
   reasoningTokens?: number
+}
+
+/** Options of `send()`. */
+export interface SendOptions {
+  /**
+   * Also before the next tool call: the calls of the current turn that have not started
+   * are not run (status `cancelled`), and the model gets the message right after.
+   */
+  urgent?: boolean
 }
 
 /** A session read back by `Agent.loadSession()`. */

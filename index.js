@@ -217,6 +217,15 @@ function checkInput(input) {
   })
 }
 
+/** The `urgent` of send()'s options. */
+function sendUrgent(options) {
+  if (options === undefined || options === null) return undefined
+  if (typeof options !== 'object' || Array.isArray(options) || (options.urgent !== undefined && typeof options.urgent !== 'boolean')) {
+    throw new TypeError(`send(): expected options { urgent?: boolean }, got ${describe(options)}`)
+  }
+  return options.urgent
+}
+
 /** `message` when it is a string; else a TypeError naming `what`. */
 function checkMessage(what, message) {
   if (typeof message !== 'string') throw new TypeError(`${what}(): expected a message string, got ${describe(message)}`)
@@ -347,6 +356,11 @@ class Agent extends native.Agent {
     this[active] = 0
   }
 
+  send(sessionId, message, options) {
+    sendUrgent(options)
+    return super.send(sessionId, checkMessage('send', message), options)
+  }
+
   run(input, options) {
     let unlink = noop
     let result
@@ -371,7 +385,7 @@ class Agent extends native.Agent {
       const { signal, options: opts } = runOptions(options)
       const native = super.stream(input, opts)
       const stream = events(native, signal, () => beginRun(this))
-      stream.send = (message) => native.send(checkMessage('send', message))
+      stream.send = (message, options) => native.send(checkMessage('send', message), sendUrgent(options))
       stream.interrupt = (message) => native.interrupt(message === undefined ? undefined : checkMessage('interrupt', message))
       return stream
     } catch (e) {

@@ -1,7 +1,7 @@
 // Steering a run: budgets (maxCostUsd, maxTokens, maxDurationMs) through the Node API.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import fs, { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Agent } from '../index.js';
@@ -240,4 +240,24 @@ test('agent.send() and agent.interrupt() reach a run() by its session; the sessi
   const cancelled = await again;
   assert.equal(cancelled.cancelled, true);
   assert.throws(() => agent.send(sessionId, 'x'), /send\(\): no run of this agent is going on on session/);
+});
+
+test('send(message, { urgent: true }) keeps the calls not started from running; bad send options are named', async () => {
+  const cwd = workspace();
+  const agent = scripted([
+    { toolCalls: [{ id: 'u1', name: 'bash', args: { command: 'sleep 0.3' } }, { id: 'u2', name: 'bash', args: { command: 'touch later' } }] },
+    { text: 'ok' },
+  ], { cwd });
+  const stream = agent.stream('go');
+  const events = [];
+  for await (const e of stream) {
+    events.push(e);
+    if (e.type === 'tool_call' && e.id === 'u1') stream.send('Stop: nothing more.', { urgent: true });
+  }
+  const result = events.at(-1).result;
+  assert.deepEqual(result.steps.map((s) => s.status), ['ok', 'cancelled']);
+  assert.match(result.steps[1].output, /^Not run: the user sent a message/);
+  assert.ok(!fs.existsSync(path.join(cwd, 'later')));
+  assert.throws(() => stream.send('x', { urgent: 'yes' }), /send\(\): expected options \{ urgent\?: boolean \}/);
+  assert.throws(() => agent.send('sess_nothing1234', 'x', { urgent: 1 }), /send\(\): expected options/);
 });

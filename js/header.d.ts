@@ -174,9 +174,10 @@ export interface AgentStream extends AsyncIterable<AgentEvent> {
   /**
    * Queues a user message: the run takes it in before its next model call (a `user_message`
    * event says when), and a run whose model just ended its turn goes on with it. Throws once
-   * the run has ended.
+   * the run has ended. `urgent` also puts it before the next tool call: the turn's calls that
+   * have not started are not run (status `cancelled`).
    */
-  send(message: string): void
+  send(message: string, options?: SendOptions): void
   /**
    * Stops the model call and the tool calls in progress at once (they end `cancelled`); the run
    * goes on with `message`, or, without one, ends cancelled. The session stays valid.

@@ -33,6 +33,14 @@ use crate::sessions::SessionDirOptions;
 use crate::sessions::SessionInfo;
 use crate::stream::EventStream;
 
+/// Options of `send()`.
+#[napi(object)]
+pub struct SendOptions {
+    /// Also before the next tool call: the calls of the current turn that have not started
+    /// are not run (status `cancelled`), and the model gets the message right after.
+    pub urgent: Option<bool>,
+}
+
 /// A coding agent: a model, a workspace, tools, and the sessions of its runs.
 #[napi]
 pub struct Agent {
@@ -132,12 +140,21 @@ impl Agent {
     /// Sends a user message to this agent's run going on on `sessionId` (started with `run()`
     /// or `stream()`): the run takes it in before its next model call. Throws when no run
     /// of this agent is going on on that session.
-    #[napi]
-    pub fn send(&self, session_id: String, message: String) -> napi::Result<()> {
-        self.control(&session_id, "send")?
-            .send(message)
-            .map_err(|e| Invalid(format!("send(): {e}")))
-            .or_js()
+    #[napi(ts_args_type = "sessionId: string, message: string, options?: SendOptions")]
+    pub fn send(
+        &self,
+        session_id: String,
+        message: String,
+        options: Option<SendOptions>,
+    ) -> napi::Result<()> {
+        let control = self.control(&session_id, "send")?;
+        if options.and_then(|o| o.urgent) == Some(true) {
+            control.send_urgent(message)
+        } else {
+            control.send(message)
+        }
+        .map_err(|e| Invalid(format!("send(): {e}")))
+        .or_js()
     }
 
     /// Interrupts this agent's run going on on `sessionId`: the model call and tool calls in

@@ -21,6 +21,7 @@ mod stream;
 mod tools;
 
 pub use agent::Agent;
+pub use agent::SendOptions;
 pub use callbacks::OutputSchemaSpec;
 pub use callbacks::PermissionRequest;
 pub use events::AgentEvent;

@@ -113,14 +113,18 @@ impl EventStream {
         self.inner.token.cancel();
     }
 
-    /// Queues a user message the run takes in before its next model call.
+    /// Queues a user message the run takes in before its next model call (`urgent`: also
+    /// before the next tool call).
     #[napi(skip_typescript)]
-    pub fn send(&self, message: String) -> napi::Result<()> {
-        self.inner
-            .control
-            .send(message)
-            .map_err(|e| Invalid(format!("send(): {e}")))
-            .or_js()
+    pub fn send(&self, message: String, urgent: Option<bool>) -> napi::Result<()> {
+        let control = &self.inner.control;
+        if urgent == Some(true) {
+            control.send_urgent(message)
+        } else {
+            control.send(message)
+        }
+        .map_err(|e| Invalid(format!("send(): {e}")))
+        .or_js()
     }
 
     /// Stops the model call and tool calls in progress; the run goes on with `message`,

@@ -2,11 +2,15 @@
 //! custom and MCP tools marked read-only) run concurrently, a few at a time; a call
 //! that writes runs alone, after the calls before it and before the calls after it.
 //! Steps come back in call order whatever order the calls finish in. With
-//! `parallel_tool_calls` off, every call runs alone, in order.
+//! `parallel_tool_calls` off, every call runs alone, in order. Once an urgent message
+//! is sent to the run, the calls that have not started are not run.
 
 use futures::StreamExt;
+use harnext_protocol::AgentEvent;
+use harnext_protocol::ToolStatus;
 use harnext_protocol::ToolStep;
 
+use crate::control::RunControl;
 use crate::dispatch::Call;
 use crate::dispatch::Dispatch;
 use crate::permissions::ToolCategory;
@@ -19,10 +23,15 @@ pub(crate) async fn run(
     dispatch: &Dispatch<'_>,
     calls: Vec<Call>,
     parallel: bool,
+    control: &RunControl,
 ) -> Vec<ToolStep> {
     let mut steps = Vec::with_capacity(calls.len());
     let mut calls = calls.into_iter().peekable();
     while let Some(call) = calls.next() {
+        if control.has_urgent() {
+            steps.push(skipped(dispatch, call));
+            continue;
+        }
         if !parallel || !reads_only(dispatch, &call) {
             steps.push(dispatch.run(call).await);
             continue;
@@ -38,6 +47,30 @@ pub(crate) async fn run(
         steps.extend(done);
     }
     steps
+}
+
+/// A call not run because the user sent an urgent message: its events and its step.
+fn skipped(dispatch: &Dispatch<'_>, call: Call) -> ToolStep {
+    let output =
+        "Not run: the user sent a message before this call started; it follows these results.";
+    dispatch.events.emit(AgentEvent::ToolCall {
+        id: call.id.clone(),
+        tool: call.name.clone(),
+        args: call.args.clone(),
+    });
+    dispatch.events.emit(AgentEvent::ToolResult {
+        id: call.id.clone(),
+        status: ToolStatus::Cancelled,
+        output: output.to_owned(),
+    });
+    ToolStep {
+        id: call.id,
+        tool: call.name,
+        args: call.args,
+        status: ToolStatus::Cancelled,
+        output: output.to_owned(),
+        duration_ms: 0,
+    }
 }
 
 /// Whether the call is one that may run beside others: a known tool that only reads,

@@ -1,5 +1,6 @@
 //! Steering a run while it works: user messages sent to it ([`RunControl::send`]), taken
-//! in before its next model call, and interrupts ([`RunControl::interrupt`]), which stop
+//! in before its next model call (an urgent one also keeps the calls of the current turn
+//! that have not started from running), and interrupts ([`RunControl::interrupt`]), which stop
 //! the model call and the tool calls in progress at once and go on with a new message
 //! (or, without one, end the run as cancelled). The session stays valid either way.
 //!
@@ -30,6 +31,8 @@ pub struct RunControl {
 #[derive(Default)]
 struct State {
     queue: VecDeque<String>,
+    /// An urgent message is queued: the turn's calls not started yet are not run.
+    urgent: bool,
     /// The current step's cancellation, which an interrupt triggers.
     step: Option<CancellationToken>,
     /// An interrupt asked for while no step was running.
@@ -45,7 +48,17 @@ impl RunControl {
     /// Queues a user message: the run takes it in before its next model call (a run
     /// whose model just ended its turn goes on with it).
     pub fn send(&self, message: impl Into<String>) -> Result<(), SendError> {
-        let message = message.into();
+        self.queue(message.into(), false)
+    }
+
+    /// Queues a user message that also comes before the next tool call: the calls of the
+    /// current turn that have not started are not run (they end `cancelled`, saying so),
+    /// and the model gets the message right after the results.
+    pub fn send_urgent(&self, message: impl Into<String>) -> Result<(), SendError> {
+        self.queue(message.into(), true)
+    }
+
+    fn queue(&self, message: String, urgent: bool) -> Result<(), SendError> {
         if message.trim().is_empty() {
             return Err(SendError::Empty);
         }
@@ -54,6 +67,7 @@ impl RunControl {
             return Err(SendError::Ended);
         }
         s.queue.push_back(message);
+        s.urgent |= urgent;
         Ok(())
     }
 
@@ -89,7 +103,14 @@ impl RunControl {
 
     /// The messages sent since the last call, in order.
     pub(crate) fn take(&self) -> Vec<String> {
-        self.state().queue.drain(..).collect()
+        let mut s = self.state();
+        s.urgent = false;
+        s.queue.drain(..).collect()
+    }
+
+    /// Whether an urgent message waits: the turn's calls not started yet are skipped.
+    pub(crate) fn has_urgent(&self) -> bool {
+        self.state().urgent
     }
 
     pub(crate) fn has_messages(&self) -> bool {

@@ -438,7 +438,8 @@ impl<'a> LoopState<'a> {
             cancel: &self.cancel,
             hooks: self.hooks(),
         };
-        let steps = batch::run(&dispatch, calls, self.settings.parallel_tool_calls).await;
+        let parallel = self.settings.parallel_tool_calls;
+        let steps = batch::run(&dispatch, calls, parallel, &self.control).await;
         let results = steps.iter().map(dispatch::result_block).collect();
         self.steps.extend(steps);
         results

@@ -944,3 +944,35 @@ async fn an_interrupt_without_a_message_ends_the_run_cancelled_and_the_session_g
     assert_eq!(texts.first().unwrap(), "talk");
     assert_eq!(texts.last().unwrap(), "shorter please");
 }
+
+#[tokio::test]
+async fn an_urgent_message_keeps_the_turns_calls_not_started_from_running_and_comes_right_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start().await.unwrap();
+    mock.push(respond(json!({"turn": {"toolCalls": [
+        {"id": "u1", "name": "bash", "args": {"command": "sleep 0.3"}},
+        {"id": "u2", "name": "bash", "args": {"command": "touch second"}},
+        {"id": "u3", "name": "bash", "args": {"command": "touch third"}}
+    ]}})));
+    mock.push(respond(json!({"turn": {"text": "Stopped."}})));
+    let agent = agent(&mock, dir.path(), "anthropic/claude-test", |_| {}).unwrap();
+    let (control, mut rx, handle) = spawn_run(&agent, RunRequest::text("three things"));
+    until(&mut rx, |e| matches!(e, AgentEvent::ToolCall { .. })).await;
+    control.send_urgent("Wait, do not touch anything.").unwrap();
+    let result = handle.await.unwrap();
+    assert!(result.success, "{result:?}");
+    let statuses: Vec<ToolStatus> = result.steps.iter().map(|s| s.status).collect();
+    assert_eq!(
+        statuses,
+        [ToolStatus::Ok, ToolStatus::Cancelled, ToolStatus::Cancelled]
+    );
+    assert!(result.steps[1]
+        .output
+        .starts_with("Not run: the user sent a message"));
+    assert!(!dir.path().join("second").exists() && !dir.path().join("third").exists());
+    let second = &mock.requests()[1].body;
+    assert_eq!(
+        user_texts(second).last().unwrap(),
+        "Wait, do not touch anything."
+    );
+}
