@@ -193,7 +193,7 @@ pub(crate) async fn prepare(mut ctx: Ctx<'_>, force: bool) -> Result<bool, Endin
         return Ok(false);
     }
     let hooks = HookCtx {
-        hooks: &ctx.agent.config.hooks,
+        agent: ctx.agent,
         session: ctx.session.id(),
         events: ctx.events,
         cancel: ctx.cancel,

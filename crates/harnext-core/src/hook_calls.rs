@@ -6,7 +6,8 @@
 //! (throws, rejects, times out, or answers something that is not one of its answers)
 //! is reported with a `hook_error` event and fails *closed* for `pre_tool_use` (the
 //! call is denied, with a message the model reads) and *open* everywhere else (the run
-//! goes on as if the hook had no opinion).
+//! goes on as if the hook had no opinion). What a hook is given passes through the
+//! agent's redactor first: no credential reaches a hook (a command hook's stdin included).
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cancel::Cancelled;
 use crate::cancel::OrCancel;
+use crate::context::AgentContext;
 use crate::context::EventSink;
 use crate::hooks::HookEvent;
 use crate::hooks::HookFn;
@@ -34,7 +36,7 @@ use crate::permissions::Gate;
 /// What the hooks of a run need.
 #[derive(Clone, Copy)]
 pub(crate) struct HookCtx<'a> {
-    pub hooks: &'a Hooks,
+    pub agent: &'a AgentContext,
     pub session: &'a str,
     pub events: &'a EventSink,
     pub cancel: &'a CancellationToken,
@@ -75,11 +77,15 @@ pub(crate) struct PromptVerdict {
 }
 
 impl<'a> HookCtx<'a> {
+    fn hooks(&self) -> &'a Hooks {
+        &self.agent.config.hooks
+    }
+
     fn wants(&self, event: HookEvent) -> Vec<Arc<dyn HookFn>> {
-        if self.hooks.is_empty() {
+        if self.hooks().is_empty() {
             return Vec::new();
         }
-        self.hooks.of(event)
+        self.hooks().of(event)
     }
 
     /// Calls one hook: its answer, or why it failed.
@@ -89,7 +95,7 @@ impl<'a> HookCtx<'a> {
         input: Value,
         cancellable: bool,
     ) -> Result<Result<Value, String>, Cancelled> {
-        let timeout = self.hooks.timeout;
+        let timeout = self.hooks().timeout;
         let call = tokio::time::timeout(timeout, hook.call(input));
         let outcome = if cancellable {
             call.or_cancel(self.cancel).await?
@@ -119,6 +125,7 @@ impl<'a> HookCtx<'a> {
         if let (Value::Object(o), Value::Object(f)) = (&mut input, fields) {
             o.extend(f);
         }
+        self.agent.redactor.redact_json(&mut input);
         input
     }
 
@@ -204,7 +211,7 @@ impl<'a> HookCtx<'a> {
         mut input: Vec<Message>,
         resumed: bool,
     ) -> Result<Result<Vec<Message>, HarnextError>, Cancelled> {
-        if self.hooks.is_empty() {
+        if self.hooks().is_empty() {
             return Ok(Ok(input));
         }
         let text = input

@@ -184,7 +184,7 @@ impl Run {
             stop_details,
         } = ending.into_parts();
         let hooks = HookCtx {
-            hooks: &agent.config.hooks,
+            agent: &agent,
             session: session.id(),
             events: &events,
             cancel: &cancel,
@@ -494,7 +494,7 @@ impl<'a> LoopState<'a> {
     /// The hooks of this run.
     fn hooks(&self) -> HookCtx<'_> {
         HookCtx {
-            hooks: &self.agent.config.hooks,
+            agent: self.agent,
             session: self.session.id(),
             events: self.events,
             cancel: &self.cancel,

@@ -976,3 +976,31 @@ async fn an_urgent_message_keeps_the_turns_calls_not_started_from_running_and_co
         "Wait, do not touch anything."
     );
 }
+
+#[tokio::test]
+async fn no_credential_reaches_a_hook() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start().await.unwrap();
+    const KEY: &str = "sk-ant-hook-SECRET-4242";
+    // The key is not in the model's call (the provider's stream is redacted) but in the
+    // output of the command: the hook input must not carry it.
+    std::fs::write(dir.path().join("k.txt"), KEY).unwrap();
+    mock.push(respond(json!({"turn": {"toolCalls": [
+        {"id": "k1", "name": "bash", "args": {"command": "cat k.txt"}}
+    ]}})));
+    mock.push(respond(json!({"turn": {"text": "done"}})));
+    let log: Log = Arc::default();
+    let agent = agent(&mock, dir.path(), "anthropic/claude-test", |c| {
+        c.api_key = Some(KEY.into());
+        c.hooks
+            .add(HookEvent::PreToolUse, hook(&log, |_, _| Ok(Value::Null)));
+        c.hooks
+            .add(HookEvent::PostToolUse, hook(&log, |_, _| Ok(Value::Null)));
+    })
+    .unwrap();
+    let (_, result) = run_collect(&agent, RunRequest::text("leak")).await;
+    assert!(result.success);
+    let inputs = serde_json::to_string(&*log.lock().unwrap()).unwrap();
+    assert!(!inputs.contains("SECRET"), "{inputs}");
+    assert!(inputs.contains("<redacted>") && inputs.contains("post_tool_use"));
+}
