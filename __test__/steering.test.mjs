@@ -216,6 +216,10 @@ test('stream.send() reaches the next model request; stream.interrupt(message) st
   assert.match(JSON.stringify(requests[1].body.messages.at(-1)), /Forget it; say hi\./);
   assert.throws(() => stream.send('late'), /send\(\): the run has ended; continue its session with a new run \(`sessionId`\)/);
   assert.throws(() => stream.send(42), /send\(\): expected a message string, got number 42/);
+  // A stream left early takes no more messages either: none is queued for no one.
+  const left = scripted([{ text: 'a b c', delayMs: 50 }]).stream('go');
+  for await (const e of left) if (e.type === 'run_start') break;
+  assert.throws(() => left.send('late'), /the run has ended/);
   await mock.reset();
 });
 

@@ -64,6 +64,8 @@ impl EventStream {
 
     fn stop(&self) {
         self.inner.token.cancel();
+        // A run cancelled (or never started) takes no more messages.
+        self.inner.control.end();
         *self.inner.state.lock().unwrap_or_else(|e| e.into_inner()) = State::Done;
     }
 }

@@ -117,8 +117,9 @@ impl RunControl {
         !self.state().queue.is_empty()
     }
 
-    /// The run is over: later sends fail.
-    pub(crate) fn end(&self) {
+    /// The run is over (or will never run, when its owner drops it unstarted): later
+    /// sends fail instead of queueing messages no one will read.
+    pub fn end(&self) {
         let mut s = self.state();
         s.ended = true;
         s.step = None;
