@@ -137,7 +137,8 @@ export interface HookAnswers {
   userPromptSubmit: { decision?: 'block'; reason?: string; context?: string }
   /** Continues the run with `message` as a user message (3 times at most per run). */
   stop: { decision: 'continue'; message: string }
-  preCompact: never
+  /** `instructions` are added to those of the summary, when the history is summarized. */
+  preCompact: { instructions?: string }
   /** `context` is added to the run's input. */
   sessionStart: { context?: string }
   sessionEnd: never

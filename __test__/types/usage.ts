@@ -60,7 +60,7 @@ export async function main(): Promise<RunResult | undefined> {
       postToolUse: (i) => ({ output: i.status === "ok" ? i.output : "failed" }),
       userPromptSubmit: ({ input }) => (input.length > 10_000 ? { decision: "block", reason: "too long" } : { context: "be brief" }),
       stop: ({ result, continued }) => (continued === 0 && result.text === "" ? { decision: "continue", message: "answer" } : undefined),
-      preCompact: ({ trigger }) => { console.log(trigger); },
+      preCompact: ({ trigger }) => (trigger === "overflow" ? { instructions: "keep file names" } : undefined),
       sessionStart: ({ source }) => (source === "new" ? { context: "hello" } : null),
       sessionEnd: ({ reason }) => { const r: StopReason = reason; void r; },
       timeoutMs: 5000,

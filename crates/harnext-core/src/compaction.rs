@@ -198,7 +198,7 @@ pub(crate) async fn prepare(mut ctx: Ctx<'_>, force: bool) -> Result<bool, Endin
         events: ctx.events,
         cancel: ctx.cancel,
     };
-    hooks
+    let instructions = hooks
         .pre_compact(if force { "overflow" } else { "auto" })
         .await?;
 
@@ -226,7 +226,8 @@ pub(crate) async fn prepare(mut ctx: Ctx<'_>, force: bool) -> Result<bool, Endin
         if let Some(split) = choose_split(&work, window) {
             let head_tokens = history_tokens(&work[..split]);
             if force || head_tokens >= window.saturating_mul(MIN_HEAD_PERCENT) / 100 {
-                let summary = summarize(&mut ctx, &work[..split], window).await?;
+                let summary =
+                    summarize(&mut ctx, &work[..split], window, instructions.as_deref()).await?;
                 let mut first = Message::user_text(format!("{SUMMARY_INTRO}\n\n{summary}"));
                 let mut kept = work.len() - split;
                 if let Some(m) = work.get(split).filter(|m| m.role == Role::User) {
@@ -366,7 +367,16 @@ fn transcript(head: &[Message]) -> String {
 }
 
 /// The summarizing model call: no tools, no reasoning, the transcript of `head`.
-async fn summarize(ctx: &mut Ctx<'_>, head: &[Message], window: u64) -> Result<String, Ending> {
+async fn summarize(
+    ctx: &mut Ctx<'_>,
+    head: &[Message],
+    window: u64,
+    instructions: Option<&str>,
+) -> Result<String, Ending> {
+    // A `pre_compact` hook's instructions come after the built-in ones.
+    let extra = instructions
+        .map(|i| format!("\n\nAlso follow these instructions for the summary:\n{i}"))
+        .unwrap_or_default();
     let window_chars = usize::try_from(window.saturating_mul(4)).unwrap_or(usize::MAX);
     // The transcript takes at most half the window, so the call itself fits.
     let transcript = cap_output(&transcript(head), (window_chars / 2).max(2_000));
@@ -375,7 +385,7 @@ async fn summarize(ctx: &mut Ctx<'_>, head: &[Message], window: u64) -> Result<S
         model: ctx.agent.model.clone(),
         system: SUMMARY_SYSTEM.to_owned(),
         messages: vec![Message::user_text(format!(
-            "<conversation>\n{transcript}</conversation>\n\n{SUMMARY_INSTRUCTIONS}"
+            "<conversation>\n{transcript}</conversation>\n\n{SUMMARY_INSTRUCTIONS}{extra}"
         ))],
         tools: Vec::new(),
         max_output_tokens: Some(

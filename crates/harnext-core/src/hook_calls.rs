@@ -346,10 +346,26 @@ impl<'a> HookCtx<'a> {
     }
 
     /// Before the history is compacted (`trigger`: `"auto"` near the context window,
-    /// `"overflow"` after the provider refused a request as too big).
-    pub async fn pre_compact(&self, trigger: &str) -> Result<(), Cancelled> {
-        self.notify(HookEvent::PreCompact, json!({ "trigger": trigger }), true)
-            .await
+    /// `"overflow"` after the provider refused a request as too big): instructions for
+    /// the summary, when hooks give some.
+    pub async fn pre_compact(&self, trigger: &str) -> Result<Option<String>, Cancelled> {
+        let event = HookEvent::PreCompact;
+        let hooks = self.wants(event);
+        let mut instructions = Vec::new();
+        for (i, hook) in hooks.iter().enumerate() {
+            let input = self.input(event, json!({ "trigger": trigger }));
+            match self
+                .call(hook, input, true)
+                .await?
+                .and_then(|v| fields(v, &["instructions"]))
+            {
+                Ok(mut f) => instructions.extend(take_string(&mut f, "instructions")),
+                Err(problem) => {
+                    self.report(event, i, hooks.len(), &problem, "the compaction goes on")
+                }
+            }
+        }
+        Ok((!instructions.is_empty()).then(|| instructions.join("\n")))
     }
 
     /// At the end of the run (`reason`: its stop reason); not cut by cancellation.
@@ -446,8 +462,10 @@ fn fields(answer: Value, allowed: &[&str]) -> Result<Map<String, Value>, String>
             }
             // Text fields must be text.
             for (k, v) in &out {
-                if matches!(k.as_str(), "message" | "reason" | "context" | "output")
-                    && !v.is_string()
+                if matches!(
+                    k.as_str(),
+                    "message" | "reason" | "context" | "output" | "instructions"
+                ) && !v.is_string()
                 {
                     return Err(format!("it answered `{k}` {v}; expected a string"));
                 }

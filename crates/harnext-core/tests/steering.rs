@@ -617,8 +617,12 @@ async fn pre_compact_hooks_hear_of_a_compaction_before_it_happens() {
         c.context_window = Some(2000);
         c.system_prompt = harnext_core::SystemPrompt::Replace("Test agent.".into());
         c.tools = Some(vec!["bash".into()]);
-        c.hooks
-            .add(HookEvent::PreCompact, hook(&log, |_, _| Ok(Value::Null)));
+        c.hooks.add(
+            HookEvent::PreCompact,
+            hook(&log, |_, _| {
+                Ok(json!({"instructions": "Keep every file name you saw."}))
+            }),
+        );
     })
     .unwrap();
     let (events, result) = run_collect(&agent, RunRequest::text("read")).await;
@@ -632,6 +636,17 @@ async fn pre_compact_hooks_hear_of_a_compaction_before_it_happens() {
     assert_eq!(inputs[0]["event"], "pre_compact");
     assert_eq!(inputs[0]["trigger"], "auto");
     assert!(compaction > 0);
+    // The hook's instructions reached the summarizing request.
+    let summarizing = mock.requests()[2].body["messages"][0]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        summarizing.ends_with(
+            "Also follow these instructions for the summary:\nKeep every file name you saw."
+        ),
+        "{summarizing}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
