@@ -251,6 +251,12 @@ export interface AgentOptions {
   /** `false` keeps sessions in memory only (continued by this agent only). Default `true`. */
   persistSession?: boolean
   /**
+   * Where sessions are kept instead of files: `"postgres://..."` or `"redis://..."`
+   * (shared by every machine that names it). Takes precedence over `sessionDir` and
+   * `persistSession`.
+   */
+  sessionStore?: string
+  /**
    * The model's context window in tokens: the history is compacted as it nears it.
    * Default: by model family (200000 for Claude); unlimited for `"scripted"`.
    */
@@ -271,7 +277,7 @@ export type ContentBlock =
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
   | { type: 'tool_result'; toolUseId: string; content: string; status: ToolStatus }
 
-export type ErrorCode = 'auth' | 'rate_limit' | 'overloaded' | 'bad_request' | 'context_overflow' | 'network' | 'timeout' | 'server' | 'max_steps' | 'output_invalid' | 'tool' | 'internal'
+export type ErrorCode = 'auth' | 'rate_limit' | 'overloaded' | 'bad_request' | 'context_overflow' | 'network' | 'timeout' | 'server' | 'max_steps' | 'output_invalid' | 'tool' | 'internal' | 'session_store'
 
 /** Where a forked session comes from. */
 export interface ForkedFrom {
@@ -289,6 +295,8 @@ export interface ForkSessionOptions {
   atMessage?: number
   /** The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`. */
   sessionDir?: string
+  /** A session store URL (`"postgres://..."`, `"redis://..."`) instead of the directory. */
+  sessionStore?: string
 }
 
 /** A run-time failure: in an `error` event, and in `RunResult.error`. */
@@ -439,6 +447,8 @@ export interface SessionData {
 export interface SessionDirOptions {
   /** The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`. */
   sessionDir?: string
+  /** A session store URL (`"postgres://..."`, `"redis://..."`) instead of the directory. */
+  sessionStore?: string
 }
 
 /** A session as `Agent.listSessions()` lists it. */

@@ -36,6 +36,10 @@ cargo clippy --workspace --all-targets --target "$host" -- -D warnings
 say "cargo build harnext-mock (the mock provider the Node tests start)"
 cargo build -p harnext-mock --bin harnext-mock --target "$host"
 
+# Session stores (issue 19): PostgreSQL and redis-server for the store tests, stopped on exit.
+# shellcheck source=scripts/test-servers.sh
+source scripts/test-servers.sh
+
 say "cargo test"
 cargo test --workspace --target "$host"
 

@@ -48,6 +48,7 @@ impl OptionNames for NodeNames {
             OptionKey::OutputSchema => "outputSchema",
             OptionKey::MaxOutputRetries => "maxOutputRetries",
             OptionKey::AtMessage => "atMessage",
+            OptionKey::SessionStore => "sessionStore",
         })
     }
 }

@@ -53,6 +53,7 @@ pub enum ErrorCode {
     OutputInvalid,
     Tool,
     Internal,
+    SessionStore,
 }
 
 /// Token accounting: one model call's in a `usage` event, the run's totals in `RunResult.usage`.
@@ -236,6 +237,7 @@ impl From<core::ErrorCode> for ErrorCode {
             core::ErrorCode::OutputInvalid => ErrorCode::OutputInvalid,
             core::ErrorCode::Tool => ErrorCode::Tool,
             core::ErrorCode::Internal => ErrorCode::Internal,
+            core::ErrorCode::SessionStore => ErrorCode::SessionStore,
         }
     }
 }

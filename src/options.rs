@@ -90,6 +90,10 @@ pub struct AgentOptions {
     pub session_dir: Option<String>,
     /// `false` keeps sessions in memory only (continued by this agent only). Default `true`.
     pub persist_session: Option<bool>,
+    /// Where sessions are kept instead of files: `"postgres://..."` or `"redis://..."`
+    /// (shared by every machine that names it). Takes precedence over `sessionDir` and
+    /// `persistSession`.
+    pub session_store: Option<String>,
     /// The model's context window in tokens: the history is compacted as it nears it.
     /// Default: by model family (200000 for Claude); unlimited for `"scripted"`.
     pub context_window: Option<f64>,
@@ -247,6 +251,9 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     }
     if let Some(p) = o.persist_session {
         c.persist_session = p;
+    }
+    if let Some(url) = o.session_store {
+        c.session_store = Some(harnext_core::store::store_option(&url)?);
     }
     if let Some(v) = o.context_window {
         c.context_window = Some(u64::from(option_integer(OptionKey::ContextWindow, v, 1)?));

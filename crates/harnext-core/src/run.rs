@@ -136,7 +136,7 @@ impl Run {
         if let Some(err) = &error {
             events.emit(AgentEvent::Error { error: err.clone() });
         }
-        let result = RunResult {
+        let mut result = RunResult {
             text: state.text,
             steps: state.steps,
             files_changed,
@@ -150,6 +150,7 @@ impl Run {
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         };
         session.finish(&result);
+        crate::session::fail_if_unsaved(&session, &mut result, &events);
         // The session is free again before `run_end` reaches anyone, so a consumer can
         // start the next run on it from the `run_end` handler.
         drop(session);

@@ -29,6 +29,9 @@ pub enum ErrorCode {
     Tool,
     /// A bug or an unexpected condition inside harnext.
     Internal,
+    /// The session store failed (unreachable, timed out, lease lost): the run stopped
+    /// rather than go on unsaved.
+    SessionStore,
 }
 
 impl ErrorCode {
@@ -46,6 +49,7 @@ impl ErrorCode {
             ErrorCode::OutputInvalid => "output_invalid",
             ErrorCode::Tool => "tool",
             ErrorCode::Internal => "internal",
+            ErrorCode::SessionStore => "session_store",
         }
     }
 }

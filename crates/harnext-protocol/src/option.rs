@@ -38,11 +38,12 @@ pub enum OptionKey {
     OutputSchema,
     MaxOutputRetries,
     AtMessage,
+    SessionStore,
 }
 
 impl OptionKey {
     /// Every option, for a face that checks its names cover them all.
-    pub const ALL: [OptionKey; 25] = [
+    pub const ALL: [OptionKey; 26] = [
         OptionKey::Model,
         OptionKey::BaseUrl,
         OptionKey::ApiKey,
@@ -68,6 +69,7 @@ impl OptionKey {
         OptionKey::OutputSchema,
         OptionKey::MaxOutputRetries,
         OptionKey::AtMessage,
+        OptionKey::SessionStore,
     ];
 
     /// The neutral key: snake_case, as the engine's messages (and the Python face) say it.
@@ -98,6 +100,7 @@ impl OptionKey {
             OptionKey::OutputSchema => "output_schema",
             OptionKey::MaxOutputRetries => "max_output_retries",
             OptionKey::AtMessage => "at_message",
+            OptionKey::SessionStore => "session_store",
         }
     }
 
