@@ -18,6 +18,7 @@ const OPTIONS = {
   cwd: { type: 'string' },
   'system-prompt-append': { type: 'string' },
   script: { type: 'string' },
+  'session-store': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 };
@@ -55,6 +56,9 @@ Options:
                                  [{"text": "Listing.", "toolCalls": [{"name": "bash",
                                  "args": {"command": "ls"}}]}, {"text": "Done."}]
                                  (offline: for tests and demos)
+      --session-store <url>      keep the session in PostgreSQL (postgres://...) or Redis
+                                 (redis://...) instead of ~/.harnext/sessions; default
+                                 $HARNEXT_SESSION_STORE
   -h, --help                     show this help
       --version                  print the version
 
@@ -137,6 +141,7 @@ export function parseCli(argv) {
     cwd: values.cwd,
     systemPromptAppend: values['system-prompt-append'],
     script: values.script,
+    sessionStore: values['session-store'],
     task: positionals.join(' ').trim(),
   };
   if (opts.help || opts.version) return opts;
@@ -156,7 +161,7 @@ export function parseCli(argv) {
   if (opts.resume !== undefined && !/^sess_[0-9a-z]{10,}$/.test(opts.resume)) {
     throw new UsageError(`invalid --resume ${JSON.stringify(opts.resume)}: a session id looks like sess_k3v9x2m1q8ab`);
   }
-  for (const [flag, v] of [['--model', opts.model], ['--cwd', opts.cwd], ['--script', opts.script]]) {
+  for (const [flag, v] of [['--model', opts.model], ['--cwd', opts.cwd], ['--script', opts.script], ['--session-store', opts.sessionStore]]) {
     if (v !== undefined && v.trim() === '') throw new UsageError(`option ${flag} needs a value`);
   }
   if (opts.script !== undefined && opts.model !== undefined && opts.model !== 'scripted') {

@@ -141,6 +141,7 @@ async function main(argv) {
     return fail(EXIT_FAILED, `cannot load the harnext native addon: ${e.message}`);
   }
 
+  const sessionStore = opts.sessionStore ?? (process.env.HARNEXT_SESSION_STORE || undefined);
   let session = null;
   let script;
   let model;
@@ -148,7 +149,7 @@ async function main(argv) {
   try {
     if (opts.resume && typeof Agent.loadSession === 'function') {
       try {
-        session = await Agent.loadSession(opts.resume);
+        session = await Agent.loadSession(opts.resume, sessionStore ? { sessionStore } : undefined);
       } catch (e) {
         throw new UsageError(`cannot resume ${opts.resume}: ${e.message}`);
       }
@@ -170,6 +171,7 @@ async function main(argv) {
   }
 
   const agentOptions = { model, cwd };
+  if (sessionStore) agentOptions.sessionStore = sessionStore;
   if (script) agentOptions.script = script;
   if (opts.permissionMode) agentOptions.permissionMode = opts.permissionMode;
   if (opts.maxSteps !== undefined) agentOptions.maxSteps = opts.maxSteps;

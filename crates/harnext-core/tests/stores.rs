@@ -422,7 +422,8 @@ async fn a_store_that_goes_away_mid_run_stops_it_with_session_store_and_keeps_wh
                 }
             }
         }
-        let resumed = resumed.unwrap_or_else(|| panic!("{name}: the session stayed locked: {last:?}"));
+        let resumed =
+            resumed.unwrap_or_else(|| panic!("{name}: the session stayed locked: {last:?}"));
         assert!(resumed.success, "{name}: {resumed:?}");
     }
 }

@@ -1,0 +1,158 @@
+// Session stores on real PostgreSQL and Redis servers (scripts/test.sh starts them and
+// passes their URLs; with HARNEXT_TEST_STORES=required a missing URL fails, it does not
+// skip): another process running a session keeps it from this one; a process killed
+// with SIGKILL mid-run leaves a session another process resumes; listSessions,
+// loadSession and forkSession take `sessionStore`; a bad URL is refused by name.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent } from '../index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const required = process.env.HARNEXT_TEST_STORES === 'required';
+
+/** The stores under test: a fresh Redis key prefix per test, a short lease. */
+function stores() {
+  const out = [];
+  for (const [name, v] of [['postgres', 'HARNEXT_TEST_POSTGRES_URL'], ['redis', 'HARNEXT_TEST_REDIS_URL']]) {
+    const url = process.env[v];
+    if (!url) {
+      if (required) throw new Error(`${v} is not set but HARNEXT_TEST_STORES=required`);
+      continue;
+    }
+    out.push([name, name === 'redis' ? `${url}/?prefix=n${Date.now()}${Math.random().toString(36).slice(2, 8)}&lease_ms=1500` : url]);
+  }
+  return out;
+}
+
+const workspace = () => mkdtempSync(path.join(tmpdir(), 'harnext-test-'));
+
+async function waitFor(what, ok, ms = 20_000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await ok()) return;
+    await sleep(20);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+for (const [name, sessionStore] of stores()) {
+  test(`${name}: a session running in another process is refused here; after kill -9 there it resumes here`, async () => {
+    const cwd = workspace();
+    const child = spawn(process.execPath, [path.join(here, 'fixtures', 'store-run.mjs'), sessionStore, cwd], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal)));
+    const first = await new Promise((resolve, reject) => {
+      const rl = createInterface({ input: child.stdout });
+      rl.once('line', (l) => { rl.close(); resolve(l); });
+      child.once('exit', () => reject(new Error('the child exited before its run started')));
+    });
+    const { sessionId } = JSON.parse(first);
+    const pidFile = path.join(cwd, 'sleeper.pid');
+    await waitFor('the second step', () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '');
+
+    // The first step is in the store while the second runs (loaded, the open call reads
+    // as cancelled).
+    const mid = await Agent.loadSession(sessionId, { sessionStore });
+    assert.deepEqual(mid.messages.map((m) => m.role), ['user', 'assistant', 'user', 'assistant', 'user']);
+    assert.equal(mid.messages[2].content[0].status, 'ok');
+    assert.equal(mid.messages[4].content[0].status, 'cancelled');
+
+    const agent = new Agent({ model: 'scripted', cwd, sessionStore, script: [{ text: 'Recovered.' }] });
+    await assert.rejects(agent.run('go on', { sessionId }), /being run by another process/);
+
+    child.kill('SIGKILL');
+    assert.equal(await exited, 'SIGKILL');
+    try { process.kill(-Number(readFileSync(pidFile, 'utf8').trim()), 'SIGKILL'); } catch {}
+
+    // Free once the dead process's lock (PostgreSQL: its connection) or lease (Redis) is gone.
+    let result;
+    await waitFor('the session to be free', async () => {
+      try {
+        result = await agent.run('go on', { sessionId });
+        return true;
+      } catch (e) {
+        if (!/being run by another process/.test(e.message)) throw e;
+        return false;
+      }
+    });
+    assert.equal(result.success, true, JSON.stringify(result.error));
+    assert.equal(result.text, 'Recovered.');
+    const after = await Agent.loadSession(sessionId, { sessionStore });
+    assert.equal(after.runs, 2);
+    assert.deepEqual(after.messages.map((m) => m.role), ['user', 'assistant', 'user', 'assistant', 'user', 'user', 'assistant']);
+    const interrupted = after.messages[4].content[0];
+    assert.equal(interrupted.type, 'tool_result');
+    assert.equal(interrupted.status, 'cancelled');
+
+    const listed = await Agent.listSessions({ sessionStore });
+    assert.ok(listed.some((s) => s.id === sessionId && s.title === 'note, then wait'));
+    const fork = await Agent.forkSession(sessionId, { sessionStore, atMessage: 3 });
+    const forked = await Agent.loadSession(fork, { sessionStore });
+    assert.deepEqual(forked.forkedFrom, { id: sessionId, atMessage: 3 });
+    assert.equal(forked.messages.length, 3);
+  });
+
+  test(`${name}: concurrent runs of different sessions through one store stay apart`, async () => {
+    const runs = Array.from({ length: 8 }, (_, i) => {
+      const agent = new Agent({
+        model: 'scripted',
+        cwd: workspace(),
+        sessionStore,
+        script: [{ toolCalls: [{ name: 'bash', args: { command: `echo out${i}` } }] }, { text: `done ${i}` }],
+      });
+      return agent.run(`task ${i}`);
+    });
+    const results = await Promise.all(runs);
+    for (const [i, r] of results.entries()) {
+      assert.equal(r.success, true, JSON.stringify(r.error));
+      const s = await Agent.loadSession(r.sessionId, { sessionStore });
+      const text = JSON.stringify(s.messages);
+      assert.ok(text.includes(`out${i}`) && text.includes(`done ${i}`), text);
+      assert.equal(s.messages.length, 4);
+    }
+  });
+}
+
+test('a sessionStore that is not a postgres:// or redis:// URL is refused by name, without its credentials', async () => {
+  assert.throws(() => new Agent({ model: 'scripted', sessionStore: 'mysql://u:hunter22@h/db' }), (e) =>
+    /sessionStore/.test(e.message) && !e.message.includes('hunter22'));
+  await assert.rejects(Agent.listSessions({ sessionStore: 'nope' }), /sessionStore/);
+});
+
+test('an unreachable store fails the run start with a clear error, no hang', async () => {
+  const agent = new Agent({ model: 'scripted', cwd: workspace(), sessionStore: 'redis://127.0.0.1:1', script: [{ text: 'x' }] });
+  await assert.rejects(Agent.listSessions({ sessionStore: 'postgres://u:hunter22@127.0.0.1:1/db' }), (e) =>
+    /session store/.test(e.message) && !e.message.includes('hunter22'));
+  const r = await agent.run('x').catch((e) => e);
+  // A new session is written lazily: the first write fails and the run ends with session_store.
+  assert.ok(r instanceof Error ? /session store/.test(r.message) : r.error?.code === 'session_store', String(r?.message ?? JSON.stringify(r)));
+});
+
+test('the CLI keeps and resumes a session in a store with --session-store', { skip: !process.env.HARNEXT_TEST_POSTGRES_URL && !required }, async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { writeFileSync } = await import('node:fs');
+  const sessionStore = process.env.HARNEXT_TEST_POSTGRES_URL;
+  const cwd = workspace();
+  const script = path.join(cwd, 'script.json');
+  writeFileSync(script, JSON.stringify([{ text: 'First.' }]));
+  const cli = path.join(here, '..', 'cli', 'harnext.mjs');
+  const env = { ...process.env, HOME: cwd, HARNEXT_SESSION_DIR: '' };
+  const first = spawnSync(process.execPath, [cli, '--json', '--script', script, '--session-store', sessionStore, '--cwd', cwd, 'start'], { env, encoding: 'utf8' });
+  assert.equal(first.status, 0, first.stderr);
+  const end = first.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.type === 'run_end');
+  const id = end.result.sessionId;
+  writeFileSync(script, JSON.stringify([{ text: 'Second.' }]));
+  const second = spawnSync(process.execPath, [cli, '--json', '--script', script, '--session-store', sessionStore, '--resume', id, 'more'], { env, encoding: 'utf8' });
+  assert.equal(second.status, 0, second.stderr);
+  const loaded = await Agent.loadSession(id, { sessionStore });
+  assert.equal(loaded.runs, 2);
+  assert.deepEqual(loaded.messages.map((m) => m.content[0].text), ['start', 'First.', 'more', 'Second.']);
+});
