@@ -90,8 +90,17 @@ export declare const builtinTools: readonly BuiltinToolName[]
 export type Decision =
   | 'allow'
   | 'deny'
+  | 'defer'
   | { behavior: 'allow'; args?: Record<string, unknown>; remember?: boolean }
   | { behavior: 'deny'; message?: string }
+  | { behavior: 'defer' }
+
+/** A tool call whose approval was deferred, waiting in its session. */
+export interface PendingApproval {
+  id: string
+  tool: string
+  args: Record<string, unknown>
+}
 
 /** What `outputSchema` accepts. */
 export type OutputSchema = JsonSchema<any> | StandardSchema<any, any>
@@ -128,6 +137,8 @@ export interface RunResult<T = unknown> {
   /** Present when `success` is false and the run was not cancelled. */
   error?: HarnextError
   durationMs: number
+  /** With `stopReason` `'awaiting_approval'`: the calls waiting for a decision. */
+  pendingApprovals?: Array<PendingApproval>
 }
 
 
@@ -157,12 +168,12 @@ export declare class Agent {
    * Runs the agent loop to the end. Resolves however the run ends (success, cancellation,
    * provider error, max steps); rejects only for misuse detected before it starts.
    */
-  run<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions & { outputSchema?: S }): Promise<RunResult<OutputOf<S>>>
+  run<S extends OutputSchema | undefined = undefined>(input: string | Message[] | ApprovalsInput, options?: RunOptions & { outputSchema?: S }): Promise<RunResult<OutputOf<S>>>
   /**
    * Streams the run's events. Returns at once; the run starts when iteration starts.
    * Breaking out of `for await` cancels the run like an abort.
    */
-  stream<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions & { outputSchema?: S }): AsyncIterable<AgentEvent>
+  stream<S extends OutputSchema | undefined = undefined>(input: string | Message[] | ApprovalsInput, options?: RunOptions & { outputSchema?: S }): AsyncIterable<AgentEvent>
   /** The sessions in a session directory, newest (last updated) first. */
   static listSessions(options?: SessionDirOptions | undefined | null): Promise<SessionInfo[]>
   /**
@@ -266,6 +277,11 @@ export interface AgentOptions {
    * `mcp__<name>__<tool>`. Started by the first run, reused by later runs, ended by `close()`.
    */
   mcpServers?: Record<string, McpStdioServer | McpHttpServer>
+}
+
+/** The input of a run that answers a session's pending approvals. */
+export interface ApprovalsInput {
+  approvals: Record<string, Decision>
 }
 
 /** One block of a message of a session's history. */
@@ -441,6 +457,11 @@ export interface SessionData {
   compactions: number
   /** Tools allowed without asking for the rest of the session (`remember: true`). */
   allowedTools: Array<string>
+  /**
+   * Tool calls waiting for approvals (deferred decisions): answer them with
+   * `agent.run({ approvals: { [id]: decision } }, { sessionId })`.
+   */
+  pendingApprovals: Array<WaitingCall>
 }
 
 /** Options of `Agent.listSessions()` and `Agent.loadSession()`. */
@@ -473,7 +494,7 @@ export interface SessionMessage {
   content: Array<ContentBlock>
 }
 
-export type StopReason = 'end_turn' | 'max_steps' | 'cancelled' | 'error'
+export type StopReason = 'end_turn' | 'max_steps' | 'cancelled' | 'error' | 'awaiting_approval'
 
 export interface SystemPromptAppend {
   /** Text added after the built-in coding-agent prompt. */
@@ -504,4 +525,11 @@ export interface Usage {
   cacheReadTokens: number
   cacheWriteTokens: number
   reasoningTokens: number
+}
+
+/** A tool call of a session waiting for an approval. */
+export interface WaitingCall {
+  id: string
+  tool: string
+  args: Record<string, unknown>
 }

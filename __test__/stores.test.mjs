@@ -156,3 +156,101 @@ test('the CLI keeps and resumes a session in a store with --session-store', { sk
   assert.equal(loaded.runs, 2);
   assert.deepEqual(loaded.messages.map((m) => m.content[0].text), ['start', 'First.', 'more', 'Second.']);
 });
+
+/** Runs approvals-run.mjs in a process of its own; its result. */
+async function runElsewhere(sessionStore, cwd, spec) {
+  const { spawnSync } = await import('node:child_process');
+  const out = spawnSync(process.execPath, [path.join(here, 'fixtures', 'approvals-run.mjs'), sessionStore, cwd, JSON.stringify(spec)], { encoding: 'utf8' });
+  assert.equal(out.status, 0, out.stderr);
+  return JSON.parse(out.stdout.trim().split('\n').at(-1));
+}
+
+for (const [name, sessionStore] of stores()) {
+  test(`${name}: a deferred approval ends the run awaiting_approval and is answered from another process, nothing running twice`, async () => {
+    const cwd = workspace();
+    const first = await runElsewhere(sessionStore, cwd, {
+      input: 'write and count',
+      onPermission: 'defer',
+      script: [
+        { text: 'Doing both.', toolCalls: [
+          { id: 'call_read', name: 'read_file', args: { path: 'missing.txt' } },
+          { id: 'call_write', name: 'write_file', args: { path: 'a.txt', content: 'approved\n' } },
+          { id: 'call_count', name: 'bash', args: { command: 'echo ran >> count.txt' } },
+        ] },
+        { text: 'never' },
+      ],
+    });
+    assert.equal(first.stopReason, 'awaiting_approval');
+    assert.equal(first.success, false);
+    assert.equal(first.error, undefined);
+    assert.deepEqual(first.pendingApprovals, [
+      { id: 'call_write', tool: 'write_file', args: { path: 'a.txt', content: 'approved\n' } },
+      { id: 'call_count', tool: 'bash', args: { command: 'echo ran >> count.txt' } },
+    ]);
+    assert.equal(existsSync(path.join(cwd, 'a.txt')), false);
+    const waiting = await Agent.loadSession(first.sessionId, { sessionStore });
+    assert.deepEqual(waiting.pendingApprovals.map((p) => p.id), ['call_write', 'call_count']);
+
+    // A new task on a waiting session is refused; the approvals are the way on.
+    const here2 = new Agent({ model: 'scripted', cwd, sessionStore, script: [{ text: 'x' }] });
+    await assert.rejects(here2.run('something else', { sessionId: first.sessionId }), /waits for approvals of call_write, call_count/);
+    await assert.rejects(here2.run({ approvals: { call_write: 'allow' } }, { sessionId: first.sessionId }), /no decision for `call_count`/);
+
+    const second = await runElsewhere(sessionStore, cwd, {
+      input: { approvals: { call_write: 'allow', call_count: { behavior: 'deny', message: 'Not now.' } } },
+      sessionId: first.sessionId,
+      script: [{ text: 'Finished.' }],
+    });
+    assert.equal(second.success, true, JSON.stringify(second.error));
+    assert.equal(second.text, 'Finished.');
+    assert.deepEqual(second.steps.map((s) => [s.id, s.status]), [['call_write', 'ok'], ['call_count', 'denied']]);
+    assert.equal(readFileSync(path.join(cwd, 'a.txt'), 'utf8'), 'approved\n');
+    assert.equal(existsSync(path.join(cwd, 'count.txt')), false);
+
+    // The turn's results went to the model in the order of its calls, the early read among them.
+    const done = await Agent.loadSession(first.sessionId, { sessionStore });
+    assert.deepEqual(done.pendingApprovals, []);
+    const results = done.messages[2].content;
+    assert.deepEqual(results.map((r) => [r.toolUseId ?? r.tool_use_id, r.status]), [['call_read', 'error'], ['call_write', 'ok'], ['call_count', 'denied']]);
+    assert.equal(results[2].content, 'Not now.');
+
+    // Answering again runs nothing.
+    const again = await runElsewhere(sessionStore, cwd, {
+      input: 'go on', sessionId: first.sessionId, script: [{ text: 'ok' }],
+    });
+    assert.equal(again.success, true);
+    await assert.rejects(here2.run({ approvals: { call_write: 'allow' } }, { sessionId: first.sessionId }), /no tool calls waiting for approval/);
+  });
+
+  test(`${name}: an approved call whose process was killed mid-call is not run again on resume`, async () => {
+    const cwd = workspace();
+    const first = await runElsewhere(sessionStore, cwd, {
+      input: 'count slowly', onPermission: 'defer',
+      script: [{ toolCalls: [{ id: 'call_slow', name: 'bash', args: { command: 'echo ran >> count.txt; echo $$ > sleeper.pid; exec sleep 30' } }] }],
+    });
+    assert.equal(first.stopReason, 'awaiting_approval');
+    const child = spawn(process.execPath, [path.join(here, 'fixtures', 'approvals-run.mjs'), sessionStore, cwd,
+      JSON.stringify({ input: { approvals: { call_slow: 'allow' } }, sessionId: first.sessionId, script: [{ text: 'never' }] })], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal)));
+    const pidFile = path.join(cwd, 'sleeper.pid');
+    await waitFor('the approved call to run', () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '');
+    child.kill('SIGKILL');
+    assert.equal(await exited, 'SIGKILL');
+    try { process.kill(-Number(readFileSync(pidFile, 'utf8').trim()), 'SIGKILL'); } catch {}
+
+    const agent = new Agent({ model: 'scripted', cwd, sessionStore, script: [{ text: 'Moving on.' }] });
+    let result;
+    await waitFor('the session to be free', async () => {
+      try { result = await agent.run('go on', { sessionId: first.sessionId }); return true; } catch (e) {
+        if (!/being run by another process/.test(e.message)) throw e;
+        return false;
+      }
+    });
+    assert.equal(result.success, true, JSON.stringify(result.error));
+    assert.equal(readFileSync(path.join(cwd, 'count.txt'), 'utf8'), 'ran\n');
+    const s = await Agent.loadSession(first.sessionId, { sessionStore });
+    const [interrupted] = s.messages[2].content;
+    assert.equal(interrupted.status, 'cancelled');
+    assert.match(interrupted.content, /not run again/);
+  });
+}

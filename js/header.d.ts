@@ -90,8 +90,17 @@ export declare const builtinTools: readonly BuiltinToolName[]
 export type Decision =
   | 'allow'
   | 'deny'
+  | 'defer'
   | { behavior: 'allow'; args?: Record<string, unknown>; remember?: boolean }
   | { behavior: 'deny'; message?: string }
+  | { behavior: 'defer' }
+
+/** A tool call whose approval was deferred, waiting in its session. */
+export interface PendingApproval {
+  id: string
+  tool: string
+  args: Record<string, unknown>
+}
 
 /** What `outputSchema` accepts. */
 export type OutputSchema = JsonSchema<any> | StandardSchema<any, any>
@@ -128,5 +137,7 @@ export interface RunResult<T = unknown> {
   /** Present when `success` is false and the run was not cancelled. */
   error?: HarnextError
   durationMs: number
+  /** With `stopReason` `'awaiting_approval'`: the calls waiting for a decision. */
+  pendingApprovals?: Array<PendingApproval>
 }
 

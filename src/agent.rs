@@ -8,7 +8,7 @@ use harnext_core::permissions::PendingPermissions;
 use harnext_core::Agent as CoreAgent;
 use harnext_core::EventSink;
 use harnext_core::Run;
-use napi::bindgen_prelude::Either;
+use napi::bindgen_prelude::Either3;
 use napi::bindgen_prelude::Function;
 use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
@@ -22,6 +22,7 @@ use crate::events::RunResult;
 use crate::options::agent_config;
 use crate::options::run_request;
 use crate::options::AgentOptions;
+use crate::options::ApprovalsInput;
 use crate::options::InputMessage;
 use crate::options::RunOptions;
 use crate::sessions;
@@ -84,13 +85,13 @@ impl Agent {
     /// provider error, max steps); rejects only for misuse detected before it starts.
     #[napi(
         ts_generic_types = "S extends OutputSchema | undefined = undefined",
-        ts_args_type = "input: string | Message[], options?: RunOptions & { outputSchema?: S }",
+        ts_args_type = "input: string | Message[] | ApprovalsInput, options?: RunOptions & { outputSchema?: S }",
         ts_return_type = "Promise<RunResult<OutputOf<S>>>"
     )]
     pub fn run<'env>(
         &self,
         env: &'env Env,
-        input: Either<String, Vec<InputMessage>>,
+        input: Either3<String, Vec<InputMessage>, ApprovalsInput>,
         options: Option<RunOptions>,
         link: Option<LinkFn<'env>>,
     ) -> napi::Result<PromiseRaw<'env, Value>> {
@@ -115,12 +116,12 @@ impl Agent {
     /// Breaking out of `for await` cancels the run like an abort.
     #[napi(
         ts_generic_types = "S extends OutputSchema | undefined = undefined",
-        ts_args_type = "input: string | Message[], options?: RunOptions & { outputSchema?: S }",
+        ts_args_type = "input: string | Message[] | ApprovalsInput, options?: RunOptions & { outputSchema?: S }",
         ts_return_type = "AsyncIterable<AgentEvent>"
     )]
     pub fn stream(
         &self,
-        input: Either<String, Vec<InputMessage>>,
+        input: Either3<String, Vec<InputMessage>, ApprovalsInput>,
         options: Option<RunOptions>,
     ) -> napi::Result<EventStream> {
         let (run, pending) = self.start(input, options, true)?;
@@ -169,7 +170,7 @@ impl Agent {
     /// `onPermissionRequest` answers permission requests through `respond()`.
     fn start(
         &self,
-        input: Either<String, Vec<InputMessage>>,
+        input: Either3<String, Vec<InputMessage>, ApprovalsInput>,
         options: Option<RunOptions>,
         streaming: bool,
     ) -> napi::Result<(Run, Option<Arc<PendingPermissions>>)> {

@@ -35,6 +35,7 @@ pub enum StopReason {
     MaxSteps,
     Cancelled,
     Error,
+    AwaitingApproval,
 }
 
 #[napi(string_enum = "snake_case")]
@@ -122,6 +123,9 @@ pub struct RunResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<HarnextError>,
     pub duration_ms: i64,
+    /// With stop reason `awaiting_approval`: the calls waiting for a decision.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending_approvals: Vec<core::PendingApproval>,
 }
 
 /// An event of a run. `run_start` is always first and `run_end` always last, exactly once.
@@ -218,6 +222,7 @@ impl From<core::StopReason> for StopReason {
             core::StopReason::MaxSteps => StopReason::MaxSteps,
             core::StopReason::Cancelled => StopReason::Cancelled,
             core::StopReason::Error => StopReason::Error,
+            core::StopReason::AwaitingApproval => StopReason::AwaitingApproval,
         }
     }
 }
@@ -299,6 +304,7 @@ impl From<core::RunResult> for RunResult {
             output: r.output,
             error: r.error.map(HarnextError::from),
             duration_ms: int(r.duration_ms),
+            pending_approvals: r.pending_approvals,
         }
     }
 }

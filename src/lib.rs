@@ -33,6 +33,7 @@ pub use events::Usage;
 pub use mcp::McpHttpServer;
 pub use mcp::McpStdioServer;
 pub use options::AgentOptions;
+pub use options::ApprovalsInput;
 pub use options::InputMessage;
 pub use options::RunOptions;
 pub use options::ScriptToolCall;

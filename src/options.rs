@@ -17,6 +17,7 @@ use harnext_core::RunInput;
 use harnext_core::RunRequest;
 use harnext_core::SystemPrompt;
 use napi::bindgen_prelude::Either;
+use napi::bindgen_prelude::Either3;
 use napi_derive::napi;
 use serde_json::Value;
 
@@ -264,10 +265,17 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     Ok((c, o.on_permission_request))
 }
 
+/// The input of a run that answers a session's pending approvals.
+#[napi(object, object_to_js = false)]
+pub struct ApprovalsInput {
+    #[napi(ts_type = "Record<string, Decision>")]
+    pub approvals: Value,
+}
+
 /// The core's run request: the input, and the options but `signal` (linked by index.js)
 /// and the permission handler (the agent's).
 pub fn run_request(
-    input: Either<String, Vec<InputMessage>>,
+    input: Either3<String, Vec<InputMessage>, ApprovalsInput>,
     options: Option<RunOptions>,
 ) -> Result<RunRequest, Invalid> {
     let mut request = RunRequest {
@@ -297,10 +305,18 @@ pub fn run_request(
     Ok(request)
 }
 
-fn run_input(input: Either<String, Vec<InputMessage>>) -> Result<RunInput, Invalid> {
+fn run_input(
+    input: Either3<String, Vec<InputMessage>, ApprovalsInput>,
+) -> Result<RunInput, Invalid> {
     match input {
-        Either::A(text) => Ok(RunInput::Text(text)),
-        Either::B(messages) => messages
+        Either3::A(text) => Ok(RunInput::Text(text)),
+        Either3::C(ApprovalsInput { approvals }) => match approvals {
+            Value::Object(map) => Ok(RunInput::Approvals(map)),
+            other => Err(Invalid(format!(
+                "`approvals`: expected an object of decisions by call id, got {other}"
+            ))),
+        },
+        Either3::B(messages) => messages
             .into_iter()
             .enumerate()
             .map(|(i, m)| match m.role.as_str() {

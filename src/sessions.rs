@@ -139,6 +139,19 @@ pub struct SessionData {
     pub compactions: u32,
     /// Tools allowed without asking for the rest of the session (`remember: true`).
     pub allowed_tools: Vec<String>,
+    /// Tool calls waiting for approvals (deferred decisions): answer them with
+    /// `agent.run({ approvals: { [id]: decision } }, { sessionId })`.
+    pub pending_approvals: Vec<WaitingCall>,
+}
+
+/// A tool call of a session waiting for an approval.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct WaitingCall {
+    pub id: String,
+    pub tool: String,
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub args: Value,
 }
 
 fn ms(n: u64) -> f64 {
@@ -276,6 +289,15 @@ pub async fn load(id: String, options: Option<SessionDirOptions>) -> napi::Resul
         runs: d.runs,
         compactions: d.compactions,
         allowed_tools: d.allowed_tools,
+        pending_approvals: d
+            .pending_approvals
+            .into_iter()
+            .map(|p| WaitingCall {
+                id: p.id,
+                tool: p.tool,
+                args: p.args,
+            })
+            .collect(),
     })
 }
 

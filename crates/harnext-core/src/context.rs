@@ -94,6 +94,8 @@ pub(crate) enum Ending {
     MaxSteps(u32),
     Cancelled,
     Failed(HarnextError),
+    /// Tool calls wait for approvals given later (deferred decisions).
+    AwaitingApproval(Vec<harnext_protocol::PendingApproval>),
 }
 
 impl Ending {
@@ -107,6 +109,7 @@ impl Ending {
             Ending::EndTurn => (StopReason::EndTurn, None),
             Ending::Cancelled => (StopReason::Cancelled, None),
             Ending::Failed(e) => (StopReason::Error, Some(e)),
+            Ending::AwaitingApproval(_) => (StopReason::AwaitingApproval, None),
             Ending::MaxSteps(n) => (
                 StopReason::MaxSteps,
                 Some(HarnextError::new(

@@ -20,6 +20,7 @@ use std::time::Instant;
 
 use harnext_protocol::AgentEvent;
 use harnext_protocol::ContentBlock;
+use harnext_protocol::PendingApproval;
 use harnext_protocol::ToolStatus;
 use harnext_protocol::ToolStep;
 use harnext_tools::cap_output;
@@ -49,6 +50,10 @@ pub(crate) const TOOL_CANCEL_GRACE: Duration = Duration::from_millis(40);
 pub(crate) const CANCELLED_OUTPUT: &str =
     "Cancelled: the run was aborted before this tool call finished.";
 
+/// The outcome of a call whose approval was deferred (internal: it never reaches a
+/// result; [`Dispatch::run`] turns it into a pending approval).
+const DEFERRED: &str = "\u{0}deferred";
+
 /// A tool call of the model.
 pub(crate) struct Call {
     pub id: String,
@@ -73,8 +78,9 @@ pub(crate) struct Dispatch<'a> {
 type Stop = (ToolStatus, String);
 
 impl Dispatch<'_> {
-    /// Runs one call from `tool_call` to `tool_result` and returns its step.
-    pub async fn run(&self, call: Call) -> ToolStep {
+    /// Runs one call from `tool_call` to `tool_result` and returns its step; a call
+    /// whose approval was deferred returns it as pending, without a result.
+    pub async fn run(&self, call: Call) -> Result<ToolStep, PendingApproval> {
         let Call {
             id,
             name,
@@ -89,8 +95,72 @@ impl Dispatch<'_> {
         let started = Instant::now();
         let (status, output) = match self.outcome(&id, &name, &mut args, invalid_input).await {
             Ok(output) => (ToolStatus::Ok, cap_output(&output, MAX_OUTPUT_CHARS)),
+            Err((_, output)) if output == DEFERRED => {
+                return Err(PendingApproval {
+                    id,
+                    tool: name,
+                    args,
+                })
+            }
             Err(stop) => stop,
         };
+        Ok(self.finish(id, name, args, status, output, started))
+    }
+
+    /// Runs a call of an earlier run whose approval was deferred, with the decision
+    /// given now: its `tool_call` again (this run's events are whole), then its result.
+    pub async fn run_decided(&self, call: PendingApproval, decision: Decision) -> ToolStep {
+        let PendingApproval { id, tool, mut args } = call;
+        self.events.emit(AgentEvent::ToolCall {
+            id: id.clone(),
+            tool: tool.clone(),
+            args: args.clone(),
+        });
+        let started = Instant::now();
+        let outcome = match (decision, self.tools.find(&tool)) {
+            (
+                Decision::Allow {
+                    args: edited,
+                    remember,
+                },
+                Some(registered),
+            ) => {
+                if remember {
+                    self.session.allow(&tool);
+                }
+                if let Some(edited) = edited {
+                    args = edited;
+                }
+                self.execute(&id, registered, args.clone()).await
+            }
+            (Decision::Allow { .. }, None) => Err((
+                ToolStatus::Error,
+                format!(
+                    "The tool `{tool}` is no longer available, so the approved call was not run."
+                ),
+            )),
+            (Decision::Deny { message }, _) => Err(denied(message)),
+            (Decision::Defer, _) => Err((
+                ToolStatus::Denied,
+                "The approval was deferred again.".to_owned(),
+            )),
+        };
+        let (status, output) = match outcome {
+            Ok(output) => (ToolStatus::Ok, cap_output(&output, MAX_OUTPUT_CHARS)),
+            Err(stop) => stop,
+        };
+        self.finish(id, tool, args, status, output, started)
+    }
+
+    fn finish(
+        &self,
+        id: String,
+        name: String,
+        args: Value,
+        status: ToolStatus,
+        output: String,
+        started: Instant,
+    ) -> ToolStep {
         self.events.emit(AgentEvent::ToolResult {
             id: id.clone(),
             status,
@@ -194,12 +264,8 @@ impl Dispatch<'_> {
                 }
                 Ok(())
             }
-            Ok(Decision::Deny { message }) => {
-                let output = message
-                    .filter(|m| !m.trim().is_empty())
-                    .unwrap_or_else(|| "The user denied this tool call.".to_owned());
-                Err((ToolStatus::Denied, cap_output(&output, MAX_OUTPUT_CHARS)))
-            }
+            Ok(Decision::Deny { message }) => Err(denied(message)),
+            Ok(Decision::Defer) => Err((ToolStatus::Cancelled, DEFERRED.to_owned())),
             Err(e) => Err((
                 ToolStatus::Denied,
                 format!("The tool call was not approved: the permission callback failed ({e})."),
@@ -237,6 +303,13 @@ impl Dispatch<'_> {
             ),
         })
     }
+}
+
+fn denied(message: Option<String>) -> Stop {
+    let output = message
+        .filter(|m| !m.trim().is_empty())
+        .unwrap_or_else(|| "The user denied this tool call.".to_owned());
+    (ToolStatus::Denied, cap_output(&output, MAX_OUTPUT_CHARS))
 }
 
 fn cancelled() -> Stop {

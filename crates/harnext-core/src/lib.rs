@@ -19,10 +19,11 @@
 //! `cancel`, `store` (record / backend / file / memory), `config`, `context` (what the
 //! parts of a run share), `session` (lease / replay), `output`, `model_call` (one
 //! streamed model call), `run_tools`, `dispatch` (one tool call's whole life),
-//! `compaction`, `setup` (from a configuration to an agent), `run` (the loop), `agent`
+//! `compaction`, `approvals` (deferred decisions, answered by a later run), `setup` (from a configuration to an agent), `run` (the loop), `agent`
 //! (the entry point).
 
 mod agent;
+pub mod approvals;
 pub mod cancel;
 pub mod compaction;
 pub mod config;

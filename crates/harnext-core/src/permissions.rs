@@ -100,7 +100,15 @@ pub enum Decision {
     Allow { args: Option<Value>, remember: bool },
     /// Do not run it; `message` goes back to the model as the tool's output.
     Deny { message: Option<String> },
+    /// Decide later, from any process: the run ends with stop reason
+    /// `awaiting_approval`, the call saved in the session as pending, and a later run
+    /// of the session given the decision runs or denies it.
+    Defer,
 }
+
+/// Decisions for calls that waited for approvals, by call id, as given to a later run
+/// (see `crate::approvals`).
+pub type Answers = Vec<(String, Decision)>;
 
 /// Why a value is not a [`Decision`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,7 +125,7 @@ pub enum DecisionError {
     Invalid(Value),
 }
 
-const EXPECTED: &str = "expected \"allow\", \"deny\", { behavior: \"allow\", args?, remember? } or { behavior: \"deny\", message? }";
+const EXPECTED: &str = "expected \"allow\", \"deny\", \"defer\", { behavior: \"allow\", args?, remember? } or { behavior: \"deny\", message? }";
 
 impl Decision {
     /// Parses the JSON forms users write: `"allow"`, `"deny"`,
@@ -129,6 +137,7 @@ impl Decision {
                 remember: false,
             }),
             Value::String(s) if s == "deny" => Ok(Decision::Deny { message: None }),
+            Value::String(s) if s == "defer" => Ok(Decision::Defer),
             Value::Object(o) => {
                 let known = ["behavior", "args", "remember", "message"];
                 if let Some(k) = o.keys().find(|k| !known.contains(&k.as_str())) {
@@ -148,6 +157,7 @@ impl Decision {
                         };
                         Ok(Decision::Allow { args, remember })
                     }
+                    Some("defer") if o.len() == 1 => Ok(Decision::Defer),
                     Some("deny") => match o.get("message") {
                         None | Some(Value::Null) => Ok(Decision::Deny { message: None }),
                         Some(Value::String(m)) => Ok(Decision::Deny {

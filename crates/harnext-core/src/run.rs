@@ -18,6 +18,7 @@ use harnext_protocol::AgentEvent;
 use harnext_protocol::ContentBlock;
 use harnext_protocol::ErrorCode;
 use harnext_protocol::Message;
+use harnext_protocol::PendingApproval;
 use harnext_protocol::Role;
 use harnext_protocol::RunResult;
 use harnext_protocol::StopReason;
@@ -32,6 +33,7 @@ use harnext_tools::Workspace;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::approvals;
 use crate::cancel::OrCancel;
 use crate::compaction;
 use crate::context::AgentContext;
@@ -123,12 +125,19 @@ impl Run {
             ),
             Ok(workspace) => {
                 let workspace = Arc::new(workspace);
+                if let Some(answers) = session.take_answers() {
+                    state.answer_approvals(&workspace, answers).await;
+                }
                 for message in input {
                     state.push(message);
                 }
                 let ending = state.run_loop(&workspace).await;
                 (ending, workspace.changed_files())
             }
+        };
+        let pending_approvals = match &ending {
+            Ending::AwaitingApproval(calls) => calls.clone(),
+            _ => Vec::new(),
         };
         let (stop_reason, error) = ending.into_parts();
         let cancelled = stop_reason == StopReason::Cancelled;
@@ -148,6 +157,7 @@ impl Run {
             output: if success { state.answer } else { None },
             error: if cancelled { None } else { error },
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            pending_approvals,
         };
         session.finish(&result);
         crate::session::fail_if_unsaved(&session, &mut result, &events);
@@ -244,7 +254,11 @@ impl LoopState<'_> {
         if turn.is_empty() {
             return self.turn_ended(&response).await;
         }
-        let mut results = self.dispatch(workspace, turn.calls).await;
+        let (mut results, deferred) = self.dispatch(workspace, turn.calls).await;
+        if !deferred.is_empty() {
+            approvals::wait(self.session, &deferred, &results);
+            return Err(Ending::AwaitingApproval(deferred));
+        }
         let ending = self.final_answers(turn.answers, &mut results).await;
         self.push(Message {
             role: Role::User,
@@ -362,7 +376,7 @@ impl LoopState<'_> {
         &mut self,
         workspace: &Arc<Workspace>,
         calls: Vec<Call>,
-    ) -> Vec<ContentBlock> {
+    ) -> (Vec<ContentBlock>, Vec<PendingApproval>) {
         let dispatch = Dispatch {
             tools: &self.tools,
             workspace,
@@ -373,12 +387,34 @@ impl LoopState<'_> {
             cancel: self.cancel,
         };
         let mut results = Vec::with_capacity(calls.len());
+        let mut deferred = Vec::new();
         for call in calls {
-            let step = dispatch.run(call).await;
-            results.push(dispatch::result_block(&step));
-            self.steps.push(step);
+            match dispatch.run(call).await {
+                Ok(step) => {
+                    results.push(dispatch::result_block(&step));
+                    self.steps.push(step);
+                }
+                Err(pending) => deferred.push(pending),
+            }
         }
-        results
+        (results, deferred)
+    }
+
+    /// Runs or denies the calls that waited for approvals, then the turn goes on.
+    async fn answer_approvals(&mut self, workspace: &Arc<Workspace>, answers: approvals::Answers) {
+        let dispatch = Dispatch {
+            tools: &self.tools,
+            workspace,
+            mode: self.agent.config.permission_mode,
+            handler: self.permissions.as_ref(),
+            session: self.session,
+            events: self.events,
+            cancel: self.cancel,
+        };
+        let (message, steps) =
+            approvals::resolve(&dispatch, self.session, &self.history, answers).await;
+        self.steps.extend(steps);
+        self.push(message);
     }
 
     /// Checks the turn's final answers (structured output), their results added to

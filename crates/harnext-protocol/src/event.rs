@@ -28,6 +28,18 @@ pub enum StopReason {
     MaxSteps,
     Cancelled,
     Error,
+    /// Tool calls wait for approvals given later (`result.pending_approvals`); the run
+    /// goes on when a run of the session answers them.
+    AwaitingApproval,
+}
+
+/// A tool call whose approval was deferred: the session keeps it until a later run
+/// answers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingApproval {
+    pub id: String,
+    pub tool: String,
+    pub args: Value,
 }
 
 /// One tool call of a run, with its outcome.
@@ -59,6 +71,9 @@ pub struct RunResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<HarnextError>,
     pub duration_ms: u64,
+    /// With stop reason `awaiting_approval`: the calls waiting for a decision.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_approvals: Vec<PendingApproval>,
 }
 
 /// The events of a run, in the order the public contract gives: `run_start` first,

@@ -22,6 +22,7 @@ mod usage;
 pub use error::ErrorCode;
 pub use error::HarnextError;
 pub use event::AgentEvent;
+pub use event::PendingApproval;
 pub use event::RunResult;
 pub use event::StopReason;
 pub use event::ToolStatus;
