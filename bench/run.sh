@@ -8,3 +8,4 @@ echo "building the release addon and mock provider…" >&2
 npm run --silent build >&2
 cargo build --release -p harnext-mock --bin harnext-mock --target "$host" >&2
 node bench/run.mjs
+bash bench/stores.sh
