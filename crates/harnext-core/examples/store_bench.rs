@@ -25,14 +25,18 @@ fn records(n: usize) -> Vec<SessionRecord> {
         .map(|i| match i % 4 {
             0 => SessionRecord::Message {
                 ts: 1,
-                message: Message::user_text(format!("step {i}: look at the failing test and fix it")),
+                message: Message::user_text(format!(
+                    "step {i}: look at the failing test and fix it"
+                )),
             },
             1 => SessionRecord::Message {
                 ts: 1,
                 message: Message {
                     role: Role::Assistant,
                     content: vec![
-                        ContentBlock::Text { text: "Reading the file.".into() },
+                        ContentBlock::Text {
+                            text: "Reading the file.".into(),
+                        },
                         ContentBlock::ToolUse {
                             id: format!("call_{i}"),
                             name: "read_file".into(),
@@ -68,7 +72,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let i = ((sorted.len() - 1) as f64 * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
@@ -100,12 +108,16 @@ fn main() -> Result<(), String> {
         .unwrap_or(2000);
     let recs = records(n);
     let dir = std::env::temp_dir().join(format!("harnext-store-bench-{}", std::process::id()));
-    let mut stores: Vec<(&str, Arc<dyn SessionStore>)> = vec![("file", Arc::new(FileStore::new(&dir)))];
+    let mut stores: Vec<(&str, Arc<dyn SessionStore>)> =
+        vec![("file", Arc::new(FileStore::new(&dir)))];
     if let Ok(url) = std::env::var("HARNEXT_BENCH_POSTGRES_URL") {
         stores.push(("postgres", open_store(&url).map_err(|e| e.to_string())?));
     }
     if let Ok(url) = std::env::var("HARNEXT_BENCH_REDIS_URL") {
-        stores.push(("redis", open_store(&format!("{url}/?prefix=bench")).map_err(|e| e.to_string())?));
+        stores.push((
+            "redis",
+            open_store(&format!("{url}/?prefix=bench")).map_err(|e| e.to_string())?,
+        ));
     }
     let mut base = None;
     for (name, store) in &stores {
