@@ -90,17 +90,8 @@ export declare const builtinTools: readonly BuiltinToolName[]
 export type Decision =
   | 'allow'
   | 'deny'
-  | 'defer'
   | { behavior: 'allow'; args?: Record<string, unknown>; remember?: boolean }
   | { behavior: 'deny'; message?: string }
-  | { behavior: 'defer' }
-
-/** A tool call whose approval was deferred, waiting in its session. */
-export interface PendingApproval {
-  id: string
-  tool: string
-  args: Record<string, unknown>
-}
 
 /** What `outputSchema` accepts. */
 export type OutputSchema = JsonSchema<any> | StandardSchema<any, any>
@@ -131,14 +122,19 @@ export interface RunResult<T = unknown> {
   sessionId: string
   success: boolean
   cancelled: boolean
+  /**
+   * `end_turn` (success), `max_steps`, `cancelled`, `error`, or the model's turn stopped
+   * short of an answer: `max_tokens` (cut at the output token limit), `refusal`,
+   * `content_filter`. Only `end_turn` is a success.
+   */
   stopReason: StopReason
+  /** With `refusal` and `content_filter`: what the provider said about it. */
+  stopDetails?: StopDetails
   /** The validated structured output, when `outputSchema` was given and the run succeeded. */
   output?: T
   /** Present when `success` is false and the run was not cancelled. */
   error?: HarnextError
   durationMs: number
-  /** With `stopReason` `'awaiting_approval'`: the calls waiting for a decision. */
-  pendingApprovals?: Array<PendingApproval>
 }
 
 
@@ -168,12 +164,12 @@ export declare class Agent {
    * Runs the agent loop to the end. Resolves however the run ends (success, cancellation,
    * provider error, max steps); rejects only for misuse detected before it starts.
    */
-  run<S extends OutputSchema | undefined = undefined>(input: string | Message[] | ApprovalsInput, options?: RunOptions & { outputSchema?: S }): Promise<RunResult<OutputOf<S>>>
+  run<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions & { outputSchema?: S }): Promise<RunResult<OutputOf<S>>>
   /**
    * Streams the run's events. Returns at once; the run starts when iteration starts.
    * Breaking out of `for await` cancels the run like an abort.
    */
-  stream<S extends OutputSchema | undefined = undefined>(input: string | Message[] | ApprovalsInput, options?: RunOptions & { outputSchema?: S }): AsyncIterable<AgentEvent>
+  stream<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions & { outputSchema?: S }): AsyncIterable<AgentEvent>
   /** The sessions in a session directory, newest (last updated) first. */
   static listSessions(options?: SessionDirOptions | undefined | null): Promise<SessionInfo[]>
   /**
@@ -204,10 +200,11 @@ export type AgentEvent =
      * inside the `for await` body; the run goes on when it has the decision.
      */
   respond: (decision: Decision) => void }
-  | { type: 'usage'; inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number; reasoningTokens: number }
+  | { type: 'usage'; inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number; reasoningTokens: number; unreported?: boolean }
   | { type: 'retry'; attempt: number; delayMs: number; reason: string }
   | { type: 'compaction'; beforeTokens: number; afterTokens: number; trimmed: number; summarized: number }
   | { type: 'mcp_server_error'; server: string; message: string }
+  | { type: 'mcp_warning'; server: string; tool?: string; message: string }
   | { type: 'error'; error: HarnextError }
   | { type: 'run_end'; result: RunResult }
 
@@ -255,18 +252,17 @@ export interface AgentOptions {
   maxRetries?: number
   /** Milliseconds a model stream may stay silent before it counts as stalled. Default 300000. */
   idleTimeoutMs?: number
+  /**
+   * Milliseconds one model call may take in all (retries included), however steadily
+   * data arrives; past it the run fails with a `timeout` error. Default 1800000 (30 min).
+   */
+  streamTimeoutMs?: number
   /** The model turns replayed by `model: "scripted"`, one per model call. */
   script?: ScriptTurn[]
   /** Where sessions are kept as `<sessionId>.jsonl`. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`. */
   sessionDir?: string
   /** `false` keeps sessions in memory only (continued by this agent only). Default `true`. */
   persistSession?: boolean
-  /**
-   * Where sessions are kept instead of files: `"postgres://..."` or `"redis://..."`
-   * (shared by every machine that names it). Takes precedence over `sessionDir` and
-   * `persistSession`.
-   */
-  sessionStore?: string
   /**
    * The model's context window in tokens: the history is compacted as it nears it.
    * Default: by model family (200000 for Claude); unlimited for `"scripted"`.
@@ -277,11 +273,27 @@ export interface AgentOptions {
    * `mcp__<name>__<tool>`. Started by the first run, reused by later runs, ended by `close()`.
    */
   mcpServers?: Record<string, McpStdioServer | McpHttpServer>
-}
-
-/** The input of a run that answers a session's pending approvals. */
-export interface ApprovalsInput {
-  approvals: Record<string, Decision>
+  /**
+   * How shell commands and MCP stdio servers are confined: `"workspace-write"` (write only
+   * in `cwd`, the temp directories and `writableRoots`; credential folders unreadable),
+   * `"read-only"` (no writes), `"off"` (no sandbox). Default `"workspace-write"`.
+   */
+  sandbox?: 'workspace-write' | 'read-only' | 'off'
+  /** Commands may open network connections. Default `false`. */
+  network?: boolean
+  /** More directories commands may write in (relative to `cwd`); they must exist. */
+  writableRoots?: Array<string>
+  /**
+   * More paths commands may not read (relative to `cwd`), besides `~/.ssh`, `~/.aws`,
+   * `~/.gnupg`, `~/.config/gcloud`, `~/.docker`, `~/.netrc`, `~/.npmrc` and `sessionDir`.
+   */
+  denyRead?: Array<string>
+  /** Environment variables (names or `*` patterns) commands keep although they look secret. */
+  envAllow?: Array<string>
+  /** Environment variables (names or `*` patterns) commands never get. */
+  envDeny?: Array<string>
+  /** Run with what the system can enforce instead of failing when it cannot enforce `sandbox`. */
+  sandboxBestEffort?: boolean
 }
 
 /** One block of a message of a session's history. */
@@ -293,7 +305,7 @@ export type ContentBlock =
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
   | { type: 'tool_result'; toolUseId: string; content: string; status: ToolStatus }
 
-export type ErrorCode = 'auth' | 'rate_limit' | 'overloaded' | 'bad_request' | 'context_overflow' | 'network' | 'timeout' | 'server' | 'max_steps' | 'output_invalid' | 'tool' | 'internal' | 'session_store'
+export type ErrorCode = 'auth' | 'rate_limit' | 'overloaded' | 'bad_request' | 'context_overflow' | 'network' | 'timeout' | 'server' | 'max_steps' | 'max_tokens' | 'refusal' | 'content_filter' | 'output_invalid' | 'tool' | 'internal'
 
 /** Where a forked session comes from. */
 export interface ForkedFrom {
@@ -311,8 +323,6 @@ export interface ForkSessionOptions {
   atMessage?: number
   /** The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`. */
   sessionDir?: string
-  /** A session store URL (`"postgres://..."`, `"redis://..."`) instead of the directory. */
-  sessionStore?: string
 }
 
 /** A run-time failure: in an `error` event, and in `RunResult.error`. */
@@ -349,6 +359,13 @@ export interface McpHttpServer {
   headers?: Record<string, string>
   /** How long connecting and `initialize`, then `tools/list`, may take, each. Default 30000. */
   startupTimeoutMs?: number
+  /** How long one tool call may take before it fails with an error result. Default 600000. */
+  toolTimeoutMs?: number
+  /**
+   * The most bytes of one tool result kept while it is read (1024 to 16 MiB); a longer
+   * result is cut, with a note. Default 1048576.
+   */
+  maxResultBytes?: number
 }
 
 /**
@@ -365,6 +382,15 @@ export interface McpStdioServer {
   cwd?: string
   /** How long starting may take: spawn and `initialize`, then `tools/list`, each. Default 30000. */
   startupTimeoutMs?: number
+  /** `false` runs this server outside the agent's sandbox. Default `true`. */
+  sandbox?: boolean
+  /** How long one tool call may take before it fails with an error result. Default 600000. */
+  toolTimeoutMs?: number
+  /**
+   * The most bytes of one tool result kept while it is read (1024 to 16 MiB); a longer
+   * result is cut, with a note. Default 1048576.
+   */
+  maxResultBytes?: number
 }
 
 /** One message of an input list. */
@@ -457,19 +483,12 @@ export interface SessionData {
   compactions: number
   /** Tools allowed without asking for the rest of the session (`remember: true`). */
   allowedTools: Array<string>
-  /**
-   * Tool calls waiting for approvals (deferred decisions): answer them with
-   * `agent.run({ approvals: { [id]: decision } }, { sessionId })`.
-   */
-  pendingApprovals: Array<WaitingCall>
 }
 
 /** Options of `Agent.listSessions()` and `Agent.loadSession()`. */
 export interface SessionDirOptions {
   /** The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`. */
   sessionDir?: string
-  /** A session store URL (`"postgres://..."`, `"redis://..."`) instead of the directory. */
-  sessionStore?: string
 }
 
 /** A session as `Agent.listSessions()` lists it. */
@@ -494,7 +513,17 @@ export interface SessionMessage {
   content: Array<ContentBlock>
 }
 
-export type StopReason = 'end_turn' | 'max_steps' | 'cancelled' | 'error' | 'awaiting_approval'
+/** What the provider said about a refusal or a filtered output. */
+export interface StopDetails {
+  /** The policy category, when the provider names one (`"cyber"`, `"bio"`, ...). */
+  category?: string
+  /** The provider's explanation, when it gives one. */
+  explanation?: string
+  /** The details as the provider sent them. */
+  raw?: unknown
+}
+
+export type StopReason = 'end_turn' | 'max_steps' | 'cancelled' | 'error' | 'max_tokens' | 'refusal' | 'content_filter'
 
 export interface SystemPromptAppend {
   /** Text added after the built-in coding-agent prompt. */
@@ -525,11 +554,9 @@ export interface Usage {
   cacheReadTokens: number
   cacheWriteTokens: number
   reasoningTokens: number
-}
-
-/** A tool call of a session waiting for an approval. */
-export interface WaitingCall {
-  id: string
-  tool: string
-  args: Record<string, unknown>
+  /**
+   * `true` when the server did not report usable counts (for the call, or for at least
+   * one call of the run): the zeros mean "unknown", not "free". Absent otherwise.
+   */
+  unreported?: boolean
 }
