@@ -254,3 +254,81 @@ for (const [name, sessionStore] of stores()) {
     assert.match(interrupted.content, /not run again/);
   });
 }
+
+/** Sends one inline command to the Redis at `url` (a URL object); its reply's first line. */
+async function redisCommand(url, line) {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = net.connect(Number(url.port), url.hostname);
+    s.once('connect', () => s.write(`${line}\r\n`));
+    s.once('data', (d) => { s.end(); resolve(String(d).split('\r\n')[0]); });
+    s.once('error', reject);
+  });
+}
+
+test('a password in a sessionStore URL reaches no event, result, session, listing, error or CLI output', { skip: !required && !(process.env.HARNEXT_TEST_POSTGRES_URL && process.env.HARNEXT_TEST_REDIS_URL) }, async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { writeFileSync } = await import('node:fs');
+  const n = `${Date.now()}${Math.random().toString(36).slice(2, 8)}`;
+  const secret = `Pw@${n}/x`;
+  const forms = [secret, encodeURIComponent(secret)];
+  const leaks = (text) => forms.filter((f) => text.includes(f));
+  // PostgreSQL trusts 127.0.0.1 in the tests: the password is in the URL, never checked.
+  const pg = process.env.HARNEXT_TEST_POSTGRES_URL.replace('://harnext@', `://harnext:${encodeURIComponent(secret)}@`);
+  // Redis checks it: an ACL user of its own with that password.
+  const r = new URL(process.env.HARNEXT_TEST_REDIS_URL);
+  assert.equal(await redisCommand(r, `ACL SETUSER leak${n} on >${secret} ~* &* +@all`), '+OK');
+  const redisUrl = (pw) => `redis://leak${n}:${encodeURIComponent(pw)}@${r.host}/?prefix=leak${n}`;
+  assert.ok(pg.includes(encodeURIComponent(secret)));
+
+  for (const sessionStore of [pg, redisUrl(secret)]) {
+    const cwd = workspace();
+    const seen = [];
+    const agent = new Agent({
+      model: 'scripted', cwd, sessionStore, permissionMode: 'manual', onPermissionRequest: () => 'defer',
+      script: [{ toolCalls: [{ id: 'call_echo', name: 'bash', args: { command: 'echo hi' } }] }, { text: 'Done.' }],
+    });
+    for await (const e of agent.stream('echo something')) seen.push(e);
+    const end = seen.find((e) => e.type === 'run_end');
+    assert.equal(end.result.stopReason, 'awaiting_approval', JSON.stringify(end.result));
+    const { sessionId } = end.result;
+    for await (const e of agent.stream({ approvals: { call_echo: 'allow' } }, { sessionId })) seen.push(e);
+    assert.equal(seen.at(-1).result.success, true, JSON.stringify(seen.at(-1)));
+    seen.push(await Agent.loadSession(sessionId, { sessionStore }));
+    seen.push(await Agent.listSessions({ sessionStore }));
+    seen.push(await Agent.forkSession(sessionId, { sessionStore }));
+    const text = JSON.stringify(seen);
+    assert.ok(text.includes('hi') && text.includes('Done.'), text);
+    assert.deepEqual(leaks(text), [], sessionStore);
+  }
+
+  // A wrong password: the errors say what failed, not what was sent.
+  const wrong = redisUrl(`${secret}-wrong`);
+  forms.push(`${secret}-wrong`, encodeURIComponent(`${secret}-wrong`));
+  await assert.rejects(Agent.listSessions({ sessionStore: wrong }), (e) => /session store/.test(e.message) && leaks(e.message).length === 0);
+  const bad = new Agent({ model: 'scripted', cwd: workspace(), sessionStore: wrong, script: [{ text: 'x' }] });
+  const failed = await bad.run('x').catch((e) => e);
+  const shown = failed instanceof Error ? failed.message : JSON.stringify(failed);
+  assert.match(shown, /session.store/);
+  assert.deepEqual(leaks(shown), []);
+  const cwd = workspace();
+  const script = path.join(cwd, 'script.json');
+  writeFileSync(script, JSON.stringify([{ text: 'x' }]));
+  const cli = spawnSync(process.execPath, [path.join(here, '..', 'cli', 'harnext.mjs'), '--json', '--script', script, '--session-store', wrong, '--cwd', cwd, 'start'],
+    { env: { ...process.env, HOME: cwd, HARNEXT_SESSION_DIR: '' }, encoding: 'utf8' });
+  assert.notEqual(cli.status, 0);
+  assert.match(cli.stdout + cli.stderr, /session.store/i);
+  assert.deepEqual(leaks(cli.stdout + cli.stderr), []);
+});
+
+test('a malformed approvals input is refused by name before the run starts', async () => {
+  const a = new Agent({ model: 'scripted', script: [{ text: 'x' }], persistSession: false });
+  await assert.rejects(a.run({ approvals: 'allow' }), /invalid argument `input.approvals`: expected an object of decisions by call id, got the string "allow"/);
+  await assert.rejects(a.run({ approvals: {}, extra: 1 }), /only `approvals`, got also `extra`/);
+  await assert.rejects(a.run({ approval: {} }), /invalid argument `input`: expected a string or an array of messages .*approvals/);
+  await assert.rejects(async () => {
+    for await (const e of a.stream({ approvals: [] })) void e;
+  }, /`input.approvals`: expected an object of decisions by call id, got an array/);
+  // Well-formed, but no session waits: the engine says so.
+  await assert.rejects(a.run({ approvals: { call_x: 'allow' } }), /sessionId/);
+});

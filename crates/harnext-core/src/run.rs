@@ -158,7 +158,10 @@ impl Run {
                             ),
                         ),
                     };
-                    state.close_open_calls();
+                    // Deferred calls stay open: they wait in the session for a decision.
+                    if !matches!(ending, Ending::AwaitingApproval(_)) {
+                        state.close_open_calls();
+                    }
                     (ending, workspace.changed_files())
                 }
             };
