@@ -427,3 +427,51 @@ async fn a_store_that_goes_away_mid_run_stops_it_with_session_store_and_keeps_wh
         assert!(resumed.success, "{name}: {resumed:?}");
     }
 }
+
+/// A worker creating an agent per job, whose agents are dropped late (a garbage-collected
+/// binding): the agents given one URL share its store, so the database sees a few
+/// connections, not one idle pool per agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_given_one_url_share_its_connections() {
+    let Some((_, url)) = servers().into_iter().find(|(n, _)| *n == "postgres") else {
+        return;
+    };
+    let first = open_store(&url).unwrap();
+    assert!(Arc::ptr_eq(&first, &open_store(&url).unwrap()));
+    let other = format!("{url}?application_name=other");
+    assert!(!Arc::ptr_eq(&first, &open_store(&other).unwrap()));
+
+    const AGENTS: usize = 60;
+    let work = tempfile::tempdir().unwrap();
+    let mut kept = Vec::new();
+    for i in 0..AGENTS {
+        let agent = Agent::new(config(
+            open_store(&url).unwrap(),
+            work.path(),
+            vec![turn(Some(&format!("done {i}")), vec![])],
+        ))
+        .unwrap();
+        let result = run(&agent, RunRequest::text(format!("task {i}"))).await;
+        assert!(result.success, "{i}: {result:?}");
+        kept.push(agent);
+    }
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'harnext'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let open: i64 = row.get(0);
+    // The other tests of this file run at the same time through the same pool (and a
+    // few through proxies): well under one connection per agent.
+    assert!(
+        open < (AGENTS / 2) as i64,
+        "{open} connections for {AGENTS} agents"
+    );
+    drop(kept);
+}

@@ -101,7 +101,7 @@ impl PostgresStore {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(16)
+            .max_size(64)
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .wait_timeout(Some(crate::store::remote::OP_TIMEOUT))
             .create_timeout(Some(std::time::Duration::from_secs(5)))

@@ -8,6 +8,7 @@
 //! its answer on a channel, for [`OP_TIMEOUT`] at most: a server that stopped answering
 //! becomes a `session_store` error, never a hang.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -135,16 +136,40 @@ fn percent_decode(s: &str) -> String {
 /// `redis://` (or `rediss://`). Nothing connects yet: the first operation does.
 /// A URL that names no store is [`StoreError::Config`] (the problem, without the option
 /// name: see [`store_option`]).
+///
+/// One store per URL and process: agents, `listSessions` and the rest given the same URL
+/// share its connections (a PostgreSQL pool, a Redis connection). A worker creating an
+/// agent per job would otherwise keep each agent's idle connections until the garbage
+/// collector drops the agent, and a database's `max_connections` runs out.
 pub fn open_store(url: &str) -> Result<Arc<dyn SessionStore>, StoreError> {
-    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("postgres" | "postgresql") => Ok(Arc::new(crate::store::PostgresStore::new(url)?)),
-        Some("redis" | "rediss") => Ok(Arc::new(crate::store::RedisStore::new(url)?)),
-        _ => Err(StoreError::Config(format!(
-            "expected a `postgres://` or `redis://` URL, got `{}`",
-            redact_url(url)
-        ))),
+    static STORES: OnceLock<std::sync::Mutex<HashMap<String, Arc<dyn SessionStore>>>> =
+        OnceLock::new();
+    let stores = STORES.get_or_init(Default::default);
+    if let Some(store) = stores
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(url)
+    {
+        return Ok(store.clone());
     }
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    let store: Arc<dyn SessionStore> = match scheme.as_deref() {
+        Some("postgres" | "postgresql") => Arc::new(crate::store::PostgresStore::new(url)?),
+        Some("redis" | "rediss") => Arc::new(crate::store::RedisStore::new(url)?),
+        _ => {
+            return Err(StoreError::Config(format!(
+                "expected a `postgres://` or `redis://` URL, got `{}`",
+                redact_url(url)
+            )))
+        }
+    };
+    // Two first uses at once: the first one in is kept, the other dropped unused.
+    Ok(stores
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(url.to_owned())
+        .or_insert(store)
+        .clone())
 }
 
 /// The `session_store` option: [`open_store`] with its problems as option errors.
