@@ -84,14 +84,25 @@ export declare const builtinTools: readonly BuiltinToolName[]
 
 /**
  * The answer to a permission request. `args` replaces the call's arguments; `remember`
- * allows the same tool for the rest of the session; a deny `message` goes back to the
- * model as the tool's output (status `denied`).
+ * allows the same tool for the rest of the session; `escalate` relaxes the sandbox for
+ * this one call (only a request with `sandboxed: true`, and never with `remember`); a
+ * deny `message` goes back to the model as the tool's output (status `denied`).
  */
 export type Decision =
   | 'allow'
   | 'deny'
-  | { behavior: 'allow'; args?: Record<string, unknown>; remember?: boolean }
+  | { behavior: 'allow'; args?: Record<string, unknown>; remember?: false; escalate: Escalation }
+  | { behavior: 'allow'; args?: Record<string, unknown>; remember?: boolean; escalate?: undefined }
   | { behavior: 'deny'; message?: string }
+
+/**
+ * What one approved `bash` call may do beyond the sandbox: open network connections,
+ * and/or write in more directories (absolute, or relative to `cwd`; they must exist).
+ */
+export interface Escalation {
+  network?: boolean
+  writableRoots?: string[]
+}
 
 /** What `outputSchema` accepts. */
 export type OutputSchema = JsonSchema<any> | StandardSchema<any, any>
@@ -152,6 +163,11 @@ export declare class Agent {
   constructor(options: AgentOptions)
   /** The system prompt sent with every model call. */
   get systemPrompt(): string
+  /**
+   * What the sandbox of the agent's commands enforces (the chosen and the enforced
+   * mode, network, what is missing), as `run_start` and the system prompt say it.
+   */
+  sandboxStatus(): SandboxStatus
   /** The workspace directory, resolved. */
   get cwd(): string
   /**
@@ -190,12 +206,18 @@ export declare class EventStream {}
 
 /** An event of a run. `run_start` is always first and `run_end` always last, exactly once. */
 export type AgentEvent =
-  | { type: 'run_start'; sessionId: string }
+  | { type: 'run_start'; sessionId: string; /** The sandbox of the run's commands: the chosen and the enforced mode. */
+  sandbox: RunSandbox }
   | { type: 'thinking'; text: string }
   | { type: 'text'; text: string }
   | { type: 'tool_call'; id: string; tool: string; args: Record<string, unknown> }
   | { type: 'tool_result'; id: string; status: ToolStatus; output: string }
   | { type: 'permission_request'; id: string; tool: string; args: Record<string, unknown>; /**
+     * Whether the call would run in the OS sandbox (`bash` with a sandbox in force);
+     * only such a call can be approved with `escalate`.
+     */
+    sandboxed: boolean; /** How it would be sandboxed, when it would. */
+    sandbox?: CallSandbox; /**
      * Answers the request (when the agent has no `onPermissionRequest`): call it from
      * inside the `for await` body; the run goes on when it has the decision.
      */
@@ -294,6 +316,14 @@ export interface AgentOptions {
   envDeny?: Array<string>
   /** Run with what the system can enforce instead of failing when it cannot enforce `sandbox`. */
   sandboxBestEffort?: boolean
+}
+
+/** How a call waiting for approval would be sandboxed. */
+export interface CallSandbox {
+  /** The enforced mode. */
+  mode: 'workspace-write' | 'read-only'
+  /** Whether the command would have network access. */
+  network: boolean
 }
 
 /** One block of a message of a session's history. */
@@ -414,6 +444,13 @@ export interface PermissionRequest {
   id: string
   tool: string
   args: Record<string, unknown>
+  /**
+   * Whether the call would run in the OS sandbox (`bash` with a sandbox in force);
+   * only such a call can be approved with `escalate`.
+   */
+  sandboxed: boolean
+  /** How it would be sandboxed, when it would. */
+  sandbox?: CallSandbox
 }
 
 /** Options of `run()` and `stream()` (and `signal`, declared with the JS layer's types). */
@@ -426,6 +463,34 @@ export interface RunOptions {
   outputSchema?: OutputSchema
   /** How many times the model may try again after an answer that does not match `outputSchema`. Default 2. */
   maxOutputRetries?: number
+}
+
+/** The sandbox of a run (`run_start`). */
+export interface RunSandbox {
+  /** The mode chosen with the `sandbox` option. */
+  requested: 'workspace-write' | 'read-only' | 'off'
+  /** The mode in force: the chosen one, or `"off"` when nothing confines commands. */
+  enforced: 'workspace-write' | 'read-only' | 'off'
+  /** Whether commands may open network connections. */
+  network: boolean
+  /** Whether part of the chosen mode is not enforced (`sandboxBestEffort`). */
+  partial: boolean
+}
+
+/** What the agent's sandbox enforces (`agent.sandboxStatus()`). */
+export interface SandboxStatus {
+  /** The mode chosen with the `sandbox` option. */
+  requested: 'workspace-write' | 'read-only' | 'off'
+  /** The mode in force: the chosen one, or `"off"` when nothing confines commands. */
+  enforced: 'workspace-write' | 'read-only' | 'off'
+  /** Whether commands may open network connections. */
+  network: boolean
+  /** Whether part of the chosen mode is not enforced (`sandboxBestEffort`). */
+  partial: boolean
+  /** One paragraph: what commands can and cannot do, and how it is enforced. */
+  summary: string
+  /** What the system could not enforce. */
+  missing: Array<string>
 }
 
 export interface ScriptToolCall {

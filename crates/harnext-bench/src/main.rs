@@ -135,6 +135,7 @@ fn run() -> Res<()> {
         workspace: Arc::new(Workspace::new(&root)?),
         cancel: CancellationToken::new(),
         call_id: "bench".to_string(),
+        escalated: None,
     };
     let call = |tool: &dyn Tool, args: Value| -> Res<String> {
         runtime
@@ -298,6 +299,7 @@ fn run() -> Res<()> {
         workspace: Arc::new(Workspace::new(&empty)?),
         cancel: CancellationToken::new(),
         call_id: "bench".to_string(),
+        escalated: None,
     };
     let mut in_tree = Vec::new();
     let mut in_empty = Vec::new();
@@ -321,6 +323,7 @@ fn run() -> Res<()> {
         workspace: Arc::new(Workspace::new(&empty)?.with_sandbox(Arc::new(sandbox))),
         cancel: CancellationToken::new(),
         call_id: "bench".to_string(),
+        escalated: None,
     };
     let mut plain = Vec::new();
     let mut boxed = Vec::new();

@@ -208,7 +208,7 @@ impl Running {
 /// prompt on /dev/tty (ssh, sudo) fails at once instead of being stopped until the
 /// timeout. Its process group is still its pid. Without `setsid`, its own group.
 fn start(command: &str, ctx: &ToolContext) -> Result<(Running, GroupGuard), ToolError> {
-    let sandbox = ctx.workspace.sandbox();
+    let sandbox = ctx.sandbox();
     if sandbox.is_active() {
         let mut cmd = sandbox.command("bash", ProcessKind::Shell);
         cmd.command_mut()
@@ -428,7 +428,7 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
     let failed = !matches!(&status, Some(Ok(s)) if s.success());
     text.push_str(&describe_status(status));
     if failed {
-        if let Some(hint) = ctx.workspace.sandbox().blocked_hint(&text) {
+        if let Some(hint) = ctx.sandbox().blocked_hint(&text) {
             text.push('\n');
             text.push_str(&hint);
         }
