@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -25,6 +26,7 @@ use harnext_sandbox::{Killer, ProcessKind, SandboxChild};
 
 use crate::changes::{self, ScanError, Snapshot};
 use crate::output::cap_head_tail;
+use crate::schema::schema_for;
 use crate::{cap_output, parse_args, Tool, ToolContext, ToolError, MAX_OUTPUT_CHARS};
 
 /// After the shell exits (or is killed), how long to keep reading output still held
@@ -74,10 +76,14 @@ impl Default for BashTool {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// The command, run as `bash -c <command>` in the workspace root.
     command: String,
+    /// Kill the command after this many milliseconds (its bounds and default are the
+    /// tool's, set in `input_schema`).
+    #[schemars(range(min = 1))]
     timeout_ms: Option<u64>,
 }
 
@@ -93,25 +99,15 @@ impl Tool for BashTool {
     fn input_schema(&self) -> Value {
         let default_ms = self.default_timeout.as_millis();
         let max_ms = self.max_timeout.as_millis();
-        json!({
-            "type": "object",
-            "properties": {
-                "command": {
-                    "type": "string",
-                    "description": "The command, run as `bash -c <command>` in the workspace root."
-                },
-                "timeout_ms": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": max_ms,
-                    "description": format!(
-                        "Kill the command after this many milliseconds. Default {default_ms}, at most {max_ms}."
-                    )
-                }
-            },
-            "required": ["command"],
-            "additionalProperties": false
-        })
+        let mut schema = schema_for::<Args>();
+        // The bounds and the default depend on this tool's settings.
+        if let Some(timeout) = schema.pointer_mut("/properties/timeout_ms") {
+            timeout["maximum"] = json!(max_ms);
+            timeout["description"] = json!(format!(
+                "Kill the command after this many milliseconds. Default {default_ms}, at most {max_ms}."
+            ));
+        }
+        schema
     }
 
     fn read_only(&self) -> bool {

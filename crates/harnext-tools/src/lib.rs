@@ -24,6 +24,7 @@ mod grep;
 mod multi_edit;
 mod output;
 mod read_file;
+mod schema;
 #[cfg(test)]
 mod test_support;
 mod walk;

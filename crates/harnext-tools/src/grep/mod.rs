@@ -16,10 +16,12 @@
 //! while searching); [`render`] turns what was found into the text the model reads.
 
 use futures::future::BoxFuture;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::fsutil;
+use crate::schema::schema_for;
 use crate::{parse_args, Tool, ToolContext, ToolError, MAX_OUTPUT_CHARS};
 
 mod query;
@@ -47,7 +49,7 @@ characters with a note of what was not shown, and always ends with the total cou
 /// The `grep` tool.
 pub struct GrepTool;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum Mode {
     Content,
@@ -55,17 +57,29 @@ enum Mode {
     Count,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// Regular expression (Rust/ripgrep syntax), matched against single lines.
     pattern: String,
+    /// File or directory to search, relative to the workspace root. Default: the root.
     path: Option<String>,
+    /// Only search files matching this glob, relative to `path` (`*.rs`, `src/**/*.{ts,tsx}`; a pattern without `/` matches file names at any depth; a leading `!` excludes).
     glob: Option<String>,
+    /// content: matching lines (default); files_with_matches: paths only; count: matching lines per file.
     output_mode: Option<Mode>,
+    /// Ignore case. Default false.
     case_insensitive: Option<bool>,
+    /// Treat pattern as plain text, not a regular expression. Default false.
     literal: Option<bool>,
+    /// Lines of context before and after each match (content mode). Default 0.
+    #[schemars(range(max = MAX_CONTEXT))]
     context: Option<usize>,
+    /// Lines of context before each match; overrides context.
+    #[schemars(range(max = MAX_CONTEXT))]
     before: Option<usize>,
+    /// Lines of context after each match; overrides context.
+    #[schemars(range(max = MAX_CONTEXT))]
     after: Option<usize>,
 }
 
@@ -79,56 +93,7 @@ impl Tool for GrepTool {
     }
 
     fn input_schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "pattern": {
-                    "type": "string",
-                    "description": "Regular expression (Rust/ripgrep syntax), matched against single lines."
-                },
-                "path": {
-                    "type": "string",
-                    "description": "File or directory to search, relative to the workspace root. Default: the root."
-                },
-                "glob": {
-                    "type": "string",
-                    "description": "Only search files matching this glob, relative to `path` (`*.rs`, `src/**/*.{ts,tsx}`; a pattern without `/` matches file names at any depth; a leading `!` excludes)."
-                },
-                "output_mode": {
-                    "type": "string",
-                    "enum": ["content", "files_with_matches", "count"],
-                    "description": "content: matching lines (default); files_with_matches: paths only; count: matching lines per file."
-                },
-                "case_insensitive": {
-                    "type": "boolean",
-                    "description": "Ignore case. Default false."
-                },
-                "literal": {
-                    "type": "boolean",
-                    "description": "Treat pattern as plain text, not a regular expression. Default false."
-                },
-                "context": {
-                    "type": "integer",
-                    "minimum": 0,
-                    "maximum": MAX_CONTEXT,
-                    "description": "Lines of context before and after each match (content mode). Default 0."
-                },
-                "before": {
-                    "type": "integer",
-                    "minimum": 0,
-                    "maximum": MAX_CONTEXT,
-                    "description": "Lines of context before each match; overrides context."
-                },
-                "after": {
-                    "type": "integer",
-                    "minimum": 0,
-                    "maximum": MAX_CONTEXT,
-                    "description": "Lines of context after each match; overrides context."
-                }
-            },
-            "required": ["pattern"],
-            "additionalProperties": false
-        })
+        schema_for::<Args>()
     }
 
     fn read_only(&self) -> bool {
@@ -162,6 +127,7 @@ mod tests {
     use super::*;
     use crate::output::group_digits;
     use crate::test_support::ctx;
+    use serde_json::json;
     use std::os::unix::fs::symlink;
 
     async fn grep(ctx: &ToolContext, args: Value) -> Result<String, ToolError> {
