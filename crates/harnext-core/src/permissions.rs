@@ -184,7 +184,7 @@ impl Escalation {
                 }
                 (other, _) => {
                     return Err(DecisionError::Escalate(format!(
-                        "unknown field `{other}`: expected `network` and/or `writable_roots`"
+                        "unknown field `{other}`: expected `network` and/or `writable_roots` (or `writableRoots`)"
                     )))
                 }
             }
