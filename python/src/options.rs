@@ -1,0 +1,428 @@
+//! `Agent(...)` and `run(...)`: the Python option values and their conversion into the
+//! core's configuration. The Python layer (`harnext/_agent.py`) hands over a dict of the
+//! options the caller gave; each is checked here, and a wrong type or value raises with
+//! the option's name.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use harnext_core::mcp::HttpServerConfig;
+use harnext_core::mcp::McpServerConfig;
+use harnext_core::mcp::StdioServerConfig;
+use harnext_core::output::OutputRequest;
+use harnext_core::output::DEFAULT_OUTPUT_RETRIES;
+use harnext_core::protocol::Message as CoreMessage;
+use harnext_core::protocol::OptionKey;
+use harnext_core::protocol::ScriptedTurn;
+use harnext_core::AgentConfig;
+use harnext_core::ConfigError;
+use harnext_core::PermissionMode;
+use harnext_core::RunInput;
+use harnext_core::RunRequest;
+use harnext_core::SystemPrompt;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBool;
+use pyo3::types::PyDict;
+use pyo3::types::PyList;
+use pyo3::types::PyString;
+use serde::Deserialize;
+use serde_json::Map;
+use serde_json::Value;
+
+use crate::callbacks::PyOutputValidator;
+use crate::callbacks::PyTool;
+use crate::error::invalid;
+use crate::error::wrong_type;
+
+/// The type name of a Python value, for error messages.
+pub(crate) fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".to_owned())
+}
+
+fn got(v: &Bound<'_, PyAny>) -> String {
+    match v.repr() {
+        Ok(r) => {
+            let r = r.to_string();
+            if r.chars().count() > 60 {
+                format!("{} ({}…)", type_name(v), r.chars().take(60).collect::<String>())
+            } else {
+                format!("{} {r}", type_name(v))
+            }
+        }
+        Err(_) => type_name(v),
+    }
+}
+
+pub(crate) fn string(key: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
+    v.cast::<PyString>()
+        .map(|s| s.to_string())
+        .map_err(|_| wrong_type(key, "a string", got(v)))
+}
+
+fn path(key: &str, v: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
+    v.extract::<PathBuf>()
+        .map_err(|_| wrong_type(key, "a path (str or os.PathLike)", got(v)))
+}
+
+fn boolean(key: &str, v: &Bound<'_, PyAny>) -> PyResult<bool> {
+    v.cast::<PyBool>()
+        .map(|b| b.is_true())
+        .map_err(|_| wrong_type(key, "a bool", got(v)))
+}
+
+/// An `int` (not a `bool`) from `min` to `max`.
+pub(crate) fn integer(key: &str, v: &Bound<'_, PyAny>, min: u64, max: u64) -> PyResult<u64> {
+    let expected = if max == u64::from(u32::MAX) {
+        format!("an int >= {min}")
+    } else {
+        format!("an int from {min} to {max}")
+    };
+    if v.is_instance_of::<PyBool>() {
+        return Err(wrong_type(key, &expected, got(v)));
+    }
+    let n: i128 = v.extract().map_err(|_| wrong_type(key, &expected, got(v)))?;
+    if n < i128::from(min) || n > i128::from(max) {
+        return Err(PyValueError::new_err(format!(
+            "invalid option `{key}`: expected {expected}, got {n}"
+        )));
+    }
+    // In range: checked above.
+    u64::try_from(n).map_err(|_| wrong_type(key, &expected, n))
+}
+
+fn u32_option(key: &str, v: &Bound<'_, PyAny>, min: u32) -> PyResult<u32> {
+    let n = integer(key, v, u64::from(min), u64::from(u32::MAX))?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+fn string_map(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
+    let dict = v
+        .cast::<PyDict>()
+        .map_err(|_| wrong_type(key, "a dict of str to str", got(v)))?;
+    let mut pairs = Vec::with_capacity(dict.len());
+    for (k, val) in dict.iter() {
+        let name = string(key, &k)?;
+        let value = val.cast::<PyString>().map_err(|_| {
+            wrong_type(&format!("{key}[{name:?}]"), "a string", got(&val))
+        })?;
+        pairs.push((name, value.to_string()));
+    }
+    pairs.sort();
+    Ok(pairs)
+}
+
+/// A Python value as JSON (dicts, lists, str, int, float, bool, None).
+pub(crate) fn json(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Value> {
+    pythonize::depythonize::<Value>(v)
+        .map_err(|e| wrong_type(key, "a JSON-like value (dict, list, str, int, float, bool, None)", e))
+}
+
+/// `snake_case` keys of a script turn (and its usage) as the scripted model reads them.
+fn camel(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn camel_keys(map: Map<String, Value>) -> Map<String, Value> {
+    map.into_iter()
+        .map(|(k, v)| {
+            let v = match (k.as_str(), v) {
+                ("usage", Value::Object(u)) => Value::Object(camel_keys(u)),
+                (_, v) => v,
+            };
+            (camel(&k), v)
+        })
+        .collect()
+}
+
+fn script(v: &Bound<'_, PyAny>) -> PyResult<Vec<ScriptedTurn>> {
+    let Value::Array(turns) = json("script", v)? else {
+        return Err(wrong_type("script", "a list of turns", got(v)));
+    };
+    turns
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let t = match t {
+                Value::Object(o) => Value::Object(camel_keys(o)),
+                other => other,
+            };
+            serde_json::from_value(t).map_err(|e| {
+                invalid(ConfigError::invalid(
+                    OptionKey::Script,
+                    format!("turn {i}: {e}"),
+                ))
+            })
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StdioServer {
+    command: String,
+    args: Option<Vec<String>>,
+    env: Option<std::collections::BTreeMap<String, String>>,
+    cwd: Option<String>,
+    startup_timeout_ms: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpServer {
+    url: String,
+    headers: Option<std::collections::BTreeMap<String, String>>,
+    startup_timeout_ms: Option<u32>,
+}
+
+fn startup_timeout(name: &str, ms: Option<u32>) -> Result<Duration, ConfigError> {
+    match ms {
+        None => Ok(harnext_core::mcp::DEFAULT_STARTUP_TIMEOUT),
+        Some(0) => Err(ConfigError::invalid(
+            OptionKey::McpServers,
+            format!("`{name}.startup_timeout_ms`: expected an int >= 1, got 0"),
+        )),
+        Some(n) => Ok(Duration::from_millis(u64::from(n))),
+    }
+}
+
+/// `mcp_servers={"fs": {"command": ..., "args": [...]}, "docs": {"url": ...}}`.
+fn mcp_servers(v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, McpServerConfig)>> {
+    const SHAPES: &str = "{\"command\", \"args\"?, \"env\"?, \"cwd\"?, \"startup_timeout_ms\"?} or {\"url\", \"headers\"?, \"startup_timeout_ms\"?}";
+    let bad = |problem: String| invalid(ConfigError::invalid(OptionKey::McpServers, problem));
+    let Value::Object(servers) = json("mcp_servers", v)? else {
+        return Err(wrong_type("mcp_servers", "a dict of servers by name", got(v)));
+    };
+    let mut out = Vec::with_capacity(servers.len());
+    for (name, config) in servers {
+        let has = |key: &str| config.get(key).is_some_and(|v| !v.is_null());
+        let parsed = if has("command") {
+            let s: StdioServer =
+                serde_json::from_value(config).map_err(|e| bad(format!("`{name}`: {e}")))?;
+            let mut c = StdioServerConfig::new(s.command);
+            c.args = s.args.unwrap_or_default();
+            c.env = s.env.unwrap_or_default().into_iter().collect();
+            c.cwd = s.cwd.map(PathBuf::from);
+            c.startup_timeout = startup_timeout(&name, s.startup_timeout_ms).map_err(invalid)?;
+            McpServerConfig::Stdio(c)
+        } else if has("url") {
+            let h: HttpServer =
+                serde_json::from_value(config).map_err(|e| bad(format!("`{name}`: {e}")))?;
+            let mut c = HttpServerConfig::new(h.url);
+            c.headers = h.headers.unwrap_or_default().into_iter().collect();
+            c.startup_timeout = startup_timeout(&name, h.startup_timeout_ms).map_err(invalid)?;
+            McpServerConfig::Http(c)
+        } else {
+            return Err(bad(format!("`{name}`: expected {SHAPES}")));
+        };
+        out.push((name, parsed));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// The core configuration, and `on_permission_request` (kept by the agent, handed to
+/// each run).
+pub fn agent_config(
+    options: &Bound<'_, PyDict>,
+) -> PyResult<(AgentConfig, Option<Py<PyAny>>)> {
+    let model = match options.get_item("model")? {
+        Some(m) if !m.is_none() => string("model", &m)?,
+        _ => {
+            return Err(PyValueError::new_err(
+                "invalid option `model`: required, such as \"anthropic/claude-sonnet-4-5\"",
+            ))
+        }
+    };
+    let mut c = AgentConfig::new(model);
+    let mut on_permission_request = None;
+    for (k, v) in options.iter() {
+        let key = string("<name>", &k)?;
+        if v.is_none() {
+            continue;
+        }
+        match key.as_str() {
+            "model" => {}
+            "base_url" => c.base_url = Some(string(&key, &v)?),
+            "api_key" => c.api_key = Some(string(&key, &v)?),
+            "headers" => c.headers = string_map(&key, &v)?,
+            "cwd" => c.cwd = Some(path(&key, &v)?),
+            "system_prompt" => {
+                c.system_prompt = if let Ok(s) = v.cast::<PyString>() {
+                    SystemPrompt::Replace(s.to_string())
+                } else if let Ok(d) = v.cast::<PyDict>() {
+                    match (d.len(), d.get_item("append")?) {
+                        (1, Some(a)) => SystemPrompt::Append(string("system_prompt.append", &a)?),
+                        _ => {
+                            return Err(wrong_type(&key, "a string or {\"append\": str}", got(&v)))
+                        }
+                    }
+                } else {
+                    return Err(wrong_type(&key, "a string or {\"append\": str}", got(&v)));
+                }
+            }
+            "tools" => {
+                let list = v
+                    .cast::<PyList>()
+                    .map_err(|_| wrong_type(&key, "a list of tool names and @tool functions", got(&v)))?;
+                let mut builtins = Vec::new();
+                for t in list.iter() {
+                    if let Ok(name) = t.cast::<PyString>() {
+                        builtins.push(name.to_string());
+                    } else {
+                        let tool = PyTool::new(&t).map_err(|e| {
+                            invalid(ConfigError::invalid(OptionKey::Tools, e))
+                        })?;
+                        c.custom_tools.push(Arc::new(tool));
+                    }
+                }
+                c.tools = Some(builtins);
+            }
+            "permission_mode" => {
+                c.permission_mode = PermissionMode::parse(&string(&key, &v)?).map_err(invalid)?
+            }
+            "on_permission_request" => {
+                if !v.is_callable() {
+                    return Err(wrong_type(&key, "a callable", got(&v)));
+                }
+                on_permission_request = Some(v.clone().unbind());
+            }
+            "max_steps" => c.max_steps = u32_option(&key, &v, 1)?,
+            "max_output_tokens" => c.max_output_tokens = Some(u32_option(&key, &v, 1)?),
+            "temperature" => {
+                if v.is_instance_of::<PyBool>() {
+                    return Err(wrong_type(&key, "a number", got(&v)));
+                }
+                c.temperature = Some(v.extract::<f64>().map_err(|_| wrong_type(&key, "a number", got(&v)))?)
+            }
+            "thinking" => {
+                c.thinking_budget = if let Ok(b) = v.cast::<PyBool>() {
+                    b.is_true().then_some(4096)
+                } else if let Ok(d) = v.cast::<PyDict>() {
+                    match (d.len(), d.get_item("budget_tokens")?) {
+                        (1, Some(n)) => Some(u32_option("thinking.budget_tokens", &n, 1024)?),
+                        _ => {
+                            return Err(wrong_type(&key, "a bool or {\"budget_tokens\": int}", got(&v)))
+                        }
+                    }
+                } else {
+                    return Err(wrong_type(&key, "a bool or {\"budget_tokens\": int}", got(&v)));
+                }
+            }
+            "max_retries" => c.max_retries = u32_option(&key, &v, 0)?,
+            "idle_timeout_ms" => {
+                c.idle_timeout = Some(Duration::from_millis(u64::from(u32_option(&key, &v, 1)?)))
+            }
+            "script" => c.script = Some(script(&v)?),
+            "session_dir" => {
+                let dir = path(&key, &v)?;
+                if dir.as_os_str().is_empty() {
+                    return Err(invalid(ConfigError::invalid(
+                        OptionKey::SessionDir,
+                        "expected a directory path, got an empty string",
+                    )));
+                }
+                c.session_dir = Some(dir);
+            }
+            "persist_session" => c.persist_session = boolean(&key, &v)?,
+            "context_window" => c.context_window = Some(u64::from(u32_option(&key, &v, 1)?)),
+            "mcp_servers" => c.mcp_servers = mcp_servers(&v)?,
+            other => {
+                return Err(PyValueError::new_err(format!("unknown option `{other}`")));
+            }
+        }
+    }
+    Ok((c, on_permission_request))
+}
+
+/// The input of a run: a string, or a list of `{"role", "content"}` messages.
+fn run_input(input: &Bound<'_, PyAny>) -> PyResult<RunInput> {
+    if let Ok(s) = input.cast::<PyString>() {
+        return Ok(RunInput::Text(s.to_string()));
+    }
+    let expected = "input: expected a string or a list of {\"role\": \"user\" | \"assistant\", \"content\": str}";
+    let list = input
+        .cast::<PyList>()
+        .map_err(|_| pyo3::exceptions::PyTypeError::new_err(format!("{expected}, got {}", got(input))))?;
+    let mut messages = Vec::with_capacity(list.len());
+    for (i, m) in list.iter().enumerate() {
+        let field = |name: &str| -> PyResult<String> {
+            let v = if let Ok(d) = m.cast::<PyDict>() {
+                d.get_item(name)?
+            } else {
+                m.getattr(name).ok()
+            };
+            match v {
+                Some(v) => string(&format!("input[{i}].{name}"), &v),
+                None => Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "input[{i}]: {expected}, got {}",
+                    got(&m)
+                ))),
+            }
+        };
+        let role = field("role")?;
+        let content = field("content")?;
+        messages.push(match role.as_str() {
+            "user" => CoreMessage::user_text(content),
+            "assistant" => CoreMessage::assistant_text(content),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "input[{i}].role: expected \"user\" or \"assistant\", got {other:?}"
+                )))
+            }
+        });
+    }
+    Ok(RunInput::Messages(messages))
+}
+
+/// The core's run request: the input and the run options (`session_id`, `max_steps`,
+/// `output_schema` as a JSON Schema dict with the Python validator, `max_output_retries`).
+pub fn run_request(input: &Bound<'_, PyAny>, options: &Bound<'_, PyDict>) -> PyResult<RunRequest> {
+    let mut request = RunRequest::text("");
+    request.input = run_input(input)?;
+    let mut schema = None;
+    let mut validate = None;
+    let mut retries = DEFAULT_OUTPUT_RETRIES;
+    for (k, v) in options.iter() {
+        let key = string("<name>", &k)?;
+        if v.is_none() {
+            continue;
+        }
+        match key.as_str() {
+            "session_id" => request.session_id = Some(string(&key, &v)?),
+            "max_steps" => request.max_steps = Some(u32_option(&key, &v, 1)?),
+            "output_schema" => schema = Some(json(&key, &v)?),
+            "output_validate" => validate = Some(v.clone().unbind()),
+            "max_output_retries" => {
+                retries = u32::try_from(integer(&key, &v, 0, 100)?).unwrap_or(100)
+            }
+            other => return Err(PyValueError::new_err(format!("unknown run option `{other}`"))),
+        }
+    }
+    if let Some(schema) = schema {
+        request.output = Some(OutputRequest {
+            schema,
+            validator: validate.map(|f| -> Arc<dyn harnext_core::output::OutputValidator> {
+                Arc::new(PyOutputValidator::new(f))
+            }),
+            max_retries: retries,
+        });
+    }
+    Ok(request)
+}
