@@ -33,7 +33,8 @@ impl NativeAgent {
         let inner = CoreAgent::new(config).or_invalid()?;
         Ok(NativeAgent {
             inner,
-            permission_handler: on_permission_request.map(|f| Arc::new(PyPermissionHandler::new(f))),
+            permission_handler: on_permission_request
+                .map(|f| Arc::new(PyPermissionHandler::new(f))),
         })
     }
 

@@ -90,8 +90,7 @@ impl PyTool {
         if !invoke.is_callable() {
             return Err(format!("tool {name:?}: _invoke is not callable"));
         }
-        let validator =
-            SchemaValidator::new(&schema).map_err(|e| format!("tool {name:?}: {e}"))?;
+        let validator = SchemaValidator::new(&schema).map_err(|e| format!("tool {name:?}: {e}"))?;
         Ok(PyTool {
             name,
             description,
@@ -205,7 +204,11 @@ impl OutputValidator for PyOutputValidator {
                 Value::Object(mut o) => match o.remove("issues") {
                     Some(Value::Array(issues)) if !issues.is_empty() => Err(issues
                         .into_iter()
-                        .map(|i| i.as_str().map(str::to_owned).unwrap_or_else(|| i.to_string()))
+                        .map(|i| {
+                            i.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| i.to_string())
+                        })
                         .collect()),
                     _ => Ok(o.remove("value").unwrap_or(Value::Null)),
                 },

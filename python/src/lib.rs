@@ -27,7 +27,9 @@ fn builtin_tool_names() -> Vec<String> {
 /// What is wrong with a tool name (`None` when it is valid): the core's rule.
 #[pyfunction]
 fn tool_name_problem(name: &str) -> Option<String> {
-    harnext_core::check_tool_name(name).err().map(|e| e.to_string())
+    harnext_core::check_tool_name(name)
+        .err()
+        .map(|e| e.to_string())
 }
 
 /// Kills every MCP stdio server of this process at once (at interpreter exit).

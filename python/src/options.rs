@@ -49,7 +49,11 @@ fn got(v: &Bound<'_, PyAny>) -> String {
         Ok(r) => {
             let r = r.to_string();
             if r.chars().count() > 60 {
-                format!("{} ({}…)", type_name(v), r.chars().take(60).collect::<String>())
+                format!(
+                    "{} ({}…)",
+                    type_name(v),
+                    r.chars().take(60).collect::<String>()
+                )
             } else {
                 format!("{} {r}", type_name(v))
             }
@@ -85,7 +89,9 @@ pub(crate) fn integer(key: &str, v: &Bound<'_, PyAny>, min: u64, max: u64) -> Py
     if v.is_instance_of::<PyBool>() {
         return Err(wrong_type(key, &expected, got(v)));
     }
-    let n: i128 = v.extract().map_err(|_| wrong_type(key, &expected, got(v)))?;
+    let n: i128 = v
+        .extract()
+        .map_err(|_| wrong_type(key, &expected, got(v)))?;
     if n < i128::from(min) || n > i128::from(max) {
         return Err(PyValueError::new_err(format!(
             "invalid option `{key}`: expected {expected}, got {n}"
@@ -107,9 +113,9 @@ fn string_map(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>
     let mut pairs = Vec::with_capacity(dict.len());
     for (k, val) in dict.iter() {
         let name = string(key, &k)?;
-        let value = val.cast::<PyString>().map_err(|_| {
-            wrong_type(&format!("{key}[{name:?}]"), "a string", got(&val))
-        })?;
+        let value = val
+            .cast::<PyString>()
+            .map_err(|_| wrong_type(&format!("{key}[{name:?}]"), "a string", got(&val)))?;
         pairs.push((name, value.to_string()));
     }
     pairs.sort();
@@ -118,8 +124,13 @@ fn string_map(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>
 
 /// A Python value as JSON (dicts, lists, str, int, float, bool, None).
 pub(crate) fn json(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Value> {
-    pythonize::depythonize::<Value>(v)
-        .map_err(|e| wrong_type(key, "a JSON-like value (dict, list, str, int, float, bool, None)", e))
+    pythonize::depythonize::<Value>(v).map_err(|e| {
+        wrong_type(
+            key,
+            "a JSON-like value (dict, list, str, int, float, bool, None)",
+            e,
+        )
+    })
 }
 
 /// `snake_case` keys of a script turn (and its usage) as the scripted model reads them.
@@ -207,7 +218,11 @@ fn mcp_servers(v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, McpServerConfig)>>
     const SHAPES: &str = "{\"command\", \"args\"?, \"env\"?, \"cwd\"?, \"startup_timeout_ms\"?} or {\"url\", \"headers\"?, \"startup_timeout_ms\"?}";
     let bad = |problem: String| invalid(ConfigError::invalid(OptionKey::McpServers, problem));
     let Value::Object(servers) = json("mcp_servers", v)? else {
-        return Err(wrong_type("mcp_servers", "a dict of servers by name", got(v)));
+        return Err(wrong_type(
+            "mcp_servers",
+            "a dict of servers by name",
+            got(v),
+        ));
     };
     let mut out = Vec::with_capacity(servers.len());
     for (name, config) in servers {
@@ -239,9 +254,7 @@ fn mcp_servers(v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, McpServerConfig)>>
 
 /// The core configuration, and `on_permission_request` (kept by the agent, handed to
 /// each run).
-pub fn agent_config(
-    options: &Bound<'_, PyDict>,
-) -> PyResult<(AgentConfig, Option<Py<PyAny>>)> {
+pub fn agent_config(options: &Bound<'_, PyDict>) -> PyResult<(AgentConfig, Option<Py<PyAny>>)> {
     let model = match options.get_item("model")? {
         Some(m) if !m.is_none() => string("model", &m)?,
         _ => {
@@ -278,17 +291,16 @@ pub fn agent_config(
                 }
             }
             "tools" => {
-                let list = v
-                    .cast::<PyList>()
-                    .map_err(|_| wrong_type(&key, "a list of tool names and @tool functions", got(&v)))?;
+                let list = v.cast::<PyList>().map_err(|_| {
+                    wrong_type(&key, "a list of tool names and @tool functions", got(&v))
+                })?;
                 let mut builtins = Vec::new();
                 for t in list.iter() {
                     if let Ok(name) = t.cast::<PyString>() {
                         builtins.push(name.to_string());
                     } else {
-                        let tool = PyTool::new(&t).map_err(|e| {
-                            invalid(ConfigError::invalid(OptionKey::Tools, e))
-                        })?;
+                        let tool = PyTool::new(&t)
+                            .map_err(|e| invalid(ConfigError::invalid(OptionKey::Tools, e)))?;
                         c.custom_tools.push(Arc::new(tool));
                     }
                 }
@@ -309,7 +321,10 @@ pub fn agent_config(
                 if v.is_instance_of::<PyBool>() {
                     return Err(wrong_type(&key, "a number", got(&v)));
                 }
-                c.temperature = Some(v.extract::<f64>().map_err(|_| wrong_type(&key, "a number", got(&v)))?)
+                c.temperature = Some(
+                    v.extract::<f64>()
+                        .map_err(|_| wrong_type(&key, "a number", got(&v)))?,
+                )
             }
             "thinking" => {
                 c.thinking_budget = if let Ok(b) = v.cast::<PyBool>() {
@@ -318,11 +333,19 @@ pub fn agent_config(
                     match (d.len(), d.get_item("budget_tokens")?) {
                         (1, Some(n)) => Some(u32_option("thinking.budget_tokens", &n, 1024)?),
                         _ => {
-                            return Err(wrong_type(&key, "a bool or {\"budget_tokens\": int}", got(&v)))
+                            return Err(wrong_type(
+                                &key,
+                                "a bool or {\"budget_tokens\": int}",
+                                got(&v),
+                            ))
                         }
                     }
                 } else {
-                    return Err(wrong_type(&key, "a bool or {\"budget_tokens\": int}", got(&v)));
+                    return Err(wrong_type(
+                        &key,
+                        "a bool or {\"budget_tokens\": int}",
+                        got(&v),
+                    ));
                 }
             }
             "max_retries" => c.max_retries = u32_option(&key, &v, 0)?,
@@ -357,9 +380,9 @@ fn run_input(input: &Bound<'_, PyAny>) -> PyResult<RunInput> {
         return Ok(RunInput::Text(s.to_string()));
     }
     let expected = "input: expected a string or a list of {\"role\": \"user\" | \"assistant\", \"content\": str}";
-    let list = input
-        .cast::<PyList>()
-        .map_err(|_| pyo3::exceptions::PyTypeError::new_err(format!("{expected}, got {}", got(input))))?;
+    let list = input.cast::<PyList>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!("{expected}, got {}", got(input)))
+    })?;
     let mut messages = Vec::with_capacity(list.len());
     for (i, m) in list.iter().enumerate() {
         let field = |name: &str| -> PyResult<String> {
@@ -412,7 +435,11 @@ pub fn run_request(input: &Bound<'_, PyAny>, options: &Bound<'_, PyDict>) -> PyR
             "max_output_retries" => {
                 retries = u32::try_from(integer(&key, &v, 0, 100)?).unwrap_or(100)
             }
-            other => return Err(PyValueError::new_err(format!("unknown run option `{other}`"))),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown run option `{other}`"
+                )))
+            }
         }
     }
     if let Some(schema) = schema {

@@ -240,7 +240,11 @@ impl NativeRun {
         let result = loop {
             match py.detach(|| wait(&mut rx, SIGNAL_SLICE)) {
                 Some(Ok(result)) => break result,
-                Some(Err(_)) => return Err(PyRuntimeError::new_err("the run's task ended without a result")),
+                Some(Err(_)) => {
+                    return Err(PyRuntimeError::new_err(
+                        "the run's task ended without a result",
+                    ))
+                }
                 None => {
                     if let Err(e) = py.check_signals() {
                         self.token.cancel();
@@ -342,10 +346,9 @@ impl NativeRun {
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             if let Some(rx) = rx {
                 let mut rx = rx.lock().await;
-                let _ = tokio::time::timeout(CLOSE_WAIT, async {
-                    while rx.recv().await.is_some() {}
-                })
-                .await;
+                let _ =
+                    tokio::time::timeout(CLOSE_WAIT, async { while rx.recv().await.is_some() {} })
+                        .await;
             }
             Ok(())
         })

@@ -31,7 +31,10 @@ fn store(session_dir: Option<PathBuf>) -> PyResult<FileStore> {
 }
 
 fn forked_from(f: Option<ForkOrigin>) -> Value {
-    f.map_or(Value::Null, |f| json!({ "id": f.id, "at_message": f.at_message }))
+    f.map_or(
+        Value::Null,
+        |f| json!({ "id": f.id, "at_message": f.at_message }),
+    )
 }
 
 fn to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
@@ -60,7 +63,11 @@ pub fn list_sessions(py: Python<'_>, session_dir: Option<PathBuf>) -> PyResult<P
 /// A session read back; `ValueError` for an unknown session.
 #[pyfunction]
 #[pyo3(signature = (id, session_dir=None))]
-pub fn load_session(py: Python<'_>, id: String, session_dir: Option<PathBuf>) -> PyResult<Py<PyAny>> {
+pub fn load_session(
+    py: Python<'_>,
+    id: String,
+    session_dir: Option<PathBuf>,
+) -> PyResult<Py<PyAny>> {
     let store = store(session_dir)?;
     let d = py.detach(|| session::load(&store, &id)).or_invalid()?;
     let v = json!({
@@ -92,8 +99,13 @@ pub fn fork_session(
 ) -> PyResult<String> {
     let at = match at_message {
         Some(v) if !v.is_none() => Some(
-            usize::try_from(integer(OptionKey::AtMessage.key(), &v, 0, u64::from(u32::MAX))?)
-                .unwrap_or(usize::MAX),
+            usize::try_from(integer(
+                OptionKey::AtMessage.key(),
+                &v,
+                0,
+                u64::from(u32::MAX),
+            )?)
+            .unwrap_or(usize::MAX),
         ),
         _ => None,
     };
