@@ -49,6 +49,11 @@ class Mock:
         with urllib.request.urlopen(req) as r:
             assert r.status == 200, r.read()
 
+    def reset(self) -> None:
+        req = urllib.request.Request(f"{self.url}/_mock/reset", data=b"", method="POST")
+        with urllib.request.urlopen(req) as r:
+            assert r.status == 200
+
     def requests(self) -> List[Dict[str, Any]]:
         with urllib.request.urlopen(f"{self.url}/_mock/requests") as r:
             data: List[Dict[str, Any]] = json.loads(r.read())
@@ -61,10 +66,17 @@ class Mock:
 
 
 @pytest.fixture(scope="session")
-def mock() -> Iterator[Mock]:
+def mock_server() -> Iterator[Mock]:
     m = Mock()
     yield m
     m.close()
+
+
+@pytest.fixture
+def mock(mock_server: Mock) -> Mock:
+    """The mock provider, its queue and recorded requests emptied for this test."""
+    mock_server.reset()
+    return mock_server
 
 
 @pytest.fixture
