@@ -1,0 +1,110 @@
+"""Checked by `mypy --strict` (scripts/test.sh), never run: the stubs narrow `event.type`
+comparisons to the event classes and type structured output from the schema."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, List, Literal, Optional
+
+from pydantic import BaseModel
+from typing_extensions import assert_never, assert_type
+
+from harnext import (
+    Agent,
+    CancelToken,
+    Decision,
+    HarnextError,
+    PermissionRequest,
+    RunResult,
+    ToolStatus,
+    builtin_tools,
+    tool,
+)
+
+
+class Review(BaseModel):
+    risk: str
+    summary: str
+
+
+@tool(read_only=True)
+def get_weather(city: str) -> str:
+    """Current weather for a city."""
+    return f"Sunny in {city}"
+
+
+def decide(req: PermissionRequest) -> Decision:
+    return Decision("deny", message="no") if req.tool == "bash" else Decision("allow")
+
+
+async def adecide(req: PermissionRequest) -> Literal["allow", "deny"]:
+    return "allow"
+
+
+agent = Agent(
+    "anthropic/claude-sonnet-4-5",
+    cwd=".",
+    tools=[*builtin_tools, get_weather],
+    permission_mode="manual",
+    on_permission_request=decide,
+    thinking={"budget_tokens": 2048},
+    system_prompt={"append": "Be brief."},
+    mcp_servers={"fs": {"command": "node", "args": ["server.js"]}},
+)
+Agent("scripted", on_permission_request=adecide, script=[{"text": "hi", "tool_calls": [{"name": "bash"}]}])
+
+r0 = agent.run("x")
+assert_type(r0, RunResult[None])
+r1 = agent.run("x", output_schema=Review)
+assert_type(r1.output, Review)
+r2 = agent.run([{"role": "user", "content": "x"}], output_schema={"type": "object"}, cancel=CancelToken())
+assert_type(r2.output, Any)
+err: Optional[HarnextError] = r0.error
+statuses: List[ToolStatus] = [s.status for s in r0.steps]
+
+
+def describe(agent: Agent) -> str:
+    for event in agent.stream("Migrate the config loader to TOML"):
+        if event.type == "text":
+            assert_type(event.text, str)
+        elif event.type == "thinking":
+            pass
+        elif event.type == "tool_call":
+            assert_type(event.args, dict[str, Any])
+        elif event.type == "tool_result":
+            assert_type(event.status, ToolStatus)
+        elif event.type == "permission_request":
+            event.respond({"behavior": "allow", "remember": True})
+        elif event.type == "usage":
+            assert_type(event.input_tokens, int)
+        elif event.type == "run_start":
+            assert_type(event.session_id, str)
+        elif event.type == "retry":
+            pass
+        elif event.type == "compaction":
+            pass
+        elif event.type == "mcp_server_error":
+            pass
+        elif event.type == "error":
+            code: str = event.error.code
+            print(code)
+        elif event.type == "run_end":
+            assert_type(event.result, RunResult[None])
+        else:
+            assert_never(event)
+    return ""
+
+
+async def main() -> None:
+    result = await agent.arun("x", output_schema=Review)
+    assert_type(result.output, Review)
+    async for event in agent.astream("x"):
+        if event.type == "run_end":
+            assert_type(event.result.cancelled, bool)
+    async with Agent("scripted") as a:
+        await a.arun("y")
+    with Agent("scripted") as b:
+        b.run("z")
+
+
+asyncio.run(main())
