@@ -4,6 +4,7 @@ Node run wrote resumes in Python, and the other way round."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -77,6 +78,8 @@ def test_persist_session_false_keeps_nothing_on_disk(session_dir: Path) -> None:
 
 def node(mock: Mock, cwd: Path, session_dir: Path, task: str, session_id: str = "") -> Dict[str, Any]:
     if shutil.which("node") is None or not list(ROOT.glob("harnext.*.node")):
+        if os.environ.get("HARNEXT_REQUIRE_NODE") == "1":
+            pytest.fail("the Node addon is not built")
         pytest.skip("the Node addon is not built (scripts/test.sh builds it)")
     out = subprocess.run(
         ["node", str(NODE_SCRIPT), mock.url, str(cwd), str(session_dir), task, session_id],
