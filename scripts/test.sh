@@ -25,7 +25,7 @@ if [ "${CI:-}" = "true" ]; then
 fi
 
 say "no module imports another that imports it back (harnext-core, the binding)"
-node scripts/check-modules.mjs crates/harnext-core/src src
+node scripts/check-modules.mjs crates/harnext-core/src src python/src
 
 say "cargo fmt --check"
 cargo fmt --all --check

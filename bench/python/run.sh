@@ -18,4 +18,4 @@ else
   cargo build --release -p harnext-mock --bin harnext-mock --target "$host" >&2
 fi
 "$venv/bin/pip" install --quiet --force-reinstall --no-deps "$(ls -t target/wheels/bench/harnext-*.whl | head -1)"
-BENCH_PYTHON="$venv/bin/python" "$venv/bin/python" bench/python/run.py
+BENCH_PYTHON="$PWD/$venv/bin/python" "$venv/bin/python" bench/python/run.py

@@ -25,8 +25,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use serde_json::Value;
 
-use crate::options::json;
-use crate::options::string;
+use crate::values::json;
+use crate::values::string;
 
 /// How a Python exception reads in a tool output or a denial: `ValueError: message`.
 pub(crate) fn describe(py: Python<'_>, e: &PyErr) -> String {
@@ -70,7 +70,7 @@ impl PyTool {
             obj.getattr(name).map_err(|_| {
                 format!(
                     "expected a tool name or a function decorated with @tool, got {}",
-                    crate::options::type_name(obj)
+                    crate::values::type_name(obj)
                 )
             })
         };

@@ -2,7 +2,8 @@
 //! callbacks, sessions, errors. No engine logic lives here; it is all in `harnext-core`.
 //! The public API is the pure-Python package `python/harnext/`, which wraps this module.
 //!
-//! Modules, leaves first: `error` (the one error conversion), `callbacks` (Python
+//! Modules, leaves first: `error` (the one error conversion), `values` (Python values
+//! read as options), `callbacks` (Python
 //! functions as tools, permission handlers, output validators), `options`, `run` (a
 //! run's blocking and async drivers, `CancelToken`), `sessions`, `agent`.
 
@@ -12,6 +13,7 @@ mod error;
 mod options;
 mod run;
 mod sessions;
+mod values;
 
 use pyo3::prelude::*;
 

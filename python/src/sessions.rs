@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::error::invalid;
 use crate::error::OrPy;
-use crate::options::integer;
+use crate::values::integer;
 
 fn store(session_dir: Option<PathBuf>) -> PyResult<FileStore> {
     let dir = match session_dir {

@@ -85,11 +85,12 @@ def test_breaking_out_of_astream_and_a_cancel_token(mock: Mock, workspace: Path)
     async def main() -> Any:
         agent = agent_for("anthropic/claude-test", mock, workspace)
         stream = agent.astream("sleep")
+        pid1 = 0
         async for e in stream:
             if e.type == "tool_call":
+                pid1 = await asyncio.to_thread(wait_for_pid, workspace)
                 break
-        await stream.aclose()  # type: ignore[attr-defined]
-        pid1 = wait_for_pid(workspace)
+        await stream.aclose()
         (workspace / "pid").unlink()
         cancel = CancelToken()
         loop = asyncio.get_running_loop()

@@ -182,3 +182,25 @@ def test_a_real_sigint_cancels_run_and_stream_and_reraises_keyboard_interrupt(mo
         # The history stays valid: the tool call has its (cancelled) result.
         blocks = [b for m in session.messages for b in m["content"]]
         assert any(b["type"] == "tool_result" and b["status"] == "cancelled" for b in blocks)
+
+
+def test_a_signal_handler_may_cancel_the_token(mock: Mock, workspace: Path) -> None:
+    # A Python signal handler runs in the main thread while run() waits (the wait wakes to
+    # run handlers); cancel() from there is safe and the run ends cancelled, no exception.
+    mock.push(SLEEP_TURN)
+    cancel = CancelToken()
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: cancel.cancel())
+    try:
+
+        def later() -> None:
+            wait_for_pid(workspace)
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+        t = threading.Thread(target=later)
+        t.start()
+        result = agent_for(mock, workspace).run("sleep", cancel=cancel)
+        t.join()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert cancel.cancelled and result.cancelled
+    assert [s.status for s in result.steps] == ["cancelled"]

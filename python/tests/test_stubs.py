@@ -46,3 +46,22 @@ def test_dataclass_fields_match_the_stub() -> None:
             assert runtime == classes[name], name
             checked += 1
     assert checked >= 20
+
+
+def test_the_methods_take_the_stubs_parameters() -> None:
+    import inspect
+
+    tree = ast.parse(STUB.read_text())
+    agent = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Agent")
+    for fn in agent.body:
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or fn.name.startswith("_") and fn.name != "__init__":
+            continue
+        if any(getattr(d, "id", None) == "property" for d in fn.decorator_list):
+            continue
+        stub_params = [a.arg for a in fn.args.args + fn.args.kwonlyargs if a.arg != "self"]
+        runtime = [
+            p.name
+            for p in inspect.signature(getattr(harnext.Agent, fn.name)).parameters.values()
+            if p.name != "self" and p.kind is not p.VAR_KEYWORD and p.kind is not p.VAR_POSITIONAL
+        ]
+        assert stub_params == runtime, fn.name
