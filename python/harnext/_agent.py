@@ -8,7 +8,8 @@ ended ``cancelled``, the session saved) and is then raised again, after that cle
 the cancelled ``RunResult`` as its ``result`` attribute. Leaving a ``stream()`` early
 (``break``, ``close()``, an exception in the loop body, garbage collection) cancels the run
 and waits for it to end. Cancelling an ``arun()`` / ``astream()`` task cancels the run the
-same way; the ``CancelledError`` carries the result as ``result`` too."""
+same way; on Python 3.11+ the ``CancelledError`` of ``arun`` carries the result as ``result``
+too (3.9 and 3.10 hand the awaiting code a new ``CancelledError``)."""
 
 from __future__ import annotations
 
