@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional
 
-from harnext import Agent, RunResult
+from harnext import Agent, RunInterrupted, RunResult
 
 if TYPE_CHECKING:
     from harnext import ScriptTurn  # a TypedDict of the stubs
@@ -99,9 +99,9 @@ def main() -> int:
                 elif event.type == "run_end":
                     result = event.result
                 last = event.type
-        except KeyboardInterrupt as interrupt:
-            print("\ncancelled")
-            result = getattr(interrupt, "result", None)
+        except RunInterrupted as interrupt:
+            result = interrupt.result
+            print(f"\ncancelled after {len(result.steps)} tool calls · session {result.session_id}")
             return 130
     assert result is not None
     print("\n" + "─" * 64)

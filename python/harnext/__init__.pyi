@@ -113,6 +113,12 @@ class RunResult(Generic[_T]):
     error: Optional[HarnextError]
     duration_ms: int
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `run()` / `stream()`: raised after the run was cancelled and ended."""
+
+    result: RunResult[Any]
+    def __init__(self, result: RunResult[Any]) -> None: ...
+
 @final
 class Decision:
     behavior: Literal["allow", "deny"]
@@ -527,6 +533,7 @@ __all__ = [
     "PermissionRequestEvent",
     "RetryEvent",
     "RunEndEvent",
+    "RunInterrupted",
     "RunResult",
     "RunStartEvent",
     "SessionData",

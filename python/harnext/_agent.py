@@ -4,8 +4,8 @@ Cancellation. ``cancel=CancelToken()`` cancels from any thread or a signal handl
 ``run()`` then returns the cancelled ``RunResult`` and ``stream()`` ends with its
 ``run_end``. A ``KeyboardInterrupt`` (Ctrl-C) during ``run()`` or while a ``stream()`` waits
 for its next event cancels the run the same way (running commands killed, open tool calls
-ended ``cancelled``, the session saved) and is then raised again, after that cleanup, with
-the cancelled ``RunResult`` as its ``result`` attribute. Leaving a ``stream()`` early
+ended ``cancelled``, the session saved) and is then raised again, after that cleanup, as
+``RunInterrupted`` (a ``KeyboardInterrupt``) with the cancelled ``RunResult`` as ``result``. Leaving a ``stream()`` early
 (``break``, ``close()``, an exception in the loop body, garbage collection) cancels the run
 and waits for it to end. Cancelling an ``arun()`` / ``astream()`` task cancels the run the
 same way; on Python 3.11+ the ``CancelledError`` of ``arun`` carries the result as ``result``
@@ -20,7 +20,7 @@ from typing import Any, AsyncIterator, Dict, Iterator, List, Optional
 
 from . import _native
 from ._callbacks import BoundTool, LoopHolder, Tool, output_spec, permission_callback
-from ._types import RunResult, SessionData, SessionInfo, event
+from ._types import RunInterrupted, RunResult, SessionData, SessionInfo, event
 
 atexit.register(_native.kill_mcp_servers)
 
@@ -47,13 +47,24 @@ _AGENT_OPTIONS = (
 )
 
 
-def _attach(e: BaseException, finalize: Any) -> None:
+def _interrupted(e: BaseException, finalize: Any) -> BaseException:
+    """The exception to raise after a signal handler's exception cancelled a run: a
+    KeyboardInterrupt becomes ``RunInterrupted`` carrying the cancelled result; any other
+    exception gets the result as its ``result`` attribute."""
     raw = getattr(e, "_harnext_result", None)
-    if raw is not None:
-        try:
-            e.result = RunResult._from(raw, finalize)  # type: ignore[attr-defined]
-        except Exception:
-            e.result = RunResult._from(raw)  # type: ignore[attr-defined]
+    if raw is None:
+        return e
+    try:
+        result = RunResult._from(raw, finalize)
+    except Exception:
+        result = RunResult._from(raw)
+    if isinstance(e, KeyboardInterrupt) and not isinstance(e, RunInterrupted):
+        return RunInterrupted(result).with_traceback(e.__traceback__)
+    try:
+        e.result = result  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
+    return e
 
 
 class Agent:
@@ -151,8 +162,10 @@ class Agent:
         try:
             raw = native.run()
         except BaseException as e:
-            _attach(e, finalize)
-            raise
+            raised = _interrupted(e, finalize)
+            if raised is e:
+                raise
+            raise raised from None
         return RunResult._from(raw, finalize)
 
     def stream(
@@ -255,8 +268,10 @@ def _events(native: Any, finalize: Any) -> Iterator[Any]:
             for d in batch:
                 yield event(d, respond, finalize)
     except BaseException as e:
-        _attach(e, finalize)
-        raise
+        raised = _interrupted(e, finalize)
+        if raised is e:
+            raise
+        raise raised from None
     finally:
         native.close()
 

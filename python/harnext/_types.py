@@ -307,3 +307,13 @@ class SessionData:
                 "forked_from": ForkedFrom(**f) if f else None,
             }
         )
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (KeyboardInterrupt) during ``run()`` or while ``stream()`` waited: raised after
+    the run was cancelled and ended, with its cancelled ``RunResult`` as ``result``. A
+    ``KeyboardInterrupt``, so ``except KeyboardInterrupt`` and Ctrl-C's usual exit still work."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__()
+        self.result = result

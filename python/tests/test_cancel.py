@@ -146,6 +146,8 @@ try:
         for e in agent.stream("sleep"):
             print(json.dumps({"event": e.type}), flush=True)
 except KeyboardInterrupt as e:
+    from harnext import RunInterrupted
+    assert isinstance(e, RunInterrupted), type(e)
     r = e.result
     print(json.dumps({"interrupted": True, "cancelled": r.cancelled, "session_id": r.session_id,
                       "steps": [s.status for s in r.steps]}), flush=True)
