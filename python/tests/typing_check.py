@@ -15,6 +15,7 @@ from harnext import (
     Decision,
     HarnextError,
     PermissionRequest,
+    RunInterrupted,
     RunResult,
     ToolStatus,
     builtin_tools,
@@ -105,6 +106,11 @@ async def main() -> None:
         await a.arun("y")
     with Agent("scripted") as b:
         b.run("z")
+    try:
+        b.run("Long refactor")
+    except RunInterrupted as interrupt:
+        assert_type(interrupt.result.cancelled, bool)
+        assert isinstance(interrupt, KeyboardInterrupt)
 
 
 asyncio.run(main())
