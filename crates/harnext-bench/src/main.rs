@@ -311,6 +311,38 @@ fn run() -> Res<()> {
             .map_err(|e| e.to_string())?;
         in_empty.push(t.elapsed());
     }
+    // The sandbox's cost per call: the same `echo hi` in the empty directory, plain and
+    // in the default sandbox (workspace-write, no network), interleaved.
+    let sandbox =
+        harnext_sandbox::Sandbox::new(&harnext_sandbox::SandboxConfig::default(), &empty, None)
+            .map_err(|e| e.to_string())?;
+    let summary = sandbox.status().summary.clone();
+    let boxed_ctx = ToolContext {
+        workspace: Arc::new(Workspace::new(&empty)?.with_sandbox(Arc::new(sandbox))),
+        cancel: CancellationToken::new(),
+        call_id: "bench".to_string(),
+    };
+    let mut plain = Vec::new();
+    let mut boxed = Vec::new();
+    for _ in 0..opts.runs.max(20) {
+        let t = Instant::now();
+        runtime
+            .block_on(BashTool::default().call(json!({"command": "echo hi"}), empty_ctx.clone()))
+            .map_err(|e| e.to_string())?;
+        plain.push(t.elapsed());
+        let t = Instant::now();
+        runtime
+            .block_on(BashTool::default().call(json!({"command": "echo hi"}), boxed_ctx.clone()))
+            .map_err(|e| e.to_string())?;
+        boxed.push(t.elapsed());
+    }
+    rows.push(Row {
+        name: "bash `echo hi`, sandboxed (empty dir)".to_string(),
+        ours: Stats::of(&boxed),
+        theirs: Some(Stats::of(&plain)),
+        reference: "the same call unsandboxed".to_string(),
+        note: summary.chars().take(60).collect(),
+    });
     rows.push(Row {
         name: "bash `true` in the tree (tracks changes)".to_string(),
         ours: Stats::of(&in_tree),
