@@ -33,7 +33,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 __version__: str
 
 ToolStatus = Literal["ok", "error", "denied", "cancelled"]
-StopReason = Literal["end_turn", "max_steps", "cancelled", "error"]
+StopReason = Literal["end_turn", "max_steps", "cancelled", "error", "max_tokens", "refusal", "content_filter"]
 ErrorCode = Literal[
     "auth",
     "rate_limit",
@@ -44,11 +44,15 @@ ErrorCode = Literal[
     "timeout",
     "server",
     "max_steps",
+    "max_tokens",
+    "refusal",
+    "content_filter",
     "output_invalid",
     "tool",
     "internal",
 ]
 PermissionMode = Literal["auto", "manual", "accept-edits", "read-only"]
+SandboxMode = Literal["workspace-write", "read-only", "off"]
 BuiltinToolName = Literal["read_file", "write_file", "edit_file", "multi_edit", "glob", "grep", "bash"]
 
 builtin_tools: Tuple[BuiltinToolName, ...]
@@ -72,6 +76,9 @@ class Usage:
     cache_read_tokens: int
     cache_write_tokens: int
     reasoning_tokens: int
+    unreported: bool
+    """True when the server did not report usable counts (for the call, or for at least
+    one call of the run): the zeros then mean "unknown", not "free"."""
     def __init__(
         self,
         input_tokens: int = ...,
@@ -79,6 +86,7 @@ class Usage:
         cache_read_tokens: int = ...,
         cache_write_tokens: int = ...,
         reasoning_tokens: int = ...,
+        unreported: bool = ...,
     ) -> None: ...
 
 @final
@@ -98,6 +106,14 @@ class ToolStep:
     duration_ms: int
 
 @final
+class StopDetails:
+    """What the provider said about a refusal or a filtered output."""
+
+    category: Optional[str]
+    explanation: Optional[str]
+    raw: Any
+
+@final
 class RunResult(Generic[_T]):
     text: str
     steps: List[ToolStep]
@@ -107,6 +123,8 @@ class RunResult(Generic[_T]):
     success: bool
     cancelled: bool
     stop_reason: StopReason
+    stop_details: Optional[StopDetails]
+    """With `refusal` and `content_filter`: what the provider said about it."""
     output: _T
     """The validated structured output (an instance of the pydantic model given as
     `output_schema`); None when no schema was given or the run did not succeed."""
@@ -195,6 +213,7 @@ class UsageEvent:
     cache_read_tokens: int
     cache_write_tokens: int
     reasoning_tokens: int
+    unreported: bool
 
 @final
 class RetryEvent:
@@ -218,6 +237,16 @@ class McpServerErrorEvent:
     message: str
 
 @final
+class McpWarningEvent:
+    """A tool of a usable MCP server left out (invalid `inputSchema`, no name, a name
+    taken); reported once per run, as soon as it is known."""
+
+    type: Literal["mcp_warning"]
+    server: str
+    tool: Optional[str]
+    message: str
+
+@final
 class ErrorEvent:
     type: Literal["error"]
     error: HarnextError
@@ -238,6 +267,7 @@ AgentEvent = Union[
     RetryEvent,
     CompactionEvent,
     McpServerErrorEvent,
+    McpWarningEvent,
     ErrorEvent,
     RunEndEvent[_T],
 ]
@@ -315,11 +345,16 @@ class McpStdioServer(TypedDict):
     env: NotRequired[Dict[str, str]]
     cwd: NotRequired[str]
     startup_timeout_ms: NotRequired[int]
+    tool_timeout_ms: NotRequired[int]
+    max_result_bytes: NotRequired[int]
+    sandbox: NotRequired[bool]
 
 class McpHttpServer(TypedDict):
     url: str
     headers: NotRequired[Dict[str, str]]
     startup_timeout_ms: NotRequired[int]
+    tool_timeout_ms: NotRequired[int]
+    max_result_bytes: NotRequired[int]
 
 class ScriptToolCall(TypedDict):
     name: str
@@ -366,10 +401,18 @@ class Agent:
         thinking: Union[bool, ThinkingBudget, None] = None,
         max_retries: Optional[int] = None,
         idle_timeout_ms: Optional[int] = None,
+        stream_timeout_ms: Optional[int] = None,
         script: Optional[List[ScriptTurn]] = None,
         session_dir: Optional[_Path] = None,
         persist_session: Optional[bool] = None,
         context_window: Optional[int] = None,
+        sandbox: Optional[SandboxMode] = None,
+        network: Optional[bool] = None,
+        writable_roots: Optional[Sequence[_Path]] = None,
+        deny_read: Optional[Sequence[_Path]] = None,
+        env_allow: Optional[Sequence[str]] = None,
+        env_deny: Optional[Sequence[str]] = None,
+        sandbox_best_effort: Optional[bool] = None,
     ) -> None: ...
     @property
     def cwd(self) -> str: ...
@@ -529,6 +572,7 @@ __all__ = [
     "ForkedFrom",
     "HarnextError",
     "McpServerErrorEvent",
+    "McpWarningEvent",
     "PermissionRequest",
     "PermissionRequestEvent",
     "RetryEvent",
@@ -538,6 +582,7 @@ __all__ = [
     "RunStartEvent",
     "SessionData",
     "SessionInfo",
+    "StopDetails",
     "TextEvent",
     "ThinkingEvent",
     "Tool",

@@ -40,11 +40,28 @@ _AGENT_OPTIONS = (
     "thinking",
     "max_retries",
     "idle_timeout_ms",
+    "stream_timeout_ms",
     "script",
     "session_dir",
     "persist_session",
     "context_window",
+    "sandbox",
+    "network",
+    "writable_roots",
+    "deny_read",
+    "env_allow",
+    "env_deny",
+    "sandbox_best_effort",
 )
+
+
+def _check_names(scope: str, unknown: Dict[str, Any]) -> None:
+    """An unknown keyword argument is a ``TypeError`` naming it, with the engine's
+    "did you mean" (``Agent(permision_mode=...)``: did you mean `permission_mode`?)."""
+    if unknown:
+        problem = _native.option_names_problem(scope, list(unknown))
+        if problem is not None:
+            raise TypeError(problem)
 
 
 def _interrupted(e: BaseException, finalize: Any) -> BaseException:
@@ -89,11 +106,21 @@ class Agent:
         thinking: Any = None,
         max_retries: Optional[int] = None,
         idle_timeout_ms: Optional[int] = None,
+        stream_timeout_ms: Optional[int] = None,
         script: Optional[List[Dict[str, Any]]] = None,
         session_dir: Any = None,
         persist_session: Optional[bool] = None,
         context_window: Optional[int] = None,
+        sandbox: Optional[str] = None,
+        network: Optional[bool] = None,
+        writable_roots: Optional[List[Any]] = None,
+        deny_read: Optional[List[Any]] = None,
+        env_allow: Optional[List[str]] = None,
+        env_deny: Optional[List[str]] = None,
+        sandbox_best_effort: Optional[bool] = None,
+        **unknown: Any,
     ) -> None:
+        _check_names("agent", unknown)
         given = dict(locals())
         self._loops = LoopHolder()
         options: Dict[str, Any] = {"model": model}
@@ -154,10 +181,12 @@ class Agent:
         output_schema: Any = None,
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
+        **unknown: Any,
     ) -> RunResult:
         """Runs the agent loop to the end, with the GIL released (other threads keep
         running). Returns however the run ends; raises only for misuse found before it
         starts (and re-raises a KeyboardInterrupt after cancelling the run, see the module)."""
+        _check_names("run", unknown)
         native, finalize = self._start(input, cancel, session_id, output_schema, max_steps, max_output_retries, False)
         try:
             raw = native.run()
@@ -177,9 +206,11 @@ class Agent:
         output_schema: Any = None,
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
+        **unknown: Any,
     ) -> Iterator[Any]:
         """A generator of the run's events; the run starts when iteration starts. Closing
         it early cancels the run."""
+        _check_names("run", unknown)
         native, finalize = self._start(input, cancel, session_id, output_schema, max_steps, max_output_retries, True)
         return _events(native, finalize)
 
@@ -192,8 +223,10 @@ class Agent:
         output_schema: Any = None,
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
+        **unknown: Any,
     ) -> RunResult:
         """``run()`` for asyncio. Cancelling the awaiting task cancels the run."""
+        _check_names("run", unknown)
         native, finalize = self._start(input, cancel, session_id, output_schema, max_steps, max_output_retries, False)
         self._loops.loop = asyncio.get_running_loop()
         self._loops.owner = threading.get_ident()
@@ -218,8 +251,10 @@ class Agent:
         output_schema: Any = None,
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
+        **unknown: Any,
     ) -> AsyncIterator[Any]:
         """``stream()`` for asyncio: ``async for event in agent.astream(...)``."""
+        _check_names("run", unknown)
         native, finalize = self._start(input, cancel, session_id, output_schema, max_steps, max_output_retries, True)
         return _aevents(native, finalize, self._loops)
 

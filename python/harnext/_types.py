@@ -21,6 +21,7 @@ class Usage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    unreported: bool = False
 
     @classmethod
     def _from(cls, d: Dict[str, Any]) -> "Usage":
@@ -54,6 +55,19 @@ class ToolStep:
 
 
 @dataclass(frozen=True)
+class StopDetails:
+    """What the provider said about a refusal or a filtered output."""
+
+    category: Optional[str] = None
+    explanation: Optional[str] = None
+    raw: Any = None
+
+    @classmethod
+    def _from(cls, d: Dict[str, Any]) -> "StopDetails":
+        return cls(**_fields(cls, d))
+
+
+@dataclass(frozen=True)
 class RunResult:
     text: str
     steps: List[ToolStep]
@@ -63,6 +77,7 @@ class RunResult:
     success: bool
     cancelled: bool
     stop_reason: str
+    stop_details: Optional[StopDetails] = None
     output: Any = None
     error: Optional[HarnextError] = None
     duration_ms: int = 0
@@ -73,6 +88,7 @@ class RunResult:
         if output is not None and finalize is not None:
             output = finalize(output)
         err = d.get("error")
+        details = d.get("stop_details")
         return cls(
             text=d["text"],
             steps=[ToolStep._from(s) for s in d["steps"]],
@@ -82,6 +98,7 @@ class RunResult:
             success=d["success"],
             cancelled=d["cancelled"],
             stop_reason=d["stop_reason"],
+            stop_details=StopDetails._from(details) if details is not None else None,
             output=output,
             error=HarnextError._from(err) if err is not None else None,
             duration_ms=d["duration_ms"],
@@ -169,6 +186,9 @@ class PermissionRequestEvent:
     tool: str
     args: Dict[str, Any]
     _respond: Optional[Callable[[str, Any], None]] = field(default=None, repr=False, compare=False)
+    # The engine's key for the request (unique in the process, unlike a tool call id a
+    # model may reuse): what respond() answers.
+    _request_id: Optional[str] = field(default=None, repr=False, compare=False)
     type: str = field(default="permission_request", init=False)
 
     def respond(self, decision: Any) -> None:
@@ -176,7 +196,7 @@ class PermissionRequestEvent:
         goes on when it has the decision. Answering twice raises ``ValueError``."""
         if self._respond is None:
             raise ValueError("respond(): this event is not from a running stream")
-        self._respond(self.id, decision_json(decision))
+        self._respond(self._request_id or self.id, decision_json(decision))
 
 
 @dataclass(frozen=True)
@@ -186,6 +206,7 @@ class UsageEvent:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    unreported: bool = False
     type: str = field(default="usage", init=False)
 
 
@@ -214,6 +235,14 @@ class McpServerErrorEvent:
 
 
 @dataclass(frozen=True)
+class McpWarningEvent:
+    server: str
+    message: str
+    tool: Optional[str] = None
+    type: str = field(default="mcp_warning", init=False)
+
+
+@dataclass(frozen=True)
 class ErrorEvent:
     error: HarnextError
     type: str = field(default="error", init=False)
@@ -234,6 +263,7 @@ _SIMPLE: Dict[str, type] = {
     "retry": RetryEvent,
     "compaction": CompactionEvent,
     "mcp_server_error": McpServerErrorEvent,
+    "mcp_warning": McpWarningEvent,
 }
 
 
@@ -251,7 +281,7 @@ def event(
     if t == "error":
         return ErrorEvent(HarnextError._from(d["error"]))
     if t == "permission_request":
-        return PermissionRequestEvent(d["id"], d["tool"], d["args"], respond)
+        return PermissionRequestEvent(d["id"], d["tool"], d["args"], respond, d.get("request_id"))
     cls = _SIMPLE.get(t)
     if cls is None:
         raise RuntimeError(f"harnext: unknown event type {t!r} (the native module is newer than this package)")

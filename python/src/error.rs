@@ -1,6 +1,6 @@
 //! The one conversion of errors into Python exceptions. The engine names options by
-//! their neutral key (`` `api_key` ``), which is how Python spells them, so engine
-//! messages are worded through `NeutralNames` unchanged in meaning.
+//! their neutral key (`` `api_key` ``), which is how Python spells them (but `signal`,
+//! which Python calls `cancel`), so engine messages are worded through `PyNames`.
 //!
 //! Misuse (a bad option, a bad argument, an unknown session) raises `ValueError`, or
 //! `TypeError` when a value has the wrong type; a failure of the machine (a session
@@ -8,16 +8,31 @@
 
 use std::fmt::Display;
 
-use harnext_core::protocol::NeutralNames;
+use std::borrow::Cow;
+
 use harnext_core::protocol::OptionKey;
+use harnext_core::protocol::OptionNames;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::exceptions::PyTypeError;
 use pyo3::exceptions::PyValueError;
 use pyo3::PyErr;
 
+/// How the Python API spells each option: the neutral key, but the run's `signal`
+/// (an `AbortSignal` in Node) is the `cancel` token here.
+pub(crate) struct PyNames;
+
+impl OptionNames for PyNames {
+    fn name(&self, key: OptionKey) -> Cow<'static, str> {
+        match key {
+            OptionKey::Signal => Cow::Borrowed("cancel"),
+            other => Cow::Borrowed(other.key()),
+        }
+    }
+}
+
 /// An engine message, worded for Python.
 pub(crate) fn word(message: &str) -> String {
-    OptionKey::reword(message, &NeutralNames).into_owned()
+    OptionKey::reword(message, &PyNames).into_owned()
 }
 
 /// Misuse: `ValueError`.

@@ -51,6 +51,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(builtin_tool_names, m)?)?;
     m.add_function(wrap_pyfunction!(tool_name_problem, m)?)?;
     m.add_function(wrap_pyfunction!(kill_mcp_servers, m)?)?;
+    m.add_function(wrap_pyfunction!(options::option_names_problem, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -3,17 +3,16 @@
 //! options the caller gave; each is checked here, and a wrong type or value raises with
 //! the option's name.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use harnext_core::mcp::HttpServerConfig;
+use harnext_core::mcp::servers_from_json;
 use harnext_core::mcp::McpServerConfig;
-use harnext_core::mcp::StdioServerConfig;
 use harnext_core::output::OutputRequest;
 use harnext_core::output::DEFAULT_OUTPUT_RETRIES;
 use harnext_core::protocol::Message as CoreMessage;
 use harnext_core::protocol::OptionKey;
+use harnext_core::protocol::OptionScope;
 use harnext_core::protocol::ScriptedTurn;
 use harnext_core::AgentConfig;
 use harnext_core::ConfigError;
@@ -21,27 +20,31 @@ use harnext_core::PermissionMode;
 use harnext_core::RunInput;
 use harnext_core::RunRequest;
 use harnext_core::SystemPrompt;
+use pyo3::exceptions::PyTypeError;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBool;
 use pyo3::types::PyDict;
 use pyo3::types::PyList;
 use pyo3::types::PyString;
-use serde::Deserialize;
 use serde_json::Map;
 use serde_json::Value;
 
 use crate::callbacks::PyOutputValidator;
 use crate::callbacks::PyTool;
 use crate::error::invalid;
+use crate::error::word;
 use crate::error::wrong_type;
+use crate::error::PyNames;
 use crate::values::boolean;
 use crate::values::got;
 use crate::values::integer;
 use crate::values::json;
 use crate::values::path;
+use crate::values::paths;
 use crate::values::string;
 use crate::values::string_map;
+use crate::values::strings;
 use crate::values::u32_option;
 
 /// `snake_case` keys of a script turn (and its usage) as the scripted model reads them.
@@ -95,72 +98,33 @@ fn script(v: &Bound<'_, PyAny>) -> PyResult<Vec<ScriptedTurn>> {
         .collect()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StdioServer {
-    command: String,
-    args: Option<Vec<String>>,
-    env: Option<std::collections::BTreeMap<String, String>>,
-    cwd: Option<String>,
-    startup_timeout_ms: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HttpServer {
-    url: String,
-    headers: Option<std::collections::BTreeMap<String, String>>,
-    startup_timeout_ms: Option<u32>,
-}
-
-fn startup_timeout(name: &str, ms: Option<u32>) -> Result<Duration, ConfigError> {
-    match ms {
-        None => Ok(harnext_core::mcp::DEFAULT_STARTUP_TIMEOUT),
-        Some(0) => Err(ConfigError::invalid(
-            OptionKey::McpServers,
-            format!("`{name}.startup_timeout_ms`: expected an int >= 1, got 0"),
-        )),
-        Some(n) => Ok(Duration::from_millis(u64::from(n))),
-    }
-}
-
-/// `mcp_servers={"fs": {"command": ..., "args": [...]}, "docs": {"url": ...}}`.
+/// `mcp_servers={"fs": {"command": ..., "args": [...]}, "docs": {"url": ...}}`, read by
+/// the engine (fields by their neutral, snake_case keys).
 fn mcp_servers(v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, McpServerConfig)>> {
-    const SHAPES: &str = "{\"command\", \"args\"?, \"env\"?, \"cwd\"?, \"startup_timeout_ms\"?} or {\"url\", \"headers\"?, \"startup_timeout_ms\"?}";
-    let bad = |problem: String| invalid(ConfigError::invalid(OptionKey::McpServers, problem));
-    let Value::Object(servers) = json("mcp_servers", v)? else {
+    if v.cast::<PyDict>().is_err() {
         return Err(wrong_type(
             "mcp_servers",
             "a dict of servers by name",
             got(v),
         ));
-    };
-    let mut out = Vec::with_capacity(servers.len());
-    for (name, config) in servers {
-        let has = |key: &str| config.get(key).is_some_and(|v| !v.is_null());
-        let parsed = if has("command") {
-            let s: StdioServer =
-                serde_json::from_value(config).map_err(|e| bad(format!("`{name}`: {e}")))?;
-            let mut c = StdioServerConfig::new(s.command);
-            c.args = s.args.unwrap_or_default();
-            c.env = s.env.unwrap_or_default().into_iter().collect();
-            c.cwd = s.cwd.map(PathBuf::from);
-            c.startup_timeout = startup_timeout(&name, s.startup_timeout_ms).map_err(invalid)?;
-            McpServerConfig::Stdio(c)
-        } else if has("url") {
-            let h: HttpServer =
-                serde_json::from_value(config).map_err(|e| bad(format!("`{name}`: {e}")))?;
-            let mut c = HttpServerConfig::new(h.url);
-            c.headers = h.headers.unwrap_or_default().into_iter().collect();
-            c.startup_timeout = startup_timeout(&name, h.startup_timeout_ms).map_err(invalid)?;
-            McpServerConfig::Http(c)
-        } else {
-            return Err(bad(format!("`{name}`: expected {SHAPES}")));
-        };
-        out.push((name, parsed));
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    servers_from_json(&json("mcp_servers", v)?, &|k: &str| k.to_owned())
+        .map_err(|problem| invalid(ConfigError::invalid(OptionKey::McpServers, problem)))
+}
+
+/// What is wrong with the option names given to an agent (`scope` `"agent"`) or a run
+/// (`"run"`), `None` when every one is known: the engine's lists and "did you mean".
+#[pyfunction]
+pub fn option_names_problem(scope: &str, names: Vec<String>) -> Option<String> {
+    let scope = if scope == "agent" {
+        OptionScope::Agent
+    } else {
+        OptionScope::Run
+    };
+    scope
+        .check(names.iter().map(String::as_str), &PyNames)
+        .err()
+        .map(|m| word(&m))
 }
 
 /// The core configuration, and `on_permission_request` (kept by the agent, handed to
@@ -174,6 +138,14 @@ pub fn agent_config(options: &Bound<'_, PyDict>) -> PyResult<(AgentConfig, Optio
             ))
         }
     };
+    let names: Vec<String> = options
+        .keys()
+        .iter()
+        .map(|k| string("<name>", &k))
+        .collect::<PyResult<_>>()?;
+    if let Some(problem) = option_names_problem("agent", names) {
+        return Err(PyTypeError::new_err(problem));
+    }
     let mut c = AgentConfig::new(model);
     let mut on_permission_request = None;
     for (k, v) in options.iter() {
@@ -277,6 +249,24 @@ pub fn agent_config(options: &Bound<'_, PyDict>) -> PyResult<(AgentConfig, Optio
             "persist_session" => c.persist_session = boolean(&key, &v)?,
             "context_window" => c.context_window = Some(u64::from(u32_option(&key, &v, 1)?)),
             "mcp_servers" => c.mcp_servers = mcp_servers(&v)?,
+            "stream_timeout_ms" => {
+                c.stream_timeout = Some(Duration::from_millis(u64::from(u32_option(&key, &v, 1)?)))
+            }
+            "sandbox" => {
+                let mode = string(&key, &v)?;
+                c.sandbox.mode = harnext_core::sandbox::SandboxMode::parse(&mode).ok_or_else(|| {
+                    invalid(ConfigError::invalid(
+                        OptionKey::Sandbox,
+                        format!("expected \"workspace-write\", \"read-only\" or \"off\"; got {mode:?}"),
+                    ))
+                })?
+            }
+            "network" => c.sandbox.network = boolean(&key, &v)?,
+            "writable_roots" => c.sandbox.writable_roots = paths(&key, &v)?,
+            "deny_read" => c.sandbox.deny_read = paths(&key, &v)?,
+            "env_allow" => c.sandbox.env.allow = strings(&key, &v)?,
+            "env_deny" => c.sandbox.env.deny = strings(&key, &v)?,
+            "sandbox_best_effort" => c.sandbox.best_effort = boolean(&key, &v)?,
             other => {
                 return Err(PyValueError::new_err(format!("unknown option `{other}`")));
             }

@@ -98,6 +98,38 @@ pub(crate) fn string_map(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Vec<(Strin
     Ok(pairs)
 }
 
+/// A list (or tuple) of strings.
+pub(crate) fn strings(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    if v.is_instance_of::<PyString>() {
+        return Err(wrong_type(key, "a list of strings", got(v)));
+    }
+    let items: Vec<Bound<'_, PyAny>> = v
+        .try_iter()
+        .map_err(|_| wrong_type(key, "a list of strings", got(v)))?
+        .collect::<PyResult<_>>()?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| string(&format!("{key}[{i}]"), item))
+        .collect()
+}
+
+/// A list (or tuple) of paths (str or os.PathLike).
+pub(crate) fn paths(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Vec<PathBuf>> {
+    if v.is_instance_of::<PyString>() {
+        return Err(wrong_type(key, "a list of paths", got(v)));
+    }
+    let items: Vec<Bound<'_, PyAny>> = v
+        .try_iter()
+        .map_err(|_| wrong_type(key, "a list of paths", got(v)))?
+        .collect::<PyResult<_>>()?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| path(&format!("{key}[{i}]"), item))
+        .collect()
+}
+
 /// A Python value as JSON (dicts, lists, str, int, float, bool, None).
 pub(crate) fn json(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Value> {
     pythonize::depythonize::<Value>(v).map_err(|e| {

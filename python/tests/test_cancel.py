@@ -19,8 +19,14 @@ from harnext import Agent, CancelToken, RunEndEvent
 
 from conftest import ROOT, Mock
 
+# The sleep's duration marks it (unique to this test process): in the sandbox's PID
+# namespace `$$` is not the pid on the host, so the command is found by its command line.
+SLEEP_ARG = f"30.{os.getpid():07d}"
 SLEEP_TURN = {
-    "turn": {"text": "Sleeping.", "toolCalls": [{"name": "bash", "args": {"command": "echo $$ > pid; exec sleep 30"}}]}
+    "turn": {
+        "text": "Sleeping.",
+        "toolCalls": [{"name": "bash", "args": {"command": f"echo started > pid; exec sleep {SLEEP_ARG}"}}],
+    }
 }
 # What the contract promises (100 ms) with room for a loaded 2-core machine.
 PROMPT_S = 2.0
@@ -40,10 +46,20 @@ def alive(pid: int) -> bool:
 
 
 def wait_for_pid(cwd: Path) -> int:
+    """The host pid of the running `sleep SLEEP_ARG`, once the command wrote `pid`."""
+    wanted = b"sleep\0" + SLEEP_ARG.encode() + b"\0"
     for _ in range(500):
-        p = cwd / "pid"
-        if p.exists() and p.read_text().strip():
-            return int(p.read_text())
+        if (cwd / "pid").exists():
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{entry}/cmdline", "rb") as f:
+                        cmdline = f.read()
+                except OSError:
+                    continue
+                if cmdline == wanted and alive(int(entry)):
+                    return int(entry)
         time.sleep(0.01)
     raise AssertionError("the command never started")
 

@@ -4,6 +4,7 @@ comparisons to the event classes and type structured output from the schema."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any, List, Literal, Optional
 
 from pydantic import BaseModel
@@ -50,9 +51,20 @@ agent = Agent(
     on_permission_request=decide,
     thinking={"budget_tokens": 2048},
     system_prompt={"append": "Be brief."},
-    mcp_servers={"fs": {"command": "node", "args": ["server.js"]}},
+    mcp_servers={"fs": {"command": "node", "args": ["server.js"], "tool_timeout_ms": 60000, "sandbox": False}},
 )
 Agent("scripted", on_permission_request=adecide, script=[{"text": "hi", "tool_calls": [{"name": "bash"}]}])
+Agent(
+    "scripted",
+    stream_timeout_ms=600_000,
+    sandbox="read-only",
+    network=False,
+    writable_roots=["build", Path("/var/tmp")],
+    deny_read=["secrets"],
+    env_allow=["GITHUB_TOKEN"],
+    env_deny=["AWS_*"],
+    sandbox_best_effort=True,
+)
 
 r0 = agent.run("x")
 assert_type(r0, RunResult[None])
@@ -78,6 +90,7 @@ def describe(agent: Agent) -> str:
             event.respond({"behavior": "allow", "remember": True})
         elif event.type == "usage":
             assert_type(event.input_tokens, int)
+            assert_type(event.unreported, bool)
         elif event.type == "run_start":
             assert_type(event.session_id, str)
         elif event.type == "retry":
@@ -86,11 +99,16 @@ def describe(agent: Agent) -> str:
             pass
         elif event.type == "mcp_server_error":
             pass
+        elif event.type == "mcp_warning":
+            assert_type(event.tool, Optional[str])
         elif event.type == "error":
             code: str = event.error.code
             print(code)
         elif event.type == "run_end":
             assert_type(event.result, RunResult[None])
+            if event.result.stop_reason == "refusal" and event.result.stop_details is not None:
+                assert_type(event.result.stop_details.category, Optional[str])
+            assert_type(event.result.usage.unreported, bool)
         else:
             assert_never(event)
     return ""
