@@ -273,6 +273,18 @@ AgentEvent = Union[
 ]
 
 @final
+class SandboxStatus:
+    """What an agent's sandbox enforces."""
+
+    requested: SandboxMode
+    enforced: SandboxMode
+    network: bool
+    partial: bool
+    """Some of the requested mode is not enforced (`sandbox_best_effort`)."""
+    summary: str
+    missing: List[str]
+
+@final
 class ForkedFrom:
     id: str
     at_message: int
@@ -418,6 +430,7 @@ class Agent:
     def cwd(self) -> str: ...
     @property
     def system_prompt(self) -> str: ...
+    def sandbox_status(self) -> SandboxStatus: ...
     @overload
     def run(
         self,
@@ -580,6 +593,7 @@ __all__ = [
     "RunInterrupted",
     "RunResult",
     "RunStartEvent",
+    "SandboxStatus",
     "SessionData",
     "SessionInfo",
     "StopDetails",

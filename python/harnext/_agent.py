@@ -20,7 +20,7 @@ from typing import Any, AsyncIterator, Dict, Iterator, List, Optional
 
 from . import _native
 from ._callbacks import BoundTool, LoopHolder, Tool, output_spec, permission_callback
-from ._types import RunInterrupted, RunResult, SessionData, SessionInfo, event
+from ._types import RunInterrupted, RunResult, SandboxStatus, SessionData, SessionInfo, event
 
 atexit.register(_native.kill_mcp_servers)
 
@@ -148,6 +148,10 @@ class Agent:
     @property
     def system_prompt(self) -> str:
         return self._native.system_prompt
+
+    def sandbox_status(self) -> SandboxStatus:
+        """What the sandbox enforces for this agent's commands (and MCP stdio servers)."""
+        return SandboxStatus._from(self._native.sandbox_status())
 
     def _start(
         self,

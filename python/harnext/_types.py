@@ -339,6 +339,24 @@ class SessionData:
         )
 
 
+@dataclass(frozen=True)
+class SandboxStatus:
+    """What an agent's sandbox enforces: the mode asked for and the one in force, whether
+    commands may use the network, whether some of the mode is missing (best effort), a
+    paragraph for people and models, and what the system could not enforce."""
+
+    requested: str
+    enforced: str
+    network: bool
+    partial: bool
+    summary: str
+    missing: List[str]
+
+    @classmethod
+    def _from(cls, d: Dict[str, Any]) -> "SandboxStatus":
+        return cls(**{**_fields(cls, d), "missing": list(d.get("missing", []))})
+
+
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C (KeyboardInterrupt) during ``run()`` or while ``stream()`` waited: raised after
     the run was cancelled and ended, with its cancelled ``RunResult`` as ``result``. A

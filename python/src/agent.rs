@@ -50,6 +50,11 @@ impl NativeAgent {
         self.inner.system_prompt().to_owned()
     }
 
+    /// What the agent's sandbox enforces (the engine's `SandboxStatus`, snake_case keys).
+    fn sandbox_status(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(pythonize::pythonize(py, self.inner.sandbox_status())?.unbind())
+    }
+
     /// Checks a run's input and options and prepares it (misuse raises here). A stream
     /// without `on_permission_request` answers permission requests through `respond()`.
     #[pyo3(signature = (input, options, cancel=None, streaming=false))]

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from harnext import Agent
+from harnext import Agent, SandboxStatus
 
 from conftest import ROOT
 
@@ -105,6 +105,17 @@ def test_network_is_off_unless_allowed(workspace: Path) -> None:
         stop.set()
         t.join()
         listener.close()
+
+
+def test_sandbox_status_tells_what_is_enforced(workspace: Path) -> None:
+    status = Agent("scripted", cwd=workspace, script=[]).sandbox_status()
+    assert isinstance(status, SandboxStatus)
+    assert (status.requested, status.enforced, status.network, status.partial) == ("workspace-write", "workspace-write", False, False)
+    assert status.summary and status.missing == []
+    status = Agent("scripted", cwd=workspace, script=[], sandbox="read-only", network=True).sandbox_status()
+    assert (status.requested, status.enforced, status.network) == ("read-only", "read-only", True)
+    status = Agent("scripted", cwd=workspace, script=[], sandbox="off").sandbox_status()
+    assert status.enforced == "off"
 
 
 def test_best_effort_is_accepted(workspace: Path) -> None:

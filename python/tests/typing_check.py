@@ -65,6 +65,7 @@ Agent(
     env_deny=["AWS_*"],
     sandbox_best_effort=True,
 )
+assert_type(agent.sandbox_status().enforced, Literal["workspace-write", "read-only", "off"])
 
 r0 = agent.run("x")
 assert_type(r0, RunResult[None])
