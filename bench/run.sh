@@ -8,3 +8,7 @@ echo "building the release addon and mock provider…" >&2
 npm run --silent build >&2
 cargo build --release -p harnext-mock --bin harnext-mock --target "$host" >&2
 node bench/run.mjs
+# The Python rows: harnext's Python face against a bare Python httpx + SSE loop.
+if command -v python3 >/dev/null && [ "${BENCH_SKIP_PYTHON:-}" != "1" ]; then
+  bash bench/python/run.sh
+fi
