@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::time::Instant;
 
-use crate::changes::{self, ScanError, Snapshot};
+use crate::changes;
 use crate::output::cap_head_tail;
 use crate::{cap_output, parse_args, Tool, ToolContext, ToolError, MAX_OUTPUT_CHARS};
 
@@ -159,50 +159,6 @@ impl Drop for GroupGuard {
     }
 }
 
-/// Scans the workspace off the async runtime; stops when the call is cancelled. `None`
-/// when the workspace is too large to track.
-async fn snapshot(ctx: &ToolContext) -> Result<Option<Snapshot>, ToolError> {
-    if ctx.workspace.too_large_to_scan() {
-        return Ok(None);
-    }
-    let root = ctx.workspace.root().to_path_buf();
-    let cancel = ctx.cancel.clone();
-    let work = tokio::task::spawn_blocking(move || Snapshot::scan(&root, &cancel));
-    let snapshot = tokio::select! {
-        biased;
-        () = ctx.cancel.cancelled() => return Err(ToolError::Cancelled),
-        result = work => match result {
-            Ok(Ok(snapshot)) => snapshot,
-            Ok(Err(ScanError::Cancelled)) => return Err(ToolError::Cancelled),
-            Err(e) => return Err(ToolError::Failed(format!("internal error: {e}"))),
-        },
-    };
-    if snapshot.is_complete() {
-        Ok(Some(snapshot))
-    } else {
-        ctx.workspace.set_too_large_to_scan();
-        Ok(None)
-    }
-}
-
-/// Scans the workspace again and records what changed since `before`. Not cancellable:
-/// it also runs after a cancellation, to record what the killed command had changed.
-fn record_changes(ctx: &ToolContext, before: Option<Snapshot>) -> tokio::task::JoinHandle<()> {
-    let workspace = ctx.workspace.clone();
-    tokio::task::spawn_blocking(move || {
-        let Some(before) = before else {
-            return;
-        };
-        let root = workspace.root();
-        if let Ok(after) = Snapshot::scan(root, &tokio_util::sync::CancellationToken::new()) {
-            if !after.is_complete() {
-                workspace.set_too_large_to_scan();
-            }
-            changes::record(&workspace, &before.diff(&after, root));
-        }
-    })
-}
-
 /// The `setsid` program, when the system has one.
 fn setsid_program() -> Option<&'static std::path::Path> {
     static SETSID: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
@@ -220,7 +176,7 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
     if ctx.cancel.is_cancelled() {
         return Err(ToolError::Cancelled);
     }
-    let before = snapshot(ctx).await?;
+    let before = changes::before_command(ctx).await?;
     // In a session of its own (util-linux `setsid`, which execs bash in place since a
     // fresh child is no group leader), the command has no controlling terminal: whatever
     // tries to prompt on /dev/tty (ssh, sudo) fails at once instead of being stopped until
@@ -288,7 +244,7 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
                 let _ = tokio::time::timeout(GRACE, child.wait()).await;
                 // Record what the command changed before it was killed: at once for a
                 // small workspace, in the background for a large one.
-                let _ = tokio::time::timeout(CANCEL_SCAN_WAIT, record_changes(ctx, before)).await;
+                let _ = tokio::time::timeout(CANCEL_SCAN_WAIT, changes::after_command(before)).await;
                 return Err(ToolError::Cancelled);
             }
             () = tokio::time::sleep_until(wake) => {
@@ -326,7 +282,7 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
     drop(stdout);
     drop(stderr);
     // The whole group is dead: nothing changes files any more.
-    let _ = record_changes(ctx, before).await;
+    let _ = changes::after_command(before).await;
 
     let mut text = capture.finish(MAX_OUTPUT_CHARS);
     if text.is_empty() {

@@ -30,6 +30,8 @@ pub struct Workspace {
     changed: Mutex<BTreeMap<String, ChangeKind>>,
     /// Set once a change scan found too many files: later commands skip the scans.
     too_large_to_scan: AtomicBool,
+    /// What shell commands change in the workspace (see [`crate::changes`]).
+    change_tracker: crate::changes::ChangeTracker,
 }
 
 impl Workspace {
@@ -46,7 +48,13 @@ impl Workspace {
             root,
             changed: Mutex::new(BTreeMap::new()),
             too_large_to_scan: AtomicBool::new(false),
+            change_tracker: crate::changes::ChangeTracker::default(),
         })
+    }
+
+    /// The tracker of the changes shell commands make in the workspace.
+    pub fn change_tracker(&self) -> &crate::changes::ChangeTracker {
+        &self.change_tracker
     }
 
     /// The canonical workspace root.
