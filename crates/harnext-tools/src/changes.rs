@@ -380,6 +380,21 @@ impl Index {
         self.dirs.len()
     }
 
+    /// About how many bytes of memory the index holds (its allocations, without the
+    /// allocator's rounding).
+    pub fn heap_bytes(&self) -> usize {
+        let entry = std::mem::size_of::<(Name, u64)>();
+        self.dirs
+            .iter()
+            .map(|(dir, files)| {
+                dir.len()
+                    + std::mem::size_of::<(Name, Vec<(Name, u64)>)>()
+                    + files.capacity() * entry
+                    + files.iter().map(|(name, _)| name.len()).sum::<usize>()
+            })
+            .sum()
+    }
+
     fn has_dir(&self, rel: &[u8]) -> bool {
         self.dirs.contains_key(rel)
     }
@@ -684,6 +699,11 @@ impl ChangeTracker {
     /// Files in the index.
     pub fn indexed_files(&self) -> usize {
         self.lock().index.len()
+    }
+
+    /// About how many bytes the index takes ([`Index::heap_bytes`]).
+    pub fn index_bytes(&self) -> usize {
+        self.lock().index.heap_bytes()
     }
 
     /// Directories watched now.
