@@ -12,6 +12,9 @@ if (mode === 'cold') {
 } else if (mode === 'steps') {
   const r = await make().run('go');
   console.log(JSON.stringify({ ok: r.success, steps: r.steps.length, maxRssKb: process.resourceUsage().maxRSS }));
+} else if (mode === 'changes') {
+  const r = await make().run('go');
+  console.log(JSON.stringify({ ok: r.success, filesChanged: r.filesChanged }));
 } else if (mode === 'stream') {
   let n = 0;
   let first = 0;

@@ -2,9 +2,9 @@
 //! the whole group on timeout, cancellation, or when the call's future is dropped.
 //!
 //! The files the command creates, modifies or deletes are recorded in the workspace (so
-//! they appear in `filesChanged`): a snapshot of the workspace is taken before the
-//! command and compared with one taken after it (see [`crate::changes`] for what the
-//! snapshot covers and what it costs).
+//! they appear in `filesChanged`) by the workspace's change tracker, brought up to date
+//! before the command and after its process group has ended (see [`crate::changes`] for
+//! what it covers and what it costs).
 
 use std::collections::VecDeque;
 use std::io;
