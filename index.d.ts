@@ -99,18 +99,13 @@ export type OutputSchema = JsonSchema<any> | StandardSchema<any, any>
 /** The type of `result.output` for a run given `outputSchema: S`. */
 export type OutputOf<S> = S extends OutputSchema ? InferSchema<S> : unknown
 
-/** Options of `run()` and `stream()`. */
-export interface RunOptions<S extends OutputSchema | undefined = undefined> {
+/**
+ * Options of `run()` and `stream()`: `signal` is linked to the run by the JS layer; the
+ * other options are declared (and merged into this interface) from the Rust binding.
+ */
+export interface RunOptions {
   /** Aborting it cancels the run. */
   signal?: AbortSignal
-  /** Continue this session's conversation. */
-  sessionId?: string
-  /** Overrides the agent's `maxSteps` for this run. */
-  maxSteps?: number
-  /** The final answer must match this schema; it becomes `result.output`. Tool steps are not constrained. */
-  outputSchema?: S
-  /** How many times the model may try again after an answer that does not match `outputSchema`. Default 2. */
-  maxOutputRetries?: number
 }
 
 /** The result of a run: what `run()` resolves with, and the `result` of `run_end`. */
@@ -162,13 +157,12 @@ export declare class Agent {
    * Runs the agent loop to the end. Resolves however the run ends (success, cancellation,
    * provider error, max steps); rejects only for misuse detected before it starts.
    */
-  run<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions<S>): Promise<RunResult<OutputOf<S>>>
+  run<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions & { outputSchema?: S }): Promise<RunResult<OutputOf<S>>>
   /**
    * Streams the run's events. Returns at once; the run starts when iteration starts.
    * Breaking out of `for await` cancels the run like an abort.
    */
-  stream<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions<S>): AsyncIterable<AgentEvent>
-
+  stream<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions & { outputSchema?: S }): AsyncIterable<AgentEvent>
   /** The sessions in a session directory, newest (last updated) first. */
   static listSessions(options?: SessionDirOptions | undefined | null): Promise<SessionInfo[]>
   /**
@@ -355,12 +349,33 @@ export interface Message {
   content: string
 }
 
+/**
+ * Internal: `outputSchema` as `index.js` hands it over (its JSON Schema, and for a
+ * Standard Schema the function that validates an answer with it).
+ */
+export interface OutputSchemaSpec {
+  schema: Record<string, unknown>
+  validate?: (value: unknown) => Promise<{ value: unknown } | { issues: string[] }>
+}
+
 /** What `onPermissionRequest` receives. */
 export interface PermissionRequest {
   /** The tool call's id (the `id` of its `tool_call` event). */
   id: string
   tool: string
   args: Record<string, unknown>
+}
+
+/** Options of `run()` and `stream()` (and `signal`, declared with the JS layer's types). */
+export interface RunOptions {
+  /** Continue this session's conversation. */
+  sessionId?: string
+  /** Overrides the agent's `maxSteps` for this run. */
+  maxSteps?: number
+  /** The final answer must match this schema; it becomes `result.output`. Tool steps are not constrained. */
+  outputSchema?: OutputSchema
+  /** How many times the model may try again after an answer that does not match `outputSchema`. Default 2. */
+  maxOutputRetries?: number
 }
 
 export interface ScriptToolCall {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent } from '../index.js';
 import { startMock } from './helpers/mock.mjs';
+import { assertPrompt } from './helpers/prompt.mjs';
 
 let mock;
 before(async () => { mock = await startMock(); });
@@ -39,7 +40,7 @@ async function waitForPid(file) {
 
 const sleepTurn = { turn: { text: 'Sleeping.', toolCalls: [{ name: 'bash', args: { command: 'echo $$ > pid; exec sleep 30' } }] } };
 
-test('an abort during `sleep 30` ends the stream with run_end within 100 ms and kills the sleep', async () => {
+test('an abort during `sleep 30` ends the stream with run_end promptly and kills the sleep', async () => {
   const cwd = workspace();
   await mock.push(sleepTurn);
   const ac = new AbortController();
@@ -57,8 +58,7 @@ test('an abort during `sleep 30` ends the stream with run_end within 100 ms and 
     }
     if (e.type === 'run_end') endedAt = performance.now();
   }
-  const elapsed = endedAt - abortedAt;
-  assert.ok(elapsed < 100, `run_end came ${elapsed.toFixed(1)} ms after abort`);
+  assertPrompt(endedAt - abortedAt, 'run_end');
   const result = events.at(-1).result;
   assert.equal(result.cancelled, true);
   assert.equal(result.success, false);
@@ -80,7 +80,7 @@ test('run() resolves with cancelled: true when aborted during a shell command', 
   const t0 = performance.now();
   ac.abort();
   const result = await pending;
-  assert.ok(performance.now() - t0 < 100, 'resolved within 100 ms of the abort');
+  assertPrompt(performance.now() - t0, 'the result of run()');
   assert.equal(result.cancelled, true);
   assert.equal(result.steps[0].status, 'cancelled');
   assert.equal(alive(pid), false);
@@ -144,7 +144,7 @@ test('a slow model stream is dropped at once on abort', async () => {
       ac.abort();
     }
   }
-  assert.ok(performance.now() - t0 < 100);
+  assertPrompt(performance.now() - t0, 'run_end');
   const result = events.at(-1).result;
   assert.equal(result.cancelled, true);
   assert.equal(result.text, events.filter((e) => e.type === 'text').map((e) => e.text).join(''));

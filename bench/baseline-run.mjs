@@ -76,6 +76,17 @@ if (mode === 'cold') {
   await call([{ role: 'user', content: 'go' }], () => { n++; });
   const ms = performance.now() - t0;
   console.log(JSON.stringify({ chunks: n, ms, perSec: (n / ms) * 1000 }));
+} else if (mode === 'cancel') {
+  // The same `sleep 30` call, aborted 50 ms in: the time from the abort to the loop's end.
+  const { content } = await call([{ role: 'user', content: 'sleep' }]);
+  const use = content.find((b) => b.type === 'tool_use');
+  const ac = new AbortController();
+  let t0 = 0;
+  setTimeout(() => { t0 = performance.now(); ac.abort(); }, 50);
+  const cancelled = await new Promise((resolve) => {
+    execFile('bash', ['-c', use.input.command], { cwd, signal: ac.signal }, (err) => resolve(err?.name === 'AbortError'));
+  });
+  console.log(JSON.stringify({ ok: cancelled, ms: performance.now() - t0 }));
 } else {
   throw new Error(`unknown MODE ${mode}`);
 }

@@ -1,5 +1,5 @@
 // One harnext run against the mock, in its own process. Env: MOCK_URL, MODE
-// (steps | stream | cold | concurrent), AGENTS. Prints one JSON line.
+// (steps | stream | cold | concurrent | cancel), AGENTS. Prints one JSON line.
 import { Agent } from '../index.js';
 
 const mode = process.env.MODE;
@@ -27,6 +27,20 @@ if (mode === 'cold') {
   }
   const ms = performance.now() - t0;
   console.log(JSON.stringify({ chunks: n, ms, perSec: (n / ms) * 1000, firstMs: first - t0 }));
+} else if (mode === 'cancel') {
+  // Abort 50 ms into a `sleep 30` tool call; the time from the abort to run_end.
+  const ac = new AbortController();
+  let t0 = 0;
+  let ms = 0;
+  let cancelled = false;
+  for await (const e of make().stream('sleep', { signal: ac.signal })) {
+    if (e.type === 'tool_call') setTimeout(() => { t0 = performance.now(); ac.abort(); }, 50);
+    if (e.type === 'run_end') {
+      ms = performance.now() - t0;
+      cancelled = e.result.cancelled;
+    }
+  }
+  console.log(JSON.stringify({ ok: cancelled, ms }));
 } else if (mode === 'concurrent') {
   const agents = Number(process.env.AGENTS);
   const results = await Promise.all(Array.from({ length: agents }, () => make().run('go')));

@@ -90,6 +90,23 @@ async function measureStream(script) {
 }
 row('stream delivery, 20,000 text chunks', await measureStream('harnext-run.mjs'), await measureStream('baseline-run.mjs'), 'k chunks/s', 1.0, 'higher');
 
+async function measureCancel(script) {
+  const xs = [];
+  for (let r = 0; r < RUNS; r++) {
+    await mock.reset();
+    await mock.push([{ turn: { toolCalls: [{ name: 'bash', args: { command: 'exec sleep 30' } }] } }]);
+    const out = await runNode(script, { ...env, MODE: 'cancel' });
+    if (!out.ok) throw new Error(`${script}: the run was not cancelled`);
+    xs.push(out.ms);
+  }
+  return stats(xs);
+}
+{
+  const ours = await measureCancel('harnext-run.mjs');
+  const base = await measureCancel('baseline-run.mjs');
+  rows.push({ metric: 'cancel: abort → run_end during `sleep 30`', ours: fmt(ours, 'ms'), base: fmt(base, 'ms'), ratio: (ours.median / base.median).toFixed(2), target: '< 100 ms (the contract)', ok: ours.max < 100 ? 'yes' : 'NO' });
+}
+
 async function measureAgents(count) {
   const xs = [];
   for (let r = 0; r < RUNS; r++) {

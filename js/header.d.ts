@@ -99,18 +99,13 @@ export type OutputSchema = JsonSchema<any> | StandardSchema<any, any>
 /** The type of `result.output` for a run given `outputSchema: S`. */
 export type OutputOf<S> = S extends OutputSchema ? InferSchema<S> : unknown
 
-/** Options of `run()` and `stream()`. */
-export interface RunOptions<S extends OutputSchema | undefined = undefined> {
+/**
+ * Options of `run()` and `stream()`: `signal` is linked to the run by the JS layer; the
+ * other options are declared (and merged into this interface) from the Rust binding.
+ */
+export interface RunOptions {
   /** Aborting it cancels the run. */
   signal?: AbortSignal
-  /** Continue this session's conversation. */
-  sessionId?: string
-  /** Overrides the agent's `maxSteps` for this run. */
-  maxSteps?: number
-  /** The final answer must match this schema; it becomes `result.output`. Tool steps are not constrained. */
-  outputSchema?: S
-  /** How many times the model may try again after an answer that does not match `outputSchema`. Default 2. */
-  maxOutputRetries?: number
 }
 
 /** The result of a run: what `run()` resolves with, and the `result` of `run_end`. */

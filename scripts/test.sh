@@ -24,6 +24,9 @@ if [ "${CI:-}" = "true" ]; then
   git diff --exit-code -- index.d.ts native.js
 fi
 
+say "no module imports another that imports it back (harnext-core, the binding)"
+node scripts/check-modules.mjs crates/harnext-core/src src
+
 say "cargo fmt --check"
 cargo fmt --all --check
 

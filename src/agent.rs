@@ -1,37 +1,35 @@
-//! The `Agent` class.
+//! The `Agent` class: every method JavaScript sees, in one `#[napi] impl`. Each one
+//! converts its arguments (`options.rs`, `sessions.rs`), calls the engine, and converts
+//! the outcome back (`events.rs`); errors go through `error.rs`.
 
+use std::sync::Arc;
+
+use harnext_core::permissions::PendingPermissions;
 use harnext_core::Agent as CoreAgent;
 use harnext_core::EventSink;
 use harnext_core::Run;
-use harnext_core::RunRequest;
 use napi::bindgen_prelude::Either;
 use napi::bindgen_prelude::Function;
-use napi::bindgen_prelude::JsObjectValue;
-use napi::bindgen_prelude::Object;
 use napi::bindgen_prelude::PromiseRaw;
-use napi::bindgen_prelude::Unknown;
 use napi::Env;
-use napi::Status;
 use napi_derive::napi;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::abort;
-use crate::callbacks::output_request;
 use crate::callbacks::JsPermissionHandler;
+use crate::error::OrJs;
 use crate::events::RunResult;
 use crate::options::agent_config;
-use crate::options::run_input;
+use crate::options::run_request;
 use crate::options::AgentOptions;
 use crate::options::InputMessage;
+use crate::options::RunOptions;
+use crate::sessions;
+use crate::sessions::ForkSessionOptions;
+use crate::sessions::SessionData;
+use crate::sessions::SessionDirOptions;
+use crate::sessions::SessionInfo;
 use crate::stream::EventStream;
-use harnext_core::output::DEFAULT_OUTPUT_RETRIES;
-use harnext_core::permissions::PendingPermissions;
-use std::sync::Arc;
-
-fn invalid(message: impl std::fmt::Display) -> napi::Error {
-    napi::Error::new(Status::InvalidArg, message.to_string())
-}
 
 /// A coding agent: a model, a workspace, tools, and the sessions of its runs.
 #[napi]
@@ -40,22 +38,17 @@ pub struct Agent {
     permission_handler: Option<Arc<JsPermissionHandler>>,
 }
 
-/// A run ready to start, with the function that unlinks its abort signal.
-pub(crate) struct Begun<'env> {
-    pub run: Run,
-    pub token: CancellationToken,
-    pub unlink: Option<Function<'env, (), ()>>,
-    /// Set when permission requests are answered with `respond()` on the events.
-    pub pending: Option<Arc<PendingPermissions>>,
-}
+/// `index.js` links a run's `signal` through this: it is called once, before the run
+/// starts, with the function that cancels the run.
+type LinkFn<'env> = Function<'env, Function<'env, (), ()>, ()>;
 
 #[napi]
 impl Agent {
     /// Bad options throw here with a message naming the option and what was expected.
     #[napi(constructor)]
     pub fn new(options: AgentOptions) -> napi::Result<Self> {
-        let (config, on_permission_request) = agent_config(options).map_err(invalid)?;
-        let inner = CoreAgent::new(config).map_err(invalid)?;
+        let (config, on_permission_request) = agent_config(options).or_js()?;
+        let inner = CoreAgent::new(config).or_js()?;
         Ok(Agent {
             inner,
             permission_handler: on_permission_request
@@ -91,70 +84,96 @@ impl Agent {
     /// provider error, max steps); rejects only for misuse detected before it starts.
     #[napi(
         ts_generic_types = "S extends OutputSchema | undefined = undefined",
-        ts_args_type = "input: string | Message[], options?: RunOptions<S>",
+        ts_args_type = "input: string | Message[], options?: RunOptions & { outputSchema?: S }",
         ts_return_type = "Promise<RunResult<OutputOf<S>>>"
     )]
     pub fn run<'env>(
         &self,
         env: &'env Env,
         input: Either<String, Vec<InputMessage>>,
-        options: Option<Object<'env>>,
+        options: Option<RunOptions>,
+        link: Option<LinkFn<'env>>,
     ) -> napi::Result<PromiseRaw<'env, Value>> {
-        let begun = match self.begin(env, input, options, false) {
-            Ok(b) => b,
-            Err(e) => return env.spawn_future(async move { Err::<Value, _>(e) }),
-        };
-        let unlink = begun.unlink.map(|f| f.create_ref()).transpose()?;
-        let Begun { run, token, .. } = begun;
-        env.spawn_future_with_callback(
-            // Infallible, so that the callback (which removes the abort listener) always runs.
-            async move { Ok(run.execute(token, EventSink::none()).await) },
-            move |env, result| {
-                if let Some(unlink) = unlink {
-                    unlink.borrow_back(env)?.call(())?;
-                }
-                Ok(RunResult::from(result).to_js())
-            },
-        )
+        let run = self.start(input, options, false)?.0;
+        let token = CancellationToken::new();
+        if let Some(link) = link {
+            let t = token.clone();
+            let cancel: Function<'env, (), ()> =
+                env.create_function_from_closure("cancel", move |_| {
+                    t.cancel();
+                    Ok(())
+                })?;
+            link.call(cancel)?;
+        }
+        env.spawn_future(async move {
+            let result = run.execute(token, EventSink::none()).await;
+            Ok(RunResult::from(result).to_js())
+        })
     }
 
     /// Streams the run's events. Returns at once; the run starts when iteration starts.
     /// Breaking out of `for await` cancels the run like an abort.
     #[napi(
         ts_generic_types = "S extends OutputSchema | undefined = undefined",
-        ts_args_type = "input: string | Message[], options?: RunOptions<S>",
+        ts_args_type = "input: string | Message[], options?: RunOptions & { outputSchema?: S }",
         ts_return_type = "AsyncIterable<AgentEvent>"
     )]
-    pub fn stream<'env>(
+    pub fn stream(
         &self,
-        env: &'env Env,
         input: Either<String, Vec<InputMessage>>,
-        options: Option<Object<'env>>,
+        options: Option<RunOptions>,
     ) -> napi::Result<EventStream> {
-        match self.begin(env, input, options, true) {
-            Ok(begun) => EventStream::new(begun),
-            Err(e) => Ok(EventStream::failed(e)),
-        }
+        let (run, pending) = self.start(input, options, true)?;
+        Ok(EventStream::new(run, pending))
+    }
+
+    /// The sessions in a session directory, newest (last updated) first.
+    #[napi(ts_return_type = "Promise<SessionInfo[]>")]
+    pub async fn list_sessions(
+        options: Option<SessionDirOptions>,
+    ) -> napi::Result<Vec<SessionInfo>> {
+        sessions::list(options).await
+    }
+
+    /// Reads a session back: its history (valid to continue on any provider), every tool
+    /// step, usage totals and files changed. Rejects for an unknown session.
+    #[napi(ts_return_type = "Promise<SessionData>")]
+    pub async fn load_session(
+        id: String,
+        options: Option<SessionDirOptions>,
+    ) -> napi::Result<SessionData> {
+        sessions::load(id, options).await
+    }
+
+    /// Copies a session into a new one in the same directory and resolves with the new
+    /// id. `atMessage` keeps that many messages of its history (default: all); tool
+    /// calls left without results by the cut get `cancelled` results.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub async fn fork_session(
+        id: String,
+        options: Option<ForkSessionOptions>,
+    ) -> napi::Result<String> {
+        sessions::fork(id, options).await
+    }
+
+    /// Kills every MCP stdio server of this process at once. Internal: `index.js` calls
+    /// it on process exit, since `process.exit()` runs no finalizers.
+    #[napi(js_name = "killMcpServers", skip_typescript)]
+    pub fn kill_mcp_servers() {
+        harnext_core::mcp::kill_all_stdio_servers();
     }
 }
 
 impl Agent {
-    fn begin<'env>(
+    /// Checks the run's input and options and prepares it. A stream without
+    /// `onPermissionRequest` answers permission requests through `respond()`.
+    fn start(
         &self,
-        env: &'env Env,
         input: Either<String, Vec<InputMessage>>,
-        options: Option<Object<'env>>,
+        options: Option<RunOptions>,
         streaming: bool,
-    ) -> napi::Result<Begun<'env>> {
-        let input = run_input(input).map_err(invalid)?;
-        let mut signal: Option<Unknown<'env>> = None;
-        let mut request = RunRequest {
-            input,
-            session_id: None,
-            max_steps: None,
-            permission_handler: None,
-            output: None,
-        };
+    ) -> napi::Result<(Run, Option<Arc<PendingPermissions>>)> {
+        let mut request = run_request(input, options).or_js()?;
         let mut pending = None;
         match &self.permission_handler {
             Some(h) => request.permission_handler = Some(h.clone()),
@@ -165,63 +184,7 @@ impl Agent {
             }
             None => {}
         }
-        if let Some(o) = options {
-            signal = o.get_named_property::<Option<Unknown<'env>>>("signal")?;
-            request.session_id = o
-                .get_named_property::<Option<String>>("sessionId")
-                .map_err(|_| invalid("options.sessionId must be a string"))?;
-            if let Some(v) = o
-                .get_named_property::<Option<f64>>("maxSteps")
-                .map_err(|_| invalid("options.maxSteps must be a number"))?
-            {
-                if v.fract() != 0.0 || !(1.0..=f64::from(u32::MAX)).contains(&v) {
-                    return Err(invalid(format!(
-                        "invalid option `maxSteps`: expected an integer >= 1, got {v}"
-                    )));
-                }
-                // Checked above: an integer within u32's range.
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                let steps = v as u32;
-                request.max_steps = Some(steps);
-            }
-            if let Some(spec) = o.get_named_property::<Option<Object<'env>>>("outputSchema")? {
-                let retries = match o
-                    .get_named_property::<Option<f64>>("maxOutputRetries")
-                    .map_err(|_| invalid("options.maxOutputRetries must be a number"))?
-                {
-                    None => DEFAULT_OUTPUT_RETRIES,
-                    Some(v) if v.fract() == 0.0 && (0.0..=100.0).contains(&v) => {
-                        // Checked above: a small non-negative integer.
-                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                        let n = v as u32;
-                        n
-                    }
-                    Some(v) => {
-                        return Err(invalid(format!(
-                            "invalid option `maxOutputRetries`: expected an integer from 0 to 100, got {v}"
-                        )))
-                    }
-                };
-                request.output = Some(output_request(spec, retries)?);
-            }
-        }
-        let run = self.inner.start(request).map_err(invalid)?;
-        let token = CancellationToken::new();
-        let unlink = abort::link(env, signal, &token)?;
-        Ok(Begun {
-            run,
-            token,
-            unlink,
-            pending,
-        })
+        let run = self.inner.start(request).or_js()?;
+        Ok((run, pending))
     }
-}
-
-/// Internal: the built-in tool names, for `builtinTools` in index.js.
-#[napi(skip_typescript)]
-pub fn builtin_tool_names() -> Vec<String> {
-    harnext_tools::BUILTIN_TOOL_NAMES
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect()
 }

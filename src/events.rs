@@ -1,10 +1,10 @@
 //! The JavaScript shapes of events and results, converted from the core's types.
 
-use harnext_core::protocol as core;
 use std::sync::Arc;
 
 use harnext_core::permissions::Decision;
 use harnext_core::permissions::PendingPermissions;
+use harnext_core::protocol as core;
 use napi::bindgen_prelude::Function;
 use napi::bindgen_prelude::JsValue;
 use napi::bindgen_prelude::ToNapiValue;
@@ -12,6 +12,10 @@ use napi::Env;
 use napi_derive::napi;
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::error::word;
+use crate::error::Invalid;
+use crate::error::OrJs;
 
 #[napi(string_enum = "snake_case")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -252,7 +256,7 @@ impl From<core::HarnextError> for HarnextError {
     fn from(e: core::HarnextError) -> Self {
         HarnextError {
             code: e.code.into(),
-            message: e.message,
+            message: word(&e.message),
             retryable: e.retryable,
             status: e.status.map(u32::from),
         }
@@ -316,16 +320,18 @@ impl ToNapiValue for Responder {
         let f: Function<'_, Value, ()> = env.create_function_from_closure("respond", move |ctx| {
             let value: Value = ctx.get(0).unwrap_or(Value::Null);
             let decision = Decision::from_json(&value)
-                .map_err(|e| napi::Error::new(napi::Status::InvalidArg, format!("respond(): {e}")))?;
+                .map_err(|e| Invalid(format!("respond(): {e}")))
+                .or_js()?;
             let Some(pending) = &pending else {
-                return Err(napi::Error::new(
-                    napi::Status::GenericFailure,
-                    "respond(): this agent answers permission requests with its onPermissionRequest callback",
-                ));
+                return Err(Invalid(
+                    "respond(): this agent answers permission requests with its onPermissionRequest callback".to_owned(),
+                ))
+                .or_js();
             };
             pending
                 .respond(&id, decision)
-                .map_err(|e| napi::Error::new(napi::Status::GenericFailure, format!("respond(): {e}")))
+                .map_err(|e| Invalid(format!("respond(): {e}")))
+                .or_js()
         })?;
         Ok(f.raw())
     }

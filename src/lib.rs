@@ -1,20 +1,26 @@
 //! The Node.js binding of harnext: option conversion, events, callbacks, errors. No
 //! engine logic lives here; it is all in `harnext-core`.
+//!
+//! Modules, leaves first (none imports a module that imports it back; `npm test` checks
+//! it with `scripts/check-modules.mjs`): `error` (the one error conversion), `events`,
+//! `callbacks`, `tools`, `mcp`, `options`, `sessions`, `stream`, and `agent`, the class
+//! with every method JavaScript sees.
 
 // napi-rs passes owned values into exported functions.
 #![allow(clippy::needless_pass_by_value)]
 
-mod abort;
 mod agent;
 mod callbacks;
+mod error;
 mod events;
 mod mcp;
 mod options;
 mod sessions;
 mod stream;
+mod tools;
 
-pub use agent::builtin_tool_names;
 pub use agent::Agent;
+pub use callbacks::OutputSchemaSpec;
 pub use callbacks::PermissionRequest;
 pub use events::AgentEvent;
 pub use events::ErrorCode;
@@ -28,6 +34,7 @@ pub use mcp::McpHttpServer;
 pub use mcp::McpStdioServer;
 pub use options::AgentOptions;
 pub use options::InputMessage;
+pub use options::RunOptions;
 pub use options::ScriptToolCall;
 pub use options::ScriptTurn;
 pub use options::ScriptUsage;
@@ -41,3 +48,6 @@ pub use sessions::SessionDirOptions;
 pub use sessions::SessionInfo;
 pub use sessions::SessionMessage;
 pub use stream::EventStream;
+pub use tools::builtin_tool_names;
+pub use tools::tool_name_problem;
+pub use tools::JsToolDefinition;

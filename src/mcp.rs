@@ -9,12 +9,11 @@ use std::time::Duration;
 use harnext_core::mcp::HttpServerConfig;
 use harnext_core::mcp::McpServerConfig;
 use harnext_core::mcp::StdioServerConfig;
+use harnext_core::protocol::OptionKey;
 use harnext_core::ConfigError;
 use napi_derive::napi;
 use serde::Deserialize;
 use serde_json::Value;
-
-use crate::agent::Agent;
 
 /// An MCP server the engine starts and talks to over its stdin/stdout. Its stderr is
 /// kept apart (its last lines appear in error messages).
@@ -46,18 +45,8 @@ pub struct McpHttpServer {
     pub startup_timeout_ms: Option<f64>,
 }
 
-#[napi]
-impl Agent {
-    /// Kills every MCP stdio server of this process at once. Internal: `index.js` calls
-    /// it on process exit, since `process.exit()` runs no finalizers.
-    #[napi(js_name = "killMcpServers", skip_typescript)]
-    pub fn kill_mcp_servers() {
-        harnext_core::mcp::kill_all_stdio_servers();
-    }
-}
-
 fn invalid(problem: impl Into<String>) -> ConfigError {
-    ConfigError::invalid("mcpServers", problem)
+    ConfigError::invalid(OptionKey::McpServers, problem)
 }
 
 fn timeout(name: &str, ms: Option<f64>) -> Result<Duration, ConfigError> {

@@ -3,23 +3,30 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use harnext_core::output::DEFAULT_OUTPUT_RETRIES;
 use harnext_core::protocol::Message as CoreMessage;
+use harnext_core::protocol::OptionKey;
 use harnext_core::protocol::ScriptedTurn;
 use harnext_core::AgentConfig;
 use harnext_core::ConfigError;
 use harnext_core::PermissionMode;
 use harnext_core::RunInput;
+use harnext_core::RunRequest;
 use harnext_core::SystemPrompt;
 use napi::bindgen_prelude::Either;
 use napi_derive::napi;
 use serde_json::Value;
 
-use crate::callbacks::JsTool;
-use crate::callbacks::JsToolDefinition;
+use crate::callbacks::output_request;
+use crate::callbacks::OutputSchemaSpec;
 use crate::callbacks::PermissionFn;
-use std::sync::Arc;
+use crate::error::Invalid;
+use crate::mcp::mcp_servers;
+use crate::tools::JsTool;
+use crate::tools::JsToolDefinition;
 
 #[napi(object)]
 pub struct SystemPromptAppend {
@@ -125,6 +132,20 @@ pub struct ScriptUsage {
     pub reasoning_tokens: Option<f64>,
 }
 
+/// Options of `run()` and `stream()` (and `signal`, declared with the JS layer's types).
+#[napi(object, object_to_js = false)]
+pub struct RunOptions {
+    /// Continue this session's conversation.
+    pub session_id: Option<String>,
+    /// Overrides the agent's `maxSteps` for this run.
+    pub max_steps: Option<f64>,
+    /// The final answer must match this schema; it becomes `result.output`. Tool steps are not constrained.
+    #[napi(ts_type = "OutputSchema")]
+    pub output_schema: Option<OutputSchemaSpec>,
+    /// How many times the model may try again after an answer that does not match `outputSchema`. Default 2.
+    pub max_output_retries: Option<f64>,
+}
+
 /// One message of an input list.
 #[napi(object, js_name = "Message")]
 pub struct InputMessage {
@@ -133,16 +154,22 @@ pub struct InputMessage {
     pub content: String,
 }
 
-fn integer(option: &'static str, value: f64, min: f64) -> Result<u32, ConfigError> {
-    if value.fract() != 0.0 || value < min || value > f64::from(u32::MAX) {
-        return Err(ConfigError::invalid(
-            option,
-            format!("expected an integer >= {min}, got {value}"),
-        ));
+/// `value` as an integer from `min` to `max`; else what was expected.
+pub(crate) fn integer(value: f64, min: u32, max: u32) -> Result<u32, String> {
+    if value.fract() != 0.0 || value < f64::from(min) || value > f64::from(max) {
+        return Err(if max == u32::MAX {
+            format!("expected an integer >= {min}, got {value}")
+        } else {
+            format!("expected an integer from {min} to {max}, got {value}")
+        });
     }
     // Checked above: an integer within u32's range.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     Ok(value as u32)
+}
+
+fn option_integer(option: OptionKey, value: f64, min: u32) -> Result<u32, ConfigError> {
+    integer(value, min, u32::MAX).map_err(|problem| ConfigError::invalid(option, problem))
 }
 
 /// The core configuration, and the permission callback (which the binding keeps: it is
@@ -166,7 +193,8 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
             match t {
                 Either::A(name) => builtins.push(name),
                 Either::B(def) => {
-                    let tool = JsTool::new(def).map_err(|e| ConfigError::invalid("tools", e))?;
+                    let tool =
+                        JsTool::new(def).map_err(|e| ConfigError::invalid(OptionKey::Tools, e))?;
                     c.custom_tools.push(Arc::new(tool));
                 }
             }
@@ -177,37 +205,41 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
         c.permission_mode = PermissionMode::parse(&mode)?;
     }
     if let Some(v) = o.max_steps {
-        c.max_steps = integer("maxSteps", v, 1.0)?;
+        c.max_steps = option_integer(OptionKey::MaxSteps, v, 1)?;
     }
     if let Some(v) = o.max_output_tokens {
-        c.max_output_tokens = Some(integer("maxOutputTokens", v, 1.0)?);
+        c.max_output_tokens = Some(option_integer(OptionKey::MaxOutputTokens, v, 1)?);
     }
     c.temperature = o.temperature;
     c.thinking_budget = match o.thinking {
         None | Some(Either::A(false)) => None,
         Some(Either::A(true)) => Some(4096),
-        Some(Either::B(t)) => Some(integer("thinking.budgetTokens", t.budget_tokens, 1024.0)?),
+        Some(Either::B(t)) => {
+            Some(integer(t.budget_tokens, 1024, u32::MAX).map_err(|problem| {
+                ConfigError::invalid(OptionKey::Thinking, format!("budgetTokens: {problem}"))
+            })?)
+        }
     };
     if let Some(v) = o.max_retries {
-        c.max_retries = integer("maxRetries", v, 0.0)?;
+        c.max_retries = option_integer(OptionKey::MaxRetries, v, 0)?;
     }
     if let Some(v) = o.idle_timeout_ms {
-        c.idle_timeout = Some(Duration::from_millis(u64::from(integer(
-            "idleTimeoutMs",
+        c.idle_timeout = Some(Duration::from_millis(u64::from(option_integer(
+            OptionKey::IdleTimeoutMs,
             v,
-            1.0,
+            1,
         )?)));
     }
     if let Some(script) = o.script {
         let turns: Vec<ScriptedTurn> = serde_json::from_value(script).map_err(|e| {
-            ConfigError::invalid("script", format!("expected a list of turns: {e}"))
+            ConfigError::invalid(OptionKey::Script, format!("expected a list of turns: {e}"))
         })?;
         c.script = Some(turns);
     }
     if let Some(dir) = o.session_dir {
         if dir.trim().is_empty() {
             return Err(ConfigError::invalid(
-                "sessionDir",
+                OptionKey::SessionDir,
                 "expected a directory path, got an empty string",
             ));
         }
@@ -217,15 +249,48 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
         c.persist_session = p;
     }
     if let Some(v) = o.context_window {
-        c.context_window = Some(u64::from(integer("contextWindow", v, 1.0)?));
+        c.context_window = Some(u64::from(option_integer(OptionKey::ContextWindow, v, 1)?));
     }
     if let Some(servers) = o.mcp_servers {
-        c.mcp_servers = crate::mcp::mcp_servers(servers)?;
+        c.mcp_servers = mcp_servers(servers)?;
     }
     Ok((c, o.on_permission_request))
 }
 
-pub fn run_input(input: Either<String, Vec<InputMessage>>) -> Result<RunInput, String> {
+/// The core's run request: the input, and the options but `signal` (linked by index.js)
+/// and the permission handler (the agent's).
+pub fn run_request(
+    input: Either<String, Vec<InputMessage>>,
+    options: Option<RunOptions>,
+) -> Result<RunRequest, Invalid> {
+    let mut request = RunRequest {
+        input: run_input(input)?,
+        session_id: None,
+        max_steps: None,
+        permission_handler: None,
+        output: None,
+    };
+    let Some(o) = options else {
+        return Ok(request);
+    };
+    let invalid =
+        |key: OptionKey, problem: String| Invalid(format!("invalid option `{key}`: {problem}"));
+    request.session_id = o.session_id;
+    if let Some(v) = o.max_steps {
+        let steps = integer(v, 1, u32::MAX).map_err(|p| invalid(OptionKey::MaxSteps, p))?;
+        request.max_steps = Some(steps);
+    }
+    if let Some(spec) = o.output_schema {
+        let retries = match o.max_output_retries {
+            None => DEFAULT_OUTPUT_RETRIES,
+            Some(v) => integer(v, 0, 100).map_err(|p| invalid(OptionKey::MaxOutputRetries, p))?,
+        };
+        request.output = Some(output_request(spec, retries));
+    }
+    Ok(request)
+}
+
+fn run_input(input: Either<String, Vec<InputMessage>>) -> Result<RunInput, Invalid> {
     match input {
         Either::A(text) => Ok(RunInput::Text(text)),
         Either::B(messages) => messages
@@ -234,9 +299,9 @@ pub fn run_input(input: Either<String, Vec<InputMessage>>) -> Result<RunInput, S
             .map(|(i, m)| match m.role.as_str() {
                 "user" => Ok(CoreMessage::user_text(m.content)),
                 "assistant" => Ok(CoreMessage::assistant_text(m.content)),
-                other => Err(format!(
+                other => Err(Invalid(format!(
                     "input[{i}].role: expected \"user\" or \"assistant\", got {other:?}"
-                )),
+                ))),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(RunInput::Messages),

@@ -1,18 +1,23 @@
 //! `Agent.listSessions()`, `Agent.loadSession()` and `Agent.forkSession()`: the sessions
-//! kept in a session directory, read back from JavaScript.
+//! kept in a session directory, read back from JavaScript (the methods are in
+//! `agent.rs`; their work and their JavaScript shapes are here).
 
 use std::path::PathBuf;
 
 use harnext_core::protocol as core;
+use harnext_core::protocol::OptionKey;
 use harnext_core::session;
 use harnext_core::FileStore;
 use napi_derive::napi;
 use serde_json::Value;
 
-use crate::agent::Agent;
+use crate::error::Invalid;
+use crate::error::JsError;
+use crate::error::OrJs;
 use crate::events::ToolStatus;
 use crate::events::ToolStep;
 use crate::events::Usage;
+use crate::options::integer;
 
 /// Options of `Agent.listSessions()` and `Agent.loadSession()`.
 #[napi(object, object_to_js = false)]
@@ -141,32 +146,26 @@ fn int(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn fail(e: impl std::fmt::Display) -> napi::Error {
-    napi::Error::from_reason(e.to_string())
-}
-
 fn store(session_dir: Option<String>) -> napi::Result<FileStore> {
     let dir = match session_dir {
         Some(d) if d.trim().is_empty() => {
-            return Err(napi::Error::new(
-                napi::Status::InvalidArg,
-                "invalid option `sessionDir`: expected a directory path, got an empty string",
-            ))
+            return Err(Invalid(format!(
+                "invalid option `{}`: expected a directory path, got an empty string",
+                OptionKey::SessionDir
+            )))
+            .or_js()
         }
         Some(d) => PathBuf::from(d),
-        None => FileStore::default_dir().map_err(fail)?,
+        None => FileStore::default_dir().or_js()?,
     };
     Ok(FileStore::new(dir))
 }
 
 /// Runs blocking file work off the JavaScript thread and off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, session::SessionError> + Send + 'static,
+async fn blocking<T: Send + 'static, E: JsError + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> napi::Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(fail)?
-        .map_err(fail)
+    tokio::task::spawn_blocking(f).await.or_js()?.or_js()
 }
 
 fn forked_from(f: Option<harnext_core::store::ForkOrigin>) -> Option<ForkedFrom> {
@@ -227,83 +226,60 @@ impl From<core::Message> for SessionMessage {
     }
 }
 
-#[napi]
-impl Agent {
-    /// The sessions in a session directory, newest (last updated) first.
-    #[napi(ts_return_type = "Promise<SessionInfo[]>")]
-    pub async fn list_sessions(
-        options: Option<SessionDirOptions>,
-    ) -> napi::Result<Vec<SessionInfo>> {
-        let store = store(options.and_then(|o| o.session_dir))?;
-        let list = blocking(move || session::list(&store)).await?;
-        Ok(list
-            .into_iter()
-            .map(|s| SessionInfo {
-                id: s.id,
-                created_at: ms(s.created_at),
-                updated_at: ms(s.updated_at),
-                model: s.model,
-                cwd: s.cwd,
-                title: s.title,
-                forked_from: forked_from(s.forked_from),
-            })
-            .collect())
-    }
-
-    /// Reads a session back: its history (valid to continue on any provider), every tool
-    /// step, usage totals and files changed. Rejects for an unknown session.
-    #[napi(ts_return_type = "Promise<SessionData>")]
-    pub async fn load_session(
-        id: String,
-        options: Option<SessionDirOptions>,
-    ) -> napi::Result<SessionData> {
-        let store = store(options.and_then(|o| o.session_dir))?;
-        let d = blocking(move || session::load(&store, &id)).await?;
-        Ok(SessionData {
-            id: d.id,
-            messages: d.messages.into_iter().map(SessionMessage::from).collect(),
-            steps: d.steps.into_iter().map(ToolStep::from).collect(),
-            usage: d.usage.into(),
-            files_changed: d.files_changed,
-            created_at: ms(d.created_at),
-            updated_at: ms(d.updated_at),
-            model: d.model,
-            cwd: d.cwd,
-            forked_from: forked_from(d.forked_from),
-            runs: d.runs,
-            compactions: d.compactions,
-            allowed_tools: d.allowed_tools,
+/// The sessions in a session directory, newest (last updated) first.
+pub async fn list(options: Option<SessionDirOptions>) -> napi::Result<Vec<SessionInfo>> {
+    let store = store(options.and_then(|o| o.session_dir))?;
+    let list = blocking(move || session::list(&store)).await?;
+    Ok(list
+        .into_iter()
+        .map(|s| SessionInfo {
+            id: s.id,
+            created_at: ms(s.created_at),
+            updated_at: ms(s.updated_at),
+            model: s.model,
+            cwd: s.cwd,
+            title: s.title,
+            forked_from: forked_from(s.forked_from),
         })
-    }
+        .collect())
+}
 
-    /// Copies a session into a new one in the same directory and resolves with the new
-    /// id. `atMessage` keeps that many messages of its history (default: all); tool
-    /// calls left without results by the cut get `cancelled` results.
-    #[napi(ts_return_type = "Promise<string>")]
-    pub async fn fork_session(
-        id: String,
-        options: Option<ForkSessionOptions>,
-    ) -> napi::Result<String> {
-        let (at, dir) = match options {
-            Some(o) => (o.at_message, o.session_dir),
-            None => (None, None),
-        };
-        let at = match at {
-            None => None,
-            Some(v) if v.fract() == 0.0 && (0.0..=4_294_967_295.0).contains(&v) => {
-                // Checked above: an integer within u32's range.
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                let n = v as u32;
-                Some(usize::try_from(n).unwrap_or(usize::MAX))
-            }
-            Some(v) => {
-                return Err(napi::Error::new(
-                    napi::Status::InvalidArg,
-                    format!("invalid option `atMessage`: expected an integer >= 0, got {v}"),
-                ))
-            }
-        };
-        let store = store(dir)?;
-        blocking(move || session::fork(&store, &id, at)).await
-    }
+/// A session read back.
+pub async fn load(id: String, options: Option<SessionDirOptions>) -> napi::Result<SessionData> {
+    let store = store(options.and_then(|o| o.session_dir))?;
+    let d = blocking(move || session::load(&store, &id)).await?;
+    Ok(SessionData {
+        id: d.id,
+        messages: d.messages.into_iter().map(SessionMessage::from).collect(),
+        steps: d.steps.into_iter().map(ToolStep::from).collect(),
+        usage: d.usage.into(),
+        files_changed: d.files_changed,
+        created_at: ms(d.created_at),
+        updated_at: ms(d.updated_at),
+        model: d.model,
+        cwd: d.cwd,
+        forked_from: forked_from(d.forked_from),
+        runs: d.runs,
+        compactions: d.compactions,
+        allowed_tools: d.allowed_tools,
+    })
+}
+
+/// Copies a session into a new one in the same directory; the new id.
+pub async fn fork(id: String, options: Option<ForkSessionOptions>) -> napi::Result<String> {
+    let (at, dir) = match options {
+        Some(o) => (o.at_message, o.session_dir),
+        None => (None, None),
+    };
+    let at = match at {
+        None => None,
+        Some(v) => {
+            let n = integer(v, 0, u32::MAX)
+                .map_err(|p| Invalid(format!("invalid option `{}`: {p}", OptionKey::AtMessage)))
+                .or_js()?;
+            Some(usize::try_from(n).unwrap_or(usize::MAX))
+        }
+    };
+    let store = store(dir)?;
+    blocking(move || session::fork(&store, &id, at)).await
 }

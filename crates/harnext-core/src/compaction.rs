@@ -1,4 +1,4 @@
-//! Long conversations that fit: before each model call the loop asks [`prepare`] whether
+//! Long conversations that fit: before each model call the loop asks `prepare` whether
 //! the history still fits the model's context window, and makes it smaller when not.
 //!
 //! - **Size.** The input tokens the last model call reported (uncached + cache reads +
@@ -6,7 +6,7 @@
 //!   token per 4 bytes. Without a report (the first call of a resumed session, right
 //!   after a compaction, a provider that reports nothing) the whole request (system
 //!   prompt, tool definitions, history) is estimated that way.
-//! - **When.** Past 80% of the context window (`contextWindow`, else a default by
+//! - **When.** Past 80% of the context window (`context_window`, else a default by
 //!   model family: 200k for Claude; unlimited for the scripted model).
 //! - **Trim first.** Tool results older than the newest [`KEEP_TOOL_RESULTS`] get a short
 //!   note instead of their content ([`crate::store::trimmed_note`]).
@@ -21,25 +21,25 @@
 //! Each compaction is one `compaction` event and one `compaction` record in the session,
 //! so a resumed session continues from the compacted history.
 
-use futures::StreamExt;
 use harnext_protocol::AgentEvent;
 use harnext_protocol::ContentBlock;
 use harnext_protocol::ErrorCode;
-use harnext_protocol::HarnextError;
 use harnext_protocol::Message;
 use harnext_protocol::Role;
-use harnext_protocol::StopReason;
 use harnext_protocol::Usage;
-use harnext_providers::ModelEvent;
 use harnext_providers::ModelRequest;
 use harnext_providers::ToolSpec;
 use harnext_tools::cap_output;
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::AgentInner;
-use crate::run::EventSink;
-use crate::session::apply_compaction;
+use crate::context::AgentContext;
+use crate::context::Ending;
+use crate::context::EventSink;
+use crate::model_call;
+use crate::model_call::Reply;
+use crate::model_call::Show;
 use crate::session::SessionLease;
+use crate::store::apply_compaction;
 use crate::store::now_ms;
 use crate::store::SessionRecord;
 use crate::store::TRIMMED_PREFIX;
@@ -69,12 +69,9 @@ Be concise but concrete; do not invent anything. Reply with the summary only.";
 
 const SUMMARY_INTRO: &str = "[This conversation was compacted to fit the model's context window. A summary of its earlier part follows; the most recent messages come after it verbatim.]";
 
-/// How a run ends when preparing a model call cannot go on.
-pub(crate) type Ending = (StopReason, Option<HarnextError>);
-
 /// What [`prepare`] works on: the loop's state.
 pub(crate) struct Ctx<'a> {
-    pub agent: &'a AgentInner,
+    pub agent: &'a AgentContext,
     pub history: &'a mut Vec<Message>,
     pub session: &'a SessionLease,
     pub events: &'a EventSink,
@@ -109,7 +106,7 @@ pub fn default_context_window(provider: &str, model: &str) -> Option<u64> {
     }
 }
 
-fn context_window(agent: &AgentInner) -> Option<u64> {
+fn context_window(agent: &AgentContext) -> Option<u64> {
     agent
         .config
         .context_window
@@ -150,7 +147,7 @@ fn history_tokens(history: &[Message]) -> u64 {
 }
 
 /// The whole request estimated from its size.
-fn fresh_estimate(agent: &AgentInner, specs: &[ToolSpec], history: &[Message]) -> u64 {
+fn fresh_estimate(agent: &AgentContext, specs: &[ToolSpec], history: &[Message]) -> u64 {
     let fixed = agent.system.len()
         + specs
             .iter()
@@ -161,7 +158,7 @@ fn fresh_estimate(agent: &AgentInner, specs: &[ToolSpec], history: &[Message]) -
 
 /// The tokens the next request will take.
 fn estimate(
-    agent: &AgentInner,
+    agent: &AgentContext,
     specs: &[ToolSpec],
     history: &[Message],
     session: &SessionLease,
@@ -177,12 +174,9 @@ fn estimate(
 /// Returns whether the history changed.
 pub(crate) async fn prepare(mut ctx: Ctx<'_>, force: bool) -> Result<bool, Ending> {
     if let Some(problem) = ctx.session.failure() {
-        return Err((
-            StopReason::Error,
-            Some(HarnextError::new(
-                ErrorCode::Internal,
-                format!("the session could not be saved, so the run stopped: {problem}"),
-            )),
+        return Err(Ending::failed(
+            ErrorCode::Internal,
+            format!("the session could not be saved, so the run stopped: {problem}"),
         ));
     }
     let known_window = context_window(ctx.agent);
@@ -383,66 +377,37 @@ async fn summarize(ctx: &mut Ctx<'_>, head: &[Message], window: u64) -> Result<S
         thinking_budget: None,
         output: None,
     };
-    let mut stream = ctx.agent.provider.stream(request);
-    let mut last_usage: Option<Usage> = None;
-    let outcome: Result<String, Option<HarnextError>> = loop {
-        let next = tokio::select! {
-            biased;
-            _ = ctx.cancel.cancelled() => break Err(None),
-            next = stream.next() => next,
-        };
-        match next {
-            Some(Ok(ModelEvent::TextDelta(_) | ModelEvent::ThinkingDelta(_))) => {}
-            Some(Ok(ModelEvent::UsageUpdate(u))) => last_usage = Some(u),
-            Some(Ok(ModelEvent::Retry {
-                attempt,
-                delay_ms,
-                reason,
-            })) => {
-                last_usage = None;
-                ctx.events.emit(AgentEvent::Retry {
-                    attempt,
-                    delay_ms,
-                    reason,
-                });
-            }
-            Some(Ok(ModelEvent::Completed(r))) => {
-                last_usage = Some(r.usage);
-                let text = Message {
-                    role: Role::Assistant,
-                    content: r.content,
-                }
-                .text();
-                break Ok(text);
-            }
-            Some(Err(e)) => break Err(Some(e.to_public())),
-            None => {
-                break Err(Some(HarnextError::new(
-                    ErrorCode::Internal,
-                    "the model stream ended without a response",
-                )))
-            }
-        }
-    };
-    drop(stream);
-    if let Some(u) = last_usage {
+    let call = model_call::call(
+        ctx.agent.provider.as_ref(),
+        request,
+        Show::Nothing,
+        ctx.events,
+        ctx.cancel,
+    )
+    .await;
+    if let Some(u) = call.usage {
         *ctx.usage += u;
-        ctx.events.emit(AgentEvent::Usage(u));
         ctx.session.record_side_usage(u);
     }
-    match outcome {
-        Ok(text) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
-        Ok(_) => Err((
-            StopReason::Error,
-            Some(HarnextError::new(
-                ErrorCode::Internal,
-                "compacting the conversation failed: the summarizing model call returned no text",
-            )),
-        )),
-        Err(None) => Err((StopReason::Cancelled, None)),
-        Err(Some(mut e)) => {
+    match call.reply {
+        Reply::Completed(r) => {
+            let text = Message {
+                role: Role::Assistant,
+                content: r.content,
+            }
+            .text();
+            if text.trim().is_empty() {
+                return Err(Ending::failed(
+                    ErrorCode::Internal,
+                    "compacting the conversation failed: the summarizing model call returned no text",
+                ));
+            }
+            Ok(text.trim().to_owned())
+        }
+        Reply::Cancelled => Err(Ending::Cancelled),
+        Reply::Failed(mut e) => {
             e.message = format!("compacting the conversation failed: {}", e.message);
-            Err((StopReason::Error, Some(e)))
+            Err(Ending::Failed(e))
         }
     }
 }

@@ -2,11 +2,16 @@
 //! construction with errors that name the option and what was expected.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use harnext_protocol::OptionKey;
 use harnext_protocol::ScriptedTurn;
 use harnext_tools::Tool;
-use std::sync::Arc;
+
+pub use crate::error::ConfigError;
+pub use crate::permissions::PermissionMode;
+use crate::store::SessionStore;
 
 /// Which provider a model string selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +28,7 @@ pub enum ModelRef {
 
 impl ModelRef {
     pub fn parse(model: &str) -> Result<ModelRef, ConfigError> {
-        let invalid = |problem: String| ConfigError::invalid("model", problem);
+        let invalid = |problem: String| ConfigError::invalid(OptionKey::Model, problem);
         if model == "scripted" || model.starts_with("scripted/") {
             return Ok(ModelRef::Scripted);
         }
@@ -59,30 +64,6 @@ pub enum SystemPrompt {
     Append(String),
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum PermissionMode {
-    #[default]
-    Auto,
-    Manual,
-    AcceptEdits,
-    ReadOnly,
-}
-
-impl PermissionMode {
-    pub fn parse(s: &str) -> Result<Self, ConfigError> {
-        match s {
-            "auto" => Ok(PermissionMode::Auto),
-            "manual" => Ok(PermissionMode::Manual),
-            "accept-edits" => Ok(PermissionMode::AcceptEdits),
-            "read-only" => Ok(PermissionMode::ReadOnly),
-            other => Err(ConfigError::invalid(
-                "permissionMode",
-                format!("expected \"auto\", \"manual\", \"accept-edits\" or \"read-only\"; got {other:?}"),
-            )),
-        }
-    }
-}
-
 /// Everything an agent is built from. Build it with [`AgentConfig::new`] and set fields;
 /// [`crate::Agent::new`] validates it.
 #[derive(Clone)]
@@ -116,7 +97,7 @@ pub struct AgentConfig {
     pub persist_session: bool,
     /// A session store to use instead of the file store (takes precedence over
     /// `session_dir` and `persist_session`).
-    pub session_store: Option<Arc<dyn crate::store::SessionStore>>,
+    pub session_store: Option<Arc<dyn SessionStore>>,
     /// The model's context window in tokens; `None` means the model family's default
     /// (200k for Claude; unlimited for the scripted model).
     pub context_window: Option<u64>,
@@ -189,25 +170,6 @@ impl AgentConfig {
     }
 }
 
-/// A bad option, reported when the agent is built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    #[error("invalid option `{option}`: {problem}")]
-    Invalid {
-        option: &'static str,
-        problem: String,
-    },
-}
-
-impl ConfigError {
-    pub fn invalid(option: &'static str, problem: impl Into<String>) -> Self {
-        ConfigError::Invalid {
-            option,
-            problem: problem.into(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -245,18 +207,6 @@ mod tests {
             assert!(msg.starts_with("invalid option `model`"), "{msg}");
             assert!(msg.contains(needle), "{msg}");
         }
-    }
-
-    #[test]
-    fn permission_modes_parse_and_reject_unknown_values() {
-        assert_eq!(
-            PermissionMode::parse("accept-edits").unwrap(),
-            PermissionMode::AcceptEdits
-        );
-        assert!(PermissionMode::parse("yolo")
-            .unwrap_err()
-            .to_string()
-            .contains("permissionMode"));
     }
 
     #[test]

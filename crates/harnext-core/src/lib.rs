@@ -13,9 +13,23 @@
 //! # Ok(()) }
 //! ```
 
+//!
+//! Modules, leaves first (none imports a module that imports it back;
+//! `scripts/check-modules.mjs` checks it): `error`, `permissions`, `schema`, `prompt`,
+//! `cancel`, `store` (record / backend / file / memory), `config`, `context` (what the
+//! parts of a run share), `session` (lease / replay), `output`, `model_call` (one
+//! streamed model call), `run_tools`, `dispatch` (one tool call's whole life),
+//! `compaction`, `setup` (from a configuration to an agent), `run` (the loop), `agent`
+//! (the entry point).
+
 mod agent;
+pub mod cancel;
 pub mod compaction;
 pub mod config;
+mod context;
+mod dispatch;
+mod error;
+mod model_call;
 pub mod output;
 pub mod permissions;
 mod prompt;
@@ -23,22 +37,25 @@ mod run;
 mod run_tools;
 pub mod schema;
 pub mod session;
+mod setup;
 pub mod store;
 
 pub use agent::Agent;
-pub use agent::RunError;
 pub use agent::RunInput;
 pub use agent::RunRequest;
 pub use config::AgentConfig;
-pub use config::ConfigError;
-pub use config::PermissionMode;
 pub use config::SystemPrompt;
+pub use context::EventSink;
+pub use error::ConfigError;
+pub use error::RunError;
 pub use harnext_mcp as mcp;
 pub use harnext_protocol as protocol;
-pub use run::EventSink;
+pub use permissions::PermissionMode;
 pub use run::Run;
 pub use session::SessionData;
 pub use session::SessionError;
+pub use setup::check_tool_name;
+pub use setup::InvalidToolName;
 pub use store::FileStore;
 pub use store::MemoryStore;
 pub use store::SessionStore;

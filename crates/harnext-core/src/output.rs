@@ -6,12 +6,22 @@
 //! binding's own validator, e.g. a Standard Schema in JS); when it fails, the model is told
 //! the exact issues and tries again, a bounded number of times. A run never succeeds
 //! without a valid answer.
+//!
+//! The loop hands this module the two moments an answer can come: a turn that ended
+//! without tool calls (`OutputState::turn_ended`) and the model's `final_answer` calls
+//! (`OutputState::final_answers`).
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use harnext_protocol::ContentBlock;
+use harnext_protocol::ErrorCode;
+use harnext_protocol::HarnextError;
+use harnext_protocol::ToolStatus;
 use harnext_providers::schema::relax_output;
 use harnext_providers::OutputSpec;
+use harnext_providers::StructuredOutputMode;
+use harnext_providers::FINAL_ANSWER_TOOL;
 use serde_json::Value;
 
 use crate::schema::SchemaValidator;
@@ -38,19 +48,37 @@ pub(crate) struct OutputState {
     request: OutputRequest,
     json: SchemaValidator,
     /// Failed answers so far.
-    pub failures: u32,
+    failures: u32,
     /// The model ended a turn without an answer: require one now.
-    pub force: bool,
-    pub last_issues: Vec<String>,
+    force: bool,
+    last_issues: Vec<String>,
+}
+
+/// What an answer the model gave means for the run.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    /// A valid answer: the run ends with it.
+    Accepted(Value),
+    /// No valid answer yet: the model is told this and tries again.
+    Retry(String),
+    /// The retries are used up: the run ends with this error.
+    Failed(HarnextError),
+}
+
+/// The results of the model's `final_answer` calls, and what they mean for the run.
+pub(crate) struct FinalAnswers {
+    /// One result per call handled, in order.
+    pub results: Vec<ContentBlock>,
+    /// The accepted answer, or the error, when the run ends; `None` when it goes on.
+    pub ending: Option<Result<Value, HarnextError>>,
 }
 
 impl OutputState {
     pub fn new(request: OutputRequest) -> Result<OutputState, String> {
         if !request.schema.is_object() {
-            return Err("outputSchema must be a JSON Schema object".into());
+            return Err("expected a JSON Schema object".into());
         }
-        let json =
-            SchemaValidator::new(&request.schema).map_err(|e| format!("outputSchema: {e}"))?;
+        let json = SchemaValidator::new(&request.schema).map_err(|e| e.to_string())?;
         Ok(OutputState {
             request,
             json,
@@ -82,10 +110,110 @@ impl OutputState {
     }
 
     /// Records a failed answer; `false` once the retries are used up.
-    pub fn failed(&mut self, issues: Vec<String>) -> bool {
+    fn failed(&mut self, issues: Vec<String>) -> bool {
         self.failures += 1;
         self.last_issues = issues;
         self.failures <= self.request.max_retries
+    }
+
+    /// A failed answer: the model tries again with `retry`, unless the retries are used up.
+    fn reject(&mut self, issues: Vec<String>, retry: String) -> Verdict {
+        if self.failed(issues) {
+            return Verdict::Retry(retry);
+        }
+        Verdict::Failed(HarnextError::new(
+            ErrorCode::OutputInvalid,
+            format!(
+                "the final answer did not match the output schema after {} attempt(s): {}",
+                self.failures,
+                self.last_issues.join("; ")
+            ),
+        ))
+    }
+
+    /// The model ended its turn without calling a tool: with a provider that answers in
+    /// text, `text` is the answer; otherwise it must now call the final-answer tool.
+    pub async fn turn_ended(&mut self, mode: StructuredOutputMode, text: &str) -> Verdict {
+        match mode {
+            StructuredOutputMode::JsonText => {
+                let checked = match parse_answer_text(text) {
+                    Ok(v) => self.check(v).await,
+                    Err(e) => Err(vec![e]),
+                };
+                match checked {
+                    Ok(v) => Verdict::Accepted(v),
+                    Err(issues) => {
+                        let retry = format!(
+                            "Your answer does not match the required JSON Schema:\n- {}\nReply again with only the corrected JSON.",
+                            issues.join("\n- ")
+                        );
+                        self.reject(issues, retry)
+                    }
+                }
+            }
+            StructuredOutputMode::FinalAnswerTool => {
+                let issue =
+                    format!("the model ended its turn without calling `{FINAL_ANSWER_TOOL}`");
+                let retry =
+                    format!("Give your final answer now by calling `{FINAL_ANSWER_TOOL}` with it.");
+                let verdict = self.reject(vec![issue], retry);
+                if matches!(verdict, Verdict::Retry(_)) {
+                    self.force = true;
+                }
+                verdict
+            }
+        }
+    }
+
+    /// Checks the `final_answer` calls (`(call id, answer)`) in order: the first valid
+    /// answer is accepted, those after it are ignored; an invalid one is reported to the
+    /// model, and ends the run once the retries are used up.
+    pub async fn final_answers(&mut self, calls: Vec<(String, Value)>) -> FinalAnswers {
+        let mut results = Vec::with_capacity(calls.len());
+        let mut accepted = None;
+        for (id, answer) in calls {
+            let (status, content) = if accepted.is_some() {
+                (
+                    ToolStatus::Error,
+                    "Ignored: a final answer was already accepted.".to_owned(),
+                )
+            } else {
+                match self.check(answer).await {
+                    Ok(v) => {
+                        accepted = Some(v);
+                        (ToolStatus::Ok, "Final answer accepted.".to_owned())
+                    }
+                    Err(issues) => {
+                        let text = format!(
+                            "The answer does not match the required JSON Schema:\n- {}\nCall `{FINAL_ANSWER_TOOL}` again with a corrected answer.",
+                            issues.join("\n- ")
+                        );
+                        if let Verdict::Failed(e) = self.reject(issues, String::new()) {
+                            results.push(ContentBlock::ToolResult {
+                                tool_use_id: id,
+                                content: text,
+                                status: ToolStatus::Error,
+                            });
+                            return FinalAnswers {
+                                results,
+                                ending: Some(Err(e)),
+                            };
+                        }
+                        (ToolStatus::Error, text)
+                    }
+                }
+            };
+            self.force = false;
+            results.push(ContentBlock::ToolResult {
+                tool_use_id: id,
+                content,
+                status,
+            });
+        }
+        FinalAnswers {
+            results,
+            ending: accepted.map(Ok),
+        }
     }
 }
 

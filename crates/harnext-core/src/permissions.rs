@@ -1,4 +1,6 @@
-//! Permission decisions for tool calls.
+//! Permission decisions for tool calls: the vocabulary (modes, decisions, handlers) and
+//! the pure rule of which calls need approval. The call's whole life, approval included,
+//! is in `crate::dispatch`.
 //!
 //! The mode says which calls need approval: `auto` none, `read-only` refuses every tool
 //! that writes or runs commands, `manual` asks before any of them, `accept-edits` lets
@@ -11,10 +13,76 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use futures::future::BoxFuture;
+use harnext_protocol::OptionKey;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::config::PermissionMode;
+use crate::error::ConfigError;
+
+/// Which tool calls need approval. Its names (`"auto"`, `"manual"`, `"accept-edits"`,
+/// `"read-only"`) are the same in every face; they are spelled here only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum PermissionMode {
+    /// Never ask.
+    #[default]
+    Auto,
+    /// Ask before any tool that writes files or runs commands.
+    Manual,
+    /// File edits run; commands and other writing tools ask.
+    AcceptEdits,
+    /// Writing tools and commands are refused.
+    ReadOnly,
+}
+
+impl PermissionMode {
+    pub const ALL: [PermissionMode; 4] = [
+        PermissionMode::Auto,
+        PermissionMode::Manual,
+        PermissionMode::AcceptEdits,
+        PermissionMode::ReadOnly,
+    ];
+
+    /// The mode's name, as users write it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PermissionMode::Auto => "auto",
+            PermissionMode::Manual => "manual",
+            PermissionMode::AcceptEdits => "accept-edits",
+            PermissionMode::ReadOnly => "read-only",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, ConfigError> {
+        PermissionMode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<String> = PermissionMode::ALL
+                    .iter()
+                    .map(|m| format!("{:?}", m.as_str()))
+                    .collect();
+                let expected = match names.split_last() {
+                    Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                    None => String::new(),
+                };
+                ConfigError::invalid(
+                    OptionKey::PermissionMode,
+                    format!("expected {expected}; got {s:?}"),
+                )
+            })
+    }
+
+    /// Whether some calls wait for an answer in this mode (a handler is then required).
+    pub const fn asks(self) -> bool {
+        matches!(self, PermissionMode::Manual | PermissionMode::AcceptEdits)
+    }
+}
+
+impl std::fmt::Display for PermissionMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// A tool call waiting for approval.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,11 +102,27 @@ pub enum Decision {
     Deny { message: Option<String> },
 }
 
+/// Why a value is not a [`Decision`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecisionError {
+    #[error("unknown decision field `{0}`: {EXPECTED}")]
+    UnknownField(String),
+    #[error("decision `args` must be an object, got {0}")]
+    Args(Value),
+    #[error("decision `remember` must be a boolean, got {0}")]
+    Remember(Value),
+    #[error("decision `message` must be a string, got {0}")]
+    Message(Value),
+    #[error("invalid decision {0}: {EXPECTED}")]
+    Invalid(Value),
+}
+
+const EXPECTED: &str = "expected \"allow\", \"deny\", { behavior: \"allow\", args?, remember? } or { behavior: \"deny\", message? }";
+
 impl Decision {
     /// Parses the JSON forms users write: `"allow"`, `"deny"`,
     /// `{ behavior: "allow", args?, remember? }`, `{ behavior: "deny", message? }`.
-    pub fn from_json(v: &Value) -> Result<Decision, String> {
-        const EXPECTED: &str = "expected \"allow\", \"deny\", { behavior: \"allow\", args?, remember? } or { behavior: \"deny\", message? }";
+    pub fn from_json(v: &Value) -> Result<Decision, DecisionError> {
         match v {
             Value::String(s) if s == "allow" => Ok(Decision::Allow {
                 args: None,
@@ -48,27 +132,19 @@ impl Decision {
             Value::Object(o) => {
                 let known = ["behavior", "args", "remember", "message"];
                 if let Some(k) = o.keys().find(|k| !known.contains(&k.as_str())) {
-                    return Err(format!("unknown decision field `{k}`: {EXPECTED}"));
+                    return Err(DecisionError::UnknownField(k.clone()));
                 }
                 match o.get("behavior").and_then(Value::as_str) {
                     Some("allow") => {
                         let args = match o.get("args") {
                             None | Some(Value::Null) => None,
                             Some(a @ Value::Object(_)) => Some(a.clone()),
-                            Some(other) => {
-                                return Err(format!(
-                                    "decision `args` must be an object, got {other}"
-                                ))
-                            }
+                            Some(other) => return Err(DecisionError::Args(other.clone())),
                         };
                         let remember = match o.get("remember") {
                             None | Some(Value::Null) => false,
                             Some(Value::Bool(b)) => *b,
-                            Some(other) => {
-                                return Err(format!(
-                                    "decision `remember` must be a boolean, got {other}"
-                                ))
-                            }
+                            Some(other) => return Err(DecisionError::Remember(other.clone())),
                         };
                         Ok(Decision::Allow { args, remember })
                     }
@@ -77,22 +153,37 @@ impl Decision {
                         Some(Value::String(m)) => Ok(Decision::Deny {
                             message: Some(m.clone()),
                         }),
-                        Some(other) => {
-                            Err(format!("decision `message` must be a string, got {other}"))
-                        }
+                        Some(other) => Err(DecisionError::Message(other.clone())),
                     },
-                    _ => Err(format!("invalid decision {v}: {EXPECTED}")),
+                    _ => Err(DecisionError::Invalid(v.clone())),
                 }
             }
-            other => Err(format!("invalid decision {other}: {EXPECTED}")),
+            other => Err(DecisionError::Invalid(other.clone())),
         }
     }
+}
+
+/// Why a [`PermissionHandler`] gave no decision; the call is then denied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PermissionError {
+    /// The callback failed (it threw, or its promise rejected).
+    #[error("{0}")]
+    Failed(String),
+    /// The callback answered something that is not a decision.
+    #[error(transparent)]
+    Invalid(#[from] DecisionError),
+    /// The request was dropped before it was answered.
+    #[error("the permission request was dropped")]
+    Dropped,
 }
 
 /// Answers permission requests. The future resolves with the decision, or an error
 /// (a failing callback), which the loop treats as a denial.
 pub trait PermissionHandler: Send + Sync {
-    fn decide(&self, request: PermissionRequest) -> BoxFuture<'static, Result<Decision, String>>;
+    fn decide(
+        &self,
+        request: PermissionRequest,
+    ) -> BoxFuture<'static, Result<Decision, PermissionError>>;
 }
 
 /// What a tool does, for the permission modes.
@@ -186,7 +277,10 @@ impl PendingPermissions {
 }
 
 impl PermissionHandler for PendingPermissions {
-    fn decide(&self, request: PermissionRequest) -> BoxFuture<'static, Result<Decision, String>> {
+    fn decide(
+        &self,
+        request: PermissionRequest,
+    ) -> BoxFuture<'static, Result<Decision, PermissionError>> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(Slot::Answered(d)) = slots.get(&request.id) {
             let d = d.clone();
@@ -194,10 +288,7 @@ impl PermissionHandler for PendingPermissions {
         }
         let (tx, rx) = oneshot::channel();
         slots.insert(request.id.clone(), Slot::Waiting(tx));
-        Box::pin(async move {
-            rx.await
-                .map_err(|_| "the permission request was dropped".to_owned())
-        })
+        Box::pin(async move { rx.await.map_err(|_| PermissionError::Dropped) })
     }
 }
 
@@ -206,9 +297,12 @@ pub struct FnHandler<F>(pub F);
 
 impl<F> PermissionHandler for FnHandler<F>
 where
-    F: Fn(PermissionRequest) -> BoxFuture<'static, Result<Decision, String>> + Send + Sync,
+    F: Fn(PermissionRequest) -> BoxFuture<'static, Result<Decision, PermissionError>> + Send + Sync,
 {
-    fn decide(&self, request: PermissionRequest) -> BoxFuture<'static, Result<Decision, String>> {
+    fn decide(
+        &self,
+        request: PermissionRequest,
+    ) -> BoxFuture<'static, Result<Decision, PermissionError>> {
         (self.0)(request)
     }
 }
@@ -254,6 +348,23 @@ mod tests {
         ] {
             assert!(Decision::from_json(&bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn permission_modes_parse_and_reject_unknown_values() {
+        assert_eq!(
+            PermissionMode::parse("accept-edits").unwrap(),
+            PermissionMode::AcceptEdits
+        );
+        for mode in PermissionMode::ALL {
+            assert_eq!(PermissionMode::parse(mode.as_str()).unwrap(), mode);
+        }
+        let e = PermissionMode::parse("yolo").unwrap_err();
+        assert_eq!(e.option(), OptionKey::PermissionMode);
+        assert_eq!(
+            e.to_string(),
+            "invalid option `permission_mode`: expected \"auto\", \"manual\", \"accept-edits\" or \"read-only\"; got \"yolo\""
+        );
     }
 
     #[test]

@@ -13,10 +13,12 @@ use harnext_protocol::AgentEvent;
 use harnext_providers::ToolSpec;
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::AgentInner;
-use crate::agent::RegisteredTool;
+use crate::cancel::Cancelled;
+use crate::cancel::OrCancel;
+use crate::context::AgentContext;
+use crate::context::EventSink;
+use crate::context::RegisteredTool;
 use crate::permissions;
-use crate::run::EventSink;
 
 pub(crate) struct RunTools {
     /// Built-in and custom tools first, then MCP tools.
@@ -28,17 +30,9 @@ pub(crate) struct RunTools {
     reported: HashSet<String>,
 }
 
-fn spec(tool: &RegisteredTool) -> ToolSpec {
-    ToolSpec {
-        name: tool.tool.name().to_owned(),
-        description: tool.tool.description().to_owned(),
-        input_schema: tool.tool.input_schema(),
-    }
-}
-
 impl RunTools {
     /// The agent's own tools; MCP tools come with [`RunTools::update`].
-    pub fn new(agent: &AgentInner) -> RunTools {
+    pub fn new(agent: &AgentContext) -> RunTools {
         RunTools {
             tools: agent.tools.clone(),
             specs: agent.tool_specs.clone(),
@@ -49,25 +43,21 @@ impl RunTools {
 
     /// Whether the MCP tools must be (re)listed before the next model call: always at
     /// the first, then after a server's tool list changed or a server died.
-    pub fn needs_update(agent: &AgentInner, first: bool) -> bool {
+    pub fn needs_update(agent: &AgentContext, first: bool) -> bool {
         !agent.mcp.is_empty() && (first || agent.mcp.needs_refresh())
     }
 
     /// Starts the servers that are not running (at the first model call of a run,
-    /// also those that failed before) and takes their current tools. Returns false
-    /// when the run was cancelled meanwhile (starting servers are killed).
+    /// also those that failed before) and takes their current tools. Cancelling the run
+    /// meanwhile kills the servers that were starting.
     pub async fn update(
         &mut self,
-        agent: &AgentInner,
+        agent: &AgentContext,
         restart: Restart,
         events: &EventSink,
         cancel: &CancellationToken,
-    ) -> bool {
-        let set = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return false,
-            set = agent.mcp.tools(restart) => set,
-        };
+    ) -> Result<(), Cancelled> {
+        let set = agent.mcp.tools(restart).or_cancel(cancel).await?;
         let own = agent.tools.len();
         self.tools.truncate(own);
         self.specs.truncate(own);
@@ -80,7 +70,7 @@ impl RunTools {
                 category: permissions::category(tool.name(), tool.read_only(), false),
                 tool,
             };
-            self.specs.push(spec(&registered));
+            self.specs.push(registered.spec());
             self.tools.push(registered);
         }
         self.unavailable.clear();
@@ -93,7 +83,7 @@ impl RunTools {
             }
             self.unavailable.push(failure.message);
         }
-        true
+        Ok(())
     }
 
     /// The system prompt of the next model call: the agent's, and a note of the MCP

@@ -401,14 +401,14 @@ fn bad_server_names_and_configs_are_refused_at_construction_naming_the_option() 
         McpServerConfig::Stdio(StdioServerConfig::new("node")),
     )];
     let e = Agent::new(c.clone()).err().unwrap().to_string();
-    assert_eq!(e, "invalid option `mcpServers`: server name \"my server\" must be 1 to 32 characters of [a-zA-Z0-9_-]");
+    assert_eq!(e, "invalid option `mcp_servers`: server name \"my server\" must be 1 to 32 characters of [a-zA-Z0-9_-]");
     c.mcp_servers = vec![(
         "ok".into(),
         McpServerConfig::Stdio(StdioServerConfig::new("")),
     )];
     let e = Agent::new(c).err().unwrap().to_string();
     assert!(
-        e.starts_with("invalid option `mcpServers`: `ok.command`"),
+        e.starts_with("invalid option `mcp_servers`: `ok.command`"),
         "{e}"
     );
 }

@@ -776,7 +776,9 @@ async fn a_context_overflow_error_compacts_and_retries_the_call_once() {
 
 #[tokio::test]
 async fn a_tool_allowed_for_the_session_stays_allowed_when_another_agent_resumes_it() {
-    use harnext_core::permissions::{Decision, FnHandler, PermissionHandler, PermissionRequest};
+    use harnext_core::permissions::{
+        Decision, FnHandler, PermissionError, PermissionHandler, PermissionRequest,
+    };
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     let env = Env::new().await;
@@ -794,7 +796,7 @@ async fn a_tool_allowed_for_the_session_stays_allowed_when_another_agent_resumes
                     args: None,
                     remember: true,
                 })
-            }) as futures::future::BoxFuture<'static, Result<Decision, String>>
+            }) as futures::future::BoxFuture<'static, Result<Decision, PermissionError>>
         }))
     };
     let manual = || {

@@ -219,3 +219,54 @@ async fn a_bad_output_schema_is_misuse_before_the_run() {
         Some(RunError::InvalidOutputSchema(_))
     ));
 }
+
+/// A binding's validator that never answers (a Standard Schema with a hung async check).
+struct Hung;
+
+impl harnext_core::output::OutputValidator for Hung {
+    fn validate(
+        &self,
+        _value: Value,
+    ) -> futures::future::BoxFuture<'static, Result<Value, Vec<String>>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test]
+async fn a_validator_that_never_answers_stops_on_cancel_and_the_answer_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start().await.unwrap();
+    push(
+        &mock,
+        json!({"turn": {"toolCalls": [{"id": "fa1", "name": "final_answer", "args": {"risk": "low", "summary": "ok"}}]}}),
+    );
+    let agent = anthropic(&mock, dir.path());
+    let mut r = request(2);
+    if let Some(o) = r.output.as_mut() {
+        o.validator = Some(std::sync::Arc::new(Hung));
+    }
+    let run = agent.start(r).unwrap();
+    let session = run.session_id().to_owned();
+    let cancel = CancellationToken::new();
+    let canceller = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        canceller.cancel();
+    });
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        run.execute(cancel, EventSink::none()),
+    )
+    .await
+    .expect("the run ends on cancel");
+    assert!(result.cancelled && !result.success, "{result:?}");
+    assert_eq!(result.stop_reason, StopReason::Cancelled);
+    // The answer's call has its result in the session: the history stays valid.
+    let messages = agent.session_messages(&session).unwrap();
+    let last = messages.last().unwrap();
+    assert!(
+        matches!(&last.content[0], harnext_core::protocol::ContentBlock::ToolResult { tool_use_id, status, .. }
+            if tool_use_id == "fa1" && *status == harnext_core::protocol::ToolStatus::Cancelled),
+        "{last:?}"
+    );
+}

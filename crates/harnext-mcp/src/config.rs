@@ -1,13 +1,29 @@
-//! What `mcpServers` accepts, and its validation (at agent construction, with messages
+//! What `mcp_servers` accepts, and its validation (at agent construction, with messages
 //! that name the server and the field).
 
 use std::path::Path;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use harnext_protocol::redact::redact_url;
+
 /// How long a server may take to start: spawn (or connect), `initialize`, and each
 /// `tools/list` round, separately.
 pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long one tool call may take before it fails (and the server is told to stop
+/// with `notifications/cancelled`). Long enough for builds and searches a tool may
+/// run; a server that never answers costs at most this.
+pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// The most bytes of one message from a server kept while it is read: a longer tool
+/// result has its text cut to fit, with a note saying so. The engine shows the model
+/// far less anyway (30,000 characters per tool output).
+pub const DEFAULT_MAX_RESULT_BYTES: usize = 1024 * 1024;
+
+/// The bounds of `max_result_bytes`: at least 1 KiB; at most 16 MiB, the longest
+/// message the MCP transport reads.
+pub const MAX_RESULT_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=16 * 1024 * 1024;
 
 /// The longest server name: keeps `mcp__<server>__<tool>` within the providers' 64
 /// characters for ordinary tool names.
@@ -29,9 +45,24 @@ impl McpServerConfig {
             McpServerConfig::Http(h) => h.startup_timeout,
         }
     }
+
+    pub fn tool_timeout(&self) -> Duration {
+        match self {
+            McpServerConfig::Stdio(s) => s.tool_timeout,
+            McpServerConfig::Http(h) => h.tool_timeout,
+        }
+    }
+
+    pub fn max_result_bytes(&self) -> usize {
+        match self {
+            McpServerConfig::Stdio(s) => s.max_result_bytes,
+            McpServerConfig::Http(h) => h.max_result_bytes,
+        }
+    }
 }
 
-/// `{ command, args?, env?, cwd?, startupTimeoutMs? }`
+/// `{ command, args?, env?, cwd?, startup_timeout_ms?, tool_timeout_ms?,
+/// max_result_bytes? }` (neutral keys; each binding spells them its own way).
 #[derive(Clone, PartialEq, Eq)]
 pub struct StdioServerConfig {
     /// The program, found on `PATH` unless it is a path.
@@ -43,6 +74,10 @@ pub struct StdioServerConfig {
     /// workspace. `None`: the workspace.
     pub cwd: Option<PathBuf>,
     pub startup_timeout: Duration,
+    /// How long one tool call may take (`tool_timeout_ms`).
+    pub tool_timeout: Duration,
+    /// The most bytes of one message kept while it is read (`max_result_bytes`).
+    pub max_result_bytes: usize,
 }
 
 impl StdioServerConfig {
@@ -53,11 +88,13 @@ impl StdioServerConfig {
             env: Vec::new(),
             cwd: None,
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            tool_timeout: DEFAULT_TOOL_TIMEOUT,
+            max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
         }
     }
 }
 
-/// `{ url, headers?, startupTimeoutMs? }`
+/// `{ url, headers?, startup_timeout_ms?, tool_timeout_ms?, max_result_bytes? }`
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpServerConfig {
     /// The server's MCP endpoint, `http://` or `https://`.
@@ -65,6 +102,10 @@ pub struct HttpServerConfig {
     /// Sent with every request (an `Authorization` header, for instance).
     pub headers: Vec<(String, String)>,
     pub startup_timeout: Duration,
+    /// How long one tool call may take (`tool_timeout_ms`).
+    pub tool_timeout: Duration,
+    /// The most bytes of one message kept while it is read (`max_result_bytes`).
+    pub max_result_bytes: usize,
 }
 
 impl HttpServerConfig {
@@ -73,6 +114,8 @@ impl HttpServerConfig {
             url: url.into(),
             headers: Vec::new(),
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            tool_timeout: DEFAULT_TOOL_TIMEOUT,
+            max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
         }
     }
 }
@@ -88,22 +131,26 @@ impl std::fmt::Debug for McpServerConfig {
                 .field("env", &s.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
                 .field("cwd", &s.cwd)
                 .field("startup_timeout", &s.startup_timeout)
+                .field("tool_timeout", &s.tool_timeout)
+                .field("max_result_bytes", &s.max_result_bytes)
                 .finish(),
             McpServerConfig::Http(h) => f
                 .debug_struct("Http")
-                .field("url", &h.url)
+                .field("url", &redact_url(&h.url))
                 .field(
                     "headers",
                     &h.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
                 )
                 .field("startup_timeout", &h.startup_timeout)
+                .field("tool_timeout", &h.tool_timeout)
+                .field("max_result_bytes", &h.max_result_bytes)
                 .finish(),
         }
     }
 }
 
-/// A bad `mcpServers` entry. `field` is the path below `mcpServers` (`"fs.url"`), or
-/// empty for the option as a whole.
+/// A bad `mcp_servers` entry. `field` is the path below `mcp_servers` (`"fs.url"`,
+/// `"fs.tool_timeout_ms"`: neutral snake_case keys), or empty for the option as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum McpConfigError {
     #[error("server name {0:?} must be 1 to {MAX_SERVER_NAME_LEN} characters of [a-zA-Z0-9_-]")]
@@ -145,11 +192,28 @@ pub(crate) fn validate(
         if servers[..i].iter().any(|(n, _)| n == name) {
             return Err(McpConfigError::DuplicateName(name.clone()));
         }
-        if config.startup_timeout().is_zero() {
+        for (timeout, key) in [
+            (config.startup_timeout(), "startup_timeout_ms"),
+            (config.tool_timeout(), "tool_timeout_ms"),
+        ] {
+            if timeout.is_zero() {
+                return Err(McpConfigError::invalid(
+                    name,
+                    key,
+                    "expected an integer >= 1",
+                ));
+            }
+        }
+        if !MAX_RESULT_BYTES_RANGE.contains(&config.max_result_bytes()) {
             return Err(McpConfigError::invalid(
                 name,
-                "startupTimeoutMs",
-                "expected an integer >= 1",
+                "max_result_bytes",
+                format!(
+                    "expected an integer from {} to {}, got {}",
+                    MAX_RESULT_BYTES_RANGE.start(),
+                    MAX_RESULT_BYTES_RANGE.end(),
+                    config.max_result_bytes()
+                ),
             ));
         }
         match config {
@@ -204,10 +268,11 @@ pub(crate) fn validate(
                 let ok = reqwest::Url::parse(&h.url)
                     .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
                 if !ok {
+                    // Shown without its credentials (`user:pass@`, query values).
                     return Err(McpConfigError::invalid(
                         name,
                         "url",
-                        format!("expected an http(s) URL, got {:?}", h.url),
+                        format!("expected an http(s) URL, got {:?}", redact_url(&h.url)),
                     ));
                 }
                 for (key, value) in &h.headers {
@@ -281,7 +346,31 @@ mod tests {
         let mut s = StdioServerConfig::new("node");
         s.startup_timeout = Duration::ZERO;
         let e = validate(&[("a".into(), McpServerConfig::Stdio(s))], &ws).unwrap_err();
-        assert!(e.to_string().contains("startupTimeoutMs"), "{e}");
+        assert!(e.to_string().contains("a.startup_timeout_ms"), "{e}");
+        let mut s = StdioServerConfig::new("node");
+        s.tool_timeout = Duration::ZERO;
+        let e = validate(&[("a".into(), McpServerConfig::Stdio(s))], &ws).unwrap_err();
+        assert!(e.to_string().starts_with("`a.tool_timeout_ms`"), "{e}");
+        for bytes in [0, 1023, 16 * 1024 * 1024 + 1] {
+            let mut h = HttpServerConfig::new("https://example.com/mcp");
+            h.max_result_bytes = bytes;
+            let e = validate(&[("r".into(), McpServerConfig::Http(h))], &ws).unwrap_err();
+            assert!(e.to_string().starts_with("`r.max_result_bytes`"), "{e}");
+        }
+        let e = validate(
+            &[(
+                "r".into(),
+                McpServerConfig::Http(HttpServerConfig::new(
+                    "ftp://alice:hunter2-pw@host/mcp?token=t0ps3cret",
+                )),
+            )],
+            &ws,
+        )
+        .unwrap_err();
+        assert!(
+            !e.to_string().contains("hunter2") && !e.to_string().contains("t0ps3cret"),
+            "{e}"
+        );
         for url in ["ftp://x/mcp", "not a url", "http://"] {
             let h = McpServerConfig::Http(HttpServerConfig::new(url));
             let e = validate(&[("r".into(), h)], &ws).unwrap_err();

@@ -37,6 +37,9 @@ use rmcp::transport::streamable_http_client::StreamableHttpResponseLimits;
 use sse_stream::Sse;
 use sse_stream::SseStream;
 
+use crate::cap::JsonCutter;
+use crate::cap::LineCap;
+
 const SESSION_ID: &str = "mcp-session-id";
 const LAST_EVENT_ID: &str = "last-event-id";
 const EVENT_STREAM: &str = "text/event-stream";
@@ -44,14 +47,21 @@ const JSON: &str = "application/json";
 
 type Error = StreamableHttpError<reqwest::Error>;
 
+/// The most raw bytes read of one JSON response or SSE line, however it is cut: past
+/// this the body is given up (a server sending without end).
+const MAX_RAW_MESSAGE: usize = 256 * 1024 * 1024;
+
 /// A reqwest 0.12 client for MCP's streamable HTTP transport.
 #[derive(Clone)]
 pub(crate) struct HttpClient {
     client: reqwest::Client,
+    /// Each message is cut to about this many bytes while it is read
+    /// (`max_result_bytes`, see [`crate::cap`]).
+    max_message: usize,
 }
 
 impl HttpClient {
-    pub(crate) fn new() -> Result<HttpClient, reqwest::Error> {
+    pub(crate) fn new(max_message: usize) -> Result<HttpClient, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(30))
             .user_agent(concat!("harnext/", env!("CARGO_PKG_VERSION")))
@@ -74,7 +84,10 @@ impl HttpClient {
                 }
             }))
             .build()?;
-        Ok(HttpClient { client })
+        Ok(HttpClient {
+            client,
+            max_message,
+        })
     }
 }
 
@@ -97,7 +110,7 @@ fn header_str(
         .map(str::to_owned)
 }
 
-/// Reads at most `max` bytes of the body. `Err(true)` when it is longer.
+/// Reads at most `max` bytes of the body. `Err(Err(max))` when it is longer.
 async fn read_body(
     response: reqwest::Response,
     max: usize,
@@ -112,6 +125,41 @@ async fn read_body(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// Reads a JSON message body, cut to about `cap` bytes while it is read (see
+/// [`crate::cap`]); gives up past [`MAX_RAW_MESSAGE`] raw bytes.
+async fn read_capped(
+    response: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, Result<reqwest::Error, usize>> {
+    let mut body = Vec::new();
+    let mut cutter: Option<JsonCutter> = None;
+    let mut raw = 0usize;
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(Ok)?;
+        raw = raw.saturating_add(chunk.len());
+        if raw > MAX_RAW_MESSAGE {
+            return Err(Err(MAX_RAW_MESSAGE));
+        }
+        match &mut cutter {
+            Some(c) => c.feed(&chunk),
+            None => {
+                body.extend_from_slice(&chunk);
+                if body.len() > cap {
+                    let mut c = JsonCutter::new(cap);
+                    c.feed(&std::mem::take(&mut body));
+                    cutter = Some(c);
+                }
+            }
+        }
+    }
+    match cutter {
+        None => Ok(body),
+        // Too large even cut, with no request to answer: nothing is delivered.
+        Some(c) => Ok(c.finish().unwrap_or_default()),
+    }
 }
 
 /// The first `max` bytes of a body, for an error message.
@@ -235,11 +283,11 @@ impl HttpClient {
             )));
         }
         if media_type_is(content_type.as_deref(), EVENT_STREAM) {
-            let events = sse_events(response, limits.max_sse_event_size);
+            let events = sse_events(response, limits.max_sse_event_size, self.max_message);
             return Ok(StreamableHttpPostResponse::Sse(events, new_session));
         }
         if media_type_is(content_type.as_deref(), JSON) {
-            let body = match read_body(response, limits.max_json_response_size).await {
+            let body = match read_capped(response, self.max_message).await {
                 Ok(body) => body,
                 Err(Ok(e)) => return Err(StreamableHttpError::Client(e)),
                 Err(Err(max_size)) => {
@@ -291,7 +339,7 @@ impl HttpClient {
         {
             return Err(StreamableHttpError::UnexpectedContentType(content_type));
         }
-        Ok(sse_events(response, max_event_size))
+        Ok(sse_events(response, max_event_size, self.max_message))
     }
 }
 
@@ -503,12 +551,45 @@ impl Stream for BoundedEvents {
     }
 }
 
+/// The body's bytes with each `data:` line cut to about `cap` bytes while it is read
+/// (see [`crate::cap`]).
+fn capped_lines(
+    body: BoxStream<'static, Result<Bytes, reqwest::Error>>,
+    cap: usize,
+) -> BoxStream<'static, Result<Bytes, reqwest::Error>> {
+    let state = (body, LineCap::new(cap, true), false);
+    futures::stream::unfold(state, |(mut body, mut lines, done)| async move {
+        if done {
+            return None;
+        }
+        loop {
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    let mut out = Vec::new();
+                    lines.feed(&chunk, &mut out);
+                    if !out.is_empty() {
+                        return Some((Ok(Bytes::from(out)), (body, lines, false)));
+                    }
+                }
+                Some(Err(e)) => return Some((Err(e), (body, lines, true))),
+                None => {
+                    let mut out = Vec::new();
+                    lines.finish(&mut out);
+                    return Some((Ok(Bytes::from(out)), (body, lines, true)));
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
 fn sse_events(
     response: reqwest::Response,
     max: usize,
+    cap: usize,
 ) -> BoxStream<'static, Result<Sse, SseError>> {
     let bytes = BoundedEvents {
-        inner: response.bytes_stream().boxed(),
+        inner: capped_lines(response.bytes_stream().boxed(), cap),
         max,
         size: 0,
         line_empty: true,

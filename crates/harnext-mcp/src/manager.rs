@@ -9,11 +9,19 @@ use std::sync::Arc;
 use std::sync::Mutex as SyncMutex;
 use std::time::Duration;
 
+use harnext_protocol::redact::redact_url;
+use harnext_protocol::redact::sensitive_name;
+use harnext_protocol::redact::url_secrets;
+use harnext_protocol::redact::Redactor;
 use harnext_tools::Tool;
 use rmcp::model::ClientCapabilities;
 use rmcp::model::ClientConfig;
+use rmcp::model::ClientRequest;
 use rmcp::model::Implementation;
+use rmcp::model::ListToolsRequest;
+use rmcp::model::PaginatedRequestParams;
 use rmcp::model::ProtocolVersion;
+use rmcp::model::ServerResult;
 use rmcp::service::ClientInitializeError;
 use rmcp::service::NotificationContext;
 use rmcp::service::Peer;
@@ -24,8 +32,12 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::ClientCacheConfig;
 use rmcp::ClientHandler;
 use rmcp::ServiceExt;
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 
+use crate::cap::LineCap;
 use crate::config::validate;
 use crate::config::McpConfigError;
 use crate::config::McpServerConfig;
@@ -49,11 +61,26 @@ pub struct McpServerFailure {
     pub message: String,
 }
 
-/// The MCP tools a run may use now, and the servers that are unavailable.
+/// Something about a running server the caller should see, though the server is
+/// usable: a tool left out (its `inputSchema` is invalid, it has no name, or its name
+/// is taken by a tool of another server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpWarning {
+    pub server: String,
+    /// The tool's name as the server gave it, when it gave one.
+    pub tool: Option<String>,
+    /// "MCP server `x`: tool `t` is left out: ...".
+    pub message: String,
+}
+
+/// The MCP tools a run may use now, the servers that are unavailable, and warnings
+/// about the tools of the running ones (repeated on every call while they hold, so
+/// a caller reports each once, by its message).
 #[derive(Default, Clone)]
 pub struct McpToolSet {
     pub tools: Vec<Arc<dyn Tool>>,
     pub failures: Vec<McpServerFailure>,
+    pub warnings: Vec<McpWarning>,
 }
 
 /// When to start a server that failed before.
@@ -74,6 +101,8 @@ pub struct McpManager {
 struct Server {
     name: String,
     config: McpServerConfig,
+    /// Its credentials, scrubbed from every message about it.
+    redactor: Redactor,
     cwd: PathBuf,
     state: Mutex<State>,
     /// Set on `tools/list_changed`, when the process exits, and when a call finds the
@@ -93,6 +122,8 @@ enum State {
 struct Connection {
     service: RunningService<RoleClient, Handler>,
     tools: Vec<Arc<dyn Tool>>,
+    /// The tools left out of `tools`, and why.
+    warnings: Vec<McpWarning>,
     link: Arc<Link>,
     /// Stdio servers only. Dropping it kills the process group.
     process: Option<ServerProcess>,
@@ -132,6 +163,7 @@ impl McpManager {
             .zip(dirs)
             .map(|((name, config), cwd)| {
                 Arc::new(Server {
+                    redactor: redactor_for(&config),
                     name,
                     config,
                     cwd,
@@ -148,6 +180,16 @@ impl McpManager {
 
     pub fn is_empty(&self) -> bool {
         self.servers.is_empty()
+    }
+
+    /// The credentials of every server (URL user info and sensitive query values,
+    /// credential header values, environment values whose names say they are
+    /// secrets), for the engine to scrub from what it shows and saves. The manager
+    /// already scrubs them from its messages and from tool results.
+    pub fn redactor(&self) -> Redactor {
+        self.servers
+            .iter()
+            .fold(Redactor::default(), |all, s| all.merged(&s.redactor))
     }
 
     /// The names of the configured servers, in order.
@@ -174,16 +216,44 @@ impl McpManager {
     /// of the running servers, in configuration order, with the servers that are
     /// unavailable. Never fails and never waits past the startup timeouts; drop the
     /// future to give up (a half-started server is killed).
+    ///
+    /// Tool names are unique: should a tool of a later server (in configuration
+    /// order) get the name of an earlier one's, it is left out with a warning. (The
+    /// names keep servers apart already, see `tool_name`; this only happens to a
+    /// server that names a tool to collide on purpose.)
     pub async fn tools(&self, restart: Restart) -> McpToolSet {
         let results =
             futures::future::join_all(self.servers.iter().map(|s| s.refresh(restart))).await;
         let mut set = McpToolSet::default();
+        let mut owners: std::collections::HashMap<String, String> =
+            std::collections::HashMap::new();
         for (server, result) in self.servers.iter().zip(results) {
             match result {
-                Ok(tools) => set.tools.extend(tools),
+                Ok((tools, warnings)) => {
+                    set.warnings.extend(warnings.into_iter().map(|mut w| {
+                        server.redactor.redact_string(&mut w.message);
+                        w
+                    }));
+                    for tool in tools {
+                        if let Some(owner) = owners.get(tool.name()) {
+                            set.warnings.push(McpWarning {
+                                server: server.name.clone(),
+                                tool: Some(tool.name().to_owned()),
+                                message: format!(
+                                    "MCP server `{}`: tool `{}` is left out: a tool of server `{owner}` has that name",
+                                    server.name,
+                                    tool.name()
+                                ),
+                            });
+                            continue;
+                        }
+                        owners.insert(tool.name().to_owned(), server.name.clone());
+                        set.tools.push(tool);
+                    }
+                }
                 Err(reason) => set.failures.push(McpServerFailure {
                     server: server.name.clone(),
-                    message: unavailable(&server.name, &reason),
+                    message: unavailable(&server.name, &server.redactor.redact(&reason)),
                 }),
             }
         }
@@ -217,7 +287,10 @@ impl Server {
         *self.live.lock().unwrap_or_else(|e| e.into_inner()) = peer;
     }
 
-    async fn refresh(&self, restart: Restart) -> Result<Vec<Arc<dyn Tool>>, String> {
+    async fn refresh(
+        &self,
+        restart: Restart,
+    ) -> Result<(Vec<Arc<dyn Tool>>, Vec<McpWarning>), String> {
         let mut state = self.state.lock().await;
         let dirty = self.dirty.swap(false, Ordering::SeqCst);
         if let State::Running(conn) = &*state {
@@ -235,7 +308,10 @@ impl Server {
             State::Running(conn) => {
                 if dirty {
                     match list_tools(&self.name, &conn.link, self.config.startup_timeout()).await {
-                        Ok(tools) => conn.tools = tools,
+                        Ok((tools, warnings)) => {
+                            conn.tools = tools;
+                            conn.warnings = warnings;
+                        }
                         Err(reason) => {
                             self.set_live(None);
                             *state = State::Failed(reason.clone());
@@ -243,7 +319,7 @@ impl Server {
                         }
                     }
                 }
-                return Ok(conn.tools.clone());
+                return Ok((conn.tools.clone(), conn.warnings.clone()));
             }
             State::Failed(reason) if restart == Restart::No => return Err(reason.clone()),
             State::Failed(_) | State::Idle => {}
@@ -252,10 +328,10 @@ impl Server {
         self.dirty.store(false, Ordering::SeqCst);
         match self.start().await {
             Ok(conn) => {
-                let tools = conn.tools.clone();
+                let listed = (conn.tools.clone(), conn.warnings.clone());
                 self.set_live(Some(conn.link.peer.clone()));
                 *state = State::Running(Box::new(conn));
-                Ok(tools)
+                Ok(listed)
             }
             Err(reason) => {
                 *state = State::Failed(reason.clone());
@@ -271,7 +347,7 @@ impl Server {
         };
         let too_slow = |what: &str| {
             format!(
-                "it did not complete {what} within {} ms (startupTimeoutMs)",
+                "it did not complete {what} within {} ms (startup_timeout_ms)",
                 limit.as_millis()
             )
         };
@@ -281,6 +357,7 @@ impl Server {
                     process::spawn(config, &self.cwd, self.dirty.clone())
                         .map_err(|e| format!("cannot start `{}`: {e}", config.command))?;
                 let status = process.status();
+                let stdout = capped(stdout, config.max_result_bytes);
                 let served = tokio::time::timeout(limit, handler.serve((stdout, stdin))).await;
                 let service = match served {
                     Ok(Ok(service)) => service,
@@ -307,8 +384,8 @@ impl Server {
                 (service, Some(process))
             }
             McpServerConfig::Http(config) => {
-                let client =
-                    HttpClient::new().map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+                let client = HttpClient::new(config.max_result_bytes)
+                    .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
                 let headers = config
                     .headers
                     .iter()
@@ -330,7 +407,7 @@ impl Server {
                     Ok(Err(e)) => {
                         return Err(format!(
                             "cannot connect to {}: {}",
-                            config.url,
+                            redact_url(&config.url),
                             init_error(&e)
                         ))
                     }
@@ -349,11 +426,14 @@ impl Server {
             peer: service.peer().clone(),
             dirty: self.dirty.clone(),
             process: process.as_ref().map(ServerProcess::status),
+            tool_timeout: self.config.tool_timeout(),
+            redactor: self.redactor.clone(),
         });
-        let tools = list_tools(&self.name, &link, limit).await?;
+        let (tools, warnings) = list_tools(&self.name, &link, limit).await?;
         Ok(Connection {
             service,
             tools,
+            warnings,
             link,
             process,
         })
@@ -385,16 +465,45 @@ impl Connection {
     }
 }
 
-/// Lists a server's tools (every page) within `limit`, as harnext tools.
+/// The credentials of a server's configuration: for HTTP, the URL's user info and
+/// sensitive query values and the values of credential headers (and the token after
+/// `Bearer `); for stdio, the values of environment variables whose names say they
+/// are secrets (`GITHUB_TOKEN`, `API_KEY`, ...).
+fn redactor_for(config: &McpServerConfig) -> Redactor {
+    let mut secrets = Vec::new();
+    let mut add = |name: &str, value: &str| {
+        if sensitive_name(name) {
+            secrets.push(value.to_owned());
+            if let Some((_, token)) = value.split_once(' ') {
+                secrets.push(token.trim().to_owned());
+            }
+        }
+    };
+    match config {
+        McpServerConfig::Stdio(s) => s.env.iter().for_each(|(k, v)| add(k, v)),
+        McpServerConfig::Http(h) => {
+            h.headers.iter().for_each(|(k, v)| add(k, v));
+            secrets.extend(url_secrets(&h.url));
+        }
+    }
+    Redactor::new(secrets)
+}
+
+/// Pages of `tools/list` followed at most (a server whose cursors never end).
+const MAX_TOOL_PAGES: usize = 100;
+
+/// Lists a server's tools (every page) within `limit`, as harnext tools, with a
+/// warning for each tool left out: one without a name, or whose `inputSchema` is not
+/// a JSON Schema of an object (one bad tool costs that tool, not the server).
 async fn list_tools(
     server: &str,
     link: &Arc<Link>,
     limit: Duration,
-) -> Result<Vec<Arc<dyn Tool>>, String> {
-    let listed = tokio::time::timeout(limit, link.peer.list_all_tools()).await;
+) -> Result<(Vec<Arc<dyn Tool>>, Vec<McpWarning>), String> {
+    let listed = tokio::time::timeout(limit, list_raw(link)).await;
     let listed = match listed {
         Ok(Ok(tools)) => tools,
-        Ok(Err(e)) => {
+        Ok(Err(ListError::Service(e))) => {
             if let Some(p) = &link.process {
                 p.wait_exit(Duration::from_millis(500)).await;
             }
@@ -403,26 +512,180 @@ async fn list_tools(
                 None => format!("tools/list failed: {}", error_text(&e)),
             });
         }
+        Ok(Err(ListError::Shape(problem))) => {
+            return Err(format!(
+                "its tools/list answer is not a tool list: {problem}"
+            ))
+        }
         Err(_) => {
             return Err(format!(
-                "it did not answer tools/list within {} ms (startupTimeoutMs)",
+                "it did not answer tools/list within {} ms (startup_timeout_ms)",
                 limit.as_millis()
             ))
         }
     };
     let mut tools: Vec<Arc<dyn Tool>> = Vec::with_capacity(listed.len());
-    for tool in &listed {
+    let mut warnings = Vec::new();
+    let mut warn = |tool: Option<&str>, problem: String| {
+        let message = match tool {
+            Some(name) => format!("MCP server `{server}`: tool `{name}` is left out: {problem}"),
+            None => format!("MCP server `{server}`: a tool is left out: {problem}"),
+        };
+        warnings.push(McpWarning {
+            server: server.to_owned(),
+            tool: tool.map(str::to_owned),
+            message,
+        });
+    };
+    for raw in &listed {
+        let name = raw.get("name").and_then(Value::as_str).map(str::to_owned);
+        let tool = match serde_json::from_value::<rmcp::model::Tool>(raw.clone()) {
+            Ok(tool) => tool,
+            Err(e) => {
+                let problem = match raw.get("inputSchema") {
+                    None => "it has no inputSchema".to_owned(),
+                    Some(s) if !s.is_object() => {
+                        format!("its inputSchema is not a JSON object ({})", kind(s))
+                    }
+                    Some(_) => format!("it is not a valid tool description ({e})"),
+                };
+                warn(name.as_deref(), problem);
+                continue;
+            }
+        };
         if tool.name.is_empty() {
+            warn(None, "it has an empty name".to_owned());
+            continue;
+        }
+        if let Err(problem) = check_schema(&tool.input_schema) {
+            warn(Some(&tool.name), problem);
             continue;
         }
         let name = tool_name(server, &tool.name);
         // The same name twice from one server: the first one wins.
         if tools.iter().any(|t| t.name() == name) {
+            warn(
+                Some(&tool.name),
+                format!("another of its tools is also offered as `{name}`"),
+            );
             continue;
         }
-        tools.push(Arc::new(McpTool::new(tool, name, link.clone())));
+        tools.push(Arc::new(McpTool::new(&tool, name, link.clone())));
     }
-    Ok(tools)
+    Ok((tools, warnings))
+}
+
+enum ListError {
+    Service(rmcp::ServiceError),
+    Shape(String),
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Every page of `tools/list`, each tool as the JSON the server sent (a typed list
+/// would fail whole on one malformed tool).
+async fn list_raw(link: &Link) -> Result<Vec<Value>, ListError> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_TOOL_PAGES {
+        let request = match cursor.take() {
+            None => ListToolsRequest::default(),
+            Some(c) => {
+                ListToolsRequest::with_param(PaginatedRequestParams::default().with_cursor(Some(c)))
+            }
+        };
+        let result = link
+            .peer
+            .send_request(ClientRequest::ListToolsRequest(request))
+            .await
+            .map_err(ListError::Service)?;
+        let (tools, next) = match result {
+            ServerResult::ListToolsResult(page) => (
+                page.tools
+                    .iter()
+                    .filter_map(|t| serde_json::to_value(t).ok())
+                    .collect(),
+                page.next_cursor,
+            ),
+            other => {
+                let value = serde_json::to_value(&other).unwrap_or(Value::Null);
+                let Some(tools) = value.get("tools").and_then(Value::as_array) else {
+                    return Err(ListError::Shape(format!(
+                        "it has no `tools` array ({})",
+                        kind(value.get("tools").unwrap_or(&Value::Null))
+                    )));
+                };
+                let next = value
+                    .get("nextCursor")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                (tools.clone(), next)
+            }
+        };
+        out.extend(tools);
+        match next.filter(|c| !c.is_empty()) {
+            Some(c) => cursor = Some(c),
+            None => return Ok(out),
+        }
+    }
+    Ok(out)
+}
+
+/// A tool's `inputSchema` must be a JSON Schema (checked against its meta-schema) of
+/// an object: providers refuse anything else, and one bad tool would fail every model
+/// call.
+fn check_schema(schema: &rmcp::model::JsonObject) -> Result<(), String> {
+    match schema.get("type") {
+        None => {}
+        Some(Value::String(t)) if t == "object" => {}
+        Some(other) => {
+            return Err(format!(
+                "its inputSchema must describe an object, but its type is {other}"
+            ))
+        }
+    }
+    let value = Value::Object(schema.clone());
+    jsonschema::meta::validate(&value)
+        .map_err(|e| format!("its inputSchema is not a valid JSON Schema: {e}"))
+}
+
+/// The child's stdout as the MCP transport reads it: each message capped at
+/// `max_bytes` while it is read (see [`crate::cap`]).
+fn capped(stdout: tokio::process::ChildStdout, max_bytes: usize) -> tokio::io::DuplexStream {
+    let (reader, mut writer) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        let mut stdout = stdout;
+        let mut cap = LineCap::new(max_bytes, false);
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut out = Vec::new();
+        loop {
+            let n = match stdout.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            cap.feed(&buf[..n], &mut out);
+            if !out.is_empty() {
+                // The transport is gone: stop reading.
+                if writer.write_all(&out).await.is_err() {
+                    return;
+                }
+                out.clear();
+            }
+        }
+        cap.finish(&mut out);
+        let _ = writer.write_all(&out).await;
+        let _ = writer.shutdown().await;
+    });
+    reader
 }
 
 impl std::fmt::Debug for McpManager {

@@ -17,6 +17,8 @@ use rmcp::service::RoleClient;
 use rmcp::ServiceError;
 use serde_json::Value;
 
+use harnext_protocol::redact::Redactor;
+
 use crate::process::ProcessStatus;
 
 /// The longest tool name offered to a model (Anthropic's and OpenAI's limit).
@@ -30,6 +32,11 @@ pub(crate) struct Link {
     /// model call.
     pub dirty: Arc<AtomicBool>,
     pub process: Option<Arc<ProcessStatus>>,
+    /// How long one call may take (`tool_timeout_ms`).
+    pub tool_timeout: std::time::Duration,
+    /// The server's credentials (URL user info, auth headers, secret env values):
+    /// scrubbed from its results and errors.
+    pub redactor: Redactor,
 }
 
 impl Link {
@@ -141,6 +148,27 @@ impl Tool for McpTool {
         let link = self.link.clone();
         let remote = self.remote_name.clone();
         Box::pin(async move {
+            let redactor = link.redactor.clone();
+            let scrub = |text: String| redactor.redact(&text).into_owned();
+            match call(link, remote, args, ctx).await {
+                Ok(text) => Ok(scrub(text)),
+                Err(ToolError::Failed(m)) => Err(ToolError::Failed(scrub(m))),
+                Err(ToolError::InvalidArgs(m)) => Err(ToolError::InvalidArgs(scrub(m))),
+                Err(e) => Err(e),
+            }
+        })
+    }
+}
+
+/// One `tools/call`, with the server's failures phrased for the model.
+async fn call(
+    link: Arc<Link>,
+    remote: String,
+    args: Value,
+    ctx: ToolContext,
+) -> Result<String, ToolError> {
+    {
+        {
             let arguments = match args {
                 Value::Object(map) => Some(map),
                 Value::Null => None,
@@ -157,15 +185,25 @@ impl Tool for McpTool {
                     &link.gone_reason(None),
                 )));
             }
-            let mut params = CallToolRequestParams::new(remote);
+            let mut params = CallToolRequestParams::new(remote.clone());
             if let Some(arguments) = arguments {
                 params = params.with_arguments(arguments);
             }
-            // Dropping the request on cancellation sends `notifications/cancelled`.
+            // Dropping the request on cancellation or timeout sends
+            // `notifications/cancelled`.
             let outcome = tokio::select! {
                 biased;
                 _ = ctx.cancel.cancelled() => return Err(ToolError::Cancelled),
-                r = link.peer.call_tool(params) => r,
+                r = tokio::time::timeout(link.tool_timeout, link.peer.call_tool(params)) => match r {
+                    Ok(r) => r,
+                    Err(_) => {
+                        return Err(ToolError::Failed(format!(
+                            "MCP server `{}` did not answer `{remote}` within {} ms (tool_timeout_ms); the call was cancelled",
+                            link.server,
+                            link.tool_timeout.as_millis()
+                        )))
+                    }
+                },
             };
             match outcome {
                 Ok(result) => {
@@ -207,7 +245,7 @@ impl Tool for McpTool {
                     error_text(&e)
                 ))),
             }
-        })
+        }
     }
 }
 
@@ -281,6 +319,13 @@ fn render_block(block: &Value) -> String {
 
 /// `mcp__<server>__<tool>`, with characters providers refuse replaced by `_`, and a
 /// hash of the original name at the end when it would be longer than 64 characters.
+///
+/// Two servers never get the same name: the server's part is the text before the
+/// first `__` after `mcp__`, so the name tells the server apart whenever the server's
+/// name neither contains `__` nor ends with `_`. The tools of a server whose name
+/// does (`a__b`, `x_`), which could meet another server's (`a` with tool `b__c`),
+/// always end with a hash of the server and tool names: `mcp__a__b__c_1f2e3d4c`.
+/// Names are stable across processes (sessions keep them).
 pub(crate) fn tool_name(server: &str, tool: &str) -> String {
     let clean: String = tool
         .chars()
@@ -293,11 +338,17 @@ pub(crate) fn tool_name(server: &str, tool: &str) -> String {
         })
         .collect();
     let name = format!("mcp__{server}__{clean}");
-    if name.len() <= MAX_TOOL_NAME_LEN && clean == tool {
+    let ambiguous_server = server.contains("__") || server.ends_with('_');
+    if name.len() <= MAX_TOOL_NAME_LEN && clean == tool && !ambiguous_server {
         return name;
     }
     // Different names must not meet after the replacement: the hash keeps them apart.
-    let suffix = format!("_{:08x}", fnv1a(tool.as_bytes()));
+    let hash = if ambiguous_server {
+        fnv1a(format!("{server}\0{tool}").as_bytes())
+    } else {
+        fnv1a(tool.as_bytes())
+    };
+    let suffix = format!("_{hash:08x}");
     let keep = MAX_TOOL_NAME_LEN
         .saturating_sub(suffix.len())
         .min(name.len());
@@ -372,5 +423,20 @@ mod tests {
         assert!(long
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+    }
+
+    #[test]
+    fn servers_whose_names_could_run_into_anothers_get_hashed_tool_names() {
+        // `a` + `b__c` and `a__b` + `c` would both be `mcp__a__b__c`.
+        assert_eq!(tool_name("a", "b__c"), "mcp__a__b__c");
+        let other = tool_name("a__b", "c");
+        assert_ne!(other, "mcp__a__b__c");
+        assert!(other.starts_with("mcp__a__b__c_"), "{other}");
+        assert_eq!(other, tool_name("a__b", "c"), "stable");
+        // A trailing `_` too: `x_` + `_y` and `x` + `__y` would meet.
+        assert_ne!(tool_name("x_", "_y"), tool_name("x", "__y"));
+        assert_eq!(tool_name("x", "__y"), "mcp__x____y");
+        // The hash covers the server: two ambiguous servers with one tool name differ.
+        assert_ne!(tool_name("a__b", "c"), tool_name("a__b_", "c"));
     }
 }

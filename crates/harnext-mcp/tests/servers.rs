@@ -483,7 +483,7 @@ async fn a_server_that_never_answers_initialize_times_out_and_is_killed() {
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(
         set.failures[0].message,
-        "MCP server `mute` is unavailable: it did not complete the MCP initialization within 500 ms (startupTimeoutMs)"
+        "MCP server `mute` is unavailable: it did not complete the MCP initialization within 500 ms (startup_timeout_ms)"
     );
     let pid = pids(dir.path(), "silent")[0];
     assert!(

@@ -13,8 +13,8 @@ use harnext_protocol::ScriptedUsage;
 use serde_json::json;
 use serde_json::Value;
 
-use crate::render::fragments;
-use crate::render::random_id;
+use crate::text::fragments;
+use crate::text::random_id;
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
@@ -72,7 +72,9 @@ fn response_object(
 }
 
 /// Renders `turn` as a Responses stream, from `response.created` to
-/// `response.completed` (or `response.incomplete` when `stop_reason` is `max_tokens`).
+/// `response.completed`, or `response.incomplete` when `stop_reason` is `max_tokens`
+/// (`max_output_tokens`) or `content_filter`. With `refusal` the text is a `refusal`
+/// content part.
 /// Reasoning items carry `encrypted_content` only when `encrypted` (the request's
 /// `include: ["reasoning.encrypted_content"]`). `next_tool_id` numbers the
 /// `call_mock_<n>` ids of calls without an id.
@@ -142,22 +144,39 @@ pub(crate) fn responses_frames(
             json!({ "output_index": index, "item": {
                 "id": item_id, "type": "message", "status": "in_progress", "content": [], "role": "assistant" } }),
         );
-        let part = |text: &str| json!({ "type": "output_text", "annotations": [], "logprobs": [], "text": text });
+        // A refusal is a `refusal` content part, streamed by `response.refusal.*`.
+        let refusal = stop_reason == Some("refusal");
+        let part = |text: &str| {
+            if refusal {
+                json!({ "type": "refusal", "refusal": text })
+            } else {
+                json!({ "type": "output_text", "annotations": [], "logprobs": [], "text": text })
+            }
+        };
         s.push(
             "response.content_part.added",
             json!({ "item_id": item_id, "output_index": index, "content_index": 0, "part": part("") }),
         );
+        let (delta_kind, done_kind, done_key) = if refusal {
+            ("response.refusal.delta", "response.refusal.done", "refusal")
+        } else {
+            (
+                "response.output_text.delta",
+                "response.output_text.done",
+                "text",
+            )
+        };
         for chunk in ScriptedTurn::chunks(text) {
             s.push(
-                "response.output_text.delta",
+                delta_kind,
                 json!({ "item_id": item_id, "output_index": index, "content_index": 0,
                         "delta": chunk, "logprobs": [], "obfuscation": random_id("", 6) }),
             );
         }
         s.push(
-            "response.output_text.done",
+            done_kind,
             json!({ "item_id": item_id, "output_index": index, "content_index": 0,
-                    "text": text, "logprobs": [] }),
+                    done_key: text, "logprobs": [] }),
         );
         s.push(
             "response.content_part.done",
@@ -220,7 +239,7 @@ pub(crate) fn responses_frames(
             "incomplete",
             Some("max_output_tokens"),
         ),
-        Some("refusal") => ("response.incomplete", "incomplete", Some("content_filter")),
+        Some("content_filter") => ("response.incomplete", "incomplete", Some("content_filter")),
         _ => ("response.completed", "completed", None),
     };
     let done = response_object(
@@ -306,8 +325,14 @@ pub(crate) fn chat_frames(
         }
     }
     if let Some(text) = &turn.text {
+        // A refusal streams in `delta.refusal` instead of `delta.content`.
+        let key = if stop_reason == Some("refusal") {
+            "refusal"
+        } else {
+            "content"
+        };
         for chunk in ScriptedTurn::chunks(text) {
-            c.chunk(json!({ "content": chunk }), None);
+            c.chunk(json!({ key: chunk }), None);
         }
     }
     for (index, call) in turn.tool_calls.iter().enumerate() {
@@ -334,10 +359,23 @@ pub(crate) fn chat_frames(
         Some("end_turn") => "stop",
         Some("tool_use") => "tool_calls",
         Some("max_tokens") => "length",
-        Some("refusal") => "content_filter",
+        Some("refusal") => "stop",
         Some(other) => other,
     };
-    c.chunk(json!({}), Some(finish));
+    if finish == "content_filter" {
+        // As Azure OpenAI sends it: which filter fired, on the finishing choice.
+        c.frames.push(format!(
+            "data: {}\n\n",
+            json!({
+                "id": c.id, "object": "chat.completion.chunk", "created": c.created,
+                "model": c.model, "system_fingerprint": "fp_mock",
+                "choices": [{ "index": 0, "delta": {}, "logprobs": null, "finish_reason": finish,
+                    "content_filter_results": { "violence": { "filtered": true, "severity": "high" } } }],
+            })
+        ));
+    } else {
+        c.chunk(json!({}), Some(finish));
+    }
     if include_usage {
         let total = input_total(&usage);
         c.frames.push(format!(

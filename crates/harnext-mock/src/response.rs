@@ -35,12 +35,15 @@ pub enum MockResponse {
 pub struct TurnResponse {
     pub turn: ScriptedTurn,
     /// `stop_reason` of the final `message_delta`; defaults to `tool_use` when the turn
-    /// has tool calls, else `end_turn`. Any string is sent as given. On the OpenAI
-    /// routes it maps to Chat's `finish_reason` (`end_turn` → `stop`, `tool_use` →
-    /// `tool_calls`, `max_tokens` → `length`, `refusal` → `content_filter`, others as
-    /// given) and to Responses' ending (`max_tokens` → `response.incomplete` with
-    /// `max_output_tokens`, `refusal` → `response.incomplete` with `content_filter`,
-    /// others → `response.completed`).
+    /// has tool calls, else `end_turn`. Any string is sent as given; `refusal` comes
+    /// with `stop_details`. On the OpenAI routes it maps to Chat's `finish_reason`
+    /// (`end_turn` → `stop`, `tool_use` → `tool_calls`, `max_tokens` → `length`,
+    /// `refusal` → `stop` with the text in `delta.refusal`, others as given:
+    /// `content_filter` comes with the choice's `content_filter_results`) and to
+    /// Responses' ending (`max_tokens` → `response.incomplete` with
+    /// `max_output_tokens`, `content_filter` → `response.incomplete` with
+    /// `content_filter`, `refusal` → the text as a `refusal` content part, others →
+    /// `response.completed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<String>,
     /// Milliseconds to sleep before each SSE frame (falls back to the turn's `delayMs`).
@@ -64,6 +67,10 @@ pub struct TurnResponse {
     /// How many requests this response serves before it is used up (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub times: Option<usize>,
+    /// Report no usage at all, as some servers do: no `usage` in Anthropic's events,
+    /// no `include_usage` chunk on Chat, `usage: null` on Responses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_usage: Option<bool>,
 }
 
 /// `{"type": "overloaded_error", "message"?: "Overloaded"}`. On the OpenAI routes,

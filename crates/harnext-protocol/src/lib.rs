@@ -4,7 +4,9 @@
 //! ([`Message`], [`ContentBlock`]) in a provider-neutral form that can be saved and
 //! replayed to any provider, the public events of a run ([`AgentEvent`]), its
 //! [`RunResult`], token [`Usage`], the public error shape ([`HarnextError`],
-//! [`ErrorCode`]) and the turns of the scripted model ([`ScriptedTurn`]).
+//! [`ErrorCode`]), the neutral names of options in messages ([`OptionKey`]), the
+//! turns of the scripted model ([`ScriptedTurn`]) and the [`redact::Redactor`] that
+//! keeps credentials out of text.
 //!
 //! Field names follow the public contract: snake_case in Rust and on disk, camelCase
 //! in JavaScript (the binding converts).
@@ -12,6 +14,8 @@
 mod error;
 mod event;
 mod message;
+mod option;
+pub mod redact;
 mod script;
 mod usage;
 
@@ -25,6 +29,9 @@ pub use event::ToolStep;
 pub use message::ContentBlock;
 pub use message::Message;
 pub use message::Role;
+pub use option::NeutralNames;
+pub use option::OptionKey;
+pub use option::OptionNames;
 pub use script::ScriptedToolCall;
 pub use script::ScriptedTurn;
 pub use script::ScriptedUsage;

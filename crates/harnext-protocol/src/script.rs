@@ -63,6 +63,7 @@ impl From<ScriptedUsage> for Usage {
             cache_read_tokens: u.cache_read_tokens,
             cache_write_tokens: u.cache_write_tokens,
             reasoning_tokens: u.reasoning_tokens,
+            unreported: false,
         }
     }
 }

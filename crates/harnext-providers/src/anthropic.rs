@@ -18,6 +18,7 @@ use crate::classify_stream_error;
 use crate::http;
 use crate::http::HttpCall;
 use crate::http::WireParser;
+use crate::lenient;
 use crate::retry;
 use crate::sse::SseEvent;
 use crate::HttpSettings;
@@ -28,6 +29,9 @@ use crate::ModelResponse;
 use crate::ModelStopReason;
 use crate::ModelStream;
 use crate::ProviderError;
+use crate::SettingsError;
+use crate::StopDetails;
+use crate::API_KEY_OPTION;
 use crate::FINAL_ANSWER_TOOL;
 
 const PROVIDER: &str = "anthropic";
@@ -39,23 +43,49 @@ const API_VERSION: &str = "2023-06-01";
 pub struct AnthropicProvider {
     client: reqwest::Client,
     settings: Arc<HttpSettings>,
+    /// Why the settings cannot work, when built with [`AnthropicProvider::new`]:
+    /// every call fails with it at once instead of being sent.
+    invalid: Option<SettingsError>,
 }
 
 impl AnthropicProvider {
+    /// A provider with `settings`, which are not checked: invalid ones (a header
+    /// value with a line break, ...) make every call fail at once, without retrying.
+    /// Prefer [`AnthropicProvider::try_new`].
     pub fn new(client: reqwest::Client, settings: HttpSettings) -> Self {
+        let invalid = settings.validate().err();
         AnthropicProvider {
             client,
             settings: Arc::new(settings),
+            invalid,
         }
     }
 
-    fn url(&self) -> String {
-        let base = self
-            .settings
-            .base_url
-            .as_deref()
-            .unwrap_or(DEFAULT_BASE_URL);
-        format!("{}/v1/messages", base.trim_end_matches('/'))
+    /// A provider with `settings`, refused when [`HttpSettings::validate`] finds them
+    /// invalid.
+    pub fn try_new(client: reqwest::Client, settings: HttpSettings) -> Result<Self, SettingsError> {
+        settings.validate()?;
+        Ok(AnthropicProvider::new(client, settings))
+    }
+
+    /// The endpoint this provider posts to: `{base}/v1/messages`, the path joined
+    /// before a query string the base URL may have.
+    pub fn url(&self) -> String {
+        endpoint_url(self.settings.base_url.as_deref())
+    }
+}
+
+/// `{base}/v1/messages`; a query string on the base is kept after the path.
+pub fn endpoint_url(base: Option<&str>) -> String {
+    let base = base.unwrap_or(DEFAULT_BASE_URL).trim();
+    match reqwest::Url::parse(base) {
+        Ok(mut url) => {
+            let path = format!("{}/v1/messages", url.path().trim_end_matches('/'));
+            url.set_path(&path);
+            url.to_string()
+        }
+        // Checked by `HttpSettings::validate`; keep a plain join for anything else.
+        Err(_) => format!("{}/v1/messages", base.trim_end_matches('/')),
     }
 }
 
@@ -65,19 +95,27 @@ impl ModelProvider for AnthropicProvider {
     }
 
     fn stream(&self, request: ModelRequest) -> ModelStream {
+        if let Some(error) = &self.invalid {
+            return http::failed(ProviderError::Settings {
+                provider: PROVIDER,
+                error: error.clone(),
+            });
+        }
         let Some(api_key) = self.settings.api_key.clone().filter(|k| !k.is_empty()) else {
             return http::failed(ProviderError::MissingApiKey {
                 provider: PROVIDER,
                 env_var: API_KEY_ENV,
+                option: API_KEY_OPTION,
             });
         };
         let body = request_body(&request);
         let client = self.client.clone();
         let settings = self.settings.clone();
         let url = self.url();
+        let target = url.clone();
         let build = move |_retry: u32| {
             let mut rb = client
-                .post(&url)
+                .post(&target)
                 .header("x-api-key", &api_key)
                 .header("anthropic-version", API_VERSION)
                 .header("accept", "text/event-stream");
@@ -86,18 +124,14 @@ impl ModelProvider for AnthropicProvider {
             }
             rb.json(&body)
         };
-        http::spawn(HttpCall {
-            provider: PROVIDER,
-            build: Box::new(build),
+        http::spawn(HttpCall::new(
+            PROVIDER,
+            &self.settings,
+            &url,
+            Box::new(build),
             parse_error,
-            new_parser: Box::new(|| Box::new(AnthropicParser::default())),
-            max_retries: self.settings.max_retries,
-            idle_timeout: self
-                .settings
-                .idle_timeout
-                .unwrap_or(http::DEFAULT_IDLE_TIMEOUT),
-            secrets: http::secrets_of(&self.settings),
-        })
+            Box::new(|| Box::new(AnthropicParser::default())),
+        ))
     }
 }
 
@@ -306,18 +340,37 @@ fn parse_error(status: u16, headers: &HeaderMap, body: &str) -> ProviderError {
     }
 }
 
+/// A usage object; a count that is not a plausible number is read as absent
+/// ([`lenient::count`]), like the OpenAI parsers do.
 #[derive(Deserialize, Default, Clone, Copy)]
 struct WireUsage {
+    #[serde(default, deserialize_with = "lenient::de_count")]
     input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::de_count")]
     output_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::de_count")]
     cache_creation_input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::de_count")]
     cache_read_input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_details")]
     output_tokens_details: Option<WireOutputDetails>,
 }
 
 #[derive(Deserialize, Default, Clone, Copy)]
 struct WireOutputDetails {
+    #[serde(default, deserialize_with = "lenient::de_count")]
     thinking_tokens: Option<u64>,
+}
+
+/// A usage object of the wrong shape is no usage.
+fn lenient_usage<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<WireUsage>, D::Error> {
+    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
+}
+
+fn lenient_details<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<WireOutputDetails>, D::Error> {
+    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
 }
 
 #[derive(Deserialize)]
@@ -338,7 +391,7 @@ enum WireEvent {
     MessageDelta {
         #[serde(default)]
         delta: WireMessageDelta,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "lenient_usage")]
         usage: Option<WireUsage>,
     },
     MessageStop,
@@ -352,14 +405,17 @@ enum WireEvent {
 
 #[derive(Deserialize)]
 struct WireStartMessage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_usage")]
     usage: Option<WireUsage>,
 }
 
 #[derive(Deserialize, Default)]
 struct WireMessageDelta {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::de_string")]
     stop_reason: Option<String>,
+    /// `{type, category, explanation, ...}` beside a `refusal`.
+    #[serde(default)]
+    stop_details: Option<Value>,
 }
 
 enum Block {
@@ -385,15 +441,19 @@ pub(crate) struct AnthropicParser {
     start_usage: WireUsage,
     delta_usage: WireUsage,
     stop_reason: Option<String>,
+    stop_details: Option<Value>,
 }
 
 impl AnthropicParser {
     fn usage(&self) -> Usage {
         let (s, d) = (&self.start_usage, &self.delta_usage);
         let pick = |a: Option<u64>, b: Option<u64>| b.or(a).unwrap_or(0);
+        let input = d.input_tokens.or(s.input_tokens);
+        let output = d.output_tokens.or(s.output_tokens);
         Usage {
-            input_tokens: pick(s.input_tokens, d.input_tokens),
-            output_tokens: pick(s.output_tokens, d.output_tokens),
+            unreported: input.is_none() || output.is_none(),
+            input_tokens: input.unwrap_or(0),
+            output_tokens: output.unwrap_or(0),
             cache_read_tokens: pick(s.cache_read_input_tokens, d.cache_read_input_tokens),
             cache_write_tokens: pick(s.cache_creation_input_tokens, d.cache_creation_input_tokens),
             reasoning_tokens: pick(
@@ -445,6 +505,12 @@ impl AnthropicParser {
             }
         }
         let stop_reason = match self.stop_reason.as_deref() {
+            Some("refusal") => ModelStopReason::Refusal(
+                self.stop_details
+                    .as_ref()
+                    .map(StopDetails::from_wire)
+                    .unwrap_or_default(),
+            ),
             Some(s) => ModelStopReason::from_wire(s),
             None => ModelStopReason::EndTurn,
         };
@@ -547,6 +613,9 @@ impl WireParser for AnthropicParser {
                 if let Some(reason) = delta.stop_reason {
                     self.stop_reason = Some(reason);
                 }
+                if let Some(details) = delta.stop_details.filter(|d| !d.is_null()) {
+                    self.stop_details = Some(details);
+                }
                 if let Some(u) = usage {
                     let d = &mut self.delta_usage;
                     d.input_tokens = u.input_tokens.or(d.input_tokens);
@@ -571,6 +640,71 @@ impl WireParser for AnthropicParser {
             }
         }
         Ok(None)
+    }
+
+    /// A complete Messages response (`{"type":"message","content":[…],"stop_reason",
+    /// "stop_details","usage"}`), or an error object, replayed as the events of a stream.
+    fn on_json(
+        &mut self,
+        body: Value,
+        out: &mut Vec<ModelEvent>,
+    ) -> Result<ModelResponse, ProviderError> {
+        if body.get("type").and_then(Value::as_str) == Some("error") || body.get("error").is_some()
+        {
+            let error = body.get("error").cloned().unwrap_or(Value::Null);
+            let kind = str_field(&error, "type");
+            let message = match str_field(&error, "message") {
+                m if m.is_empty() => "the response was an error without a message".to_owned(),
+                m => m,
+            };
+            return Err(ProviderError::Stream {
+                provider: PROVIDER,
+                code: classify_stream_error(&kind, &message),
+                kind,
+                message,
+            });
+        }
+        let Some(blocks) = body.get("content").and_then(Value::as_array) else {
+            return Err(ProviderError::Protocol {
+                provider: PROVIDER,
+                message: "the JSON response is not a message: it has no `content` array".into(),
+            });
+        };
+        let mut events =
+            vec![json!({ "type": "message_start", "message": { "usage": body.get("usage") } })];
+        for (index, block) in blocks.iter().enumerate() {
+            let mut start = block.clone();
+            if let Some(o) = start.as_object_mut() {
+                if o.get("type").and_then(Value::as_str) == Some("tool_use") {
+                    // The input arrives as one JSON delta, as if streamed.
+                    let input = o.remove("input").unwrap_or(Value::Null);
+                    events.push(json!({ "type": "content_block_start", "index": index, "content_block": start }));
+                    if !input.is_null() {
+                        events.push(json!({ "type": "content_block_delta", "index": index,
+                            "delta": { "type": "input_json_delta", "partial_json": input.to_string() } }));
+                    }
+                    continue;
+                }
+            }
+            events.push(
+                json!({ "type": "content_block_start", "index": index, "content_block": start }),
+            );
+        }
+        events.push(json!({ "type": "message_delta",
+            "delta": { "stop_reason": body.get("stop_reason"), "stop_details": body.get("stop_details") },
+            "usage": body.get("usage") }));
+        for event in events {
+            let data = event.to_string();
+            let event = SseEvent {
+                event: String::new(),
+                data,
+            };
+            if let Some(response) = self.on_event(event, out)? {
+                return Ok(response);
+            }
+        }
+        // A message without a stop reason is complete too: nothing more will come.
+        Ok(self.finish())
     }
 
     fn on_eof(&mut self) -> Result<ModelResponse, ProviderError> {

@@ -3,21 +3,43 @@ use std::time::Duration;
 use harnext_protocol::ErrorCode;
 use harnext_protocol::HarnextError;
 
-/// Shorter strings are not treated as secrets: replacing them would mangle messages.
-const MIN_SECRET_LEN: usize = 8;
+use crate::redact::Redactor;
+
+/// The neutral (snake_case) key of the option that sets the API key. Bindings word it
+/// in their own convention (`apiKey` in Node, `api_key` in Python).
+pub const API_KEY_OPTION: &str = "api_key";
+/// The neutral key of the option that sets the idle timeout of a stream.
+pub const IDLE_TIMEOUT_OPTION: &str = "idle_timeout_ms";
+/// The neutral key of the option that sets the total deadline of a model call.
+pub const STREAM_TIMEOUT_OPTION: &str = "stream_timeout_ms";
 
 /// A failed model call, as a provider reports it to the run loop.
 ///
 /// Every variant maps to one public [`ErrorCode`] through [`ProviderError::to_public`].
 /// The provider has already retried what its retry policy allows; the loop ends the run
 /// with the error.
+///
+/// Messages name options by their neutral snake_case key (`api_key`); the variants that
+/// are about an option carry that key in a field, and [`ProviderError::option`] returns
+/// it, so a binding can word the message its own way.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderError {
     /// No API key for the provider. Returned before any request; never retried.
-    #[error("no API key for {provider}: pass `apiKey` to new Agent() or set {env_var}")]
+    #[error("no API key for {provider}: set the `{option}` option or the {env_var} environment variable")]
     MissingApiKey {
         provider: &'static str,
+        /// The environment variable read when the option is not set.
         env_var: &'static str,
+        /// The option's neutral key, [`API_KEY_OPTION`].
+        option: &'static str,
+    },
+    /// The provider's settings are invalid (a header value with a line break, ...):
+    /// reported before any request, never retried. Providers built with `try_new`
+    /// refuse such settings at construction instead.
+    #[error("{provider}: {error}")]
+    Settings {
+        provider: &'static str,
+        error: SettingsError,
     },
     /// The provider answered with an HTTP error status (after retries, if retryable).
     #[error("{provider} answered HTTP {status}: {message}")]
@@ -51,6 +73,26 @@ pub enum ProviderError {
         provider: &'static str,
         idle: Duration,
     },
+    /// The model call (every attempt and the waits between them) took longer than its
+    /// total deadline, although data kept arriving. Never retried.
+    #[error("{provider}: the response was not complete after {}s (`{option}`)", limit.as_secs())]
+    Deadline {
+        provider: &'static str,
+        limit: Duration,
+        /// The option's neutral key, [`STREAM_TIMEOUT_OPTION`].
+        option: &'static str,
+    },
+    /// A 200 response that is neither an event stream nor a JSON completion (an HTML
+    /// page from a proxy, ...). `content_type` is the response's `content-type`
+    /// (`"none"` when absent), `snippet` the start of the body.
+    #[error(
+        "{provider}: expected an event stream or a JSON response, got {content_type}: {snippet}"
+    )]
+    UnexpectedContentType {
+        provider: &'static str,
+        content_type: String,
+        snippet: String,
+    },
     /// The response could not be understood (malformed SSE or JSON).
     #[error("{provider}: unexpected response: {message}")]
     Protocol {
@@ -66,10 +108,13 @@ impl ProviderError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ProviderError::MissingApiKey { .. } => ErrorCode::Auth,
+            ProviderError::Settings { .. } => ErrorCode::BadRequest,
             ProviderError::Http { code, .. } | ProviderError::Stream { code, .. } => *code,
             ProviderError::Network { .. } => ErrorCode::Network,
-            ProviderError::Timeout { .. } => ErrorCode::Timeout,
-            ProviderError::Protocol { .. } => ErrorCode::Server,
+            ProviderError::Timeout { .. } | ProviderError::Deadline { .. } => ErrorCode::Timeout,
+            ProviderError::Protocol { .. } | ProviderError::UnexpectedContentType { .. } => {
+                ErrorCode::Server
+            }
             ProviderError::Script(_) => ErrorCode::Internal,
         }
     }
@@ -77,12 +122,20 @@ impl ProviderError {
     pub fn status(&self) -> Option<u16> {
         match self {
             ProviderError::Http { status, .. } => Some(*status),
-            ProviderError::MissingApiKey { .. }
-            | ProviderError::Stream { .. }
-            | ProviderError::Network { .. }
-            | ProviderError::Timeout { .. }
-            | ProviderError::Protocol { .. }
-            | ProviderError::Script(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The neutral key of the option this error is about, when it is about one
+    /// (`api_key`, `stream_timeout_ms`, `headers`, ...), for bindings that word the
+    /// message in their own conventions.
+    pub fn option(&self) -> Option<&'static str> {
+        match self {
+            ProviderError::MissingApiKey { option, .. }
+            | ProviderError::Deadline { option, .. } => Some(option),
+            ProviderError::Settings { error, .. } => Some(error.option()),
+            ProviderError::Timeout { .. } => Some(IDLE_TIMEOUT_OPTION),
+            _ => None,
         }
     }
 
@@ -105,6 +158,9 @@ impl ProviderError {
             ),
             ProviderError::Network { .. } | ProviderError::Timeout { .. } => true,
             ProviderError::MissingApiKey { .. }
+            | ProviderError::Settings { .. }
+            | ProviderError::Deadline { .. }
+            | ProviderError::UnexpectedContentType { .. }
             | ProviderError::Protocol { .. }
             | ProviderError::Script(_) => false,
         }
@@ -114,14 +170,12 @@ impl ProviderError {
     /// values) in the error's text, so that a server echoing a key back cannot leak it
     /// into an event or a result.
     pub fn redact(self, secrets: &[String]) -> Self {
-        let scrub = |mut text: String| {
-            for secret in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
-                if text.contains(secret.as_str()) {
-                    text = text.replace(secret.as_str(), "<redacted>");
-                }
-            }
-            text
-        };
+        self.redact_with(&Redactor::new(secrets.iter().cloned()))
+    }
+
+    /// [`ProviderError::redact`] with a prepared [`Redactor`].
+    pub fn redact_with(self, redactor: &Redactor) -> Self {
+        let scrub = |text: String| redactor.redact(&text).into_owned();
         match self {
             ProviderError::Http {
                 provider,
@@ -157,8 +211,20 @@ impl ProviderError {
                 provider,
                 message: scrub(message),
             },
+            ProviderError::UnexpectedContentType {
+                provider,
+                content_type,
+                snippet,
+            } => ProviderError::UnexpectedContentType {
+                provider,
+                content_type: scrub(content_type),
+                snippet: scrub(snippet),
+            },
             ProviderError::Script(message) => ProviderError::Script(scrub(message)),
-            e @ (ProviderError::MissingApiKey { .. } | ProviderError::Timeout { .. }) => e,
+            e @ (ProviderError::MissingApiKey { .. }
+            | ProviderError::Settings { .. }
+            | ProviderError::Timeout { .. }
+            | ProviderError::Deadline { .. }) => e,
         }
     }
 
@@ -166,6 +232,49 @@ impl ProviderError {
         let mut e = HarnextError::new(self.code(), self.to_string()).with_status(self.status());
         e.retryable = self.is_retryable();
         e
+    }
+}
+
+/// Invalid [`crate::HttpSettings`], found by [`crate::HttpSettings::validate`] (and so
+/// by the providers' `try_new`). Messages name the option by its neutral key
+/// ([`SettingsError::option`]) and never show a credential: a URL is shown with its
+/// user info and sensitive query values replaced, a header by its name only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("`base_url`: expected an http(s) URL, got {shown}")]
+    InvalidBaseUrl {
+        /// The URL as given, redacted ([`crate::redact::redact_url`]).
+        shown: String,
+    },
+    #[error("`headers`: {name:?} is not a valid header name")]
+    InvalidHeaderName { name: String },
+    #[error("`headers`: the value of {name:?} {problem}")]
+    InvalidHeaderValue {
+        name: String,
+        /// `"contains a line break (CR or LF)"` or `"contains a control character"`.
+        problem: &'static str,
+    },
+    #[error("`api_key`: the key {problem}")]
+    InvalidApiKey {
+        /// As for a header value: the key is sent in one.
+        problem: &'static str,
+    },
+    #[error("`{option}`: expected a duration of at least 1 ms")]
+    ZeroTimeout { option: &'static str },
+}
+
+impl SettingsError {
+    /// The neutral key of the option at fault: `base_url`, `headers`, `api_key`,
+    /// `idle_timeout_ms` or `stream_timeout_ms`.
+    pub fn option(&self) -> &'static str {
+        match self {
+            SettingsError::InvalidBaseUrl { .. } => "base_url",
+            SettingsError::InvalidHeaderName { .. } | SettingsError::InvalidHeaderValue { .. } => {
+                "headers"
+            }
+            SettingsError::InvalidApiKey { .. } => API_KEY_OPTION,
+            SettingsError::ZeroTimeout { option } => option,
+        }
     }
 }
 

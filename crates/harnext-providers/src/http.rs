@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::header::HeaderMap;
+use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::redact::Redactor;
 use crate::retry;
 use crate::sse::SseDecoder;
 use crate::sse::SseEvent;
@@ -18,8 +20,21 @@ use crate::ModelEvent;
 use crate::ModelResponse;
 use crate::ModelStream;
 use crate::ProviderError;
+use crate::STREAM_TIMEOUT_OPTION;
 
-pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a stream may stay silent by default.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long one model call may take in all by default: long enough for the longest
+/// legitimate answer (64k output tokens at a slow 60 tokens/s is about 18 minutes),
+/// short enough that a server dripping bytes forever cannot hold a run.
+pub const DEFAULT_STREAM_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// The largest complete JSON response read (a server that ignored `stream: true`).
+const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
+
+/// Bytes of an unexpected body quoted in its error.
+const SNIPPET_CHARS: usize = 200;
 
 /// A provider's stream parser: turns decoded SSE events into model events.
 pub(crate) trait WireParser: Send + 'static {
@@ -31,39 +46,53 @@ pub(crate) trait WireParser: Send + 'static {
     ) -> Result<Option<ModelResponse>, ProviderError>;
     /// The body ended without a terminal event.
     fn on_eof(&mut self) -> Result<ModelResponse, ProviderError>;
+    /// The body was one complete JSON response instead of a stream (a server that
+    /// ignores `stream: true`): its content is emitted as if streamed.
+    fn on_json(
+        &mut self,
+        body: Value,
+        out: &mut Vec<ModelEvent>,
+    ) -> Result<ModelResponse, ProviderError>;
 }
 
 pub(crate) struct HttpCall {
     pub provider: &'static str,
     /// Builds the request for an attempt (0 for the first).
     pub build: Box<dyn Fn(u32) -> reqwest::RequestBuilder + Send + Sync>,
+    /// The endpoint, redacted, for messages.
+    pub url_shown: String,
     /// Turns an HTTP error response into an error.
     pub parse_error: fn(u16, &HeaderMap, &str) -> ProviderError,
     pub new_parser: Box<dyn Fn() -> Box<dyn WireParser> + Send + Sync>,
     pub max_retries: u32,
     pub idle_timeout: Duration,
+    pub stream_timeout: Duration,
     /// Credentials sent with the request; scrubbed from every error message.
-    pub secrets: Vec<String>,
+    pub redactor: Redactor,
 }
 
-/// The credentials among `settings`: the API key and the values of headers whose names
-/// say they carry one (`authorization`, `*key*`, `*token*`, `*secret*`, `cookie`).
-pub(crate) fn secrets_of(settings: &crate::HttpSettings) -> Vec<String> {
-    let mut out: Vec<String> = settings.api_key.iter().cloned().collect();
-    for (name, value) in &settings.headers {
-        let name = name.to_ascii_lowercase();
-        let sensitive = name == "authorization"
-            || name == "cookie"
-            || ["key", "token", "secret"].iter().any(|w| name.contains(w));
-        if sensitive {
-            out.push(value.clone());
-            // `Bearer <token>`: the token alone may be echoed too.
-            if let Some((_, token)) = value.split_once(' ') {
-                out.push(token.trim().to_owned());
-            }
+impl HttpCall {
+    /// The call for `settings`' retry and timeout settings and credentials.
+    pub(crate) fn new(
+        provider: &'static str,
+        settings: &crate::HttpSettings,
+        url: &str,
+        build: Box<dyn Fn(u32) -> reqwest::RequestBuilder + Send + Sync>,
+        parse_error: fn(u16, &HeaderMap, &str) -> ProviderError,
+        new_parser: Box<dyn Fn() -> Box<dyn WireParser> + Send + Sync>,
+    ) -> HttpCall {
+        HttpCall {
+            provider,
+            build,
+            url_shown: crate::redact::redact_url(url),
+            parse_error,
+            new_parser,
+            max_retries: settings.max_retries,
+            idle_timeout: settings.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
+            stream_timeout: settings.stream_timeout.unwrap_or(DEFAULT_STREAM_TIMEOUT),
+            redactor: crate::redact::redactor_for(settings),
         }
     }
-    out
 }
 
 type Tx = mpsc::UnboundedSender<Result<ModelEvent, ProviderError>>;
@@ -77,7 +106,15 @@ pub(crate) fn spawn(call: HttpCall) -> ModelStream {
     tokio::spawn(async move {
         tokio::select! {
             _ = tx.closed() => {}
-            _ = drive(&call, &tx) => {}
+            done = tokio::time::timeout(call.stream_timeout, drive(&call, &tx)) => {
+                if done.is_err() {
+                    let _ = tx.send(Err(ProviderError::Deadline {
+                        provider: call.provider,
+                        limit: call.stream_timeout,
+                        option: STREAM_TIMEOUT_OPTION,
+                    }));
+                }
+            }
         }
     });
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
@@ -95,7 +132,7 @@ async fn drive(call: &HttpCall, tx: &Tx) {
         let Err(failure) = attempt(call, retries, tx).await else {
             return;
         };
-        let err = failure.error.redact(&call.secrets);
+        let err = failure.error.redact_with(&call.redactor);
         if failure.output_started || !err.is_retryable() || retries >= call.max_retries {
             let _ = tx.send(Err(err));
             return;
@@ -117,6 +154,49 @@ async fn drive(call: &HttpCall, tx: &Tx) {
     }
 }
 
+/// How a 200 body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    Sse,
+    Json,
+}
+
+/// Bytes of a body's beginning looked at to tell what it is.
+const SNIFF_BYTES: usize = 64 * 1024;
+
+/// What the first bytes of a body look like: SSE (a field name or a comment), JSON
+/// (an object), or neither. `None` while there are too few bytes to tell.
+fn sniff(prefix: &[u8], complete: bool) -> Option<Option<BodyKind>> {
+    let text = prefix
+        .strip_prefix(b"\xef\xbb\xbf")
+        .unwrap_or(prefix)
+        .trim_ascii_start();
+    if text.is_empty() {
+        return if complete {
+            Some(Some(BodyKind::Sse))
+        } else {
+            None
+        };
+    }
+    if text[0] == b'{' {
+        return Some(Some(BodyKind::Json));
+    }
+    if text[0] == b':' {
+        return Some(Some(BodyKind::Sse));
+    }
+    for field in [&b"data:"[..], b"event:", b"id:", b"retry:"] {
+        let n = field.len().min(text.len());
+        if text[..n] == field[..n] {
+            if n == field.len() {
+                return Some(Some(BodyKind::Sse));
+            }
+            // A prefix of a field name: wait for more bytes, unless there are none.
+            return if complete { Some(None) } else { None };
+        }
+    }
+    Some(None)
+}
+
 async fn attempt(call: &HttpCall, retries: u32, tx: &Tx) -> Result<(), AttemptError> {
     let early = |error| AttemptError {
         error,
@@ -131,7 +211,7 @@ async fn attempt(call: &HttpCall, retries: u32, tx: &Tx) -> Result<(), AttemptEr
                 idle: call.idle_timeout,
             }))
         }
-        Ok(Err(e)) => return Err(early(network_error(provider, &e))),
+        Ok(Err(e)) => return Err(early(network_error(provider, &call.url_shown, e))),
         Ok(Ok(r)) => r,
     };
     let status = response.status();
@@ -143,19 +223,116 @@ async fn attempt(call: &HttpCall, retries: u32, tx: &Tx) -> Result<(), AttemptEr
         };
         return Err(early((call.parse_error)(status.as_u16(), &headers, &body)));
     }
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let mut body = response.bytes_stream().fuse();
+
+    // The body is told by its first bytes, whatever its content type says: servers
+    // label streams `text/plain` or `application/json`, and a complete JSON answer
+    // `text/event-stream`. The bytes read meanwhile are parsed first.
+    let mut first = Vec::new();
+    let kind = loop {
+        let next = tokio::time::timeout(call.idle_timeout, body.next()).await;
+        let complete = match next {
+            Err(_) => {
+                return Err(early(ProviderError::Timeout {
+                    provider,
+                    idle: call.idle_timeout,
+                }))
+            }
+            Ok(Some(Err(e))) => return Err(early(broken(provider, &e))),
+            Ok(Some(Ok(bytes))) => {
+                first.extend_from_slice(&bytes);
+                false
+            }
+            Ok(None) => true,
+        };
+        match sniff(&first, complete) {
+            None if first.len() < SNIFF_BYTES => {}
+            Some(Some(k)) => break k,
+            None | Some(None) => {
+                let snippet: String = String::from_utf8_lossy(&first)
+                    .trim()
+                    .chars()
+                    .take(SNIPPET_CHARS)
+                    .collect();
+                return Err(early(ProviderError::UnexpectedContentType {
+                    provider,
+                    content_type: content_type
+                        .clone()
+                        .unwrap_or_else(|| "no content type".into()),
+                    snippet: if snippet.is_empty() {
+                        "(an empty body)".into()
+                    } else {
+                        snippet
+                    },
+                }));
+            }
+        }
+    };
 
     let mut parser = (call.new_parser)();
-    let mut decoder = SseDecoder::default();
-    let mut body = response.bytes_stream();
-    let mut events = Vec::new();
     let mut out = Vec::new();
+    if kind == BodyKind::Json {
+        let mut bytes = first;
+        loop {
+            let next = tokio::time::timeout(call.idle_timeout, body.next()).await;
+            match next {
+                Err(_) => {
+                    return Err(early(ProviderError::Timeout {
+                        provider,
+                        idle: call.idle_timeout,
+                    }))
+                }
+                Ok(Some(Err(e))) => return Err(early(broken(provider, &e))),
+                Ok(Some(Ok(chunk))) => {
+                    if bytes.len() + chunk.len() > MAX_JSON_BODY {
+                        return Err(early(ProviderError::Protocol {
+                            provider,
+                            message: format!(
+                                "the JSON response is larger than {MAX_JSON_BODY} bytes"
+                            ),
+                        }));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+            }
+        }
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            let snippet: String = String::from_utf8_lossy(&bytes)
+                .trim()
+                .chars()
+                .take(SNIPPET_CHARS)
+                .collect();
+            early(ProviderError::Protocol {
+                provider,
+                message: format!("the response is not valid JSON ({e}): {snippet}"),
+            })
+        })?;
+        let response = parser.on_json(value, &mut out).map_err(early)?;
+        for ev in out.drain(..) {
+            let _ = tx.send(Ok(ev));
+        }
+        let _ = tx.send(Ok(ModelEvent::Completed(response)));
+        return Ok(());
+    }
+
+    let mut decoder = SseDecoder::default();
+    let mut events = Vec::new();
     let mut output_started = false;
     let fail = |error, output_started| AttemptError {
         error,
         output_started,
     };
+    let mut pending = Some(bytes::Bytes::from(first)).filter(|b| !b.is_empty());
     loop {
-        let next = tokio::time::timeout(call.idle_timeout, body.next()).await;
+        let next = match pending.take() {
+            Some(bytes) => Ok(Some(Ok(bytes))),
+            None => tokio::time::timeout(call.idle_timeout, body.next()).await,
+        };
         let eof = match next {
             Err(_) => {
                 let error = ProviderError::Timeout {
@@ -164,13 +341,7 @@ async fn attempt(call: &HttpCall, retries: u32, tx: &Tx) -> Result<(), AttemptEr
                 };
                 return Err(fail(error, output_started));
             }
-            Ok(Some(Err(e))) => {
-                let error = ProviderError::Network {
-                    provider,
-                    message: format!("the connection broke mid-stream: {}", error_chain(&e)),
-                };
-                return Err(fail(error, output_started));
-            }
+            Ok(Some(Err(e))) => return Err(fail(broken(provider, &e), output_started)),
             Ok(Some(Ok(bytes))) => {
                 decoder.feed(&bytes, &mut events).map_err(|e| {
                     let error = ProviderError::Protocol {
@@ -208,15 +379,62 @@ async fn attempt(call: &HttpCall, retries: u32, tx: &Tx) -> Result<(), AttemptEr
     }
 }
 
-fn network_error(provider: &'static str, e: &reqwest::Error) -> ProviderError {
+/// The connection broke while the body was read.
+fn broken(provider: &'static str, e: &reqwest::Error) -> ProviderError {
     ProviderError::Network {
         provider,
-        message: format!("request failed: {}", error_chain(e)),
+        message: format!(
+            "the connection broke mid-stream: {}",
+            error_chain(&strip_url(e))
+        ),
     }
 }
 
-/// The error and its causes on one line. reqwest's errors carry the URL, never
-/// headers, so no credential can appear here.
+fn network_error(provider: &'static str, url_shown: &str, e: reqwest::Error) -> ProviderError {
+    ProviderError::Network {
+        provider,
+        message: format!(
+            "request to {url_shown} failed: {}",
+            error_chain(&strip_url(&e))
+        ),
+    }
+}
+
+/// reqwest's errors quote the URL, credentials and all: the message shows the
+/// redacted one instead (see [`HttpCall::url_shown`]).
+fn strip_url(e: &reqwest::Error) -> ErrorWithoutUrl<'_> {
+    ErrorWithoutUrl(e)
+}
+
+struct ErrorWithoutUrl<'a>(&'a reqwest::Error);
+
+impl std::fmt::Display for ErrorWithoutUrl<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = self.0.to_string();
+        match self.0.url() {
+            // "error sending request for url (http://…)": drop the parenthesis.
+            Some(url) => {
+                let quoted = format!(" for url ({url})");
+                f.write_str(&text.replace(&quoted, ""))
+            }
+            None => f.write_str(&text),
+        }
+    }
+}
+
+impl std::fmt::Debug for ErrorWithoutUrl<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for ErrorWithoutUrl<'_> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(self.0)
+    }
+}
+
+/// The error and its causes on one line.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
@@ -229,4 +447,25 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_kind_comes_from_its_first_bytes() {
+        assert_eq!(sniff(b"  {\"id\"", false), Some(Some(BodyKind::Json)));
+        assert_eq!(
+            sniff(b"\xef\xbb\xbfdata: x", false),
+            Some(Some(BodyKind::Sse))
+        );
+        assert_eq!(sniff(b": ping", false), Some(Some(BodyKind::Sse)));
+        assert_eq!(sniff(b"\n\nevent: x", false), Some(Some(BodyKind::Sse)));
+        assert_eq!(sniff(b"eve", false), None, "could still be `event:`");
+        assert_eq!(sniff(b"eve", true), Some(None));
+        assert_eq!(sniff(b"<!DOCTYPE html>", false), Some(None));
+        assert_eq!(sniff(b"", false), None);
+        assert_eq!(sniff(b"", true), Some(Some(BodyKind::Sse)));
+    }
 }

@@ -8,8 +8,12 @@
 
 pub mod anthropic;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod http;
+mod lenient;
 pub mod openai;
+pub mod redact;
 pub mod retry;
 pub mod schema;
 pub mod scripted;
@@ -29,6 +33,13 @@ use serde_json::Value;
 pub use error::classify_http;
 pub use error::classify_stream_error;
 pub use error::ProviderError;
+pub use error::SettingsError;
+pub use error::API_KEY_OPTION;
+pub use error::IDLE_TIMEOUT_OPTION;
+pub use error::STREAM_TIMEOUT_OPTION;
+pub use harnext_protocol::redact::Redactor;
+pub use http::DEFAULT_IDLE_TIMEOUT;
+pub use http::DEFAULT_STREAM_TIMEOUT;
 
 /// A tool offered to the model.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,29 +89,123 @@ pub enum StructuredOutputMode {
 }
 
 /// Why the model stopped.
+///
+/// A turn that ends for any reason but [`ModelStopReason::EndTurn`],
+/// [`ModelStopReason::ToolUse`] or [`ModelStopReason::StopSequence`] did not end
+/// normally, and the loop should say so rather than report success:
+///
+/// | variant | Anthropic | Chat Completions | Responses |
+/// |---|---|---|---|
+/// | `MaxTokens` | `stop_reason: "max_tokens"` | `finish_reason: "length"` | `response.incomplete`, `incomplete_details.reason: "max_output_tokens"` |
+/// | `Refusal` | `stop_reason: "refusal"` with `stop_details` | a `refusal` in the message | a `refusal` content part |
+/// | `ContentFilter` | — | `finish_reason: "content_filter"` (with the choice's `content_filter_results`) | `response.incomplete`, `incomplete_details.reason: "content_filter"` |
+/// | `ContextWindowExceeded` | `model_context_window_exceeded` | — | — |
+/// | `PauseTurn` | `pause_turn` | — | — |
+///
+/// A refusal's or a filter's text (if any) is also in the response's text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelStopReason {
     EndTurn,
     ToolUse,
+    /// The output was cut at the output token limit.
     MaxTokens,
     StopSequence,
-    Refusal,
+    /// The model declined to answer, for a policy reason.
+    Refusal(StopDetails),
+    /// The provider's content filter stopped or withheld the output.
+    ContentFilter(StopDetails),
     PauseTurn,
     ContextWindowExceeded,
     Other(String),
 }
 
+/// What a provider said about a refusal or a filtered output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StopDetails {
+    /// The policy category, when the provider names one (Anthropic's
+    /// `stop_details.category`: `"cyber"`, `"bio"`, ...).
+    pub category: Option<String>,
+    /// The provider's explanation (Anthropic's `stop_details.explanation`, the text of
+    /// an OpenAI refusal).
+    pub explanation: Option<String>,
+    /// The details as the provider sent them: Anthropic's `stop_details`, Chat's
+    /// `content_filter_results` of the choice, Responses' `incomplete_details`.
+    pub raw: Option<Value>,
+}
+
+impl StopDetails {
+    /// Details from a JSON object with optional `category` and `explanation` strings.
+    pub fn from_wire(raw: &Value) -> StopDetails {
+        let field = |key: &str| {
+            raw.get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        StopDetails {
+            category: field("category"),
+            explanation: field("explanation"),
+            raw: (!raw.is_null()).then(|| raw.clone()),
+        }
+    }
+
+    pub(crate) fn redact(&mut self, redactor: &Redactor) {
+        for text in [&mut self.category, &mut self.explanation]
+            .into_iter()
+            .flatten()
+        {
+            redactor.redact_string(text);
+        }
+        if let Some(raw) = &mut self.raw {
+            redactor.redact_json(raw);
+        }
+    }
+}
+
 impl ModelStopReason {
+    /// Anthropic's `stop_reason` values (a refusal without details).
     pub fn from_wire(s: &str) -> Self {
         match s {
             "end_turn" => ModelStopReason::EndTurn,
             "tool_use" => ModelStopReason::ToolUse,
             "max_tokens" => ModelStopReason::MaxTokens,
             "stop_sequence" => ModelStopReason::StopSequence,
-            "refusal" => ModelStopReason::Refusal,
+            "refusal" => ModelStopReason::Refusal(StopDetails::default()),
             "pause_turn" => ModelStopReason::PauseTurn,
             "model_context_window_exceeded" => ModelStopReason::ContextWindowExceeded,
             other => ModelStopReason::Other(other.to_owned()),
+        }
+    }
+
+    /// The stop reason's snake_case name: `end_turn`, `tool_use`, `max_tokens`,
+    /// `stop_sequence`, `refusal`, `content_filter`, `pause_turn`,
+    /// `context_window_exceeded`, or the provider's own word.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ModelStopReason::EndTurn => "end_turn",
+            ModelStopReason::ToolUse => "tool_use",
+            ModelStopReason::MaxTokens => "max_tokens",
+            ModelStopReason::StopSequence => "stop_sequence",
+            ModelStopReason::Refusal(_) => "refusal",
+            ModelStopReason::ContentFilter(_) => "content_filter",
+            ModelStopReason::PauseTurn => "pause_turn",
+            ModelStopReason::ContextWindowExceeded => "context_window_exceeded",
+            ModelStopReason::Other(s) => s,
+        }
+    }
+
+    /// The details of a refusal or a content-filter stop.
+    pub fn details(&self) -> Option<&StopDetails> {
+        match self {
+            ModelStopReason::Refusal(d) | ModelStopReason::ContentFilter(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn details_mut(&mut self) -> Option<&mut StopDetails> {
+        match self {
+            ModelStopReason::Refusal(d) | ModelStopReason::ContentFilter(d) => Some(d),
+            _ => None,
         }
     }
 }
@@ -170,15 +275,79 @@ pub struct HttpSettings {
     pub headers: Vec<(String, String)>,
     /// Retries after the first attempt.
     pub max_retries: u32,
-    /// How long a stream may stay silent before it counts as stalled.
+    /// How long a stream may stay silent before it counts as stalled (neutral option
+    /// key `idle_timeout_ms`). `None`: [`DEFAULT_IDLE_TIMEOUT`].
     pub idle_timeout: Option<std::time::Duration>,
+    /// How long one model call may take in all, from the first request to the end of
+    /// the response, retries and their waits included, however steadily data arrives
+    /// (neutral option key `stream_timeout_ms`). Past it the call fails with a
+    /// `timeout` error ([`ProviderError::Deadline`]). `None`:
+    /// [`DEFAULT_STREAM_TIMEOUT`].
+    pub stream_timeout: Option<std::time::Duration>,
+}
+
+impl HttpSettings {
+    /// Checks what would otherwise fail every request: the base URL (an http(s) URL),
+    /// header names, header values (no CR, LF or other control character) and the
+    /// timeouts (at least 1 ms). Messages never show a credential.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if let Some(base) = &self.base_url {
+            let ok = reqwest::Url::parse(base.trim())
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+            if !ok {
+                return Err(SettingsError::InvalidBaseUrl {
+                    shown: format!("{:?}", redact::redact_url(base)),
+                });
+            }
+        }
+        for (name, value) in &self.headers {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(SettingsError::InvalidHeaderName { name: name.clone() });
+            }
+            if reqwest::header::HeaderValue::from_str(value).is_err() {
+                let problem = if value.contains(['\r', '\n']) {
+                    "contains a line break (CR or LF)"
+                } else {
+                    "contains a control character"
+                };
+                return Err(SettingsError::InvalidHeaderValue {
+                    name: name.clone(),
+                    problem,
+                });
+            }
+        }
+        if let Some(key) = &self.api_key {
+            if reqwest::header::HeaderValue::from_str(key).is_err() {
+                return Err(SettingsError::InvalidApiKey {
+                    problem: if key.contains(['\r', '\n']) {
+                        "contains a line break (CR or LF)"
+                    } else {
+                        "contains a control character"
+                    },
+                });
+            }
+        }
+        for (timeout, option) in [
+            (self.idle_timeout, IDLE_TIMEOUT_OPTION),
+            (self.stream_timeout, STREAM_TIMEOUT_OPTION),
+        ] {
+            if timeout.is_some_and(|t| t.is_zero()) {
+                return Err(SettingsError::ZeroTimeout { option });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for HttpSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print credentials: header values may carry tokens too.
+        // Never print credentials: header values may carry tokens too, and the base
+        // URL user info and query.
         f.debug_struct("HttpSettings")
-            .field("base_url", &self.base_url)
+            .field(
+                "base_url",
+                &self.base_url.as_deref().map(redact::redact_url),
+            )
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field(
                 "headers",
@@ -190,6 +359,7 @@ impl std::fmt::Debug for HttpSettings {
             )
             .field("max_retries", &self.max_retries)
             .field("idle_timeout", &self.idle_timeout)
+            .field("stream_timeout", &self.stream_timeout)
             .finish()
     }
 }

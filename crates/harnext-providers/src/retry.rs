@@ -11,7 +11,9 @@ const INITIAL: f64 = 0.5;
 const MAX: f64 = 8.0;
 const MAX_HONOURED: Duration = Duration::from_secs(60);
 
-/// The wait the server asked for, from the response headers.
+/// The wait the server asked for, from the response headers: `retry-after-ms`, else
+/// `retry-after` (seconds or an HTTP date). A value that is not a number or a date, is
+/// negative, infinite, NaN or over 60 s is ignored (the caller falls back to backoff).
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let get = |name: &str| {
         headers
@@ -19,20 +21,30 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    let wait = if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0))
-    } else if let Some(v) = get("retry-after") {
-        match v.parse::<f64>() {
-            Ok(secs) if secs.is_finite() => Some(Duration::from_secs_f64(secs.max(0.0))),
-            _ => httpdate::parse_http_date(v).ok().map(|at| {
+    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        if let Some(wait) = seconds(ms / 1000.0) {
+            return Some(wait);
+        }
+    }
+    let v = get("retry-after")?;
+    match v.parse::<f64>() {
+        Ok(secs) => seconds(secs),
+        Err(_) => httpdate::parse_http_date(v)
+            .ok()
+            .map(|at| {
                 at.duration_since(SystemTime::now())
                     .unwrap_or(Duration::ZERO)
-            }),
-        }
-    } else {
-        None
-    };
-    wait.filter(|d| *d <= MAX_HONOURED)
+            })
+            .filter(|d| *d <= MAX_HONOURED),
+    }
+}
+
+/// A wait of `secs` seconds, when it is a number from 0 to 60.
+fn seconds(secs: f64) -> Option<Duration> {
+    if !(0.0..=MAX_HONOURED.as_secs_f64()).contains(&secs) {
+        return None;
+    }
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 /// The `x-should-retry` header, when present.
@@ -81,6 +93,39 @@ mod tests {
     fn retry_after_over_sixty_seconds_is_ignored() {
         assert_eq!(retry_after(&headers(&[("retry-after", "120")])), None);
         assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn retry_after_values_that_are_huge_infinite_nan_or_negative_fall_back_to_backoff() {
+        for bad in [
+            "inf", "-inf", "Infinity", "NaN", "nan", "1e300", "-1", "-0.5", "1e20",
+        ] {
+            assert_eq!(
+                retry_after(&headers(&[("retry-after", bad)])),
+                None,
+                "retry-after {bad}"
+            );
+            assert_eq!(
+                retry_after(&headers(&[("retry-after-ms", bad)])),
+                None,
+                "retry-after-ms {bad}"
+            );
+        }
+        assert_eq!(retry_after(&headers(&[("retry-after", "61")])), None);
+        assert_eq!(retry_after(&headers(&[("retry-after-ms", "60001")])), None);
+        // A bad `retry-after-ms` does not hide a good `retry-after`.
+        assert_eq!(
+            retry_after(&headers(&[("retry-after-ms", "inf"), ("retry-after", "2")])),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            retry_after(&headers(&[("retry-after-ms", "0")])),
+            Some(Duration::ZERO)
+        );
+        // A date far in the future is over the limit too.
+        let far = SystemTime::now() + Duration::from_secs(3600);
+        let h = headers(&[("retry-after", &httpdate::fmt_http_date(far))]);
+        assert_eq!(retry_after(&h), None);
     }
 
     #[test]

@@ -66,3 +66,31 @@ pub(crate) fn thinking_of(events: &[ModelEvent]) -> String {
         })
         .collect()
 }
+
+/// A comparable digest of a parse: the response or error, and the streamed text and
+/// thinking. Generated tool ids (servers that send none) differ between runs, so
+/// callers only use this on streams that carry their ids.
+pub(crate) fn digest(events: &[ModelEvent], r: &Result<ModelResponse, ProviderError>) -> String {
+    let last_usage = events.iter().rev().find_map(|e| match e {
+        ModelEvent::UsageUpdate(u) => Some(*u),
+        _ => None,
+    });
+    let resp = match r {
+        Ok(resp) => {
+            // The notes on invalid calls sorted: a HashMap prints in any order. By
+            // message first: generated ids (`call_…`) differ run to run.
+            let mut notes: Vec<_> = resp.invalid_tool_inputs.iter().collect();
+            notes.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+            format!(
+                "content={:?} stop={:?} usage={:?} invalid={notes:?}",
+                resp.content, resp.stop_reason, resp.usage
+            )
+        }
+        Err(e) => format!("error {:?}: {e}", e.code()),
+    };
+    format!(
+        "{resp}\ntext={:?}\nthinking={:?}\nusage={last_usage:?}",
+        text_of(events),
+        thinking_of(events)
+    )
+}

@@ -36,6 +36,7 @@ fn settings(base: &str, key: Option<&str>) -> HttpSettings {
         headers: Vec::new(),
         max_retries: 2,
         idle_timeout: Some(Duration::from_secs(5)),
+        stream_timeout: None,
     }
 }
 
@@ -116,7 +117,8 @@ async fn both_providers_stream_a_tool_turn_with_bearer_auth_to_their_paths() {
                 output_tokens: 5,
                 cache_read_tokens: 4,
                 cache_write_tokens: 0,
-                reasoning_tokens: 2
+                reasoning_tokens: 2,
+                unreported: false,
             },
             "{path}"
         );

@@ -47,6 +47,8 @@ use crate::ModelResponse;
 use crate::ModelStopReason;
 use crate::ModelStream;
 use crate::ProviderError;
+use crate::SettingsError;
+use crate::StopDetails;
 
 pub const PROVIDER: &str = "openai-chat";
 
@@ -80,14 +82,28 @@ impl MaxTokensField {
 pub struct ChatProvider {
     client: reqwest::Client,
     settings: Arc<HttpSettings>,
+    /// Why the settings cannot work, when built with [`ChatProvider::new`].
+    invalid: Option<SettingsError>,
 }
 
 impl ChatProvider {
+    /// A provider with `settings`, which are not checked: invalid ones (a header
+    /// value with a line break, ...) make every call fail at once, without retrying.
+    /// Prefer [`ChatProvider::try_new`].
     pub fn new(client: reqwest::Client, settings: HttpSettings) -> Self {
+        let invalid = settings.validate().err();
         ChatProvider {
             client,
             settings: Arc::new(settings),
+            invalid,
         }
+    }
+
+    /// A provider with `settings`, refused when [`HttpSettings::validate`] finds them
+    /// invalid.
+    pub fn try_new(client: reqwest::Client, settings: HttpSettings) -> Result<Self, SettingsError> {
+        settings.validate()?;
+        Ok(ChatProvider::new(client, settings))
     }
 
     /// The endpoint this provider posts to.
@@ -112,6 +128,7 @@ impl ModelProvider for ChatProvider {
             PROVIDER,
             &self.client,
             &self.settings,
+            self.invalid.as_ref(),
             url,
             body,
             Box::new(|| Box::new(ChatParser::default())),
@@ -258,23 +275,29 @@ struct Call {
 pub(crate) struct ChatParser {
     thinking: String,
     text: String,
-    refusal: bool,
+    /// The refusal text, when the model refused.
+    refusal: Option<String>,
     calls: Vec<Call>,
     finish_reason: Option<String>,
+    /// The choice's `content_filter_results` (Azure), kept for a `content_filter` stop.
+    filter_results: Option<Value>,
     usage: Option<Usage>,
 }
 
 /// `CompletionUsage`: `prompt_tokens` includes the cached tokens
-/// (`prompt_tokens_details.cached_tokens`, DeepSeek's `prompt_cache_hit_tokens`).
+/// (`prompt_tokens_details.cached_tokens`, DeepSeek's `prompt_cache_hit_tokens`);
+/// `completion_tokens` includes reasoning, except on servers whose `total_tokens` says
+/// otherwise (see [`usage_from`]).
 fn wire_usage(u: &Value) -> Usage {
     let cached = u64_of(u, &["prompt_tokens_details", "cached_tokens"])
         .or_else(|| u64_of(u, &["prompt_cache_hit_tokens"]))
         .unwrap_or(0);
     usage_from(
-        u64_of(u, &["prompt_tokens"]).unwrap_or(0),
+        u64_of(u, &["prompt_tokens"]),
         cached,
-        u64_of(u, &["completion_tokens"]).unwrap_or(0),
+        u64_of(u, &["completion_tokens"]),
         u64_of(u, &["completion_tokens_details", "reasoning_tokens"]).unwrap_or(0),
+        u64_of(u, &["total_tokens"]),
     )
 }
 
@@ -347,7 +370,9 @@ impl ChatParser {
                 for key in ["content", "refusal"] {
                     let piece = str_of(delta, key);
                     if !piece.is_empty() {
-                        self.refusal |= key == "refusal";
+                        if key == "refusal" {
+                            self.refusal.get_or_insert_with(String::new).push_str(piece);
+                        }
                         self.text.push_str(piece);
                         out.push(ModelEvent::TextDelta(piece.to_owned()));
                     }
@@ -363,6 +388,12 @@ impl ChatParser {
             }
             if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
                 self.finish_reason = Some(reason.to_owned());
+            }
+            if let Some(results) = choice
+                .get("content_filter_results")
+                .filter(|r| r.as_object().is_some_and(|o| !o.is_empty()))
+            {
+                self.filter_results = Some(results.clone());
             }
         }
         if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
@@ -401,11 +432,18 @@ impl ChatParser {
                 input,
             });
         }
+        let refusal = self.refusal.take();
         let stop_reason = match self.finish_reason.as_deref() {
             Some("length") => ModelStopReason::MaxTokens,
-            Some("content_filter") => ModelStopReason::Refusal,
+            Some("content_filter") => ModelStopReason::ContentFilter(StopDetails {
+                raw: self.filter_results.take(),
+                ..StopDetails::default()
+            }),
             _ if has_calls => ModelStopReason::ToolUse,
-            _ if self.refusal => ModelStopReason::Refusal,
+            _ if refusal.is_some() => ModelStopReason::Refusal(StopDetails {
+                explanation: refusal,
+                ..StopDetails::default()
+            }),
             Some("stop") | None => ModelStopReason::EndTurn,
             Some("tool_calls" | "function_call") => ModelStopReason::ToolUse,
             Some(other) => ModelStopReason::Other(other.to_owned()),
@@ -413,7 +451,7 @@ impl ChatParser {
         ModelResponse {
             content,
             stop_reason,
-            usage: self.usage.unwrap_or_default(),
+            usage: self.usage.unwrap_or_else(Usage::unreported),
             invalid_tool_inputs,
         }
     }
@@ -440,6 +478,47 @@ impl WireParser for ChatParser {
         }
         self.on_chunk(&chunk, out);
         Ok(None)
+    }
+
+    /// A complete `chat.completion` (`{"choices":[{"message":{…},"finish_reason"}],
+    /// "usage"}`), read as one chunk whose delta is the message; or an error object.
+    fn on_json(
+        &mut self,
+        body: Value,
+        out: &mut Vec<ModelEvent>,
+    ) -> Result<ModelResponse, ProviderError> {
+        if body.get("error").is_some_and(|e| !e.is_null()) {
+            return Err(stream_error(PROVIDER, &body));
+        }
+        let Some(choices) = body.get("choices").and_then(Value::as_array) else {
+            return Err(ProviderError::Protocol {
+                provider: PROVIDER,
+                message: "the JSON response is not a chat completion: it has no `choices`".into(),
+            });
+        };
+        let choices: Vec<Value> = choices
+            .iter()
+            .map(|choice| {
+                let mut choice = choice.clone();
+                if let Some(o) = choice.as_object_mut() {
+                    let mut message = o.remove("message").unwrap_or(Value::Null);
+                    // Whole tool calls, numbered as stream fragments are.
+                    if let Some(calls) = message.get_mut("tool_calls").and_then(Value::as_array_mut)
+                    {
+                        for (i, call) in calls.iter_mut().enumerate() {
+                            if let Some(c) = call.as_object_mut() {
+                                c.entry("index").or_insert(json!(i));
+                            }
+                        }
+                    }
+                    o.insert("delta".into(), message);
+                }
+                choice
+            })
+            .collect();
+        let chunk = json!({ "choices": choices, "usage": body.get("usage") });
+        self.on_chunk(&chunk, out);
+        Ok(self.finish())
     }
 
     fn on_eof(&mut self) -> Result<ModelResponse, ProviderError> {

@@ -36,6 +36,7 @@ use crate::retry;
 use crate::HttpSettings;
 use crate::ModelStream;
 use crate::ProviderError;
+use crate::SettingsError;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 pub const API_KEY_ENV: &str = "OPENAI_API_KEY";
@@ -80,6 +81,7 @@ fn api_key(
         None => Err(ProviderError::MissingApiKey {
             provider,
             env_var: API_KEY_ENV,
+            option: crate::API_KEY_OPTION,
         }),
     }
 }
@@ -89,10 +91,17 @@ pub(crate) fn spawn(
     provider: &'static str,
     client: &reqwest::Client,
     settings: &Arc<HttpSettings>,
+    invalid: Option<&SettingsError>,
     url: String,
     body: Value,
     new_parser: Box<dyn Fn() -> Box<dyn WireParser> + Send + Sync>,
 ) -> ModelStream {
+    if let Some(error) = invalid {
+        return http::failed(ProviderError::Settings {
+            provider,
+            error: error.clone(),
+        });
+    }
     let key = match api_key(settings, provider) {
         Ok(key) => key,
         Err(e) => return http::failed(e),
@@ -102,8 +111,9 @@ pub(crate) fn spawn(
     let user_sets_auth = headers
         .iter()
         .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+    let target = url.clone();
     let build = move |_retry: u32| {
-        let mut rb = client.post(&url).header("accept", "text/event-stream");
+        let mut rb = client.post(&target).header("accept", "text/event-stream");
         if let (Some(key), false) = (&key, user_sets_auth) {
             rb = rb.bearer_auth(key);
         }
@@ -112,19 +122,19 @@ pub(crate) fn spawn(
         }
         rb.json(&body)
     };
-    http::spawn(HttpCall {
+    let parse_error = if provider == chat::PROVIDER {
+        chat::parse_error
+    } else {
+        responses::parse_error
+    };
+    http::spawn(HttpCall::new(
         provider,
-        build: Box::new(build),
-        parse_error: if provider == chat::PROVIDER {
-            chat::parse_error
-        } else {
-            responses::parse_error
-        },
+        settings,
+        &url,
+        Box::new(build),
+        parse_error,
         new_parser,
-        max_retries: settings.max_retries,
-        idle_timeout: settings.idle_timeout.unwrap_or(http::DEFAULT_IDLE_TIMEOUT),
-        secrets: http::secrets_of(settings),
-    })
+    ))
 }
 
 /// A string field, or `""`.
@@ -132,12 +142,9 @@ pub(crate) fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
+/// A count at `path`; a malformed one is absent (see [`crate::lenient::count`]).
 fn u64_of(v: &Value, path: &[&str]) -> Option<u64> {
-    let mut cur = v;
-    for key in path {
-        cur = cur.get(key)?;
-    }
-    cur.as_u64()
+    crate::lenient::count_at(v, path)
 }
 
 /// `type`, `code`, `message` of an OpenAI error object (`code` may be a string, a
@@ -271,13 +278,37 @@ pub(crate) fn stream_error(provider: &'static str, event: &Value) -> ProviderErr
 
 /// Usage from OpenAI's figures. OpenAI's input count includes cached input; harnext's
 /// `input_tokens` is the uncached part, as Anthropic reports it.
-pub(crate) fn usage_from(input_total: u64, cached: u64, output: u64, reasoning: u64) -> Usage {
+///
+/// `output` includes the reasoning tokens, as OpenAI counts them. Some servers (xAI)
+/// leave reasoning out of their output count, which shows in the total:
+/// `total = input + output + reasoning` rather than `input + output`; their reasoning
+/// is added to the output. A missing (or malformed) input or output count makes the
+/// usage unreported.
+pub(crate) fn usage_from(
+    input_total: Option<u64>,
+    cached: u64,
+    output: Option<u64>,
+    reasoning: u64,
+    total: Option<u64>,
+) -> Usage {
+    let reasoning_left_out = match (input_total, output, total) {
+        (Some(i), Some(o), Some(t)) => {
+            reasoning > 0 && i.checked_add(o).and_then(|s| s.checked_add(reasoning)) == Some(t)
+        }
+        _ => false,
+    };
+    let output_total = match output {
+        Some(o) if reasoning_left_out => o.saturating_add(reasoning),
+        Some(o) => o,
+        None => 0,
+    };
     Usage {
-        input_tokens: input_total.saturating_sub(cached),
-        output_tokens: output,
+        input_tokens: input_total.unwrap_or(0).saturating_sub(cached),
+        output_tokens: output_total,
         cache_read_tokens: cached,
         cache_write_tokens: 0,
         reasoning_tokens: reasoning,
+        unreported: input_total.is_none() || output.is_none(),
     }
 }
 

@@ -8,26 +8,7 @@ use super::*;
 use crate::ModelEvent;
 use crate::ModelResponse;
 
-pub(crate) use crate::testing::{fixtures_dir, parse_with, text_of, thinking_of};
-
-/// A comparable digest of a parse: the response or error, and the streamed text and
-/// thinking. Generated tool ids (servers that send none) differ between runs, so
-/// callers only use this on streams that carry their ids.
-pub(crate) fn digest(events: &[ModelEvent], r: &Result<ModelResponse, ProviderError>) -> String {
-    let last_usage = events.iter().rev().find_map(|e| match e {
-        ModelEvent::UsageUpdate(u) => Some(*u),
-        _ => None,
-    });
-    let resp = match r {
-        Ok(resp) => format!("{resp:?}"),
-        Err(e) => format!("error {:?}: {e}", e.code()),
-    };
-    format!(
-        "{resp}\ntext={:?}\nthinking={:?}\nusage={last_usage:?}",
-        text_of(events),
-        thinking_of(events)
-    )
-}
+pub(crate) use crate::testing::{digest, fixtures_dir, parse_with, text_of, thinking_of};
 
 /// Asserts that `body` parses the same whole, byte by byte, and at random boundaries.
 pub(crate) fn assert_chunking_invariant<P: WireParser>(

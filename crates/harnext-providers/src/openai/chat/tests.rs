@@ -112,7 +112,14 @@ fn recorded_parallel_calls_keep_their_order_ids_and_names() {
 #[test]
 fn recorded_refusal_length_and_n3_streams() {
     let resp = parse(&fixture("refusal.sse")).1.unwrap();
-    assert_eq!(resp.stop_reason, ModelStopReason::Refusal);
+    // The refusal text is the reply's text and the refusal's explanation.
+    assert_eq!(
+        resp.stop_reason,
+        ModelStopReason::Refusal(StopDetails {
+            explanation: Some("I'm sorry, I can't assist with that request.".into()),
+            ..StopDetails::default()
+        })
+    );
     // Refusal deltas are the reply's text.
     assert_eq!(
         resp.content,
@@ -165,7 +172,11 @@ fn azure_first_chunk_without_choices_and_comment_lines_are_skipped() {
     assert_eq!(text_of(&events), "Hello world");
     let resp = resp.unwrap();
     assert_eq!(resp.stop_reason, ModelStopReason::EndTurn);
-    assert_eq!(resp.usage, Usage::default(), "no usage chunk, no usage");
+    assert_eq!(
+        resp.usage,
+        Usage::unreported(),
+        "no usage chunk: no counts, marked unreported"
+    );
 }
 
 #[test]
@@ -336,6 +347,7 @@ fn deepseek_reasoning_content_and_cache_hit_usage_in_the_finish_chunk() {
             cache_read_tokens: 1024,
             cache_write_tokens: 0,
             reasoning_tokens: 150,
+            unreported: false,
         }
     );
     // DeepSeek's own field alone is enough.
@@ -501,7 +513,8 @@ fn mock_rendered_turns_parse_back_to_the_script() {
             output_tokens: 20,
             cache_read_tokens: 30,
             cache_write_tokens: 0,
-            reasoning_tokens: 5
+            reasoning_tokens: 5,
+            unreported: false,
         }
     );
     assert_eq!(

@@ -17,7 +17,12 @@ use crate::openai::tests::assert_chunking_invariant;
 use crate::openai::tests::parse_with;
 use crate::openai::tests::text_of;
 use crate::openai::tests::thinking_of;
+use crate::ModelEvent;
+use crate::ModelResponse;
+use crate::ModelStopReason;
 use crate::ToolSpec;
+use harnext_protocol::{ContentBlock, Message, Role, Usage};
+use serde_json::Value;
 
 /// Frames payloads as a Responses stream, numbering `sequence_number` from 0.
 fn stream(payloads: &[Value]) -> String {
@@ -281,6 +286,7 @@ fn usage_subtracts_cached_input_and_counts_reasoning_tokens() {
             cache_read_tokens: 1536,
             cache_write_tokens: 0,
             reasoning_tokens: 256,
+            unreported: false,
         };
         assert_eq!(resp.usage, want);
         assert_eq!(events.last(), Some(&ModelEvent::UsageUpdate(want)));
@@ -520,7 +526,8 @@ fn mock_rendered_turns_parse_back_to_the_script() {
             output_tokens: 40,
             cache_read_tokens: 60,
             cache_write_tokens: 0,
-            reasoning_tokens: 9
+            reasoning_tokens: 9,
+            unreported: false,
         }
     );
     assert!(

@@ -1,17 +1,17 @@
-//! Renders a [`ScriptedTurn`] as the frames of a real Anthropic Messages stream.
+//! The Anthropic Messages API as the mock speaks it: a [`ScriptedTurn`] rendered as the
+//! frames of a real Messages stream, and Anthropic's error bodies and stock messages.
 //!
 //! The JSON is written by hand so that keys come in the order the real API sends
 //! them (`type` first), and many objects are padded with spaces before their final
 //! `}` exactly like the recordings (`{"type":"message_stop"     }`).
 
 use harnext_protocol::ScriptedTurn;
-use serde::Serialize;
-use serde_json::Value;
 
-/// A JSON string literal.
-pub(crate) fn js(s: &str) -> String {
-    Value::String(s.to_owned()).to_string()
-}
+use crate::text::fragments;
+use crate::text::frame;
+use crate::text::js;
+use crate::text::random_id;
+use crate::text::spaced_json;
 
 /// Inserts a random run of spaces before the final `}` of most objects.
 fn pad(json: String) -> String {
@@ -25,11 +25,6 @@ fn pad(json: String) -> String {
     out
 }
 
-/// One SSE frame: `event: NAME\ndata: JSON\n\n`.
-pub(crate) fn frame(event: &str, data: &str) -> String {
-    format!("event: {event}\ndata: {data}\n\n")
-}
-
 fn padded(event: &str, data: String) -> String {
     frame(event, &pad(data))
 }
@@ -37,13 +32,6 @@ fn padded(event: &str, data: String) -> String {
 fn ping() -> String {
     // The real API sends exactly this, unpadded and with a space.
     frame("ping", r#"{"type": "ping"}"#)
-}
-
-pub(crate) fn random_id(prefix: &str, len: usize) -> String {
-    let tail: String = std::iter::repeat_with(fastrand::alphanumeric)
-        .take(len)
-        .collect();
-    format!("{prefix}{tail}")
 }
 
 /// The `event: error` frame sent by `errorAfter`.
@@ -56,67 +44,6 @@ pub(crate) fn error_frame(error_type: &str, message: &str) -> String {
             js(message)
         ),
     )
-}
-
-/// JSON with `": "` and `", "` separators, as the real API streams tool inputs
-/// (`{"location": "San Francisco, CA", "units": "f"}`).
-struct SpacedFormatter;
-
-impl serde_json::ser::Formatter for SpacedFormatter {
-    fn begin_array_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
-    }
-
-    fn begin_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
-    }
-
-    fn begin_object_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-    ) -> std::io::Result<()> {
-        writer.write_all(b": ")
-    }
-}
-
-pub(crate) fn spaced_json(value: &Value) -> String {
-    let mut buf = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, SpacedFormatter);
-    match value.serialize(&mut ser) {
-        Ok(()) => String::from_utf8(buf).unwrap_or_else(|_| value.to_string()),
-        Err(_) => value.to_string(),
-    }
-}
-
-/// Splits `s` into fragments of about 8 bytes, on char boundaries.
-pub(crate) fn fragments(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < s.len() {
-        let mut end = (start + fastrand::usize(2..=12)).min(s.len());
-        while !s.is_char_boundary(end) {
-            end += 1;
-        }
-        out.push(&s[start..end]);
-        start = end;
-    }
-    out
 }
 
 /// Renders `turn` as SSE frames, from `message_start` to `message_stop`.
@@ -253,15 +180,22 @@ pub(crate) fn turn_frames(
         None if turn.tool_calls.is_empty() => "end_turn",
         None => "tool_use",
     };
+    // A refusal comes with its `stop_details`, as the API sends them.
+    let details = if stop_reason == "refusal" {
+        r#","stop_details":{"type":"refusal","category":"cyber","explanation":"This request was refused due to policy."}"#
+    } else {
+        ""
+    };
     frames.push(padded(
         "message_delta",
         format!(
             concat!(
-                r#"{{"type":"message_delta","delta":{{"stop_reason":{},"stop_sequence":null}},"#,
+                r#"{{"type":"message_delta","delta":{{"stop_reason":{},"stop_sequence":null{}}},"#,
                 r#""usage":{{"input_tokens":{},"cache_creation_input_tokens":{},"#,
                 r#""cache_read_input_tokens":{},"output_tokens":{}}}}}"#
             ),
             js(stop_reason),
+            details,
             usage.input_tokens,
             usage.cache_write_tokens,
             usage.cache_read_tokens,
@@ -287,12 +221,53 @@ pub fn render_turn_sse(turn: &ScriptedTurn, stop_reason: Option<&str>, model: &s
     turn_frames(turn, stop_reason, model, &mut next).concat()
 }
 
+/// `{"type":"error","error":{"type":…,"message":…},"request_id":…}`, keys in the
+/// order the real API sends them.
+pub(crate) fn error_body(error_type: &str, message: &str, request_id: &str) -> String {
+    format!(
+        r#"{{"type":"error","error":{{"type":{},"message":{}}},"request_id":{}}}"#,
+        js(error_type),
+        js(message),
+        js(request_id)
+    )
+}
+
+pub(crate) fn default_message(error_type: &str) -> &'static str {
+    match error_type {
+        "overloaded_error" => "Overloaded",
+        "rate_limit_error" => "harnext-mock: this request would exceed your rate limit",
+        "api_error" => "Internal server error",
+        "authentication_error" => "invalid x-api-key",
+        "permission_error" => {
+            "Your API key does not have permission to use the specified resource."
+        }
+        "not_found_error" => "Not found",
+        "request_too_large" => "Request exceeds the maximum allowed number of bytes.",
+        _ => "harnext-mock: scripted error",
+    }
+}
+
+pub(crate) fn default_error_type(status: u16) -> Option<&'static str> {
+    Some(match status {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        529 => "overloaded_error",
+        500..=599 => "api_error",
+        400..=499 => "invalid_request_error",
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
     use serde_json::json;
+    use serde_json::Value;
 
     #[test]
     fn padding_keeps_json_valid() {
@@ -303,23 +278,6 @@ mod tests {
                 serde_json::from_str::<Value>(&s).unwrap(),
                 json!({"type": "message_stop"})
             );
-        }
-    }
-
-    #[test]
-    fn fragments_concatenate_on_char_boundaries() {
-        let args = json!({"path": "é/ü/日本語.txt", "n": [1, 2], "ok": true});
-        let text = spaced_json(&args);
-        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), args);
-        assert_eq!(
-            spaced_json(&json!({"path": "é/日本語.txt"})),
-            r#"{"path": "é/日本語.txt"}"#
-        );
-        assert_eq!(spaced_json(&json!([1, {"a": null}])), r#"[1, {"a": null}]"#);
-        for _ in 0..100 {
-            let parts = fragments(&text);
-            assert_eq!(parts.concat(), text);
-            assert!(parts.iter().all(|p| !p.is_empty() && p.len() <= 15));
         }
     }
 }

@@ -1,0 +1,317 @@
+// The human rendering of a run on a terminal (or a pipe): streamed text, tool calls with
+// their arguments and results, a spinner, and the summary. Dependency-free: a few ANSI
+// codes, only on a terminal and never with NO_COLOR.
+import os from 'node:os';
+
+export function colorEnabled(stream) {
+  const force = process.env.FORCE_COLOR;
+  if (force !== undefined && force !== '' && force !== '0' && force !== 'false') return true;
+  if (process.env.NO_COLOR) return false;
+  return Boolean(stream.isTTY) && process.env.TERM !== 'dumb';
+}
+
+export function styles(enabled) {
+  const sgr = (open, close) => (s) => (enabled ? `\x1b[${open}m${s}\x1b[${close}m` : String(s));
+  return {
+    bold: sgr(1, 22),
+    dim: sgr(2, 22),
+    italic: sgr(3, 23),
+    red: sgr(31, 39),
+    green: sgr(32, 39),
+    yellow: sgr(33, 39),
+    cyan: sgr(36, 39),
+  };
+}
+
+const num = (n) => Number(n ?? 0).toLocaleString('en-US');
+const plural = (n, word) => `${num(n)} ${word}${n === 1 ? '' : 's'}`;
+
+function seconds(ms) {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  const m = Math.floor(ms / 60_000);
+  return `${m}m ${String(Math.floor((ms % 60_000) / 1000)).padStart(2, '0')}s`;
+}
+
+/** One line: tabs expanded, line breaks shown as ⏎, cut to `max` characters. */
+function clip(s, max) {
+  const line = String(s).replace(/\t/g, '  ').replace(/\r?\n/g, ' ⏎ ');
+  return line.length > max ? `${line.slice(0, Math.max(1, max - 1))}…` : line;
+}
+
+/** What a tool call is about, in a few words: `bash(npm test)`, `read_file(src/a.js:10+20)`. */
+export function argsSummary(tool, args = {}, max = 80) {
+  const a = args ?? {};
+  let s;
+  switch (tool) {
+    case 'bash':
+      s = String(a.command ?? '');
+      break;
+    case 'read_file':
+      s = String(a.path ?? '');
+      if (a.offset != null || a.limit != null) s += `:${a.offset ?? 1}${a.limit != null ? `+${a.limit}` : ''}`;
+      break;
+    case 'write_file': {
+      const content = String(a.content ?? '');
+      const n = content === '' ? 0 : content.replace(/\n$/, '').split('\n').length;
+      s = `${a.path ?? ''}, ${plural(n, 'line')}`;
+      break;
+    }
+    case 'edit_file':
+      s = `${a.path ?? ''}${a.replace_all ? ', all' : ''}`;
+      break;
+    case 'multi_edit':
+      s = `${a.path ?? ''}, ${plural(Array.isArray(a.edits) ? a.edits.length : 0, 'edit')}`;
+      break;
+    case 'glob':
+      s = `${a.pattern ?? ''}${a.path ? ` in ${a.path}` : ''}`;
+      break;
+    case 'grep':
+      s = `${JSON.stringify(String(a.pattern ?? ''))}${a.path ? ` in ${a.path}` : ''}${a.glob ? ` (${a.glob})` : ''}`;
+      break;
+    default: {
+      const json = JSON.stringify(a);
+      s = json === '{}' ? '' : json;
+    }
+  }
+  return clip(s, max);
+}
+
+const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+/** The human rendering: streamed text, tool calls and results, a spinner, a summary. */
+export class Renderer {
+  constructor({ stdout, version, model, cwd, cost, resumed }) {
+    this.stdout = stdout;
+    this.version = version;
+    this.tty = Boolean(stdout.isTTY);
+    this.c = styles(colorEnabled(stdout));
+    this.model = model;
+    this.cwd = cwd;
+    this.cost = cost;
+    this.resumed = resumed;
+    this.atLineStart = true;
+    this.block = null; // 'text' | 'thinking' | null
+    this.afterTools = false;
+    this.calls = new Map(); // id -> { tool, args, start }
+    this.open = new Set(); // ids of running calls
+    this.lastCallId = null;
+    this.modelCalls = 0;
+    this.spin = null; // { label, since, drawn }
+    this.frame = 0;
+    this.timer = null;
+    this.spinnerEnabled = this.tty && process.env.TERM !== 'dumb';
+  }
+
+  width() {
+    return Math.max(40, Math.min(this.stdout.columns || 100, 140));
+  }
+
+  write(s) {
+    if (!s) return;
+    this.eraseSpinner();
+    this.stdout.write(s);
+    this.atLineStart = s.endsWith('\n');
+  }
+
+  line(s = '') {
+    if (!this.atLineStart) this.write('\n');
+    this.block = null;
+    this.write(`${s}\n`);
+  }
+
+  // The spinner lives on its own line below everything else, drawn only while the cursor is
+  // at the start of a line; any output erases it first.
+  startSpinner(label, since = Date.now()) {
+    if (!this.spinnerEnabled) return;
+    this.spin = { label, since, drawn: false };
+    if (!this.timer) {
+      this.timer = setInterval(() => this.drawSpinner(), 80);
+      this.timer.unref();
+    }
+    this.drawSpinner();
+  }
+
+  stopSpinner() {
+    this.eraseSpinner();
+    this.spin = null;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  drawSpinner() {
+    if (!this.spin || !this.atLineStart) return;
+    this.frame = (this.frame + 1) % SPINNER.length;
+    const { c } = this;
+    const text = `${c.cyan(SPINNER[this.frame])} ${this.spin.label} ${c.dim(seconds(Date.now() - this.spin.since))}`;
+    this.stdout.write(`\r\x1b[2K${text}`);
+    this.spin.drawn = true;
+  }
+
+  eraseSpinner() {
+    if (this.spin?.drawn) {
+      this.stdout.write('\r\x1b[2K');
+      this.spin.drawn = false;
+    }
+  }
+
+  waitForModel() {
+    this.startSpinner(this.c.dim('waiting for the model'));
+  }
+
+  toolSpinner() {
+    if (this.open.size === 0) return this.waitForModel();
+    const ids = [...this.open];
+    const since = Math.min(...ids.map((id) => this.calls.get(id).start));
+    const label =
+      ids.length === 1
+        ? `running ${this.c.bold(this.calls.get(ids[0]).tool)}`
+        : `running ${ids.length} tools (${[...new Set(ids.map((id) => this.calls.get(id).tool))].join(', ')})`;
+    this.startSpinner(label, since);
+  }
+
+  callLabel(id) {
+    const call = this.calls.get(id);
+    if (!call) return 'tool';
+    return `${this.c.bold(call.tool)}(${argsSummary(call.tool, call.args, this.width() - call.tool.length - 8)})`;
+  }
+
+  render(e) {
+    const { c } = this;
+    switch (e.type) {
+      case 'run_start': {
+        const where = this.cwd === process.cwd() ? '.' : this.cwd.replace(os.homedir(), '~');
+        this.line(
+          c.dim(`harnext ${this.version} · ${this.model} · ${where} · `) +
+            c.dim(this.resumed ? `resuming ${e.sessionId}${this.resumed.runs ? ` (${plural(this.resumed.runs, 'earlier run')})` : ''}` : `session ${e.sessionId}`),
+        );
+        this.line();
+        this.waitForModel();
+        break;
+      }
+      case 'thinking':
+        this.stopSpinner();
+        if (this.block !== 'thinking') {
+          if (!this.atLineStart) this.write('\n');
+          if (this.afterTools) this.write('\n');
+          this.afterTools = false;
+          this.write(c.dim(c.italic('✻ ')));
+          this.block = 'thinking';
+        }
+        this.write(c.dim(c.italic(e.text)));
+        break;
+      case 'text':
+        this.stopSpinner();
+        if (this.block !== 'text') {
+          if (!this.atLineStart) this.write('\n');
+          if (this.afterTools || this.block === 'thinking') this.write('\n');
+          this.afterTools = false;
+          this.block = 'text';
+        }
+        this.write(e.text);
+        break;
+      case 'tool_call':
+        this.stopSpinner();
+        this.calls.set(e.id, { tool: e.tool, args: e.args, start: Date.now() });
+        this.open.add(e.id);
+        if (this.block === 'text' || this.block === 'thinking') this.line();
+        this.line(`${c.cyan('⏺')} ${this.callLabel(e.id)}`);
+        this.lastCallId = e.id;
+        this.toolSpinner();
+        break;
+      case 'permission_request':
+        // The prompt itself is written by the approval loop.
+        this.stopSpinner();
+        break;
+      case 'tool_result':
+        this.stopSpinner();
+        this.open.delete(e.id);
+        this.renderToolResult(e);
+        this.afterTools = true;
+        this.toolSpinner();
+        break;
+      case 'usage':
+        this.modelCalls += 1;
+        break;
+      case 'retry':
+        this.line(c.yellow(`⟳ retrying in ${(e.delayMs / 1000).toFixed(1)}s (attempt ${e.attempt}): ${clip(e.reason, this.width() - 40)}`));
+        break;
+      case 'compaction':
+        this.line(c.dim(`⋯ history compacted: ${num(e.beforeTokens)} → ${num(e.afterTokens)} tokens`));
+        break;
+      case 'error':
+        this.stopSpinner();
+        this.line(c.red(`✗ ${e.error.code}${e.error.status ? ` (${e.error.status})` : ''}: ${e.error.message}`));
+        break;
+      case 'run_end':
+        this.stopSpinner();
+        this.renderSummary(e.result);
+        break;
+      default: {
+        // A newer engine may add event types: show them rather than drop them.
+        const { type, ...rest } = e;
+        this.line(c.dim(`· ${type} ${clip(JSON.stringify(rest), this.width() - String(type).length - 4)}`));
+      }
+    }
+  }
+
+  renderToolResult(e) {
+    const { c } = this;
+    const call = this.calls.get(e.id);
+    const tool = call?.tool;
+    let lines = String(e.output ?? '').replace(/\s+$/, '').split('\n');
+    if (lines.length === 1 && lines[0] === '') lines = [];
+    const notes = [];
+    if (call) notes.push(seconds(Date.now() - call.start));
+    if (tool === 'bash') {
+      const m = /^exit code: (\S+)$/.exec(lines.at(-1) ?? '');
+      if (m) {
+        lines.pop();
+        notes.push(m[1] === '0' ? 'exit 0' : c.yellow(`exit ${m[1]}`));
+      }
+    }
+    let preview = lines;
+    if (e.status === 'ok' && tool === 'read_file') {
+      notes.push(plural(lines.length, 'line'));
+      preview = [];
+    }
+    const label = { ok: c.green('ok'), error: c.red('error'), denied: c.yellow('denied'), cancelled: c.yellow('cancelled') }[e.status] ?? e.status;
+    // Name the call when its result does not directly follow it.
+    const which = e.id === this.lastCallId ? '' : `${this.callLabel(e.id)} `;
+    let head = `  ↳ ${which}${label}`;
+    if (e.status !== 'ok' && preview.length) head += `: ${clip(preview.shift(), this.width() - 20)}`;
+    this.line(`${head}${notes.length ? c.dim(` · ${notes.join(' · ')}`) : ''}`);
+    const shown = 4;
+    for (const l of preview.slice(0, shown)) this.line(c.dim(`    ${clip(l, this.width() - 5)}`));
+    if (preview.length > shown) this.line(c.dim(`    … +${preview.length - shown} lines`));
+    this.lastCallId = null;
+  }
+
+  renderSummary(r) {
+    const { c } = this;
+    this.line();
+    this.line(c.dim('─'.repeat(Math.min(this.width(), 64))));
+    const steps = r.steps.length;
+    const notOk = r.steps.filter((s) => s.status !== 'ok').length;
+    const facts = [plural(steps, 'tool call') + (notOk ? ` (${notOk} not ok)` : ''), seconds(r.durationMs)];
+    if (r.success) this.line(`${c.green('✓ done')} ${c.dim(`· ${facts.join(' · ')}`)}`);
+    else if (r.cancelled) this.line(`${c.yellow('⏹ cancelled')} ${c.dim(`· ${facts.join(' · ')}`)}`);
+    else {
+      const why = r.error ? ` (${r.error.code}): ${r.error.message}` : ` (${r.stopReason})`;
+      this.line(`${c.red(`✗ failed${why}`)} ${c.dim(`· ${facts.join(' · ')}`)}`);
+    }
+    const row = (k, v) => this.line(`  ${c.dim(k.padEnd(15))}${v}`);
+    if (r.filesChanged.length) row('files changed', r.filesChanged.join(', '));
+    const u = r.usage;
+    const tokens = [`${num(u.inputTokens)} in`, `${num(u.outputTokens)} out`];
+    if (u.cacheReadTokens) tokens.push(`${num(u.cacheReadTokens)} cache read`);
+    if (u.cacheWriteTokens) tokens.push(`${num(u.cacheWriteTokens)} cache write`);
+    if (u.reasoningTokens) tokens.push(`${num(u.reasoningTokens)} reasoning`);
+    row('usage', `${tokens.join(' · ')} ${c.dim(`(${plural(this.modelCalls, 'model call')})`)} · ${this.cost.describe()}`);
+    row('session', `${r.sessionId} ${c.dim(`· continue with: harnext --resume ${r.sessionId} "<task>"`)}`);
+  }
+
+  close() {
+    this.stopSpinner();
+    if (!this.atLineStart) this.write('\n');
+  }
+}

@@ -1,0 +1,253 @@
+//! One tool call, from its `tool_call` event to its `tool_result`: the whole life of a
+//! call is here, once.
+//!
+//! 1. **Checks.** Arguments the provider could not parse and unknown tools are answered
+//!    with an error the model can act on.
+//! 2. **Authorization.** A tool the user allowed for the session runs; otherwise the
+//!    permission mode decides ([`permissions::gate`]): run, refuse, or ask. Asking emits
+//!    `permission_request` and waits for the run's [`PermissionHandler`], the wait raced
+//!    against cancellation. The answer may edit the arguments, remember the tool for the
+//!    session, or deny with a message.
+//! 3. **Running**, raced against cancellation: on cancel the tool (which sees the same
+//!    cancellation through its context) gets [`TOOL_CANCEL_GRACE`] to stop what it
+//!    started, then its future is dropped.
+//! 4. **Recording**: the `tool_result` event and the call's [`ToolStep`]; the loop puts
+//!    the step's result into the history.
+
+use std::sync::Arc;
+use std::time::Duration;
+use std::time::Instant;
+
+use harnext_protocol::AgentEvent;
+use harnext_protocol::ContentBlock;
+use harnext_protocol::ToolStatus;
+use harnext_protocol::ToolStep;
+use harnext_tools::cap_output;
+use harnext_tools::ToolContext;
+use harnext_tools::ToolError;
+use harnext_tools::Workspace;
+use harnext_tools::MAX_OUTPUT_CHARS;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::cancel::OrCancel;
+use crate::context::EventSink;
+use crate::context::RegisteredTool;
+use crate::permissions;
+use crate::permissions::Decision;
+use crate::permissions::Gate;
+use crate::permissions::PermissionHandler;
+use crate::permissions::PermissionMode;
+use crate::permissions::PermissionRequest;
+use crate::run_tools::RunTools;
+use crate::session::SessionLease;
+
+/// How long a cancelled tool may take to clean up before its future is dropped.
+pub(crate) const TOOL_CANCEL_GRACE: Duration = Duration::from_millis(40);
+
+/// The output of a call the run's cancellation cut short.
+pub(crate) const CANCELLED_OUTPUT: &str =
+    "Cancelled: the run was aborted before this tool call finished.";
+
+/// A tool call of the model.
+pub(crate) struct Call {
+    pub id: String,
+    pub name: String,
+    pub args: Value,
+    /// Why the provider could not read the call's arguments, when it could not.
+    pub invalid_input: Option<String>,
+}
+
+/// What the calls of a run share.
+pub(crate) struct Dispatch<'a> {
+    pub tools: &'a RunTools,
+    pub workspace: &'a Arc<Workspace>,
+    pub mode: PermissionMode,
+    pub handler: Option<&'a Arc<dyn PermissionHandler>>,
+    pub session: &'a SessionLease,
+    pub events: &'a EventSink,
+    pub cancel: &'a CancellationToken,
+}
+
+/// A call's outcome when it does not run to its end.
+type Stop = (ToolStatus, String);
+
+impl Dispatch<'_> {
+    /// Runs one call from `tool_call` to `tool_result` and returns its step.
+    pub async fn run(&self, call: Call) -> ToolStep {
+        let Call {
+            id,
+            name,
+            mut args,
+            invalid_input,
+        } = call;
+        self.events.emit(AgentEvent::ToolCall {
+            id: id.clone(),
+            tool: name.clone(),
+            args: args.clone(),
+        });
+        let started = Instant::now();
+        let (status, output) = match self.outcome(&id, &name, &mut args, invalid_input).await {
+            Ok(output) => (ToolStatus::Ok, cap_output(&output, MAX_OUTPUT_CHARS)),
+            Err(stop) => stop,
+        };
+        self.events.emit(AgentEvent::ToolResult {
+            id: id.clone(),
+            status,
+            output: output.clone(),
+        });
+        ToolStep {
+            id,
+            tool: name,
+            args,
+            status,
+            output,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// The call's output, or how it stopped short.
+    async fn outcome(
+        &self,
+        id: &str,
+        name: &str,
+        args: &mut Value,
+        invalid_input: Option<String>,
+    ) -> Result<String, Stop> {
+        if self.cancel.is_cancelled() {
+            return Err(cancelled());
+        }
+        if let Some(problem) = invalid_input {
+            return Err((
+                ToolStatus::Error,
+                format!("The tool was not run: its {problem}. Send the call again with complete JSON arguments."),
+            ));
+        }
+        let Some(registered) = self.tools.find(name) else {
+            return Err((
+                ToolStatus::Error,
+                format!(
+                    "Unknown tool `{name}`. Available tools: {}.",
+                    self.tools.names().join(", ")
+                ),
+            ));
+        };
+        self.authorize(id, registered, args).await?;
+        self.execute(id, registered, args.clone()).await
+    }
+
+    /// Whether the call may run; the answer to a permission request may edit `args`.
+    async fn authorize(
+        &self,
+        id: &str,
+        registered: &RegisteredTool,
+        args: &mut Value,
+    ) -> Result<(), Stop> {
+        let name = registered.tool.name();
+        if self.session.is_allowed(name) {
+            return Ok(());
+        }
+        match permissions::gate(self.mode, registered.category) {
+            Gate::Run => return Ok(()),
+            Gate::Refuse => {
+                return Err((
+                    ToolStatus::Denied,
+                    format!(
+                        "Refused: the permission mode is \"{}\", and `{name}` writes files or runs commands. Use the read-only tools instead.",
+                        self.mode
+                    ),
+                ))
+            }
+            Gate::Ask => {}
+        }
+        let request = PermissionRequest {
+            id: id.to_owned(),
+            tool: name.to_owned(),
+            args: args.clone(),
+        };
+        self.events.emit(AgentEvent::PermissionRequest {
+            id: request.id.clone(),
+            tool: request.tool.clone(),
+            args: request.args.clone(),
+        });
+        let Some(handler) = self.handler else {
+            return Err((
+                ToolStatus::Denied,
+                "Refused: no one can approve this call.".to_owned(),
+            ));
+        };
+        let decision = handler
+            .decide(request)
+            .or_cancel(self.cancel)
+            .await
+            .map_err(|_| cancelled())?;
+        match decision {
+            Ok(Decision::Allow {
+                args: edited,
+                remember,
+            }) => {
+                if remember {
+                    self.session.allow(name);
+                }
+                if let Some(edited) = edited {
+                    *args = edited;
+                }
+                Ok(())
+            }
+            Ok(Decision::Deny { message }) => {
+                let output = message
+                    .filter(|m| !m.trim().is_empty())
+                    .unwrap_or_else(|| "The user denied this tool call.".to_owned());
+                Err((ToolStatus::Denied, cap_output(&output, MAX_OUTPUT_CHARS)))
+            }
+            Err(e) => Err((
+                ToolStatus::Denied,
+                format!("The tool call was not approved: the permission callback failed ({e})."),
+            )),
+        }
+    }
+
+    /// Runs the tool, raced against the run's cancellation.
+    async fn execute(
+        &self,
+        id: &str,
+        registered: &RegisteredTool,
+        args: Value,
+    ) -> Result<String, Stop> {
+        let ctx = ToolContext {
+            workspace: self.workspace.clone(),
+            cancel: self.cancel.child_token(),
+            call_id: id.to_owned(),
+        };
+        let mut running = registered.tool.call(args, ctx);
+        let outcome = match (&mut running).or_cancel(self.cancel).await {
+            Ok(outcome) => outcome,
+            // The tool saw the same cancellation: give it a moment to stop what it
+            // started (kill and reap a process group), then drop it regardless.
+            Err(_) => match tokio::time::timeout(TOOL_CANCEL_GRACE, running).await {
+                Ok(Ok(out)) => Ok(out),
+                Ok(Err(_)) | Err(_) => Err(ToolError::Cancelled),
+            },
+        };
+        outcome.map_err(|e| match e {
+            ToolError::Cancelled => cancelled(),
+            e => (
+                ToolStatus::Error,
+                cap_output(&e.to_string(), MAX_OUTPUT_CHARS),
+            ),
+        })
+    }
+}
+
+fn cancelled() -> Stop {
+    (ToolStatus::Cancelled, CANCELLED_OUTPUT.to_owned())
+}
+
+/// The step's result, as the history keeps it.
+pub(crate) fn result_block(step: &ToolStep) -> ContentBlock {
+    ContentBlock::ToolResult {
+        tool_use_id: step.id.clone(),
+        content: step.output.clone(),
+        status: step.status,
+    }
+}

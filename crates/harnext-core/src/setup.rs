@@ -1,0 +1,325 @@
+//! From a configuration to an agent's shared state: every option checked once, with an
+//! error naming the option and what was expected; the tools registered; the provider,
+//! the session store and the MCP servers set up (none started).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use harnext_mcp::McpManager;
+use harnext_protocol::OptionKey;
+use harnext_providers::anthropic;
+use harnext_providers::anthropic::AnthropicProvider;
+use harnext_providers::openai;
+use harnext_providers::openai::chat::ChatProvider;
+use harnext_providers::openai::responses::ResponsesProvider;
+use harnext_providers::scripted::ScriptedProvider;
+use harnext_providers::HttpSettings;
+use harnext_providers::ModelProvider;
+
+use crate::config::AgentConfig;
+use crate::config::ModelRef;
+use crate::config::SystemPrompt;
+use crate::context::AgentContext;
+use crate::context::RegisteredTool;
+use crate::error::ConfigError;
+use crate::permissions;
+use crate::prompt;
+use crate::store::FileStore;
+use crate::store::MemoryStore;
+use crate::store::SessionStore;
+
+/// Most characters in a tool name.
+pub const MAX_TOOL_NAME_LEN: usize = 64;
+
+/// A tool name the providers would refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a tool name must be 1 to {MAX_TOOL_NAME_LEN} characters of [a-zA-Z0-9_-], got {0:?}")]
+pub struct InvalidToolName(pub String);
+
+/// The rule every tool name follows (providers accept no other): 1 to 64 characters of
+/// `[a-zA-Z0-9_-]`. Custom tools are checked against it here and in the bindings' tool
+/// helpers, which call this function.
+pub fn check_tool_name(name: &str) -> Result<(), InvalidToolName> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_TOOL_NAME_LEN
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(InvalidToolName(name.to_owned()))
+    }
+}
+
+/// Checks `config` and builds the agent's shared state from it.
+pub(crate) fn context(config: AgentConfig) -> Result<AgentContext, ConfigError> {
+    let model_ref = ModelRef::parse(&config.model)?;
+    check_numbers(&config)?;
+    let cwd = workspace(&config)?;
+    check_endpoint(&config)?;
+    let tools = register_tools(&config)?;
+    let tool_names: Vec<String> = tools.iter().map(|t| t.tool.name().to_owned()).collect();
+    let tool_specs = tools.iter().map(RegisteredTool::spec).collect();
+    let (provider, model) = provider(&config, model_ref)?;
+    let system = match &config.system_prompt {
+        SystemPrompt::BuiltIn => prompt::built_in(&cwd, &tool_names),
+        SystemPrompt::Replace(s) => s.clone(),
+        SystemPrompt::Append(extra) => {
+            format!("{}\n\n{extra}", prompt::built_in(&cwd, &tool_names))
+        }
+    };
+    let store = session_store(&config)?;
+    let mcp = McpManager::new(config.mcp_servers.clone(), &cwd)
+        .map_err(|e| ConfigError::invalid(OptionKey::McpServers, e.to_string()))?;
+    Ok(AgentContext {
+        config,
+        model,
+        cwd,
+        provider,
+        tools,
+        tool_specs,
+        system,
+        store,
+        mcp,
+    })
+}
+
+fn check_numbers(config: &AgentConfig) -> Result<(), ConfigError> {
+    let at_least_one =
+        |key: OptionKey| ConfigError::invalid(key, "expected an integer >= 1, got 0");
+    if config.max_steps == 0 {
+        return Err(at_least_one(OptionKey::MaxSteps));
+    }
+    if let Some(t) = config.temperature {
+        if !(0.0..=2.0).contains(&t) {
+            return Err(ConfigError::invalid(
+                OptionKey::Temperature,
+                format!("expected a number from 0 to 2, got {t}"),
+            ));
+        }
+    }
+    if config.max_output_tokens == Some(0) {
+        return Err(at_least_one(OptionKey::MaxOutputTokens));
+    }
+    if let Some(b) = config.thinking_budget {
+        if b < 1024 {
+            return Err(ConfigError::invalid(
+                OptionKey::Thinking,
+                format!("the budget must be at least 1024 tokens, got {b}"),
+            ));
+        }
+    }
+    if config.context_window == Some(0) {
+        return Err(at_least_one(OptionKey::ContextWindow));
+    }
+    Ok(())
+}
+
+/// The workspace, canonicalized: an existing directory.
+fn workspace(config: &AgentConfig) -> Result<PathBuf, ConfigError> {
+    let cwd = match &config.cwd {
+        Some(p) => p.clone(),
+        None => std::env::current_dir().map_err(|e| {
+            ConfigError::invalid(
+                OptionKey::Cwd,
+                format!("cannot read the current directory: {e}"),
+            )
+        })?,
+    };
+    std::fs::canonicalize(&cwd)
+        .ok()
+        .filter(|p| p.is_dir())
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                OptionKey::Cwd,
+                format!("{} is not an existing directory", cwd.display()),
+            )
+        })
+}
+
+fn check_endpoint(config: &AgentConfig) -> Result<(), ConfigError> {
+    if let Some(base) = &config.base_url {
+        let ok = reqwest::Url::parse(base).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !ok {
+            return Err(ConfigError::invalid(
+                OptionKey::BaseUrl,
+                format!("expected an http(s) URL, got {base:?}"),
+            ));
+        }
+    }
+    for (name, _) in &config.headers {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(ConfigError::invalid(
+                OptionKey::Headers,
+                format!("{name:?} is not a valid header name"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The built-in tools that are on (all when `tools` is not set), then the custom tools.
+fn register_tools(config: &AgentConfig) -> Result<Vec<RegisteredTool>, ConfigError> {
+    let invalid = |problem: String| ConfigError::invalid(OptionKey::Tools, problem);
+    let names: Vec<&str> = match &config.tools {
+        Some(names) => names.iter().map(String::as_str).collect(),
+        None => harnext_tools::BUILTIN_TOOL_NAMES.to_vec(),
+    };
+    let mut tools: Vec<RegisteredTool> = Vec::new();
+    let taken = |tools: &[RegisteredTool], name: &str| tools.iter().any(|t| t.tool.name() == name);
+    for name in names {
+        let tool = harnext_tools::builtin_tool(name).ok_or_else(|| {
+            invalid(format!(
+                "unknown built-in tool {name:?}; expected some of {:?}",
+                harnext_tools::BUILTIN_TOOL_NAMES
+            ))
+        })?;
+        if taken(&tools, name) {
+            return Err(invalid(format!("tool {name:?} is listed twice")));
+        }
+        tools.push(RegisteredTool {
+            category: permissions::category(name, tool.read_only(), true),
+            tool,
+        });
+    }
+    for tool in &config.custom_tools {
+        let name = tool.name();
+        check_tool_name(name).map_err(|e| invalid(e.to_string()))?;
+        if taken(&tools, name) || harnext_tools::builtin_tool(name).is_some() {
+            return Err(invalid(format!(
+                "tool name {name:?} is used twice (or by a built-in tool)"
+            )));
+        }
+        if !tool.input_schema().is_object() {
+            return Err(invalid(format!(
+                "tool {name:?}: its input schema must be a JSON Schema object"
+            )));
+        }
+        tools.push(RegisteredTool {
+            category: permissions::category(name, tool.read_only(), false),
+            tool: tool.clone(),
+        });
+    }
+    Ok(tools)
+}
+
+fn http_client() -> Result<reqwest::Client, ConfigError> {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c.clone());
+    }
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(30))
+        .user_agent(concat!("harnext/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            ConfigError::invalid(
+                OptionKey::Model,
+                format!("cannot set up the HTTP client: {e}"),
+            )
+        })?;
+    Ok(CLIENT.get_or_init(|| client).clone())
+}
+
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Connection settings for an HTTP provider: options first, then the environment.
+fn http_settings(config: &AgentConfig, base_url_env: &str, api_key_env: &str) -> HttpSettings {
+    HttpSettings {
+        base_url: config
+            .base_url
+            .clone()
+            .or_else(|| non_empty_env(base_url_env)),
+        api_key: config
+            .api_key
+            .clone()
+            .or_else(|| non_empty_env(api_key_env)),
+        headers: config.headers.clone(),
+        max_retries: config.max_retries,
+        idle_timeout: config.idle_timeout,
+        ..HttpSettings::default()
+    }
+}
+
+/// The provider a model string selects, and the model name it is sent.
+fn provider(
+    config: &AgentConfig,
+    model_ref: ModelRef,
+) -> Result<(Arc<dyn ModelProvider>, String), ConfigError> {
+    Ok(match model_ref {
+        ModelRef::Scripted => {
+            let Some(script) = config.script.clone() else {
+                return Err(ConfigError::invalid(
+                    OptionKey::Script,
+                    "model \"scripted\" needs `script`: a list of turns such as [{ text: \"Hello\" }]",
+                ));
+            };
+            (
+                Arc::new(ScriptedProvider::new(script)),
+                "scripted".to_owned(),
+            )
+        }
+        ModelRef::Anthropic(name) => {
+            let settings = http_settings(config, anthropic::BASE_URL_ENV, anthropic::API_KEY_ENV);
+            (
+                Arc::new(AnthropicProvider::new(http_client()?, settings)),
+                name,
+            )
+        }
+        ModelRef::OpenAi(name) => {
+            let settings = http_settings(config, openai::BASE_URL_ENV, openai::API_KEY_ENV);
+            (
+                Arc::new(ResponsesProvider::new(http_client()?, settings)),
+                name,
+            )
+        }
+        ModelRef::OpenAiChat(name) => {
+            let settings = http_settings(config, openai::BASE_URL_ENV, openai::API_KEY_ENV);
+            (Arc::new(ChatProvider::new(http_client()?, settings)), name)
+        }
+    })
+}
+
+/// The configured store, else a memory store (`persist_session` false), else the file
+/// store in `session_dir` (or the default directory).
+fn session_store(config: &AgentConfig) -> Result<Arc<dyn SessionStore>, ConfigError> {
+    Ok(match (&config.session_store, config.persist_session) {
+        (Some(store), _) => store.clone(),
+        (None, false) => Arc::new(MemoryStore::new()),
+        (None, true) => {
+            let dir = match &config.session_dir {
+                Some(dir) => dir.clone(),
+                None => FileStore::default_dir()
+                    .map_err(|e| ConfigError::invalid(OptionKey::SessionDir, e.to_string()))?,
+            };
+            if dir.exists() && !dir.is_dir() {
+                return Err(ConfigError::invalid(
+                    OptionKey::SessionDir,
+                    format!("{} exists and is not a directory", dir.display()),
+                ));
+            }
+            Arc::new(FileStore::new(dir))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_names_follow_the_providers_rule() {
+        for good in ["a", "get_weather", "x-1", &"n".repeat(64)] {
+            assert!(check_tool_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "bad name", "ünï", "a.b", &"n".repeat(65)] {
+            let e = check_tool_name(bad).unwrap_err();
+            assert!(e.to_string().contains("must be 1 to 64 characters"), "{e}");
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The body of a Responses request: stateless (`store: false`), the whole history as
+//! `input` items, flat function tools, reasoning asked with its encrypted content.
+
+use harnext_protocol::ContentBlock;
+use harnext_protocol::Message;
+use harnext_protocol::Role;
+use serde_json::json;
+use serde_json::Value;
+
+use super::PROVIDER;
+use crate::openai::tool_output;
+use crate::openai::wire_call_id;
+use crate::schema::strict_schema;
+use crate::ModelRequest;
+use crate::FINAL_ANSWER_TOOL;
+
+/// The JSON body of a streamed, stateless Responses request.
+pub fn request_body(req: &ModelRequest) -> Value {
+    let mut body = serde_json::Map::new();
+    body.insert("model".into(), json!(req.model));
+    if !req.system.is_empty() {
+        body.insert("instructions".into(), json!(req.system));
+    }
+    body.insert("input".into(), Value::Array(input_items(&req.messages)));
+    if !req.tools.is_empty() {
+        let tools: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| {
+                json!({
+                    "type": "function",
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": t.input_schema,
+                    "strict": false,
+                })
+            })
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    body.insert("stream".into(), json!(true));
+    body.insert("store".into(), json!(false));
+    if let Some(max) = req.max_output_tokens {
+        body.insert("max_output_tokens".into(), json!(max));
+    }
+    if let Some(t) = req.temperature {
+        body.insert("temperature".into(), json!(t));
+    }
+    if let Some(budget) = req.thinking_budget {
+        body.insert(
+            "reasoning".into(),
+            json!({ "effort": crate::openai::reasoning_effort(budget), "summary": "auto" }),
+        );
+        // Stateless reasoning: the encrypted items come back and are sent again.
+        body.insert("include".into(), json!(["reasoning.encrypted_content"]));
+    }
+    if let Some(output) = &req.output {
+        // Native structured output: the reply text is JSON matching the schema, in
+        // strict mode (the loop reverses the strict-mode rewrite before validating).
+        body.insert(
+            "text".into(),
+            json!({ "format": {
+                "type": "json_schema",
+                "name": FINAL_ANSWER_TOOL,
+                "schema": strict_schema(&output.schema),
+                "strict": true,
+            } }),
+        );
+    }
+    Value::Object(body)
+}
+
+/// A reasoning item to send back: only ours (`provider: "openai"`) with its encrypted
+/// content and id; without them the API could not use it.
+pub(super) fn reasoning_item(data: &Value) -> Option<Value> {
+    let encrypted = data.get("encrypted_content")?.as_str()?;
+    let id = data.get("id")?.as_str()?;
+    if encrypted.is_empty() || id.is_empty() {
+        return None;
+    }
+    let summary: Vec<Value> = data
+        .get("summary")
+        .and_then(Value::as_array)
+        .map(|parts| {
+            parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .map(|text| json!({ "type": "summary_text", "text": text }))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(json!({
+        "type": "reasoning",
+        "id": id,
+        "summary": summary,
+        "encrypted_content": encrypted,
+    }))
+}
+
+/// Converts the history to `input` items, in order: messages, `function_call` echoes,
+/// `function_call_output`s and our own reasoning items. Thinking from Anthropic (signed
+/// or redacted) cannot be sent to OpenAI and is skipped, as is unsigned thinking.
+fn input_items(messages: &[Message]) -> Vec<Value> {
+    let mut items = Vec::new();
+    for m in messages {
+        let role = match m.role {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        };
+        let mut text = String::new();
+        let flush = |text: &mut String, items: &mut Vec<Value>| {
+            if !text.trim().is_empty() {
+                items.push(json!({ "role": role, "content": std::mem::take(text) }));
+            }
+            text.clear();
+        };
+        for block in &m.content {
+            match block {
+                ContentBlock::Text { text: t } => {
+                    if !text.is_empty() {
+                        text.push_str("\n\n");
+                    }
+                    text.push_str(t);
+                }
+                ContentBlock::ToolUse { id, name, input } => {
+                    flush(&mut text, &mut items);
+                    items.push(json!({
+                        "type": "function_call",
+                        "call_id": wire_call_id(id),
+                        "name": name,
+                        "arguments": input.to_string(),
+                    }));
+                }
+                ContentBlock::ToolResult {
+                    tool_use_id,
+                    content,
+                    status,
+                } => {
+                    flush(&mut text, &mut items);
+                    items.push(json!({
+                        "type": "function_call_output",
+                        "call_id": wire_call_id(tool_use_id),
+                        "output": tool_output(content, *status),
+                    }));
+                }
+                ContentBlock::OpaqueReasoning { provider, data, .. } => {
+                    if provider == PROVIDER {
+                        if let Some(item) = reasoning_item(data) {
+                            flush(&mut text, &mut items);
+                            items.push(item);
+                        }
+                    }
+                }
+                ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. } => {}
+            }
+        }
+        flush(&mut text, &mut items);
+    }
+    items
+}
