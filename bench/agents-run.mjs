@@ -25,10 +25,13 @@ const timer = setInterval(() => {
   peak = Math.max(peak, rss());
   const m = /Threads:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'));
   if (m) threads = Math.max(threads, Number(m[1]));
-}, 5);
+}, 20);
 const started = performance.now();
 const cpu0 = process.cpuUsage();
+let memAtPeak = null;
+const memTimer = process.env.BENCH_MEM_DETAIL ? setInterval(() => { const m = process.memoryUsage(); if (!memAtPeak || m.rss > memAtPeak.rss) memAtPeak = m; }, 50) : null;
 const results = await Promise.all(agents.map((a, i) => a.run(`task ${i}`)));
+if (memTimer) { clearInterval(memTimer); console.error(JSON.stringify(memAtPeak)); }
 const wallMs = performance.now() - started;
 const cpu = process.cpuUsage(cpu0);
 clearInterval(timer);

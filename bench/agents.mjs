@@ -1,8 +1,13 @@
 // Heavy concurrency: 1,000 agents in one Node process, each doing about 20 tool steps
-// (`read_file`) against the mock, which answers like a model: each SSE frame of a turn
-// after a random 30–110 ms (about half a second a turn), so the agents drift apart as
-// real ones do. The mock hands out 20,000 tool turns and then 1,000 final answers from
-// one queue, so an agent does 20 steps give or take a few; every run must succeed.
+// (`read_file`) against the mock, which answers like a model: each of the 13 SSE frames of
+// a turn after a random 150–300 ms, so a turn takes about 2.9 s (a real model's tool-call
+// turn takes 2–5 s: time to the first token, then the call's tokens) and the agents drift
+// apart as real ones do. 1,000 agents then make about 340 requests a second.
+// `BENCH_FRAME_MS_MIN` and `BENCH_FRAME_MS_SPREAD` change the pacing (30 and 80 make a turn
+// about 0.9 s: 1,100 requests a second, more than two cores serve for the harness and the
+// mock together, so per-step overhead becomes queueing).
+// The mock hands out 20,000 tool turns and then 1,000 final answers from one queue, so an
+// agent does 20 steps give or take a few; every run must succeed.
 // Per-step overhead is the gap, for one agent, between the end of a response and the
 // arrival of its next request (the harness's own work plus any queueing behind other
 // agents); its p50 and p99 over all steps are reported, with the memory per agent.
@@ -17,7 +22,7 @@ export async function measureAgents({ mock, cwd, agents = 1000, steps = 20, runs
     let seed = 12345 + r;
     const rand = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x7fffffff; };
     const script = [{ turn: { text: 'warm' } }];
-    for (let i = 0; i < agents * steps; i++) script.push({ turn: { toolCalls: [{ name: 'read_file', args: { path: 'file.txt' } }] }, chunkDelayMs: Number(process.env.BENCH_FRAME_MS_MIN || 30) + Math.floor(rand() * Number(process.env.BENCH_FRAME_MS_SPREAD || 80)) });
+    for (let i = 0; i < agents * steps; i++) script.push({ turn: { toolCalls: [{ name: 'read_file', args: { path: 'file.txt' } }] }, chunkDelayMs: Number(process.env.BENCH_FRAME_MS_MIN || 150) + Math.floor(rand() * Number(process.env.BENCH_FRAME_MS_SPREAD || 150)) });
     script.push({ turn: { text: 'done' }, times: agents });
     await mock.push(script);
     const mockCpu0 = cpuMs(mock.pid);

@@ -147,7 +147,7 @@ mock.close();
   const addon = ['harnext.linux-x64-gnu.node'].map((f) => path.join(root, f)).find((f) => existsSync(f));
   if (addon) {
     const bytes = statSync(addon).size;
-    rows.push({ metric: 'release addon size (linux-x64-gnu)', ours: `${(bytes / 1e6).toFixed(2)} MB (${(bytes / 2 ** 20).toFixed(2)} MiB)`, base: '14.07 MB before (13.4 MiB)', ratio: (bytes / 14071048).toFixed(2), target: '≤ 10 MB', ok: bytes <= 10e6 ? 'yes' : 'NO' });
+    rows.push({ metric: 'release addon size (linux-x64-gnu)', ours: `${(bytes / 1e6).toFixed(2)} MB (${(bytes / 2 ** 20).toFixed(2)} MiB)`, base: '14.07 MB (13.42 MiB) before issue 20', ratio: (bytes / 14071048).toFixed(2), target: '≤ 10 MB', ok: bytes <= 10e6 ? 'yes' : 'NO' });
   }
 }
 

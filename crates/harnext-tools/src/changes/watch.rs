@@ -8,6 +8,15 @@
 //! compared with the index; a directory that appeared, disappeared or moved is walked
 //! (watching its directories before they are read, so nothing created meanwhile is
 //! missed) and compared as a whole.
+//!
+//! The watches are `nix`'s inotify binding rather than the `notify` crate: `notify`'s
+//! recursive watch covers every directory (`node_modules/`, `target/` too, spending the
+//! user's watch limit on what is never tracked), and it delivers events from a thread of
+//! its own through a channel, so when a command has ended there is no telling whether
+//! all of its events have crossed yet; reading the kernel's queue directly after the
+//! process group has ended has no such gap. fanotify marks a whole mount or file system
+//! only with `CAP_SYS_ADMIN`; without it, it marks directories one by one as inotify does,
+//! with nothing gained.
 
 use std::collections::{BTreeSet, HashMap};
 use std::os::unix::ffi::OsStrExt;
