@@ -122,7 +122,14 @@ export interface RunResult<T = unknown> {
   sessionId: string
   success: boolean
   cancelled: boolean
+  /**
+   * `end_turn` (success), `max_steps`, `cancelled`, `error`, or the model's turn stopped
+   * short of an answer: `max_tokens` (cut at the output token limit), `refusal`,
+   * `content_filter`. Only `end_turn` is a success.
+   */
   stopReason: StopReason
+  /** With `refusal` and `content_filter`: what the provider said about it. */
+  stopDetails?: StopDetails
   /** The validated structured output, when `outputSchema` was given and the run succeeded. */
   output?: T
   /** Present when `success` is false and the run was not cancelled. */
@@ -193,10 +200,11 @@ export type AgentEvent =
      * inside the `for await` body; the run goes on when it has the decision.
      */
   respond: (decision: Decision) => void }
-  | { type: 'usage'; inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number; reasoningTokens: number }
+  | { type: 'usage'; inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number; reasoningTokens: number; unreported?: boolean }
   | { type: 'retry'; attempt: number; delayMs: number; reason: string }
   | { type: 'compaction'; beforeTokens: number; afterTokens: number; trimmed: number; summarized: number }
   | { type: 'mcp_server_error'; server: string; message: string }
+  | { type: 'mcp_warning'; server: string; tool?: string; message: string }
   | { type: 'error'; error: HarnextError }
   | { type: 'run_end'; result: RunResult }
 
@@ -244,6 +252,11 @@ export interface AgentOptions {
   maxRetries?: number
   /** Milliseconds a model stream may stay silent before it counts as stalled. Default 300000. */
   idleTimeoutMs?: number
+  /**
+   * Milliseconds one model call may take in all (retries included), however steadily
+   * data arrives; past it the run fails with a `timeout` error. Default 1800000 (30 min).
+   */
+  streamTimeoutMs?: number
   /** The model turns replayed by `model: "scripted"`, one per model call. */
   script?: ScriptTurn[]
   /** Where sessions are kept as `<sessionId>.jsonl`. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`. */
@@ -260,6 +273,27 @@ export interface AgentOptions {
    * `mcp__<name>__<tool>`. Started by the first run, reused by later runs, ended by `close()`.
    */
   mcpServers?: Record<string, McpStdioServer | McpHttpServer>
+  /**
+   * How shell commands and MCP stdio servers are confined: `"workspace-write"` (write only
+   * in `cwd`, the temp directories and `writableRoots`; credential folders unreadable),
+   * `"read-only"` (no writes), `"off"` (no sandbox). Default `"workspace-write"`.
+   */
+  sandbox?: 'workspace-write' | 'read-only' | 'off'
+  /** Commands may open network connections. Default `false`. */
+  network?: boolean
+  /** More directories commands may write in (relative to `cwd`); they must exist. */
+  writableRoots?: Array<string>
+  /**
+   * More paths commands may not read (relative to `cwd`), besides `~/.ssh`, `~/.aws`,
+   * `~/.gnupg`, `~/.config/gcloud`, `~/.docker`, `~/.netrc`, `~/.npmrc` and `sessionDir`.
+   */
+  denyRead?: Array<string>
+  /** Environment variables (names or `*` patterns) commands keep although they look secret. */
+  envAllow?: Array<string>
+  /** Environment variables (names or `*` patterns) commands never get. */
+  envDeny?: Array<string>
+  /** Run with what the system can enforce instead of failing when it cannot enforce `sandbox`. */
+  sandboxBestEffort?: boolean
 }
 
 /** One block of a message of a session's history. */
@@ -271,7 +305,7 @@ export type ContentBlock =
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
   | { type: 'tool_result'; toolUseId: string; content: string; status: ToolStatus }
 
-export type ErrorCode = 'auth' | 'rate_limit' | 'overloaded' | 'bad_request' | 'context_overflow' | 'network' | 'timeout' | 'server' | 'max_steps' | 'output_invalid' | 'tool' | 'internal'
+export type ErrorCode = 'auth' | 'rate_limit' | 'overloaded' | 'bad_request' | 'context_overflow' | 'network' | 'timeout' | 'server' | 'max_steps' | 'max_tokens' | 'refusal' | 'content_filter' | 'output_invalid' | 'tool' | 'internal'
 
 /** Where a forked session comes from. */
 export interface ForkedFrom {
@@ -325,6 +359,13 @@ export interface McpHttpServer {
   headers?: Record<string, string>
   /** How long connecting and `initialize`, then `tools/list`, may take, each. Default 30000. */
   startupTimeoutMs?: number
+  /** How long one tool call may take before it fails with an error result. Default 600000. */
+  toolTimeoutMs?: number
+  /**
+   * The most bytes of one tool result kept while it is read (1024 to 16 MiB); a longer
+   * result is cut, with a note. Default 1048576.
+   */
+  maxResultBytes?: number
 }
 
 /**
@@ -341,6 +382,15 @@ export interface McpStdioServer {
   cwd?: string
   /** How long starting may take: spawn and `initialize`, then `tools/list`, each. Default 30000. */
   startupTimeoutMs?: number
+  /** `false` runs this server outside the agent's sandbox. Default `true`. */
+  sandbox?: boolean
+  /** How long one tool call may take before it fails with an error result. Default 600000. */
+  toolTimeoutMs?: number
+  /**
+   * The most bytes of one tool result kept while it is read (1024 to 16 MiB); a longer
+   * result is cut, with a note. Default 1048576.
+   */
+  maxResultBytes?: number
 }
 
 /** One message of an input list. */
@@ -463,7 +513,17 @@ export interface SessionMessage {
   content: Array<ContentBlock>
 }
 
-export type StopReason = 'end_turn' | 'max_steps' | 'cancelled' | 'error'
+/** What the provider said about a refusal or a filtered output. */
+export interface StopDetails {
+  /** The policy category, when the provider names one (`"cyber"`, `"bio"`, ...). */
+  category?: string
+  /** The provider's explanation, when it gives one. */
+  explanation?: string
+  /** The details as the provider sent them. */
+  raw?: unknown
+}
+
+export type StopReason = 'end_turn' | 'max_steps' | 'cancelled' | 'error' | 'max_tokens' | 'refusal' | 'content_filter'
 
 export interface SystemPromptAppend {
   /** Text added after the built-in coding-agent prompt. */
@@ -494,4 +554,9 @@ export interface Usage {
   cacheReadTokens: number
   cacheWriteTokens: number
   reasoningTokens: number
+  /**
+   * `true` when the server did not report usable counts (for the call, or for at least
+   * one call of the run): the zeros mean "unknown", not "free". Absent otherwise.
+   */
+  unreported?: boolean
 }

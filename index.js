@@ -131,6 +131,7 @@ function runOptions(options) {
   if (typeof options !== 'object' || Array.isArray(options)) {
     throw new TypeError(`run options must be an object such as { sessionId, maxSteps, signal, outputSchema }, got ${typeof options}`)
   }
+  checkOptionNames('run', options)
   const { signal, ...rest } = options
   if (signal !== undefined && signal !== null) {
     if (typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
@@ -165,9 +166,10 @@ async function* failedStream(error) {
  * An abort of `signal` cancels the run (which still ends with `run_end`); leaving the
  * loop early (break, return(), a throw) cancels it and ends the iteration.
  */
-async function* events(stream, signal) {
+async function* events(stream, signal, begin) {
   let finished = false
   const unlink = linkSignal(signal, () => stream.abort())
+  const done = begin()
   try {
     for (;;) {
       const batch = await stream.nextBatch()
@@ -180,37 +182,143 @@ async function* events(stream, signal) {
   } finally {
     unlink()
     if (!finished) stream.cancel()
+    done()
+  }
+}
+
+/** A value as an error message shows it: `number 123`, `null`, `an array`, ... */
+function describe(value) {
+  if (value === null) return 'null'
+  if (value === undefined) return 'undefined'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'function') return 'a function'
+  if (typeof value === 'object') return 'an object'
+  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`
+  return `${typeof value} ${String(value)}`
+}
+
+/** Throws when `input` is neither a string nor a list of `{ role, content }` messages. */
+function checkInput(input) {
+  const expected = 'expected a string or an array of messages { role: "user" | "assistant", content: string }'
+  if (typeof input === 'string') return
+  if (!Array.isArray(input)) {
+    throw new TypeError(`invalid argument \`input\`: ${expected}, got ${describe(input)}`)
+  }
+  input.forEach((m, i) => {
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) {
+      throw new TypeError(`invalid argument \`input[${i}]\`: expected a message { role, content }, got ${describe(m)}`)
+    }
+    if (typeof m.content !== 'string') {
+      throw new TypeError(`invalid argument \`input[${i}].content\`: expected a string, got ${describe(m.content)}`)
+    }
+    if (typeof m.role !== 'string') {
+      throw new TypeError(`invalid argument \`input[${i}].role\`: expected "user" or "assistant", got ${describe(m.role)}`)
+    }
+  })
+}
+
+/** Throws when an option name is unknown (with the engine's "did you mean"). */
+function checkOptionNames(scope, options) {
+  const problem = native.optionNamesProblem(scope, Object.keys(options))
+  if (problem !== null) throw new TypeError(problem)
+}
+
+const RUST_TYPES = { f64: 'a number', String: 'a string', bool: 'a boolean', u32: 'a number' }
+
+/**
+ * A napi conversion error about an option (a value of the wrong type), reworded to name
+ * the option and what was expected; other errors are returned as they are.
+ */
+function optionTypeError(e, options, what) {
+  const m = e && typeof e.message === 'string' && new RegExp(`on ${what}\\.(\\w+)`).exec(e.message)
+  if (!m || !Object.prototype.hasOwnProperty.call(options, m[1])) return e
+  const rust = /rust type `(\w+)`/.exec(e.message)
+  const expected = (rust && RUST_TYPES[rust[1]]) || 'a value of the documented type (see index.d.ts)'
+  return new TypeError(`invalid option \`${m[1]}\`: expected ${expected}, got ${describe(options[m[1]])}`)
+}
+
+const held = Symbol('held')
+const active = Symbol('active')
+
+/** Counts a run of `agent` until the function it returns is called. */
+function beginRun(agent) {
+  agent[active] += 1
+  let ended = false
+  return () => {
+    if (ended) return
+    ended = true
+    agent[active] -= 1
+    if (agent[active] === 0) agent[held].clear()
   }
 }
 
 class Agent extends native.Agent {
   constructor(options) {
-    if (options !== null && typeof options === 'object' && typeof options.onPermissionRequest === 'function') {
-      const ask = options.onPermissionRequest
-      options = { ...options, onPermissionRequest: async (request) => ask(request) }
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw new TypeError(
+        `new Agent(options): expected an options object such as { model: "anthropic/claude-sonnet-4-5" }, got ${describe(options)}`,
+      )
     }
-    super(options)
+    checkOptionNames('agent', options)
+    if (options.model === undefined || options.model === null) {
+      throw new TypeError('invalid option `model`: required: "<provider>/<model>" such as "anthropic/claude-sonnet-4-5", or "scripted"')
+    }
+    // The promises of onPermissionRequest still pending: held here so that garbage
+    // collection cannot end one (which would deny the call silently) while a run
+    // waits for it. Released when it settles, or when no run of this agent is left.
+    const pending = new Set()
+    const ask = options.onPermissionRequest
+    if (ask !== undefined && ask !== null) {
+      if (typeof ask !== 'function') {
+        throw new TypeError(
+          `invalid option \`onPermissionRequest\`: expected a function (request) => Decision | Promise<Decision>, got ${describe(ask)}; to run tools without asking, use permissionMode: "auto"`,
+        )
+      }
+      options = {
+        ...options,
+        onPermissionRequest: (request) => {
+          const answer = (async () => ask(request))()
+          pending.add(answer)
+          const release = () => pending.delete(answer)
+          answer.then(release, release)
+          return answer
+        },
+      }
+    }
+    try {
+      super(options)
+    } catch (e) {
+      throw optionTypeError(e, options, 'AgentOptions')
+    }
+    this[held] = pending
+    this[active] = 0
   }
 
   run(input, options) {
     let unlink = noop
     let result
     try {
+      checkInput(input)
       const { signal, options: opts } = runOptions(options)
       // The native run calls the link with its cancel function before it starts.
       result = super.run(input, opts, signal && ((cancel) => (unlink = linkSignal(signal, cancel))))
     } catch (e) {
-      return Promise.reject(e)
+      return Promise.reject(optionTypeError(e, options ?? {}, 'RunOptions'))
     }
-    return unlink === noop ? result : result.finally(() => unlink())
+    const done = beginRun(this)
+    return result.finally(() => {
+      unlink()
+      done()
+    })
   }
 
   stream(input, options) {
     try {
+      checkInput(input)
       const { signal, options: opts } = runOptions(options)
-      return events(super.stream(input, opts), signal)
+      return events(super.stream(input, opts), signal, () => beginRun(this))
     } catch (e) {
-      return failedStream(e)
+      return failedStream(optionTypeError(e, options ?? {}, 'RunOptions'))
     }
   }
 }

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,18 +27,24 @@ function alive(pid) {
   }
 }
 
+/** The host pid of the running `sleep 30.0625`, once the command wrote `file`. Found by
+ * its command line: in the sandbox's PID namespace, `$$` is not the pid on the host. */
 async function waitForPid(file) {
   for (let i = 0; i < 300; i++) {
     if (existsSync(file)) {
-      const pid = readFileSync(file, 'utf8').trim();
-      if (pid) return Number(pid);
+      for (const entry of readdirSync('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        let cmdline = '';
+        try { cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8'); } catch { continue; }
+        if (cmdline === 'sleep\u000030.0625\u0000' && alive(Number(entry))) return Number(entry);
+      }
     }
     await sleep(10);
   }
   throw new Error('the shell command never started');
 }
 
-const sleepTurn = { turn: { text: 'Sleeping.', toolCalls: [{ name: 'bash', args: { command: 'echo $$ > pid; exec sleep 30' } }] } };
+const sleepTurn = { turn: { text: 'Sleeping.', toolCalls: [{ name: 'bash', args: { command: 'echo started > pid; exec sleep 30.0625' } }] } };
 
 test('an abort during `sleep 30` ends the stream with run_end promptly and kills the sleep', async () => {
   const cwd = workspace();

@@ -288,6 +288,39 @@ test('with only OPENAI_API_KEY the default model is openai/gpt-5; unknown prices
   assert.match(local.stdout, /cost unknown for openai-chat\/llama3\.1/);
 });
 
+test('usage the server did not report is said so, not priced as zeros', async () => {
+  await mock.push({ turn: { text: 'Hi.' }, noUsage: true });
+  const r = await cli(['--cwd', workspace(), 'hello'], { env: cleanEnv({ ANTHROPIC_API_KEY: 'test-key', ANTHROPIC_BASE_URL: mock.url }) });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /usage +usage not reported \(1 model call\) · cost unknown: usage not reported by the server/);
+  assert.doesNotMatch(r.stdout, /0 in · 0 out|\$0 at/);
+});
+
+test('a key and URL credentials the model echoes never reach the CLI output, human or --json', async () => {
+  const KEY = 'sk-ant-api03-cli-SECRET-key';
+  const PASSWORD = 'cli-pass-SECRET-word';
+  const url = new URL(mock.url);
+  const env = cleanEnv({ ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: `http://bob:${PASSWORD}@${url.host}/` });
+  for (const json of [false, true]) {
+    await mock.push(
+      { turn: { text: `the key is ${KEY} and ${PASSWORD}`, toolCalls: [{ name: 'bash', args: { command: `echo ${KEY}` } }] } },
+      { turn: { text: `bye ${KEY}` } },
+    );
+    const r = await cli([...(json ? ['--json'] : []), '--cwd', workspace(), 'leak it'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const all = r.stdout + r.stderr;
+    assert.ok(!all.includes(KEY) && !all.includes(PASSWORD), all);
+    assert.match(all, /<redacted>/);
+  }
+});
+
+test('a refusal is a failed run in the CLI, exit 1, with the reason', async () => {
+  await mock.push({ turn: { text: 'I cannot help.' }, stopReason: 'refusal' });
+  const r = await cli(['--cwd', workspace(), 'hello'], { env: cleanEnv({ ANTHROPIC_API_KEY: 'test-key', ANTHROPIC_BASE_URL: mock.url }) });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout, /✗ failed \(refusal\): the model declined to answer/);
+});
+
 test('the price table knows dated snapshots and nothing it is unsure of', () => {
   assert.equal(priceOf('anthropic/claude-sonnet-4-5-20250929').input, 3);
   assert.equal(priceOf('anthropic/claude-opus-4-0').output, 75);

@@ -64,7 +64,7 @@ function children(needle) {
 
 const agents = [];
 function scripted(mcpServers, script, extra = {}) {
-  const agent = new Agent({ model: 'scripted', cwd, persistSession: false, mcpServers, script, ...extra });
+  const agent = new Agent({ model: 'scripted', cwd, persistSession: false, mcpServers, script, sandbox: 'off', ...extra });
   agents.push(agent);
   return agent;
 }
@@ -223,7 +223,7 @@ test('a server that dies mid-call fails that call naming the server, without a h
 test('bad mcpServers throw at construction, naming the option', () => {
   const cases = [
     [{ 'has space': everything() }, /`mcpServers`: server name "has space" must be 1 to 32 characters of \[a-zA-Z0-9_-\]/],
-    [{ fs: { command: 'node', arg: ['x'] } }, /`mcpServers`: `fs`: unknown field `arg`/],
+    [{ fs: { command: 'node', arg: ['x'] } }, /`mcpServers`: `fs`: unknown field "arg": did you mean `args`\?/],
     [{ fs: { args: ['x'] } }, /`mcpServers`: `fs`: expected \{ command, .*\} or \{ url, .*\}/],
     [{ web: { url: 'ftp://example.com' } }, /`mcpServers`: `web.url`: expected an http\(s\) URL/],
     [{ fs: { command: 'node', startupTimeoutMs: 0 } }, /`mcpServers`: `fs.startupTimeoutMs`/],
@@ -240,7 +240,7 @@ test('servers start at the first run (not in the constructor), are reused across
   const agent = new Agent({
     model: 'scripted',
     cwd,
-    persistSession: false,
+    persistSession: false, sandbox: 'off',
     mcpServers: { everything: { ...everything(), args: [npmServer('server-everything'), 'stdio', marker] } },
     script: [
       { toolCalls: [{ name: 'mcp__everything__echo', args: { message: 'one' } }] }, { text: 'done' },
@@ -288,7 +288,7 @@ test('garbage collection of an agent kills its servers, also after an aborted ru
     const agent = new Agent({
       model: 'scripted',
       cwd,
-      persistSession: false,
+      persistSession: false, sandbox: 'off',
       mcpServers: { parent: fake('grandchild', dir), slow: fake('hang-call', dir) },
       script: [{ toolCalls: [{ name: 'mcp__slow__wait', args: {} }] }],
     });
@@ -311,7 +311,7 @@ test('process exit ends the servers of an agent that was never closed', async ()
   const dir = mkdtempSync(path.join(tmpdir(), 'harnext-mcp-exit-'));
   const script = `
     const { Agent } = require(${JSON.stringify(path.join(root, 'index.js'))});
-    const agent = new Agent({ model: 'scripted', cwd: ${JSON.stringify(cwd)}, persistSession: false,
+    const agent = new Agent({ model: 'scripted', cwd: ${JSON.stringify(cwd)}, persistSession: false, sandbox: 'off',
       mcpServers: { parent: ${JSON.stringify(fake('grandchild', dir))} },
       script: [{ text: 'hi' }] });
     agent.run('hi').then(() => process.exit(0));

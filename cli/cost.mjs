@@ -57,6 +57,8 @@ export class CostMeter {
     this.unknownReason = this.price ? null : model === 'scripted' ? 'scripted' : `cost unknown for ${model}`;
   }
   add(u) {
+    // A call whose server reported no usage has zeros that mean "unknown": no price.
+    if (u.unreported) this.unreported = true;
     if (!this.price) return;
     const p = this.price;
     const input = u.inputTokens + u.cacheReadTokens + u.cacheWriteTokens;
@@ -69,6 +71,7 @@ export class CostMeter {
   }
   describe() {
     if (this.unknownReason === 'scripted') return 'no cost (scripted model, offline)';
+    if (this.unreported) return 'cost unknown: usage not reported by the server';
     if (this.unknownReason) return this.unknownReason;
     const usd = this.usd;
     const s = usd === 0 ? '0' : usd < 0.01 ? usd.toFixed(4) : usd < 1 ? usd.toFixed(3) : usd.toFixed(2);

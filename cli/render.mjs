@@ -306,7 +306,10 @@ export class Renderer {
     if (u.cacheReadTokens) tokens.push(`${num(u.cacheReadTokens)} cache read`);
     if (u.cacheWriteTokens) tokens.push(`${num(u.cacheWriteTokens)} cache write`);
     if (u.reasoningTokens) tokens.push(`${num(u.reasoningTokens)} reasoning`);
-    row('usage', `${tokens.join(' · ')} ${c.dim(`(${plural(this.modelCalls, 'model call')})`)} · ${this.cost.describe()}`);
+    const counted = u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens > 0;
+    // Zeros the server did not report are not shown as counts (nor priced).
+    const shown = !u.unreported ? tokens.join(' · ') : counted ? `${tokens.join(' · ')} (usage not reported for some calls)` : 'usage not reported';
+    row('usage', `${shown} ${c.dim(`(${plural(this.modelCalls, 'model call')})`)} · ${this.cost.describe()}`);
     row('session', `${r.sessionId} ${c.dim(`· continue with: harnext --resume ${r.sessionId} "<task>"`)}`);
   }
 

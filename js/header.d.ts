@@ -122,7 +122,14 @@ export interface RunResult<T = unknown> {
   sessionId: string
   success: boolean
   cancelled: boolean
+  /**
+   * `end_turn` (success), `max_steps`, `cancelled`, `error`, or the model's turn stopped
+   * short of an answer: `max_tokens` (cut at the output token limit), `refusal`,
+   * `content_filter`. Only `end_turn` is a success.
+   */
   stopReason: StopReason
+  /** With `refusal` and `content_filter`: what the provider said about it. */
+  stopDetails?: StopDetails
   /** The validated structured output, when `outputSchema` was given and the run succeeded. */
   output?: T
   /** Present when `success` is false and the run was not cancelled. */

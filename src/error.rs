@@ -18,7 +18,7 @@ use harnext_core::SessionError;
 use napi::Status;
 
 /// How the Node API spells each option.
-struct NodeNames;
+pub(crate) struct NodeNames;
 
 impl OptionNames for NodeNames {
     fn name(&self, key: OptionKey) -> Cow<'static, str> {
@@ -39,6 +39,7 @@ impl OptionNames for NodeNames {
             OptionKey::Thinking => "thinking",
             OptionKey::MaxRetries => "maxRetries",
             OptionKey::IdleTimeoutMs => "idleTimeoutMs",
+            OptionKey::StreamTimeoutMs => "streamTimeoutMs",
             OptionKey::Script => "script",
             OptionKey::SessionDir => "sessionDir",
             OptionKey::PersistSession => "persistSession",
@@ -48,6 +49,13 @@ impl OptionNames for NodeNames {
             OptionKey::OutputSchema => "outputSchema",
             OptionKey::MaxOutputRetries => "maxOutputRetries",
             OptionKey::AtMessage => "atMessage",
+            OptionKey::Sandbox => "sandbox",
+            OptionKey::Network => "network",
+            OptionKey::WritableRoots => "writableRoots",
+            OptionKey::DenyRead => "denyRead",
+            OptionKey::EnvAllow => "envAllow",
+            OptionKey::EnvDeny => "envDeny",
+            OptionKey::SandboxBestEffort => "sandboxBestEffort",
         })
     }
 }

@@ -35,6 +35,9 @@ pub enum StopReason {
     MaxSteps,
     Cancelled,
     Error,
+    MaxTokens,
+    Refusal,
+    ContentFilter,
 }
 
 #[napi(string_enum = "snake_case")]
@@ -50,6 +53,9 @@ pub enum ErrorCode {
     Timeout,
     Server,
     MaxSteps,
+    MaxTokens,
+    Refusal,
+    ContentFilter,
     OutputInvalid,
     Tool,
     Internal,
@@ -65,6 +71,27 @@ pub struct Usage {
     pub cache_read_tokens: i64,
     pub cache_write_tokens: i64,
     pub reasoning_tokens: i64,
+    /// `true` when the server did not report usable counts (for the call, or for at least
+    /// one call of the run): the zeros mean "unknown", not "free". Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreported: Option<bool>,
+}
+
+/// What the provider said about a refusal or a filtered output.
+#[napi(object)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopDetails {
+    /// The policy category, when the provider names one (`"cyber"`, `"bio"`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The provider's explanation, when it gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
+    /// The details as the provider sent them.
+    #[napi(ts_type = "unknown")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<Value>,
 }
 
 /// A run-time failure: in an `error` event, and in `RunResult.error`.
@@ -114,6 +141,9 @@ pub struct RunResult {
     pub success: bool,
     pub cancelled: bool,
     pub stop_reason: StopReason,
+    /// With `refusal` and `content_filter`: what the provider said about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_details: Option<StopDetails>,
     /// Validated structured output, when `outputSchema` was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
@@ -167,6 +197,7 @@ pub enum AgentEvent {
         cache_read_tokens: i64,
         cache_write_tokens: i64,
         reasoning_tokens: i64,
+        unreported: Option<bool>,
     },
     /// A provider request failed and is tried again after `delayMs`.
     Retry {
@@ -186,6 +217,13 @@ pub enum AgentEvent {
     /// An MCP server could not be started or stopped answering: the run goes on without
     /// its tools. `message` names the server and why (`MCP server \`x\` is unavailable: ...`).
     McpServerError { server: String, message: String },
+    /// A tool of a usable MCP server is left out (its `inputSchema` is invalid, it has no
+    /// name, or its name is taken); reported once per run, as soon as it is known.
+    McpWarning {
+        server: String,
+        tool: Option<String>,
+        message: String,
+    },
     /// A non-recoverable error ends the run; `run_end` follows.
     Error { error: HarnextError },
     /// The run is over: always the last event.
@@ -217,6 +255,9 @@ impl From<core::StopReason> for StopReason {
             core::StopReason::MaxSteps => StopReason::MaxSteps,
             core::StopReason::Cancelled => StopReason::Cancelled,
             core::StopReason::Error => StopReason::Error,
+            core::StopReason::MaxTokens => StopReason::MaxTokens,
+            core::StopReason::Refusal => StopReason::Refusal,
+            core::StopReason::ContentFilter => StopReason::ContentFilter,
         }
     }
 }
@@ -233,6 +274,9 @@ impl From<core::ErrorCode> for ErrorCode {
             core::ErrorCode::Timeout => ErrorCode::Timeout,
             core::ErrorCode::Server => ErrorCode::Server,
             core::ErrorCode::MaxSteps => ErrorCode::MaxSteps,
+            core::ErrorCode::MaxTokens => ErrorCode::MaxTokens,
+            core::ErrorCode::Refusal => ErrorCode::Refusal,
+            core::ErrorCode::ContentFilter => ErrorCode::ContentFilter,
             core::ErrorCode::OutputInvalid => ErrorCode::OutputInvalid,
             core::ErrorCode::Tool => ErrorCode::Tool,
             core::ErrorCode::Internal => ErrorCode::Internal,
@@ -248,6 +292,7 @@ impl From<core::Usage> for Usage {
             cache_read_tokens: int(u.cache_read_tokens),
             cache_write_tokens: int(u.cache_write_tokens),
             reasoning_tokens: int(u.reasoning_tokens),
+            unreported: u.unreported.then_some(true),
         }
     }
 }
@@ -294,6 +339,11 @@ impl From<core::RunResult> for RunResult {
             success: r.success,
             cancelled: r.cancelled,
             stop_reason: r.stop_reason.into(),
+            stop_details: r.stop_details.map(|d| StopDetails {
+                category: d.category,
+                explanation: d.explanation,
+                raw: d.raw,
+            }),
             output: r.output,
             error: r.error.map(HarnextError::from),
             duration_ms: int(r.duration_ms),
@@ -341,17 +391,20 @@ impl AgentEvent {
     /// Converts a core event; `pending` answers the `respond()` of permission requests.
     pub fn from_core(e: core::AgentEvent, pending: &Option<Arc<PendingPermissions>>) -> Self {
         match e {
-            core::AgentEvent::PermissionRequest { id, tool, args } => {
-                AgentEvent::PermissionRequest {
-                    respond: Responder {
-                        pending: pending.clone(),
-                        id: id.clone(),
-                    },
-                    id,
-                    tool,
-                    args,
-                }
-            }
+            core::AgentEvent::PermissionRequest {
+                id,
+                tool,
+                args,
+                request_id,
+            } => AgentEvent::PermissionRequest {
+                respond: Responder {
+                    pending: pending.clone(),
+                    id: request_id,
+                },
+                id,
+                tool,
+                args,
+            },
             core::AgentEvent::RunStart { session_id } => AgentEvent::RunStart { session_id },
             core::AgentEvent::Thinking { text } => AgentEvent::Thinking { text },
             core::AgentEvent::Text { text } => AgentEvent::Text { text },
@@ -369,6 +422,7 @@ impl AgentEvent {
                 cache_read_tokens: int(u.cache_read_tokens),
                 cache_write_tokens: int(u.cache_write_tokens),
                 reasoning_tokens: int(u.reasoning_tokens),
+                unreported: u.unreported.then_some(true),
             },
             core::AgentEvent::Retry {
                 attempt,
@@ -393,6 +447,15 @@ impl AgentEvent {
             core::AgentEvent::McpServerError { server, message } => {
                 AgentEvent::McpServerError { server, message }
             }
+            core::AgentEvent::McpWarning {
+                server,
+                tool,
+                message,
+            } => AgentEvent::McpWarning {
+                server,
+                tool,
+                message,
+            },
             core::AgentEvent::Error { error } => AgentEvent::Error {
                 error: error.into(),
             },

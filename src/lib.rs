@@ -32,6 +32,7 @@ pub use events::ToolStep;
 pub use events::Usage;
 pub use mcp::McpHttpServer;
 pub use mcp::McpStdioServer;
+pub use options::option_names_problem;
 pub use options::AgentOptions;
 pub use options::InputMessage;
 pub use options::RunOptions;

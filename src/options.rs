@@ -9,6 +9,7 @@ use std::time::Duration;
 use harnext_core::output::DEFAULT_OUTPUT_RETRIES;
 use harnext_core::protocol::Message as CoreMessage;
 use harnext_core::protocol::OptionKey;
+use harnext_core::protocol::OptionScope;
 use harnext_core::protocol::ScriptedTurn;
 use harnext_core::AgentConfig;
 use harnext_core::ConfigError;
@@ -23,7 +24,9 @@ use serde_json::Value;
 use crate::callbacks::output_request;
 use crate::callbacks::OutputSchemaSpec;
 use crate::callbacks::PermissionFn;
+use crate::error::word;
 use crate::error::Invalid;
+use crate::error::NodeNames;
 use crate::mcp::mcp_servers;
 use crate::tools::JsTool;
 use crate::tools::JsToolDefinition;
@@ -83,6 +86,9 @@ pub struct AgentOptions {
     pub max_retries: Option<f64>,
     /// Milliseconds a model stream may stay silent before it counts as stalled. Default 300000.
     pub idle_timeout_ms: Option<f64>,
+    /// Milliseconds one model call may take in all (retries included), however steadily
+    /// data arrives; past it the run fails with a `timeout` error. Default 1800000 (30 min).
+    pub stream_timeout_ms: Option<f64>,
     /// The model turns replayed by `model: "scripted"`, one per model call.
     #[napi(ts_type = "ScriptTurn[]")]
     pub script: Option<Value>,
@@ -97,6 +103,24 @@ pub struct AgentOptions {
     /// `mcp__<name>__<tool>`. Started by the first run, reused by later runs, ended by `close()`.
     #[napi(ts_type = "Record<string, McpStdioServer | McpHttpServer>")]
     pub mcp_servers: Option<Value>,
+    /// How shell commands and MCP stdio servers are confined: `"workspace-write"` (write only
+    /// in `cwd`, the temp directories and `writableRoots`; credential folders unreadable),
+    /// `"read-only"` (no writes), `"off"` (no sandbox). Default `"workspace-write"`.
+    #[napi(ts_type = "'workspace-write' | 'read-only' | 'off'")]
+    pub sandbox: Option<String>,
+    /// Commands may open network connections. Default `false`.
+    pub network: Option<bool>,
+    /// More directories commands may write in (relative to `cwd`); they must exist.
+    pub writable_roots: Option<Vec<String>>,
+    /// More paths commands may not read (relative to `cwd`), besides `~/.ssh`, `~/.aws`,
+    /// `~/.gnupg`, `~/.config/gcloud`, `~/.docker`, `~/.netrc`, `~/.npmrc` and `sessionDir`.
+    pub deny_read: Option<Vec<String>>,
+    /// Environment variables (names or `*` patterns) commands keep although they look secret.
+    pub env_allow: Option<Vec<String>>,
+    /// Environment variables (names or `*` patterns) commands never get.
+    pub env_deny: Option<Vec<String>>,
+    /// Run with what the system can enforce instead of failing when it cannot enforce `sandbox`.
+    pub sandbox_best_effort: Option<bool>,
 }
 
 /// One scripted model turn.
@@ -152,6 +176,22 @@ pub struct InputMessage {
     #[napi(ts_type = "'user' | 'assistant'")]
     pub role: String,
     pub content: String,
+}
+
+/// Internal: what is wrong with the option names given to an agent (`scope` `"agent"`)
+/// or a run (`"run"`), `null` when every one is known; for index.js. The lists of
+/// options and the "did you mean" are the engine's (`OptionScope`).
+#[napi(skip_typescript)]
+pub fn option_names_problem(scope: String, names: Vec<String>) -> Option<String> {
+    let scope = if scope == "agent" {
+        OptionScope::Agent
+    } else {
+        OptionScope::Run
+    };
+    scope
+        .check(names.iter().map(String::as_str), &NodeNames)
+        .err()
+        .map(|m| word(&m))
 }
 
 /// `value` as an integer from `min` to `max`; else what was expected.
@@ -230,6 +270,13 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
             1,
         )?)));
     }
+    if let Some(v) = o.stream_timeout_ms {
+        c.stream_timeout = Some(Duration::from_millis(u64::from(option_integer(
+            OptionKey::StreamTimeoutMs,
+            v,
+            1,
+        )?)));
+    }
     if let Some(script) = o.script {
         let turns: Vec<ScriptedTurn> = serde_json::from_value(script).map_err(|e| {
             ConfigError::invalid(OptionKey::Script, format!("expected a list of turns: {e}"))
@@ -254,6 +301,28 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     if let Some(servers) = o.mcp_servers {
         c.mcp_servers = mcp_servers(servers)?;
     }
+    if let Some(mode) = o.sandbox {
+        c.sandbox.mode = harnext_core::sandbox::SandboxMode::parse(&mode).ok_or_else(|| {
+            ConfigError::invalid(
+                OptionKey::Sandbox,
+                format!("expected \"workspace-write\", \"read-only\" or \"off\"; got {mode:?}"),
+            )
+        })?;
+    }
+    if let Some(network) = o.network {
+        c.sandbox.network = network;
+    }
+    let paths = |v: Option<Vec<String>>| {
+        v.unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect()
+    };
+    c.sandbox.writable_roots = paths(o.writable_roots);
+    c.sandbox.deny_read = paths(o.deny_read);
+    c.sandbox.env.allow = o.env_allow.unwrap_or_default();
+    c.sandbox.env.deny = o.env_deny.unwrap_or_default();
+    c.sandbox.best_effort = o.sandbox_best_effort.unwrap_or(false);
     Ok((c, o.on_permission_request))
 }
 

@@ -32,7 +32,7 @@ export async function main(): Promise<RunResult | undefined> {
       case "mcp_server_error": console.log(e.server, e.message); break;
       case "error": console.log(e.error.code, e.error.message, e.error.retryable, e.error.status); break;
       case "compaction": console.log(e.beforeTokens, e.afterTokens); break;
-      case "mcp_server_error": console.log(e.server, e.message); break;
+      case "mcp_warning": console.log(e.server, e.tool ?? "", e.message); break;
       case "run_end": final = e.result; console.log(e.result.success); break;
       default: assertNever(e);
     }

@@ -25,7 +25,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use harnext_tools::{GlobTool, GrepTool, Tool, ToolContext, Workspace};
+use harnext_tools::{BashTool, GlobTool, GrepTool, Tool, ToolContext, Workspace};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -255,6 +255,47 @@ fn run() -> Res<()> {
     rows.extend(tracking::measure(
         &runtime, &root, opts.runs, opts.rg, opts.git,
     )?);
+
+    // The sandbox's cost per call: the same `echo hi` in an empty directory, plain and
+    // in the default sandbox (workspace-write, no network), interleaved.
+    let empty = std::env::temp_dir().join(format!("harnext-bench-boxed-{}", std::process::id()));
+    std::fs::create_dir_all(&empty)?;
+    let _empty_cleanup = TempTree(Some(empty.clone()));
+    let empty_ctx = ToolContext {
+        workspace: Arc::new(Workspace::new(&empty)?),
+        cancel: CancellationToken::new(),
+        call_id: "bench".to_string(),
+    };
+    let sandbox =
+        harnext_sandbox::Sandbox::new(&harnext_sandbox::SandboxConfig::default(), &empty, None)
+            .map_err(|e| e.to_string())?;
+    let summary = sandbox.status().summary.clone();
+    let boxed_ctx = ToolContext {
+        workspace: Arc::new(Workspace::new(&empty)?.with_sandbox(Arc::new(sandbox))),
+        cancel: CancellationToken::new(),
+        call_id: "bench".to_string(),
+    };
+    let mut plain = Vec::new();
+    let mut boxed = Vec::new();
+    for _ in 0..opts.runs.max(20) {
+        let t = Instant::now();
+        runtime
+            .block_on(BashTool::default().call(json!({"command": "echo hi"}), empty_ctx.clone()))
+            .map_err(|e| e.to_string())?;
+        plain.push(t.elapsed());
+        let t = Instant::now();
+        runtime
+            .block_on(BashTool::default().call(json!({"command": "echo hi"}), boxed_ctx.clone()))
+            .map_err(|e| e.to_string())?;
+        boxed.push(t.elapsed());
+    }
+    rows.push(Row {
+        name: "bash `echo hi`, sandboxed (empty dir)".to_string(),
+        ours: Stats::of(&boxed),
+        theirs: Some(Stats::of(&plain)),
+        reference: "the same call unsandboxed".to_string(),
+        note: summary.chars().take(60).collect(),
+    });
 
     print_table(&opts, &tree, &rg_version, &rows);
     Ok(())

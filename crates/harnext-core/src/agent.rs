@@ -83,6 +83,11 @@ impl Agent {
         &self.inner.system
     }
 
+    /// What the agent's sandbox enforces (for a header line; `run_start` carries it).
+    pub fn sandbox_status(&self) -> &harnext_sandbox::SandboxStatus {
+        self.inner.sandbox.status()
+    }
+
     /// The agent's MCP servers.
     pub fn mcp(&self) -> &McpManager {
         &self.inner.mcp

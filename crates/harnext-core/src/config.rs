@@ -86,6 +86,9 @@ pub struct AgentConfig {
     pub max_retries: u32,
     /// How long a model stream may stay silent before it counts as stalled.
     pub idle_timeout: Option<Duration>,
+    /// How long one model call may take in all, however steadily data arrives; past it
+    /// the run fails with a `timeout` error. `None`: the providers' default (30 min).
+    pub stream_timeout: Option<Duration>,
     /// The turns of the scripted model (`model: "scripted"`).
     pub script: Option<Vec<ScriptedTurn>>,
     /// Tools supplied by the user (custom tools from a binding, MCP tools...).
@@ -104,6 +107,10 @@ pub struct AgentConfig {
     /// MCP servers whose tools the agent offers as `mcp__<server>__<tool>`; started by
     /// the first run that needs them (see `harnext_mcp::McpManager`).
     pub mcp_servers: Vec<(String, harnext_mcp::McpServerConfig)>,
+    /// How shell commands (and MCP stdio servers) are confined: `sandbox` mode,
+    /// `network`, `writable_roots`, `deny_read`, `env_allow` / `env_deny`,
+    /// `sandbox_best_effort`. Default: `workspace-write` without network.
+    pub sandbox: harnext_sandbox::SandboxConfig,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -111,7 +118,13 @@ impl std::fmt::Debug for AgentConfig {
         // Credentials never reach a log: the key and header values are redacted.
         f.debug_struct("AgentConfig")
             .field("model", &self.model)
-            .field("base_url", &self.base_url)
+            .field(
+                "base_url",
+                &self
+                    .base_url
+                    .as_deref()
+                    .map(harnext_protocol::redact::redact_url),
+            )
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field(
                 "headers",
@@ -135,6 +148,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("persist_session", &self.persist_session)
             .field("context_window", &self.context_window)
             .field("mcp_servers", &self.mcp_servers)
+            .field("sandbox", &self.sandbox)
             .finish_non_exhaustive()
     }
 }
@@ -159,6 +173,7 @@ impl AgentConfig {
             thinking_budget: None,
             max_retries: DEFAULT_MAX_RETRIES,
             idle_timeout: None,
+            stream_timeout: None,
             script: None,
             custom_tools: Vec::new(),
             session_dir: None,
@@ -166,6 +181,7 @@ impl AgentConfig {
             session_store: None,
             context_window: None,
             mcp_servers: Vec::new(),
+            sandbox: harnext_sandbox::SandboxConfig::default(),
         }
     }
 }
@@ -214,9 +230,13 @@ mod tests {
         let mut c = AgentConfig::new("anthropic/x");
         c.api_key = Some("sk-ant-secret".into());
         c.headers = vec![("authorization".into(), "Bearer hunter2".into())];
+        c.base_url = Some("https://alice:pass-word-1@proxy.example/v1?key=AIza-secret".into());
         let s = format!("{c:?}");
         assert!(
-            !s.contains("sk-ant-secret") && !s.contains("hunter2"),
+            !s.contains("sk-ant-secret")
+                && !s.contains("hunter2")
+                && !s.contains("pass-word-1")
+                && !s.contains("AIza-secret"),
             "{s}"
         );
     }

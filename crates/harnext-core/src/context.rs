@@ -7,10 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use harnext_mcp::McpManager;
+use harnext_protocol::redact::Redactor;
 use harnext_protocol::AgentEvent;
 use harnext_protocol::ErrorCode;
 use harnext_protocol::HarnextError;
 use harnext_protocol::OptionKey;
+use harnext_protocol::StopDetails;
 use harnext_protocol::StopReason;
 use harnext_providers::ModelProvider;
 use harnext_providers::ToolSpec;
@@ -38,6 +40,11 @@ pub(crate) struct AgentContext {
     pub store: Arc<dyn SessionStore>,
     /// The agent's MCP servers (none started until a run needs them).
     pub mcp: McpManager,
+    /// How the agent's commands are confined (built and probed at construction).
+    pub sandbox: Arc<harnext_sandbox::Sandbox>,
+    /// Every credential the agent knows (the provider's key, header values and base
+    /// URL credentials; the MCP servers'): nothing the run shows or keeps carries one.
+    pub redactor: Redactor,
 }
 
 /// A tool offered to the model, with what it does for the permission modes.
@@ -59,20 +66,34 @@ impl RegisteredTool {
 }
 
 /// Where a run's events go. `None` drops them (for `run()`, which wants only the result).
+/// Every event sent is redacted first (see [`AgentContext::redactor`]).
 #[derive(Clone, Default)]
-pub struct EventSink(Option<UnboundedSender<AgentEvent>>);
+pub struct EventSink {
+    tx: Option<UnboundedSender<AgentEvent>>,
+    redactor: Redactor,
+}
 
 impl EventSink {
     pub fn channel(tx: UnboundedSender<AgentEvent>) -> Self {
-        EventSink(Some(tx))
+        EventSink {
+            tx: Some(tx),
+            redactor: Redactor::default(),
+        }
     }
 
     pub fn none() -> Self {
-        EventSink(None)
+        EventSink::default()
     }
 
-    pub(crate) fn emit(&self, event: AgentEvent) {
-        if let Some(tx) = &self.0 {
+    /// This sink, redacting the secrets of `redactor` from every event.
+    pub(crate) fn redacting(mut self, redactor: &Redactor) -> Self {
+        self.redactor = redactor.clone();
+        self
+    }
+
+    pub(crate) fn emit(&self, mut event: AgentEvent) {
+        if let Some(tx) = &self.tx {
+            redact_event(&self.redactor, &mut event);
             // A consumer that went away (a `break` out of the stream) is not an error:
             // the run was cancelled and finishes on its own.
             let _ = tx.send(event);
@@ -81,7 +102,80 @@ impl EventSink {
 
     /// Whether anyone listens (text chunks are not built for nobody).
     pub(crate) fn wants_events(&self) -> bool {
-        self.0.as_ref().is_some_and(|tx| !tx.is_closed())
+        self.tx.as_ref().is_some_and(|tx| !tx.is_closed())
+    }
+}
+
+/// Replaces every secret of `r` in the event's text.
+pub(crate) fn redact_event(r: &Redactor, event: &mut AgentEvent) {
+    if r.is_empty() {
+        return;
+    }
+    match event {
+        AgentEvent::RunStart { .. } | AgentEvent::Usage(_) | AgentEvent::Compaction { .. } => {}
+        AgentEvent::Thinking { text } | AgentEvent::Text { text } => r.redact_string(text),
+        AgentEvent::ToolCall { id, tool, args }
+        | AgentEvent::PermissionRequest { id, tool, args, .. } => {
+            r.redact_string(id);
+            r.redact_string(tool);
+            r.redact_json(args);
+        }
+        AgentEvent::ToolResult { id, output, .. } => {
+            r.redact_string(id);
+            r.redact_string(output);
+        }
+        AgentEvent::Retry { reason, .. } => r.redact_string(reason),
+        AgentEvent::McpServerError { message, .. } | AgentEvent::McpWarning { message, .. } => {
+            r.redact_string(message)
+        }
+        AgentEvent::Error { error } => r.redact_string(&mut error.message),
+        AgentEvent::RunEnd { result } => redact_result(r, result),
+    }
+}
+
+/// Replaces every secret of `r` in a run's result.
+pub(crate) fn redact_result(r: &Redactor, result: &mut harnext_protocol::RunResult) {
+    if r.is_empty() {
+        return;
+    }
+    r.redact_string(&mut result.text);
+    for step in &mut result.steps {
+        r.redact_string(&mut step.id);
+        r.redact_json(&mut step.args);
+        r.redact_string(&mut step.output);
+    }
+    if let Some(output) = &mut result.output {
+        r.redact_json(output);
+    }
+    if let Some(error) = &mut result.error {
+        r.redact_string(&mut error.message);
+    }
+    if let Some(details) = &mut result.stop_details {
+        for text in [&mut details.category, &mut details.explanation]
+            .into_iter()
+            .flatten()
+        {
+            r.redact_string(text);
+        }
+        if let Some(raw) = &mut details.raw {
+            r.redact_json(raw);
+        }
+    }
+}
+
+/// Replaces every secret of `r` in a message's text, tool inputs and tool results.
+pub(crate) fn redact_message(r: &Redactor, message: &mut harnext_protocol::Message) {
+    if r.is_empty() {
+        return;
+    }
+    for block in &mut message.content {
+        match block {
+            harnext_protocol::ContentBlock::Text { text } => r.redact_string(text),
+            harnext_protocol::ContentBlock::Thinking { thinking, .. } => r.redact_string(thinking),
+            harnext_protocol::ContentBlock::ToolUse { input, .. } => r.redact_json(input),
+            harnext_protocol::ContentBlock::ToolResult { content, .. } => r.redact_string(content),
+            _ => {}
+        }
     }
 }
 
@@ -94,6 +188,20 @@ pub(crate) enum Ending {
     MaxSteps(u32),
     Cancelled,
     Failed(HarnextError),
+    /// The model's turn ended short of an answer: cut at `max_tokens`, refused, or
+    /// filtered.
+    Stopped {
+        reason: StopReason,
+        details: Option<StopDetails>,
+        error: HarnextError,
+    },
+}
+
+/// How a run ended, for its result.
+pub(crate) struct EndingParts {
+    pub stop_reason: StopReason,
+    pub error: Option<HarnextError>,
+    pub stop_details: Option<StopDetails>,
 }
 
 impl Ending {
@@ -101,12 +209,17 @@ impl Ending {
         Ending::Failed(HarnextError::new(code, message))
     }
 
-    /// The stop reason and error of the run's result.
-    pub fn into_parts(self) -> (StopReason, Option<HarnextError>) {
-        match self {
-            Ending::EndTurn => (StopReason::EndTurn, None),
-            Ending::Cancelled => (StopReason::Cancelled, None),
-            Ending::Failed(e) => (StopReason::Error, Some(e)),
+    /// The stop reason, error and stop details of the run's result.
+    pub fn into_parts(self) -> EndingParts {
+        let (stop_reason, error, stop_details) = match self {
+            Ending::EndTurn => (StopReason::EndTurn, None, None),
+            Ending::Cancelled => (StopReason::Cancelled, None, None),
+            Ending::Failed(e) => (StopReason::Error, Some(e), None),
+            Ending::Stopped {
+                reason,
+                details,
+                error,
+            } => (reason, Some(error), details),
             Ending::MaxSteps(n) => (
                 StopReason::MaxSteps,
                 Some(HarnextError::new(
@@ -116,7 +229,13 @@ impl Ending {
                         OptionKey::MaxSteps
                     ),
                 )),
+                None,
             ),
+        };
+        EndingParts {
+            stop_reason,
+            error,
+            stop_details,
         }
     }
 }

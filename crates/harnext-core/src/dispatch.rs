@@ -164,11 +164,13 @@ impl Dispatch<'_> {
             id: id.to_owned(),
             tool: name.to_owned(),
             args: args.clone(),
+            request_id: PermissionRequest::new_request_id(),
         };
         self.events.emit(AgentEvent::PermissionRequest {
             id: request.id.clone(),
             tool: request.tool.clone(),
             args: request.args.clone(),
+            request_id: request.request_id.clone(),
         });
         let Some(handler) = self.handler else {
             return Err((

@@ -50,6 +50,7 @@ pub use error::ConfigError;
 pub use error::RunError;
 pub use harnext_mcp as mcp;
 pub use harnext_protocol as protocol;
+pub use harnext_sandbox as sandbox;
 pub use permissions::PermissionMode;
 pub use run::Run;
 pub use session::SessionData;

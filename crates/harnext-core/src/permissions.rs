@@ -87,9 +87,25 @@ impl std::fmt::Display for PermissionMode {
 /// A tool call waiting for approval.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PermissionRequest {
+    /// The tool call's id, as the model gave it (a model may reuse one).
     pub id: String,
     pub tool: String,
     pub args: Value,
+    /// The engine's key for this request, unique in the process
+    /// ([`PermissionRequest::new_request_id`]): answers from outside the run are given
+    /// for it.
+    pub request_id: String,
+}
+
+impl PermissionRequest {
+    /// A key no other request of this process has (`perm_1`, `perm_2`, ...).
+    pub fn new_request_id() -> String {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        format!(
+            "perm_{}",
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        )
+    }
 }
 
 /// The answer to a [`PermissionRequest`].
@@ -233,8 +249,9 @@ enum Slot {
     Answered(Decision),
 }
 
-/// Requests answered from outside the run, by id (`respond(decision)` on the event).
-/// An answer may arrive before the run starts waiting for it.
+/// Requests answered from outside the run, by their engine-made `request_id`
+/// (`respond(decision)` on the event). An answer may arrive before the run starts
+/// waiting for it.
 #[derive(Default)]
 pub struct PendingPermissions {
     slots: Mutex<HashMap<String, Slot>>,
@@ -251,8 +268,9 @@ impl PendingPermissions {
         PendingPermissions::default()
     }
 
-    /// Answers request `id`. Answering twice is an error; answering a request the run
-    /// no longer waits for (it was cancelled) is accepted and has no effect.
+    /// Answers the request whose `request_id` is `id`. Answering twice is an error;
+    /// answering a request the run no longer waits for (it was cancelled) is accepted
+    /// and has no effect.
     pub fn respond(&self, id: &str, decision: Decision) -> Result<(), RespondError> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         match slots.remove(id) {
@@ -282,12 +300,12 @@ impl PermissionHandler for PendingPermissions {
         request: PermissionRequest,
     ) -> BoxFuture<'static, Result<Decision, PermissionError>> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(Slot::Answered(d)) = slots.get(&request.id) {
+        if let Some(Slot::Answered(d)) = slots.get(&request.request_id) {
             let d = d.clone();
             return Box::pin(async move { Ok(d) });
         }
         let (tx, rx) = oneshot::channel();
-        slots.insert(request.id.clone(), Slot::Waiting(tx));
+        slots.insert(request.request_id.clone(), Slot::Waiting(tx));
         Box::pin(async move { rx.await.map_err(|_| PermissionError::Dropped) })
     }
 }
@@ -403,6 +421,7 @@ mod tests {
                 id: "a".into(),
                 tool: "t".into(),
                 args: json!({}),
+                request_id: "a".into(),
             })
             .await
             .unwrap();
@@ -411,6 +430,7 @@ mod tests {
             id: "b".into(),
             tool: "t".into(),
             args: json!({}),
+            request_id: "b".into(),
         });
         p.respond(
             "b",
@@ -429,5 +449,32 @@ mod tests {
             p.respond("b", Decision::Deny { message: None }),
             Err(RespondError::AlreadyAnswered("b".into()))
         );
+    }
+
+    #[tokio::test]
+    async fn two_requests_with_the_same_tool_call_id_are_answered_apart() {
+        let p = PendingPermissions::new();
+        let request = |request_id: String| PermissionRequest {
+            id: "toolu_same".into(),
+            tool: "bash".into(),
+            args: json!({}),
+            request_id,
+        };
+        let first = PermissionRequest::new_request_id();
+        let second = PermissionRequest::new_request_id();
+        assert_ne!(first, second);
+        let allow = || Decision::Allow {
+            args: None,
+            remember: false,
+        };
+        let fut = p.decide(request(first.clone()));
+        p.respond(&first, allow()).unwrap();
+        assert_eq!(fut.await.unwrap(), allow());
+        // The model reuses the call id: the second request is a new one, and its
+        // answer is taken (it used to be refused as "already answered").
+        let fut = p.decide(request(second.clone()));
+        p.respond(&second, Decision::Deny { message: None })
+            .unwrap();
+        assert_eq!(fut.await.unwrap(), Decision::Deny { message: None });
     }
 }

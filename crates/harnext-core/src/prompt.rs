@@ -12,7 +12,7 @@ pub fn built_in(cwd: &Path, tools: &[String]) -> String {
     let mut lines = vec![
         format!("You are harnext, a coding agent working in the repository at {}.", cwd.display()),
         "Complete the user's task by reading and changing files with your tools; keep changes minimal and in the style of the code around them.".to_owned(),
-        format!("Tools available: {list}. Paths are relative to the repository root; tools refuse paths outside it."),
+        format!("Tools available: {list}. Paths are relative to the repository root; the file tools refuse paths outside it."),
     ];
     if has("glob") || has("grep") {
         lines.push("Find files with glob and search their contents with grep rather than with shell commands.".to_owned());

@@ -10,16 +10,21 @@
 //! everything that completed, so the session stays valid for the next run on any
 //! provider.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::FutureExt;
 use harnext_mcp::Restart;
 use harnext_protocol::AgentEvent;
 use harnext_protocol::ContentBlock;
 use harnext_protocol::ErrorCode;
+use harnext_protocol::HarnextError;
 use harnext_protocol::Message;
+use harnext_protocol::OptionKey;
 use harnext_protocol::Role;
 use harnext_protocol::RunResult;
+use harnext_protocol::StopDetails;
 use harnext_protocol::StopReason;
 use harnext_protocol::ToolStatus;
 use harnext_protocol::ToolStep;
@@ -34,8 +39,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cancel::OrCancel;
 use crate::compaction;
+use crate::context::redact_message;
+use crate::context::redact_result;
 use crate::context::AgentContext;
 use crate::context::Ending;
+use crate::context::EndingParts;
 use crate::context::EventSink;
 use crate::dispatch;
 use crate::dispatch::Call;
@@ -95,6 +103,8 @@ impl Run {
             output,
         } = self;
         session.begin();
+        // Every event, the result and the session pass through the agent's redactor.
+        let events = events.redacting(&agent.redactor);
         events.emit(AgentEvent::RunStart {
             session_id: session.id().to_owned(),
         });
@@ -113,30 +123,51 @@ impl Run {
             output,
             answer: None,
         };
-        let (ending, files_changed) = match Workspace::new(&agent.cwd) {
-            Err(e) => (
-                Ending::failed(
-                    ErrorCode::Internal,
-                    format!("the workspace {} cannot be used: {e}", agent.cwd.display()),
+        let (ending, files_changed) =
+            match Workspace::new(&agent.cwd).map(|w| w.with_sandbox(agent.sandbox.clone())) {
+                Err(e) => (
+                    Ending::failed(
+                        ErrorCode::Internal,
+                        format!("the workspace {} cannot be used: {e}", agent.cwd.display()),
+                    ),
+                    Vec::new(),
                 ),
-                Vec::new(),
-            ),
-            Ok(workspace) => {
-                let workspace = Arc::new(workspace);
-                for message in input {
-                    state.push(message);
+                Ok(workspace) => {
+                    let workspace = Arc::new(workspace);
+                    for message in input {
+                        state.push(message);
+                    }
+                    // A panic anywhere in the loop (a tool, a provider's stream, a
+                    // binding's callback glue) ends the run with an `internal` error
+                    // naming it, not a lost task.
+                    let ending = match AssertUnwindSafe(state.run_loop(&workspace))
+                        .catch_unwind()
+                        .await
+                    {
+                        Ok(ending) => ending,
+                        Err(payload) => Ending::failed(
+                            ErrorCode::Internal,
+                            format!(
+                                "harnext panicked (a bug): {}",
+                                harnext_providers::panic_message(payload.as_ref())
+                            ),
+                        ),
+                    };
+                    state.close_open_calls();
+                    (ending, workspace.changed_files())
                 }
-                let ending = state.run_loop(&workspace).await;
-                (ending, workspace.changed_files())
-            }
-        };
-        let (stop_reason, error) = ending.into_parts();
+            };
+        let EndingParts {
+            stop_reason,
+            error,
+            stop_details,
+        } = ending.into_parts();
         let cancelled = stop_reason == StopReason::Cancelled;
         let success = stop_reason == StopReason::EndTurn && error.is_none();
         if let Some(err) = &error {
             events.emit(AgentEvent::Error { error: err.clone() });
         }
-        let result = RunResult {
+        let mut result = RunResult {
             text: state.text,
             steps: state.steps,
             files_changed,
@@ -145,10 +176,12 @@ impl Run {
             success,
             cancelled,
             stop_reason,
+            stop_details,
             output: if success { state.answer } else { None },
             error: if cancelled { None } else { error },
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         };
+        redact_result(&agent.redactor, &mut result);
         session.finish(&result);
         // The session is free again before `run_end` reaches anyone, so a consumer can
         // start the next run on it from the `run_end` handler.
@@ -322,20 +355,18 @@ impl LoopState<'_> {
     /// The model ended its turn without calling a tool: the run ends, unless a
     /// structured answer is still missing.
     async fn turn_ended(&mut self, response: &ModelResponse) -> Result<(), Ending> {
+        if let Some(stopped) = stopped_short(&response.stop_reason) {
+            // No answer follows a cut, refused or filtered turn: the run says so,
+            // structured output or not.
+            return Err(stopped);
+        }
         let Some(output) = self.output.as_mut() else {
             return Err(match response.stop_reason {
                 ModelStopReason::ContextWindowExceeded => Ending::failed(
                     ErrorCode::ContextOverflow,
                     "the model stopped: the conversation no longer fits its context window",
                 ),
-                ModelStopReason::EndTurn
-                | ModelStopReason::ToolUse
-                | ModelStopReason::MaxTokens
-                | ModelStopReason::StopSequence
-                | ModelStopReason::Refusal(_)
-                | ModelStopReason::ContentFilter(_)
-                | ModelStopReason::PauseTurn
-                | ModelStopReason::Other(_) => Ending::EndTurn,
+                _ => Ending::EndTurn,
             });
         };
         let mode = self.agent.provider.structured_output_mode();
@@ -426,8 +457,85 @@ impl LoopState<'_> {
         .await
     }
 
-    fn push(&mut self, message: Message) {
+    fn push(&mut self, mut message: Message) {
+        redact_message(&self.agent.redactor, &mut message);
         self.session.append(message.clone());
         self.history.push(message);
     }
+
+    /// After a panic: the tool calls of the last assistant message that have no
+    /// result get one, so the history (and the session) stays valid.
+    fn close_open_calls(&mut self) {
+        let Some(last) = self.history.last() else {
+            return;
+        };
+        if last.role != Role::Assistant {
+            return;
+        }
+        let open: Vec<ContentBlock> = last
+            .content
+            .iter()
+            .filter_map(|b| match b {
+                ContentBlock::ToolUse { id, .. } => Some(ContentBlock::ToolResult {
+                    tool_use_id: id.clone(),
+                    content: "The tool call did not finish: the run ended on an internal error."
+                        .to_owned(),
+                    status: ToolStatus::Error,
+                }),
+                _ => None,
+            })
+            .collect();
+        if !open.is_empty() {
+            self.push(Message {
+                role: Role::User,
+                content: open,
+            });
+        }
+    }
+}
+
+/// The ending of a turn that stopped short of an answer: cut at the output token
+/// limit, refused, or filtered. `None` for a turn that ended normally.
+fn stopped_short(reason: &ModelStopReason) -> Option<Ending> {
+    let details = |d: &harnext_providers::StopDetails| {
+        Some(StopDetails {
+            category: d.category.clone(),
+            explanation: d.explanation.clone(),
+            raw: d.raw.clone(),
+        })
+    };
+    let with_explanation = |base: &str, d: &harnext_providers::StopDetails| match &d.explanation {
+        Some(e) => format!("{base}: {e}"),
+        None => base.to_owned(),
+    };
+    Some(match reason {
+        ModelStopReason::MaxTokens => Ending::Stopped {
+            reason: StopReason::MaxTokens,
+            details: None,
+            error: HarnextError::new(
+                ErrorCode::MaxTokens,
+                format!(
+                    "the model's output was cut at its output token limit (`{}`); the answer is incomplete",
+                    OptionKey::MaxOutputTokens
+                ),
+            ),
+        },
+        ModelStopReason::Refusal(d) => Ending::Stopped {
+            reason: StopReason::Refusal,
+            details: details(d),
+            error: HarnextError::new(
+                ErrorCode::Refusal,
+                with_explanation("the model declined to answer", d),
+            ),
+        },
+        ModelStopReason::ContentFilter(d) => Ending::Stopped {
+            reason: StopReason::ContentFilter,
+            details: details(d),
+            error: HarnextError::new(
+                ErrorCode::ContentFilter,
+                with_explanation("the provider's content filter stopped the output", d),
+            ),
+        },
+        _ => return None,
+    })
 }

@@ -4,7 +4,8 @@
 //!
 //! An MCP server that is unavailable does not stop the run: the user gets an
 //! `mcp_server_error` event, and the model a note in the system prompt, once per
-//! failure and run.
+//! failure and run. A tool a server offers that cannot be used (an invalid
+//! `inputSchema`, ...) is left out with an `mcp_warning` event, once per run.
 
 use std::collections::HashSet;
 
@@ -74,6 +75,17 @@ impl RunTools {
             self.tools.push(registered);
         }
         self.unavailable.clear();
+        // Warnings (a tool left out) repeat on every listing while they hold: each is
+        // reported once per run, as soon as it is known.
+        for warning in set.warnings {
+            if self.reported.insert(warning.message.clone()) {
+                events.emit(AgentEvent::McpWarning {
+                    server: warning.server,
+                    tool: warning.tool,
+                    message: warning.message,
+                });
+            }
+        }
         for failure in set.failures {
             if self.reported.insert(failure.message.clone()) {
                 events.emit(AgentEvent::McpServerError {

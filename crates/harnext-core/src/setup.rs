@@ -14,9 +14,16 @@ use harnext_providers::anthropic::AnthropicProvider;
 use harnext_providers::openai;
 use harnext_providers::openai::chat::ChatProvider;
 use harnext_providers::openai::responses::ResponsesProvider;
+use harnext_providers::redact::redact_model_stream;
+use harnext_providers::redact::redactor_for;
+use harnext_providers::redact::Redactor;
 use harnext_providers::scripted::ScriptedProvider;
 use harnext_providers::HttpSettings;
 use harnext_providers::ModelProvider;
+use harnext_providers::ModelRequest;
+use harnext_providers::ModelStream;
+use harnext_providers::SettingsError;
+use harnext_providers::StructuredOutputMode;
 
 use crate::config::AgentConfig;
 use crate::config::ModelRef;
@@ -59,21 +66,41 @@ pub(crate) fn context(config: AgentConfig) -> Result<AgentContext, ConfigError> 
     let model_ref = ModelRef::parse(&config.model)?;
     check_numbers(&config)?;
     let cwd = workspace(&config)?;
-    check_endpoint(&config)?;
     let tools = register_tools(&config)?;
     let tool_names: Vec<String> = tools.iter().map(|t| t.tool.name().to_owned()).collect();
     let tool_specs = tools.iter().map(RegisteredTool::spec).collect();
-    let (provider, model) = provider(&config, model_ref)?;
-    let system = match &config.system_prompt {
-        SystemPrompt::BuiltIn => prompt::built_in(&cwd, &tool_names),
-        SystemPrompt::Replace(s) => s.clone(),
-        SystemPrompt::Append(extra) => {
-            format!("{}\n\n{extra}", prompt::built_in(&cwd, &tool_names))
+    let (provider, model, redactor) = provider(&config, model_ref)?;
+    let session_dir = match (&config.session_store, config.persist_session) {
+        (None, true) => config
+            .session_dir
+            .clone()
+            .or_else(|| FileStore::default_dir().ok()),
+        _ => None,
+    };
+    let sandbox = harnext_sandbox::Sandbox::new(&config.sandbox, &cwd, session_dir.as_deref())
+        .map(Arc::new)
+        .map_err(|e| ConfigError::invalid(OptionKey::Sandbox, e.to_string()))?;
+    let built_in = || {
+        let mut text = prompt::built_in(&cwd, &tool_names);
+        if tool_names.iter().any(|t| t == "bash") {
+            text.push('\n');
+            text.push_str(&sandbox.prompt_text());
         }
+        text
+    };
+    let system = match &config.system_prompt {
+        SystemPrompt::BuiltIn => built_in(),
+        SystemPrompt::Replace(s) => s.clone(),
+        SystemPrompt::Append(extra) => format!("{}\n\n{extra}", built_in()),
     };
     let store = session_store(&config)?;
-    let mcp = McpManager::new(config.mcp_servers.clone(), &cwd)
+    let mcp = McpManager::with_sandbox(config.mcp_servers.clone(), &cwd, Some(sandbox.clone()))
         .map_err(|e| ConfigError::invalid(OptionKey::McpServers, e.to_string()))?;
+    let redactor = redactor.merged(&mcp.redactor());
+    let provider: Arc<dyn ModelProvider> = Arc::new(Redacting {
+        inner: provider,
+        redactor: redactor.clone(),
+    });
     Ok(AgentContext {
         config,
         model,
@@ -84,7 +111,28 @@ pub(crate) fn context(config: AgentConfig) -> Result<AgentContext, ConfigError> 
         system,
         store,
         mcp,
+        sandbox,
+        redactor,
     })
+}
+
+/// A provider whose stream carries no credential (see
+/// `harnext_providers::redact::redact_model_stream`).
+struct Redacting {
+    inner: Arc<dyn ModelProvider>,
+    redactor: Redactor,
+}
+
+impl ModelProvider for Redacting {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn stream(&self, request: ModelRequest) -> ModelStream {
+        redact_model_stream(&self.redactor, self.inner.stream(request))
+    }
+    fn structured_output_mode(&self) -> StructuredOutputMode {
+        self.inner.structured_output_mode()
+    }
 }
 
 fn check_numbers(config: &AgentConfig) -> Result<(), ConfigError> {
@@ -138,27 +186,6 @@ fn workspace(config: &AgentConfig) -> Result<PathBuf, ConfigError> {
                 format!("{} is not an existing directory", cwd.display()),
             )
         })
-}
-
-fn check_endpoint(config: &AgentConfig) -> Result<(), ConfigError> {
-    if let Some(base) = &config.base_url {
-        let ok = reqwest::Url::parse(base).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
-        if !ok {
-            return Err(ConfigError::invalid(
-                OptionKey::BaseUrl,
-                format!("expected an http(s) URL, got {base:?}"),
-            ));
-        }
-    }
-    for (name, _) in &config.headers {
-        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(ConfigError::invalid(
-                OptionKey::Headers,
-                format!("{name:?} is not a valid header name"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The built-in tools that are on (all when `tools` is not set), then the custom tools.
@@ -242,17 +269,47 @@ fn http_settings(config: &AgentConfig, base_url_env: &str, api_key_env: &str) ->
         headers: config.headers.clone(),
         max_retries: config.max_retries,
         idle_timeout: config.idle_timeout,
-        ..HttpSettings::default()
+        stream_timeout: config.stream_timeout,
     }
 }
 
-/// The provider a model string selects, and the model name it is sent.
+/// A settings error as the configuration error of the option at fault. Its message
+/// shows no credential (a URL's user info and query values are redacted).
+fn settings_error(e: &SettingsError) -> ConfigError {
+    let key = OptionKey::from_key(e.option()).unwrap_or(OptionKey::BaseUrl);
+    let message = e.to_string();
+    let prefix = format!("`{key}`: ");
+    let problem = message.strip_prefix(&prefix).unwrap_or(&message);
+    ConfigError::invalid(key, problem)
+}
+
+/// The provider a model string selects, the model name it is sent, and the secrets
+/// of its settings. Settings that cannot work (a malformed base URL, a header value
+/// with a line break, ...) are refused here, naming the option.
 fn provider(
     config: &AgentConfig,
     model_ref: ModelRef,
-) -> Result<(Arc<dyn ModelProvider>, String), ConfigError> {
-    Ok(match model_ref {
+) -> Result<(Arc<dyn ModelProvider>, String, Redactor), ConfigError> {
+    let settings = match &model_ref {
+        ModelRef::Scripted => HttpSettings {
+            base_url: config.base_url.clone(),
+            api_key: config.api_key.clone(),
+            headers: config.headers.clone(),
+            max_retries: config.max_retries,
+            idle_timeout: config.idle_timeout,
+            stream_timeout: config.stream_timeout,
+        },
+        ModelRef::Anthropic(_) => {
+            http_settings(config, anthropic::BASE_URL_ENV, anthropic::API_KEY_ENV)
+        }
+        ModelRef::OpenAi(_) | ModelRef::OpenAiChat(_) => {
+            http_settings(config, openai::BASE_URL_ENV, openai::API_KEY_ENV)
+        }
+    };
+    let redactor = redactor_for(&settings);
+    let (provider, name): (Arc<dyn ModelProvider>, String) = match model_ref {
         ModelRef::Scripted => {
+            settings.validate().map_err(|e| settings_error(&e))?;
             let Some(script) = config.script.clone() else {
                 return Err(ConfigError::invalid(
                     OptionKey::Script,
@@ -264,25 +321,28 @@ fn provider(
                 "scripted".to_owned(),
             )
         }
-        ModelRef::Anthropic(name) => {
-            let settings = http_settings(config, anthropic::BASE_URL_ENV, anthropic::API_KEY_ENV);
-            (
-                Arc::new(AnthropicProvider::new(http_client()?, settings)),
-                name,
-            )
-        }
-        ModelRef::OpenAi(name) => {
-            let settings = http_settings(config, openai::BASE_URL_ENV, openai::API_KEY_ENV);
-            (
-                Arc::new(ResponsesProvider::new(http_client()?, settings)),
-                name,
-            )
-        }
-        ModelRef::OpenAiChat(name) => {
-            let settings = http_settings(config, openai::BASE_URL_ENV, openai::API_KEY_ENV);
-            (Arc::new(ChatProvider::new(http_client()?, settings)), name)
-        }
-    })
+        ModelRef::Anthropic(name) => (
+            Arc::new(
+                AnthropicProvider::try_new(http_client()?, settings)
+                    .map_err(|e| settings_error(&e))?,
+            ),
+            name,
+        ),
+        ModelRef::OpenAi(name) => (
+            Arc::new(
+                ResponsesProvider::try_new(http_client()?, settings)
+                    .map_err(|e| settings_error(&e))?,
+            ),
+            name,
+        ),
+        ModelRef::OpenAiChat(name) => (
+            Arc::new(
+                ChatProvider::try_new(http_client()?, settings).map_err(|e| settings_error(&e))?,
+            ),
+            name,
+        ),
+    };
+    Ok((provider, name, redactor))
 }
 
 /// The configured store, else a memory store (`persist_session` false), else the file

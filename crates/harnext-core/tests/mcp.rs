@@ -72,6 +72,9 @@ fn agent(mock: &MockServer, dir: &Path, tweak: impl FnOnce(&mut AgentConfig)) ->
     c.api_key = Some("k".into());
     c.cwd = Some(dir.to_path_buf());
     c.persist_session = false;
+    // These tests follow the servers' processes by their host pids, which a sandboxed
+    // server (in its own PID namespace) does not see; the sandbox has its own tests.
+    c.sandbox.mode = harnext_core::sandbox::SandboxMode::Off;
     tweak(&mut c);
     Agent::new(c).unwrap()
 }

@@ -84,6 +84,7 @@ fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
             AgentEvent::Usage(_) => "usage",
             AgentEvent::Retry { .. } => "retry",
             AgentEvent::McpServerError { .. } => "mcp_server_error",
+            AgentEvent::McpWarning { .. } => "mcp_warning",
             AgentEvent::Compaction { .. } => "compaction",
             AgentEvent::Error { .. } => "error",
             AgentEvent::RunEnd { .. } => "run_end",
@@ -368,7 +369,7 @@ async fn cancelling_during_a_shell_command_kills_it_and_closes_every_open_call()
     let dir = tempfile::tempdir().unwrap();
     let mock = MockServer::start().await.unwrap();
     mock.push(respond(json!({"turn": {"toolCalls": [
-        {"name": "bash", "args": {"command": "echo $$ > pid; exec sleep 30"}},
+        {"name": "bash", "args": {"command": "echo started > pid; exec sleep 30.125"}},
         {"name": "read_file", "args": {"path": "pid"}}
     ]}})));
     let agent = agent(&mock, dir.path(), |_| {});
@@ -404,13 +405,16 @@ async fn cancelling_during_a_shell_command_kills_it_and_closes_every_open_call()
         "{:?}",
         result.steps
     );
-    // The sleep is gone (or a zombie about to be reaped).
+    // The sleep is gone (or a zombie about to be reaped). Found by its command line:
+    // in the sandbox's PID namespace, `$$` is not its pid on the host.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    assert!(
-        stat.is_empty() || stat.contains(") Z "),
-        "sleep still alive: {stat}"
-    );
+    let alive = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x0030.125\x00")
+            && !std::fs::read_to_string(e.path().join("stat"))
+                .unwrap_or_default()
+                .contains(") Z ")
+    });
+    assert!(!alive, "sleep still alive");
     let mut events = Vec::new();
     while let Ok(e) = rx.try_recv() {
         events.push(e);

@@ -25,6 +25,28 @@ pub const DEFAULT_MAX_RESULT_BYTES: usize = 1024 * 1024;
 /// message the MCP transport reads.
 pub const MAX_RESULT_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=16 * 1024 * 1024;
 
+/// The fields of a stdio server's configuration, by neutral key (a binding spells them
+/// its own way and refuses others, with `harnext_protocol::option::unknown_name_hint`).
+pub const STDIO_FIELDS: &[&str] = &[
+    "command",
+    "args",
+    "env",
+    "cwd",
+    "startup_timeout_ms",
+    "tool_timeout_ms",
+    "max_result_bytes",
+    "sandbox",
+];
+
+/// The fields of an HTTP server's configuration, by neutral key.
+pub const HTTP_FIELDS: &[&str] = &[
+    "url",
+    "headers",
+    "startup_timeout_ms",
+    "tool_timeout_ms",
+    "max_result_bytes",
+];
+
 /// The longest server name: keeps `mcp__<server>__<tool>` within the providers' 64
 /// characters for ordinary tool names.
 pub const MAX_SERVER_NAME_LEN: usize = 32;
@@ -74,6 +96,8 @@ pub struct StdioServerConfig {
     /// workspace. `None`: the workspace.
     pub cwd: Option<PathBuf>,
     pub startup_timeout: Duration,
+    /// Runs in the agent's sandbox (when it has one); `false` opts this server out.
+    pub sandbox: bool,
     /// How long one tool call may take (`tool_timeout_ms`).
     pub tool_timeout: Duration,
     /// The most bytes of one message kept while it is read (`max_result_bytes`).
@@ -88,6 +112,7 @@ impl StdioServerConfig {
             env: Vec::new(),
             cwd: None,
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            sandbox: true,
             tool_timeout: DEFAULT_TOOL_TIMEOUT,
             max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
         }

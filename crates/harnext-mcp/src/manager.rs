@@ -104,6 +104,8 @@ struct Server {
     /// Its credentials, scrubbed from every message about it.
     redactor: Redactor,
     cwd: PathBuf,
+    /// The agent's sandbox, for stdio servers that do not opt out.
+    sandbox: Option<Arc<harnext_sandbox::Sandbox>>,
     state: Mutex<State>,
     /// Set on `tools/list_changed`, when the process exits, and when a call finds the
     /// server gone: the tool list is looked at again before the next model call.
@@ -157,6 +159,16 @@ impl McpManager {
         servers: Vec<(String, McpServerConfig)>,
         workspace: &Path,
     ) -> Result<McpManager, McpConfigError> {
+        McpManager::with_sandbox(servers, workspace, None)
+    }
+
+    /// [`McpManager::new`] whose stdio servers run in `sandbox` (unless their config
+    /// opts out with `sandbox: false`).
+    pub fn with_sandbox(
+        servers: Vec<(String, McpServerConfig)>,
+        workspace: &Path,
+        sandbox: Option<Arc<harnext_sandbox::Sandbox>>,
+    ) -> Result<McpManager, McpConfigError> {
         let dirs = validate(&servers, workspace)?;
         let servers = servers
             .into_iter()
@@ -167,6 +179,7 @@ impl McpManager {
                     name,
                     config,
                     cwd,
+                    sandbox: sandbox.clone(),
                     state: Mutex::new(State::Idle),
                     dirty: Arc::new(AtomicBool::new(false)),
                     live: SyncMutex::new(None),
@@ -353,9 +366,13 @@ impl Server {
         };
         let (service, process) = match &self.config {
             McpServerConfig::Stdio(config) => {
-                let (process, stdout, stdin) =
-                    process::spawn(config, &self.cwd, self.dirty.clone())
-                        .map_err(|e| format!("cannot start `{}`: {e}", config.command))?;
+                let (process, stdout, stdin) = process::spawn(
+                    config,
+                    &self.cwd,
+                    self.dirty.clone(),
+                    self.sandbox.as_deref(),
+                )
+                .map_err(|e| format!("cannot start `{}`: {e}", config.command))?;
                 let status = process.status();
                 let stdout = capped(stdout, config.max_result_bytes);
                 let served = tokio::time::timeout(limit, handler.serve((stdout, stdin))).await;

@@ -131,7 +131,23 @@ pub(crate) fn spawn(
     config: &StdioServerConfig,
     cwd: &Path,
     on_exit: Arc<AtomicBool>,
+    sandbox: Option<&harnext_sandbox::Sandbox>,
 ) -> std::io::Result<(ServerProcess, ChildStdout, ChildStdin)> {
+    if let Some(sandbox) = sandbox.filter(|s| s.is_active() && config.sandbox) {
+        // In the sandbox: its own session and process group (the monitor's), which
+        // `signal_group` signals as before; SIGTERM reaches the server.
+        let mut sandboxed = sandbox.command(&config.command, harnext_sandbox::ProcessKind::Server);
+        sandboxed
+            .command_mut()
+            .args(&config.args)
+            .envs(config.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = sandboxed.spawn()?.child;
+        return supervise(child, on_exit);
+    }
     let mut cmd = tokio::process::Command::new(&config.command);
     cmd.args(&config.args)
         .envs(config.env.iter().map(|(k, v)| (k, v)))
@@ -143,7 +159,14 @@ pub(crate) fn spawn(
         .kill_on_drop(true);
     #[cfg(unix)]
     cmd.process_group(0);
-    let mut child = cmd.spawn()?;
+    supervise(cmd.spawn()?, on_exit)
+}
+
+/// Watches a started server: its stderr tail, its exit, the kill on request.
+fn supervise(
+    mut child: tokio::process::Child,
+    on_exit: Arc<AtomicBool>,
+) -> std::io::Result<(ServerProcess, ChildStdout, ChildStdin)> {
     let pid = child.id();
     if let Some(pid) = pid {
         live().push(pid);

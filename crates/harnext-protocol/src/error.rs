@@ -23,6 +23,12 @@ pub enum ErrorCode {
     Server,
     /// The run reached `maxSteps` model calls.
     MaxSteps,
+    /// The model's output was cut at its output token limit.
+    MaxTokens,
+    /// The model declined to answer for a policy reason.
+    Refusal,
+    /// The provider's content filter stopped or withheld the output.
+    ContentFilter,
     /// Structured output stayed invalid after every repair attempt.
     OutputInvalid,
     /// A tool failed in a way that ends the run.
@@ -43,6 +49,9 @@ impl ErrorCode {
             ErrorCode::Timeout => "timeout",
             ErrorCode::Server => "server",
             ErrorCode::MaxSteps => "max_steps",
+            ErrorCode::MaxTokens => "max_tokens",
+            ErrorCode::Refusal => "refusal",
+            ErrorCode::ContentFilter => "content_filter",
             ErrorCode::OutputInvalid => "output_invalid",
             ErrorCode::Tool => "tool",
             ErrorCode::Internal => "internal",

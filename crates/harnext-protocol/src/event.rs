@@ -28,6 +28,27 @@ pub enum StopReason {
     MaxSteps,
     Cancelled,
     Error,
+    /// The model's output was cut at its output token limit (`max_output_tokens`).
+    MaxTokens,
+    /// The model declined to answer for a policy reason; see `stop_details`.
+    Refusal,
+    /// The provider's content filter stopped or withheld the output; see `stop_details`.
+    ContentFilter,
+}
+
+/// What the provider said about a refusal or a filtered output.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StopDetails {
+    /// The policy category, when the provider names one (`"cyber"`, `"bio"`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The provider's explanation, when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
+    /// The details as the provider sent them (Anthropic's `stop_details`, Chat's
+    /// `content_filter_results`, Responses' `incomplete_details`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<Value>,
 }
 
 /// One tool call of a run, with its outcome.
@@ -54,6 +75,9 @@ pub struct RunResult {
     pub success: bool,
     pub cancelled: bool,
     pub stop_reason: StopReason,
+    /// With `refusal` and `content_filter`: what the provider said about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_details: Option<StopDetails>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,9 +111,14 @@ pub enum AgentEvent {
     },
     /// A tool call needs approval before it runs (manual permission modes).
     PermissionRequest {
+        /// The tool call's id.
         id: String,
         tool: String,
         args: Value,
+        /// The engine's key for this request, unique in the process: what an answer
+        /// from outside the run is given for (`PendingPermissions::respond`), so a
+        /// model that reuses a tool call id cannot mix two requests up.
+        request_id: String,
     },
     /// Usage of the model call that just ended.
     Usage(Usage),
@@ -113,6 +142,15 @@ pub enum AgentEvent {
     /// ("MCP server `x` is unavailable: ..."); the model gets the same note.
     McpServerError {
         server: String,
+        message: String,
+    },
+    /// Something about a usable MCP server the user should know: a tool left out (its
+    /// `inputSchema` is invalid, it has no name, or its name is taken). Reported once
+    /// per run, as soon as it is known.
+    McpWarning {
+        server: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tool: Option<String>,
         message: String,
     },
     Error {

@@ -29,6 +29,7 @@ pub enum OptionKey {
     Thinking,
     MaxRetries,
     IdleTimeoutMs,
+    StreamTimeoutMs,
     Script,
     SessionDir,
     PersistSession,
@@ -38,11 +39,18 @@ pub enum OptionKey {
     OutputSchema,
     MaxOutputRetries,
     AtMessage,
+    Sandbox,
+    Network,
+    WritableRoots,
+    DenyRead,
+    EnvAllow,
+    EnvDeny,
+    SandboxBestEffort,
 }
 
 impl OptionKey {
     /// Every option, for a face that checks its names cover them all.
-    pub const ALL: [OptionKey; 25] = [
+    pub const ALL: [OptionKey; 33] = [
         OptionKey::Model,
         OptionKey::BaseUrl,
         OptionKey::ApiKey,
@@ -59,6 +67,7 @@ impl OptionKey {
         OptionKey::Thinking,
         OptionKey::MaxRetries,
         OptionKey::IdleTimeoutMs,
+        OptionKey::StreamTimeoutMs,
         OptionKey::Script,
         OptionKey::SessionDir,
         OptionKey::PersistSession,
@@ -68,6 +77,13 @@ impl OptionKey {
         OptionKey::OutputSchema,
         OptionKey::MaxOutputRetries,
         OptionKey::AtMessage,
+        OptionKey::Sandbox,
+        OptionKey::Network,
+        OptionKey::WritableRoots,
+        OptionKey::DenyRead,
+        OptionKey::EnvAllow,
+        OptionKey::EnvDeny,
+        OptionKey::SandboxBestEffort,
     ];
 
     /// The neutral key: snake_case, as the engine's messages (and the Python face) say it.
@@ -89,6 +105,7 @@ impl OptionKey {
             OptionKey::Thinking => "thinking",
             OptionKey::MaxRetries => "max_retries",
             OptionKey::IdleTimeoutMs => "idle_timeout_ms",
+            OptionKey::StreamTimeoutMs => "stream_timeout_ms",
             OptionKey::Script => "script",
             OptionKey::SessionDir => "session_dir",
             OptionKey::PersistSession => "persist_session",
@@ -98,6 +115,13 @@ impl OptionKey {
             OptionKey::OutputSchema => "output_schema",
             OptionKey::MaxOutputRetries => "max_output_retries",
             OptionKey::AtMessage => "at_message",
+            OptionKey::Sandbox => "sandbox",
+            OptionKey::Network => "network",
+            OptionKey::WritableRoots => "writable_roots",
+            OptionKey::DenyRead => "deny_read",
+            OptionKey::EnvAllow => "env_allow",
+            OptionKey::EnvDeny => "env_deny",
+            OptionKey::SandboxBestEffort => "sandbox_best_effort",
         }
     }
 
@@ -141,6 +165,154 @@ impl OptionKey {
     }
 }
 
+/// Where options are given: each place accepts its own set, and a name outside it is
+/// an error with a "did you mean" suggestion ([`OptionScope::check`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OptionScope {
+    /// The options of an agent (`new Agent(options)`).
+    Agent,
+    /// The options of one run (`run(input, options)`, `stream(input, options)`).
+    Run,
+}
+
+impl OptionScope {
+    /// The options accepted here.
+    pub const fn keys(self) -> &'static [OptionKey] {
+        match self {
+            OptionScope::Agent => &[
+                OptionKey::Model,
+                OptionKey::BaseUrl,
+                OptionKey::ApiKey,
+                OptionKey::Headers,
+                OptionKey::Cwd,
+                OptionKey::SystemPrompt,
+                OptionKey::Tools,
+                OptionKey::McpServers,
+                OptionKey::PermissionMode,
+                OptionKey::OnPermissionRequest,
+                OptionKey::MaxSteps,
+                OptionKey::MaxOutputTokens,
+                OptionKey::Temperature,
+                OptionKey::Thinking,
+                OptionKey::MaxRetries,
+                OptionKey::IdleTimeoutMs,
+                OptionKey::StreamTimeoutMs,
+                OptionKey::Script,
+                OptionKey::SessionDir,
+                OptionKey::PersistSession,
+                OptionKey::ContextWindow,
+                OptionKey::Sandbox,
+                OptionKey::Network,
+                OptionKey::WritableRoots,
+                OptionKey::DenyRead,
+                OptionKey::EnvAllow,
+                OptionKey::EnvDeny,
+                OptionKey::SandboxBestEffort,
+            ],
+            OptionScope::Run => &[
+                OptionKey::SessionId,
+                OptionKey::MaxSteps,
+                OptionKey::Signal,
+                OptionKey::OutputSchema,
+                OptionKey::MaxOutputRetries,
+            ],
+        }
+    }
+
+    /// What the options are of, for messages.
+    pub const fn what(self) -> &'static str {
+        match self {
+            OptionScope::Agent => "an agent",
+            OptionScope::Run => "a run",
+        }
+    }
+
+    /// Checks the option names a caller gave (as the face spells them, `names`): the
+    /// first unknown one is an error naming it, with the closest known option as a
+    /// suggestion (`` `permission_mode` ``, in the engine's neutral wording).
+    pub fn check<'a, I>(self, given: I, names: &dyn OptionNames) -> Result<(), String>
+    where
+        I: IntoIterator<Item = &'a str>,
+    {
+        let known: Vec<(OptionKey, Cow<'static, str>)> =
+            self.keys().iter().map(|&k| (k, names.name(k))).collect();
+        for name in given {
+            if known.iter().any(|(_, n)| n == name) {
+                continue;
+            }
+            let spelled: Vec<&str> = known.iter().map(|(_, n)| n.as_ref()).collect();
+            let hint = match closest(name, spelled.iter().copied()) {
+                Some(best) => {
+                    let key = known
+                        .iter()
+                        .find(|(_, n)| n == best)
+                        .map_or(best.to_owned(), |(k, _)| k.key().to_owned());
+                    format!("did you mean `{key}`?")
+                }
+                None => format!(
+                    "expected one of {}",
+                    known
+                        .iter()
+                        .map(|(k, _)| format!("`{}`", k.key()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            return Err(format!(
+                "unknown option {name:?} of {}: {hint}",
+                self.what()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What is wrong with a name that is not among `known` (spelled as the caller spells
+/// them): "did you mean `x`?" for a close one, else the list of known names.
+pub fn unknown_name_hint(given: &str, known: &[&str]) -> String {
+    match closest(given, known.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None => format!(
+            "expected one of {}",
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The candidate closest to `given`, when one is close enough to be what was meant:
+/// the same letters once case, `_` and `-` are ignored (`max_steps` for `maxSteps`),
+/// else within a few edits (`permisionMode` for `permissionMode`).
+pub fn closest<'a, I>(given: &str, candidates: I) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let fold = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let g = fold(given);
+    let mut best: Option<(usize, &'a str)> = None;
+    for candidate in candidates {
+        let c = fold(candidate);
+        let distance = if c == g {
+            0
+        } else {
+            strsim::damerau_levenshtein(&g, &c)
+        };
+        let limit = (c.chars().count().max(g.chars().count()) / 3).clamp(1, 3);
+        if distance <= limit && best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, candidate));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
 impl fmt::Display for OptionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.key())
@@ -178,6 +350,55 @@ mod tests {
         for key in OptionKey::ALL {
             assert_eq!(OptionKey::from_key(key.key()), Some(key));
             assert_eq!(key.to_string(), key.key());
+        }
+    }
+
+    #[test]
+    fn unknown_options_are_refused_with_the_closest_known_one() {
+        let e = OptionScope::Agent
+            .check(["model", "permisionMode"], &Camel)
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "unknown option \"permisionMode\" of an agent: did you mean `permission_mode`?"
+        );
+        // The neutral spelling given to a camelCase face is found too.
+        let e = OptionScope::Run.check(["max_steps"], &Camel).unwrap_err();
+        assert!(e.ends_with("did you mean `max_steps`?"), "{e}");
+        // Nothing close: the known options are listed.
+        let e = OptionScope::Run.check(["banana"], &Camel).unwrap_err();
+        assert!(
+            e.contains("expected one of `session_id`, `max_steps`"),
+            "{e}"
+        );
+        assert!(OptionScope::Agent
+            .check(["model", "apiKey"], &Camel)
+            .is_ok());
+        assert!(OptionScope::Run.check(["signal"], &NeutralNames).is_ok());
+        // A run option is not an agent option.
+        assert!(OptionScope::Agent.check(["signal"], &Camel).is_err());
+        assert_eq!(
+            closest("streamTimeoutMS", ["streamTimeoutMs", "idleTimeoutMs"]),
+            Some("streamTimeoutMs")
+        );
+        assert_eq!(closest("zzz", ["model"]), None);
+    }
+
+    struct Camel;
+    impl OptionNames for Camel {
+        fn name(&self, key: OptionKey) -> Cow<'static, str> {
+            let mut out = String::new();
+            for (i, part) in key.key().split('_').enumerate() {
+                let mut chars = part.chars();
+                match (i, chars.next()) {
+                    (0, _) | (_, None) => out.push_str(part),
+                    (_, Some(c)) => {
+                        out.push(c.to_ascii_uppercase());
+                        out.push_str(chars.as_str());
+                    }
+                }
+            }
+            Cow::Owned(out)
         }
     }
 

@@ -13,6 +13,16 @@ pub const IDLE_TIMEOUT_OPTION: &str = "idle_timeout_ms";
 /// The neutral key of the option that sets the total deadline of a model call.
 pub const STREAM_TIMEOUT_OPTION: &str = "stream_timeout_ms";
 
+/// A duration for a message: `30s`, or `400ms` under a second (where `0s` would say
+/// nothing).
+fn shown(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
 /// A failed model call, as a provider reports it to the run loop.
 ///
 /// Every variant maps to one public [`ErrorCode`] through [`ProviderError::to_public`].
@@ -68,14 +78,14 @@ pub enum ProviderError {
         message: String,
     },
     /// No bytes arrived for the idle timeout.
-    #[error("{provider}: no data for {}s; the stream stalled", idle.as_secs())]
+    #[error("{provider}: no data for {}; the stream stalled", shown(*idle))]
     Timeout {
         provider: &'static str,
         idle: Duration,
     },
     /// The model call (every attempt and the waits between them) took longer than its
     /// total deadline, although data kept arriving. Never retried.
-    #[error("{provider}: the response was not complete after {}s (`{option}`)", limit.as_secs())]
+    #[error("{provider}: the response was not complete after {} (`{option}`)", shown(*limit))]
     Deadline {
         provider: &'static str,
         limit: Duration,
@@ -102,6 +112,13 @@ pub enum ProviderError {
     /// The scripted model has no turn left, or its script is invalid.
     #[error("scripted model: {0}")]
     Script(String),
+    /// The task reading the response panicked (a bug): the call ends with the panic's
+    /// message instead of taking the run down.
+    #[error("{provider}: the response reader panicked: {message}")]
+    Panic {
+        provider: &'static str,
+        message: String,
+    },
 }
 
 impl ProviderError {
@@ -115,7 +132,7 @@ impl ProviderError {
             ProviderError::Protocol { .. } | ProviderError::UnexpectedContentType { .. } => {
                 ErrorCode::Server
             }
-            ProviderError::Script(_) => ErrorCode::Internal,
+            ProviderError::Script(_) | ProviderError::Panic { .. } => ErrorCode::Internal,
         }
     }
 
@@ -162,7 +179,8 @@ impl ProviderError {
             | ProviderError::Deadline { .. }
             | ProviderError::UnexpectedContentType { .. }
             | ProviderError::Protocol { .. }
-            | ProviderError::Script(_) => false,
+            | ProviderError::Script(_)
+            | ProviderError::Panic { .. } => false,
         }
     }
 
@@ -221,6 +239,10 @@ impl ProviderError {
                 snippet: scrub(snippet),
             },
             ProviderError::Script(message) => ProviderError::Script(scrub(message)),
+            ProviderError::Panic { provider, message } => ProviderError::Panic {
+                provider,
+                message: scrub(message),
+            },
             e @ (ProviderError::MissingApiKey { .. }
             | ProviderError::Settings { .. }
             | ProviderError::Timeout { .. }

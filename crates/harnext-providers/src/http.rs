@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use futures::FutureExt;
 use futures::StreamExt;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -139,18 +140,41 @@ pub(crate) fn spawn(call: HttpCall) -> ModelStream {
     tokio::spawn(async move {
         tokio::select! {
             _ = tx.closed() => {}
-            done = tokio::time::timeout(call.stream_timeout, drive(&call, &tx)) => {
-                if done.is_err() {
-                    let _ = tx.send(Err(ProviderError::Deadline {
-                        provider: call.provider,
-                        limit: call.stream_timeout,
-                        option: STREAM_TIMEOUT_OPTION,
-                    }));
+            done = tokio::time::timeout(
+                call.stream_timeout,
+                std::panic::AssertUnwindSafe(drive(&call, &tx)).catch_unwind(),
+            ) => {
+                match done {
+                    Err(_) => {
+                        let _ = tx.send(Err(ProviderError::Deadline {
+                            provider: call.provider,
+                            limit: call.stream_timeout,
+                            option: STREAM_TIMEOUT_OPTION,
+                        }));
+                    }
+                    // A bug in the reader must not end silently: the run reports it.
+                    Ok(Err(payload)) => {
+                        let error = ProviderError::Panic {
+                            provider: call.provider,
+                            message: panic_message(payload.as_ref()),
+                        };
+                        let _ = tx.send(Err(error.redact_with(&call.redactor)));
+                    }
+                    Ok(Ok(())) => {}
                 }
             }
         }
     });
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
+}
+
+/// The text of a panic's payload (`panic!("...")` gives a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 struct AttemptError {
@@ -484,7 +508,39 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[tokio::test]
+    async fn a_panic_in_the_reader_task_ends_the_stream_with_its_message_not_silently() {
+        let settings = crate::HttpSettings {
+            api_key: Some("sk-panic-test-secret".into()),
+            ..crate::HttpSettings::default()
+        };
+        let call = HttpCall::new(
+            "test",
+            &settings,
+            "http://127.0.0.1:9/v1",
+            Box::new(|_| panic!("the reader blew up with sk-panic-test-secret")),
+            |status, _, _| ProviderError::Network {
+                provider: "test",
+                message: status.to_string(),
+            },
+            Box::new(|| panic!("no parser is made")),
+        );
+        let mut stream = spawn(call);
+        let first = stream.next().await.unwrap();
+        match first {
+            Err(e @ ProviderError::Panic { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("the reader blew up"), "{text}");
+                assert!(!text.contains("sk-panic-test-secret"), "{text}");
+                assert_eq!(e.code(), harnext_protocol::ErrorCode::Internal);
+            }
+            other => panic!("expected a panic error, got {other:?}"),
+        }
+        assert!(stream.next().await.is_none());
+    }
 
     #[test]
     fn a_json_body_is_sent_as_json_would_be_and_a_callers_content_type_wins() {

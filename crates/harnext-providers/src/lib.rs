@@ -38,6 +38,7 @@ pub use error::API_KEY_OPTION;
 pub use error::IDLE_TIMEOUT_OPTION;
 pub use error::STREAM_TIMEOUT_OPTION;
 pub use harnext_protocol::redact::Redactor;
+pub use http::panic_message;
 pub use http::DEFAULT_IDLE_TIMEOUT;
 pub use http::DEFAULT_STREAM_TIMEOUT;
 

@@ -21,6 +21,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::time::Instant;
 
+use harnext_sandbox::{Killer, ProcessKind, SandboxChild};
+
 use crate::changes;
 use crate::output::cap_head_tail;
 use crate::{cap_output, parse_args, Tool, ToolContext, ToolError, MAX_OUTPUT_CHARS};
@@ -137,15 +139,21 @@ impl Tool for BashTool {
     }
 }
 
-/// Kills the process group when dropped while armed: the call's future was dropped,
-/// or an error path left the group running.
+/// Kills the command (its process group, or its sandbox) when dropped while armed:
+/// the call's future was dropped, or an error path left it running.
 struct GroupGuard {
     pgid: Option<Pid>,
+    sandboxed: Option<Killer>,
 }
 
 impl GroupGuard {
-    /// Kills the group now and disarms the guard. True when some process was signalled.
+    /// Kills the command now and disarms the guard. True when some process was
+    /// signalled.
     fn kill(&mut self) -> bool {
+        if let Some(killer) = self.sandboxed.take() {
+            self.pgid = None;
+            return killer.kill();
+        }
         match self.pgid.take() {
             Some(pgid) => killpg(pgid, Signal::SIGKILL).is_ok(),
             None => false,
@@ -157,6 +165,109 @@ impl Drop for GroupGuard {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The running command: a plain process group, or a sandboxed command whose monitor
+/// reports the command's own status and whether it left processes behind.
+enum Running {
+    Plain(tokio::process::Child),
+    Sandboxed(SandboxChild),
+}
+
+/// How the command ended: its status, whether processes it left were killed, and a
+/// sandbox that could not be set up.
+type Ended = (io::Result<ExitStatus>, bool, Option<String>);
+
+impl Running {
+    fn child(&mut self) -> &mut tokio::process::Child {
+        match self {
+            Running::Plain(child) => child,
+            Running::Sandboxed(sandboxed) => &mut sandboxed.child,
+        }
+    }
+
+    async fn wait(&mut self) -> Ended {
+        match self {
+            Running::Plain(child) => (child.wait().await, false, None),
+            Running::Sandboxed(sandboxed) => match sandboxed.wait().await {
+                Ok(exit) => (
+                    exit.status
+                        .ok_or_else(|| io::Error::other("the sandbox did not report it")),
+                    exit.leftovers,
+                    exit.setup_error,
+                ),
+                Err(e) => (Err(e), false, None),
+            },
+        }
+    }
+}
+
+/// Starts `bash -c command` in the workspace: in the sandbox when there is one, else in
+/// a session of its own (util-linux `setsid`, which execs bash in place since a fresh
+/// child is no group leader), so that it has no controlling terminal: whatever tries to
+/// prompt on /dev/tty (ssh, sudo) fails at once instead of being stopped until the
+/// timeout. Its process group is still its pid. Without `setsid`, its own group.
+fn start(command: &str, ctx: &ToolContext) -> Result<(Running, GroupGuard), ToolError> {
+    let sandbox = ctx.workspace.sandbox();
+    if sandbox.is_active() {
+        let mut cmd = sandbox.command("bash", ProcessKind::Shell);
+        cmd.command_mut()
+            .arg("-c")
+            .arg(command)
+            .current_dir(ctx.workspace.root())
+            .env_remove("BASH_ENV")
+            .env_remove("ENV")
+            .envs(NON_INTERACTIVE_ENV.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = cmd
+            .spawn()
+            .map_err(|e| ToolError::Failed(format!("could not start bash in the sandbox: {e}")))?;
+        let guard = GroupGuard {
+            pgid: None,
+            sandboxed: Some(child.killer()),
+        };
+        return Ok((Running::Sandboxed(child), guard));
+    }
+    let mut cmd = match setsid_program() {
+        Some(setsid) => {
+            let mut c = Command::new(setsid);
+            c.arg("bash");
+            c
+        }
+        None => {
+            let mut c = Command::new("bash");
+            c.process_group(0);
+            c
+        }
+    };
+    let child = cmd
+        .arg("-c")
+        .arg(command)
+        .current_dir(ctx.workspace.root())
+        .env_remove("BASH_ENV")
+        .env_remove("ENV")
+        .envs(NON_INTERACTIVE_ENV.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| ToolError::Failed(format!("could not start bash: {e}")))?;
+    let guard = GroupGuard {
+        pgid: child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw),
+        sandboxed: None,
+    };
+    if guard.pgid.is_none() {
+        return Err(ToolError::Failed(
+            "could not start bash: no process id".to_string(),
+        ));
+    }
+    Ok((Running::Plain(child), guard))
 }
 
 /// The `setsid` program, when the system has one.
@@ -177,55 +288,18 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
         return Err(ToolError::Cancelled);
     }
     let before = changes::before_command(ctx).await?;
-    // In a session of its own (util-linux `setsid`, which execs bash in place since a
-    // fresh child is no group leader), the command has no controlling terminal: whatever
-    // tries to prompt on /dev/tty (ssh, sudo) fails at once instead of being stopped until
-    // the timeout. Its process group is still its pid. Without `setsid`, its own group.
-    let mut cmd = match setsid_program() {
-        Some(setsid) => {
-            let mut c = Command::new(setsid);
-            c.arg("bash");
-            c
-        }
-        None => {
-            let mut c = Command::new("bash");
-            c.process_group(0);
-            c
-        }
-    };
-    let mut child = cmd
-        .arg("-c")
-        .arg(command)
-        .current_dir(ctx.workspace.root())
-        .env_remove("BASH_ENV")
-        .env_remove("ENV")
-        .envs(NON_INTERACTIVE_ENV.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| ToolError::Failed(format!("could not start bash: {e}")))?;
-    // Declared after `child` so that it drops first: the group dies before tokio's
+    // Declared after `running` so that it drops first: the command dies before tokio's
     // kill-on-drop of the direct child.
-    let mut guard = GroupGuard {
-        pgid: child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .map(Pid::from_raw),
-    };
-    if guard.pgid.is_none() {
-        return Err(ToolError::Failed(
-            "could not start bash: no process id".to_string(),
-        ));
-    }
-
+    let (mut running, mut guard) = start(command, ctx)?;
+    let child = running.child();
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     let mut out_buf = vec![0u8; 8192];
     let mut err_buf = vec![0u8; 8192];
     let mut capture = Capture::default();
     let mut status: Option<io::Result<ExitStatus>> = None;
+    let mut left_behind = false;
+    let mut setup_error = None;
     let mut timed_out = false;
     // Until the shell exits: the timeout. Then: the end of the grace period.
     let mut wake = Instant::now() + timeout;
@@ -241,7 +315,7 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
                 guard.kill();
                 // SIGKILL is immediate; reap the shell if it goes quickly, else tokio's
                 // kill-on-drop reaps it later.
-                let _ = tokio::time::timeout(GRACE, child.wait()).await;
+                let _ = tokio::time::timeout(GRACE, running.wait()).await;
                 // Record what the command changed before it was killed: at once for a
                 // small workspace, in the background for a large one.
                 let _ = tokio::time::timeout(CANCEL_SCAN_WAIT, changes::after_command(before)).await;
@@ -257,8 +331,10 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
                     break;
                 }
             }
-            result = child.wait(), if status.is_none() => {
+            (result, leftovers, failed) = running.wait(), if status.is_none() => {
                 status = Some(result);
+                left_behind = leftovers;
+                setup_error = failed;
                 if !timed_out {
                     wake = Instant::now() + GRACE;
                 }
@@ -275,9 +351,16 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
     }
 
     // Whatever is left of the group (background processes) goes now.
-    let leftovers = guard.kill();
+    let leftovers = guard.kill() || left_behind;
     if status.is_none() {
-        status = tokio::time::timeout(GRACE, child.wait()).await.ok();
+        status = tokio::time::timeout(GRACE, running.wait())
+            .await
+            .ok()
+            .map(|(result, _, _)| result);
+    }
+    if let Some(problem) = setup_error {
+        let _ = changes::after_command(before).await;
+        return Err(ToolError::Failed(problem));
     }
     drop(stdout);
     drop(stderr);
@@ -298,7 +381,14 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
         ));
         return Err(ToolError::Failed(text));
     }
+    let failed = !matches!(&status, Some(Ok(s)) if s.success());
     text.push_str(&describe_status(status));
+    if failed {
+        if let Some(hint) = ctx.workspace.sandbox().blocked_hint(&text) {
+            text.push('\n');
+            text.push_str(&hint);
+        }
+    }
     if pipes_held {
         text.push_str(
             "\nnote: background processes still held the output open after the command \
@@ -691,6 +781,145 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, ToolError::InvalidArgs(_)), "{err}");
+    }
+
+    /// True when some process on the machine runs `sleep <arg>`.
+    fn sleeping(arg: &str) -> bool {
+        let want = format!("sleep\0{arg}\0");
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == want.as_bytes()))
+    }
+
+    async fn assert_not_sleeping(arg: &str) {
+        for _ in 0..100 {
+            if !sleeping(arg) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("sleep {arg} is still running");
+    }
+
+    #[tokio::test]
+    async fn sandboxed_commands_report_like_plain_ones() {
+        let (_dir, plain) = ctx();
+        let (_dirs, boxed) = crate::test_support::sandboxed_ctx();
+        for command in [
+            "echo hello",
+            "echo out; echo oops >&2; exit 3",
+            "echo one; sleep 0.05; echo two >&2; sleep 0.05; echo three",
+            "true",
+            "kill -SEGV $$",
+            "cat; read -r line; echo \"read exit $?\"",
+            "echo \"$GIT_TERMINAL_PROMPT $GIT_PAGER $PAGER $GIT_EDITOR $DEBIAN_FRONTEND\"",
+            // Its own session and process group, without a terminal.
+            "read -r stat < /proc/self/stat; set -- $stat; [ $1 = $5 ] && [ $1 = $6 ] && echo leader; { exec 3</dev/tty; } 2>/dev/null && echo tty || echo no-tty",
+        ] {
+            let a = bash(&plain, command).await;
+            let b = bash(&boxed, command).await;
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{command}");
+        }
+        let out = bash(&boxed, "echo x > f.txt && cat f.txt").await.unwrap();
+        assert_eq!(out, "x\nexit code: 0");
+        assert_eq!(boxed.workspace.changed_files(), vec!["f.txt"]);
+    }
+
+    #[tokio::test]
+    async fn sandboxed_background_processes_are_killed_and_reported() {
+        let (_dirs, ctx) = crate::test_support::sandboxed_ctx();
+        let out = bash(
+            &ctx,
+            "setsid sleep 130.5 >/dev/null 2>&1 & nohup sleep 130.25 >/dev/null 2>&1 & echo hi",
+        )
+        .await
+        .unwrap();
+        assert!(out.starts_with("hi\nexit code: 0"), "{out}");
+        assert!(
+            out.contains("left running by the command were killed"),
+            "{out}"
+        );
+        assert_not_sleeping("130.5").await;
+        assert_not_sleeping("130.25").await;
+        // Holding the output open does not hang either.
+        let started = StdInstant::now();
+        let out = bash(&ctx, "sleep 130.75 & echo hi").await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(out.contains("background processes"), "{out}");
+        assert_not_sleeping("130.75").await;
+    }
+
+    #[tokio::test]
+    async fn sandboxed_timeout_cancel_and_drop_end_everything() {
+        let (_dirs, ctx) = crate::test_support::sandboxed_ctx();
+        let err = BashTool::default()
+            .call(
+                json!({"command": "setsid sleep 131.5 & echo started; sleep 131.25", "timeout_ms": 300}),
+                ctx.clone(),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("timed out after 300 ms"), "{err}");
+        assert_not_sleeping("131.5").await;
+        assert_not_sleeping("131.25").await;
+
+        let call = BashTool::default().call(
+            json!({ "command": "setsid sleep 132.5 & sleep 132.25" }),
+            ctx.clone(),
+        );
+        let task = tokio::spawn(call);
+        for _ in 0..200 {
+            if sleeping("132.5") && sleeping("132.25") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(sleeping("132.5"));
+        let cancelled_at = StdInstant::now();
+        ctx.cancel.cancel();
+        let result = task.await.unwrap();
+        assert!(matches!(result, Err(ToolError::Cancelled)), "{result:?}");
+        assert!(cancelled_at.elapsed() < Duration::from_millis(500));
+        assert_not_sleeping("132.5").await;
+        assert_not_sleeping("132.25").await;
+
+        let (_dirs, ctx) = crate::test_support::sandboxed_ctx();
+        let mut call = BashTool::default().call(
+            json!({ "command": "setsid sleep 133.5 & sleep 133.25" }),
+            ctx.clone(),
+        );
+        for _ in 0..200 {
+            tokio::select! {
+                result = &mut call => panic!("ended early: {result:?}"),
+                () = tokio::time::sleep(Duration::from_millis(10)) => {}
+            }
+            if sleeping("133.5") {
+                break;
+            }
+        }
+        drop(call);
+        assert_not_sleeping("133.5").await;
+        assert_not_sleeping("133.25").await;
+    }
+
+    #[tokio::test]
+    async fn a_blocked_command_is_told_it_was_the_sandbox() {
+        let (_dirs, ctx) = crate::test_support::sandboxed_ctx();
+        let outside = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let target = outside.path().join("x.txt");
+        let out = bash(&ctx, &format!("echo x > {}", target.display()))
+            .await
+            .unwrap();
+        assert!(out.contains("Permission denied"), "{out}");
+        assert!(
+            out.contains("[sandbox]") && out.contains("Do not retry"),
+            "{out}"
+        );
+        assert!(!target.exists());
+        // A failure that is not the sandbox's gets no note.
+        let out = bash(&ctx, "exit 1").await.unwrap();
+        assert!(!out.contains("[sandbox]"), "{out}");
     }
 
     #[test]

@@ -6,8 +6,8 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::fsutil::{self, atomic_write, io_failure};
-use crate::{parse_args, Tool, ToolContext, ToolError};
+use crate::fsutil::{self, io_failure};
+use crate::{parse_args, Tool, ToolContext, ToolError, Workspace};
 
 /// Line numbers listed in a message, at most.
 const MAX_LISTED_LINES: usize = 20;
@@ -96,10 +96,11 @@ impl Tool for EditFileTool {
             // change is recorded as soon as it is made.
             let workspace = ctx.workspace.clone();
             fsutil::blocking(move || {
-                let content = load_text(&abs, &display)?;
+                let content = load_text(&workspace, &abs, &display)?;
                 let edit = plan_edit(&content, &args.old_text, &args.new_text, replace_all)
                     .map_err(|problem| ToolError::Failed(problem.message(&display)))?;
-                atomic_write(&abs, edit.content.as_bytes())
+                workspace
+                    .write_atomic(&abs, edit.content.as_bytes())
                     .map_err(|e| io_failure("write", &display, &e))?;
                 workspace.record_change(&abs);
                 Ok(edit.summary(&display))
@@ -110,8 +111,12 @@ impl Tool for EditFileTool {
 }
 
 /// Reads the text file an edit applies to, with errors phrased for the model.
-pub(crate) fn load_text(abs: &std::path::Path, display: &str) -> Result<String, ToolError> {
-    let meta = std::fs::metadata(abs).map_err(|e| {
+pub(crate) fn load_text(
+    workspace: &Workspace,
+    abs: &std::path::Path,
+    display: &str,
+) -> Result<String, ToolError> {
+    let mut file = workspace.open_read(abs).map_err(|e| {
         if e.kind() == io::ErrorKind::NotFound {
             ToolError::Failed(format!(
                 "file not found: `{display}` (to create a file, use write_file)"
@@ -120,6 +125,9 @@ pub(crate) fn load_text(abs: &std::path::Path, display: &str) -> Result<String, 
             io_failure("read", display, &e)
         }
     })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| io_failure("read", display, &e))?;
     if meta.is_dir() {
         return Err(ToolError::Failed(format!(
             "`{display}` is a directory, not a file"
@@ -130,7 +138,8 @@ pub(crate) fn load_text(abs: &std::path::Path, display: &str) -> Result<String, 
             "`{display}` is not a regular file (a device, socket or pipe)"
         )));
     }
-    let bytes = std::fs::read(abs).map_err(|e| io_failure("read", display, &e))?;
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| io_failure("read", display, &e))?;
     String::from_utf8(bytes).map_err(|_| {
         ToolError::Failed(format!(
             "`{display}` is not valid UTF-8 text; the edit tools only edit UTF-8 text files"

@@ -1,43 +1,16 @@
 //! File helpers shared by the file tools.
 
-use std::fs::OpenOptions;
-use std::io::{self, Write};
-use std::path::Path;
+use std::io;
 
 use crate::ToolError;
 
-/// Writes `data` to `path` atomically: a temporary file in the same directory, then a
-/// rename over `path`. An existing file's permissions are kept.
-pub(crate) fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::other("path has no parent directory"))?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::other("path has no file name"))?;
-    let permissions = std::fs::metadata(path).ok().map(|m| m.permissions());
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".harnext-{:016x}.tmp", fastrand::u64(..)));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        file.write_all(data)?;
-        file.flush()?;
-        drop(file);
-        if let Some(permissions) = permissions {
-            std::fs::set_permissions(&tmp, permissions)?;
-        }
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// Phrases an I/O error on `display` (a workspace-relative path) for the model.
 pub(crate) fn io_failure(action: &str, display: &str, e: &io::Error) -> ToolError {
+    if crate::workspace::is_escape(e) {
+        return ToolError::OutsideWorkspace {
+            path: display.to_string(),
+        };
+    }
     let msg = match e.kind() {
         io::ErrorKind::NotFound => format!("cannot {action} `{display}`: file not found"),
         io::ErrorKind::PermissionDenied => {

@@ -106,8 +106,9 @@ impl Tool for GlobTool {
             let workspace = ctx.workspace.clone();
             let cancel = ctx.cancel.clone();
             let work = fsutil::blocking(move || {
-                let meta =
-                    std::fs::metadata(&root).map_err(|e| io_failure("list", &display, &e))?;
+                let meta = workspace
+                    .metadata(&root)
+                    .map_err(|e| io_failure("list", &display, &e))?;
                 if !meta.is_dir() {
                     return Err(ToolError::Failed(format!(
                         "`{display}` is not a directory; `path` is the directory to search"
@@ -159,6 +160,13 @@ impl Tool for GlobTool {
                 let mut out = String::new();
                 let mut shown = 0usize;
                 for (_, path) in &found {
+                    // Listed only when it still resolves inside the workspace through its
+                    // handle: a name read from a directory swapped for a link to the
+                    // outside during the walk is dropped.
+                    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                    if workspace.metadata(&target).is_err() {
+                        continue;
+                    }
                     let rel = workspace.relative(path);
                     if shown == MAX_RESULTS || out.len() + rel.len() + 1 > BUDGET {
                         break;

@@ -213,7 +213,9 @@ impl Query {
                 "`{display}` is inside .git, which grep does not search; use git commands with the bash tool"
             )));
         }
-        let meta = std::fs::metadata(&root).map_err(|e| io_failure("search", &display, &e))?;
+        let meta = workspace
+            .metadata(&root)
+            .map_err(|e| io_failure("search", &display, &e))?;
         let root_is_file = meta.is_file();
         if !root_is_file && !meta.is_dir() {
             return Err(ToolError::Failed(format!(
@@ -256,7 +258,7 @@ impl Query {
         let searched = AtomicU64::new(0);
         if self.root_is_file {
             let mut searcher = self.searcher();
-            let found = search_file(self, &mut searcher, &self.root, cancel, &|| true)
+            let found = search_file(self, workspace, &mut searcher, &self.root, cancel, &|| true)
                 .map_err(|e| io_failure("search", &self.display, &e))?;
             if cancel.is_cancelled() {
                 return Err(ToolError::Cancelled);
@@ -285,19 +287,27 @@ impl Query {
                     let Some(file_type) = entry.file_type() else {
                         return WalkState::Continue;
                     };
-                    if file_type.is_symlink() {
+                    // What is opened: the file itself, or the file a link inside points to.
+                    let target = if file_type.is_symlink() {
                         if !walk::link_target_inside(entry.path(), ws_root) {
                             return WalkState::Continue;
                         }
-                    } else if !file_type.is_file() {
+                        match std::fs::canonicalize(entry.path()) {
+                            Ok(real) => std::borrow::Cow::Owned(real),
+                            Err(_) => return WalkState::Continue,
+                        }
+                    } else if file_type.is_file() {
+                        std::borrow::Cow::Borrowed(entry.path())
+                    } else {
                         return WalkState::Continue;
-                    }
+                    };
                     searched.fetch_add(1, Ordering::Relaxed);
                     let rel = std::cell::OnceCell::new();
                     let rel_path = || rel.get_or_init(|| workspace.relative(entry.path())).clone();
                     let wants_text = || lock(&collector).wants(&rel_path());
                     // Unreadable files are skipped, as by rg (which prints a warning).
-                    let Ok(found) = search_file(self, searcher, entry.path(), cancel, &wants_text)
+                    let Ok(found) =
+                        search_file(self, workspace, searcher, &target, cancel, &wants_text)
                     else {
                         return WalkState::Continue;
                     };
@@ -563,12 +573,18 @@ impl Read for CancelRead<'_> {
 /// the file's lines can still be shown (else they are only counted).
 fn search_file(
     query: &Query,
+    workspace: &Workspace,
     searcher: &mut Searcher,
     path: &Path,
     cancel: &CancellationToken,
     wants_text: &dyn Fn() -> bool,
 ) -> io::Result<FileResult> {
-    let file = File::open(path)?;
+    // Opened beneath the workspace's handle: a directory swapped for a link to the
+    // outside since the walk listed it is not followed.
+    let file = workspace.open_read(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
     let mut sink = FileSink {
         query,
         wants_text,

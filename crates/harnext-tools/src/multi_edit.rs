@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::edit_file::{load_text, plan_edit};
-use crate::fsutil::{self, atomic_write, io_failure};
+use crate::fsutil::{self, io_failure};
 use crate::{parse_args, Tool, ToolContext, ToolError};
 
 /// Most edits in one call.
@@ -128,7 +128,7 @@ impl Tool for MultiEditTool {
             // with one atomic rename.
             let workspace = ctx.workspace.clone();
             fsutil::blocking(move || {
-                let mut content = load_text(&abs, &display)?;
+                let mut content = load_text(&workspace, &abs, &display)?;
                 let mut summary = Vec::with_capacity(n);
                 let mut crlf = false;
                 for (i, edit) in args.edits.iter().enumerate() {
@@ -160,7 +160,8 @@ impl Tool for MultiEditTool {
                     });
                     content = planned.content;
                 }
-                atomic_write(&abs, content.as_bytes())
+                workspace
+                    .write_atomic(&abs, content.as_bytes())
                     .map_err(|e| io_failure("write", &display, &e))?;
                 workspace.record_change(&abs);
                 let mut out = format!(

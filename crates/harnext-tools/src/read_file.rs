@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::filetype::{self, Kind};
 use crate::fsutil::{self, io_failure};
 use crate::output::group_digits;
-use crate::{cap_output, parse_args, Tool, ToolContext, ToolError, MAX_OUTPUT_CHARS};
+use crate::{cap_output, parse_args, Tool, ToolContext, ToolError, Workspace, MAX_OUTPUT_CHARS};
 
 /// Lines shown when the call gives no `limit`.
 const DEFAULT_LIMIT: u64 = 2_000;
@@ -101,8 +101,10 @@ impl Tool for ReadFileTool {
                 return Err(ToolError::Cancelled);
             }
             let cancel = ctx.cancel.clone();
-            let work =
-                fsutil::blocking(move || read_window(&abs, &display, offset, limit, &cancel));
+            let workspace = ctx.workspace.clone();
+            let work = fsutil::blocking(move || {
+                read_window(&workspace, &abs, &display, offset, limit, &cancel)
+            });
             tokio::select! {
                 biased;
                 () = ctx.cancel.cancelled() => Err(ToolError::Cancelled),
@@ -174,13 +176,21 @@ fn not_text_message(display: &str, len: u64, kind: Option<Kind>) -> String {
 /// `KEEP_LINE_BYTES` of a line are kept, and the lines after the window are counted
 /// only when few bytes remain.
 fn read_window(
+    workspace: &Workspace,
     abs: &Path,
     display: &str,
     offset: u64,
     limit: u64,
     cancel: &CancellationToken,
 ) -> Result<String, ToolError> {
-    let meta = std::fs::metadata(abs).map_err(|e| io_failure("read", display, &e))?;
+    // Opened first, then checked through the handle: what is read is what was checked,
+    // inside the workspace.
+    let file = workspace
+        .open_read(abs)
+        .map_err(|e| io_failure("read", display, &e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| io_failure("read", display, &e))?;
     if meta.is_dir() {
         return Err(ToolError::Failed(format!(
             "`{display}` is a directory, not a file; list it with the glob tool or the bash tool (e.g. `ls {display}`)"
@@ -198,7 +208,6 @@ fn read_window(
             io_failure("read", display, &e)
         }
     };
-    let file = File::open(abs).map_err(|e| io_failure("read", display, &e))?;
     let mut source = Source {
         file,
         cancel,

@@ -18,3 +18,26 @@ pub(crate) fn ctx() -> (tempfile::TempDir, ToolContext) {
     };
     (dir, ctx)
 }
+
+/// A fresh workspace whose commands run in the default sandbox (`workspace-write`, no
+/// network), with a fake home directory outside the temp directories.
+pub(crate) fn sandboxed_ctx() -> (Vec<tempfile::TempDir>, ToolContext) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let sandbox = harnext_sandbox::Sandbox::with_home(
+        &harnext_sandbox::SandboxConfig::default(),
+        dir.path(),
+        None,
+        Some(home.path()),
+    )
+    .unwrap();
+    let workspace = Workspace::new(dir.path())
+        .unwrap()
+        .with_sandbox(Arc::new(sandbox));
+    let ctx = ToolContext {
+        workspace: Arc::new(workspace),
+        cancel: CancellationToken::new(),
+        call_id: "call_test".to_string(),
+    };
+    (vec![dir, home], ctx)
+}

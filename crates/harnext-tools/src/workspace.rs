@@ -5,7 +5,9 @@ use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use harnext_sandbox::Sandbox;
 
 use crate::ToolError;
 
@@ -32,6 +34,11 @@ pub struct Workspace {
     too_large_to_scan: AtomicBool,
     /// What shell commands change in the workspace (see [`crate::changes`]).
     change_tracker: crate::changes::ChangeTracker,
+    /// How commands run (the `bash` tool): [`Sandbox::off`] unless given.
+    sandbox: Arc<Sandbox>,
+    /// A handle of the root: every file the tools open is opened relative to it and
+    /// cannot resolve outside it, whatever is renamed or swapped meanwhile.
+    dir: cap_std::fs::Dir,
 }
 
 impl Workspace {
@@ -44,12 +51,96 @@ impl Workspace {
                 format!("workspace root {} is not a directory", root.display()),
             ));
         }
+        let dir = cap_std::fs::Dir::open_ambient_dir(&root, cap_std::ambient_authority())?;
         Ok(Workspace {
+            dir,
             root,
             changed: Mutex::new(BTreeMap::new()),
             too_large_to_scan: AtomicBool::new(false),
             change_tracker: crate::changes::ChangeTracker::default(),
+            sandbox: Arc::new(Sandbox::off()),
         })
+    }
+
+    /// The workspace with commands run in `sandbox` (built for this root).
+    pub fn with_sandbox(mut self, sandbox: Arc<Sandbox>) -> Workspace {
+        self.sandbox = sandbox;
+        self
+    }
+
+    /// The sandbox commands run in.
+    pub fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.sandbox
+    }
+
+    /// `abs` (from [`Workspace::resolve`]) relative to the root, for opening beneath it.
+    fn beneath<'a>(&self, abs: &'a Path) -> io::Result<&'a Path> {
+        match abs.strip_prefix(&self.root) {
+            Ok(rel) if rel.as_os_str().is_empty() => Ok(Path::new(".")),
+            Ok(rel) => Ok(rel),
+            Err(_) => Err(escaped()),
+        }
+    }
+
+    /// Opens the file at `abs` for reading, beneath the root: a path that leads outside
+    /// at the time of the open (a directory swapped for a symbolic link) fails with
+    /// [`is_escape`]. Opened non-blocking, so that a FIFO does not hang; check the
+    /// handle's metadata.
+    pub fn open_read(&self, abs: &Path) -> io::Result<std::fs::File> {
+        use cap_std::fs::OpenOptionsExt;
+        let mut options = cap_std::fs::OpenOptions::new();
+        options.read(true).custom_flags(nix::libc::O_NONBLOCK);
+        let file = self.dir.open_with(self.beneath(abs)?, &options)?;
+        Ok(file.into_std())
+    }
+
+    /// The metadata of `abs` (symbolic links inside followed), resolved beneath the root.
+    pub fn metadata(&self, abs: &Path) -> io::Result<cap_std::fs::Metadata> {
+        match self.beneath(abs)? {
+            rel if rel == Path::new(".") => self.dir.dir_metadata(),
+            rel => self.dir.metadata(rel),
+        }
+    }
+
+    /// Creates the directory `abs` and its missing parents, beneath the root.
+    pub fn create_dir_all(&self, abs: &Path) -> io::Result<()> {
+        self.dir.create_dir_all(self.beneath(abs)?)
+    }
+
+    /// Writes `data` to `abs` atomically, beneath the root: a temporary file in the same
+    /// directory, then a rename over `abs` (both relative to a handle of that directory,
+    /// so the file cannot land outside the workspace). An existing file's permissions
+    /// are kept.
+    pub fn write_atomic(&self, abs: &Path, data: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        let rel = self.beneath(abs)?;
+        let name = rel
+            .file_name()
+            .ok_or_else(|| io::Error::other("path has no file name"))?;
+        let parent = match rel.parent() {
+            Some(p) if !p.as_os_str().is_empty() => self.dir.open_dir(p)?,
+            _ => self.dir.try_clone()?,
+        };
+        let permissions = parent.metadata(name).ok().map(|m| m.permissions());
+        let mut tmp_name = OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".harnext-{:016x}.tmp", fastrand::u64(..)));
+        let mut options = cap_std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        let result = (|| {
+            let mut file = parent.open_with(&tmp_name, &options)?;
+            file.write_all(data)?;
+            file.flush()?;
+            if let Some(permissions) = permissions {
+                file.set_permissions(permissions)?;
+            }
+            drop(file);
+            parent.rename(&tmp_name, &parent, name)
+        })();
+        if result.is_err() {
+            let _ = parent.remove_file(&tmp_name);
+        }
+        result
     }
 
     /// The tracker of the changes shell commands make in the workspace.
@@ -163,6 +254,19 @@ impl Workspace {
             Err(_) => abs.display().to_string(),
         }
     }
+}
+
+fn escaped() -> io::Error {
+    io::Error::new(io::ErrorKind::PermissionDenied, ESCAPE)
+}
+
+const ESCAPE: &str = "the path leads outside the workspace";
+
+/// True when an error of [`Workspace::open_read`] (and the other handle-relative
+/// operations) means the path led outside the workspace when it was opened.
+pub fn is_escape(e: &io::Error) -> bool {
+    let text = e.to_string();
+    text.contains(ESCAPE) || text.contains("outside of the filesystem")
 }
 
 /// Applies `.` and `..` lexically (`..` at `/` stays at `/`).

@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::fsutil::{self, atomic_write, io_failure};
+use crate::fsutil::{self, io_failure};
 use crate::output::group_digits;
 use crate::{parse_args, ChangeKind, Tool, ToolContext, ToolError};
 
@@ -67,7 +67,7 @@ impl Tool for WriteFileTool {
             // change is recorded as soon as it is made.
             let workspace = ctx.workspace.clone();
             fsutil::blocking(move || {
-                let existed = match std::fs::metadata(&abs) {
+                let existed = match workspace.metadata(&abs) {
                     Ok(meta) if meta.is_dir() => {
                         return Err(ToolError::Failed(format!(
                             "`{display}` is a directory; write_file writes files"
@@ -83,11 +83,12 @@ impl Tool for WriteFileTool {
                     Err(e) => return Err(io_failure("write", &display, &e)),
                 };
                 if let Some(parent) = abs.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
+                    workspace.create_dir_all(parent).map_err(|e| {
                         io_failure("create the parent directories of", &display, &e)
                     })?;
                 }
-                atomic_write(&abs, args.content.as_bytes())
+                workspace
+                    .write_atomic(&abs, args.content.as_bytes())
                     .map_err(|e| io_failure("write", &display, &e))?;
                 workspace.record(
                     &abs,
