@@ -101,8 +101,11 @@ pub struct TrackerOptions {
     /// Treat the workspace's file system as one that does not report changes (as NFS
     /// or FUSE), which makes the tracker scan.
     pub assume_unreported_fs: bool,
-    /// Treat a drain of more than this many events as a queue overflow (a test's tiny
-    /// queue; the kernel's own limit is `fs.inotify.max_queued_events`).
+    /// Treat a drain of more than this many events as a queue overflow (one walk of the
+    /// tree instead of a path per event); `None`: 65,536. A sync keeps at most this many
+    /// events and reads at most four times as many, so that processes writing without
+    /// end can neither hold a sync nor grow its memory (the kernel's own queue limit is
+    /// `fs.inotify.max_queued_events`).
     pub queue_limit: Option<usize>,
 }
 
@@ -550,11 +553,12 @@ fn diff_files(
 ) {
     let mut i = 0;
     let mut j = 0;
+    let mut dir_real = None;
     loop {
         match (before.get(i), after.get(j)) {
             (None, None) => break,
             (Some((name, stamp)), None) => {
-                gone(dir, name, *stamp, root, changes);
+                gone(dir, name, *stamp, root, &mut dir_real, changes);
                 i += 1;
             }
             (None, Some((name, _))) => {
@@ -563,7 +567,7 @@ fn diff_files(
             }
             (Some((na, sa)), Some((nb, sb))) => match na.cmp(nb) {
                 std::cmp::Ordering::Less => {
-                    gone(dir, na, *sa, root, changes);
+                    gone(dir, na, *sa, root, &mut dir_real, changes);
                     i += 1;
                 }
                 std::cmp::Ordering::Greater => {
@@ -583,9 +587,23 @@ fn diff_files(
 }
 
 /// A file no longer found by the walk: deleted, unless it is still there (it became
-/// ignored), in which case it changed only if its stamp did.
-fn gone(dir: &[u8], name: &[u8], stamp: u64, root: &Path, changes: &mut Vec<(Name, ChangeKind)>) {
+/// ignored), in which case it changed only if its stamp did. `dir_real` tells (once
+/// per directory) whether its directory is still a real directory of the tree: when a
+/// directory on the way was swapped for a symbolic link, the file at that path is not
+/// the workspace's any more (it may be outside it), and the tracked one is gone.
+fn gone(
+    dir: &[u8],
+    name: &[u8],
+    stamp: u64,
+    root: &Path,
+    dir_real: &mut Option<bool>,
+    changes: &mut Vec<(Name, ChangeKind)>,
+) {
     let rel = join(dir, name);
+    if !*dir_real.get_or_insert_with(|| real_dir(root, dir)) {
+        changes.push((rel, ChangeKind::Deleted));
+        return;
+    }
     match std::fs::symlink_metadata(root.join(path_of(&rel))) {
         Ok(meta) if !meta.is_dir() => {
             if stamp_of(&meta) != stamp {
@@ -593,6 +611,30 @@ fn gone(dir: &[u8], name: &[u8], stamp: u64, root: &Path, changes: &mut Vec<(Nam
             }
         }
         _ => changes.push((rel, ChangeKind::Deleted)),
+    }
+}
+
+/// True when every component of `dir` (relative to `root`) is a directory, none a
+/// symbolic link: the path leads where the walk would, inside the tree.
+pub(crate) fn real_dir(root: &Path, dir: &[u8]) -> bool {
+    if dir.is_empty() {
+        return true;
+    }
+    let mut at = 0;
+    loop {
+        let end = dir
+            .get(at..)
+            .and_then(|rest| rest.iter().position(|&b| b == b'/'))
+            .map_or(dir.len(), |i| at + i);
+        let prefix = dir.get(..end).unwrap_or(dir);
+        match std::fs::symlink_metadata(root.join(path_of(prefix))) {
+            Ok(meta) if meta.is_dir() => {}
+            _ => return false,
+        }
+        if end >= dir.len() {
+            return true;
+        }
+        at = end + 1;
     }
 }
 
@@ -704,6 +746,15 @@ impl ChangeTracker {
     /// About how many bytes the index takes ([`Index::heap_bytes`]).
     pub fn index_bytes(&self) -> usize {
         self.lock().index.heap_bytes()
+    }
+
+    /// Events the last sync read from the watch queue (0 when not watching).
+    pub fn events_last_read(&self) -> usize {
+        match &self.lock().mode {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            Mode::Watching(w) => w.last_read(),
+            _ => 0,
+        }
     }
 
     /// Directories watched now.

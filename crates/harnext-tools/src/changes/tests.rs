@@ -458,3 +458,128 @@ fn subtrees_are_taken_by_prefix_of_whole_components() {
     let keys: Vec<&[u8]> = index.dirs.keys().map(|k| &**k).collect();
     assert_eq!(keys, vec![&b""[..], b"a-b", b"a.c", b"a0", b"ab"]);
 }
+
+/// Every way of following the tree: watching, scanning, and watching with a queue so
+/// short that every sync is an overflow.
+fn every_mode() -> Vec<TrackerOptions> {
+    vec![
+        watching(),
+        TrackerOptions {
+            never_watch: true,
+            ..watching()
+        },
+        TrackerOptions {
+            queue_limit: Some(1),
+            ..watching()
+        },
+    ]
+}
+
+#[test]
+fn a_late_write_by_a_process_that_escaped_its_command_is_not_the_next_commands() {
+    for options in every_mode() {
+        let f = Fixture::new(options.clone());
+        f.run("true");
+        // `setsid` leaves the command's process group: the bash tool's kill of the group
+        // does not reach it, and it writes after the command has ended.
+        let marker = f.root.join("late.txt");
+        assert_eq!(
+            f.run(
+                "setsid bash -c 'sleep 0.3; echo >> src/a.rs; echo late > late.txt' \
+                 >/dev/null 2>&1 < /dev/null &"
+            ),
+            vec![],
+            "{options:?}"
+        );
+        let started = std::time::Instant::now();
+        while !marker.exists() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(10));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        // Written between commands: seen by the next command, not attributed to it...
+        assert_eq!(f.run("echo > next.txt"), vec![c("next.txt")], "{options:?}");
+        // ...but known from then on: a later write to it is a modification.
+        assert_eq!(
+            f.run("echo again >> late.txt && echo >> src/a.rs"),
+            vec![m("late.txt"), m("src/a.rs")],
+            "{options:?}"
+        );
+    }
+}
+
+#[test]
+fn a_directory_swapped_for_a_link_to_outside_reports_nothing_written_through_it() {
+    for options in every_mode() {
+        let f = Fixture::new(options.clone());
+        f.run("true");
+        let out = f.outside.display().to_string();
+        // The tracked file is gone from the tree, though the same path now leads to it
+        // (outside the workspace).
+        assert_eq!(
+            f.run(&format!(
+                "mv src/deep {out}/deep && ln -s {out}/deep src/deep"
+            )),
+            vec![c("src/deep"), d("src/deep/x/y.rs")],
+            "{options:?}"
+        );
+        // Through the link, and straight outside: nothing in the workspace changed.
+        assert_eq!(
+            f.run(&format!(
+                "echo new > src/deep/new.rs && echo >> src/deep/x/y.rs && mkdir -p src/deep/x/z \
+                 && echo > src/deep/x/z/w.rs && echo > {out}/o.txt && echo > ../sibling.txt"
+            )),
+            vec![],
+            "{options:?}"
+        );
+        // The link swapped back for a directory: watched (or scanned) again.
+        assert_eq!(
+            f.run("rm src/deep && mkdir src/deep && echo > src/deep/z.rs"),
+            vec![d("src/deep"), c("src/deep/z.rs")],
+            "{options:?}"
+        );
+        assert_eq!(
+            f.run(&format!(
+                "echo >> src/deep/z.rs && echo >> {out}/deep/new.rs"
+            )),
+            vec![m("src/deep/z.rs")],
+            "{options:?}"
+        );
+        // The moved directory's old watches are gone with it.
+        assert_eq!(
+            f.run(&format!("echo >> {out}/deep/x/y.rs && rm -r {out}/deep")),
+            vec![],
+            "{options:?}"
+        );
+    }
+}
+
+#[test]
+fn a_flood_of_events_is_read_only_up_to_its_limit_and_nothing_is_lost() {
+    let limit = 100;
+    let f = Fixture::new(TrackerOptions {
+        queue_limit: Some(limit),
+        ..watching()
+    });
+    f.run("true");
+    // Three events or more a file (create, attributes, close).
+    let seen = f.run("cd src && touch $(seq -f 'f%04g' 1 3000)");
+    assert_eq!(seen.len(), 3000);
+    assert!(seen
+        .iter()
+        .all(|(p, k)| p.starts_with("src/f") && *k == ChangeKind::Created));
+    // One batch of the kernel's (a 4 KiB buffer) can pass the bound.
+    let read = f.tracker.events_last_read();
+    assert!(read > limit && read <= 4 * limit + 4096 / 16, "{read}");
+    assert!(f.tracker.overflows() >= 1);
+    // What is left in the queue is drained by later syncs and is nobody's change.
+    for _ in 0..100 {
+        assert_eq!(f.run("true"), vec![]);
+        if f.tracker.events_last_read() <= limit {
+            break;
+        }
+    }
+    assert!(f.tracker.events_last_read() <= limit);
+    assert_eq!(f.tracker.mode(), TrackingMode::Watching);
+    assert_eq!(f.run("echo >> src/f0007"), vec![m("src/f0007")]);
+}

@@ -46,6 +46,12 @@ static WATCHERS: AtomicUsize = AtomicUsize::new(0);
 /// The watch limit when `/proc/sys/fs/inotify/max_user_watches` cannot be read.
 const DEFAULT_USER_WATCHES: usize = 8_192;
 
+/// Events one sync keeps (about 100 bytes each, with their paths); past this many, the
+/// sync walks the tree instead (see [`Watcher::read`]).
+const EVENT_LIMIT: usize = 65_536;
+/// How many times [`EVENT_LIMIT`] events one sync reads at most.
+const DRAIN_FACTOR: usize = 4;
+
 /// File systems on which another machine (or a user-space server) can change files
 /// without an event reaching this kernel: network and cluster file systems, FUSE.
 const UNREPORTED_FS: &[(u32, &str)] = &[
@@ -214,6 +220,24 @@ impl Hook {
     }
 }
 
+/// The first directory of `dir` (relative) that is no longer a real directory, when it
+/// is still indexed as one.
+fn swapped_ancestor(root: &Path, dir: &[u8]) -> Option<Name> {
+    let mut end = 0;
+    while end < dir.len() {
+        end = dir
+            .get(end + 1..)
+            .and_then(|rest| rest.iter().position(|&b| b == b'/'))
+            .map_or(dir.len(), |i| end + 1 + i);
+        let prefix = dir.get(..end)?;
+        match std::fs::symlink_metadata(root.join(path_of(prefix))) {
+            Ok(meta) if meta.is_dir() => {}
+            _ => return Some(prefix.into()),
+        }
+    }
+    None
+}
+
 /// The ignore rules of the workspace walk, for paths one at a time.
 fn matcher(root: &Path) -> Option<IncrementalIgnore> {
     walk::walker(root, true).build_matchers().into_iter().next()
@@ -234,6 +258,8 @@ pub(super) struct Watcher {
     /// A file got another hard link: the other names of that file are not known, so
     /// the tree is walked again.
     relinked: bool,
+    /// Events read by the last sync.
+    last_read: usize,
     _slot: Slot,
 }
 
@@ -308,6 +334,7 @@ impl Watcher {
             root_dev,
             linked: linked.into_iter().collect(),
             relinked: false,
+            last_read: 0,
             _slot: slot,
         };
         watcher.map(wds);
@@ -366,9 +393,23 @@ impl Watcher {
             self.resync(root, sub, index, changes)?;
         }
         let linked: Vec<Name> = self.linked.iter().cloned().collect();
+        // Whether each directory named is still a real one (no symbolic link on the way).
+        let mut real: HashMap<Name, bool> = HashMap::new();
         for rel in named.paths.iter().chain(linked.iter()) {
             // Inside a directory walked again just now.
             if kept.iter().any(|k| rel.len() > k.len() && within(rel, k)) {
+                continue;
+            }
+            let dir = split(rel).0;
+            if !*real
+                .entry(dir.into())
+                .or_insert_with(|| super::real_dir(root, dir))
+            {
+                // A directory on the way was swapped for a link: the path leads
+                // elsewhere. The swap's own event walks that directory again.
+                if let Some(swapped) = swapped_ancestor(root, dir) {
+                    self.resync(root, &swapped, index, changes)?;
+                }
                 continue;
             }
             self.update(root, rel, index, changes)?;
@@ -379,11 +420,18 @@ impl Watcher {
         Ok(0)
     }
 
-    /// Drains the event queue.
+    /// Drains the event queue, keeping at most the event limit's worth of paths: past
+    /// it (a command that touched more than that, or processes it left behind that keep
+    /// writing), the sync is an overflow (one walk), the paths are dropped, and the
+    /// queue is read on without keeping them, up to [`DRAIN_FACTOR`] times the limit in
+    /// all, so that a writer that never stops neither keeps the sync from returning nor
+    /// grows its memory. What is left in the queue is read by the next sync.
     fn read(&mut self, options: &TrackerOptions) -> Result<Named, Fallback> {
+        let limit = options.queue_limit.unwrap_or(EVENT_LIMIT);
         let mut named = Named::default();
         let mut count = 0usize;
-        loop {
+        self.last_read = 0;
+        while count <= limit.saturating_mul(DRAIN_FACTOR) {
             let events = match self.inotify.read_events() {
                 Ok(events) => events,
                 Err(Errno::EAGAIN) => break,
@@ -391,6 +439,15 @@ impl Watcher {
                 Err(e) => return Err(Fallback::Failed(format!("reading inotify events: {e}"))),
             };
             count += events.len();
+            self.last_read = count;
+            if count > limit && !named.overflow {
+                named.overflow = true;
+            }
+            if named.overflow {
+                // The walk covers every path: keep none.
+                named.paths = BTreeSet::new();
+                named.subtrees = Vec::new();
+            }
             for event in events {
                 let mask = event.mask;
                 if mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
@@ -420,7 +477,9 @@ impl Watcher {
                             self.dir_wds.remove(&dir);
                         }
                     }
-                    named.subtrees.push(dir);
+                    if !named.overflow {
+                        named.subtrees.push(dir);
+                    }
                     continue;
                 }
                 if mask.intersects(AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF) {
@@ -436,9 +495,14 @@ impl Watcher {
                 if name == b".git" {
                     continue;
                 }
-                let rel = join(dir, name);
                 if name == b".gitignore" || name == b".ignore" {
                     named.ignore_changed = true;
+                }
+                if named.overflow {
+                    continue;
+                }
+                let rel = join(dir, name);
+                if name == b".gitignore" || name == b".ignore" {
                     named.subtrees.push(dir.clone());
                 }
                 if mask.contains(AddWatchFlags::IN_ISDIR)
@@ -454,10 +518,12 @@ impl Watcher {
                 named.paths.insert(rel);
             }
         }
-        if options.queue_limit.is_some_and(|limit| count > limit) {
-            named.overflow = true;
-        }
         Ok(named)
+    }
+
+    /// Events read by the last sync.
+    pub(super) fn last_read(&self) -> usize {
+        self.last_read
     }
 
     fn ignored(&mut self, rel: &[u8], is_dir: bool) -> bool {
