@@ -826,6 +826,61 @@ mod tests {
         assert_eq!(boxed.workspace.changed_files(), vec!["f.txt"]);
     }
 
+    /// What a watched workspace records of sandboxed and plain commands: the same.
+    #[tokio::test]
+    async fn a_watched_workspace_tracks_sandboxed_commands_like_plain_ones() {
+        use crate::changes::{TrackerOptions, TrackingMode};
+        let (_dir, plain) = ctx();
+        let (_dirs, boxed) = crate::test_support::sandboxed_ctx();
+        assert!(boxed.workspace.sandbox().is_active());
+        let mut seen = Vec::new();
+        for ctx in [&plain, &boxed] {
+            let root = ctx.workspace.root();
+            std::fs::create_dir_all(root.join("src/deep")).unwrap();
+            std::fs::write(root.join(".gitignore"), "target/\n").unwrap();
+            for name in ["a", "b", "c"] {
+                std::fs::write(root.join(format!("src/{name}.rs")), name).unwrap();
+            }
+            ctx.workspace.change_tracker().set_options(TrackerOptions {
+                watch_threshold: 0,
+                ..TrackerOptions::default()
+            });
+            bash(ctx, "true").await.unwrap();
+            assert_eq!(
+                ctx.workspace.change_tracker().mode(),
+                TrackingMode::Watching,
+                "{:?}",
+                ctx.workspace.change_tracker().fallback()
+            );
+            for command in [
+                "echo 1 >> src/a.rs && rm src/b.rs && mv src/c.rs src/c2.rs",
+                "mkdir -p gen/x target && echo > gen/x/out.rs && mv gen gen2 && echo > target/ignored",
+                // Forked into the background and writing after the command: killed with it
+                // (the sandbox ends its whole process tree, `setsid` included).
+                "(sleep 0.3; echo late > late-bg.txt) >/dev/null 2>&1 & echo started",
+            ] {
+                let out = bash(ctx, command).await.unwrap();
+                assert!(out.contains("exit code: 0"), "{command}: {out}");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            bash(ctx, "true").await.unwrap();
+            assert!(!root.join("late-bg.txt").exists());
+            seen.push(ctx.workspace.changes());
+        }
+        assert_eq!(seen[0], seen[1]);
+        let paths: Vec<&str> = seen[1].iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "gen2/x/out.rs",
+                "src/a.rs",
+                "src/b.rs",
+                "src/c.rs",
+                "src/c2.rs"
+            ]
+        );
+    }
+
     #[tokio::test]
     async fn sandboxed_background_processes_are_killed_and_reported() {
         let (_dirs, ctx) = crate::test_support::sandboxed_ctx();
