@@ -583,3 +583,76 @@ fn a_flood_of_events_is_read_only_up_to_its_limit_and_nothing_is_lost() {
     assert_eq!(f.tracker.mode(), TrackingMode::Watching);
     assert_eq!(f.run("echo >> src/f0007"), vec![m("src/f0007")]);
 }
+
+/// Set in the child process of [`the_kernels_watch_limit_falls_back_to_a_correct_scan`].
+const IN_USER_NAMESPACE: &str = "HARNEXT_TEST_WATCH_LIMIT_CHILD";
+
+/// The real limit, not the tracker's own budget: in a user namespace of its own (where
+/// `/proc/sys/user/max_inotify_watches` is this namespace's to set), the test binary runs
+/// this test again with room for the tree's watches and two more, so that
+/// `inotify_add_watch` fails with `ENOSPC` in the middle of a command.
+#[test]
+fn the_kernels_watch_limit_falls_back_to_a_correct_scan() {
+    if std::env::var_os(IN_USER_NAMESPACE).is_some() {
+        let probe = Fixture::new(watching());
+        probe.run("true");
+        // The tree's directories and `.git/info`.
+        let needed = probe.tracker.watched_dirs() + 1;
+        drop(probe);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::fs::write(
+            "/proc/sys/user/max_inotify_watches",
+            format!("{}\n", needed + 2),
+        )
+        .unwrap();
+        let f = Fixture::new(watching());
+        f.run("true");
+        assert_eq!(
+            f.tracker.mode(),
+            TrackingMode::Watching,
+            "{:?}",
+            f.tracker.fallback()
+        );
+        // `scenario` makes three directories in one command.
+        scenario(&f);
+        assert_eq!(f.tracker.mode(), TrackingMode::Scanning);
+        assert_eq!(f.tracker.fallback(), Some(Fallback::WatchLimit));
+        return;
+    }
+    let Some(unshare) = ["/usr/bin/unshare", "/bin/unshare"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        eprintln!("skipped: no unshare(1) on this machine");
+        return;
+    };
+    let probe = Command::new(unshare)
+        .args(["-U", "-r", "true"])
+        .stdin(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: user namespaces are not available here");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(unshare)
+        .args(["-U", "-r"])
+        .arg(exe)
+        .args([
+            "--exact",
+            "changes::tests::the_kernels_watch_limit_falls_back_to_a_correct_scan",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(IN_USER_NAMESPACE, "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+}
