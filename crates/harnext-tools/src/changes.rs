@@ -24,8 +24,10 @@
 //!   each command and the two indexes compared, which costs about 1.5 ms per 1,000 files.
 //!
 //! Watching falls back to scanning, without losing a change, when:
-//! - the inotify event queue overflows (`IN_Q_OVERFLOW`): the tree is walked once and
-//!   compared with the index, and watching goes on;
+//! - the inotify event queue overflows (`IN_Q_OVERFLOW`), or one sync meets more events
+//!   than [`TrackerOptions::queue_limit`]: the tree is walked once and compared with the
+//!   index, and watching goes on (a sync reads a bounded number of events, so processes
+//!   left writing without end can neither hold it nor grow its memory);
 //! - the watch limit is reached (`fs.inotify.max_user_watches`, or
 //!   [`TrackerOptions::max_watches`]; a tracker takes at most half of the user's limit so
 //!   as not to starve other programs), or inotify is not available: from then on, for the
@@ -43,7 +45,9 @@
 //!   the part of the tree under it;
 //! - hidden files are included (`.env`, `.github/workflows/*.yml` are sources), but `.git`
 //!   is never entered: git's own bookkeeping is not a change to the workspace;
-//! - symbolic links are recorded as entries (their own `lstat`) and never followed;
+//! - symbolic links are recorded as entries (their own `lstat`) and never followed: a
+//!   directory swapped for a link has its files reported deleted, and nothing written
+//!   through the link is reported;
 //! - directories are not entries: an empty new directory is not a changed file, a file
 //!   created in it is;
 //! - a file with several hard links is stamped again after every command, since a write
