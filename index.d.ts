@@ -84,22 +84,24 @@ export declare const builtinTools: readonly BuiltinToolName[]
 
 /**
  * The answer to a permission request. `args` replaces the call's arguments; `remember`
- * allows the same tool for the rest of the session; a deny `message` goes back to the
- * model as the tool's output (status `denied`).
+ * allows the same tool for the rest of the session; `escalate` relaxes the sandbox for
+ * this one call (only a request with `sandboxed: true`, and never with `remember`); a
+ * deny `message` goes back to the model as the tool's output (status `denied`).
  */
 export type Decision =
   | 'allow'
   | 'deny'
-  | 'defer'
-  | { behavior: 'allow'; args?: Record<string, unknown>; remember?: boolean }
+  | { behavior: 'allow'; args?: Record<string, unknown>; remember?: false; escalate: Escalation }
+  | { behavior: 'allow'; args?: Record<string, unknown>; remember?: boolean; escalate?: undefined }
   | { behavior: 'deny'; message?: string }
-  | { behavior: 'defer' }
 
-/** A tool call whose approval was deferred, waiting in its session. */
-export interface PendingApproval {
-  id: string
-  tool: string
-  args: Record<string, unknown>
+/**
+ * What one approved `bash` call may do beyond the sandbox: open network connections,
+ * and/or write in more directories (absolute, or relative to `cwd`; they must exist).
+ */
+export interface Escalation {
+  network?: boolean
+  writableRoots?: string[]
 }
 
 /** What `outputSchema` accepts. */
@@ -144,8 +146,6 @@ export interface RunResult<T = unknown> {
   /** Present when `success` is false and the run was not cancelled. */
   error?: HarnextError
   durationMs: number
-  /** With `stopReason` `'awaiting_approval'`: the calls waiting for a decision. */
-  pendingApprovals?: Array<PendingApproval>
 }
 
 
@@ -163,6 +163,11 @@ export declare class Agent {
   constructor(options: AgentOptions)
   /** The system prompt sent with every model call. */
   get systemPrompt(): string
+  /**
+   * What the sandbox of the agent's commands enforces (the chosen and the enforced
+   * mode, network, what is missing), as `run_start` and the system prompt say it.
+   */
+  sandboxStatus(): SandboxStatus
   /** The workspace directory, resolved. */
   get cwd(): string
   /**
@@ -175,12 +180,12 @@ export declare class Agent {
    * Runs the agent loop to the end. Resolves however the run ends (success, cancellation,
    * provider error, max steps); rejects only for misuse detected before it starts.
    */
-  run<S extends OutputSchema | undefined = undefined>(input: string | Message[] | ApprovalsInput, options?: RunOptions & { outputSchema?: S }): Promise<RunResult<OutputOf<S>>>
+  run<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions & { outputSchema?: S }): Promise<RunResult<OutputOf<S>>>
   /**
    * Streams the run's events. Returns at once; the run starts when iteration starts.
    * Breaking out of `for await` cancels the run like an abort.
    */
-  stream<S extends OutputSchema | undefined = undefined>(input: string | Message[] | ApprovalsInput, options?: RunOptions & { outputSchema?: S }): AsyncIterable<AgentEvent>
+  stream<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions & { outputSchema?: S }): AsyncIterable<AgentEvent>
   /** The sessions in a session directory, newest (last updated) first. */
   static listSessions(options?: SessionDirOptions | undefined | null): Promise<SessionInfo[]>
   /**
@@ -201,12 +206,18 @@ export declare class EventStream {}
 
 /** An event of a run. `run_start` is always first and `run_end` always last, exactly once. */
 export type AgentEvent =
-  | { type: 'run_start'; sessionId: string }
+  | { type: 'run_start'; sessionId: string; /** The sandbox of the run's commands: the chosen and the enforced mode. */
+  sandbox: RunSandbox }
   | { type: 'thinking'; text: string }
   | { type: 'text'; text: string }
   | { type: 'tool_call'; id: string; tool: string; args: Record<string, unknown> }
   | { type: 'tool_result'; id: string; status: ToolStatus; output: string }
   | { type: 'permission_request'; id: string; tool: string; args: Record<string, unknown>; /**
+     * Whether the call would run in the OS sandbox (`bash` with a sandbox in force);
+     * only such a call can be approved with `escalate`.
+     */
+    sandboxed: boolean; /** How it would be sandboxed, when it would. */
+    sandbox?: CallSandbox; /**
      * Answers the request (when the agent has no `onPermissionRequest`): call it from
      * inside the `for await` body; the run goes on when it has the decision.
      */
@@ -275,12 +286,6 @@ export interface AgentOptions {
   /** `false` keeps sessions in memory only (continued by this agent only). Default `true`. */
   persistSession?: boolean
   /**
-   * Where sessions are kept instead of files: `"postgres://..."` or `"redis://..."`
-   * (shared by every machine that names it). Takes precedence over `sessionDir` and
-   * `persistSession`.
-   */
-  sessionStore?: string
-  /**
    * The model's context window in tokens: the history is compacted as it nears it.
    * Default: by model family (200000 for Claude); unlimited for `"scripted"`.
    */
@@ -313,9 +318,12 @@ export interface AgentOptions {
   sandboxBestEffort?: boolean
 }
 
-/** The input of a run that answers a session's pending approvals. */
-export interface ApprovalsInput {
-  approvals: Record<string, Decision>
+/** How a call waiting for approval would be sandboxed. */
+export interface CallSandbox {
+  /** The enforced mode. */
+  mode: 'workspace-write' | 'read-only'
+  /** Whether the command would have network access. */
+  network: boolean
 }
 
 /** One block of a message of a session's history. */
@@ -327,7 +335,7 @@ export type ContentBlock =
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
   | { type: 'tool_result'; toolUseId: string; content: string; status: ToolStatus }
 
-export type ErrorCode = 'auth' | 'rate_limit' | 'overloaded' | 'bad_request' | 'context_overflow' | 'network' | 'timeout' | 'server' | 'max_steps' | 'max_tokens' | 'refusal' | 'content_filter' | 'output_invalid' | 'tool' | 'internal' | 'session_store'
+export type ErrorCode = 'auth' | 'rate_limit' | 'overloaded' | 'bad_request' | 'context_overflow' | 'network' | 'timeout' | 'server' | 'max_steps' | 'max_tokens' | 'refusal' | 'content_filter' | 'output_invalid' | 'tool' | 'internal'
 
 /** Where a forked session comes from. */
 export interface ForkedFrom {
@@ -345,8 +353,6 @@ export interface ForkSessionOptions {
   atMessage?: number
   /** The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`. */
   sessionDir?: string
-  /** A session store URL (`"postgres://..."`, `"redis://..."`) instead of the directory. */
-  sessionStore?: string
 }
 
 /** A run-time failure: in an `error` event, and in `RunResult.error`. */
@@ -438,6 +444,13 @@ export interface PermissionRequest {
   id: string
   tool: string
   args: Record<string, unknown>
+  /**
+   * Whether the call would run in the OS sandbox (`bash` with a sandbox in force);
+   * only such a call can be approved with `escalate`.
+   */
+  sandboxed: boolean
+  /** How it would be sandboxed, when it would. */
+  sandbox?: CallSandbox
 }
 
 /** Options of `run()` and `stream()` (and `signal`, declared with the JS layer's types). */
@@ -450,6 +463,34 @@ export interface RunOptions {
   outputSchema?: OutputSchema
   /** How many times the model may try again after an answer that does not match `outputSchema`. Default 2. */
   maxOutputRetries?: number
+}
+
+/** The sandbox of a run (`run_start`). */
+export interface RunSandbox {
+  /** The mode chosen with the `sandbox` option. */
+  requested: 'workspace-write' | 'read-only' | 'off'
+  /** The mode in force: the chosen one, or `"off"` when nothing confines commands. */
+  enforced: 'workspace-write' | 'read-only' | 'off'
+  /** Whether commands may open network connections. */
+  network: boolean
+  /** Whether part of the chosen mode is not enforced (`sandboxBestEffort`). */
+  partial: boolean
+}
+
+/** What the agent's sandbox enforces (`agent.sandboxStatus()`). */
+export interface SandboxStatus {
+  /** The mode chosen with the `sandbox` option. */
+  requested: 'workspace-write' | 'read-only' | 'off'
+  /** The mode in force: the chosen one, or `"off"` when nothing confines commands. */
+  enforced: 'workspace-write' | 'read-only' | 'off'
+  /** Whether commands may open network connections. */
+  network: boolean
+  /** Whether part of the chosen mode is not enforced (`sandboxBestEffort`). */
+  partial: boolean
+  /** One paragraph: what commands can and cannot do, and how it is enforced. */
+  summary: string
+  /** What the system could not enforce. */
+  missing: Array<string>
 }
 
 export interface ScriptToolCall {
@@ -507,19 +548,12 @@ export interface SessionData {
   compactions: number
   /** Tools allowed without asking for the rest of the session (`remember: true`). */
   allowedTools: Array<string>
-  /**
-   * Tool calls waiting for approvals (deferred decisions): answer them with
-   * `agent.run({ approvals: { [id]: decision } }, { sessionId })`.
-   */
-  pendingApprovals: Array<WaitingCall>
 }
 
 /** Options of `Agent.listSessions()` and `Agent.loadSession()`. */
 export interface SessionDirOptions {
   /** The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`. */
   sessionDir?: string
-  /** A session store URL (`"postgres://..."`, `"redis://..."`) instead of the directory. */
-  sessionStore?: string
 }
 
 /** A session as `Agent.listSessions()` lists it. */
@@ -554,7 +588,7 @@ export interface StopDetails {
   raw?: unknown
 }
 
-export type StopReason = 'end_turn' | 'max_steps' | 'cancelled' | 'error' | 'max_tokens' | 'refusal' | 'content_filter' | 'awaiting_approval'
+export type StopReason = 'end_turn' | 'max_steps' | 'cancelled' | 'error' | 'max_tokens' | 'refusal' | 'content_filter'
 
 export interface SystemPromptAppend {
   /** Text added after the built-in coding-agent prompt. */
@@ -590,11 +624,4 @@ export interface Usage {
    * one call of the run): the zeros mean "unknown", not "free". Absent otherwise.
    */
   unreported?: boolean
-}
-
-/** A tool call of a session waiting for an approval. */
-export interface WaitingCall {
-  id: string
-  tool: string
-  args: Record<string, unknown>
 }

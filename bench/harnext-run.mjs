@@ -4,7 +4,9 @@ import { Agent } from '../index.js';
 
 const mode = process.env.MODE;
 const cwd = process.env.BENCH_CWD || process.cwd();
-const make = () => new Agent({ model: 'anthropic/claude-bench', baseURL: process.env.MOCK_URL, apiKey: 'bench', cwd, maxSteps: 200 });
+// BENCH_SANDBOX: the agent's `sandbox` option (unset: the default, "workspace-write").
+const sandbox = process.env.BENCH_SANDBOX ? { sandbox: process.env.BENCH_SANDBOX } : {};
+const make = () => new Agent({ model: 'anthropic/claude-bench', baseURL: process.env.MOCK_URL, apiKey: 'bench', cwd, maxSteps: 200, ...sandbox });
 
 if (mode === 'cold') {
   const r = await make().run('hi');
@@ -12,6 +14,9 @@ if (mode === 'cold') {
 } else if (mode === 'steps') {
   const r = await make().run('go');
   console.log(JSON.stringify({ ok: r.success, steps: r.steps.length, maxRssKb: process.resourceUsage().maxRSS }));
+} else if (mode === 'changes') {
+  const r = await make().run('go');
+  console.log(JSON.stringify({ ok: r.success, filesChanged: r.filesChanged }));
 } else if (mode === 'stream') {
   let n = 0;
   let first = 0;

@@ -84,14 +84,16 @@ export declare const builtinTools: readonly BuiltinToolName[]
 
 /**
  * The answer to a permission request. `args` replaces the call's arguments; `remember`
- * allows the same tool for the rest of the session; a deny `message` goes back to the
- * model as the tool's output (status `denied`).
+ * allows the same tool for the rest of the session; `escalate` relaxes the sandbox for
+ * this one call (only a request with `sandboxed: true`, and never with `remember`); a
+ * deny `message` goes back to the model as the tool's output (status `denied`).
  */
 export type Decision =
   | 'allow'
   | 'deny'
   | 'defer'
-  | { behavior: 'allow'; args?: Record<string, unknown>; remember?: boolean }
+  | { behavior: 'allow'; args?: Record<string, unknown>; remember?: false; escalate: Escalation }
+  | { behavior: 'allow'; args?: Record<string, unknown>; remember?: boolean; escalate?: undefined }
   | { behavior: 'deny'; message?: string }
   | { behavior: 'defer' }
 
@@ -100,6 +102,15 @@ export interface PendingApproval {
   id: string
   tool: string
   args: Record<string, unknown>
+}
+
+/**
+ * What one approved `bash` call may do beyond the sandbox: open network connections,
+ * and/or write in more directories (absolute, or relative to `cwd`; they must exist).
+ */
+export interface Escalation {
+  network?: boolean
+  writableRoots?: string[]
 }
 
 /** What `outputSchema` accepts. */

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::callbacks::JsPermissionHandler;
 use crate::error::OrJs;
 use crate::events::RunResult;
+use crate::events::SandboxStatus;
 use crate::options::agent_config;
 use crate::options::run_request;
 use crate::options::AgentOptions;
@@ -61,6 +62,13 @@ impl Agent {
     #[napi(getter)]
     pub fn system_prompt(&self) -> String {
         self.inner.system_prompt().to_owned()
+    }
+
+    /// What the sandbox of the agent's commands enforces (the chosen and the enforced
+    /// mode, network, what is missing), as `run_start` and the system prompt say it.
+    #[napi]
+    pub fn sandbox_status(&self) -> SandboxStatus {
+        SandboxStatus::from(self.inner.sandbox_status())
     }
 
     /// The workspace directory, resolved.

@@ -52,6 +52,8 @@ pub(crate) struct AgentContext {
 pub(crate) struct RegisteredTool {
     pub tool: Arc<dyn Tool>,
     pub category: ToolCategory,
+    /// The call runs its command in the agent's OS sandbox (the built-in `bash`).
+    pub sandboxed: bool,
 }
 
 impl RegisteredTool {

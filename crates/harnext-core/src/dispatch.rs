@@ -6,7 +6,8 @@
 //! 2. **Authorization.** A tool the user allowed for the session runs; otherwise the
 //!    permission mode decides ([`permissions::gate`]): run, refuse, or ask. Asking emits
 //!    `permission_request` and waits for the run's [`PermissionHandler`], the wait raced
-//!    against cancellation. The answer may edit the arguments, remember the tool for the
+//!    against cancellation. The answer may edit the arguments, relax the sandbox for this
+//!    one call (an escalation, `bash` only), remember the tool for the
 //!    session, or deny with a message.
 //! 3. **Running**, raced against cancellation: on cancel the tool (which sees the same
 //!    cancellation through its context) gets [`TOOL_CANCEL_GRACE`] to stop what it
@@ -19,10 +20,12 @@ use std::time::Duration;
 use std::time::Instant;
 
 use harnext_protocol::AgentEvent;
+use harnext_protocol::CallSandbox;
 use harnext_protocol::ContentBlock;
 use harnext_protocol::PendingApproval;
 use harnext_protocol::ToolStatus;
 use harnext_protocol::ToolStep;
+use harnext_sandbox::Sandbox;
 use harnext_tools::cap_output;
 use harnext_tools::ToolContext;
 use harnext_tools::ToolError;
@@ -36,6 +39,7 @@ use crate::context::EventSink;
 use crate::context::RegisteredTool;
 use crate::permissions;
 use crate::permissions::Decision;
+use crate::permissions::Escalation;
 use crate::permissions::Gate;
 use crate::permissions::PermissionHandler;
 use crate::permissions::PermissionMode;
@@ -122,6 +126,7 @@ impl Dispatch<'_> {
                 Decision::Allow {
                     args: edited,
                     remember,
+                    escalate,
                 },
                 Some(registered),
             ) => {
@@ -131,7 +136,16 @@ impl Dispatch<'_> {
                 if let Some(edited) = edited {
                     args = edited;
                 }
-                self.execute(&id, registered, args.clone()).await
+                match escalate {
+                    Some(escalation) => match self.escalate(registered, &escalation) {
+                        Ok(sandbox) => {
+                            self.execute(&id, registered, args.clone(), Some(sandbox))
+                                .await
+                        }
+                        Err(stop) => Err(stop),
+                    },
+                    None => self.execute(&id, registered, args.clone(), None).await,
+                }
             }
             (Decision::Allow { .. }, None) => Err((
                 ToolStatus::Error,
@@ -202,23 +216,24 @@ impl Dispatch<'_> {
                 ),
             ));
         };
-        self.authorize(id, registered, args).await?;
-        self.execute(id, registered, args.clone()).await
+        let escalated = self.authorize(id, registered, args).await?;
+        self.execute(id, registered, args.clone(), escalated).await
     }
 
-    /// Whether the call may run; the answer to a permission request may edit `args`.
+    /// Whether the call may run; the answer to a permission request may edit `args`,
+    /// and may give this one call a relaxed sandbox (returned).
     async fn authorize(
         &self,
         id: &str,
         registered: &RegisteredTool,
         args: &mut Value,
-    ) -> Result<(), Stop> {
+    ) -> Result<Option<Arc<Sandbox>>, Stop> {
         let name = registered.tool.name();
         if self.session.is_allowed(name) {
-            return Ok(());
+            return Ok(None);
         }
         match permissions::gate(self.mode, registered.category) {
-            Gate::Run => return Ok(()),
+            Gate::Run => return Ok(None),
             Gate::Refuse => {
                 return Err((
                     ToolStatus::Denied,
@@ -230,17 +245,24 @@ impl Dispatch<'_> {
             }
             Gate::Ask => {}
         }
+        let sandbox = self.workspace.sandbox();
+        let call_sandbox = (registered.sandboxed && sandbox.is_active()).then(|| CallSandbox {
+            mode: sandbox.status().enforced.as_str().to_owned(),
+            network: sandbox.status().network,
+        });
         let request = PermissionRequest {
             id: id.to_owned(),
             tool: name.to_owned(),
             args: args.clone(),
             request_id: PermissionRequest::new_request_id(),
+            sandbox: call_sandbox.clone(),
         };
         self.events.emit(AgentEvent::PermissionRequest {
             id: request.id.clone(),
             tool: request.tool.clone(),
             args: request.args.clone(),
             request_id: request.request_id.clone(),
+            sandbox: call_sandbox,
         });
         let Some(handler) = self.handler else {
             return Err((
@@ -257,14 +279,19 @@ impl Dispatch<'_> {
             Ok(Decision::Allow {
                 args: edited,
                 remember,
+                escalate,
             }) => {
+                let escalated = match escalate {
+                    Some(escalation) => Some(self.escalate(registered, &escalation)?),
+                    None => None,
+                };
                 if remember {
                     self.session.allow(name);
                 }
                 if let Some(edited) = edited {
                     *args = edited;
                 }
-                Ok(())
+                Ok(escalated)
             }
             Ok(Decision::Deny { message }) => Err(denied(message)),
             Ok(Decision::Defer) => Err((ToolStatus::Cancelled, DEFERRED.to_owned())),
@@ -275,17 +302,52 @@ impl Dispatch<'_> {
         }
     }
 
-    /// Runs the tool, raced against the run's cancellation.
+    /// The sandbox of one call the user allowed with `escalation`. A tool that does not
+    /// run in the sandbox cannot be escalated: the call is denied, saying so.
+    fn escalate(
+        &self,
+        registered: &RegisteredTool,
+        escalation: &Escalation,
+    ) -> Result<Arc<Sandbox>, Stop> {
+        let sandbox = self.workspace.sandbox();
+        if !registered.sandboxed {
+            return Err((
+                ToolStatus::Denied,
+                format!(
+                    "The tool call was not run: the approval asked to escalate the sandbox, but `{}` does not run in the sandbox (only `bash` does). Allow it without `escalate`.",
+                    registered.tool.name()
+                ),
+            ));
+        }
+        if !sandbox.is_active() {
+            // No sandbox: the command already runs with the network and writes anywhere.
+            return Ok(sandbox.clone());
+        }
+        sandbox
+            .escalated(escalation.network, &escalation.writable_roots)
+            .map(Arc::new)
+            .map_err(|e| {
+                (
+                    ToolStatus::Denied,
+                    format!("The tool call was not run: the sandbox could not be escalated as approved ({e})."),
+                )
+            })
+    }
+
+    /// Runs the tool, raced against the run's cancellation; `escalated` is this call's
+    /// sandbox when the user relaxed it.
     async fn execute(
         &self,
         id: &str,
         registered: &RegisteredTool,
         args: Value,
+        escalated: Option<Arc<Sandbox>>,
     ) -> Result<String, Stop> {
         let ctx = ToolContext {
             workspace: self.workspace.clone(),
             cancel: self.cancel.child_token(),
             call_id: id.to_owned(),
+            escalated,
         };
         let mut running = registered.tool.call(args, ctx);
         let outcome = match (&mut running).or_cancel(self.cancel).await {

@@ -25,6 +25,7 @@ use harnext_protocol::OptionKey;
 use harnext_protocol::PendingApproval;
 use harnext_protocol::Role;
 use harnext_protocol::RunResult;
+use harnext_protocol::RunSandbox;
 use harnext_protocol::StopDetails;
 use harnext_protocol::StopReason;
 use harnext_protocol::ToolStatus;
@@ -107,8 +108,15 @@ impl Run {
         session.begin();
         // Every event, the result and the session pass through the agent's redactor.
         let events = events.redacting(&agent.redactor);
+        let status = agent.sandbox.status();
         events.emit(AgentEvent::RunStart {
             session_id: session.id().to_owned(),
+            sandbox: RunSandbox {
+                requested: status.requested.as_str().to_owned(),
+                enforced: status.enforced.as_str().to_owned(),
+                network: status.network,
+                partial: status.partial,
+            },
         });
         let mut state = LoopState {
             tools: RunTools::new(&agent),

@@ -100,6 +100,28 @@ pub struct RunResult {
     pub pending_approvals: Vec<PendingApproval>,
 }
 
+/// What the sandbox of a run is, for `run_start` and a header line.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RunSandbox {
+    /// The mode the user chose (`"workspace-write"`, `"read-only"` or `"off"`).
+    pub requested: String,
+    /// The mode in force: the chosen one, or `"off"` when nothing confines commands.
+    pub enforced: String,
+    /// Whether commands may open network connections.
+    pub network: bool,
+    /// Whether part of the chosen mode is not enforced (best effort).
+    pub partial: bool,
+}
+
+/// How a call waiting for approval would run in the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallSandbox {
+    /// The enforced mode (`"workspace-write"` or `"read-only"`).
+    pub mode: String,
+    /// Whether the command would have network access.
+    pub network: bool,
+}
+
 /// The events of a run, in the order the public contract gives: `run_start` first,
 /// `run_end` last and exactly once, `error` just before `run_end` on failure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +129,9 @@ pub struct RunResult {
 pub enum AgentEvent {
     RunStart {
         session_id: String,
+        /// The sandbox the run's commands are in: the chosen and the enforced mode.
+        #[serde(default)]
+        sandbox: RunSandbox,
     },
     Thinking {
         text: String,
@@ -134,6 +159,10 @@ pub enum AgentEvent {
         /// from outside the run is given for (`PendingPermissions::respond`), so a
         /// model that reuses a tool call id cannot mix two requests up.
         request_id: String,
+        /// How the call would run if allowed: in the OS sandbox (`Some`, the `bash`
+        /// tool with a sandbox in force) or not (`None`: other tools, or no sandbox).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sandbox: Option<CallSandbox>,
     },
     /// Usage of the model call that just ended.
     Usage(Usage),
