@@ -29,6 +29,7 @@ fn context(root: &Path) -> Res<ToolContext> {
         workspace: Arc::new(Workspace::new(root)?),
         cancel: CancellationToken::new(),
         call_id: "bench".to_string(),
+        escalated: None,
     })
 }
 
