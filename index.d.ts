@@ -84,14 +84,34 @@ export declare const builtinTools: readonly BuiltinToolName[]
 
 /**
  * The answer to a permission request. `args` replaces the call's arguments; `remember`
- * allows the same tool for the rest of the session; a deny `message` goes back to the
- * model as the tool's output (status `denied`).
+ * allows the same tool for the rest of the session; `escalate` relaxes the sandbox for
+ * this one call (only a request with `sandboxed: true`, and never with `remember`); a
+ * deny `message` goes back to the model as the tool's output (status `denied`).
  */
 export type Decision =
   | 'allow'
   | 'deny'
-  | { behavior: 'allow'; args?: Record<string, unknown>; remember?: boolean }
+  | 'defer'
+  | { behavior: 'allow'; args?: Record<string, unknown>; remember?: false; escalate: Escalation }
+  | { behavior: 'allow'; args?: Record<string, unknown>; remember?: boolean; escalate?: undefined }
   | { behavior: 'deny'; message?: string }
+  | { behavior: 'defer' }
+
+/** A tool call whose approval was deferred, waiting in its session. */
+export interface PendingApproval {
+  id: string
+  tool: string
+  args: Record<string, unknown>
+}
+
+/**
+ * What one approved `bash` call may do beyond the sandbox: open network connections,
+ * and/or write in more directories (absolute, or relative to `cwd`; they must exist).
+ */
+export interface Escalation {
+  network?: boolean
+  writableRoots?: string[]
+}
 
 /** What each hook is called with, by hook. `session` is the run's session id. */
 export interface HookInputs {
@@ -209,7 +229,8 @@ export interface RunResult<T = unknown> {
    * `end_turn` (success), `max_steps`, `cancelled`, `error`, or the model's turn stopped
    * short of an answer: `max_tokens` (cut at the output token limit), `refusal`,
    * `content_filter`; a budget was reached: `cost_budget` (`maxCostUsd`), `token_budget`
-   * (`maxTokens`), `time_budget` (`maxDurationMs`); or a hook blocked the run: `blocked`.
+   * (`maxTokens`), `time_budget` (`maxDurationMs`); a hook blocked the run: `blocked`; or
+   * tool calls wait for approvals given later: `awaiting_approval` (see `pendingApprovals`).
    * Only `end_turn` is a success.
    */
   stopReason: StopReason
@@ -220,6 +241,8 @@ export interface RunResult<T = unknown> {
   /** Present when `success` is false and the run was not cancelled. */
   error?: HarnextError
   durationMs: number
+  /** With `stopReason` `'awaiting_approval'`: the calls waiting for a decision. */
+  pendingApprovals?: Array<PendingApproval>
 }
 
 
@@ -237,6 +260,11 @@ export declare class Agent {
   constructor(options: AgentOptions)
   /** The system prompt sent with every model call. */
   get systemPrompt(): string
+  /**
+   * What the sandbox of the agent's commands enforces (the chosen and the enforced
+   * mode, network, what is missing), as `run_start` and the system prompt say it.
+   */
+  sandboxStatus(): SandboxStatus
   /** The workspace directory, resolved. */
   get cwd(): string
   /**
@@ -249,12 +277,12 @@ export declare class Agent {
    * Runs the agent loop to the end. Resolves however the run ends (success, cancellation,
    * provider error, max steps); rejects only for misuse detected before it starts.
    */
-  run<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions & { outputSchema?: S }): Promise<RunResult<OutputOf<S>>>
+  run<S extends OutputSchema | undefined = undefined>(input: string | Message[] | ApprovalsInput, options?: RunOptions & { outputSchema?: S }): Promise<RunResult<OutputOf<S>>>
   /**
    * Streams the run's events. Returns at once; the run starts when iteration starts.
    * Breaking out of `for await` cancels the run like an abort.
    */
-  stream<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions & { outputSchema?: S }): AgentStream
+  stream<S extends OutputSchema | undefined = undefined>(input: string | Message[] | ApprovalsInput, options?: RunOptions & { outputSchema?: S }): AgentStream
   /**
    * Sends a user message to this agent's run going on on `sessionId` (started with `run()`
    * or `stream()`): the run takes it in before its next model call. Throws when no run
@@ -287,12 +315,18 @@ export declare class EventStream {}
 
 /** An event of a run. `run_start` is always first and `run_end` always last, exactly once. */
 export type AgentEvent =
-  | { type: 'run_start'; sessionId: string }
+  | { type: 'run_start'; sessionId: string; /** The sandbox of the run's commands: the chosen and the enforced mode. */
+  sandbox: RunSandbox }
   | { type: 'thinking'; text: string }
   | { type: 'text'; text: string }
   | { type: 'tool_call'; id: string; tool: string; args: Record<string, unknown> }
   | { type: 'tool_result'; id: string; status: ToolStatus; output: string }
   | { type: 'permission_request'; id: string; tool: string; args: Record<string, unknown>; /**
+     * Whether the call would run in the OS sandbox (`bash` with a sandbox in force);
+     * only such a call can be approved with `escalate`.
+     */
+    sandboxed: boolean; /** How it would be sandboxed, when it would. */
+    sandbox?: CallSandbox; /**
      * Answers the request (when the agent has no `onPermissionRequest`): call it from
      * inside the `for await` body; the run goes on when it has the decision.
      */
@@ -367,6 +401,12 @@ export interface AgentOptions {
   /** `false` keeps sessions in memory only (continued by this agent only). Default `true`. */
   persistSession?: boolean
   /**
+   * Where sessions are kept instead of files: `"postgres://..."` or `"redis://..."`
+   * (shared by every machine that names it). Takes precedence over `sessionDir` and
+   * `persistSession`.
+   */
+  sessionStore?: string
+  /**
    * The model's context window in tokens: the history is compacted as it nears it.
    * Default: by model family (200000 for Claude); unlimited for `"scripted"`.
    */
@@ -425,6 +465,19 @@ export interface AgentOptions {
   maxDurationMs?: number
 }
 
+/** The input of a run that answers a session's pending approvals. */
+export interface ApprovalsInput {
+  approvals: Record<string, Decision>
+}
+
+/** How a call waiting for approval would be sandboxed. */
+export interface CallSandbox {
+  /** The enforced mode. */
+  mode: 'workspace-write' | 'read-only'
+  /** Whether the command would have network access. */
+  network: boolean
+}
+
 /** One block of a message of a session's history. */
 export type ContentBlock =
   | { type: 'text'; text: string }
@@ -434,7 +487,7 @@ export type ContentBlock =
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
   | { type: 'tool_result'; toolUseId: string; content: string; status: ToolStatus }
 
-export type ErrorCode = 'auth' | 'rate_limit' | 'overloaded' | 'bad_request' | 'context_overflow' | 'network' | 'timeout' | 'server' | 'max_steps' | 'max_tokens' | 'refusal' | 'content_filter' | 'output_invalid' | 'tool' | 'internal' | 'cost_budget' | 'token_budget' | 'time_budget' | 'blocked'
+export type ErrorCode = 'auth' | 'rate_limit' | 'overloaded' | 'bad_request' | 'context_overflow' | 'network' | 'timeout' | 'server' | 'max_steps' | 'max_tokens' | 'refusal' | 'content_filter' | 'output_invalid' | 'tool' | 'internal' | 'cost_budget' | 'token_budget' | 'time_budget' | 'blocked' | 'session_store'
 
 /** Where a forked session comes from. */
 export interface ForkedFrom {
@@ -452,6 +505,8 @@ export interface ForkSessionOptions {
   atMessage?: number
   /** The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`. */
   sessionDir?: string
+  /** A session store URL (`"postgres://..."`, `"redis://..."`) instead of the directory. */
+  sessionStore?: string
 }
 
 /** A run-time failure: in an `error` event, and in `RunResult.error`. */
@@ -556,6 +611,13 @@ export interface PermissionRequest {
   id: string
   tool: string
   args: Record<string, unknown>
+  /**
+   * Whether the call would run in the OS sandbox (`bash` with a sandbox in force);
+   * only such a call can be approved with `escalate`.
+   */
+  sandboxed: boolean
+  /** How it would be sandboxed, when it would. */
+  sandbox?: CallSandbox
 }
 
 /** Options of `run()` and `stream()` (and `signal`, declared with the JS layer's types). */
@@ -576,6 +638,34 @@ export interface RunOptions {
   maxDurationMs?: number
   /** Overrides the agent's `parallelToolCalls` for this run. */
   parallelToolCalls?: boolean
+}
+
+/** The sandbox of a run (`run_start`). */
+export interface RunSandbox {
+  /** The mode chosen with the `sandbox` option. */
+  requested: 'workspace-write' | 'read-only' | 'off'
+  /** The mode in force: the chosen one, or `"off"` when nothing confines commands. */
+  enforced: 'workspace-write' | 'read-only' | 'off'
+  /** Whether commands may open network connections. */
+  network: boolean
+  /** Whether part of the chosen mode is not enforced (`sandboxBestEffort`). */
+  partial: boolean
+}
+
+/** What the agent's sandbox enforces (`agent.sandboxStatus()`). */
+export interface SandboxStatus {
+  /** The mode chosen with the `sandbox` option. */
+  requested: 'workspace-write' | 'read-only' | 'off'
+  /** The mode in force: the chosen one, or `"off"` when nothing confines commands. */
+  enforced: 'workspace-write' | 'read-only' | 'off'
+  /** Whether commands may open network connections. */
+  network: boolean
+  /** Whether part of the chosen mode is not enforced (`sandboxBestEffort`). */
+  partial: boolean
+  /** One paragraph: what commands can and cannot do, and how it is enforced. */
+  summary: string
+  /** What the system could not enforce. */
+  missing: Array<string>
 }
 
 export interface ScriptToolCall {
@@ -642,12 +732,19 @@ export interface SessionData {
   compactions: number
   /** Tools allowed without asking for the rest of the session (`remember: true`). */
   allowedTools: Array<string>
+  /**
+   * Tool calls waiting for approvals (deferred decisions): answer them with
+   * `agent.run({ approvals: { [id]: decision } }, { sessionId })`.
+   */
+  pendingApprovals: Array<WaitingCall>
 }
 
 /** Options of `Agent.listSessions()` and `Agent.loadSession()`. */
 export interface SessionDirOptions {
   /** The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`. */
   sessionDir?: string
+  /** A session store URL (`"postgres://..."`, `"redis://..."`) instead of the directory. */
+  sessionStore?: string
 }
 
 /** A session as `Agent.listSessions()` lists it. */
@@ -682,7 +779,7 @@ export interface StopDetails {
   raw?: unknown
 }
 
-export type StopReason = 'end_turn' | 'max_steps' | 'cancelled' | 'error' | 'max_tokens' | 'refusal' | 'content_filter' | 'cost_budget' | 'token_budget' | 'time_budget' | 'blocked'
+export type StopReason = 'end_turn' | 'max_steps' | 'cancelled' | 'error' | 'max_tokens' | 'refusal' | 'content_filter' | 'cost_budget' | 'token_budget' | 'time_budget' | 'blocked' | 'awaiting_approval'
 
 export interface SystemPromptAppend {
   /** Text added after the built-in coding-agent prompt. */
@@ -718,4 +815,11 @@ export interface Usage {
    * one call of the run): the zeros mean "unknown", not "free". Absent otherwise.
    */
   unreported?: boolean
+}
+
+/** A tool call of a session waiting for an approval. */
+export interface WaitingCall {
+  id: string
+  tool: string
+  args: Record<string, unknown>
 }

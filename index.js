@@ -197,10 +197,24 @@ function describe(value) {
   return `${typeof value} ${String(value)}`
 }
 
-/** Throws when `input` is neither a string nor a list of `{ role, content }` messages. */
+/**
+ * Throws when `input` is neither a string, nor a list of `{ role, content }` messages,
+ * nor `{ approvals: { [callId]: decision } }` (the engine checks the decisions).
+ */
 function checkInput(input) {
-  const expected = 'expected a string or an array of messages { role: "user" | "assistant", content: string }'
+  const expected = 'expected a string or an array of messages { role: "user" | "assistant", content: string } (or { approvals: { [callId]: decision } } to answer pending approvals)'
   if (typeof input === 'string') return
+  if (input !== null && typeof input === 'object' && !Array.isArray(input) && Object.prototype.hasOwnProperty.call(input, 'approvals')) {
+    const { approvals, ...rest } = input
+    const extra = Object.keys(rest)
+    if (extra.length > 0) {
+      throw new TypeError(`invalid argument \`input\`: an approvals input has only \`approvals\`, got also \`${extra.join('`, `')}\``)
+    }
+    if (approvals === null || typeof approvals !== 'object' || Array.isArray(approvals)) {
+      throw new TypeError(`invalid argument \`input.approvals\`: expected an object of decisions by call id, got ${describe(approvals)}`)
+    }
+    return
+  }
   if (!Array.isArray(input)) {
     throw new TypeError(`invalid argument \`input\`: ${expected}, got ${describe(input)}`)
   }

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Agent } from '../index.js';
 import { startMock } from './helpers/mock.mjs';
@@ -80,7 +81,7 @@ test('--help lists every flag, the approval protocol and the exit codes', async 
   const r = await cli(['--help']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '');
-  for (const flag of ['-m, --model', '--permission-mode', '--max-steps', '--json', '--resume', '--cwd', '--system-prompt-append', '--script', '-h, --help', '--version']) {
+  for (const flag of ['-m, --model', '--permission-mode', '--sandbox', '--network', '--max-steps', '--json', '--resume', '--cwd', '--system-prompt-append', '--script', '-h, --help', '--version']) {
     assert.ok(r.stdout.includes(flag), `--help does not mention ${flag}`);
   }
   for (const mode of ['auto', 'manual', 'accept-edits', 'read-only']) assert.match(r.stdout, new RegExp(`\\b${mode}\\b`));
@@ -142,7 +143,8 @@ test('manual mode asks on stdin, also when it is not a terminal: y allows, n den
   // The prompts go to stderr (stdout is not a terminal), each followed by the answer read.
   assert.equal(
     r.stderr,
-    '? Allow bash(echo first)? [y]es / [n]o / [a]lways y\n? Allow bash(echo second)? [y]es / [n]o / [a]lways n\n',
+    '? Allow bash(echo first) in the sandbox? [y]es / [n]o / [a]lways / yes [w]ith network y\n' +
+      '? Allow bash(echo second) in the sandbox? [y]es / [n]o / [a]lways / yes [w]ith network n\n',
   );
   assert.match(r.stdout, /⏺ bash\(echo first\)\n {2}↳ ok · [\d.]+s · exit 0\n {4}first\n/);
   assert.match(r.stdout, /⏺ bash\(echo second\)\n {2}↳ denied: The user denied this tool call\./);
@@ -156,7 +158,7 @@ test('manual mode in --json: the requests are events, the answers come from stdi
   const events = jsonLines(r.stdout);
   assert.equal(events.filter((e) => e.type === 'permission_request').length, 2);
   assert.deepEqual(events.filter((e) => e.type === 'tool_result').map((e) => e.status), ['denied', 'ok']);
-  assert.match(r.stderr, /Allow bash\(echo first\)\? \[y\]es \/ \[n\]o \/ \[a\]lways n\n/);
+  assert.match(r.stderr, /Allow bash\(echo first\) in the sandbox\? \[y\]es \/ \[n\]o \/ \[a\]lways \/ yes \[w\]ith network n\n/);
 });
 
 test('manual mode: an unclear answer is asked again, "a" allows the tool for the rest of the session, end of input denies', async () => {
@@ -173,12 +175,52 @@ test('manual mode: an unclear answer is asked again, "a" allows the tool for the
   assert.deepEqual(jsonLines(eof.stdout).filter((e) => e.type === 'tool_result').map((e) => e.status), ['denied', 'denied']);
 });
 
+test('the header line and run_start give the chosen and the enforced sandbox; --sandbox and --network reach the agent', { skip: process.platform !== 'linux' }, async () => {
+  const cwd = workspace();
+  const human = await cli(['--script', script([{ text: 'Hi.' }]), '--cwd', cwd, 'hi']);
+  assert.equal(human.code, 0, human.stderr);
+  assert.match(human.stdout.split('\n')[0], / · sandbox workspace-write, no network · session sess_/);
+  const off = await cli(['--sandbox', 'off', '--script', script([{ text: 'Hi.' }]), '--cwd', cwd, 'hi']);
+  assert.match(off.stdout.split('\n')[0], / · no sandbox · session sess_/);
+  const ro = await cli(['--sandbox', 'read-only', '--network', '--script', script([{ text: 'Hi.' }]), '--cwd', cwd, 'hi']);
+  assert.match(ro.stdout.split('\n')[0], / · sandbox read-only, network · session sess_/);
+  const json = await cli(['--json', '--sandbox', 'read-only', '--script', script([{ toolCalls: [{ name: 'bash', args: { command: 'echo x > f.txt' } }] }, { text: 'ok' }]), '--cwd', cwd, 'go']);
+  assert.equal(json.code, 0, json.stderr);
+  const events = jsonLines(json.stdout);
+  assert.deepEqual(events[0].sandbox, { requested: 'read-only', enforced: 'read-only', network: false, partial: false });
+  assert.match(events.find((e) => e.type === 'tool_result').output, /Read-only file system|Permission denied/);
+  assert.ok(!fs.existsSync(path.join(cwd, 'f.txt')));
+});
+
+test('manual mode: "w" allows one sandboxed command with the network; the next one has none', { skip: process.platform !== 'linux' }, async () => {
+  const server = net.createServer((s) => s.end());
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const connect = `exec 3<>/dev/tcp/127.0.0.1/${server.address().port} && echo CONNECTED`;
+  try {
+    const cwd = workspace();
+    const turns = [{ toolCalls: [{ name: 'bash', args: { command: connect } }] }, { toolCalls: [{ name: 'bash', args: { command: connect } }] }, { text: 'ok' }];
+    const r = await cli(['--json', '--permission-mode', 'manual', '--script', script(turns), '--cwd', cwd, 'go'], { input: 'w\ny\n' });
+    assert.equal(r.code, 0, r.stderr);
+    const events = jsonLines(r.stdout);
+    const requests = events.filter((e) => e.type === 'permission_request');
+    assert.deepEqual(requests.map((e) => [e.sandboxed, e.sandbox]), [[true, { mode: 'workspace-write', network: false }], [true, { mode: 'workspace-write', network: false }]]);
+    const outputs = events.filter((e) => e.type === 'tool_result').map((e) => e.output);
+    assert.equal(outputs[0], 'CONNECTED\nexit code: 0');
+    assert.doesNotMatch(outputs[1], /CONNECTED/);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
 test('bad usage: a clear message on stderr, nothing on stdout, exit code 2', async () => {
   const cases = [
     [['--modle', 'x', 'task'], /unknown option --modle \(did you mean --model\?\)/],
     [['--frobnicate', 'task'], /unknown option --frobnicate\n/],
     [['--permission-mode', 'sometimes', 'task'], /invalid --permission-mode "sometimes": expected one of auto, manual, accept-edits, read-only/],
     [['--max-steps', '0', 'task'], /invalid --max-steps "0": expected an integer >= 1/],
+    [['--sandbox', 'strict', 'task'], /invalid --sandbox "strict": expected one of workspace-write, read-only, off/],
+    [['--sandbox'], /option --sandbox needs a value/],
+    [['--network=yes', 'task'], /option --network takes no value/],
     [['--max-steps', 'many', 'task'], /invalid --max-steps "many"/],
     [['--model'], /option --model needs a value/],
     [['--json'], /missing task/],

@@ -27,7 +27,7 @@ test('manual mode asks onPermissionRequest (sync) before writing, and emits perm
   });
   const events = [];
   for await (const e of agent.stream('write')) events.push(e);
-  assert.deepEqual(asked, [{ id: 'w1', tool: 'write_file', args: { path: 'a.txt', content: 'x' } }], 'read-only tools run without asking');
+  assert.deepEqual(asked, [{ id: 'w1', tool: 'write_file', args: { path: 'a.txt', content: 'x' }, sandboxed: false }], 'read-only tools run without asking');
   // For w1: tool_call, then permission_request, then tool_result, back to back.
   const at = events.findIndex((e) => e.type === 'tool_call' && e.id === 'w1');
   assert.deepEqual(events.slice(at, at + 3).map((e) => [e.type, e.id]), [['tool_call', 'w1'], ['permission_request', 'w1'], ['tool_result', 'w1']]);

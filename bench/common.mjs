@@ -3,6 +3,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -19,12 +20,17 @@ export async function startMock() {
   const { url } = JSON.parse(line);
   return {
     url,
+    pid: child.pid,
     async push(responses) {
       const r = await fetch(`${url}/_mock/responses`, { method: 'POST', body: JSON.stringify(responses) });
       if (!r.ok) throw new Error(await r.text());
     },
     async requests() { return (await fetch(`${url}/_mock/requests`)).json(); },
     async reset() { await fetch(`${url}/_mock/reset`, { method: 'POST' }); },
+    async recordBodies(on) {
+      const r = await fetch(`${url}/_mock/options`, { method: 'POST', body: JSON.stringify({ recordBodies: on }) });
+      if (!r.ok) throw new Error(await r.text());
+    },
     close() { child.stdin.end(); },
   };
 }
@@ -55,6 +61,19 @@ export function stats(xs) {
 }
 
 export const median = (xs) => stats(xs).median;
+
+/** CPU time (user + system) a process has used so far, in ms (Linux). */
+export function cpuMs(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/** The p-th percentile (0–100) of `xs`, nearest rank. */
+export function percentile(xs, p) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
 
 /** Gaps (µs) between the end of response i and the arrival of request i+1, at the mock. */
 export function stepGaps(requests) {

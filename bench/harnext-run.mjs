@@ -15,7 +15,9 @@ const lookup = tool({
   execute: async ({ key }) => new Promise((resolve) => setTimeout(() => resolve(`value of ${key}`), 20)),
 });
 const tools = process.env.LOOKUP === '1' ? [...builtinTools, lookup] : undefined;
-const make = () => new Agent({ model: 'anthropic/claude-bench', baseURL: process.env.MOCK_URL, apiKey: 'bench', cwd, maxSteps: 200, parallelToolCalls, tools });
+// BENCH_SANDBOX: the agent's `sandbox` option (unset: the default, "workspace-write").
+const sandbox = process.env.BENCH_SANDBOX ? { sandbox: process.env.BENCH_SANDBOX } : {};
+const make = () => new Agent({ model: 'anthropic/claude-bench', baseURL: process.env.MOCK_URL, apiKey: 'bench', cwd, maxSteps: 200, parallelToolCalls, tools, ...sandbox });
 
 if (mode === 'cold') {
   const r = await make().run('hi');
@@ -23,6 +25,9 @@ if (mode === 'cold') {
 } else if (mode === 'steps') {
   const r = await make().run('go');
   console.log(JSON.stringify({ ok: r.success, steps: r.steps.length, maxRssKb: process.resourceUsage().maxRSS }));
+} else if (mode === 'changes') {
+  const r = await make().run('go');
+  console.log(JSON.stringify({ ok: r.success, filesChanged: r.filesChanged }));
 } else if (mode === 'stream') {
   let n = 0;
   let first = 0;

@@ -7,12 +7,15 @@ import { HOOK_EVENTS } from './hooks.mjs';
 export const VERSION = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
 const PERMISSION_MODES = ['auto', 'manual', 'accept-edits', 'read-only'];
+const SANDBOX_MODES = ['workspace-write', 'read-only', 'off'];
 const DEFAULT_ANTHROPIC_MODEL = 'anthropic/claude-sonnet-4-5';
 const DEFAULT_OPENAI_MODEL = 'openai/gpt-5';
 
 const OPTIONS = {
   model: { type: 'string', short: 'm' },
   'permission-mode': { type: 'string' },
+  sandbox: { type: 'string' },
+  network: { type: 'boolean' },
   'max-steps': { type: 'string' },
   json: { type: 'boolean' },
   resume: { type: 'string' },
@@ -20,6 +23,7 @@ const OPTIONS = {
   'system-prompt-append': { type: 'string' },
   script: { type: 'string' },
   hook: { type: 'string', multiple: true },
+  'session-store': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 };
@@ -44,6 +48,12 @@ Options:
                                  tool that writes or runs commands; accept-edits: file edits
                                  allowed, commands ask; read-only: writing tools and
                                  commands are refused
+      --sandbox <mode>           how commands (bash, MCP servers) are confined by the OS:
+                                 workspace-write: writes only in the workspace and temp,
+                                 no credential folders (the default); read-only: no
+                                 writes; off: no sandbox
+      --network                  let sandboxed commands open network connections
+                                 (default: no network)
       --max-steps <n>            model calls before the run stops (default 50)
       --json                     print the run's events on stdout, one JSON object per line,
                                  and nothing else (prompts and errors go to stderr)
@@ -64,6 +74,9 @@ Options:
                                  (see the README's Hooks); exit status 2 denies the call
                                  (preToolUse) or blocks the run (userPromptSubmit), with
                                  stderr as the reason
+      --session-store <url>      keep the session in PostgreSQL (postgres://...) or Redis
+                                 (redis://...) instead of ~/.harnext/sessions; default
+                                 $HARNEXT_SESSION_STORE
   -h, --help                     show this help
       --version                  print the version
 
@@ -72,6 +85,9 @@ Approvals (manual and accept-edits modes): each request is asked as
 and answered by a line on stdin: y allows the call, n denies it, a allows that tool for
 the rest of the session. stdin does not have to be a terminal, so answers can be piped:
   printf 'y\\nn\\n' | harnext --permission-mode manual "..."
+A command that runs in the sandbox without network is asked as
+  Allow bash(npm test) in the sandbox? [y]es / [n]o / [a]lways / yes [w]ith network
+where w allows that one call with network access.
 A request still open when stdin ends is denied.
 
 Environment:
@@ -141,12 +157,15 @@ export function parseCli(argv) {
     json: Boolean(values.json),
     model: values.model,
     permissionMode: values['permission-mode'],
+    sandbox: values.sandbox,
+    network: values.network === undefined ? undefined : Boolean(values.network),
     maxSteps: undefined,
     resume: values.resume,
     cwd: values.cwd,
     systemPromptAppend: values['system-prompt-append'],
     script: values.script,
     hooks: [],
+    sessionStore: values['session-store'],
     task: positionals.join(' ').trim(),
   };
   if (opts.help || opts.version) return opts;
@@ -155,6 +174,9 @@ export function parseCli(argv) {
     throw new UsageError(
       `invalid --permission-mode ${JSON.stringify(opts.permissionMode)}: expected one of ${PERMISSION_MODES.join(', ')}`,
     );
+  }
+  if (opts.sandbox !== undefined && !SANDBOX_MODES.includes(opts.sandbox)) {
+    throw new UsageError(`invalid --sandbox ${JSON.stringify(opts.sandbox)}: expected one of ${SANDBOX_MODES.join(', ')}`);
   }
   if (values['max-steps'] !== undefined) {
     const s = values['max-steps'];
@@ -176,7 +198,7 @@ export function parseCli(argv) {
   if (opts.resume !== undefined && !/^sess_[0-9a-z]{10,}$/.test(opts.resume)) {
     throw new UsageError(`invalid --resume ${JSON.stringify(opts.resume)}: a session id looks like sess_k3v9x2m1q8ab`);
   }
-  for (const [flag, v] of [['--model', opts.model], ['--cwd', opts.cwd], ['--script', opts.script]]) {
+  for (const [flag, v] of [['--model', opts.model], ['--cwd', opts.cwd], ['--script', opts.script], ['--session-store', opts.sessionStore]]) {
     if (v !== undefined && v.trim() === '') throw new UsageError(`option ${flag} needs a value`);
   }
   if (opts.script !== undefined && opts.model !== undefined && opts.model !== 'scripted') {

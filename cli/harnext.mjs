@@ -65,7 +65,11 @@ class LineReader {
 }
 
 async function askPermission({ e, reader, out, signal, echo, c, answered = () => {} }) {
-  const question = `${c.yellow('?')} Allow ${e.tool}(${argsSummary(e.tool, e.args, 100)})? ${c.bold('[y]')}es / ${c.bold('[n]')}o / ${c.bold('[a]')}lways `;
+  // A sandboxed command without network can be allowed once with it (an escalation).
+  const withNetwork = e.sandboxed && e.sandbox && !e.sandbox.network;
+  const question =
+    `${c.yellow('?')} Allow ${e.tool}(${argsSummary(e.tool, e.args, 100)})${e.sandboxed ? ' in the sandbox' : ''}? ` +
+    `${c.bold('[y]')}es / ${c.bold('[n]')}o / ${c.bold('[a]')}lways${withNetwork ? ` / yes ${c.bold('[w]')}ith network` : ''} `;
   for (;;) {
     out(question);
     const answer = await reader.next(signal);
@@ -84,7 +88,8 @@ async function askPermission({ e, reader, out, signal, echo, c, answered = () =>
     if (a === 'y' || a === 'yes') return 'allow';
     if (a === 'n' || a === 'no') return 'deny';
     if (a === 'a' || a === 'always') return { behavior: 'allow', remember: true };
-    out(`${c.dim('answer y (yes), n (no) or a (always)')}\n`);
+    if (withNetwork && (a === 'w' || a === 'with network')) return { behavior: 'allow', escalate: { network: true } };
+    out(`${c.dim(`answer y (yes), n (no) or a (always)${withNetwork ? '; w allows this call with network access' : ''}`)}\n`);
   }
 }
 
@@ -141,6 +146,7 @@ async function main(argv) {
     return fail(EXIT_FAILED, `cannot load the harnext native addon: ${e.message}`);
   }
 
+  const sessionStore = opts.sessionStore ?? (process.env.HARNEXT_SESSION_STORE || undefined);
   let session = null;
   let script;
   let model;
@@ -148,7 +154,7 @@ async function main(argv) {
   try {
     if (opts.resume && typeof Agent.loadSession === 'function') {
       try {
-        session = await Agent.loadSession(opts.resume);
+        session = await Agent.loadSession(opts.resume, sessionStore ? { sessionStore } : undefined);
       } catch (e) {
         throw new UsageError(`cannot resume ${opts.resume}: ${e.message}`);
       }
@@ -170,8 +176,11 @@ async function main(argv) {
   }
 
   const agentOptions = { model, cwd };
+  if (sessionStore) agentOptions.sessionStore = sessionStore;
   if (script) agentOptions.script = script;
   if (opts.permissionMode) agentOptions.permissionMode = opts.permissionMode;
+  if (opts.sandbox !== undefined) agentOptions.sandbox = opts.sandbox;
+  if (opts.network !== undefined) agentOptions.network = opts.network;
   if (opts.maxSteps !== undefined) agentOptions.maxSteps = opts.maxSteps;
   if (opts.systemPromptAppend !== undefined) agentOptions.systemPrompt = { append: opts.systemPromptAppend };
   const hooks = commandHooks(opts.hooks, cwd);

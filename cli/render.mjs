@@ -79,6 +79,16 @@ export function argsSummary(tool, args = {}, max = 80) {
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
 /** The human rendering: streamed text, tool calls and results, a spinner, a summary. */
+/** The header's sandbox: the enforced mode, and the chosen one when they differ. */
+export function sandboxLabel(s) {
+  if (!s) return 'sandbox unknown';
+  if (s.enforced === 'off') return s.requested === 'off' ? 'no sandbox' : `no sandbox (${s.requested} asked, not enforced)`;
+  let label = `sandbox ${s.enforced}`;
+  if (s.requested !== s.enforced) label += ` (${s.requested} asked)`;
+  if (s.partial) label += ' (partial)';
+  return `${label}, ${s.network ? 'network' : 'no network'}`;
+}
+
 export class Renderer {
   constructor({ stdout, version, model, cwd, cost, resumed }) {
     this.stdout = stdout;
@@ -181,7 +191,7 @@ export class Renderer {
       case 'run_start': {
         const where = this.cwd === process.cwd() ? '.' : this.cwd.replace(os.homedir(), '~');
         this.line(
-          c.dim(`harnext ${this.version} · ${this.model} · ${where} · `) +
+          c.dim(`harnext ${this.version} · ${this.model} · ${where} · ${sandboxLabel(e.sandbox)} · `) +
             c.dim(this.resumed ? `resuming ${e.sessionId}${this.resumed.runs ? ` (${plural(this.resumed.runs, 'earlier run')})` : ''}` : `session ${e.sessionId}`),
         );
         this.line();

@@ -84,14 +84,34 @@ export declare const builtinTools: readonly BuiltinToolName[]
 
 /**
  * The answer to a permission request. `args` replaces the call's arguments; `remember`
- * allows the same tool for the rest of the session; a deny `message` goes back to the
- * model as the tool's output (status `denied`).
+ * allows the same tool for the rest of the session; `escalate` relaxes the sandbox for
+ * this one call (only a request with `sandboxed: true`, and never with `remember`); a
+ * deny `message` goes back to the model as the tool's output (status `denied`).
  */
 export type Decision =
   | 'allow'
   | 'deny'
-  | { behavior: 'allow'; args?: Record<string, unknown>; remember?: boolean }
+  | 'defer'
+  | { behavior: 'allow'; args?: Record<string, unknown>; remember?: false; escalate: Escalation }
+  | { behavior: 'allow'; args?: Record<string, unknown>; remember?: boolean; escalate?: undefined }
   | { behavior: 'deny'; message?: string }
+  | { behavior: 'defer' }
+
+/** A tool call whose approval was deferred, waiting in its session. */
+export interface PendingApproval {
+  id: string
+  tool: string
+  args: Record<string, unknown>
+}
+
+/**
+ * What one approved `bash` call may do beyond the sandbox: open network connections,
+ * and/or write in more directories (absolute, or relative to `cwd`; they must exist).
+ */
+export interface Escalation {
+  network?: boolean
+  writableRoots?: string[]
+}
 
 /** What each hook is called with, by hook. `session` is the run's session id. */
 export interface HookInputs {
@@ -209,7 +229,8 @@ export interface RunResult<T = unknown> {
    * `end_turn` (success), `max_steps`, `cancelled`, `error`, or the model's turn stopped
    * short of an answer: `max_tokens` (cut at the output token limit), `refusal`,
    * `content_filter`; a budget was reached: `cost_budget` (`maxCostUsd`), `token_budget`
-   * (`maxTokens`), `time_budget` (`maxDurationMs`); or a hook blocked the run: `blocked`.
+   * (`maxTokens`), `time_budget` (`maxDurationMs`); a hook blocked the run: `blocked`; or
+   * tool calls wait for approvals given later: `awaiting_approval` (see `pendingApprovals`).
    * Only `end_turn` is a success.
    */
   stopReason: StopReason
@@ -220,5 +241,7 @@ export interface RunResult<T = unknown> {
   /** Present when `success` is false and the run was not cancelled. */
   error?: HarnextError
   durationMs: number
+  /** With `stopReason` `'awaiting_approval'`: the calls waiting for a decision. */
+  pendingApprovals?: Array<PendingApproval>
 }
 

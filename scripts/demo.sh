@@ -51,4 +51,26 @@ fi
 
 # 3. The demo.
 say "running examples/demo.mjs"
-exec node examples/demo.mjs "$@"
+status=0
+node examples/demo.mjs "$@" || status=$?
+
+# 4. Its Python twin (python/examples/demo.py) on the same engine, through the PyO3 wheel
+#    built into a virtual environment under target/ (when python3 is here).
+if command -v python3 >/dev/null 2>&1 && [ -z "${HARNEXT_DEMO_NO_PYTHON:-}" ]; then
+  pyenv=target/pyenv
+  host=$(rustc -vV | sed -n 's/^host: //p')
+  [ -x "$pyenv/bin/python" ] || { say "creating $pyenv…"; python3 -m venv "$pyenv"; }
+  [ -x "$pyenv/bin/maturin" ] || { say "installing maturin into $pyenv…"; "$pyenv/bin/pip" install --quiet maturin >&2; }
+  installed="$pyenv/.harnext-wheel-installed"
+  if [ ! -f "$installed" ] || [ -n "$(find Cargo.toml Cargo.lock crates python/src python/harnext python/Cargo.toml -newer "$installed" -type f -print -quit)" ]; then
+    say "building the Python wheel (debug)…"
+    rm -rf target/wheels/demo
+    (cd python && "../$pyenv/bin/maturin" build --quiet --target "$host" -i "../$pyenv/bin/python" --out ../target/wheels/demo) >&2
+    "$pyenv/bin/pip" install --quiet --force-reinstall --no-deps target/wheels/demo/harnext-*.whl >&2
+    touch "$installed"
+  fi
+  echo
+  say "running python/examples/demo.py (the Python twin)"
+  "$pyenv/bin/python" python/examples/demo.py "$@" || status=$?
+fi
+exit "$status"

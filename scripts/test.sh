@@ -11,7 +11,7 @@ command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&
 command -v node >/dev/null || { echo "Node.js >= 20 is required" >&2; exit 1; }
 host=$(rustc -vV | sed -n 's/^host: //p')
 
-if [ ! -x node_modules/.bin/napi ] || [ ! -d node_modules/typescript ] || [ ! -d node_modules/@types/node ]; then
+if [ ! -x node_modules/.bin/napi ] || [ ! -d node_modules/typescript ] || [ ! -d node_modules/@types/node ] || [ ! -d node_modules/bullmq ]; then
   say "npm ci"
   npm ci --no-audit --no-fund
 fi
@@ -25,7 +25,7 @@ if [ "${CI:-}" = "true" ]; then
 fi
 
 say "no module imports another that imports it back (harnext-core, the binding)"
-node scripts/check-modules.mjs crates/harnext-core/src src
+node scripts/check-modules.mjs crates/harnext-core/src src python/src
 
 say "cargo fmt --check"
 cargo fmt --all --check
@@ -36,8 +36,41 @@ cargo clippy --workspace --all-targets --target "$host" -- -D warnings
 say "cargo build harnext-mock (the mock provider the Node tests start)"
 cargo build -p harnext-mock --bin harnext-mock --target "$host"
 
+# Session stores (issue 19): PostgreSQL and redis-server for the store tests, stopped on exit.
+# shellcheck source=scripts/test-servers.sh
+source scripts/test-servers.sh
+
 say "cargo test"
 cargo test --workspace --target "$host"
 
 say "node --test"
 node --test __test__/
+
+# ---- Python: the PyO3 binding (python/, crate harnext-python) and the harnext package ----
+# A virtual environment under target/ holds the build and test tools; the debug abi3 wheel
+# is built by maturin into the shared target folder, installed there, and tested with
+# pytest (against the same mock provider, and the Node addon built above for the
+# session-crossing tests) and mypy --strict over the stubs and the examples.
+pyenv=target/pyenv
+command -v python3 >/dev/null || { echo "Python >= 3.9 is required" >&2; exit 1; }
+if [ ! -x "$pyenv/bin/python" ]; then
+  say "python3 -m venv $pyenv"
+  python3 -m venv "$pyenv"
+fi
+if ! "$pyenv/bin/python" -c 'import maturin, pytest, mypy, pydantic, httpx' 2>/dev/null \
+   || [ ! -x "$pyenv/bin/maturin" ]; then
+  say "pip install maturin pytest mypy pydantic httpx (into $pyenv)"
+  "$pyenv/bin/pip" install --quiet --disable-pip-version-check maturin pytest mypy pydantic httpx
+fi
+
+say "maturin build (debug, abi3) -> target/wheels/debug; pip install the wheel"
+rm -rf target/wheels/debug
+(cd python && "../$pyenv/bin/maturin" build --quiet --target "$host" -i "../$pyenv/bin/python" --out ../target/wheels/debug)
+wheel=$(ls target/wheels/debug/harnext-*.whl)
+"$pyenv/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+
+say "pytest python/tests"
+HARNEXT_REQUIRE_NODE=1 HARNEXT_WHEEL="$PWD/$wheel" "$pyenv/bin/pytest" -q -p no:cacheprovider python/tests
+
+say "mypy --strict (the stubs, through python/tests/typing_check.py and the Python examples)"
+(cd python/tests && "../../$pyenv/bin/mypy" --strict --no-incremental typing_check.py ../examples)

@@ -9,7 +9,7 @@ use harnext_core::Agent as CoreAgent;
 use harnext_core::EventSink;
 use harnext_core::Run;
 use harnext_core::RunControl;
-use napi::bindgen_prelude::Either;
+use napi::bindgen_prelude::Either3;
 use napi::bindgen_prelude::Function;
 use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
@@ -21,9 +21,11 @@ use crate::callbacks::JsPermissionHandler;
 use crate::error::Invalid;
 use crate::error::OrJs;
 use crate::events::RunResult;
+use crate::events::SandboxStatus;
 use crate::options::agent_config;
 use crate::options::run_request;
 use crate::options::AgentOptions;
+use crate::options::ApprovalsInput;
 use crate::options::InputMessage;
 use crate::options::RunOptions;
 use crate::sessions;
@@ -72,6 +74,13 @@ impl Agent {
         self.inner.system_prompt().to_owned()
     }
 
+    /// What the sandbox of the agent's commands enforces (the chosen and the enforced
+    /// mode, network, what is missing), as `run_start` and the system prompt say it.
+    #[napi]
+    pub fn sandbox_status(&self) -> SandboxStatus {
+        SandboxStatus::from(self.inner.sandbox_status())
+    }
+
     /// The workspace directory, resolved.
     #[napi(getter)]
     pub fn cwd(&self) -> String {
@@ -94,13 +103,13 @@ impl Agent {
     /// provider error, max steps); rejects only for misuse detected before it starts.
     #[napi(
         ts_generic_types = "S extends OutputSchema | undefined = undefined",
-        ts_args_type = "input: string | Message[], options?: RunOptions & { outputSchema?: S }",
+        ts_args_type = "input: string | Message[] | ApprovalsInput, options?: RunOptions & { outputSchema?: S }",
         ts_return_type = "Promise<RunResult<OutputOf<S>>>"
     )]
     pub fn run<'env>(
         &self,
         env: &'env Env,
-        input: Either<String, Vec<InputMessage>>,
+        input: Either3<String, Vec<InputMessage>, ApprovalsInput>,
         options: Option<RunOptions>,
         link: Option<LinkFn<'env>>,
     ) -> napi::Result<PromiseRaw<'env, Value>> {
@@ -125,12 +134,12 @@ impl Agent {
     /// Breaking out of `for await` cancels the run like an abort.
     #[napi(
         ts_generic_types = "S extends OutputSchema | undefined = undefined",
-        ts_args_type = "input: string | Message[], options?: RunOptions & { outputSchema?: S }",
+        ts_args_type = "input: string | Message[] | ApprovalsInput, options?: RunOptions & { outputSchema?: S }",
         ts_return_type = "AgentStream"
     )]
     pub fn stream(
         &self,
-        input: Either<String, Vec<InputMessage>>,
+        input: Either3<String, Vec<InputMessage>, ApprovalsInput>,
         options: Option<RunOptions>,
     ) -> napi::Result<EventStream> {
         let (run, pending) = self.start(input, options, true)?;
@@ -221,7 +230,7 @@ impl Agent {
     /// `onPermissionRequest` answers permission requests through `respond()`.
     fn start(
         &self,
-        input: Either<String, Vec<InputMessage>>,
+        input: Either3<String, Vec<InputMessage>, ApprovalsInput>,
         options: Option<RunOptions>,
         streaming: bool,
     ) -> napi::Result<(Run, Option<Arc<PendingPermissions>>)> {

@@ -19,6 +19,8 @@ use napi::bindgen_prelude::Promise;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::Status;
 use napi_derive::napi;
+
+use crate::events::CallSandbox;
 use serde_json::Value;
 
 /// `onPermissionRequest`, made async by the JS facade (`index.js`), so a sync callback
@@ -34,6 +36,11 @@ pub struct PermissionRequest {
     pub tool: String,
     #[napi(ts_type = "Record<string, unknown>")]
     pub args: Value,
+    /// Whether the call would run in the OS sandbox (`bash` with a sandbox in force);
+    /// only such a call can be approved with `escalate`.
+    pub sandboxed: bool,
+    /// How it would be sandboxed, when it would.
+    pub sandbox: Option<CallSandbox>,
 }
 
 pub struct JsPermissionHandler {
@@ -61,6 +68,8 @@ impl PermissionHandler for JsPermissionHandler {
                     id: request.id,
                     tool: request.tool,
                     args: request.args,
+                    sandboxed: request.sandbox.is_some(),
+                    sandbox: request.sandbox.map(CallSandbox::from),
                 })
                 .await
                 .map_err(failed)?;

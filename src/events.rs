@@ -42,6 +42,7 @@ pub enum StopReason {
     TokenBudget,
     TimeBudget,
     Blocked,
+    AwaitingApproval,
 }
 
 #[napi(string_enum = "snake_case")]
@@ -67,6 +68,7 @@ pub enum ErrorCode {
     TokenBudget,
     TimeBudget,
     Blocked,
+    SessionStore,
 }
 
 /// Token accounting: one model call's in a `usage` event, the run's totals in `RunResult.usage`.
@@ -162,6 +164,9 @@ pub struct RunResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<HarnextError>,
     pub duration_ms: i64,
+    /// With stop reason `awaiting_approval`: the calls waiting for a decision.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending_approvals: Vec<core::PendingApproval>,
 }
 
 /// An event of a run. `run_start` is always first and `run_end` always last, exactly once.
@@ -172,7 +177,11 @@ pub struct RunResult {
 )]
 pub enum AgentEvent {
     /// The loop begins.
-    RunStart { session_id: String },
+    RunStart {
+        session_id: String,
+        /// The sandbox of the run's commands: the chosen and the enforced mode.
+        sandbox: RunSandbox,
+    },
     /// A chunk of model reasoning (providers that expose it).
     Thinking { text: String },
     /// A chunk of the assistant's reply.
@@ -196,6 +205,11 @@ pub enum AgentEvent {
         tool: String,
         #[napi(ts_type = "Record<string, unknown>")]
         args: Value,
+        /// Whether the call would run in the OS sandbox (`bash` with a sandbox in force);
+        /// only such a call can be approved with `escalate`.
+        sandboxed: bool,
+        /// How it would be sandboxed, when it would.
+        sandbox: Option<CallSandbox>,
         /// Answers the request (when the agent has no `onPermissionRequest`): call it from
         /// inside the `for await` body; the run goes on when it has the decision.
         #[napi(ts_type = "(decision: Decision) => void")]
@@ -283,6 +297,7 @@ impl From<core::StopReason> for StopReason {
             core::StopReason::TokenBudget => StopReason::TokenBudget,
             core::StopReason::TimeBudget => StopReason::TimeBudget,
             core::StopReason::Blocked => StopReason::Blocked,
+            core::StopReason::AwaitingApproval => StopReason::AwaitingApproval,
         }
     }
 }
@@ -309,6 +324,7 @@ impl From<core::ErrorCode> for ErrorCode {
             core::ErrorCode::TokenBudget => ErrorCode::TokenBudget,
             core::ErrorCode::TimeBudget => ErrorCode::TimeBudget,
             core::ErrorCode::Blocked => ErrorCode::Blocked,
+            core::ErrorCode::SessionStore => ErrorCode::SessionStore,
         }
     }
 }
@@ -377,6 +393,7 @@ impl From<core::RunResult> for RunResult {
             output: r.output,
             error: r.error.map(HarnextError::from),
             duration_ms: int(r.duration_ms),
+            pending_approvals: r.pending_approvals,
         }
     }
 }
@@ -417,6 +434,83 @@ impl ToNapiValue for Responder {
     }
 }
 
+/// The sandbox of a run (`run_start`).
+#[napi(object, object_from_js = false)]
+pub struct RunSandbox {
+    /// The mode chosen with the `sandbox` option.
+    #[napi(ts_type = "'workspace-write' | 'read-only' | 'off'")]
+    pub requested: String,
+    /// The mode in force: the chosen one, or `"off"` when nothing confines commands.
+    #[napi(ts_type = "'workspace-write' | 'read-only' | 'off'")]
+    pub enforced: String,
+    /// Whether commands may open network connections.
+    pub network: bool,
+    /// Whether part of the chosen mode is not enforced (`sandboxBestEffort`).
+    pub partial: bool,
+}
+
+impl From<core::RunSandbox> for RunSandbox {
+    fn from(s: core::RunSandbox) -> Self {
+        RunSandbox {
+            requested: s.requested,
+            enforced: s.enforced,
+            network: s.network,
+            partial: s.partial,
+        }
+    }
+}
+
+/// What the agent's sandbox enforces (`agent.sandboxStatus()`).
+#[napi(object, object_from_js = false)]
+pub struct SandboxStatus {
+    /// The mode chosen with the `sandbox` option.
+    #[napi(ts_type = "'workspace-write' | 'read-only' | 'off'")]
+    pub requested: String,
+    /// The mode in force: the chosen one, or `"off"` when nothing confines commands.
+    #[napi(ts_type = "'workspace-write' | 'read-only' | 'off'")]
+    pub enforced: String,
+    /// Whether commands may open network connections.
+    pub network: bool,
+    /// Whether part of the chosen mode is not enforced (`sandboxBestEffort`).
+    pub partial: bool,
+    /// One paragraph: what commands can and cannot do, and how it is enforced.
+    pub summary: String,
+    /// What the system could not enforce.
+    pub missing: Vec<String>,
+}
+
+impl From<&harnext_core::sandbox::SandboxStatus> for SandboxStatus {
+    fn from(s: &harnext_core::sandbox::SandboxStatus) -> Self {
+        SandboxStatus {
+            requested: s.requested.as_str().to_owned(),
+            enforced: s.enforced.as_str().to_owned(),
+            network: s.network,
+            partial: s.partial,
+            summary: s.summary.clone(),
+            missing: s.missing.clone(),
+        }
+    }
+}
+
+/// How a call waiting for approval would be sandboxed.
+#[napi(object)]
+pub struct CallSandbox {
+    /// The enforced mode.
+    #[napi(ts_type = "'workspace-write' | 'read-only'")]
+    pub mode: String,
+    /// Whether the command would have network access.
+    pub network: bool,
+}
+
+impl From<core::CallSandbox> for CallSandbox {
+    fn from(s: core::CallSandbox) -> Self {
+        CallSandbox {
+            mode: s.mode,
+            network: s.network,
+        }
+    }
+}
+
 impl AgentEvent {
     /// Converts a core event; `pending` answers the `respond()` of permission requests.
     pub fn from_core(e: core::AgentEvent, pending: &Option<Arc<PendingPermissions>>) -> Self {
@@ -426,6 +520,7 @@ impl AgentEvent {
                 tool,
                 args,
                 request_id,
+                sandbox,
             } => AgentEvent::PermissionRequest {
                 respond: Responder {
                     pending: pending.clone(),
@@ -434,8 +529,16 @@ impl AgentEvent {
                 id,
                 tool,
                 args,
+                sandboxed: sandbox.is_some(),
+                sandbox: sandbox.map(CallSandbox::from),
             },
-            core::AgentEvent::RunStart { session_id } => AgentEvent::RunStart { session_id },
+            core::AgentEvent::RunStart {
+                session_id,
+                sandbox,
+            } => AgentEvent::RunStart {
+                session_id,
+                sandbox: sandbox.into(),
+            },
             core::AgentEvent::Thinking { text } => AgentEvent::Thinking { text },
             core::AgentEvent::Text { text } => AgentEvent::Text { text },
             core::AgentEvent::ToolCall { id, tool, args } => {

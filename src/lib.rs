@@ -38,6 +38,7 @@ pub use mcp::McpHttpServer;
 pub use mcp::McpStdioServer;
 pub use options::option_names_problem;
 pub use options::AgentOptions;
+pub use options::ApprovalsInput;
 pub use options::InputMessage;
 pub use options::RunOptions;
 pub use options::ScriptToolCall;

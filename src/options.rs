@@ -19,6 +19,7 @@ use harnext_core::RunInput;
 use harnext_core::RunRequest;
 use harnext_core::SystemPrompt;
 use napi::bindgen_prelude::Either;
+use napi::bindgen_prelude::Either3;
 use napi_derive::napi;
 use serde_json::Value;
 
@@ -99,6 +100,10 @@ pub struct AgentOptions {
     pub session_dir: Option<String>,
     /// `false` keeps sessions in memory only (continued by this agent only). Default `true`.
     pub persist_session: Option<bool>,
+    /// Where sessions are kept instead of files: `"postgres://..."` or `"redis://..."`
+    /// (shared by every machine that names it). Takes precedence over `sessionDir` and
+    /// `persistSession`.
+    pub session_store: Option<String>,
     /// The model's context window in tokens: the history is compacted as it nears it.
     /// Default: by model family (200000 for Claude); unlimited for `"scripted"`.
     pub context_window: Option<f64>,
@@ -323,6 +328,9 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     if let Some(p) = o.persist_session {
         c.persist_session = p;
     }
+    if let Some(url) = o.session_store {
+        c.session_store = Some(harnext_core::store::store_option(&url)?);
+    }
     if let Some(v) = o.context_window {
         c.context_window = Some(u64::from(option_integer(OptionKey::ContextWindow, v, 1)?));
     }
@@ -362,10 +370,17 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     Ok((c, o.on_permission_request))
 }
 
+/// The input of a run that answers a session's pending approvals.
+#[napi(object, object_to_js = false)]
+pub struct ApprovalsInput {
+    #[napi(ts_type = "Record<string, Decision>")]
+    pub approvals: Value,
+}
+
 /// The core's run request: the input, and the options but `signal` (linked by index.js)
 /// and the permission handler (the agent's).
 pub fn run_request(
-    input: Either<String, Vec<InputMessage>>,
+    input: Either3<String, Vec<InputMessage>, ApprovalsInput>,
     options: Option<RunOptions>,
 ) -> Result<RunRequest, Invalid> {
     let mut request = RunRequest::new(run_input(input)?);
@@ -425,10 +440,18 @@ fn budget(
     })
 }
 
-fn run_input(input: Either<String, Vec<InputMessage>>) -> Result<RunInput, Invalid> {
+fn run_input(
+    input: Either3<String, Vec<InputMessage>, ApprovalsInput>,
+) -> Result<RunInput, Invalid> {
     match input {
-        Either::A(text) => Ok(RunInput::Text(text)),
-        Either::B(messages) => messages
+        Either3::A(text) => Ok(RunInput::Text(text)),
+        Either3::C(ApprovalsInput { approvals }) => match approvals {
+            Value::Object(map) => Ok(RunInput::Approvals(map)),
+            other => Err(Invalid(format!(
+                "`approvals`: expected an object of decisions by call id, got {other}"
+            ))),
+        },
+        Either3::B(messages) => messages
             .into_iter()
             .enumerate()
             .map(|(i, m)| match m.role.as_str() {

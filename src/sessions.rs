@@ -8,8 +8,10 @@ use harnext_core::protocol as core;
 use harnext_core::protocol::OptionKey;
 use harnext_core::session;
 use harnext_core::FileStore;
+use harnext_core::SessionStore;
 use napi_derive::napi;
 use serde_json::Value;
+use std::sync::Arc;
 
 use crate::error::Invalid;
 use crate::error::JsError;
@@ -24,6 +26,8 @@ use crate::options::integer;
 pub struct SessionDirOptions {
     /// The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`.
     pub session_dir: Option<String>,
+    /// A session store URL (`"postgres://..."`, `"redis://..."`) instead of the directory.
+    pub session_store: Option<String>,
 }
 
 /// Options of `Agent.forkSession()`.
@@ -34,6 +38,8 @@ pub struct ForkSessionOptions {
     pub at_message: Option<f64>,
     /// The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`.
     pub session_dir: Option<String>,
+    /// A session store URL (`"postgres://..."`, `"redis://..."`) instead of the directory.
+    pub session_store: Option<String>,
 }
 
 /// Where a forked session comes from.
@@ -133,6 +139,19 @@ pub struct SessionData {
     pub compactions: u32,
     /// Tools allowed without asking for the rest of the session (`remember: true`).
     pub allowed_tools: Vec<String>,
+    /// Tool calls waiting for approvals (deferred decisions): answer them with
+    /// `agent.run({ approvals: { [id]: decision } }, { sessionId })`.
+    pub pending_approvals: Vec<WaitingCall>,
+}
+
+/// A tool call of a session waiting for an approval.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct WaitingCall {
+    pub id: String,
+    pub tool: String,
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub args: Value,
 }
 
 fn ms(n: u64) -> f64 {
@@ -146,7 +165,13 @@ fn int(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn store(session_dir: Option<String>) -> napi::Result<FileStore> {
+fn store(
+    session_dir: Option<String>,
+    session_store: Option<String>,
+) -> napi::Result<Arc<dyn SessionStore>> {
+    if let Some(url) = session_store {
+        return harnext_core::store::store_option(&url).or_js();
+    }
     let dir = match session_dir {
         Some(d) if d.trim().is_empty() => {
             return Err(Invalid(format!(
@@ -158,7 +183,7 @@ fn store(session_dir: Option<String>) -> napi::Result<FileStore> {
         Some(d) => PathBuf::from(d),
         None => FileStore::default_dir().or_js()?,
     };
-    Ok(FileStore::new(dir))
+    Ok(Arc::new(FileStore::new(dir)))
 }
 
 /// Runs blocking file work off the JavaScript thread and off the async workers.
@@ -228,8 +253,9 @@ impl From<core::Message> for SessionMessage {
 
 /// The sessions in a session directory, newest (last updated) first.
 pub async fn list(options: Option<SessionDirOptions>) -> napi::Result<Vec<SessionInfo>> {
-    let store = store(options.and_then(|o| o.session_dir))?;
-    let list = blocking(move || session::list(&store)).await?;
+    let (dir, url) = options.map_or((None, None), |o| (o.session_dir, o.session_store));
+    let store = store(dir, url)?;
+    let list = blocking(move || session::list(store.as_ref())).await?;
     Ok(list
         .into_iter()
         .map(|s| SessionInfo {
@@ -246,8 +272,9 @@ pub async fn list(options: Option<SessionDirOptions>) -> napi::Result<Vec<Sessio
 
 /// A session read back.
 pub async fn load(id: String, options: Option<SessionDirOptions>) -> napi::Result<SessionData> {
-    let store = store(options.and_then(|o| o.session_dir))?;
-    let d = blocking(move || session::load(&store, &id)).await?;
+    let (dir, url) = options.map_or((None, None), |o| (o.session_dir, o.session_store));
+    let store = store(dir, url)?;
+    let d = blocking(move || session::load(store.as_ref(), &id)).await?;
     Ok(SessionData {
         id: d.id,
         messages: d.messages.into_iter().map(SessionMessage::from).collect(),
@@ -262,14 +289,23 @@ pub async fn load(id: String, options: Option<SessionDirOptions>) -> napi::Resul
         runs: d.runs,
         compactions: d.compactions,
         allowed_tools: d.allowed_tools,
+        pending_approvals: d
+            .pending_approvals
+            .into_iter()
+            .map(|p| WaitingCall {
+                id: p.id,
+                tool: p.tool,
+                args: p.args,
+            })
+            .collect(),
     })
 }
 
 /// Copies a session into a new one in the same directory; the new id.
 pub async fn fork(id: String, options: Option<ForkSessionOptions>) -> napi::Result<String> {
-    let (at, dir) = match options {
-        Some(o) => (o.at_message, o.session_dir),
-        None => (None, None),
+    let (at, dir, url) = match options {
+        Some(o) => (o.at_message, o.session_dir, o.session_store),
+        None => (None, None, None),
     };
     let at = match at {
         None => None,
@@ -280,6 +316,6 @@ pub async fn fork(id: String, options: Option<ForkSessionOptions>) -> napi::Resu
             Some(usize::try_from(n).unwrap_or(usize::MAX))
         }
     };
-    let store = store(dir)?;
-    blocking(move || session::fork(&store, &id, at)).await
+    let store = store(dir, url)?;
+    blocking(move || session::fork(store.as_ref(), &id, at)).await
 }

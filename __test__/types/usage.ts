@@ -89,7 +89,7 @@ export async function main(): Promise<RunResult | undefined> {
 
 // Custom tools: args are inferred from the schema.
 import { tool, jsonSchema, builtinTools } from "../../index.js";
-import type { Decision, Tool } from "../../index.js";
+import type { Decision, Escalation, Tool } from "../../index.js";
 import { z } from "zod";
 
 export const weather = tool({
@@ -127,6 +127,28 @@ export async function approvals(agent: Agent): Promise<void> {
 // @ts-expect-error: a decision must be one of the documented forms
 const badDecision: Decision = { behavior: "maybe" };
 void [typedTool, decisions, badDecision];
+
+// The sandbox: run_start's modes, sandboxStatus(), a request's `sandboxed`, escalation.
+export async function sandboxed(agent: Agent): Promise<void> {
+  const status = agent.sandboxStatus();
+  const modes: string = `${status.requested} ${status.enforced} ${status.network} ${status.partial} ${status.summary} ${status.missing.join()}`;
+  void modes;
+  for await (const e of agent.stream("x")) {
+    if (e.type === "run_start") {
+      const enforced: "workspace-write" | "read-only" | "off" = e.sandbox.enforced;
+      void [enforced, e.sandbox.requested, e.sandbox.network, e.sandbox.partial];
+    }
+    if (e.type === "permission_request") {
+      const network: boolean | undefined = e.sandbox?.network;
+      void network;
+      e.respond(e.sandboxed ? { behavior: "allow", escalate: { network: true, writableRoots: ["../shared"] } } : "allow");
+    }
+  }
+}
+const escalation: Escalation = { network: true };
+// @ts-expect-error: an escalation is for one call, never remembered
+const rememberedEscalation: Decision = { behavior: "allow", remember: true, escalate: escalation };
+void rememberedEscalation;
 
 // Structured output: result.output is typed from the schema.
 export async function structured(agent: Agent): Promise<void> {

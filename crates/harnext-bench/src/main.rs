@@ -1,17 +1,22 @@
-//! A benchmark of harnext's search tools and the change scan of its shell tool (not a
-//! test: it asserts nothing about time). Run it through `bench/tools/run.sh`.
+//! Benchmarks of harnext's tools on a generated tree (not tests: they assert nothing
+//! about time). Run them through `bench/tools/run.sh`.
 //!
-//! It generates a deterministic tree (100,000 files by default) in a temporary
-//! directory, then times, as medians of several runs with min and max:
+//! `harnext-bench [--files N] [--runs N] [--dir PATH] [--no-rg] [--git]` generates a
+//! deterministic tree (100,000 files by default) in a temporary directory, then times, as
+//! medians of several runs with min and max:
 //! - the `grep` tool against the `rg` command line on the same patterns and modes
 //!   (`rg -n`, `rg -l`, `rg -c`), run alternately, with the ratio of the medians;
 //! - the `glob` tool against `rg --files -g`;
-//! - the change scan of the `bash` tool (one snapshot, the diff of two) against
-//!   `rg --files`, and a `bash` call of `true` in that tree against one in an empty
-//!   directory (the cost a call pays for tracking changes).
+//! - the ways of tracking what a `bash` command changed (see [`tracking`]): a walk of
+//!   the tree (against `rg --files`), a re-stamp of every known path, `git status`
+//!   (with `--git`: the tree is made a git repository first), and the inotify watcher
+//!   harnext uses, with what a `bash` call costs in the tree.
 //!
-//! Options: `--files N`, `--runs N`, `--dir PATH` (generate there and keep it),
-//! `--no-rg` (skip the rg columns).
+//! `harnext-bench tree --dir PATH [--files N] [--empty]` only generates (or reuses) the
+//! tree, for `bench/run.mjs`.
+
+mod tracking;
+mod tree;
 
 use std::error::Error;
 use std::fmt::Write as _;
@@ -20,10 +25,11 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use harnext_tools::changes::Snapshot;
 use harnext_tools::{BashTool, GlobTool, GrepTool, Tool, ToolContext, Workspace};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
+
+use tree::Tree;
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
@@ -32,6 +38,10 @@ struct Opts {
     runs: usize,
     dir: Option<PathBuf>,
     rg: bool,
+    git: bool,
+    /// `tree`: only generate the tree.
+    tree_only: bool,
+    empty: bool,
 }
 
 fn parse_opts() -> Res<Opts> {
@@ -40,8 +50,15 @@ fn parse_opts() -> Res<Opts> {
         runs: 7,
         dir: None,
         rg: true,
+        git: false,
+        tree_only: false,
+        empty: false,
     };
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("tree") {
+        args.next();
+        opts.tree_only = true;
+    }
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
@@ -49,11 +66,16 @@ fn parse_opts() -> Res<Opts> {
             "--runs" => opts.runs = value("--runs")?.parse()?,
             "--dir" => opts.dir = Some(PathBuf::from(value("--dir")?)),
             "--no-rg" => opts.rg = false,
+            "--git" => opts.git = true,
+            "--empty" if opts.tree_only => opts.empty = true,
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
     if opts.runs == 0 || opts.files < 1_000 {
         return Err("--runs must be >= 1 and --files >= 1000".into());
+    }
+    if opts.tree_only && opts.dir.is_none() {
+        return Err("`tree` needs --dir".into());
     }
     Ok(opts)
 }
@@ -69,7 +91,7 @@ fn main() -> ExitCode {
 }
 
 /// Removes the generated tree when the benchmark ends (unless `--dir` was given).
-struct TempTree(Option<PathBuf>);
+pub(crate) struct TempTree(Option<PathBuf>);
 
 impl Drop for TempTree {
     fn drop(&mut self) {
@@ -92,41 +114,20 @@ fn run() -> Res<()> {
             (dir.clone(), TempTree(Some(dir)))
         }
     };
+    if opts.tree_only {
+        let tree = tree::ensure(&root, opts.files, opts.empty)?;
+        println!(
+            "{}",
+            json!({"files": tree.files, "searchable": tree.searchable, "ignored": tree.ignored, "bytes": tree.bytes})
+        );
+        return Ok(());
+    }
     let rg_version = if opts.rg {
         rg_version().ok_or("`rg` was not found (install ripgrep, or pass --no-rg)")?
     } else {
         "skipped".to_string()
     };
-
-    let started = Instant::now();
-    let marker = root.join(".harnext-bench-tree");
-    let tree = match std::fs::read_to_string(&marker)
-        .ok()
-        .and_then(|s| Tree::parse(&s))
-    {
-        Some(tree) if tree.files == opts.files => {
-            eprintln!("reusing the tree in {}", root.display());
-            tree
-        }
-        _ => {
-            if marker.exists() {
-                std::fs::remove_dir_all(&root)?;
-            }
-            let tree = generate(&root, opts.files)?;
-            std::fs::write(&marker, tree.to_line())?;
-            tree
-        }
-    };
-    eprintln!(
-        "tree: {} files ({} searchable, {} ignored, {} binary, {} hidden), {} MiB, in {:.1} s",
-        tree.files,
-        tree.searchable,
-        tree.ignored,
-        tree.binary,
-        tree.hidden,
-        tree.bytes >> 20,
-        started.elapsed().as_secs_f64()
-    );
+    let tree = tree::ensure(&root, opts.files, false)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -135,6 +136,7 @@ fn run() -> Res<()> {
         workspace: Arc::new(Workspace::new(&root)?),
         cancel: CancellationToken::new(),
         call_id: "bench".to_string(),
+        escalated: None,
     };
     let call = |tool: &dyn Tool, args: Value| -> Res<String> {
         runtime
@@ -251,68 +253,21 @@ fn run() -> Res<()> {
         });
     }
 
-    // The change scan: a snapshot, and the diff of two.
-    let cancel = CancellationToken::new();
-    let mut scans = Vec::new();
-    let mut diffs = Vec::new();
-    let mut walks = Vec::new();
-    let mut files_in_snapshot = 0;
-    for _ in 0..opts.runs {
-        let t = Instant::now();
-        let before = Snapshot::scan(&root, &cancel).map_err(|e| format!("{e:?}"))?;
-        scans.push(t.elapsed());
-        files_in_snapshot = before.len();
-        let after = Snapshot::scan(&root, &cancel).map_err(|e| format!("{e:?}"))?;
-        let t = Instant::now();
-        let changes = before.diff(&after, &root);
-        diffs.push(t.elapsed());
-        if !changes.is_empty() {
-            return Err(format!("{} changes seen in an unchanged tree", changes.len()).into());
-        }
-        if opts.rg {
-            let t = Instant::now();
-            rg(&root, &["--files", "--hidden", "-g", "!.git"])?;
-            walks.push(t.elapsed());
-        }
-    }
-    rows.push(Row {
-        name: "change scan: one snapshot".to_string(),
-        ours: Stats::of(&scans),
-        theirs: opts.rg.then(|| Stats::of(&walks)),
-        reference: "rg --files --hidden (walk, no stat)".to_string(),
-        note: format!("{files_in_snapshot} files stamped (lstat each)"),
-    });
-    rows.push(Row {
-        name: "change scan: diff of two snapshots".to_string(),
-        ours: Stats::of(&diffs),
-        theirs: None,
-        reference: String::new(),
-        note: String::new(),
-    });
+    rows.extend(tracking::measure(
+        &runtime, &root, opts.runs, opts.rg, opts.git,
+    )?);
 
-    // A bash call of `true`: in the tree (two scans + diff) and in an empty directory.
-    let empty = std::env::temp_dir().join(format!("harnext-bench-empty-{}", std::process::id()));
+    // The sandbox's cost per call: the same `echo hi` in an empty directory, plain and
+    // in the default sandbox (workspace-write, no network), interleaved.
+    let empty = std::env::temp_dir().join(format!("harnext-bench-boxed-{}", std::process::id()));
     std::fs::create_dir_all(&empty)?;
     let _empty_cleanup = TempTree(Some(empty.clone()));
     let empty_ctx = ToolContext {
         workspace: Arc::new(Workspace::new(&empty)?),
         cancel: CancellationToken::new(),
         call_id: "bench".to_string(),
+        escalated: None,
     };
-    let mut in_tree = Vec::new();
-    let mut in_empty = Vec::new();
-    for _ in 0..opts.runs {
-        let t = Instant::now();
-        call(&BashTool::default(), json!({"command": "true"}))?;
-        in_tree.push(t.elapsed());
-        let t = Instant::now();
-        runtime
-            .block_on(BashTool::default().call(json!({"command": "true"}), empty_ctx.clone()))
-            .map_err(|e| e.to_string())?;
-        in_empty.push(t.elapsed());
-    }
-    // The sandbox's cost per call: the same `echo hi` in the empty directory, plain and
-    // in the default sandbox (workspace-write, no network), interleaved.
     let sandbox =
         harnext_sandbox::Sandbox::new(&harnext_sandbox::SandboxConfig::default(), &empty, None)
             .map_err(|e| e.to_string())?;
@@ -321,6 +276,7 @@ fn run() -> Res<()> {
         workspace: Arc::new(Workspace::new(&empty)?.with_sandbox(Arc::new(sandbox))),
         cancel: CancellationToken::new(),
         call_id: "bench".to_string(),
+        escalated: None,
     };
     let mut plain = Vec::new();
     let mut boxed = Vec::new();
@@ -343,23 +299,6 @@ fn run() -> Res<()> {
         reference: "the same call unsandboxed".to_string(),
         note: summary.chars().take(60).collect(),
     });
-    rows.push(Row {
-        name: "bash `true` in the tree (tracks changes)".to_string(),
-        ours: Stats::of(&in_tree),
-        theirs: None,
-        reference: String::new(),
-        note: format!("same call in an empty dir: {}", Stats::of(&in_empty).cell()),
-    });
-    // Sanity: a change made by a command is seen.
-    call(
-        &BashTool::default(),
-        json!({"command": "touch src/bench-created.txt"}),
-    )?;
-    let changed = ctx.workspace.changed_files();
-    let _ = std::fs::remove_file(root.join("src/bench-created.txt"));
-    if !changed.iter().any(|p| p == "src/bench-created.txt") {
-        return Err(format!("the change scan missed a created file: {changed:?}").into());
-    }
 
     print_table(&opts, &tree, &rg_version, &rows);
     Ok(())
@@ -374,7 +313,7 @@ fn rg_version() -> Option<String> {
 }
 
 /// Runs `rg` in `root`, reading all its output (a pipe, as the tool's caller would).
-fn rg(root: &Path, args: &[&str]) -> Res<String> {
+pub(crate) fn rg(root: &Path, args: &[&str]) -> Res<String> {
     let out = Command::new("rg")
         .args(args)
         .current_dir(root)
@@ -443,14 +382,14 @@ fn totals_agree(rg_flags: &[&str], ours: &str, rg_out: &str) -> bool {
     ours == vec![lines, files.len() as u64]
 }
 
-struct Stats {
-    median: Duration,
-    min: Duration,
-    max: Duration,
+pub(crate) struct Stats {
+    pub median: Duration,
+    pub min: Duration,
+    pub max: Duration,
 }
 
 impl Stats {
-    fn of(samples: &[Duration]) -> Stats {
+    pub(crate) fn of(samples: &[Duration]) -> Stats {
         let mut sorted = samples.to_vec();
         sorted.sort();
         let n = sorted.len();
@@ -468,7 +407,7 @@ impl Stats {
         }
     }
 
-    fn cell(&self) -> String {
+    pub(crate) fn cell(&self) -> String {
         format!("{} ({}–{})", ms(self.median), ms(self.min), ms(self.max))
     }
 }
@@ -482,12 +421,12 @@ fn ms(d: Duration) -> String {
     }
 }
 
-struct Row {
-    name: String,
-    ours: Stats,
-    theirs: Option<Stats>,
-    reference: String,
-    note: String,
+pub(crate) struct Row {
+    pub name: String,
+    pub ours: Stats,
+    pub theirs: Option<Stats>,
+    pub reference: String,
+    pub note: String,
 }
 
 fn print_table(opts: &Opts, tree: &Tree, rg_version: &str, rows: &[Row]) {
@@ -533,257 +472,4 @@ fn print_table(opts: &Opts, tree: &Tree, rg_version: &str, rows: &[Row]) {
         );
     }
     println!("{out}");
-}
-
-/// What the generated tree holds.
-#[derive(Default)]
-struct Tree {
-    files: usize,
-    searchable: usize,
-    ignored: usize,
-    binary: usize,
-    hidden: usize,
-    bytes: u64,
-}
-
-impl Tree {
-    /// The counts as one line, kept in the tree's marker file for `--dir` reuse.
-    fn to_line(&self) -> String {
-        format!(
-            "{} {} {} {} {} {}",
-            self.files, self.searchable, self.ignored, self.binary, self.hidden, self.bytes
-        )
-    }
-
-    fn parse(line: &str) -> Option<Tree> {
-        let n: Vec<u64> = line
-            .split_whitespace()
-            .map(|s| s.parse().ok())
-            .collect::<Option<_>>()?;
-        let [files, searchable, ignored, binary, hidden, bytes] = n.as_slice() else {
-            return None;
-        };
-        let size = |v: &u64| usize::try_from(*v).ok();
-        Some(Tree {
-            files: size(files)?,
-            searchable: size(searchable)?,
-            ignored: size(ignored)?,
-            binary: size(binary)?,
-            hidden: size(hidden)?,
-            bytes: *bytes,
-        })
-    }
-}
-
-const WORDS: &[&str] = &[
-    "fn",
-    "let",
-    "mut",
-    "return",
-    "self",
-    "struct",
-    "impl",
-    "match",
-    "if",
-    "else",
-    "for",
-    "in",
-    "while",
-    "loop",
-    "pub",
-    "use",
-    "mod",
-    "const",
-    "static",
-    "async",
-    "await",
-    "Some",
-    "None",
-    "Ok",
-    "Err",
-    "Result",
-    "Option",
-    "String",
-    "Vec",
-    "usize",
-    "u64",
-    "handle_request",
-    "parse_config",
-    "user_id",
-    "session",
-    "buffer",
-    "index",
-    "count",
-    "value",
-    "items",
-    "ParseError",
-    "IoError",
-    "ConfigError",
-    "request",
-    "response",
-    "client",
-    "server",
-    "=",
-    "==",
-    "+",
-    "->",
-    "=>",
-    "{",
-    "}",
-    "(",
-    ")",
-    ";",
-    "//",
-    "TODO:",
-    "Todo",
-    "fixme",
-    "42",
-    "0",
-    "1",
-    "true",
-    "false",
-    "map",
-    "filter",
-    "collect",
-    "iter",
-    "unwrap_or",
-    "clone",
-];
-
-/// Appends about `size` bytes of code-like lines.
-fn fill_text(rng: &mut fastrand::Rng, out: &mut String, size: usize, sentinel: bool) {
-    let start = out.len();
-    let sentinel_at = rng.usize(..size.max(1));
-    let mut placed = !sentinel;
-    while out.len() - start < size {
-        let indent = rng.usize(0..4) * 4;
-        out.extend(std::iter::repeat_n(' ', indent));
-        let words = rng.usize(3..12);
-        for i in 0..words {
-            if i > 0 {
-                out.push(' ');
-            }
-            out.push_str(WORDS[rng.usize(..WORDS.len())]);
-        }
-        if !placed && out.len() - start >= sentinel_at {
-            out.push_str(" XYZZY_SENTINEL");
-            placed = true;
-        }
-        out.push('\n');
-    }
-    if !placed {
-        out.push_str("XYZZY_SENTINEL\n");
-    }
-}
-
-/// Generates the tree: sources under `src/` (most files), docs, binary assets, ignored
-/// `target/`, `node_modules/` and `*.log`, a hidden `.config/`, a `.gitignore` and a
-/// `.git` directory (so that `rg` applies the `.gitignore` too).
-fn generate(root: &Path, total: usize) -> Res<Tree> {
-    let mut rng = fastrand::Rng::with_seed(0x5eed_2024);
-    let mut tree = Tree::default();
-    std::fs::create_dir_all(root.join(".git"))?;
-    std::fs::write(root.join(".git/HEAD"), "ref: refs/heads/main\n")?;
-    std::fs::write(root.join(".gitignore"), "target/\nnode_modules/\n*.log\n")?;
-    std::fs::write(root.join(".harnext-bench-tree"), "")?;
-    tree.files += 2; // .gitignore and the marker: hidden
-    tree.hidden += 2;
-
-    let share = |pct: usize| total * pct / 1000;
-    let mut text = String::new();
-    let write = |rel: &str, data: &[u8], tree: &mut Tree| -> Res<()> {
-        let path = root.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&path, data)?;
-        tree.files += 1;
-        tree.bytes += data.len() as u64;
-        Ok(())
-    };
-    let size = |rng: &mut fastrand::Rng, i: usize| -> usize {
-        if i % 20_000 == 19_999 {
-            2 << 20
-        } else if i % 100 == 99 {
-            64 << 10
-        } else {
-            rng.usize(200..6_000)
-        }
-    };
-
-    // Sources: 80%, in 40 × 25 directories.
-    let exts = ["rs", "ts", "py", "go"];
-    let n_src = share(800);
-    for i in 0..n_src {
-        text.clear();
-        let s = size(&mut rng, i);
-        fill_text(&mut rng, &mut text, s, i % 1_000 == 7);
-        let rel = format!(
-            "src/mod{:02}/sub{:02}/file{i:06}.{}",
-            i % 40,
-            (i / 40) % 25,
-            exts[i % exts.len()]
-        );
-        write(&rel, text.as_bytes(), &mut tree)?;
-        tree.searchable += 1;
-    }
-    // Docs: 2%.
-    for i in 0..share(20) {
-        text.clear();
-        let s = rng.usize(500..4_000);
-        fill_text(&mut rng, &mut text, s, false);
-        write(&format!("docs/doc{i:04}.md"), text.as_bytes(), &mut tree)?;
-        tree.searchable += 1;
-    }
-    // Binary assets: 1% (walked, skipped by binary detection).
-    for i in 0..share(10) {
-        let mut data = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-        let n = rng.usize(1_000..20_000);
-        data.extend((0..n).map(|_| rng.u8(..)));
-        data.extend_from_slice(b"return XYZZY_SENTINEL");
-        write(&format!("assets/img{i:04}.png"), &data, &mut tree)?;
-        tree.binary += 1;
-        tree.searchable += 1;
-    }
-    // Ignored: target/ 8%, node_modules/ 8%, logs 0.5%.
-    for (dir, pct, ext) in [
-        ("target/debug/deps", 80, "rs"),
-        ("node_modules/pkg", 80, "js"),
-    ] {
-        for i in 0..share(pct) {
-            text.clear();
-            let s = rng.usize(200..3_000);
-            fill_text(&mut rng, &mut text, s, i % 500 == 3);
-            write(
-                &format!("{dir}{:02}/f{i:05}.{ext}", i % 50),
-                text.as_bytes(),
-                &mut tree,
-            )?;
-            tree.ignored += 1;
-        }
-    }
-    for i in 0..share(5) {
-        text.clear();
-        fill_text(&mut rng, &mut text, 1_000, true);
-        write(&format!("logs/run{i:04}.log"), text.as_bytes(), &mut tree)?;
-        tree.ignored += 1;
-    }
-    // Hidden: 0.5%.
-    for i in 0..share(5) {
-        text.clear();
-        fill_text(&mut rng, &mut text, 1_000, true);
-        write(&format!(".config/c{i:04}.toml"), text.as_bytes(), &mut tree)?;
-        tree.hidden += 1;
-    }
-    // Fill up to `total` with more sources in a flat directory.
-    let mut i = 0;
-    while tree.files < total {
-        text.clear();
-        let s = rng.usize(200..6_000);
-        fill_text(&mut rng, &mut text, s, false);
-        write(&format!("src/extra/x{i:06}.rs"), text.as_bytes(), &mut tree)?;
-        tree.searchable += 1;
-        i += 1;
-    }
-    Ok(tree)
 }

@@ -29,6 +29,10 @@ use crate::store::SessionSummary;
 pub enum RunInput {
     Text(String),
     Messages(Vec<Message>),
+    /// Decisions for the calls a session waits for (`{ [callId]: decision }`): the
+    /// approved calls run, the denied ones are reported, and the run goes on. Needs
+    /// `session_id`.
+    Approvals(serde_json::Map<String, serde_json::Value>),
 }
 
 #[derive(Clone)]
@@ -132,7 +136,18 @@ impl Agent {
             Some(o) => Some(OutputState::new(o).map_err(RunError::InvalidOutputSchema)?),
             None => None,
         };
+        let mut answers = None;
         let input = match request.input {
+            RunInput::Approvals(_) if request.session_id.is_none() => {
+                return Err(RunError::InvalidInput(
+                    "`approvals` answer the calls a session waits for: give its `session_id`"
+                        .into(),
+                ))
+            }
+            RunInput::Approvals(map) => {
+                answers = Some(crate::approvals::parse_answers(&map)?);
+                Vec::new()
+            }
             RunInput::Text(t) if t.trim().is_empty() => {
                 return Err(RunError::InvalidInput("the task is an empty string".into()))
             }
@@ -152,6 +167,27 @@ impl Agent {
                 cwd: Some(self.inner.cwd.display().to_string()),
             },
         )?;
+        match answers {
+            Some(a) => {
+                crate::approvals::check(&lease, &a)?;
+                lease.set_answers(a);
+            }
+            // Calls that all ended (or were interrupted) but whose turn was never
+            // closed: their results are put together first.
+            None if lease.pending().is_some_and(|p| p.waiting().is_empty()) => {
+                lease.set_answers(Vec::new());
+            }
+            None => {
+                if let Some(p) = lease.pending().filter(|p| !p.waiting().is_empty()) {
+                    let ids: Vec<String> = p.waiting().into_iter().map(|c| c.id).collect();
+                    return Err(RunError::InvalidInput(format!(
+                        "session `{}` waits for approvals of {}: answer them with `approvals` before a new task",
+                        lease.id(),
+                        ids.join(", ")
+                    )));
+                }
+            }
+        }
         Ok(Run::new(
             self.inner.clone(),
             lease,

@@ -3,10 +3,13 @@
 //! that writes runs alone, after the calls before it and before the calls after it.
 //! Steps come back in call order whatever order the calls finish in. With
 //! `parallel_tool_calls` off, every call runs alone, in order. Once an urgent message
-//! is sent to the run, the calls that have not started are not run.
+//! is sent to the run, the calls that have not started are not run. A call whose
+//! approval is deferred comes back as pending, in its place, whether it ran alone or in
+//! a concurrent group; the calls beside and after it still run.
 
 use futures::StreamExt;
 use harnext_protocol::AgentEvent;
+use harnext_protocol::PendingApproval;
 use harnext_protocol::ToolStatus;
 use harnext_protocol::ToolStep;
 
@@ -18,18 +21,21 @@ use crate::permissions::ToolCategory;
 /// Most read-only calls of a turn running at once.
 pub(crate) const MAX_CONCURRENT_READS: usize = 16;
 
-/// Runs the turn's calls; their steps, in call order.
+/// One call's outcome: its step, or its approval deferred.
+pub(crate) type Outcome = Result<ToolStep, PendingApproval>;
+
+/// Runs the turn's calls; their outcomes, in call order.
 pub(crate) async fn run(
     dispatch: &Dispatch<'_>,
     calls: Vec<Call>,
     parallel: bool,
     control: &RunControl,
-) -> Vec<ToolStep> {
+) -> Vec<Outcome> {
     let mut steps = Vec::with_capacity(calls.len());
     let mut calls = calls.into_iter().peekable();
     while let Some(call) = calls.next() {
         if control.has_urgent() {
-            steps.push(skipped(dispatch, call));
+            steps.push(Ok(skipped(dispatch, call)));
             continue;
         }
         if !parallel || !reads_only(dispatch, &call) {
@@ -40,7 +46,7 @@ pub(crate) async fn run(
         while let Some(next) = calls.next_if(|c| reads_only(dispatch, c)) {
             group.push(next);
         }
-        let done: Vec<ToolStep> = futures::stream::iter(group.into_iter().map(|c| dispatch.run(c)))
+        let done: Vec<Outcome> = futures::stream::iter(group.into_iter().map(|c| dispatch.run(c)))
             .buffered(MAX_CONCURRENT_READS)
             .collect()
             .await;

@@ -177,7 +177,7 @@ fn estimate(
 pub(crate) async fn prepare(mut ctx: Ctx<'_>, force: bool) -> Result<bool, Ending> {
     if let Some(problem) = ctx.session.failure() {
         return Err(Ending::failed(
-            ErrorCode::Internal,
+            ErrorCode::SessionStore,
             format!("the session could not be saved, so the run stopped: {problem}"),
         ));
     }

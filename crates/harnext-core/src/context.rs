@@ -56,6 +56,8 @@ pub(crate) struct AgentContext {
 pub(crate) struct RegisteredTool {
     pub tool: Arc<dyn Tool>,
     pub category: ToolCategory,
+    /// The call runs its command in the agent's OS sandbox (the built-in `bash`).
+    pub sandboxed: bool,
 }
 
 impl RegisteredTool {
@@ -194,6 +196,8 @@ pub(crate) enum Ending {
     MaxSteps(u32),
     Cancelled,
     Failed(HarnextError),
+    /// Tool calls wait for approvals given later (deferred decisions).
+    AwaitingApproval(Vec<harnext_protocol::PendingApproval>),
     /// The model's turn ended short of an answer: cut at `max_tokens`, refused, or
     /// filtered.
     Stopped {
@@ -235,6 +239,7 @@ impl Ending {
                 details,
                 error,
             } => (reason, Some(error), details),
+            Ending::AwaitingApproval(_) => (StopReason::AwaitingApproval, None, None),
             Ending::MaxSteps(n) => (
                 StopReason::MaxSteps,
                 Some(HarnextError::new(

@@ -8,7 +8,8 @@
 //!    A tool the user allowed for the session runs; otherwise the
 //!    permission mode decides ([`permissions::gate`]): run, refuse, or ask. Asking emits
 //!    `permission_request` and waits for the run's [`PermissionHandler`], the wait raced
-//!    against cancellation. The answer may edit the arguments, remember the tool for the
+//!    against cancellation. The answer may edit the arguments, relax the sandbox for this
+//!    one call (an escalation, `bash` only), remember the tool for the
 //!    session, or deny with a message.
 //! 3. **Running**, raced against cancellation: on cancel the tool (which sees the same
 //!    cancellation through its context) gets [`TOOL_CANCEL_GRACE`] to stop what it
@@ -22,9 +23,12 @@ use std::time::Duration;
 use std::time::Instant;
 
 use harnext_protocol::AgentEvent;
+use harnext_protocol::CallSandbox;
 use harnext_protocol::ContentBlock;
+use harnext_protocol::PendingApproval;
 use harnext_protocol::ToolStatus;
 use harnext_protocol::ToolStep;
+use harnext_sandbox::Sandbox;
 use harnext_tools::cap_output;
 use harnext_tools::ToolContext;
 use harnext_tools::ToolError;
@@ -40,6 +44,7 @@ use crate::hook_calls::HookCtx;
 use crate::hook_calls::PreVerdict;
 use crate::permissions;
 use crate::permissions::Decision;
+use crate::permissions::Escalation;
 use crate::permissions::Gate;
 use crate::permissions::PermissionHandler;
 use crate::permissions::PermissionMode;
@@ -53,6 +58,10 @@ pub(crate) const TOOL_CANCEL_GRACE: Duration = Duration::from_millis(40);
 /// The output of a call the run's cancellation cut short.
 pub(crate) const CANCELLED_OUTPUT: &str =
     "Cancelled: the run was aborted before this tool call finished.";
+
+/// The outcome of a call whose approval was deferred (internal: it never reaches a
+/// result; [`Dispatch::run`] turns it into a pending approval).
+const DEFERRED: &str = "\u{0}deferred";
 
 /// A tool call of the model.
 pub(crate) struct Call {
@@ -79,8 +88,9 @@ pub(crate) struct Dispatch<'a> {
 type Stop = (ToolStatus, String);
 
 impl Dispatch<'_> {
-    /// Runs one call from `tool_call` to `tool_result` and returns its step.
-    pub async fn run(&self, call: Call) -> ToolStep {
+    /// Runs one call from `tool_call` to `tool_result` and returns its step; a call
+    /// whose approval was deferred returns it as pending, without a result.
+    pub async fn run(&self, call: Call) -> Result<ToolStep, PendingApproval> {
         let Call {
             id,
             name,
@@ -95,14 +105,104 @@ impl Dispatch<'_> {
         let started = Instant::now();
         let (status, mut output) = match self.outcome(&id, &name, &mut args, invalid_input).await {
             Ok(output) => (ToolStatus::Ok, cap_output(&output, MAX_OUTPUT_CHARS)),
+            Err((_, output)) if output == DEFERRED => {
+                return Err(PendingApproval {
+                    id,
+                    tool: name,
+                    args,
+                })
+            }
             Err(stop) => stop,
         };
+        self.after_tool_use(&id, &name, &args, status, &mut output)
+            .await;
+        Ok(self.finish(id, name, args, status, output, started))
+    }
+
+    /// Runs a call of an earlier run whose approval was deferred, with the decision
+    /// given now: its `tool_call` again (this run's events are whole), then its result.
+    pub async fn run_decided(&self, call: PendingApproval, decision: Decision) -> ToolStep {
+        let PendingApproval { id, tool, mut args } = call;
+        self.events.emit(AgentEvent::ToolCall {
+            id: id.clone(),
+            tool: tool.clone(),
+            args: args.clone(),
+        });
+        let started = Instant::now();
+        let outcome = match (decision, self.tools.find(&tool)) {
+            (
+                Decision::Allow {
+                    args: edited,
+                    remember,
+                    escalate,
+                },
+                Some(registered),
+            ) => {
+                if remember {
+                    self.session.allow(&tool);
+                }
+                if let Some(edited) = edited {
+                    args = edited;
+                }
+                match escalate {
+                    Some(escalation) => match self.escalate(registered, &escalation) {
+                        Ok(sandbox) => {
+                            self.execute(&id, registered, args.clone(), Some(sandbox))
+                                .await
+                        }
+                        Err(stop) => Err(stop),
+                    },
+                    None => self.execute(&id, registered, args.clone(), None).await,
+                }
+            }
+            (Decision::Allow { .. }, None) => Err((
+                ToolStatus::Error,
+                format!(
+                    "The tool `{tool}` is no longer available, so the approved call was not run."
+                ),
+            )),
+            (Decision::Deny { message }, _) => Err(denied(message)),
+            (Decision::Defer, _) => Err((
+                ToolStatus::Denied,
+                "The approval was deferred again.".to_owned(),
+            )),
+        };
+        let (status, mut output) = match outcome {
+            Ok(output) => (ToolStatus::Ok, cap_output(&output, MAX_OUTPUT_CHARS)),
+            Err(stop) => stop,
+        };
+        self.after_tool_use(&id, &tool, &args, status, &mut output)
+            .await;
+        self.finish(id, tool, args, status, output, started)
+    }
+
+    /// The `post_tool_use` hooks of a call that ran (ended `ok` or `error`): they may
+    /// add to or replace its output.
+    async fn after_tool_use(
+        &self,
+        id: &str,
+        name: &str,
+        args: &Value,
+        status: ToolStatus,
+        output: &mut String,
+    ) {
         if matches!(status, ToolStatus::Ok | ToolStatus::Error) {
             self.hooks
-                .post_tool_use(&id, &name, &args, status, &mut output)
+                .post_tool_use(id, name, args, status, output)
                 .await;
-            output = cap_output(&output, MAX_OUTPUT_CHARS);
+            *output = cap_output(output, MAX_OUTPUT_CHARS);
         }
+    }
+
+    fn finish(
+        &self,
+        id: String,
+        name: String,
+        args: Value,
+        status: ToolStatus,
+        output: String,
+        started: Instant,
+    ) -> ToolStep {
         self.events.emit(AgentEvent::ToolResult {
             id: id.clone(),
             status,
@@ -151,24 +251,25 @@ impl Dispatch<'_> {
             Ok(verdict) => verdict,
             Err(_) => return Err(cancelled()),
         };
-        self.authorize(id, registered, args, &verdict).await?;
-        self.execute(id, registered, args.clone()).await
+        let escalated = self.authorize(id, registered, args, &verdict).await?;
+        self.execute(id, registered, args.clone(), escalated).await
     }
 
-    /// Whether the call may run; the answer to a permission request may edit `args`.
+    /// Whether the call may run; the answer to a permission request may edit `args`,
+    /// and may give this one call a relaxed sandbox (returned).
     async fn authorize(
         &self,
         id: &str,
         registered: &RegisteredTool,
         args: &mut Value,
         hooks: &PreVerdict,
-    ) -> Result<(), Stop> {
+    ) -> Result<Option<Arc<Sandbox>>, Stop> {
         let name = registered.tool.name();
         if *hooks != PreVerdict::Ask && self.session.is_allowed(name) {
-            return Ok(());
+            return Ok(None);
         }
         match hooks.gate(permissions::gate(self.mode, registered.category)) {
-            Gate::Run => return Ok(()),
+            Gate::Run => return Ok(None),
             Gate::Refuse => {
                 return Err((
                     ToolStatus::Denied,
@@ -180,17 +281,24 @@ impl Dispatch<'_> {
             }
             Gate::Ask => {}
         }
+        let sandbox = self.workspace.sandbox();
+        let call_sandbox = (registered.sandboxed && sandbox.is_active()).then(|| CallSandbox {
+            mode: sandbox.status().enforced.as_str().to_owned(),
+            network: sandbox.status().network,
+        });
         let request = PermissionRequest {
             id: id.to_owned(),
             tool: name.to_owned(),
             args: args.clone(),
             request_id: PermissionRequest::new_request_id(),
+            sandbox: call_sandbox.clone(),
         };
         self.events.emit(AgentEvent::PermissionRequest {
             id: request.id.clone(),
             tool: request.tool.clone(),
             args: request.args.clone(),
             request_id: request.request_id.clone(),
+            sandbox: call_sandbox,
         });
         let Some(handler) = self.handler else {
             return Err((
@@ -207,21 +315,22 @@ impl Dispatch<'_> {
             Ok(Decision::Allow {
                 args: edited,
                 remember,
+                escalate,
             }) => {
+                let escalated = match escalate {
+                    Some(escalation) => Some(self.escalate(registered, &escalation)?),
+                    None => None,
+                };
                 if remember {
                     self.session.allow(name);
                 }
                 if let Some(edited) = edited {
                     *args = edited;
                 }
-                Ok(())
+                Ok(escalated)
             }
-            Ok(Decision::Deny { message }) => {
-                let output = message
-                    .filter(|m| !m.trim().is_empty())
-                    .unwrap_or_else(|| "The user denied this tool call.".to_owned());
-                Err((ToolStatus::Denied, cap_output(&output, MAX_OUTPUT_CHARS)))
-            }
+            Ok(Decision::Deny { message }) => Err(denied(message)),
+            Ok(Decision::Defer) => Err((ToolStatus::Cancelled, DEFERRED.to_owned())),
             Err(e) => Err((
                 ToolStatus::Denied,
                 format!("The tool call was not approved: the permission callback failed ({e})."),
@@ -229,17 +338,52 @@ impl Dispatch<'_> {
         }
     }
 
-    /// Runs the tool, raced against the run's cancellation.
+    /// The sandbox of one call the user allowed with `escalation`. A tool that does not
+    /// run in the sandbox cannot be escalated: the call is denied, saying so.
+    fn escalate(
+        &self,
+        registered: &RegisteredTool,
+        escalation: &Escalation,
+    ) -> Result<Arc<Sandbox>, Stop> {
+        let sandbox = self.workspace.sandbox();
+        if !registered.sandboxed {
+            return Err((
+                ToolStatus::Denied,
+                format!(
+                    "The tool call was not run: the approval asked to escalate the sandbox, but `{}` does not run in the sandbox (only `bash` does). Allow it without `escalate`.",
+                    registered.tool.name()
+                ),
+            ));
+        }
+        if !sandbox.is_active() {
+            // No sandbox: the command already runs with the network and writes anywhere.
+            return Ok(sandbox.clone());
+        }
+        sandbox
+            .escalated(escalation.network, &escalation.writable_roots)
+            .map(Arc::new)
+            .map_err(|e| {
+                (
+                    ToolStatus::Denied,
+                    format!("The tool call was not run: the sandbox could not be escalated as approved ({e})."),
+                )
+            })
+    }
+
+    /// Runs the tool, raced against the run's cancellation; `escalated` is this call's
+    /// sandbox when the user relaxed it.
     async fn execute(
         &self,
         id: &str,
         registered: &RegisteredTool,
         args: Value,
+        escalated: Option<Arc<Sandbox>>,
     ) -> Result<String, Stop> {
         let ctx = ToolContext {
             workspace: self.workspace.clone(),
             cancel: self.cancel.child_token(),
             call_id: id.to_owned(),
+            escalated,
         };
         let mut running = registered.tool.call(args, ctx);
         let outcome = match (&mut running).or_cancel(self.cancel).await {
@@ -259,6 +403,13 @@ impl Dispatch<'_> {
             ),
         })
     }
+}
+
+fn denied(message: Option<String>) -> Stop {
+    let output = message
+        .filter(|m| !m.trim().is_empty())
+        .unwrap_or_else(|| "The user denied this tool call.".to_owned());
+    (ToolStatus::Denied, cap_output(&output, MAX_OUTPUT_CHARS))
 }
 
 fn cancelled() -> Stop {

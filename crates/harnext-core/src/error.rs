@@ -36,7 +36,7 @@ pub enum RunError {
     UnknownSession(String),
     #[error("session `{0}` is already running; wait for its run to end before starting another")]
     SessionBusy(String),
-    #[error("session `{0}` is being run by another process (its session file is locked); wait for that run to end")]
+    #[error("session `{0}` is being run by another process (its session file or store lock is held); wait for that run to end")]
     SessionLocked(String),
     #[error("the session cannot be loaded: {0}")]
     SessionStore(String),

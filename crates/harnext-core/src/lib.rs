@@ -21,11 +21,12 @@
 //! parts of a run share), `session` (lease / replay), `output`, `model_call` (one
 //! streamed model call), `hook_calls` (running the hooks), `run_tools`, `dispatch` (one tool call's whole life),
 //! `batch` (a turn's calls, the read-only ones concurrently),
-//! `compaction`, `turn` (a model turn, read), `setup` (from a configuration to an agent),
-//! `run` (the loop), `agent`
+//! `compaction`, `approvals` (deferred decisions, answered by a later run), `turn` (a model turn, read),
+//! `setup` (from a configuration to an agent), `run` (the loop), `agent`
 //! (the entry point).
 
 mod agent;
+pub mod approvals;
 mod batch;
 pub mod budget;
 pub mod cancel;

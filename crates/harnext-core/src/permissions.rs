@@ -10,9 +10,11 @@
 //! `respond(decision)` on the event.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use futures::future::BoxFuture;
+use harnext_protocol::CallSandbox;
 use harnext_protocol::OptionKey;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -95,6 +97,9 @@ pub struct PermissionRequest {
     /// ([`PermissionRequest::new_request_id`]): answers from outside the run are given
     /// for it.
     pub request_id: String,
+    /// How the call would run: in the OS sandbox (the `bash` tool with a sandbox in
+    /// force), or not (`None`). Only a sandboxed call can be escalated.
+    pub sandbox: Option<CallSandbox>,
 }
 
 impl PermissionRequest {
@@ -112,10 +117,90 @@ impl PermissionRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     /// Run the call, with `args` replacing its arguments when given; `remember` allows
-    /// the same tool for the rest of the session.
-    Allow { args: Option<Value>, remember: bool },
+    /// the same tool for the rest of the session; `escalate` relaxes the sandbox for
+    /// this one call (never remembered).
+    Allow {
+        args: Option<Value>,
+        remember: bool,
+        escalate: Option<Escalation>,
+    },
     /// Do not run it; `message` goes back to the model as the tool's output.
     Deny { message: Option<String> },
+    /// Decide later, from any process: the run ends with stop reason
+    /// `awaiting_approval`, the call saved in the session as pending, and a later run
+    /// of the session given the decision runs or denies it.
+    Defer,
+}
+
+/// Decisions for calls that waited for approvals, by call id, as given to a later run
+/// (see `crate::approvals`).
+pub type Answers = Vec<(String, Decision)>;
+/// What an allowed call may do beyond the sandbox, for that call only (the decision's
+/// `escalate` field), as Codex asks before running a command outside its sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Escalation {
+    /// The command may open network connections.
+    pub network: bool,
+    /// More directories the command may write in (absolute, or relative to the
+    /// workspace; they must exist).
+    pub writable_roots: Vec<PathBuf>,
+}
+
+impl Escalation {
+    /// Parses `{ network?: boolean, writable_roots?: string[] }` (`writableRoots` is
+    /// accepted too, the Node spelling). `None` when it asks for nothing.
+    fn from_json(v: &Value) -> Result<Option<Escalation>, DecisionError> {
+        let o = match v {
+            Value::Null => return Ok(None),
+            Value::Object(o) => o,
+            other => {
+                return Err(DecisionError::Escalate(format!(
+                    "must be an object, got {other}"
+                )))
+            }
+        };
+        let mut escalation = Escalation::default();
+        for (key, value) in o {
+            match (key.as_str(), value) {
+                ("network", Value::Bool(b)) => escalation.network = *b,
+                ("network", Value::Null) => {}
+                ("network", other) => {
+                    return Err(DecisionError::Escalate(format!(
+                        "`network` must be a boolean, got {other}"
+                    )))
+                }
+                ("writable_roots" | "writableRoots", Value::Array(roots)) => {
+                    for root in roots {
+                        match root {
+                            Value::String(p) if !p.trim().is_empty() => {
+                                escalation.writable_roots.push(PathBuf::from(p));
+                            }
+                            other => {
+                                return Err(DecisionError::Escalate(format!(
+                                    "`{key}` must be a list of paths, got {other} in it"
+                                )))
+                            }
+                        }
+                    }
+                }
+                ("writable_roots" | "writableRoots", Value::Null) => {}
+                ("writable_roots" | "writableRoots", other) => {
+                    return Err(DecisionError::Escalate(format!(
+                        "`{key}` must be a list of paths, got {other}"
+                    )))
+                }
+                (other, _) => {
+                    return Err(DecisionError::Escalate(format!(
+                        "unknown field `{other}`: expected `network` and/or `writable_roots` (or `writableRoots`)"
+                    )))
+                }
+            }
+        }
+        if !escalation.network && escalation.writable_roots.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(escalation))
+    }
 }
 
 /// Why a value is not a [`Decision`].
@@ -129,24 +214,30 @@ pub enum DecisionError {
     Remember(Value),
     #[error("decision `message` must be a string, got {0}")]
     Message(Value),
+    #[error("decision `escalate` {0}")]
+    Escalate(String),
+    #[error("decision `escalate` applies to one call and cannot be remembered: drop `remember`, or allow the tool without `escalate`")]
+    EscalateRemembered,
     #[error("invalid decision {0}: {EXPECTED}")]
     Invalid(Value),
 }
 
-const EXPECTED: &str = "expected \"allow\", \"deny\", { behavior: \"allow\", args?, remember? } or { behavior: \"deny\", message? }";
+const EXPECTED: &str = "expected \"allow\", \"deny\", \"defer\", { behavior: \"allow\", args?, remember?, escalate? }, { behavior: \"deny\", message? } or { behavior: \"defer\" }";
 
 impl Decision {
     /// Parses the JSON forms users write: `"allow"`, `"deny"`,
-    /// `{ behavior: "allow", args?, remember? }`, `{ behavior: "deny", message? }`.
+    /// `{ behavior: "allow", args?, remember?, escalate? }`, `{ behavior: "deny", message? }`.
     pub fn from_json(v: &Value) -> Result<Decision, DecisionError> {
         match v {
             Value::String(s) if s == "allow" => Ok(Decision::Allow {
                 args: None,
                 remember: false,
+                escalate: None,
             }),
             Value::String(s) if s == "deny" => Ok(Decision::Deny { message: None }),
+            Value::String(s) if s == "defer" => Ok(Decision::Defer),
             Value::Object(o) => {
-                let known = ["behavior", "args", "remember", "message"];
+                let known = ["behavior", "args", "remember", "message", "escalate"];
                 if let Some(k) = o.keys().find(|k| !known.contains(&k.as_str())) {
                     return Err(DecisionError::UnknownField(k.clone()));
                 }
@@ -162,8 +253,23 @@ impl Decision {
                             Some(Value::Bool(b)) => *b,
                             Some(other) => return Err(DecisionError::Remember(other.clone())),
                         };
-                        Ok(Decision::Allow { args, remember })
+                        let escalate = match o.get("escalate") {
+                            None => None,
+                            Some(e) => Escalation::from_json(e)?,
+                        };
+                        if remember && escalate.is_some() {
+                            return Err(DecisionError::EscalateRemembered);
+                        }
+                        Ok(Decision::Allow {
+                            args,
+                            remember,
+                            escalate,
+                        })
                     }
+                    Some("defer") if o.len() == 1 => Ok(Decision::Defer),
+                    Some("deny") if o.contains_key("escalate") => Err(DecisionError::Escalate(
+                        "belongs to an allow decision, not to a deny".to_owned(),
+                    )),
                     Some("deny") => match o.get("message") {
                         None | Some(Value::Null) => Ok(Decision::Deny { message: None }),
                         Some(Value::String(m)) => Ok(Decision::Deny {
@@ -336,7 +442,8 @@ mod tests {
             Decision::from_json(&json!("allow")).unwrap(),
             Decision::Allow {
                 args: None,
-                remember: false
+                remember: false,
+                escalate: None,
             }
         );
         assert_eq!(
@@ -348,7 +455,8 @@ mod tests {
                 .unwrap(),
             Decision::Allow {
                 args: Some(json!({"a": 1})),
-                remember: true
+                remember: true,
+                escalate: None,
             }
         );
         assert_eq!(
@@ -405,6 +513,61 @@ mod tests {
         assert_eq!(category("anything", true, false), Read);
     }
 
+    #[test]
+    fn escalations_parse_in_both_spellings_and_reject_what_they_cannot_do() {
+        assert_eq!(
+            Decision::from_json(&json!({"behavior": "allow", "escalate": {"network": true}}))
+                .unwrap(),
+            Decision::Allow {
+                args: None,
+                remember: false,
+                escalate: Some(Escalation {
+                    network: true,
+                    writable_roots: vec![],
+                }),
+            }
+        );
+        for key in ["writable_roots", "writableRoots"] {
+            assert_eq!(
+                Decision::from_json(&json!({"behavior": "allow", "escalate": {key: ["/tmp/x"]}}))
+                    .unwrap(),
+                Decision::Allow {
+                    args: None,
+                    remember: false,
+                    escalate: Some(Escalation {
+                        network: false,
+                        writable_roots: vec![PathBuf::from("/tmp/x")],
+                    }),
+                }
+            );
+        }
+        // Asking for nothing is no escalation.
+        assert!(matches!(
+            Decision::from_json(&json!({"behavior": "allow", "escalate": {"network": false}})),
+            Ok(Decision::Allow { escalate: None, .. })
+        ));
+        let err = |v: Value| Decision::from_json(&v).unwrap_err().to_string();
+        assert!(
+            err(json!({"behavior": "allow", "escalate": {"network": true}, "remember": true}))
+                .contains("cannot be remembered")
+        );
+        assert!(err(json!({"behavior": "allow", "escalate": {"net": true}}))
+            .contains("unknown field `net`"));
+        assert!(
+            err(json!({"behavior": "allow", "escalate": {"network": "yes"}}))
+                .contains("`network` must be a boolean")
+        );
+        assert!(
+            err(json!({"behavior": "allow", "escalate": {"writableRoots": "/tmp"}}))
+                .contains("`writableRoots` must be a list of paths")
+        );
+        assert!(err(json!({"behavior": "allow", "escalate": true})).contains("must be an object"));
+        assert!(
+            err(json!({"behavior": "deny", "escalate": {"network": true}}))
+                .contains("not to a deny")
+        );
+    }
+
     #[tokio::test]
     async fn pending_answers_before_or_after_the_wait_and_refuses_a_second_answer() {
         let p = PendingPermissions::new();
@@ -413,6 +576,7 @@ mod tests {
             Decision::Allow {
                 args: None,
                 remember: false,
+                escalate: None,
             },
         )
         .unwrap();
@@ -422,6 +586,7 @@ mod tests {
                 tool: "t".into(),
                 args: json!({}),
                 request_id: "a".into(),
+                sandbox: None,
             })
             .await
             .unwrap();
@@ -431,6 +596,7 @@ mod tests {
             tool: "t".into(),
             args: json!({}),
             request_id: "b".into(),
+            sandbox: None,
         });
         p.respond(
             "b",
@@ -459,6 +625,7 @@ mod tests {
             tool: "bash".into(),
             args: json!({}),
             request_id,
+            sandbox: None,
         };
         let first = PermissionRequest::new_request_id();
         let second = PermissionRequest::new_request_id();
@@ -466,6 +633,7 @@ mod tests {
         let allow = || Decision::Allow {
             args: None,
             remember: false,
+            escalate: None,
         };
         let fut = p.decide(request(first.clone()));
         p.respond(&first, allow()).unwrap();

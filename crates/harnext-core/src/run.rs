@@ -20,8 +20,10 @@ use harnext_protocol::AgentEvent;
 use harnext_protocol::ContentBlock;
 use harnext_protocol::ErrorCode;
 use harnext_protocol::Message;
+use harnext_protocol::PendingApproval;
 use harnext_protocol::Role;
 use harnext_protocol::RunResult;
+use harnext_protocol::RunSandbox;
 use harnext_protocol::StopReason;
 use harnext_protocol::ToolStatus;
 use harnext_protocol::ToolStep;
@@ -32,6 +34,7 @@ use harnext_tools::Workspace;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::approvals;
 use crate::batch;
 use crate::budget::Budget;
 use crate::cancel::OrCancel;
@@ -125,8 +128,15 @@ impl Run {
         let _registered = agent.running.register(session.id(), &control);
         // Every event, the result and the session pass through the agent's redactor.
         let events = events.redacting(&agent.redactor);
+        let status = agent.sandbox.status();
         events.emit(AgentEvent::RunStart {
             session_id: session.id().to_owned(),
+            sandbox: RunSandbox {
+                requested: status.requested.as_str().to_owned(),
+                enforced: status.enforced.as_str().to_owned(),
+                network: status.network,
+                partial: status.partial,
+            },
         });
         let mut state = LoopState {
             tools: RunTools::new(&agent),
@@ -158,6 +168,11 @@ impl Run {
                 ),
                 Ok(workspace) => {
                     let workspace = Arc::new(workspace);
+                    // Calls that waited for approvals are answered first; the input
+                    // (through the hooks) follows their results.
+                    if let Some(answers) = session.take_answers() {
+                        state.answer_approvals(&workspace, answers).await;
+                    }
                     // A panic anywhere in the loop (a tool, a provider's stream, a
                     // binding's callback glue) ends the run with an `internal` error
                     // naming it, not a lost task.
@@ -174,10 +189,17 @@ impl Run {
                             ),
                         ),
                     };
-                    state.close_open_calls();
+                    // Deferred calls stay open: they wait in the session for a decision.
+                    if !matches!(ending, Ending::AwaitingApproval(_)) {
+                        state.close_open_calls();
+                    }
                     (ending, workspace.changed_files())
                 }
             };
+        let pending_approvals = match &ending {
+            Ending::AwaitingApproval(calls) => calls.clone(),
+            _ => Vec::new(),
+        };
         let EndingParts {
             stop_reason,
             error,
@@ -210,9 +232,11 @@ impl Run {
             output: if success { state.answer } else { None },
             error: if cancelled { None } else { error },
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            pending_approvals,
         };
         redact_result(&agent.redactor, &mut result);
         session.finish(&result);
+        crate::session::fail_if_unsaved(&session, &mut result, &events);
         // The session is free again before `run_end` reaches anyone, so a consumer can
         // start the next run on it from the `run_end` handler.
         drop(session);
@@ -316,7 +340,11 @@ impl<'a> LoopState<'a> {
             }
             return ended;
         }
-        let mut results = self.dispatch(workspace, turn.calls).await;
+        let (mut results, deferred) = self.dispatch(workspace, turn.calls).await;
+        if !deferred.is_empty() {
+            approvals::wait(self.session, &deferred, &results);
+            return Err(Ending::AwaitingApproval(deferred));
+        }
         let ending = self.final_answers(turn.answers, &mut results).await;
         self.push(Message {
             role: Role::User,
@@ -427,7 +455,7 @@ impl<'a> LoopState<'a> {
         &mut self,
         workspace: &Arc<Workspace>,
         calls: Vec<Call>,
-    ) -> Vec<ContentBlock> {
+    ) -> (Vec<ContentBlock>, Vec<PendingApproval>) {
         let dispatch = Dispatch {
             tools: &self.tools,
             workspace,
@@ -439,10 +467,37 @@ impl<'a> LoopState<'a> {
             hooks: self.hooks(),
         };
         let parallel = self.settings.parallel_tool_calls;
-        let steps = batch::run(&dispatch, calls, parallel, &self.control).await;
-        let results = steps.iter().map(dispatch::result_block).collect();
+        let outcomes = batch::run(&dispatch, calls, parallel, &self.control).await;
+        let mut results = Vec::with_capacity(outcomes.len());
+        let mut deferred = Vec::new();
+        for outcome in outcomes {
+            match outcome {
+                Ok(step) => {
+                    results.push(dispatch::result_block(&step));
+                    self.steps.push(step);
+                }
+                Err(pending) => deferred.push(pending),
+            }
+        }
+        (results, deferred)
+    }
+
+    /// Runs or denies the calls that waited for approvals, then the turn goes on.
+    async fn answer_approvals(&mut self, workspace: &Arc<Workspace>, answers: approvals::Answers) {
+        let dispatch = Dispatch {
+            tools: &self.tools,
+            workspace,
+            mode: self.agent.config.permission_mode,
+            handler: self.permissions.as_ref(),
+            session: self.session,
+            events: self.events,
+            cancel: &self.cancel,
+            hooks: self.hooks(),
+        };
+        let (message, steps) =
+            approvals::resolve(&dispatch, self.session, &self.history, answers).await;
         self.steps.extend(steps);
-        results
+        self.push(message);
     }
 
     /// Checks the turn's final answers (structured output), their results added to

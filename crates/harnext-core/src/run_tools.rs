@@ -69,6 +69,7 @@ impl RunTools {
             }
             let registered = RegisteredTool {
                 category: permissions::category(tool.name(), tool.read_only(), false),
+                sandboxed: false,
                 tool,
             };
             self.specs.push(registered.spec());

@@ -215,6 +215,7 @@ fn register_tools(config: &AgentConfig) -> Result<Vec<RegisteredTool>, ConfigErr
         }
         tools.push(RegisteredTool {
             category: permissions::category(name, tool.read_only(), true),
+            sandboxed: name == "bash",
             tool,
         });
     }
@@ -233,6 +234,7 @@ fn register_tools(config: &AgentConfig) -> Result<Vec<RegisteredTool>, ConfigErr
         }
         tools.push(RegisteredTool {
             category: permissions::category(name, tool.read_only(), false),
+            sandboxed: false,
             tool: tool.clone(),
         });
     }

@@ -618,6 +618,7 @@ async fn manual_mode_asks_the_handler_and_a_denial_reaches_the_model() {
             Decision::Allow {
                 args: Some(json!({"path": "z", "content": "edited"})),
                 remember: false,
+                escalate: None,
             }
         };
         Box::pin(async move { Ok(d) })

@@ -795,6 +795,7 @@ async fn a_tool_allowed_for_the_session_stays_allowed_when_another_agent_resumes
                 Ok(Decision::Allow {
                     args: None,
                     remember: true,
+                    escalate: None,
                 })
             }) as futures::future::BoxFuture<'static, Result<Decision, PermissionError>>
         }))

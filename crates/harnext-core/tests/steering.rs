@@ -939,7 +939,7 @@ async fn an_interrupt_without_a_message_ends_the_run_cancelled_and_the_session_g
     let agent = agent(&mock, dir.path(), "anthropic/claude-test", |_| {}).unwrap();
     let (_, mut rx, handle) = spawn_run(&agent, RunRequest::text("talk"));
     let session = match rx.recv().await {
-        Some(AgentEvent::RunStart { session_id }) => session_id,
+        Some(AgentEvent::RunStart { session_id, .. }) => session_id,
         other => panic!("{other:?}"),
     };
     // A run started without keeping its control is found by its session.

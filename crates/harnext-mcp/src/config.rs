@@ -5,7 +5,10 @@ use std::path::Path;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use harnext_protocol::option::unknown_name_hint;
 use harnext_protocol::redact::redact_url;
+use serde_json::Map;
+use serde_json::Value;
 
 /// How long a server may take to start: spawn (or connect), `initialize`, and each
 /// `tools/list` round, separately.
@@ -192,6 +195,214 @@ impl McpConfigError {
             field: format!("{server}.{field}"),
             problem: problem.into(),
         }
+    }
+}
+
+/// `mcp_servers` as a face hands it over, as JSON: `{ name: { field: value } }`, each
+/// field spelled by the face (`spell` turns a neutral key of [`STDIO_FIELDS`] or
+/// [`HTTP_FIELDS`] into it: `toolTimeoutMs` in JavaScript, `tool_timeout_ms` in Python).
+/// A server with `command` is a stdio server, one with `url` an HTTP server. Unknown
+/// fields are refused with the closest known one ("did you mean"), values of the wrong
+/// type and timeouts that are not integers >= 1 name the server and the field as the
+/// face spells it. The rest ([`validate`]) is checked when the agent is built. `null`
+/// counts as absent. Sorted by name.
+pub fn servers_from_json(
+    value: &Value,
+    spell: &dyn Fn(&str) -> String,
+) -> Result<Vec<(String, McpServerConfig)>, String> {
+    let Value::Object(servers) = value else {
+        return Err(format!(
+            "expected an object of servers by name, such as {{ fs: {{ command: \"node\", args: [...] }} }}, got {}",
+            shown(value)
+        ));
+    };
+    let shape = |fields: &[&str]| {
+        let parts: Vec<String> = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| format!("{}{}", spell(f), if i == 0 { "" } else { "?" }))
+            .collect();
+        format!("{{ {} }}", parts.join(", "))
+    };
+    let shapes = format!("{} or {}", shape(STDIO_FIELDS), shape(HTTP_FIELDS));
+    let mut out = Vec::with_capacity(servers.len());
+    for (name, config) in servers {
+        let Value::Object(given) = config else {
+            return Err(format!(
+                "`{name}`: expected {shapes}, got {}",
+                shown(config)
+            ));
+        };
+        // Fields by neutral key; null is absent.
+        let fields = |known: &[&str]| -> Result<Map<String, Value>, String> {
+            let spelled: Vec<String> = known.iter().map(|k| spell(k)).collect();
+            let spelled_refs: Vec<&str> = spelled.iter().map(String::as_str).collect();
+            let mut by_key = Map::new();
+            for (field, v) in given {
+                let Some(i) = spelled_refs.iter().position(|s| s == field) else {
+                    return Err(format!(
+                        "`{name}`: unknown field {field:?}: {}",
+                        unknown_name_hint(field, &spelled_refs)
+                    ));
+                };
+                if !v.is_null() {
+                    by_key.insert(known[i].to_owned(), v.clone());
+                }
+            }
+            Ok(by_key)
+        };
+        let has = |key: &str| given.get(&spell(key)).is_some_and(|v| !v.is_null());
+        let reader = Reader {
+            server: name,
+            spell,
+        };
+        let parsed = if has("command") {
+            let f = fields(STDIO_FIELDS)?;
+            let mut c = StdioServerConfig::new(reader.string(&f, "command")?.unwrap_or_default());
+            c.args = reader.strings(&f, "args")?.unwrap_or_default();
+            c.env = reader.string_map(&f, "env")?;
+            c.cwd = reader.string(&f, "cwd")?.map(PathBuf::from);
+            reader.common(
+                &f,
+                &mut c.startup_timeout,
+                &mut c.tool_timeout,
+                &mut c.max_result_bytes,
+            )?;
+            if let Some(sandbox) = reader.boolean(&f, "sandbox")? {
+                c.sandbox = sandbox;
+            }
+            McpServerConfig::Stdio(c)
+        } else if has("url") {
+            let f = fields(HTTP_FIELDS)?;
+            let mut c = HttpServerConfig::new(reader.string(&f, "url")?.unwrap_or_default());
+            c.headers = reader.string_map(&f, "headers")?;
+            reader.common(
+                &f,
+                &mut c.startup_timeout,
+                &mut c.tool_timeout,
+                &mut c.max_result_bytes,
+            )?;
+            McpServerConfig::Http(c)
+        } else {
+            return Err(format!("`{name}`: expected {shapes}"));
+        };
+        out.push((name.clone(), parsed));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// A JSON value as a message shows it (strings quoted, long values cut).
+fn shown(v: &Value) -> String {
+    let text = v.to_string();
+    match text.char_indices().nth(60) {
+        Some((i, _)) => format!("{}...", &text[..i]),
+        None => text,
+    }
+}
+
+/// Reads the fields of one server (by neutral key), naming `server.field` as the face
+/// spells it in its errors.
+struct Reader<'a> {
+    server: &'a str,
+    spell: &'a dyn Fn(&str) -> String,
+}
+
+impl Reader<'_> {
+    fn wrong(&self, key: &str, expected: &str, v: &Value) -> String {
+        format!(
+            "`{}.{}`: expected {expected}, got {}",
+            self.server,
+            (self.spell)(key),
+            shown(v)
+        )
+    }
+
+    fn string(&self, f: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
+        match f.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(self.wrong(key, "a string", v)),
+        }
+    }
+
+    fn boolean(&self, f: &Map<String, Value>, key: &str) -> Result<Option<bool>, String> {
+        match f.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(self.wrong(key, "a boolean", v)),
+        }
+    }
+
+    fn strings(&self, f: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, String> {
+        match f.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(Some(
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
+            )),
+            Some(v) => Err(self.wrong(key, "a list of strings", v)),
+        }
+    }
+
+    /// A map of strings, sorted by key.
+    fn string_map(
+        &self,
+        f: &Map<String, Value>,
+        key: &str,
+    ) -> Result<Vec<(String, String)>, String> {
+        match f.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Object(m)) if m.values().all(Value::is_string) => {
+                let mut pairs: Vec<(String, String)> = m
+                    .iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                    .collect();
+                pairs.sort();
+                Ok(pairs)
+            }
+            // The values are not shown: they may be credentials.
+            Some(Value::Object(_)) => Err(format!(
+                "`{}.{}`: expected a map of strings to strings",
+                self.server,
+                (self.spell)(key)
+            )),
+            Some(v) => Err(self.wrong(key, "a map of strings to strings", v)),
+        }
+    }
+
+    /// An integer >= 1 (and within u32), when given.
+    fn positive(&self, f: &Map<String, Value>, key: &str) -> Result<Option<u64>, String> {
+        match f.get(key) {
+            None => Ok(None),
+            Some(v) => match v.as_f64() {
+                Some(n) if n.fract() == 0.0 && (1.0..=f64::from(u32::MAX)).contains(&n) => {
+                    Ok(v.as_u64())
+                }
+                _ => Err(self.wrong(key, "an integer >= 1", v)),
+            },
+        }
+    }
+
+    fn common(
+        &self,
+        f: &Map<String, Value>,
+        startup: &mut Duration,
+        tool: &mut Duration,
+        bytes: &mut usize,
+    ) -> Result<(), String> {
+        if let Some(ms) = self.positive(f, "startup_timeout_ms")? {
+            *startup = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.positive(f, "tool_timeout_ms")? {
+            *tool = Duration::from_millis(ms);
+        }
+        if let Some(b) = self.positive(f, "max_result_bytes")? {
+            *bytes = usize::try_from(b).unwrap_or(usize::MAX);
+        }
+        Ok(())
     }
 }
 
@@ -408,6 +619,110 @@ mod tests {
         let mut h = HttpServerConfig::new("https://example.com/mcp");
         h.headers = vec![("Mcp-Session-Id".into(), "x".into())];
         assert!(validate(&[("r".into(), McpServerConfig::Http(h))], &ws).is_err());
+    }
+
+    fn camel(key: &str) -> String {
+        let mut out = String::new();
+        let mut upper = false;
+        for c in key.chars() {
+            if c == '_' {
+                upper = true;
+            } else {
+                out.push(if upper { c.to_ascii_uppercase() } else { c });
+                upper = false;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn servers_from_json_reads_each_face_spelling_and_names_bad_fields() {
+        let neutral = |k: &str| k.to_owned();
+        let json = serde_json::json!({
+            "web": { "url": "https://example.com/mcp", "headers": { "b": "2", "a": "1" }, "tool_timeout_ms": 500 },
+            "fs": { "command": "node", "args": ["s.js"], "env": { "K": "v" }, "cwd": "sub",
+                    "startup_timeout_ms": 1000, "max_result_bytes": 4096, "sandbox": false, "tool_timeout_ms": null },
+        });
+        let servers = servers_from_json(&json, &neutral).unwrap();
+        assert_eq!(servers[0].0, "fs");
+        let McpServerConfig::Stdio(s) = &servers[0].1 else {
+            panic!("stdio")
+        };
+        assert_eq!(s.args, ["s.js"]);
+        assert_eq!(s.env, [("K".to_owned(), "v".to_owned())]);
+        assert_eq!(s.cwd.as_deref(), Some(Path::new("sub")));
+        assert_eq!(s.startup_timeout, Duration::from_millis(1000));
+        assert_eq!(s.tool_timeout, DEFAULT_TOOL_TIMEOUT);
+        assert_eq!(s.max_result_bytes, 4096);
+        assert!(!s.sandbox);
+        let McpServerConfig::Http(h) = &servers[1].1 else {
+            panic!("http")
+        };
+        assert_eq!(h.headers[0].0, "a");
+        assert_eq!(h.tool_timeout, Duration::from_millis(500));
+
+        let e = servers_from_json(
+            &serde_json::json!({ "fs": { "command": "node", "toolTimeout": 5 } }),
+            &camel,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "`fs`: unknown field \"toolTimeout\": did you mean `toolTimeoutMs`?"
+        );
+        let e = servers_from_json(
+            &serde_json::json!({ "fs": { "command": "node", "tool_timeout": 5 } }),
+            &neutral,
+        )
+        .unwrap_err();
+        assert!(e.ends_with("did you mean `tool_timeout_ms`?"), "{e}");
+        let e = servers_from_json(
+            &serde_json::json!({ "fs": { "command": "node", "toolTimeoutMs": 0 } }),
+            &camel,
+        )
+        .unwrap_err();
+        assert_eq!(e, "`fs.toolTimeoutMs`: expected an integer >= 1, got 0");
+        let e = servers_from_json(
+            &serde_json::json!({ "fs": { "command": "node", "startup_timeout_ms": 1.5 } }),
+            &neutral,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("`fs.startup_timeout_ms`: expected an integer"),
+            "{e}"
+        );
+        let e = servers_from_json(
+            &serde_json::json!({ "fs": { "command": "node", "args": "x" } }),
+            &neutral,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("`fs.args`: expected a list of strings"),
+            "{e}"
+        );
+        let e = servers_from_json(
+            &serde_json::json!({ "fs": { "command": "node", "sandbox": "no" } }),
+            &neutral,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("`fs.sandbox`: expected a boolean"), "{e}");
+        let e = servers_from_json(
+            &serde_json::json!({ "r": { "url": "https://x/", "headers": { "a": 1 } } }),
+            &neutral,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("`r.headers`"), "{e}");
+        let e =
+            servers_from_json(&serde_json::json!({ "fs": { "args": [] } }), &camel).unwrap_err();
+        assert!(
+            e.starts_with("`fs`: expected { command, args?, env?, cwd?, startupTimeoutMs?"),
+            "{e}"
+        );
+        let e = servers_from_json(&serde_json::json!([1]), &camel).unwrap_err();
+        assert!(
+            e.starts_with("expected an object of servers by name"),
+            "{e}"
+        );
     }
 
     #[test]

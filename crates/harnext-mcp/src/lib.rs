@@ -29,6 +29,7 @@ mod manager;
 mod process;
 mod tool;
 
+pub use config::servers_from_json;
 pub use config::valid_server_name;
 pub use config::HttpServerConfig;
 pub use config::McpConfigError;

@@ -75,6 +75,7 @@ async fn call(tool: &Arc<dyn Tool>, dir: &Path) -> Result<String, ToolError> {
         workspace: Arc::new(Workspace::new(dir).unwrap()),
         cancel: CancellationToken::new(),
         call_id: "call_1".into(),
+        escalated: None,
     };
     tokio::time::timeout(Duration::from_secs(60), tool.call(json!({}), ctx))
         .await

@@ -139,6 +139,7 @@ fn ctx(dir: &Path, cancel: CancellationToken) -> ToolContext {
         workspace: Arc::new(Workspace::new(dir).unwrap()),
         cancel,
         call_id: "call_1".into(),
+        escalated: None,
     }
 }
 

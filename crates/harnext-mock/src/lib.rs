@@ -32,6 +32,8 @@
 //!   three routes share one FIFO.
 //! - `POST /_mock/responses` (`[MockResponse, …]` or a single one) appends to the FIFO;
 //!   `GET /_mock/requests` lists the recorded requests; `POST /_mock/reset` clears both.
+//!   `POST /_mock/options` with `{"recordBodies": false}` records requests without their
+//!   bodies (`body` is `null`), for long benchmark runs; a reset turns it back on.
 //! - Anything else: 404 with an Anthropic-style error body.
 //!
 //! Error bodies follow the route: `{"type":"error","error":{"type","message"}}` for

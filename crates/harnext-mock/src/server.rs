@@ -142,6 +142,8 @@ struct State {
     message_requests: u64,
     /// Generated `toolu_mock_<n>` ids so far.
     tool_ids: u64,
+    /// Requests are recorded without their bodies (`POST /_mock/options`).
+    skip_bodies: bool,
 }
 
 impl Shared {
@@ -356,6 +358,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
 
     let next = {
         let mut state = shared.lock();
+        let mut recorded = recorded;
+        if state.skip_bodies {
+            recorded.body = Value::Null;
+        }
         state.requests.push(recorded);
         if !is_model_route || method != Method::POST {
             None
@@ -487,6 +493,21 @@ fn handle_control(shared: &Shared, method: &Method, route: &str, bytes: &[u8]) -
                 .collect();
             json_response(StatusCode::OK, &Value::Array(requests))
         }
+        (&Method::POST, "options") => {
+            let value = match serde_json::from_slice::<Value>(bytes) {
+                Ok(value) => value,
+                Err(e) => return bad_request(format!("the body is not valid JSON: {e}")),
+            };
+            match value.get("recordBodies").map(Value::as_bool) {
+                Some(Some(record)) if value.as_object().is_some_and(|o| o.len() == 1) => {
+                    shared.lock().skip_bodies = !record;
+                    json_response(StatusCode::OK, &serde_json::json!({ "ok": true }))
+                }
+                _ => bad_request(
+                    "expected {\"recordBodies\": true|false} and nothing else".to_string(),
+                ),
+            }
+        }
         (&Method::POST, "reset") => {
             *shared.lock() = State::default();
             json_response(StatusCode::OK, &serde_json::json!({ "ok": true }))
@@ -496,7 +517,7 @@ fn handle_control(shared: &Shared, method: &Method, route: &str, bytes: &[u8]) -
             &serde_json::json!({
                 "error": format!(
                     "harnext-mock: unknown control request {method} /_mock/{route}; \
-                     use POST /_mock/responses, GET /_mock/requests or POST /_mock/reset"
+                     use POST /_mock/responses, GET /_mock/requests, POST /_mock/options or POST /_mock/reset"
                 )
             }),
         ),

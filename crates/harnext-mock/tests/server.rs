@@ -806,6 +806,50 @@ async fn control_endpoints_queue_list_and_reset() {
 }
 
 #[tokio::test]
+async fn requests_can_be_recorded_without_bodies_until_a_reset() {
+    let server = MockServer::start().await.unwrap();
+    for bad in [
+        "{}",
+        r#"{"recordBodies": 1}"#,
+        r#"{"recordBodies": false, "x": 1}"#,
+    ] {
+        let r = request(&server, "POST", "/_mock/options", &[], bad).await;
+        assert_eq!(r.status, 400, "{bad}");
+    }
+    let r = request(
+        &server,
+        "POST",
+        "/_mock/options",
+        &[],
+        r#"{"recordBodies": false}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    server.push(MockResponse::text("one"));
+    assert_eq!(
+        text_of(&parse_sse(
+            &post_messages(&server, &messages_body()).await.text()
+        )),
+        "one"
+    );
+    let listed = request(&server, "GET", "/_mock/requests", &[], "")
+        .await
+        .json();
+    assert_eq!(listed[0]["path"], "/v1/messages");
+    assert_eq!(listed[0]["body"], Value::Null);
+    assert!(
+        listed[0]["finishedAtUs"].as_u64().unwrap() >= listed[0]["receivedAtUs"].as_u64().unwrap()
+    );
+    request(&server, "POST", "/_mock/reset", &[], "").await;
+    server.push(MockResponse::text("two"));
+    post_messages(&server, &messages_body()).await;
+    let listed = request(&server, "GET", "/_mock/requests", &[], "")
+        .await
+        .json();
+    assert_eq!(listed[0]["body"], messages_body());
+}
+
+#[tokio::test]
 async fn connections_are_kept_alive_between_responses() {
     let server = MockServer::start().await.unwrap();
     server.push(MockResponse::text("one"));

@@ -43,6 +43,9 @@ pub enum ErrorCode {
     TimeBudget,
     /// A hook blocked the run (`user_prompt_submit`).
     Blocked,
+    /// The session store failed (unreachable, timed out, lease lost): the run stopped
+    /// rather than go on unsaved.
+    SessionStore,
 }
 
 impl ErrorCode {
@@ -67,6 +70,7 @@ impl ErrorCode {
             ErrorCode::TokenBudget => "token_budget",
             ErrorCode::TimeBudget => "time_budget",
             ErrorCode::Blocked => "blocked",
+            ErrorCode::SessionStore => "session_store",
         }
     }
 }

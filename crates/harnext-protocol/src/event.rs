@@ -42,6 +42,9 @@ pub enum StopReason {
     TimeBudget,
     /// A `user_prompt_submit` hook blocked the run before the model saw the input.
     Blocked,
+    /// Tool calls wait for approvals given later (`result.pending_approvals`); the run
+    /// goes on when a run of the session answers them.
+    AwaitingApproval,
 }
 
 impl StopReason {
@@ -59,6 +62,7 @@ impl StopReason {
             StopReason::TokenBudget => "token_budget",
             StopReason::TimeBudget => "time_budget",
             StopReason::Blocked => "blocked",
+            StopReason::AwaitingApproval => "awaiting_approval",
         }
     }
 }
@@ -76,6 +80,15 @@ pub struct StopDetails {
     /// `content_filter_results`, Responses' `incomplete_details`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<Value>,
+}
+
+/// A tool call whose approval was deferred: the session keeps it until a later run
+/// answers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingApproval {
+    pub id: String,
+    pub tool: String,
+    pub args: Value,
 }
 
 /// One tool call of a run, with its outcome.
@@ -114,6 +127,31 @@ pub struct RunResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<HarnextError>,
     pub duration_ms: u64,
+    /// With stop reason `awaiting_approval`: the calls waiting for a decision.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_approvals: Vec<PendingApproval>,
+}
+
+/// What the sandbox of a run is, for `run_start` and a header line.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RunSandbox {
+    /// The mode the user chose (`"workspace-write"`, `"read-only"` or `"off"`).
+    pub requested: String,
+    /// The mode in force: the chosen one, or `"off"` when nothing confines commands.
+    pub enforced: String,
+    /// Whether commands may open network connections.
+    pub network: bool,
+    /// Whether part of the chosen mode is not enforced (best effort).
+    pub partial: bool,
+}
+
+/// How a call waiting for approval would run in the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallSandbox {
+    /// The enforced mode (`"workspace-write"` or `"read-only"`).
+    pub mode: String,
+    /// Whether the command would have network access.
+    pub network: bool,
 }
 
 /// The events of a run, in the order the public contract gives: `run_start` first,
@@ -123,6 +161,9 @@ pub struct RunResult {
 pub enum AgentEvent {
     RunStart {
         session_id: String,
+        /// The sandbox the run's commands are in: the chosen and the enforced mode.
+        #[serde(default)]
+        sandbox: RunSandbox,
     },
     Thinking {
         text: String,
@@ -150,6 +191,10 @@ pub enum AgentEvent {
         /// from outside the run is given for (`PendingPermissions::respond`), so a
         /// model that reuses a tool call id cannot mix two requests up.
         request_id: String,
+        /// How the call would run if allowed: in the OS sandbox (`Some`, the `bash`
+        /// tool with a sandbox in force) or not (`None`: other tools, or no sandbox).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sandbox: Option<CallSandbox>,
     },
     /// Usage of the model call that just ended, and what it cost in USD at list prices
     /// (absent, not zero, when the price is unknown).

@@ -39,6 +39,7 @@ pub enum OptionKey {
     OutputSchema,
     MaxOutputRetries,
     AtMessage,
+    SessionStore,
     Sandbox,
     Network,
     WritableRoots,
@@ -55,7 +56,7 @@ pub enum OptionKey {
 
 impl OptionKey {
     /// Every option, for a face that checks its names cover them all.
-    pub const ALL: [OptionKey; 38] = [
+    pub const ALL: [OptionKey; 39] = [
         OptionKey::Model,
         OptionKey::BaseUrl,
         OptionKey::ApiKey,
@@ -82,6 +83,7 @@ impl OptionKey {
         OptionKey::OutputSchema,
         OptionKey::MaxOutputRetries,
         OptionKey::AtMessage,
+        OptionKey::SessionStore,
         OptionKey::Sandbox,
         OptionKey::Network,
         OptionKey::WritableRoots,
@@ -125,6 +127,7 @@ impl OptionKey {
             OptionKey::OutputSchema => "output_schema",
             OptionKey::MaxOutputRetries => "max_output_retries",
             OptionKey::AtMessage => "at_message",
+            OptionKey::SessionStore => "session_store",
             OptionKey::Sandbox => "sandbox",
             OptionKey::Network => "network",
             OptionKey::WritableRoots => "writable_roots",
@@ -228,6 +231,7 @@ impl OptionScope {
                 OptionKey::MaxDurationMs,
                 OptionKey::Hooks,
                 OptionKey::ParallelToolCalls,
+                OptionKey::SessionStore,
             ],
             OptionScope::Run => &[
                 OptionKey::SessionId,

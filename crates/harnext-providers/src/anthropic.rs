@@ -108,7 +108,7 @@ impl ModelProvider for AnthropicProvider {
                 option: API_KEY_OPTION,
             });
         };
-        let body = request_body(&request);
+        let body = http::JsonBody::new(&request_body(&request));
         let client = self.client.clone();
         let settings = self.settings.clone();
         let url = self.url();
@@ -122,7 +122,7 @@ impl ModelProvider for AnthropicProvider {
             for (k, v) in &settings.headers {
                 rb = rb.header(k.as_str(), v.as_str());
             }
-            rb.json(&body)
+            body.attach(rb, &settings.headers)
         };
         http::spawn(HttpCall::new(
             PROVIDER,

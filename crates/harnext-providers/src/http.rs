@@ -98,6 +98,39 @@ impl HttpCall {
 
 type Tx = mpsc::UnboundedSender<Result<ModelEvent, ProviderError>>;
 
+/// A request body serialised once, when the call starts. The JSON tree is dropped at once
+/// (on a long history it takes about ten times the memory of its text, for as long as the
+/// turn streams: with many agents running that dominated their memory), and a retry sends
+/// the same bytes again without serialising anew.
+#[derive(Clone)]
+pub(crate) struct JsonBody(bytes::Bytes);
+
+impl JsonBody {
+    pub(crate) fn new(body: &Value) -> JsonBody {
+        // `Value`'s `Display` is its compact JSON text, the bytes `RequestBuilder::json`
+        // would send.
+        JsonBody(bytes::Bytes::from(body.to_string()))
+    }
+
+    /// What `rb.json(&body)` does: the body, and `content-type: application/json` unless
+    /// `headers` (the caller's own, already on `rb`) name a content type.
+    pub(crate) fn attach(
+        &self,
+        rb: reqwest::RequestBuilder,
+        headers: &[(String, String)],
+    ) -> reqwest::RequestBuilder {
+        let rb = if headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            rb
+        } else {
+            rb.header(reqwest::header::CONTENT_TYPE, "application/json")
+        };
+        rb.body(self.0.clone())
+    }
+}
+
 pub(crate) fn failed(err: ProviderError) -> ModelStream {
     futures::stream::once(async move { Err(err) }).boxed()
 }
@@ -507,6 +540,39 @@ mod tests {
             other => panic!("expected a panic error, got {other:?}"),
         }
         assert!(stream.next().await.is_none());
+    }
+
+    #[test]
+    fn a_json_body_is_sent_as_json_would_be_and_a_callers_content_type_wins() {
+        let value =
+            serde_json::json!({"model": "m", "text": "a \"quoted\" line\n", "n": [1, 2.5, null]});
+        let body = JsonBody::new(&value);
+        let client = reqwest::Client::new();
+        let sent = |rb: reqwest::RequestBuilder| -> (Vec<String>, Vec<u8>) {
+            let req = rb.build().unwrap();
+            let types = req
+                .headers()
+                .get_all(reqwest::header::CONTENT_TYPE)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect();
+            (types, req.body().unwrap().as_bytes().unwrap().to_vec())
+        };
+        let (types, bytes) = sent(body.attach(client.post("http://127.0.0.1:9/"), &[]));
+        let (json_types, json_bytes) = sent(client.post("http://127.0.0.1:9/").json(&value));
+        assert_eq!(types, json_types);
+        assert_eq!(bytes, json_bytes);
+        assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), value);
+
+        let own = vec![(
+            "Content-Type".to_owned(),
+            "application/vnd.x+json".to_owned(),
+        )];
+        let rb = client
+            .post("http://127.0.0.1:9/")
+            .header("Content-Type", "application/vnd.x+json");
+        let (types, _) = sent(body.attach(rb, &own));
+        assert_eq!(types, ["application/vnd.x+json"]);
     }
 
     #[test]

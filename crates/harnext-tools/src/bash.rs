@@ -2,9 +2,9 @@
 //! the whole group on timeout, cancellation, or when the call's future is dropped.
 //!
 //! The files the command creates, modifies or deletes are recorded in the workspace (so
-//! they appear in `filesChanged`): a snapshot of the workspace is taken before the
-//! command and compared with one taken after it (see [`crate::changes`] for what the
-//! snapshot covers and what it costs).
+//! they appear in `filesChanged`) by the workspace's change tracker, brought up to date
+//! before the command and after its process group has ended (see [`crate::changes`] for
+//! what it covers and what it costs).
 
 use std::collections::VecDeque;
 use std::io;
@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -23,8 +24,9 @@ use tokio::time::Instant;
 
 use harnext_sandbox::{Killer, ProcessKind, SandboxChild};
 
-use crate::changes::{self, ScanError, Snapshot};
+use crate::changes;
 use crate::output::cap_head_tail;
+use crate::schema::schema_for;
 use crate::{cap_output, parse_args, Tool, ToolContext, ToolError, MAX_OUTPUT_CHARS};
 
 /// After the shell exits (or is killed), how long to keep reading output still held
@@ -74,10 +76,14 @@ impl Default for BashTool {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// The command, run as `bash -c <command>` in the workspace root.
     command: String,
+    /// Kill the command after this many milliseconds (its bounds and default are the
+    /// tool's, set in `input_schema`).
+    #[schemars(range(min = 1))]
     timeout_ms: Option<u64>,
 }
 
@@ -93,25 +99,15 @@ impl Tool for BashTool {
     fn input_schema(&self) -> Value {
         let default_ms = self.default_timeout.as_millis();
         let max_ms = self.max_timeout.as_millis();
-        json!({
-            "type": "object",
-            "properties": {
-                "command": {
-                    "type": "string",
-                    "description": "The command, run as `bash -c <command>` in the workspace root."
-                },
-                "timeout_ms": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": max_ms,
-                    "description": format!(
-                        "Kill the command after this many milliseconds. Default {default_ms}, at most {max_ms}."
-                    )
-                }
-            },
-            "required": ["command"],
-            "additionalProperties": false
-        })
+        let mut schema = schema_for::<Args>();
+        // The bounds and the default depend on this tool's settings.
+        if let Some(timeout) = schema.pointer_mut("/properties/timeout_ms") {
+            timeout["maximum"] = json!(max_ms);
+            timeout["description"] = json!(format!(
+                "Kill the command after this many milliseconds. Default {default_ms}, at most {max_ms}."
+            ));
+        }
+        schema
     }
 
     fn read_only(&self) -> bool {
@@ -208,7 +204,7 @@ impl Running {
 /// prompt on /dev/tty (ssh, sudo) fails at once instead of being stopped until the
 /// timeout. Its process group is still its pid. Without `setsid`, its own group.
 fn start(command: &str, ctx: &ToolContext) -> Result<(Running, GroupGuard), ToolError> {
-    let sandbox = ctx.workspace.sandbox();
+    let sandbox = ctx.sandbox();
     if sandbox.is_active() {
         let mut cmd = sandbox.command("bash", ProcessKind::Shell);
         cmd.command_mut()
@@ -270,50 +266,6 @@ fn start(command: &str, ctx: &ToolContext) -> Result<(Running, GroupGuard), Tool
     Ok((Running::Plain(child), guard))
 }
 
-/// Scans the workspace off the async runtime; stops when the call is cancelled. `None`
-/// when the workspace is too large to track.
-async fn snapshot(ctx: &ToolContext) -> Result<Option<Snapshot>, ToolError> {
-    if ctx.workspace.too_large_to_scan() {
-        return Ok(None);
-    }
-    let root = ctx.workspace.root().to_path_buf();
-    let cancel = ctx.cancel.clone();
-    let work = tokio::task::spawn_blocking(move || Snapshot::scan(&root, &cancel));
-    let snapshot = tokio::select! {
-        biased;
-        () = ctx.cancel.cancelled() => return Err(ToolError::Cancelled),
-        result = work => match result {
-            Ok(Ok(snapshot)) => snapshot,
-            Ok(Err(ScanError::Cancelled)) => return Err(ToolError::Cancelled),
-            Err(e) => return Err(ToolError::Failed(format!("internal error: {e}"))),
-        },
-    };
-    if snapshot.is_complete() {
-        Ok(Some(snapshot))
-    } else {
-        ctx.workspace.set_too_large_to_scan();
-        Ok(None)
-    }
-}
-
-/// Scans the workspace again and records what changed since `before`. Not cancellable:
-/// it also runs after a cancellation, to record what the killed command had changed.
-fn record_changes(ctx: &ToolContext, before: Option<Snapshot>) -> tokio::task::JoinHandle<()> {
-    let workspace = ctx.workspace.clone();
-    tokio::task::spawn_blocking(move || {
-        let Some(before) = before else {
-            return;
-        };
-        let root = workspace.root();
-        if let Ok(after) = Snapshot::scan(root, &tokio_util::sync::CancellationToken::new()) {
-            if !after.is_complete() {
-                workspace.set_too_large_to_scan();
-            }
-            changes::record(&workspace, &before.diff(&after, root));
-        }
-    })
-}
-
 /// The `setsid` program, when the system has one.
 fn setsid_program() -> Option<&'static std::path::Path> {
     static SETSID: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
@@ -331,7 +283,7 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
     if ctx.cancel.is_cancelled() {
         return Err(ToolError::Cancelled);
     }
-    let before = snapshot(ctx).await?;
+    let before = changes::before_command(ctx).await?;
     // Declared after `running` so that it drops first: the command dies before tokio's
     // kill-on-drop of the direct child.
     let (mut running, mut guard) = start(command, ctx)?;
@@ -362,7 +314,7 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
                 let _ = tokio::time::timeout(GRACE, running.wait()).await;
                 // Record what the command changed before it was killed: at once for a
                 // small workspace, in the background for a large one.
-                let _ = tokio::time::timeout(CANCEL_SCAN_WAIT, record_changes(ctx, before)).await;
+                let _ = tokio::time::timeout(CANCEL_SCAN_WAIT, changes::after_command(before)).await;
                 return Err(ToolError::Cancelled);
             }
             () = tokio::time::sleep_until(wake) => {
@@ -403,13 +355,13 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
             .map(|(result, _, _)| result);
     }
     if let Some(problem) = setup_error {
-        let _ = record_changes(ctx, before).await;
+        let _ = changes::after_command(before).await;
         return Err(ToolError::Failed(problem));
     }
     drop(stdout);
     drop(stderr);
     // The whole group is dead: nothing changes files any more.
-    let _ = record_changes(ctx, before).await;
+    let _ = changes::after_command(before).await;
 
     let mut text = capture.finish(MAX_OUTPUT_CHARS);
     if text.is_empty() {
@@ -428,7 +380,7 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
     let failed = !matches!(&status, Some(Ok(s)) if s.success());
     text.push_str(&describe_status(status));
     if failed {
-        if let Some(hint) = ctx.workspace.sandbox().blocked_hint(&text) {
+        if let Some(hint) = ctx.sandbox().blocked_hint(&text) {
             text.push('\n');
             text.push_str(&hint);
         }
@@ -868,6 +820,61 @@ mod tests {
         let out = bash(&boxed, "echo x > f.txt && cat f.txt").await.unwrap();
         assert_eq!(out, "x\nexit code: 0");
         assert_eq!(boxed.workspace.changed_files(), vec!["f.txt"]);
+    }
+
+    /// What a watched workspace records of sandboxed and plain commands: the same.
+    #[tokio::test]
+    async fn a_watched_workspace_tracks_sandboxed_commands_like_plain_ones() {
+        use crate::changes::{TrackerOptions, TrackingMode};
+        let (_dir, plain) = ctx();
+        let (_dirs, boxed) = crate::test_support::sandboxed_ctx();
+        assert!(boxed.workspace.sandbox().is_active());
+        let mut seen = Vec::new();
+        for ctx in [&plain, &boxed] {
+            let root = ctx.workspace.root();
+            std::fs::create_dir_all(root.join("src/deep")).unwrap();
+            std::fs::write(root.join(".gitignore"), "target/\n").unwrap();
+            for name in ["a", "b", "c"] {
+                std::fs::write(root.join(format!("src/{name}.rs")), name).unwrap();
+            }
+            ctx.workspace.change_tracker().set_options(TrackerOptions {
+                watch_threshold: 0,
+                ..TrackerOptions::default()
+            });
+            bash(ctx, "true").await.unwrap();
+            assert_eq!(
+                ctx.workspace.change_tracker().mode(),
+                TrackingMode::Watching,
+                "{:?}",
+                ctx.workspace.change_tracker().fallback()
+            );
+            for command in [
+                "echo 1 >> src/a.rs && rm src/b.rs && mv src/c.rs src/c2.rs",
+                "mkdir -p gen/x target && echo > gen/x/out.rs && mv gen gen2 && echo > target/ignored",
+                // Forked into the background and writing after the command: killed with it
+                // (the sandbox ends its whole process tree, `setsid` included).
+                "(sleep 0.3; echo late > late-bg.txt) >/dev/null 2>&1 & echo started",
+            ] {
+                let out = bash(ctx, command).await.unwrap();
+                assert!(out.contains("exit code: 0"), "{command}: {out}");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            bash(ctx, "true").await.unwrap();
+            assert!(!root.join("late-bg.txt").exists());
+            seen.push(ctx.workspace.changes());
+        }
+        assert_eq!(seen[0], seen[1]);
+        let paths: Vec<&str> = seen[1].iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "gen2/x/out.rs",
+                "src/a.rs",
+                "src/b.rs",
+                "src/c.rs",
+                "src/c2.rs"
+            ]
+        );
     }
 
     #[tokio::test]

@@ -3,10 +3,12 @@
 use std::io;
 
 use futures::future::BoxFuture;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::fsutil::{self, io_failure};
+use crate::schema::schema_for;
 use crate::{parse_args, Tool, ToolContext, ToolError, Workspace};
 
 /// Line numbers listed in a message, at most.
@@ -23,12 +25,16 @@ changes to one file, use multi_edit; to create a file or replace all of it, use 
 /// The `edit_file` tool.
 pub struct EditFileTool;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// File to edit, relative to the workspace root.
     path: String,
+    /// Exact text to replace; must occur once unless replace_all is true.
     old_text: String,
+    /// Text to put in its place (may be empty to delete).
     new_text: String,
+    /// Replace every occurrence instead of exactly one. Default false.
     replace_all: Option<bool>,
 }
 
@@ -42,29 +48,7 @@ impl Tool for EditFileTool {
     }
 
     fn input_schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "path": {
-                    "type": "string",
-                    "description": "File to edit, relative to the workspace root."
-                },
-                "old_text": {
-                    "type": "string",
-                    "description": "Exact text to replace; must occur once unless replace_all is true."
-                },
-                "new_text": {
-                    "type": "string",
-                    "description": "Text to put in its place (may be empty to delete)."
-                },
-                "replace_all": {
-                    "type": "boolean",
-                    "description": "Replace every occurrence instead of exactly one. Default false."
-                }
-            },
-            "required": ["path", "old_text", "new_text"],
-            "additionalProperties": false
-        })
+        schema_for::<Args>()
     }
 
     fn read_only(&self) -> bool {
@@ -380,6 +364,7 @@ mod tests {
 
     use super::*;
     use crate::test_support::ctx;
+    use serde_json::json;
 
     async fn edit(ctx: &ToolContext, args: Value) -> Result<String, ToolError> {
         EditFileTool.call(args, ctx.clone()).await

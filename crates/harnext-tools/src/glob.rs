@@ -13,11 +13,13 @@ use std::time::SystemTime;
 use futures::future::BoxFuture;
 use ignore::overrides::OverrideBuilder;
 use ignore::WalkState;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::fsutil::{self, io_failure};
 use crate::output::group_digits;
+use crate::schema::schema_for;
 use crate::walk::{self, Stopped};
 use crate::{parse_args, Tool, ToolContext, ToolError, MAX_OUTPUT_CHARS};
 
@@ -37,10 +39,12 @@ names them, e.g. `.github/**`), and .git.";
 /// The `glob` tool.
 pub struct GlobTool;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// Glob such as `**/*.rs`, `src/**/*.{ts,tsx}`, `*config*`.
     pattern: String,
+    /// Directory to search, relative to the workspace root. Default: the root.
     path: Option<String>,
 }
 
@@ -54,21 +58,7 @@ impl Tool for GlobTool {
     }
 
     fn input_schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "pattern": {
-                    "type": "string",
-                    "description": "Glob such as `**/*.rs`, `src/**/*.{ts,tsx}`, `*config*`."
-                },
-                "path": {
-                    "type": "string",
-                    "description": "Directory to search, relative to the workspace root. Default: the root."
-                }
-            },
-            "required": ["pattern"],
-            "additionalProperties": false
-        })
+        schema_for::<Args>()
     }
 
     fn read_only(&self) -> bool {
@@ -205,6 +195,7 @@ mod tests {
 
     use super::*;
     use crate::test_support::ctx;
+    use serde_json::json;
     use std::os::unix::fs::symlink;
     use std::time::Duration;
 

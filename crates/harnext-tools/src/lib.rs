@@ -24,6 +24,7 @@ mod grep;
 mod multi_edit;
 mod output;
 mod read_file;
+mod schema;
 #[cfg(test)]
 mod test_support;
 mod walk;
@@ -53,6 +54,18 @@ pub struct ToolContext {
     pub workspace: Arc<Workspace>,
     pub cancel: CancellationToken,
     pub call_id: String,
+    /// The sandbox of this one call when the user allowed it more than the
+    /// workspace's (an escalation); `None`: the workspace's sandbox.
+    pub escalated: Option<Arc<harnext_sandbox::Sandbox>>,
+}
+
+impl ToolContext {
+    /// The sandbox this call's commands run in.
+    pub fn sandbox(&self) -> &Arc<harnext_sandbox::Sandbox> {
+        self.escalated
+            .as_ref()
+            .unwrap_or_else(|| self.workspace.sandbox())
+    }
 }
 
 /// A failure the model sees as the tool's output (status `error`), or a cancellation.

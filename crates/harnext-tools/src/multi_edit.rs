@@ -5,11 +5,13 @@
 //! where either `old_text`/`new_text` or `edits` must be given.
 
 use futures::future::BoxFuture;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::edit_file::{load_text, plan_edit};
 use crate::fsutil::{self, io_failure};
+use crate::schema::schema_for;
 use crate::{parse_args, Tool, ToolContext, ToolError};
 
 /// Most edits in one call.
@@ -24,18 +26,24 @@ edit. Line endings (CRLF) and a UTF-8 byte-order mark are kept. At most 100 edit
 /// The `multi_edit` tool.
 pub struct MultiEditTool;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// File to edit, relative to the workspace root.
     path: String,
+    /// Replacements, applied in order.
+    #[schemars(length(min = 1, max = MAX_EDITS))]
     edits: Vec<EditArgs>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct EditArgs {
+    /// Exact text to replace; must occur once unless replace_all is true.
     old_text: String,
+    /// Text to put in its place (may be empty to delete).
     new_text: String,
+    /// Replace every occurrence. Default false.
     replace_all: Option<bool>,
 }
 
@@ -49,42 +57,7 @@ impl Tool for MultiEditTool {
     }
 
     fn input_schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "path": {
-                    "type": "string",
-                    "description": "File to edit, relative to the workspace root."
-                },
-                "edits": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": MAX_EDITS,
-                    "description": "Replacements, applied in order.",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "old_text": {
-                                "type": "string",
-                                "description": "Exact text to replace; must occur once unless replace_all is true."
-                            },
-                            "new_text": {
-                                "type": "string",
-                                "description": "Text to put in its place (may be empty to delete)."
-                            },
-                            "replace_all": {
-                                "type": "boolean",
-                                "description": "Replace every occurrence. Default false."
-                            }
-                        },
-                        "required": ["old_text", "new_text"],
-                        "additionalProperties": false
-                    }
-                }
-            },
-            "required": ["path", "edits"],
-            "additionalProperties": false
-        })
+        schema_for::<Args>()
     }
 
     fn read_only(&self) -> bool {
@@ -190,6 +163,7 @@ mod tests {
 
     use super::*;
     use crate::test_support::ctx;
+    use serde_json::json;
 
     async fn multi(ctx: &ToolContext, args: Value) -> Result<String, ToolError> {
         MultiEditTool.call(args, ctx.clone()).await

@@ -5,14 +5,16 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 use futures::future::BoxFuture;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::filetype::{self, Kind};
 use crate::fsutil::{self, io_failure};
 use crate::output::group_digits;
+use crate::schema::schema_for;
 use crate::{cap_output, parse_args, Tool, ToolContext, ToolError, Workspace, MAX_OUTPUT_CHARS};
 
 /// Lines shown when the call gives no `limit`.
@@ -40,11 +42,16 @@ are refused. Paths are relative to the workspace root.";
 /// The `read_file` tool.
 pub struct ReadFileTool;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// File to read, relative to the workspace root.
     path: String,
+    /// First line to show, 1-based. Default 1.
+    #[schemars(range(min = 1))]
     offset: Option<u64>,
+    /// Most lines to show. Default 2000.
+    #[schemars(range(min = 1))]
     limit: Option<u64>,
 }
 
@@ -58,27 +65,7 @@ impl Tool for ReadFileTool {
     }
 
     fn input_schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "path": {
-                    "type": "string",
-                    "description": "File to read, relative to the workspace root."
-                },
-                "offset": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "description": "First line to show, 1-based. Default 1."
-                },
-                "limit": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "description": "Most lines to show. Default 2000."
-                }
-            },
-            "required": ["path"],
-            "additionalProperties": false
-        })
+        schema_for::<Args>()
     }
 
     fn read_only(&self) -> bool {
@@ -422,6 +409,7 @@ mod tests {
 
     use super::*;
     use crate::test_support::ctx;
+    use serde_json::json;
 
     async fn read(ctx: &ToolContext, args: Value) -> Result<String, ToolError> {
         ReadFileTool.call(args, ctx.clone()).await

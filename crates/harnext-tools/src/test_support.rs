@@ -15,6 +15,7 @@ pub(crate) fn ctx() -> (tempfile::TempDir, ToolContext) {
         workspace,
         cancel: CancellationToken::new(),
         call_id: "call_test".to_string(),
+        escalated: None,
     };
     (dir, ctx)
 }
@@ -38,6 +39,7 @@ pub(crate) fn sandboxed_ctx() -> (Vec<tempfile::TempDir>, ToolContext) {
         workspace: Arc::new(workspace),
         cancel: CancellationToken::new(),
         call_id: "call_test".to_string(),
+        escalated: None,
     };
     (vec![dir, home], ctx)
 }

@@ -32,6 +32,8 @@ pub struct Workspace {
     changed: Mutex<BTreeMap<String, ChangeKind>>,
     /// Set once a change scan found too many files: later commands skip the scans.
     too_large_to_scan: AtomicBool,
+    /// What shell commands change in the workspace (see [`crate::changes`]).
+    change_tracker: crate::changes::ChangeTracker,
     /// How commands run (the `bash` tool): [`Sandbox::off`] unless given.
     sandbox: Arc<Sandbox>,
     /// A handle of the root: every file the tools open is opened relative to it and
@@ -55,6 +57,7 @@ impl Workspace {
             root,
             changed: Mutex::new(BTreeMap::new()),
             too_large_to_scan: AtomicBool::new(false),
+            change_tracker: crate::changes::ChangeTracker::default(),
             sandbox: Arc::new(Sandbox::off()),
         })
     }
@@ -138,6 +141,11 @@ impl Workspace {
             let _ = parent.remove_file(&tmp_name);
         }
         result
+    }
+
+    /// The tracker of the changes shell commands make in the workspace.
+    pub fn change_tracker(&self) -> &crate::changes::ChangeTracker {
+        &self.change_tracker
     }
 
     /// The canonical workspace root.

@@ -3,11 +3,13 @@
 use std::io;
 
 use futures::future::BoxFuture;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::fsutil::{self, io_failure};
 use crate::output::group_digits;
+use crate::schema::schema_for;
 use crate::{parse_args, ChangeKind, Tool, ToolContext, ToolError};
 
 const DESCRIPTION: &str = "Create a file, or replace a file's whole content, with exactly \
@@ -17,10 +19,12 @@ edit_file instead. Paths are relative to the workspace root and must stay inside
 /// The `write_file` tool.
 pub struct WriteFileTool;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// File to write, relative to the workspace root.
     path: String,
+    /// The file's complete new content.
     content: String,
 }
 
@@ -34,21 +38,7 @@ impl Tool for WriteFileTool {
     }
 
     fn input_schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "path": {
-                    "type": "string",
-                    "description": "File to write, relative to the workspace root."
-                },
-                "content": {
-                    "type": "string",
-                    "description": "The file's complete new content."
-                }
-            },
-            "required": ["path", "content"],
-            "additionalProperties": false
-        })
+        schema_for::<Args>()
     }
 
     fn read_only(&self) -> bool {
@@ -121,6 +111,7 @@ mod tests {
 
     use super::*;
     use crate::test_support::ctx;
+    use serde_json::json;
     use std::os::unix::fs::PermissionsExt;
 
     #[tokio::test]

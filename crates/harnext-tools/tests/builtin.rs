@@ -16,6 +16,7 @@ fn ctx(dir: &tempfile::TempDir) -> ToolContext {
         workspace: Arc::new(Workspace::new(dir.path()).unwrap()),
         cancel: CancellationToken::new(),
         call_id: "call_1".to_string(),
+        escalated: None,
     }
 }
 
@@ -132,6 +133,7 @@ async fn every_tool_refuses_paths_that_leave_the_workspace() {
         workspace: Arc::new(Workspace::new(&root).unwrap()),
         cancel: CancellationToken::new(),
         call_id: "call_1".to_string(),
+        escalated: None,
     };
     let secret = outside.join("secret.txt").display().to_string();
     let escapes = [

@@ -17,6 +17,7 @@ use harnext_protocol::Usage;
 
 use crate::error::RunError;
 use crate::session::replay::replay;
+use crate::session::replay::PendingTurn;
 use crate::store::is_valid_id;
 use crate::store::new_session_id;
 use crate::store::now_ms;
@@ -91,6 +92,10 @@ struct LeaseState {
     reported: Option<(u64, usize)>,
     /// Tools allowed for the rest of the session.
     allowed: BTreeSet<String>,
+    /// The last turn's calls waiting for approvals, when they are.
+    pending: Option<PendingTurn>,
+    /// The decisions this run was given for them.
+    answers: Option<crate::permissions::Answers>,
 }
 
 impl LeaseState {
@@ -243,6 +248,25 @@ impl SessionLease {
         }
     }
 
+    /// Appends a record (the approvals' records).
+    pub(crate) fn record(&self, record: &SessionRecord) {
+        self.state().write(record, &self.0.id);
+    }
+
+    /// The calls of the last turn waiting for approvals, when they are.
+    pub(crate) fn pending(&self) -> Option<PendingTurn> {
+        self.state().pending.clone()
+    }
+
+    /// Gives the run decisions for the calls its session waits for.
+    pub(crate) fn set_answers(&self, answers: crate::permissions::Answers) {
+        self.state().answers = Some(answers);
+    }
+
+    pub(crate) fn take_answers(&self) -> Option<crate::permissions::Answers> {
+        self.state().answers.take()
+    }
+
     /// Why the session could not be written, once a write failed.
     pub fn failure(&self) -> Option<String> {
         self.state().failure.clone()
@@ -279,6 +303,8 @@ pub(crate) fn acquire(
                 len: 0,
                 reported: None,
                 allowed: BTreeSet::new(),
+                pending: None,
+                answers: None,
             }),
             _running: running,
         })));
@@ -309,6 +335,8 @@ pub(crate) fn acquire(
         len: replayed.data.messages.len(),
         reported: None,
         allowed: replayed.data.allowed_tools.iter().cloned().collect(),
+        pending: replayed.pending,
+        answers: None,
     };
     if let Some(fix) = replayed.tail_fix {
         state.write(

@@ -31,3 +31,29 @@ pub use replay::SessionError;
 pub use replay::INTERRUPTED_OUTPUT;
 
 pub(crate) use lease::acquire;
+
+/// A run whose session could not be saved (a session store that failed on the last
+/// records) does not end as a success: its result says `session_store`.
+pub(crate) fn fail_if_unsaved(
+    session: &SessionLease,
+    result: &mut harnext_protocol::RunResult,
+    events: &crate::context::EventSink,
+) {
+    let Some(problem) = session.failure() else {
+        return;
+    };
+    if result.error.is_some() || result.cancelled {
+        return;
+    }
+    let error = harnext_protocol::HarnextError::new(
+        harnext_protocol::ErrorCode::SessionStore,
+        format!("the session could not be saved: {problem}"),
+    );
+    events.emit(harnext_protocol::AgentEvent::Error {
+        error: error.clone(),
+    });
+    result.success = false;
+    result.stop_reason = harnext_protocol::StopReason::Error;
+    result.output = None;
+    result.error = Some(error);
+}

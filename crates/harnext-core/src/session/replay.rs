@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use harnext_protocol::ContentBlock;
 use harnext_protocol::Message;
+use harnext_protocol::PendingApproval;
 use harnext_protocol::Role;
 use harnext_protocol::ToolStatus;
 use harnext_protocol::ToolStep;
@@ -58,10 +59,42 @@ pub struct SessionData {
     pub compactions: u32,
     /// The tools the user allowed for the rest of the session, sorted.
     pub allowed_tools: Vec<String>,
+    /// Tool calls waiting for an approval given later (a deferred decision).
+    pub pending_approvals: Vec<PendingApproval>,
+}
+
+/// A turn whose tool calls wait for approvals (see `SessionRecord::ApprovalsPending`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PendingTurn {
+    /// Every deferred call of the turn, in order.
+    pub calls: Vec<PendingApproval>,
+    /// The results the turn has so far (calls that ended, before or after the wait).
+    pub results: Vec<ContentBlock>,
+    /// Approved calls that were started and never ended (their process stopped).
+    pub started: Vec<String>,
+}
+
+impl PendingTurn {
+    /// The calls still waiting for a decision.
+    pub fn waiting(&self) -> Vec<PendingApproval> {
+        self.calls
+            .iter()
+            .filter(|c| !self.started.contains(&c.id) && !self.has_result(&c.id))
+            .cloned()
+            .collect()
+    }
+
+    pub fn has_result(&self, id: &str) -> bool {
+        self.results
+            .iter()
+            .any(|r| matches!(r, ContentBlock::ToolResult { tool_use_id, .. } if tool_use_id == id))
+    }
 }
 
 pub(crate) struct Replayed {
     pub data: SessionData,
+    /// The last turn's calls waiting for approvals, if they are.
+    pub pending: Option<PendingTurn>,
     /// Results added at the end of the history for tool calls that had none.
     pub tail_fix: Option<Message>,
 }
@@ -82,7 +115,9 @@ pub(crate) fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
         runs: 0,
         compactions: 0,
         allowed_tools: Vec::new(),
+        pending_approvals: Vec::new(),
     };
+    let mut pending: Option<PendingTurn> = None;
     let mut allowed = BTreeSet::new();
     let mut header_seen = false;
     let mut files = BTreeSet::new();
@@ -107,7 +142,29 @@ pub(crate) fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
                 }
             }
             SessionRecord::RunStart { .. } => data.runs += 1,
+            SessionRecord::ApprovalsPending { calls, results, .. } => {
+                pending = Some(PendingTurn {
+                    calls: calls.clone(),
+                    results: results.clone(),
+                    started: Vec::new(),
+                });
+            }
+            SessionRecord::ApprovalStarted { id, .. } => {
+                if let Some(p) = pending.as_mut() {
+                    p.started.push(id.clone());
+                }
+            }
+            SessionRecord::ApprovalDone { result, .. } => {
+                if let Some(p) = pending.as_mut() {
+                    if let ContentBlock::ToolResult { tool_use_id, .. } = result {
+                        p.started.retain(|s| s != tool_use_id);
+                    }
+                    p.results.push(result.clone());
+                }
+            }
             SessionRecord::Message { message, .. } => {
+                // The turn's results message ends a wait for approvals.
+                pending = None;
                 for block in &message.content {
                     match block {
                         ContentBlock::ToolUse { id, name, input } => {
@@ -169,9 +226,37 @@ pub(crate) fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
     }
     data.files_changed = files.into_iter().collect();
     data.allowed_tools = allowed.into_iter().collect();
-    let (messages, tail_fix) = normalize(history);
+    let (mut messages, mut tail_fix) = normalize(history);
+    if let Some(p) = &pending {
+        // The last turn's calls are not interrupted: they wait (their results so far
+        // are in the steps).
+        if tail_fix.take().is_some() {
+            messages.pop();
+        }
+        for r in &p.results {
+            if let ContentBlock::ToolResult {
+                tool_use_id,
+                content,
+                status,
+            } = r
+            {
+                if let Some(step) = open_steps
+                    .get(tool_use_id)
+                    .and_then(|i| data.steps.get_mut(*i))
+                {
+                    step.status = *status;
+                    step.output = content.clone();
+                }
+            }
+        }
+        data.pending_approvals = p.waiting();
+    }
     data.messages = messages;
-    Replayed { data, tail_fix }
+    Replayed {
+        data,
+        pending,
+        tail_fix,
+    }
 }
 
 fn cancelled_results(ids: &[String]) -> Vec<ContentBlock> {

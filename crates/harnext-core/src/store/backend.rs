@@ -100,6 +100,12 @@ pub enum StoreError {
         OptionKey::PersistSession
     )]
     NoHome,
+    /// A server-backed store failed (unreachable, refused, timed out, lease lost).
+    #[error("session store {store}: {message}")]
+    Backend { store: String, message: String },
+    /// A store URL or setting that cannot work.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Session ids name files: only `[A-Za-z0-9_-]`, 1 to 128 characters.

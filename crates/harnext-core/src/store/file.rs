@@ -1,8 +1,10 @@
 //! The file store (the default): each session is `<dir>/<sessionId>.jsonl`, appended a
-//! line at a time, locked while a run appends to it.
+//! line at a time, locked while a run appends to it. Session files are private
+//! ([`harnext_sandbox::private_file`]): opened without following a symbolic link and
+//! refused unless they are regular files owned by the user, so a link or a file planted
+//! in the session directory cannot redirect what harnext writes or replays.
 
 use std::fs::File;
-use std::fs::OpenOptions;
 use std::io::BufRead;
 use std::io::Read;
 use std::io::Seek;
@@ -12,6 +14,7 @@ use std::path::Path;
 use std::path::PathBuf;
 
 use harnext_protocol::Role;
+use harnext_sandbox::private_file;
 
 use crate::store::backend::check_id;
 use crate::store::backend::is_valid_id;
@@ -64,20 +67,20 @@ impl FileStore {
         self.dir.join(format!("{id}.jsonl"))
     }
 
+    /// Creates the directory (mode 0700) when missing; it must be a directory of the
+    /// user's, not a symbolic link.
     fn create_dir(&self) -> Result<(), StoreError> {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(&self.dir).map_err(|source| StoreError::Io {
-            action: "cannot create the session directory",
+        private_file::ensure_private_dir(&self.dir).map_err(|source| StoreError::Io {
+            action: "cannot use the session directory",
             path: self.dir.clone(),
             source,
         })
     }
 
+    /// The session's summary; `None` for a file that is not a private session file (a
+    /// symbolic link, another user's) or that cannot be read.
     fn summary_of(&self, path: &Path) -> Option<SessionSummary> {
-        let file = File::open(path).ok()?;
+        let file = private_file::open_private_read(path).ok()?;
         let modified = file
             .metadata()
             .ok()
@@ -118,7 +121,11 @@ impl SessionStore for FileStore {
     fn read(&self, id: &str) -> Result<Option<Vec<SessionRecord>>, StoreError> {
         check_id(id)?;
         let path = self.path(id);
-        match std::fs::read(&path) {
+        let read = private_file::open_private_read(&path).and_then(|mut file| {
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).map(|_| bytes)
+        });
+        match read {
             Ok(bytes) => Ok(Some(parse_records(&bytes))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(StoreError::Io {
@@ -135,11 +142,7 @@ impl SessionStore for FileStore {
             self.create_dir()?;
         }
         let path = self.path(id);
-        let mut options = OpenOptions::new();
-        options.read(true).append(true).create(create);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = match options.open(&path) {
+        let file = match private_file::open_private(&path, create) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => {
                 return Err(StoreError::NotFound(id.to_owned()))
@@ -284,6 +287,7 @@ mod tests {
     use super::*;
     use crate::store::record::FORMAT_VERSION;
     use harnext_protocol::Usage;
+    use std::fs::OpenOptions;
 
     fn header(id: &str) -> SessionRecord {
         SessionRecord::Session {
@@ -358,5 +362,86 @@ mod tests {
         ));
         drop(w);
         assert!(store.open("sess_l", false).is_ok());
+    }
+
+    /// A session planted as a symbolic link (to a file of the user's elsewhere) is
+    /// neither replayed, nor appended to, nor listed; the error says why.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_session_file_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("s"));
+        let mut w = store.open("sess_real", true).unwrap();
+        w.append(&header("sess_real")).unwrap();
+        drop(w);
+        let target = dir.path().join("elsewhere.txt");
+        std::fs::write(&target, "keep me\n").unwrap();
+        std::os::unix::fs::symlink(&target, store.path("sess_link")).unwrap();
+        std::os::unix::fs::symlink(store.path("sess_real"), store.path("sess_alias")).unwrap();
+        for id in ["sess_link", "sess_alias"] {
+            let err = store.read(id).unwrap_err().to_string();
+            assert!(
+                err.contains("is a symbolic link; refusing to follow it"),
+                "{err}"
+            );
+            let err = store.open(id, false).err().unwrap().to_string();
+            assert!(err.contains("is a symbolic link"), "{err}");
+            let err = store.open(id, true).err().unwrap().to_string();
+            assert!(err.contains("is a symbolic link"), "{err}");
+        }
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
+        let listed: Vec<String> = store.list().unwrap().into_iter().map(|s| s.id).collect();
+        assert_eq!(listed, vec!["sess_real"]);
+    }
+
+    /// The session directory must not be a symbolic link either.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_session_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("link")).unwrap();
+        let store = FileStore::new(dir.path().join("link"));
+        let err = store.open("sess_x", true).err().unwrap().to_string();
+        assert!(
+            err.contains("cannot use the session directory") && err.contains("symbolic link"),
+            "{err}"
+        );
+        assert!(std::fs::read_dir(&real).unwrap().next().is_none());
+    }
+
+    /// A session file that belongs to another user (planted in a shared directory) is
+    /// refused. Needs root to give a file away; skipped otherwise.
+    #[cfg(unix)]
+    #[test]
+    fn a_session_file_owned_by_another_user_is_refused() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path());
+        let mut w = store.open("sess_theirs", true).unwrap();
+        w.append(&header("sess_theirs")).unwrap();
+        drop(w);
+        let path = store.path("sess_theirs");
+        if std::fs::metadata(&path).unwrap().uid() != 0 {
+            eprintln!("skipped: only root can give a file to another user");
+            return;
+        }
+        const NOBODY: u32 = 65534;
+        std::os::unix::fs::chown(&path, Some(NOBODY), Some(NOBODY)).unwrap();
+        let err = store.read("sess_theirs").unwrap_err().to_string();
+        assert!(
+            err.contains("is owned by user 65534, not by this user (0); refusing to use it"),
+            "{err}"
+        );
+        let err = store.open("sess_theirs", false).err().unwrap().to_string();
+        assert!(err.contains("is owned by user 65534"), "{err}");
+        assert!(store.list().unwrap().is_empty());
+        // Given back, it is a session again.
+        std::os::unix::fs::chown(&path, Some(0), Some(0)).unwrap();
+        assert_eq!(
+            store.read("sess_theirs").unwrap().unwrap(),
+            vec![header("sess_theirs")]
+        );
     }
 }

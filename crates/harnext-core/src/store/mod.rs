@@ -13,13 +13,21 @@
 //! appends to it, so a second process cannot run the same session at the same time; the
 //! kernel drops the lock when the process dies, so a crash leaves no stale lock.
 //!
+//! Beside them, server-backed stores for sessions shared by many machines, chosen by a
+//! `session_store` URL ([`open_store`]): PostgreSQL (`postgres`: tables, an advisory lock
+//! per running session) and Redis (`redis`: lists, a lease with a fencing token); they
+//! share a small runtime and the bridge to this synchronous interface (`remote`).
+//!
 //! The parts: `record` (the format), the store interface with the rules every store
 //! shares (`backend`), the file store (`file`) and the memory store (`memory`).
 
 mod backend;
 mod file;
 mod memory;
+mod postgres;
 mod record;
+mod redis;
+mod remote;
 
 pub use backend::is_valid_id;
 pub use backend::new_session_id;
@@ -30,6 +38,7 @@ pub use backend::StoreError;
 pub use backend::SESSION_DIR_ENV;
 pub use file::FileStore;
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
 pub use record::now_ms;
 pub use record::parse_records;
 pub use record::trimmed_note;
@@ -38,6 +47,10 @@ pub use record::SessionRecord;
 pub use record::StepRecord;
 pub use record::FORMAT_VERSION;
 pub use record::TRIMMED_PREFIX;
+pub use redis::RedisStore;
+pub use remote::open_store;
+pub use remote::store_option;
+pub use remote::OP_TIMEOUT;
 
 pub(crate) use record::apply_compaction;
 pub(crate) use record::tool_use_ids;

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use harnext_protocol::ContentBlock;
 use harnext_protocol::HarnextError;
 use harnext_protocol::Message;
+use harnext_protocol::PendingApproval;
 use harnext_protocol::StopReason;
 use harnext_protocol::ToolStatus;
 use harnext_protocol::Usage;
@@ -72,6 +73,19 @@ pub enum SessionRecord {
     /// The user allowed `tool` without asking for the rest of the session (a permission
     /// decision with `remember`).
     Permission { ts: u64, tool: String },
+    /// Tool calls of the last assistant turn wait for approvals given later (a
+    /// deferred decision). `results` are those of the turn's calls that already ended
+    /// (they do not run again); the turn's results message closes the wait.
+    ApprovalsPending {
+        ts: u64,
+        calls: Vec<PendingApproval>,
+        #[serde(default)]
+        results: Vec<ContentBlock>,
+    },
+    /// An approved call is about to run (a later run never starts it again).
+    ApprovalStarted { ts: u64, id: String },
+    /// An approved or denied call ended; its result.
+    ApprovalDone { ts: u64, result: ContentBlock },
     /// A run ended.
     RunEnd {
         ts: u64,
@@ -126,6 +140,9 @@ pub fn trimmed_note(original: &str, status: ToolStatus) -> String {
 impl SessionRecord {
     pub fn ts(&self) -> u64 {
         match self {
+            SessionRecord::ApprovalsPending { ts, .. }
+            | SessionRecord::ApprovalStarted { ts, .. }
+            | SessionRecord::ApprovalDone { ts, .. } => *ts,
             SessionRecord::Session { ts, .. }
             | SessionRecord::RunStart { ts }
             | SessionRecord::Message { ts, .. }

@@ -106,6 +106,7 @@ pub(crate) fn spawn(
         Ok(key) => key,
         Err(e) => return http::failed(e),
     };
+    let body = http::JsonBody::new(&body);
     let client = client.clone();
     let headers = settings.headers.clone();
     let user_sets_auth = headers
@@ -120,7 +121,7 @@ pub(crate) fn spawn(
         for (k, v) in &headers {
             rb = rb.header(k.as_str(), v.as_str());
         }
-        rb.json(&body)
+        body.attach(rb, &headers)
     };
     let parse_error = if provider == chat::PROVIDER {
         chat::parse_error

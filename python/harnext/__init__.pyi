@@ -1,0 +1,610 @@
+# The public types of harnext (checked by `mypy --strict` in scripts/test.sh, over the
+# design document's examples and python/tests/typing_check.py). Keep in step with the
+# dataclasses of _types.py and the signatures of _agent.py / _callbacks.py
+# (python/tests/test_stubs.py compares them).
+
+import asyncio
+import os
+from typing import (
+    Any,
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Dict,
+    Generator,
+    Generic,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+    final,
+    overload,
+)
+
+from typing_extensions import TypedDict, NotRequired
+
+_T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+__version__: str
+
+ToolStatus = Literal["ok", "error", "denied", "cancelled"]
+StopReason = Literal["end_turn", "max_steps", "cancelled", "error", "max_tokens", "refusal", "content_filter"]
+ErrorCode = Literal[
+    "auth",
+    "rate_limit",
+    "overloaded",
+    "bad_request",
+    "context_overflow",
+    "network",
+    "timeout",
+    "server",
+    "max_steps",
+    "max_tokens",
+    "refusal",
+    "content_filter",
+    "output_invalid",
+    "tool",
+    "internal",
+]
+PermissionMode = Literal["auto", "manual", "accept-edits", "read-only"]
+SandboxMode = Literal["workspace-write", "read-only", "off"]
+BuiltinToolName = Literal["read_file", "write_file", "edit_file", "multi_edit", "glob", "grep", "bash"]
+
+builtin_tools: Tuple[BuiltinToolName, ...]
+
+class Message(TypedDict):
+    role: Literal["user", "assistant"]
+    content: str
+
+class CancelToken:
+    """Cancels runs: `cancel()` may be called from any thread or a signal handler."""
+
+    def __init__(self) -> None: ...
+    def cancel(self) -> None: ...
+    @property
+    def cancelled(self) -> bool: ...
+
+@final
+class Usage:
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    unreported: bool
+    """True when the server did not report usable counts (for the call, or for at least
+    one call of the run): the zeros then mean "unknown", not "free"."""
+    def __init__(
+        self,
+        input_tokens: int = ...,
+        output_tokens: int = ...,
+        cache_read_tokens: int = ...,
+        cache_write_tokens: int = ...,
+        reasoning_tokens: int = ...,
+        unreported: bool = ...,
+    ) -> None: ...
+
+@final
+class HarnextError:
+    code: ErrorCode
+    message: str
+    retryable: bool
+    status: Optional[int]
+
+@final
+class ToolStep:
+    id: str
+    tool: str
+    args: Any
+    status: ToolStatus
+    output: str
+    duration_ms: int
+
+@final
+class StopDetails:
+    """What the provider said about a refusal or a filtered output."""
+
+    category: Optional[str]
+    explanation: Optional[str]
+    raw: Any
+
+@final
+class RunResult(Generic[_T]):
+    text: str
+    steps: List[ToolStep]
+    files_changed: List[str]
+    usage: Usage
+    session_id: str
+    success: bool
+    cancelled: bool
+    stop_reason: StopReason
+    stop_details: Optional[StopDetails]
+    """With `refusal` and `content_filter`: what the provider said about it."""
+    output: _T
+    """The validated structured output (an instance of the pydantic model given as
+    `output_schema`); None when no schema was given or the run did not succeed."""
+    error: Optional[HarnextError]
+    duration_ms: int
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `run()` / `stream()`: raised after the run was cancelled and ended."""
+
+    result: RunResult[Any]
+    def __init__(self, result: RunResult[Any]) -> None: ...
+
+@final
+class Decision:
+    behavior: Literal["allow", "deny"]
+    args: Optional[Dict[str, Any]]
+    remember: Optional[bool]
+    message: Optional[str]
+    def __init__(
+        self,
+        behavior: Literal["allow", "deny"],
+        args: Optional[Dict[str, Any]] = None,
+        remember: Optional[bool] = None,
+        message: Optional[str] = None,
+    ) -> None: ...
+
+class AllowDict(TypedDict):
+    behavior: Literal["allow"]
+    args: NotRequired[Dict[str, Any]]
+    remember: NotRequired[bool]
+
+class DenyDict(TypedDict):
+    behavior: Literal["deny"]
+    message: NotRequired[str]
+
+DecisionLike = Union[Literal["allow", "deny"], Decision, AllowDict, DenyDict]
+
+@final
+class PermissionRequest:
+    id: str
+    tool: str
+    args: Dict[str, Any]
+
+@final
+class RunStartEvent:
+    type: Literal["run_start"]
+    session_id: str
+
+@final
+class ThinkingEvent:
+    type: Literal["thinking"]
+    text: str
+
+@final
+class TextEvent:
+    type: Literal["text"]
+    text: str
+
+@final
+class ToolCallEvent:
+    type: Literal["tool_call"]
+    id: str
+    tool: str
+    args: Dict[str, Any]
+
+@final
+class ToolResultEvent:
+    type: Literal["tool_result"]
+    id: str
+    status: ToolStatus
+    output: str
+
+@final
+class PermissionRequestEvent:
+    type: Literal["permission_request"]
+    id: str
+    tool: str
+    args: Dict[str, Any]
+    def respond(self, decision: DecisionLike) -> None: ...
+
+@final
+class UsageEvent:
+    type: Literal["usage"]
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    unreported: bool
+
+@final
+class RetryEvent:
+    type: Literal["retry"]
+    attempt: int
+    delay_ms: int
+    reason: str
+
+@final
+class CompactionEvent:
+    type: Literal["compaction"]
+    before_tokens: int
+    after_tokens: int
+    trimmed: int
+    summarized: int
+
+@final
+class McpServerErrorEvent:
+    type: Literal["mcp_server_error"]
+    server: str
+    message: str
+
+@final
+class McpWarningEvent:
+    """A tool of a usable MCP server left out (invalid `inputSchema`, no name, a name
+    taken); reported once per run, as soon as it is known."""
+
+    type: Literal["mcp_warning"]
+    server: str
+    tool: Optional[str]
+    message: str
+
+@final
+class ErrorEvent:
+    type: Literal["error"]
+    error: HarnextError
+
+@final
+class RunEndEvent(Generic[_T]):
+    type: Literal["run_end"]
+    result: RunResult[_T]
+
+AgentEvent = Union[
+    RunStartEvent,
+    ThinkingEvent,
+    TextEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+    PermissionRequestEvent,
+    UsageEvent,
+    RetryEvent,
+    CompactionEvent,
+    McpServerErrorEvent,
+    McpWarningEvent,
+    ErrorEvent,
+    RunEndEvent[_T],
+]
+
+@final
+class SandboxStatus:
+    """What an agent's sandbox enforces."""
+
+    requested: SandboxMode
+    enforced: SandboxMode
+    network: bool
+    partial: bool
+    """Some of the requested mode is not enforced (`sandbox_best_effort`)."""
+    summary: str
+    missing: List[str]
+
+@final
+class ForkedFrom:
+    id: str
+    at_message: int
+
+@final
+class SessionInfo:
+    id: str
+    created_at: int
+    updated_at: int
+    model: Optional[str]
+    cwd: Optional[str]
+    title: Optional[str]
+    forked_from: Optional[ForkedFrom]
+
+@final
+class SessionData:
+    id: str
+    messages: List[Dict[str, Any]]
+    steps: List[ToolStep]
+    usage: Usage
+    files_changed: List[str]
+    created_at: int
+    updated_at: int
+    model: Optional[str]
+    cwd: Optional[str]
+    forked_from: Optional[ForkedFrom]
+    runs: int
+    compactions: int
+    allowed_tools: List[str]
+
+class Tool:
+    """A custom tool: a Python function the model may call. Make one with `@tool`."""
+
+    name: str
+    description: str
+    input_schema: Dict[str, Any]
+    read_only: bool
+    fn: Callable[..., Any]
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: Optional[str] = None,
+        description: Optional[str] = None,
+        input_schema: Optional[Dict[str, Any]] = None,
+        read_only: bool = False,
+    ) -> None: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+@overload
+def tool(
+    *,
+    name: Optional[str] = None,
+    description: Optional[str] = None,
+    input_schema: Optional[Dict[str, Any]] = None,
+    read_only: bool = False,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+class SystemPromptAppend(TypedDict):
+    append: str
+
+class ThinkingBudget(TypedDict):
+    budget_tokens: int
+
+class McpStdioServer(TypedDict):
+    command: str
+    args: NotRequired[List[str]]
+    env: NotRequired[Dict[str, str]]
+    cwd: NotRequired[str]
+    startup_timeout_ms: NotRequired[int]
+    tool_timeout_ms: NotRequired[int]
+    max_result_bytes: NotRequired[int]
+    sandbox: NotRequired[bool]
+
+class McpHttpServer(TypedDict):
+    url: str
+    headers: NotRequired[Dict[str, str]]
+    startup_timeout_ms: NotRequired[int]
+    tool_timeout_ms: NotRequired[int]
+    max_result_bytes: NotRequired[int]
+
+class ScriptToolCall(TypedDict):
+    name: str
+    id: NotRequired[str]
+    args: NotRequired[Dict[str, Any]]
+
+class ScriptUsage(TypedDict, total=False):
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+
+class ScriptTurn(TypedDict, total=False):
+    thinking: str
+    text: str
+    tool_calls: List[ScriptToolCall]
+    usage: ScriptUsage
+    delay_ms: int
+
+_Path = Union[str, "os.PathLike[str]"]
+_Input = Union[str, List[Message]]
+PermissionCallback = Callable[[PermissionRequest], Union[DecisionLike, Awaitable[DecisionLike]]]
+
+class Agent:
+    """A coding agent: a model, a workspace, tools, and the sessions of its runs."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        cwd: Optional[_Path] = None,
+        base_url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        system_prompt: Union[str, SystemPromptAppend, None] = None,
+        tools: Optional[Sequence[Union[BuiltinToolName, Tool]]] = None,
+        mcp_servers: Optional[Mapping[str, Union[McpStdioServer, McpHttpServer]]] = None,
+        permission_mode: Optional[PermissionMode] = None,
+        on_permission_request: Optional[PermissionCallback] = None,
+        max_steps: Optional[int] = None,
+        max_output_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+        thinking: Union[bool, ThinkingBudget, None] = None,
+        max_retries: Optional[int] = None,
+        idle_timeout_ms: Optional[int] = None,
+        stream_timeout_ms: Optional[int] = None,
+        script: Optional[List[ScriptTurn]] = None,
+        session_dir: Optional[_Path] = None,
+        persist_session: Optional[bool] = None,
+        context_window: Optional[int] = None,
+        sandbox: Optional[SandboxMode] = None,
+        network: Optional[bool] = None,
+        writable_roots: Optional[Sequence[_Path]] = None,
+        deny_read: Optional[Sequence[_Path]] = None,
+        env_allow: Optional[Sequence[str]] = None,
+        env_deny: Optional[Sequence[str]] = None,
+        sandbox_best_effort: Optional[bool] = None,
+    ) -> None: ...
+    @property
+    def cwd(self) -> str: ...
+    @property
+    def system_prompt(self) -> str: ...
+    def sandbox_status(self) -> SandboxStatus: ...
+    @overload
+    def run(
+        self,
+        input: _Input,
+        *,
+        cancel: Optional[CancelToken] = None,
+        session_id: Optional[str] = None,
+        output_schema: None = None,
+        max_steps: Optional[int] = None,
+        max_output_retries: Optional[int] = None,
+    ) -> RunResult[None]: ...
+    @overload
+    def run(
+        self,
+        input: _Input,
+        *,
+        cancel: Optional[CancelToken] = None,
+        session_id: Optional[str] = None,
+        output_schema: type[_T],
+        max_steps: Optional[int] = None,
+        max_output_retries: Optional[int] = None,
+    ) -> RunResult[_T]: ...
+    @overload
+    def run(
+        self,
+        input: _Input,
+        *,
+        cancel: Optional[CancelToken] = None,
+        session_id: Optional[str] = None,
+        output_schema: object,
+        max_steps: Optional[int] = None,
+        max_output_retries: Optional[int] = None,
+    ) -> RunResult[Any]: ...
+    @overload
+    def stream(
+        self,
+        input: _Input,
+        *,
+        cancel: Optional[CancelToken] = None,
+        session_id: Optional[str] = None,
+        output_schema: None = None,
+        max_steps: Optional[int] = None,
+        max_output_retries: Optional[int] = None,
+    ) -> Generator[AgentEvent[None], None, None]: ...
+    @overload
+    def stream(
+        self,
+        input: _Input,
+        *,
+        cancel: Optional[CancelToken] = None,
+        session_id: Optional[str] = None,
+        output_schema: type[_T],
+        max_steps: Optional[int] = None,
+        max_output_retries: Optional[int] = None,
+    ) -> Generator[AgentEvent[_T], None, None]: ...
+    @overload
+    def stream(
+        self,
+        input: _Input,
+        *,
+        cancel: Optional[CancelToken] = None,
+        session_id: Optional[str] = None,
+        output_schema: object,
+        max_steps: Optional[int] = None,
+        max_output_retries: Optional[int] = None,
+    ) -> Generator[AgentEvent[Any], None, None]: ...
+    @overload
+    async def arun(
+        self,
+        input: _Input,
+        *,
+        cancel: Optional[CancelToken] = None,
+        session_id: Optional[str] = None,
+        output_schema: None = None,
+        max_steps: Optional[int] = None,
+        max_output_retries: Optional[int] = None,
+    ) -> RunResult[None]: ...
+    @overload
+    async def arun(
+        self,
+        input: _Input,
+        *,
+        cancel: Optional[CancelToken] = None,
+        session_id: Optional[str] = None,
+        output_schema: type[_T],
+        max_steps: Optional[int] = None,
+        max_output_retries: Optional[int] = None,
+    ) -> RunResult[_T]: ...
+    @overload
+    async def arun(
+        self,
+        input: _Input,
+        *,
+        cancel: Optional[CancelToken] = None,
+        session_id: Optional[str] = None,
+        output_schema: object,
+        max_steps: Optional[int] = None,
+        max_output_retries: Optional[int] = None,
+    ) -> RunResult[Any]: ...
+    @overload
+    def astream(
+        self,
+        input: _Input,
+        *,
+        cancel: Optional[CancelToken] = None,
+        session_id: Optional[str] = None,
+        output_schema: None = None,
+        max_steps: Optional[int] = None,
+        max_output_retries: Optional[int] = None,
+    ) -> AsyncGenerator[AgentEvent[None], None]: ...
+    @overload
+    def astream(
+        self,
+        input: _Input,
+        *,
+        cancel: Optional[CancelToken] = None,
+        session_id: Optional[str] = None,
+        output_schema: type[_T],
+        max_steps: Optional[int] = None,
+        max_output_retries: Optional[int] = None,
+    ) -> AsyncGenerator[AgentEvent[_T], None]: ...
+    @overload
+    def astream(
+        self,
+        input: _Input,
+        *,
+        cancel: Optional[CancelToken] = None,
+        session_id: Optional[str] = None,
+        output_schema: object,
+        max_steps: Optional[int] = None,
+        max_output_retries: Optional[int] = None,
+    ) -> AsyncGenerator[AgentEvent[Any], None]: ...
+    def close(self) -> None: ...
+    async def aclose(self) -> None: ...
+    def __enter__(self) -> "Agent": ...
+    def __exit__(self, *exc: object) -> None: ...
+    async def __aenter__(self) -> "Agent": ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    @staticmethod
+    def list_sessions(*, session_dir: Optional[_Path] = None) -> List[SessionInfo]: ...
+    @staticmethod
+    def load_session(id: str, *, session_dir: Optional[_Path] = None) -> SessionData: ...
+    @staticmethod
+    def fork_session(id: str, *, at_message: Optional[int] = None, session_dir: Optional[_Path] = None) -> str: ...
+
+__all__ = [
+    "Agent",
+    "CancelToken",
+    "CompactionEvent",
+    "Decision",
+    "ErrorEvent",
+    "ForkedFrom",
+    "HarnextError",
+    "McpServerErrorEvent",
+    "McpWarningEvent",
+    "PermissionRequest",
+    "PermissionRequestEvent",
+    "RetryEvent",
+    "RunEndEvent",
+    "RunInterrupted",
+    "RunResult",
+    "RunStartEvent",
+    "SandboxStatus",
+    "SessionData",
+    "SessionInfo",
+    "StopDetails",
+    "TextEvent",
+    "ThinkingEvent",
+    "Tool",
+    "ToolCallEvent",
+    "ToolResultEvent",
+    "ToolStep",
+    "Usage",
+    "UsageEvent",
+    "builtin_tools",
+    "tool",
+]

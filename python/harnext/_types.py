@@ -1,0 +1,367 @@
+"""The shapes of results, events and sessions: frozen dataclasses built from the dicts the
+native module hands over (snake_case, as the engine's own serialisation). Types: see
+``__init__.pyi``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+
+def _fields(cls: type, d: Dict[str, Any]) -> Dict[str, Any]:
+    names = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    return {k: v for k, v in d.items() if k in names and names[k].init}
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    unreported: bool = False
+
+    @classmethod
+    def _from(cls, d: Dict[str, Any]) -> "Usage":
+        return cls(**_fields(cls, d))
+
+
+@dataclass(frozen=True)
+class HarnextError:
+    code: str
+    message: str
+    retryable: bool = False
+    status: Optional[int] = None
+
+    @classmethod
+    def _from(cls, d: Dict[str, Any]) -> "HarnextError":
+        return cls(**_fields(cls, d))
+
+
+@dataclass(frozen=True)
+class ToolStep:
+    id: str
+    tool: str
+    args: Any
+    status: str
+    output: str
+    duration_ms: int
+
+    @classmethod
+    def _from(cls, d: Dict[str, Any]) -> "ToolStep":
+        return cls(**_fields(cls, d))
+
+
+@dataclass(frozen=True)
+class StopDetails:
+    """What the provider said about a refusal or a filtered output."""
+
+    category: Optional[str] = None
+    explanation: Optional[str] = None
+    raw: Any = None
+
+    @classmethod
+    def _from(cls, d: Dict[str, Any]) -> "StopDetails":
+        return cls(**_fields(cls, d))
+
+
+@dataclass(frozen=True)
+class RunResult:
+    text: str
+    steps: List[ToolStep]
+    files_changed: List[str]
+    usage: Usage
+    session_id: str
+    success: bool
+    cancelled: bool
+    stop_reason: str
+    stop_details: Optional[StopDetails] = None
+    output: Any = None
+    error: Optional[HarnextError] = None
+    duration_ms: int = 0
+
+    @classmethod
+    def _from(cls, d: Dict[str, Any], finalize: Optional[Callable[[Any], Any]] = None) -> "RunResult":
+        output = d.get("output")
+        if output is not None and finalize is not None:
+            output = finalize(output)
+        err = d.get("error")
+        details = d.get("stop_details")
+        return cls(
+            text=d["text"],
+            steps=[ToolStep._from(s) for s in d["steps"]],
+            files_changed=list(d["files_changed"]),
+            usage=Usage._from(d["usage"]),
+            session_id=d["session_id"],
+            success=d["success"],
+            cancelled=d["cancelled"],
+            stop_reason=d["stop_reason"],
+            stop_details=StopDetails._from(details) if details is not None else None,
+            output=output,
+            error=HarnextError._from(err) if err is not None else None,
+            duration_ms=d["duration_ms"],
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A permission decision as a small class: ``Decision("allow", args=..., remember=True)``
+    or ``Decision("deny", message=...)``. ``"allow"``, ``"deny"`` and dicts work too."""
+
+    behavior: str
+    args: Optional[Dict[str, Any]] = None
+    remember: Optional[bool] = None
+    message: Optional[str] = None
+
+
+def decision_json(decision: Any) -> Any:
+    """A decision as the engine reads it (``"allow"``, ``"deny"`` or a dict)."""
+    if isinstance(decision, Decision):
+        return {k: v for k, v in dataclasses.asdict(decision).items() if v is not None}
+    if isinstance(decision, (str, dict)):
+        return decision
+    behavior = getattr(decision, "behavior", None)
+    if isinstance(behavior, str):
+        out: Dict[str, Any] = {"behavior": behavior}
+        for k in ("args", "remember", "message"):
+            v = getattr(decision, k, None)
+            if v is not None:
+                out[k] = v
+        return out
+    raise TypeError(
+        f'invalid decision {decision!r}: expected "allow", "deny", a dict or a Decision '
+        "with behavior, args, remember, message"
+    )
+
+
+@dataclass(frozen=True)
+class PermissionRequest:
+    id: str
+    tool: str
+    args: Dict[str, Any]
+
+
+# Events: one class per `type`, each with its Literal `type` (see __init__.pyi).
+
+
+@dataclass(frozen=True)
+class RunStartEvent:
+    session_id: str
+    type: str = field(default="run_start", init=False)
+
+
+@dataclass(frozen=True)
+class ThinkingEvent:
+    text: str
+    type: str = field(default="thinking", init=False)
+
+
+@dataclass(frozen=True)
+class TextEvent:
+    text: str
+    type: str = field(default="text", init=False)
+
+
+@dataclass(frozen=True)
+class ToolCallEvent:
+    id: str
+    tool: str
+    args: Dict[str, Any]
+    type: str = field(default="tool_call", init=False)
+
+
+@dataclass(frozen=True)
+class ToolResultEvent:
+    id: str
+    status: str
+    output: str
+    type: str = field(default="tool_result", init=False)
+
+
+@dataclass(frozen=True)
+class PermissionRequestEvent:
+    id: str
+    tool: str
+    args: Dict[str, Any]
+    _respond: Optional[Callable[[str, Any], None]] = field(default=None, repr=False, compare=False)
+    # The engine's key for the request (unique in the process, unlike a tool call id a
+    # model may reuse): what respond() answers.
+    _request_id: Optional[str] = field(default=None, repr=False, compare=False)
+    type: str = field(default="permission_request", init=False)
+
+    def respond(self, decision: Any) -> None:
+        """Answers the request (when the agent has no ``on_permission_request``); the run
+        goes on when it has the decision. Answering twice raises ``ValueError``."""
+        if self._respond is None:
+            raise ValueError("respond(): this event is not from a running stream")
+        self._respond(self._request_id or self.id, decision_json(decision))
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    unreported: bool = False
+    type: str = field(default="usage", init=False)
+
+
+@dataclass(frozen=True)
+class RetryEvent:
+    attempt: int
+    delay_ms: int
+    reason: str
+    type: str = field(default="retry", init=False)
+
+
+@dataclass(frozen=True)
+class CompactionEvent:
+    before_tokens: int
+    after_tokens: int
+    trimmed: int
+    summarized: int
+    type: str = field(default="compaction", init=False)
+
+
+@dataclass(frozen=True)
+class McpServerErrorEvent:
+    server: str
+    message: str
+    type: str = field(default="mcp_server_error", init=False)
+
+
+@dataclass(frozen=True)
+class McpWarningEvent:
+    server: str
+    message: str
+    tool: Optional[str] = None
+    type: str = field(default="mcp_warning", init=False)
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    error: HarnextError
+    type: str = field(default="error", init=False)
+
+
+@dataclass(frozen=True)
+class RunEndEvent:
+    result: RunResult
+    type: str = field(default="run_end", init=False)
+
+
+_SIMPLE: Dict[str, type] = {
+    "run_start": RunStartEvent,
+    "thinking": ThinkingEvent,
+    "tool_call": ToolCallEvent,
+    "tool_result": ToolResultEvent,
+    "usage": UsageEvent,
+    "retry": RetryEvent,
+    "compaction": CompactionEvent,
+    "mcp_server_error": McpServerErrorEvent,
+    "mcp_warning": McpWarningEvent,
+}
+
+
+def event(
+    d: Dict[str, Any],
+    respond: Optional[Callable[[str, Any], None]],
+    finalize: Optional[Callable[[Any], Any]],
+) -> Any:
+    """The event class of a native event dict."""
+    t = d["type"]
+    if t == "text":
+        return TextEvent(d["text"])
+    if t == "run_end":
+        return RunEndEvent(RunResult._from(d["result"], finalize))
+    if t == "error":
+        return ErrorEvent(HarnextError._from(d["error"]))
+    if t == "permission_request":
+        return PermissionRequestEvent(d["id"], d["tool"], d["args"], respond, d.get("request_id"))
+    cls = _SIMPLE.get(t)
+    if cls is None:
+        raise RuntimeError(f"harnext: unknown event type {t!r} (the native module is newer than this package)")
+    return cls(**_fields(cls, d))
+
+
+@dataclass(frozen=True)
+class ForkedFrom:
+    id: str
+    at_message: int
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: str
+    created_at: int
+    updated_at: int
+    model: Optional[str]
+    cwd: Optional[str]
+    title: Optional[str]
+    forked_from: Optional[ForkedFrom]
+
+    @classmethod
+    def _from(cls, d: Dict[str, Any]) -> "SessionInfo":
+        f = d.get("forked_from")
+        return cls(**{**_fields(cls, d), "forked_from": ForkedFrom(**f) if f else None})
+
+
+@dataclass(frozen=True)
+class SessionData:
+    id: str
+    messages: List[Dict[str, Any]]
+    steps: List[ToolStep]
+    usage: Usage
+    files_changed: List[str]
+    created_at: int
+    updated_at: int
+    model: Optional[str]
+    cwd: Optional[str]
+    forked_from: Optional[ForkedFrom]
+    runs: int
+    compactions: int
+    allowed_tools: List[str]
+
+    @classmethod
+    def _from(cls, d: Dict[str, Any]) -> "SessionData":
+        f = d.get("forked_from")
+        return cls(
+            **{
+                **_fields(cls, d),
+                "steps": [ToolStep._from(s) for s in d["steps"]],
+                "usage": Usage._from(d["usage"]),
+                "forked_from": ForkedFrom(**f) if f else None,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    """What an agent's sandbox enforces: the mode asked for and the one in force, whether
+    commands may use the network, whether some of the mode is missing (best effort), a
+    paragraph for people and models, and what the system could not enforce."""
+
+    requested: str
+    enforced: str
+    network: bool
+    partial: bool
+    summary: str
+    missing: List[str]
+
+    @classmethod
+    def _from(cls, d: Dict[str, Any]) -> "SandboxStatus":
+        return cls(**{**_fields(cls, d), "missing": list(d.get("missing", []))})
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (KeyboardInterrupt) during ``run()`` or while ``stream()`` waited: raised after
+    the run was cancelled and ended, with its cancelled ``RunResult`` as ``result``. A
+    ``KeyboardInterrupt``, so ``except KeyboardInterrupt`` and Ctrl-C's usual exit still work."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__()
+        self.result = result

@@ -1,0 +1,100 @@
+//! The native agent the Python `Agent` wraps: construction from the checked options,
+//! runs prepared for `run()` / `stream()` and their asyncio twins, `close()`.
+
+use std::sync::Arc;
+
+use harnext_core::permissions::PendingPermissions;
+use harnext_core::Agent as CoreAgent;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::callbacks::PyPermissionHandler;
+use crate::error::OrPy;
+use crate::options::agent_config;
+use crate::options::run_request;
+use crate::run::runtime;
+use crate::run::CancelToken;
+use crate::run::NativeRun;
+
+/// Internal: the engine's agent. Use `harnext.Agent`.
+#[pyclass(frozen, module = "harnext._native")]
+pub struct NativeAgent {
+    inner: CoreAgent,
+    permission_handler: Option<Arc<PyPermissionHandler>>,
+}
+
+#[pymethods]
+impl NativeAgent {
+    /// Bad options raise here, naming the option and what was expected.
+    #[new]
+    fn new(options: &Bound<'_, PyDict>) -> PyResult<Self> {
+        let (config, on_permission_request) = agent_config(options)?;
+        let _context = runtime().enter();
+        let inner = CoreAgent::new(config).or_invalid()?;
+        Ok(NativeAgent {
+            inner,
+            permission_handler: on_permission_request
+                .map(|f| Arc::new(PyPermissionHandler::new(f))),
+        })
+    }
+
+    /// The workspace directory, resolved.
+    #[getter]
+    fn cwd(&self) -> String {
+        self.inner.cwd().display().to_string()
+    }
+
+    /// The system prompt sent with every model call.
+    #[getter]
+    fn system_prompt(&self) -> String {
+        self.inner.system_prompt().to_owned()
+    }
+
+    /// What the agent's sandbox enforces (the engine's `SandboxStatus`, snake_case keys).
+    fn sandbox_status(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(pythonize::pythonize(py, self.inner.sandbox_status())?.unbind())
+    }
+
+    /// Checks a run's input and options and prepares it (misuse raises here). A stream
+    /// without `on_permission_request` answers permission requests through `respond()`.
+    #[pyo3(signature = (input, options, cancel=None, streaming=false))]
+    fn start(
+        &self,
+        input: &Bound<'_, PyAny>,
+        options: &Bound<'_, PyDict>,
+        cancel: Option<PyRef<'_, CancelToken>>,
+        streaming: bool,
+    ) -> PyResult<NativeRun> {
+        let mut request = run_request(input, options)?;
+        let mut pending = None;
+        match &self.permission_handler {
+            Some(h) => request.permission_handler = Some(h.clone()),
+            None if streaming => {
+                let p = Arc::new(PendingPermissions::new());
+                request.permission_handler = Some(p.clone());
+                pending = Some(p);
+            }
+            None => {}
+        }
+        let run = self.inner.start(request).or_invalid()?;
+        Ok(NativeRun::new(run, cancel.as_deref(), pending))
+    }
+
+    /// Ends the agent's MCP servers (GIL released); a later run starts them again.
+    fn close(&self, py: Python<'_>) {
+        let agent = self.inner.clone();
+        py.detach(|| {
+            let _context = runtime().enter();
+            futures::executor::block_on(agent.close());
+        });
+    }
+
+    /// `close` for asyncio.
+    fn close_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let agent = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            agent.close().await;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,356 @@
+//! `Agent(...)` and `run(...)`: the Python option values and their conversion into the
+//! core's configuration. The Python layer (`harnext/_agent.py`) hands over a dict of the
+//! options the caller gave; each is checked here, and a wrong type or value raises with
+//! the option's name.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use harnext_core::mcp::servers_from_json;
+use harnext_core::mcp::McpServerConfig;
+use harnext_core::output::OutputRequest;
+use harnext_core::output::DEFAULT_OUTPUT_RETRIES;
+use harnext_core::protocol::Message as CoreMessage;
+use harnext_core::protocol::OptionKey;
+use harnext_core::protocol::OptionScope;
+use harnext_core::protocol::ScriptedTurn;
+use harnext_core::AgentConfig;
+use harnext_core::ConfigError;
+use harnext_core::PermissionMode;
+use harnext_core::RunInput;
+use harnext_core::RunRequest;
+use harnext_core::SystemPrompt;
+use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBool;
+use pyo3::types::PyDict;
+use pyo3::types::PyList;
+use pyo3::types::PyString;
+use serde_json::Map;
+use serde_json::Value;
+
+use crate::callbacks::PyOutputValidator;
+use crate::callbacks::PyTool;
+use crate::error::invalid;
+use crate::error::word;
+use crate::error::wrong_type;
+use crate::error::PyNames;
+use crate::values::boolean;
+use crate::values::got;
+use crate::values::integer;
+use crate::values::json;
+use crate::values::path;
+use crate::values::paths;
+use crate::values::string;
+use crate::values::string_map;
+use crate::values::strings;
+use crate::values::u32_option;
+
+/// `snake_case` keys of a script turn (and its usage) as the scripted model reads them.
+fn camel(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn camel_keys(map: Map<String, Value>) -> Map<String, Value> {
+    map.into_iter()
+        .map(|(k, v)| {
+            let v = match (k.as_str(), v) {
+                ("usage", Value::Object(u)) => Value::Object(camel_keys(u)),
+                (_, v) => v,
+            };
+            (camel(&k), v)
+        })
+        .collect()
+}
+
+fn script(v: &Bound<'_, PyAny>) -> PyResult<Vec<ScriptedTurn>> {
+    let Value::Array(turns) = json("script", v)? else {
+        return Err(wrong_type("script", "a list of turns", got(v)));
+    };
+    turns
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let t = match t {
+                Value::Object(o) => Value::Object(camel_keys(o)),
+                other => other,
+            };
+            serde_json::from_value(t).map_err(|e| {
+                invalid(ConfigError::invalid(
+                    OptionKey::Script,
+                    format!("turn {i}: {e}"),
+                ))
+            })
+        })
+        .collect()
+}
+
+/// `mcp_servers={"fs": {"command": ..., "args": [...]}, "docs": {"url": ...}}`, read by
+/// the engine (fields by their neutral, snake_case keys).
+fn mcp_servers(v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, McpServerConfig)>> {
+    if v.cast::<PyDict>().is_err() {
+        return Err(wrong_type(
+            "mcp_servers",
+            "a dict of servers by name",
+            got(v),
+        ));
+    }
+    servers_from_json(&json("mcp_servers", v)?, &|k: &str| k.to_owned())
+        .map_err(|problem| invalid(ConfigError::invalid(OptionKey::McpServers, problem)))
+}
+
+/// What is wrong with the option names given to an agent (`scope` `"agent"`) or a run
+/// (`"run"`), `None` when every one is known: the engine's lists and "did you mean".
+#[pyfunction]
+pub fn option_names_problem(scope: &str, names: Vec<String>) -> Option<String> {
+    let scope = if scope == "agent" {
+        OptionScope::Agent
+    } else {
+        OptionScope::Run
+    };
+    scope
+        .check(names.iter().map(String::as_str), &PyNames)
+        .err()
+        .map(|m| word(&m))
+}
+
+/// The core configuration, and `on_permission_request` (kept by the agent, handed to
+/// each run).
+pub fn agent_config(options: &Bound<'_, PyDict>) -> PyResult<(AgentConfig, Option<Py<PyAny>>)> {
+    let model = match options.get_item("model")? {
+        Some(m) if !m.is_none() => string("model", &m)?,
+        _ => {
+            return Err(PyValueError::new_err(
+                "invalid option `model`: required, such as \"anthropic/claude-sonnet-4-5\"",
+            ))
+        }
+    };
+    let names: Vec<String> = options
+        .keys()
+        .iter()
+        .map(|k| string("<name>", &k))
+        .collect::<PyResult<_>>()?;
+    if let Some(problem) = option_names_problem("agent", names) {
+        return Err(PyTypeError::new_err(problem));
+    }
+    let mut c = AgentConfig::new(model);
+    let mut on_permission_request = None;
+    for (k, v) in options.iter() {
+        let key = string("<name>", &k)?;
+        if v.is_none() {
+            continue;
+        }
+        match key.as_str() {
+            "model" => {}
+            "base_url" => c.base_url = Some(string(&key, &v)?),
+            "api_key" => c.api_key = Some(string(&key, &v)?),
+            "headers" => c.headers = string_map(&key, &v)?,
+            "cwd" => c.cwd = Some(path(&key, &v)?),
+            "system_prompt" => {
+                c.system_prompt = if let Ok(s) = v.cast::<PyString>() {
+                    SystemPrompt::Replace(s.to_string())
+                } else if let Ok(d) = v.cast::<PyDict>() {
+                    match (d.len(), d.get_item("append")?) {
+                        (1, Some(a)) => SystemPrompt::Append(string("system_prompt.append", &a)?),
+                        _ => {
+                            return Err(wrong_type(&key, "a string or {\"append\": str}", got(&v)))
+                        }
+                    }
+                } else {
+                    return Err(wrong_type(&key, "a string or {\"append\": str}", got(&v)));
+                }
+            }
+            "tools" => {
+                let list = v.cast::<PyList>().map_err(|_| {
+                    wrong_type(&key, "a list of tool names and @tool functions", got(&v))
+                })?;
+                let mut builtins = Vec::new();
+                for t in list.iter() {
+                    if let Ok(name) = t.cast::<PyString>() {
+                        builtins.push(name.to_string());
+                    } else {
+                        let tool = PyTool::new(&t)
+                            .map_err(|e| invalid(ConfigError::invalid(OptionKey::Tools, e)))?;
+                        c.custom_tools.push(Arc::new(tool));
+                    }
+                }
+                c.tools = Some(builtins);
+            }
+            "permission_mode" => {
+                c.permission_mode = PermissionMode::parse(&string(&key, &v)?).map_err(invalid)?
+            }
+            "on_permission_request" => {
+                if !v.is_callable() {
+                    return Err(wrong_type(&key, "a callable", got(&v)));
+                }
+                on_permission_request = Some(v.clone().unbind());
+            }
+            "max_steps" => c.max_steps = u32_option(&key, &v, 1)?,
+            "max_output_tokens" => c.max_output_tokens = Some(u32_option(&key, &v, 1)?),
+            "temperature" => {
+                if v.is_instance_of::<PyBool>() {
+                    return Err(wrong_type(&key, "a number", got(&v)));
+                }
+                c.temperature = Some(
+                    v.extract::<f64>()
+                        .map_err(|_| wrong_type(&key, "a number", got(&v)))?,
+                )
+            }
+            "thinking" => {
+                c.thinking_budget = if let Ok(b) = v.cast::<PyBool>() {
+                    b.is_true().then_some(4096)
+                } else if let Ok(d) = v.cast::<PyDict>() {
+                    match (d.len(), d.get_item("budget_tokens")?) {
+                        (1, Some(n)) => Some(u32_option("thinking.budget_tokens", &n, 1024)?),
+                        _ => {
+                            return Err(wrong_type(
+                                &key,
+                                "a bool or {\"budget_tokens\": int}",
+                                got(&v),
+                            ))
+                        }
+                    }
+                } else {
+                    return Err(wrong_type(
+                        &key,
+                        "a bool or {\"budget_tokens\": int}",
+                        got(&v),
+                    ));
+                }
+            }
+            "max_retries" => c.max_retries = u32_option(&key, &v, 0)?,
+            "idle_timeout_ms" => {
+                c.idle_timeout = Some(Duration::from_millis(u64::from(u32_option(&key, &v, 1)?)))
+            }
+            "script" => c.script = Some(script(&v)?),
+            "session_dir" => {
+                let dir = path(&key, &v)?;
+                if dir.as_os_str().is_empty() {
+                    return Err(invalid(ConfigError::invalid(
+                        OptionKey::SessionDir,
+                        "expected a directory path, got an empty string",
+                    )));
+                }
+                c.session_dir = Some(dir);
+            }
+            "persist_session" => c.persist_session = boolean(&key, &v)?,
+            "context_window" => c.context_window = Some(u64::from(u32_option(&key, &v, 1)?)),
+            "mcp_servers" => c.mcp_servers = mcp_servers(&v)?,
+            "stream_timeout_ms" => {
+                c.stream_timeout = Some(Duration::from_millis(u64::from(u32_option(&key, &v, 1)?)))
+            }
+            "sandbox" => {
+                let mode = string(&key, &v)?;
+                c.sandbox.mode = harnext_core::sandbox::SandboxMode::parse(&mode).ok_or_else(|| {
+                    invalid(ConfigError::invalid(
+                        OptionKey::Sandbox,
+                        format!("expected \"workspace-write\", \"read-only\" or \"off\"; got {mode:?}"),
+                    ))
+                })?
+            }
+            "network" => c.sandbox.network = boolean(&key, &v)?,
+            "writable_roots" => c.sandbox.writable_roots = paths(&key, &v)?,
+            "deny_read" => c.sandbox.deny_read = paths(&key, &v)?,
+            "env_allow" => c.sandbox.env.allow = strings(&key, &v)?,
+            "env_deny" => c.sandbox.env.deny = strings(&key, &v)?,
+            "sandbox_best_effort" => c.sandbox.best_effort = boolean(&key, &v)?,
+            other => {
+                return Err(PyValueError::new_err(format!("unknown option `{other}`")));
+            }
+        }
+    }
+    Ok((c, on_permission_request))
+}
+
+/// The input of a run: a string, or a list of `{"role", "content"}` messages.
+fn run_input(input: &Bound<'_, PyAny>) -> PyResult<RunInput> {
+    if let Ok(s) = input.cast::<PyString>() {
+        return Ok(RunInput::Text(s.to_string()));
+    }
+    let expected = "input: expected a string or a list of {\"role\": \"user\" | \"assistant\", \"content\": str}";
+    let list = input.cast::<PyList>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!("{expected}, got {}", got(input)))
+    })?;
+    let mut messages = Vec::with_capacity(list.len());
+    for (i, m) in list.iter().enumerate() {
+        let field = |name: &str| -> PyResult<String> {
+            let v = if let Ok(d) = m.cast::<PyDict>() {
+                d.get_item(name)?
+            } else {
+                m.getattr(name).ok()
+            };
+            match v {
+                Some(v) => string(&format!("input[{i}].{name}"), &v),
+                None => Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "input[{i}]: {expected}, got {}",
+                    got(&m)
+                ))),
+            }
+        };
+        let role = field("role")?;
+        let content = field("content")?;
+        messages.push(match role.as_str() {
+            "user" => CoreMessage::user_text(content),
+            "assistant" => CoreMessage::assistant_text(content),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "input[{i}].role: expected \"user\" or \"assistant\", got {other:?}"
+                )))
+            }
+        });
+    }
+    Ok(RunInput::Messages(messages))
+}
+
+/// The core's run request: the input and the run options (`session_id`, `max_steps`,
+/// `output_schema` as a JSON Schema dict with the Python validator, `max_output_retries`).
+pub fn run_request(input: &Bound<'_, PyAny>, options: &Bound<'_, PyDict>) -> PyResult<RunRequest> {
+    let mut request = RunRequest::text("");
+    request.input = run_input(input)?;
+    let mut schema = None;
+    let mut validate = None;
+    let mut retries = DEFAULT_OUTPUT_RETRIES;
+    for (k, v) in options.iter() {
+        let key = string("<name>", &k)?;
+        if v.is_none() {
+            continue;
+        }
+        match key.as_str() {
+            "session_id" => request.session_id = Some(string(&key, &v)?),
+            "max_steps" => request.max_steps = Some(u32_option(&key, &v, 1)?),
+            "output_schema" => schema = Some(json(&key, &v)?),
+            "output_validate" => validate = Some(v.clone().unbind()),
+            "max_output_retries" => {
+                retries = u32::try_from(integer(&key, &v, 0, 100)?).unwrap_or(100)
+            }
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown run option `{other}`"
+                )))
+            }
+        }
+    }
+    if let Some(schema) = schema {
+        request.output = Some(OutputRequest {
+            schema,
+            validator: validate.map(|f| -> Arc<dyn harnext_core::output::OutputValidator> {
+                Arc::new(PyOutputValidator::new(f))
+            }),
+            max_retries: retries,
+        });
+    }
+    Ok(request)
+}
