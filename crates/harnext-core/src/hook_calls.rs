@@ -220,7 +220,10 @@ impl<'a> HookCtx<'a> {
             .map(Message::text)
             .collect::<Vec<_>>()
             .join("\n\n");
-        let verdict = self.prompt(&text, resumed).await?;
+        // A run that only answers deferred approvals has no input for
+        // `user_prompt_submit`; `session_start` still hears of it.
+        let text = (!input.is_empty()).then_some(text);
+        let verdict = self.prompt(text.as_deref(), resumed).await?;
         if let Some(reason) = verdict.blocked {
             return Ok(Err(HarnextError::new(
                 ErrorCode::Blocked,
@@ -245,7 +248,11 @@ impl<'a> HookCtx<'a> {
 
     /// Before the run's input reaches the model (and, for `session_start`, at the start
     /// of the run): context to add, or why the run is blocked.
-    async fn prompt(&self, input_text: &str, resumed: bool) -> Result<PromptVerdict, Cancelled> {
+    async fn prompt(
+        &self,
+        input_text: Option<&str>,
+        resumed: bool,
+    ) -> Result<PromptVerdict, Cancelled> {
         let mut verdict = PromptVerdict::default();
         let event = HookEvent::SessionStart;
         let hooks = self.wants(event);
@@ -262,6 +269,9 @@ impl<'a> HookCtx<'a> {
             }
         }
         let event = HookEvent::UserPromptSubmit;
+        let Some(input_text) = input_text else {
+            return Ok(verdict);
+        };
         let hooks = self.wants(event);
         for (i, hook) in hooks.iter().enumerate() {
             let input = self.input(event, json!({ "input": input_text }));

@@ -1019,3 +1019,131 @@ async fn no_credential_reaches_a_hook() {
     assert!(!inputs.contains("SECRET"), "{inputs}");
     assert!(inputs.contains("<redacted>") && inputs.contains("post_tool_use"));
 }
+
+// ---------------------------------------------------------------------------------------
+// Hooks, parallel calls and deferred approvals together
+
+#[tokio::test]
+async fn a_hook_ask_deferred_in_a_parallel_batch_waits_while_the_others_run_and_a_later_run_answers_it(
+) {
+    use harnext_core::permissions::{
+        Decision, FnHandler, PermissionError, PermissionHandler, PermissionRequest,
+    };
+    use harnext_core::RunInput;
+    let dir = tempfile::tempdir().unwrap();
+    let sessions = tempfile::tempdir().unwrap();
+    let mock = MockServer::start().await.unwrap();
+    mock.push(respond(
+        json!({"turn": {"toolCalls": eight_calls("slow_read")}}),
+    ));
+    let (tool, most) = slow(true, false);
+    let log: Log = Arc::default();
+    let prompts: Log = Arc::default();
+    let agent = agent(&mock, dir.path(), "anthropic/claude-test", |c| {
+        c.persist_session = true;
+        c.session_dir = Some(sessions.path().to_path_buf());
+        c.custom_tools.push(tool);
+        // c3 and c5 are asked about (the mode alone would run them).
+        c.hooks.add(
+            HookEvent::PreToolUse,
+            hook(&log, |input, _| {
+                if input["id"] == "c3" || input["id"] == "c5" {
+                    Ok(json!("ask"))
+                } else {
+                    Ok(Value::Null)
+                }
+            }),
+        );
+        c.hooks.add(
+            HookEvent::PostToolUse,
+            hook(&log, |input, _| {
+                Ok(json!({"output": format!("{} (post)", input["output"].as_str().unwrap())}))
+            }),
+        );
+        c.hooks.add(
+            HookEvent::UserPromptSubmit,
+            hook(&prompts, |_, _| Ok(Value::Null)),
+        );
+    })
+    .unwrap();
+    let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = asked.clone();
+    let handler: Arc<dyn PermissionHandler> = Arc::new(FnHandler(move |req: PermissionRequest| {
+        seen.lock().unwrap().push(req.id.clone());
+        Box::pin(async { Ok(Decision::Defer) })
+            as BoxFuture<'static, Result<Decision, PermissionError>>
+    }));
+    let mut req = RunRequest::text("read");
+    req.permission_handler = Some(handler);
+    let (_, first) = run_collect(&agent, req).await;
+    assert_eq!(first.stop_reason, StopReason::AwaitingApproval, "{first:?}");
+    let mut asked_ids = asked.lock().unwrap().clone();
+    asked_ids.sort();
+    assert_eq!(asked_ids, ["c3", "c5"]);
+    let pending: Vec<&str> = first
+        .pending_approvals
+        .iter()
+        .map(|p| p.id.as_str())
+        .collect();
+    assert_eq!(pending, ["c3", "c5"]);
+    // The other six ran, concurrently, through the post hook, and nothing went back to
+    // the model yet.
+    let ran: Vec<(&str, &str)> = first
+        .steps
+        .iter()
+        .map(|s| (s.id.as_str(), s.output.as_str()))
+        .collect();
+    assert_eq!(
+        ran,
+        [
+            ("c0", "read 0 (post)"),
+            ("c1", "read 1 (post)"),
+            ("c2", "read 2 (post)"),
+            ("c4", "read 4 (post)"),
+            ("c6", "read 6 (post)"),
+            ("c7", "read 7 (post)")
+        ]
+    );
+    assert!(
+        most.load(Ordering::SeqCst) > 1,
+        "the reads ran concurrently"
+    );
+    assert_eq!(mock.requests().len(), 1);
+    assert_eq!(prompts.lock().unwrap().len(), 1);
+
+    // A later run answers: c3 allowed (it runs, through the post hook), c5 denied.
+    mock.push(respond(json!({"turn": {"text": "done"}})));
+    let mut answers = serde_json::Map::new();
+    answers.insert("c3".into(), json!("allow"));
+    answers.insert(
+        "c5".into(),
+        json!({"behavior": "deny", "message": "not that one"}),
+    );
+    let mut req = RunRequest::new(RunInput::Approvals(answers));
+    req.session_id = Some(first.session_id.clone());
+    let (_, second) = run_collect(&agent, req).await;
+    assert!(second.success, "{second:?}");
+    let answered: Vec<(&str, ToolStatus, &str)> = second
+        .steps
+        .iter()
+        .map(|s| (s.id.as_str(), s.status, s.output.as_str()))
+        .collect();
+    assert_eq!(
+        answered,
+        [
+            ("c3", ToolStatus::Ok, "read 3 (post)"),
+            ("c5", ToolStatus::Denied, "not that one")
+        ]
+    );
+    // No input in the answering run: user_prompt_submit was not asked again.
+    assert_eq!(prompts.lock().unwrap().len(), 1);
+    // The model got the eight results in call order.
+    let sent = &mock.requests()[1].body["messages"][2]["content"];
+    let ids: Vec<&str> = sent
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["tool_use_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"]);
+}
