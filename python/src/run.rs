@@ -115,7 +115,7 @@ type Receiver = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<CoreEvent>>>;
 
 enum State {
     /// Not started yet.
-    Pending(Run),
+    Pending(Box<Run>),
     /// Streaming: the events, up to `run_end` (the channel closes when the run is over).
     Streaming(Receiver),
     /// `run()`: the result comes through the channel `result_channel` returned.
@@ -141,7 +141,7 @@ impl NativeRun {
         pending: Option<Arc<PendingPermissions>>,
     ) -> Self {
         NativeRun {
-            state: Mutex::new(State::Pending(run)),
+            state: Mutex::new(State::Pending(Box::new(run))),
             token: cancel.map_or_else(CancellationToken::new, |c| c.token.child_token()),
             pending,
         }
