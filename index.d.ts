@@ -91,9 +91,18 @@ export declare const builtinTools: readonly BuiltinToolName[]
 export type Decision =
   | 'allow'
   | 'deny'
+  | 'defer'
   | { behavior: 'allow'; args?: Record<string, unknown>; remember?: false; escalate: Escalation }
   | { behavior: 'allow'; args?: Record<string, unknown>; remember?: boolean; escalate?: undefined }
   | { behavior: 'deny'; message?: string }
+  | { behavior: 'defer' }
+
+/** A tool call whose approval was deferred, waiting in its session. */
+export interface PendingApproval {
+  id: string
+  tool: string
+  args: Record<string, unknown>
+}
 
 /**
  * What one approved `bash` call may do beyond the sandbox: open network connections,
@@ -146,6 +155,8 @@ export interface RunResult<T = unknown> {
   /** Present when `success` is false and the run was not cancelled. */
   error?: HarnextError
   durationMs: number
+  /** With `stopReason` `'awaiting_approval'`: the calls waiting for a decision. */
+  pendingApprovals?: Array<PendingApproval>
 }
 
 
@@ -180,12 +191,12 @@ export declare class Agent {
    * Runs the agent loop to the end. Resolves however the run ends (success, cancellation,
    * provider error, max steps); rejects only for misuse detected before it starts.
    */
-  run<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions & { outputSchema?: S }): Promise<RunResult<OutputOf<S>>>
+  run<S extends OutputSchema | undefined = undefined>(input: string | Message[] | ApprovalsInput, options?: RunOptions & { outputSchema?: S }): Promise<RunResult<OutputOf<S>>>
   /**
    * Streams the run's events. Returns at once; the run starts when iteration starts.
    * Breaking out of `for await` cancels the run like an abort.
    */
-  stream<S extends OutputSchema | undefined = undefined>(input: string | Message[], options?: RunOptions & { outputSchema?: S }): AsyncIterable<AgentEvent>
+  stream<S extends OutputSchema | undefined = undefined>(input: string | Message[] | ApprovalsInput, options?: RunOptions & { outputSchema?: S }): AsyncIterable<AgentEvent>
   /** The sessions in a session directory, newest (last updated) first. */
   static listSessions(options?: SessionDirOptions | undefined | null): Promise<SessionInfo[]>
   /**
@@ -286,6 +297,12 @@ export interface AgentOptions {
   /** `false` keeps sessions in memory only (continued by this agent only). Default `true`. */
   persistSession?: boolean
   /**
+   * Where sessions are kept instead of files: `"postgres://..."` or `"redis://..."`
+   * (shared by every machine that names it). Takes precedence over `sessionDir` and
+   * `persistSession`.
+   */
+  sessionStore?: string
+  /**
    * The model's context window in tokens: the history is compacted as it nears it.
    * Default: by model family (200000 for Claude); unlimited for `"scripted"`.
    */
@@ -318,6 +335,11 @@ export interface AgentOptions {
   sandboxBestEffort?: boolean
 }
 
+/** The input of a run that answers a session's pending approvals. */
+export interface ApprovalsInput {
+  approvals: Record<string, Decision>
+}
+
 /** How a call waiting for approval would be sandboxed. */
 export interface CallSandbox {
   /** The enforced mode. */
@@ -335,7 +357,7 @@ export type ContentBlock =
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
   | { type: 'tool_result'; toolUseId: string; content: string; status: ToolStatus }
 
-export type ErrorCode = 'auth' | 'rate_limit' | 'overloaded' | 'bad_request' | 'context_overflow' | 'network' | 'timeout' | 'server' | 'max_steps' | 'max_tokens' | 'refusal' | 'content_filter' | 'output_invalid' | 'tool' | 'internal'
+export type ErrorCode = 'auth' | 'rate_limit' | 'overloaded' | 'bad_request' | 'context_overflow' | 'network' | 'timeout' | 'server' | 'max_steps' | 'max_tokens' | 'refusal' | 'content_filter' | 'output_invalid' | 'tool' | 'internal' | 'session_store'
 
 /** Where a forked session comes from. */
 export interface ForkedFrom {
@@ -353,6 +375,8 @@ export interface ForkSessionOptions {
   atMessage?: number
   /** The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`. */
   sessionDir?: string
+  /** A session store URL (`"postgres://..."`, `"redis://..."`) instead of the directory. */
+  sessionStore?: string
 }
 
 /** A run-time failure: in an `error` event, and in `RunResult.error`. */
@@ -548,12 +572,19 @@ export interface SessionData {
   compactions: number
   /** Tools allowed without asking for the rest of the session (`remember: true`). */
   allowedTools: Array<string>
+  /**
+   * Tool calls waiting for approvals (deferred decisions): answer them with
+   * `agent.run({ approvals: { [id]: decision } }, { sessionId })`.
+   */
+  pendingApprovals: Array<WaitingCall>
 }
 
 /** Options of `Agent.listSessions()` and `Agent.loadSession()`. */
 export interface SessionDirOptions {
   /** The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`. */
   sessionDir?: string
+  /** A session store URL (`"postgres://..."`, `"redis://..."`) instead of the directory. */
+  sessionStore?: string
 }
 
 /** A session as `Agent.listSessions()` lists it. */
@@ -588,7 +619,7 @@ export interface StopDetails {
   raw?: unknown
 }
 
-export type StopReason = 'end_turn' | 'max_steps' | 'cancelled' | 'error' | 'max_tokens' | 'refusal' | 'content_filter'
+export type StopReason = 'end_turn' | 'max_steps' | 'cancelled' | 'error' | 'max_tokens' | 'refusal' | 'content_filter' | 'awaiting_approval'
 
 export interface SystemPromptAppend {
   /** Text added after the built-in coding-agent prompt. */
@@ -624,4 +655,11 @@ export interface Usage {
    * one call of the run): the zeros mean "unknown", not "free". Absent otherwise.
    */
   unreported?: boolean
+}
+
+/** A tool call of a session waiting for an approval. */
+export interface WaitingCall {
+  id: string
+  tool: string
+  args: Record<string, unknown>
 }

@@ -124,12 +124,18 @@ def test_best_effort_is_accepted(workspace: Path) -> None:
 
 
 def test_run_start_carries_the_chosen_and_the_enforced_sandbox(workspace: Path) -> None:
-    for options, requested, enforced in [({}, "workspace-write", "workspace-write"), ({"sandbox": "off"}, "off", "off")]:
+    # Without a sandbox nothing keeps commands off the network: `network` says so.
+    cases: List[Tuple[Dict[str, Any], str, str, bool]] = [
+        ({}, "workspace-write", "workspace-write", False),
+        ({"network": True}, "workspace-write", "workspace-write", True),
+        ({"sandbox": "off"}, "off", "off", True),
+    ]
+    for options, requested, enforced, network in cases:
         agent = Agent("scripted", cwd=workspace, persist_session=False, script=[{"text": "hi"}], **options)
         first = next(iter(agent.stream("go")))
         assert first.type == "run_start"
         assert first.sandbox is not None
-        assert (first.sandbox.requested, first.sandbox.enforced, first.sandbox.network) == (requested, enforced, False)
+        assert (first.sandbox.requested, first.sandbox.enforced, first.sandbox.network) == (requested, enforced, network)
         assert first.sandbox.enforced == agent.sandbox_status().enforced
 
 
