@@ -13,7 +13,17 @@ cwd = os.environ.get("BENCH_CWD", os.getcwd())
 
 
 def make() -> Agent:
-    return Agent("anthropic/claude-bench", base_url=os.environ["MOCK_URL"], api_key="bench", cwd=cwd, max_steps=200)
+    # The bare loop runs its commands unconfined: compare the same work, with the sandbox
+    # off, as bench/run.mjs does for Node (BENCH_SANDBOX=workspace-write measures the default).
+    sandbox = os.environ.get("BENCH_SANDBOX", "off")
+    return Agent(
+        "anthropic/claude-bench",
+        base_url=os.environ["MOCK_URL"],
+        api_key="bench",
+        cwd=cwd,
+        max_steps=200,
+        sandbox=sandbox,
+    )
 
 
 if mode == "cold":

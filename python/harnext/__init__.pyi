@@ -143,18 +143,27 @@ class Decision:
     args: Optional[Dict[str, Any]]
     remember: Optional[bool]
     message: Optional[str]
+    escalate: Optional[Escalation]
     def __init__(
         self,
         behavior: Literal["allow", "deny"],
         args: Optional[Dict[str, Any]] = None,
         remember: Optional[bool] = None,
         message: Optional[str] = None,
+        escalate: Optional[Escalation] = None,
     ) -> None: ...
+
+class Escalation(TypedDict, total=False):
+    """What one approved, sandboxed `bash` call may do beyond the sandbox."""
+
+    network: bool
+    writable_roots: List[str]
 
 class AllowDict(TypedDict):
     behavior: Literal["allow"]
     args: NotRequired[Dict[str, Any]]
     remember: NotRequired[bool]
+    escalate: NotRequired[Escalation]
 
 class DenyDict(TypedDict):
     behavior: Literal["deny"]
@@ -163,15 +172,35 @@ class DenyDict(TypedDict):
 DecisionLike = Union[Literal["allow", "deny"], Decision, AllowDict, DenyDict]
 
 @final
+class CallSandbox:
+    """How a call waiting for approval would run in the OS sandbox."""
+
+    mode: SandboxMode
+    network: bool
+
+@final
+class RunSandbox:
+    """The sandbox of a run's commands: the mode chosen and the one in force."""
+
+    requested: SandboxMode
+    enforced: SandboxMode
+    network: bool
+    partial: bool
+
+@final
 class PermissionRequest:
     id: str
     tool: str
     args: Dict[str, Any]
+    sandbox: Optional[CallSandbox]
+    @property
+    def sandboxed(self) -> bool: ...
 
 @final
 class RunStartEvent:
     type: Literal["run_start"]
     session_id: str
+    sandbox: Optional[RunSandbox]
 
 @final
 class ThinkingEvent:
@@ -203,6 +232,9 @@ class PermissionRequestEvent:
     id: str
     tool: str
     args: Dict[str, Any]
+    sandbox: Optional[CallSandbox]
+    @property
+    def sandboxed(self) -> bool: ...
     def respond(self, decision: DecisionLike) -> None: ...
 
 @final
@@ -594,6 +626,8 @@ __all__ = [
     "RunResult",
     "RunStartEvent",
     "SandboxStatus",
+    "RunSandbox",
+    "CallSandbox",
     "SessionData",
     "SessionInfo",
     "StopDetails",

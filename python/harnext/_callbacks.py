@@ -15,7 +15,7 @@ import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _native
-from ._types import PermissionRequest, decision_json
+from ._types import PermissionRequest, call_sandbox, decision_json
 
 
 class LoopHolder:
@@ -267,7 +267,7 @@ def tool(
 
 def permission_callback(fn: Callable[..., Any], loops: LoopHolder) -> Callable[[Dict[str, Any]], Any]:
     def decide(request: Dict[str, Any]) -> Any:
-        req = PermissionRequest(request["id"], request["tool"], request["args"])
+        req = PermissionRequest(request["id"], request["tool"], request["args"], call_sandbox(request.get("sandbox")))
         return decision_json(loops.resolve(fn(req)))
 
     return decide

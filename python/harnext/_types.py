@@ -114,6 +114,8 @@ class Decision:
     args: Optional[Dict[str, Any]] = None
     remember: Optional[bool] = None
     message: Optional[str] = None
+    # For one sandboxed ``bash`` call: ``{"network": True, "writable_roots": [...]}``.
+    escalate: Optional[Dict[str, Any]] = None
 
 
 def decision_json(decision: Any) -> Any:
@@ -125,14 +127,14 @@ def decision_json(decision: Any) -> Any:
     behavior = getattr(decision, "behavior", None)
     if isinstance(behavior, str):
         out: Dict[str, Any] = {"behavior": behavior}
-        for k in ("args", "remember", "message"):
+        for k in ("args", "remember", "message", "escalate"):
             v = getattr(decision, k, None)
             if v is not None:
                 out[k] = v
         return out
     raise TypeError(
         f'invalid decision {decision!r}: expected "allow", "deny", a dict or a Decision '
-        "with behavior, args, remember, message"
+        "with behavior, args, remember, message, escalate"
     )
 
 
@@ -141,14 +143,44 @@ class PermissionRequest:
     id: str
     tool: str
     args: Dict[str, Any]
+    # How the call would run if allowed: in the OS sandbox (the ``bash`` tool with a
+    # sandbox in force), or not (``None``). Only a sandboxed call can be escalated.
+    sandbox: Optional["CallSandbox"] = None
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.sandbox is not None
 
 
 # Events: one class per `type`, each with its Literal `type` (see __init__.pyi).
 
 
 @dataclass(frozen=True)
+class RunSandbox:
+    """The sandbox of a run's commands: the mode chosen and the one in force."""
+
+    requested: str
+    enforced: str
+    network: bool
+    partial: bool
+
+
+@dataclass(frozen=True)
+class CallSandbox:
+    """How a call waiting for approval would run: its sandbox mode and network access."""
+
+    mode: str
+    network: bool
+
+
+def call_sandbox(d: Any) -> Optional[CallSandbox]:
+    return CallSandbox(d["mode"], d["network"]) if isinstance(d, dict) else None
+
+
+@dataclass(frozen=True)
 class RunStartEvent:
     session_id: str
+    sandbox: Optional[RunSandbox] = None
     type: str = field(default="run_start", init=False)
 
 
@@ -185,11 +217,17 @@ class PermissionRequestEvent:
     id: str
     tool: str
     args: Dict[str, Any]
+    sandbox: Optional[CallSandbox] = None
     _respond: Optional[Callable[[str, Any], None]] = field(default=None, repr=False, compare=False)
     # The engine's key for the request (unique in the process, unlike a tool call id a
     # model may reuse): what respond() answers.
     _request_id: Optional[str] = field(default=None, repr=False, compare=False)
     type: str = field(default="permission_request", init=False)
+
+    @property
+    def sandboxed(self) -> bool:
+        """Whether the call would run in the OS sandbox if allowed."""
+        return self.sandbox is not None
 
     def respond(self, decision: Any) -> None:
         """Answers the request (when the agent has no ``on_permission_request``); the run
@@ -255,7 +293,6 @@ class RunEndEvent:
 
 
 _SIMPLE: Dict[str, type] = {
-    "run_start": RunStartEvent,
     "thinking": ThinkingEvent,
     "tool_call": ToolCallEvent,
     "tool_result": ToolResultEvent,
@@ -281,7 +318,17 @@ def event(
     if t == "error":
         return ErrorEvent(HarnextError._from(d["error"]))
     if t == "permission_request":
-        return PermissionRequestEvent(d["id"], d["tool"], d["args"], respond, d.get("request_id"))
+        return PermissionRequestEvent(
+            d["id"],
+            d["tool"],
+            d["args"],
+            sandbox=call_sandbox(d.get("sandbox")),
+            _respond=respond,
+            _request_id=d.get("request_id"),
+        )
+    if t == "run_start":
+        sandbox = d.get("sandbox")
+        return RunStartEvent(d["session_id"], RunSandbox(**_fields(RunSandbox, sandbox)) if sandbox else None)
     cls = _SIMPLE.get(t)
     if cls is None:
         raise RuntimeError(f"harnext: unknown event type {t!r} (the native module is newer than this package)")

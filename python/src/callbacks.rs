@@ -165,6 +165,7 @@ impl PermissionHandler for PyPermissionHandler {
                 req.set_item("id", request.id)?;
                 req.set_item("tool", request.tool)?;
                 req.set_item("args", pythonize::pythonize(py, &request.args)?)?;
+                req.set_item("sandbox", pythonize::pythonize(py, &request.sandbox)?)?;
                 let answer = callback.call1(py, (req,))?;
                 Ok(pythonize::depythonize::<Value>(answer.bind(py))?)
             })

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from harnext import Agent, SandboxStatus
+from harnext import Agent, Decision, SandboxStatus
 
 from conftest import ROOT
 
@@ -121,3 +121,93 @@ def test_sandbox_status_tells_what_is_enforced(workspace: Path) -> None:
 def test_best_effort_is_accepted(workspace: Path) -> None:
     out = outputs(workspace, ["echo ok"], sandbox_best_effort=True)
     assert out[0] == "ok\nexit code: 0"
+
+
+def test_run_start_carries_the_chosen_and_the_enforced_sandbox(workspace: Path) -> None:
+    # Without a sandbox nothing keeps commands off the network: `network` says so.
+    cases: List[Tuple[Dict[str, Any], str, str, bool]] = [
+        ({}, "workspace-write", "workspace-write", False),
+        ({"network": True}, "workspace-write", "workspace-write", True),
+        ({"sandbox": "off"}, "off", "off", True),
+    ]
+    for options, requested, enforced, network in cases:
+        agent = Agent("scripted", cwd=workspace, persist_session=False, script=[{"text": "hi"}], **options)
+        first = next(iter(agent.stream("go")))
+        assert first.type == "run_start"
+        assert first.sandbox is not None
+        assert (first.sandbox.requested, first.sandbox.enforced, first.sandbox.network) == (requested, enforced, network)
+        assert first.sandbox.enforced == agent.sandbox_status().enforced
+
+
+def test_a_permission_request_says_sandboxed_and_an_escalation_opens_the_network_for_one_call(workspace: Path) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+                conn.close()
+            except OSError:
+                continue
+
+    t = threading.Thread(target=serve)
+    t.start()
+    seen: List[Any] = []
+
+    def decide(req: Any) -> Any:
+        seen.append(req)
+        if req.tool == "bash" and len(seen) == 1:
+            return Decision("allow", escalate={"network": True})
+        return "allow"
+
+    try:
+        connect = f"(exec 3<>/dev/tcp/127.0.0.1/{port} && echo CONNECTED) 2>&1"
+        script: List[Any] = [
+            {"tool_calls": [{"name": "bash", "args": {"command": connect}}]},
+            {"tool_calls": [{"name": "bash", "args": {"command": connect}}]},
+            {"tool_calls": [{"name": "write_file", "args": {"path": "a.txt", "content": "x"}}]},
+            {"text": "done"},
+        ]
+        agent = Agent(
+            "scripted",
+            cwd=workspace,
+            persist_session=False,
+            script=script,
+            permission_mode="manual",
+            on_permission_request=decide,
+        )
+        result = agent.run("go")
+        assert result.success, result.error
+        assert [r.sandboxed for r in seen] == [True, True, False]
+        assert seen[0].sandbox is not None and seen[0].sandbox.mode == "workspace-write"
+        assert seen[0].sandbox.network is False
+        assert "CONNECTED" in result.steps[0].output, result.steps[0].output
+        assert "CONNECTED" not in result.steps[1].output, result.steps[1].output
+    finally:
+        stop.set()
+        t.join()
+        listener.close()
+
+
+def test_an_escalation_of_a_tool_outside_the_sandbox_is_denied_saying_why(workspace: Path) -> None:
+    script: List[Any] = [
+        {"tool_calls": [{"name": "write_file", "args": {"path": "a.txt", "content": "x"}}]},
+        {"text": "done"},
+    ]
+    agent = Agent(
+        "scripted",
+        cwd=workspace,
+        persist_session=False,
+        script=script,
+        permission_mode="manual",
+        on_permission_request=lambda req: {"behavior": "allow", "escalate": {"network": True}},
+    )
+    result = agent.run("go")
+    assert result.steps[0].status == "denied", result.steps[0]
+    assert "does not run in the sandbox" in result.steps[0].output
+    assert not (workspace / "a.txt").exists()
