@@ -233,6 +233,17 @@ impl Agent {
         session::load(self.inner.store.as_ref(), session_id)
     }
 
+    /// Puts session `session_id` and the workspace's files back to message
+    /// `request.to_message` (see `crate::checkpoints`). Blocking (file and store I/O):
+    /// bindings call it off their event loop. A session a run holds is refused.
+    pub fn rewind(
+        &self,
+        session_id: &str,
+        request: &crate::checkpoints::RewindRequest,
+    ) -> Result<crate::checkpoints::RewindResult, crate::checkpoints::RewindError> {
+        crate::checkpoints::rewind(&self.inner.store, &self.inner.cwd, session_id, request)
+    }
+
     /// Copies a session of this agent's store, keeping its first `at_message` messages
     /// (all when `None`), and returns the new session's id.
     pub fn fork_session(

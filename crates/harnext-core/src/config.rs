@@ -118,6 +118,9 @@ pub struct AgentConfig {
     pub hooks: crate::hooks::Hooks,
     /// Whether the calls of a model turn that only read run concurrently. Default true.
     pub parallel_tool_calls: bool,
+    /// The limits of the file checkpoints each run keeps for a rewind (see
+    /// `crate::checkpoints`); `None`: no checkpoints. Default: on, with the default limits.
+    pub checkpoints: Option<crate::checkpoints::CheckpointOptions>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -159,6 +162,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("budget", &self.budget)
             .field("hooks", &self.hooks)
             .field("parallel_tool_calls", &self.parallel_tool_calls)
+            .field("checkpoints", &self.checkpoints)
             .finish_non_exhaustive()
     }
 }
@@ -195,6 +199,7 @@ impl AgentConfig {
             budget: crate::budget::Budget::default(),
             hooks: crate::hooks::Hooks::default(),
             parallel_tool_calls: true,
+            checkpoints: Some(crate::checkpoints::CheckpointOptions::default()),
         }
     }
 }

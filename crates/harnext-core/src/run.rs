@@ -157,45 +157,51 @@ impl Run {
             answer: None,
             continued: 0,
         };
-        let (ending, files_changed) =
-            match Workspace::new(&agent.cwd).map(|w| w.with_sandbox(agent.sandbox.clone())) {
-                Err(e) => (
-                    Ending::failed(
-                        ErrorCode::Internal,
-                        format!("the workspace {} cannot be used: {e}", agent.cwd.display()),
-                    ),
-                    Vec::new(),
+        let (ending, files_changed) = match Workspace::new(&agent.cwd).map(|w| {
+            let w = w.with_sandbox(agent.sandbox.clone());
+            match agent.config.checkpoints {
+                Some(options) => w.with_checkpoints(options),
+                None => w,
+            }
+        }) {
+            Err(e) => (
+                Ending::failed(
+                    ErrorCode::Internal,
+                    format!("the workspace {} cannot be used: {e}", agent.cwd.display()),
                 ),
-                Ok(workspace) => {
-                    let workspace = Arc::new(workspace);
-                    // Calls that waited for approvals are answered first; the input
-                    // (through the hooks) follows their results.
-                    if let Some(answers) = session.take_answers() {
-                        state.answer_approvals(&workspace, answers).await;
-                    }
-                    // A panic anywhere in the loop (a tool, a provider's stream, a
-                    // binding's callback glue) ends the run with an `internal` error
-                    // naming it, not a lost task.
-                    let ending = match AssertUnwindSafe(state.run_loop(&workspace, input))
-                        .catch_unwind()
-                        .await
-                    {
-                        Ok(ending) => ending,
-                        Err(payload) => Ending::failed(
-                            ErrorCode::Internal,
-                            format!(
-                                "harnext panicked (a bug): {}",
-                                harnext_providers::panic_message(payload.as_ref())
-                            ),
-                        ),
-                    };
-                    // Deferred calls stay open: they wait in the session for a decision.
-                    if !matches!(ending, Ending::AwaitingApproval(_)) {
-                        state.close_open_calls();
-                    }
-                    (ending, workspace.changed_files())
+                Vec::new(),
+            ),
+            Ok(workspace) => {
+                let workspace = Arc::new(workspace);
+                // Calls that waited for approvals are answered first; the input
+                // (through the hooks) follows their results.
+                if let Some(answers) = session.take_answers() {
+                    state.answer_approvals(&workspace, answers).await;
                 }
-            };
+                // A panic anywhere in the loop (a tool, a provider's stream, a
+                // binding's callback glue) ends the run with an `internal` error
+                // naming it, not a lost task.
+                let ending = match AssertUnwindSafe(state.run_loop(&workspace, input))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(ending) => ending,
+                    Err(payload) => Ending::failed(
+                        ErrorCode::Internal,
+                        format!(
+                            "harnext panicked (a bug): {}",
+                            harnext_providers::panic_message(payload.as_ref())
+                        ),
+                    ),
+                };
+                // Deferred calls stay open: they wait in the session for a decision.
+                session.record_checkpoint(workspace.take_checkpoint());
+                if !matches!(ending, Ending::AwaitingApproval(_)) {
+                    state.close_open_calls();
+                }
+                (ending, workspace.changed_files())
+            }
+        };
         let pending_approvals = match &ending {
             Ending::AwaitingApproval(calls) => calls.clone(),
             _ => Vec::new(),
@@ -341,6 +347,8 @@ impl<'a> LoopState<'a> {
             return ended;
         }
         let (mut results, deferred) = self.dispatch(workspace, turn.calls).await;
+        // The files the calls changed, as they were before (ahead of the results).
+        self.session.record_checkpoint(workspace.take_checkpoint());
         if !deferred.is_empty() {
             approvals::wait(self.session, &deferred, &results);
             return Err(Ending::AwaitingApproval(deferred));
@@ -496,6 +504,7 @@ impl<'a> LoopState<'a> {
         };
         let (message, steps) =
             approvals::resolve(&dispatch, self.session, &self.history, answers).await;
+        self.session.record_checkpoint(workspace.take_checkpoint());
         self.steps.extend(steps);
         self.push(message);
     }

@@ -372,6 +372,23 @@ impl Index {
         (Index { dirs, files }, linked)
     }
 
+    /// Every file of the index with its stamp.
+    fn files(&self) -> impl Iterator<Item = (Name, u64)> + '_ {
+        self.dirs.iter().flat_map(|(dir, files)| {
+            files
+                .iter()
+                .map(move |(name, stamp)| (join(dir, name), *stamp))
+        })
+    }
+
+    /// The stamp of the file `rel`, when the index has it.
+    fn stamp(&self, rel: &[u8]) -> Option<u64> {
+        let (dir, name) = split(rel);
+        let files = self.dirs.get(dir)?;
+        let i = files.binary_search_by(|(n, _)| n.as_ref().cmp(name)).ok()?;
+        files.get(i).map(|(_, stamp)| *stamp)
+    }
+
     /// Files in the index.
     pub fn len(&self) -> usize {
         self.files
@@ -804,6 +821,9 @@ impl ChangeTracker {
             return Ok(false);
         }
         state.active += 1;
+        if let Some(checkpoints) = workspace.checkpointer() {
+            baseline(checkpoints, workspace, &state.index);
+        }
         drop(guard);
         if record {
             record_changes(workspace, changes);
@@ -925,8 +945,35 @@ fn watch_or_why(
     )))
 }
 
+/// Before a command: the checkpoint baseline brought up to date from the index (every
+/// file of a small tree, the run's hot files of a large one; see [`crate::checkpoint`]).
+fn baseline(checkpoints: &crate::checkpoint::Checkpointer, workspace: &Workspace, index: &Index) {
+    if checkpoints.covers_all(index.len()) {
+        let files: Vec<(Name, u64)> = index.files().collect();
+        checkpoints.refresh(
+            workspace.dir(),
+            files.iter().map(|(rel, stamp)| (rel.as_ref(), *stamp)),
+        );
+    } else {
+        let hot: Vec<(Name, u64)> = checkpoints
+            .hot()
+            .into_iter()
+            .filter_map(|rel| index.stamp(&rel).map(|stamp| (rel, stamp)))
+            .collect();
+        checkpoints.refresh(
+            workspace.dir(),
+            hot.iter().map(|(rel, stamp)| (rel.as_ref(), *stamp)),
+        );
+    }
+}
+
 fn record_changes(workspace: &Workspace, changes: Vec<(Name, ChangeKind)>) {
     let root = workspace.root();
+    if let Some(checkpoints) = workspace.checkpointer() {
+        for (rel, kind) in &changes {
+            checkpoints.tracked(rel, *kind);
+        }
+    }
     for (rel, kind) in changes {
         workspace.record(&root.join(path_of(&rel)), kind);
     }

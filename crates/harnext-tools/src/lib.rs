@@ -16,6 +16,7 @@
 
 mod bash;
 pub mod changes;
+pub mod checkpoint;
 mod edit_file;
 mod filetype;
 mod fsutil;

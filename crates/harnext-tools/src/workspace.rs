@@ -39,6 +39,8 @@ pub struct Workspace {
     /// A handle of the root: every file the tools open is opened relative to it and
     /// cannot resolve outside it, whatever is renamed or swapped meanwhile.
     dir: cap_std::fs::Dir,
+    /// The pre-images of the files steps change (`None`: checkpoints are off).
+    checkpoints: Option<crate::checkpoint::Checkpointer>,
 }
 
 impl Workspace {
@@ -59,7 +61,40 @@ impl Workspace {
             too_large_to_scan: AtomicBool::new(false),
             change_tracker: crate::changes::ChangeTracker::default(),
             sandbox: Arc::new(Sandbox::off()),
+            checkpoints: None,
         })
+    }
+
+    /// The workspace with checkpoints: the state of each file before a step changes it
+    /// is kept (see [`crate::checkpoint`]) until [`Workspace::take_checkpoint`].
+    pub fn with_checkpoints(mut self, options: crate::checkpoint::CheckpointOptions) -> Workspace {
+        self.checkpoints = Some(crate::checkpoint::Checkpointer::new(options));
+        self
+    }
+
+    pub(crate) fn dir(&self) -> &cap_std::fs::Dir {
+        &self.dir
+    }
+
+    pub(crate) fn checkpointer(&self) -> Option<&crate::checkpoint::Checkpointer> {
+        self.checkpoints.as_ref()
+    }
+
+    /// The pre-images of the files changed since the last call (empty without
+    /// checkpoints).
+    pub fn take_checkpoint(&self) -> Vec<(String, crate::checkpoint::PreImage)> {
+        self.checkpoints
+            .as_ref()
+            .map(crate::checkpoint::Checkpointer::take)
+            .unwrap_or_default()
+    }
+
+    /// Puts files back to earlier states (a rewind), beneath the root.
+    pub fn restore(
+        &self,
+        images: &[(String, crate::checkpoint::PreImage)],
+    ) -> crate::checkpoint::RestoreOutcome {
+        crate::checkpoint::restore_all(&self.dir, images)
     }
 
     /// The workspace with commands run in `sandbox` (built for this root).
@@ -90,7 +125,11 @@ impl Workspace {
         use cap_std::fs::OpenOptionsExt;
         let mut options = cap_std::fs::OpenOptions::new();
         options.read(true).custom_flags(nix::libc::O_NONBLOCK);
-        let file = self.dir.open_with(self.beneath(abs)?, &options)?;
+        let rel = self.beneath(abs)?;
+        let file = self.dir.open_with(rel, &options)?;
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.touch(&rel.to_string_lossy());
+        }
         Ok(file.into_std())
     }
 
@@ -114,6 +153,9 @@ impl Workspace {
     pub fn write_atomic(&self, abs: &Path, data: &[u8]) -> io::Result<()> {
         use std::io::Write;
         let rel = self.beneath(abs)?;
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.capture(&self.dir, &rel.to_string_lossy());
+        }
         let name = rel
             .file_name()
             .ok_or_else(|| io::Error::other("path has no file name"))?;

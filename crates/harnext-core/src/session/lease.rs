@@ -21,6 +21,8 @@ use crate::session::replay::PendingTurn;
 use crate::store::is_valid_id;
 use crate::store::new_session_id;
 use crate::store::now_ms;
+use crate::store::CheckpointFile;
+use crate::store::FileState;
 use crate::store::SessionRecord;
 use crate::store::SessionStore;
 use crate::store::SessionWriter;
@@ -96,6 +98,8 @@ struct LeaseState {
     pending: Option<PendingTurn>,
     /// The decisions this run was given for them.
     answers: Option<crate::permissions::Answers>,
+    /// The hashes of the checkpoint blobs the session holds.
+    blobs: std::collections::HashSet<String>,
 }
 
 impl LeaseState {
@@ -248,6 +252,55 @@ impl SessionLease {
         }
     }
 
+    /// Records the state of files before the step that is running changed them (a
+    /// checkpoint at the current history length), each content once per session.
+    pub(crate) fn record_checkpoint(
+        &self,
+        images: Vec<(String, harnext_tools::checkpoint::PreImage)>,
+    ) {
+        use harnext_tools::checkpoint::PreImage;
+        if images.is_empty() {
+            return;
+        }
+        let mut state = self.state();
+        let ts = now_ms();
+        let mut files = Vec::with_capacity(images.len());
+        for (path, image) in images {
+            let state_of = match image {
+                PreImage::File { data, mode } => {
+                    let hash = crate::checkpoints::blob_hash(&data);
+                    if !state.blobs.contains(&hash) {
+                        state.write(
+                            &SessionRecord::Blob {
+                                ts,
+                                hash: hash.clone(),
+                                data: crate::checkpoints::encode(&data),
+                            },
+                            &self.0.id,
+                        );
+                        state.blobs.insert(hash.clone());
+                    }
+                    FileState::File {
+                        blob: hash,
+                        mode,
+                        size: data.len() as u64,
+                    }
+                }
+                PreImage::Symlink { target } => FileState::Symlink {
+                    target: String::from_utf8_lossy(&target).into_owned(),
+                },
+                PreImage::Absent => FileState::Absent,
+                PreImage::Skipped { reason } => FileState::Skipped { reason },
+            };
+            files.push(CheckpointFile {
+                path,
+                state: state_of,
+            });
+        }
+        let at = state.len;
+        state.write(&SessionRecord::Checkpoint { ts, at, files }, &self.0.id);
+    }
+
     /// Appends a record (the approvals' records).
     pub(crate) fn record(&self, record: &SessionRecord) {
         self.state().write(record, &self.0.id);
@@ -305,6 +358,7 @@ pub(crate) fn acquire(
                 allowed: BTreeSet::new(),
                 pending: None,
                 answers: None,
+                blobs: Default::default(),
             }),
             _running: running,
         })));
@@ -337,6 +391,7 @@ pub(crate) fn acquire(
         allowed: replayed.data.allowed_tools.iter().cloned().collect(),
         pending: replayed.pending,
         answers: None,
+        blobs: replayed.blobs,
     };
     if let Some(fix) = replayed.tail_fix {
         state.write(

@@ -17,7 +17,7 @@
 //! (sessions read back: replay, repair, list, load, fork).
 
 mod lease;
-mod replay;
+pub(crate) mod replay;
 
 pub use crate::store::new_session_id;
 pub use lease::SessionLease;

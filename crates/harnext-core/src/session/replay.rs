@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::collections::HashMap;
+use std::collections::HashSet;
 
 use harnext_protocol::ContentBlock;
 use harnext_protocol::Message;
@@ -23,6 +24,7 @@ use crate::store::is_valid_id;
 use crate::store::new_session_id;
 use crate::store::now_ms;
 use crate::store::tool_use_ids;
+use crate::store::CheckpointFile;
 use crate::store::ForkOrigin;
 use crate::store::SessionRecord;
 use crate::store::SessionStore;
@@ -97,6 +99,11 @@ pub(crate) struct Replayed {
     pub pending: Option<PendingTurn>,
     /// Results added at the end of the history for tool calls that had none.
     pub tail_fix: Option<Message>,
+    /// The checkpoints a rewind can still restore, in order, each with the history
+    /// position it belongs to now (compactions and rewinds applied).
+    pub checkpoints: Vec<(usize, Vec<CheckpointFile>)>,
+    /// The hashes of the blobs the session holds.
+    pub blobs: HashSet<String>,
 }
 
 pub(crate) fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
@@ -123,6 +130,8 @@ pub(crate) fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
     let mut files = BTreeSet::new();
     let mut open_steps: HashMap<String, usize> = HashMap::new();
     let mut durations: HashMap<String, u64> = HashMap::new();
+    let mut checkpoints: Vec<(usize, Vec<CheckpointFile>)> = Vec::new();
+    let mut blobs = HashSet::new();
     for record in records {
         data.updated_at = data.updated_at.max(record.ts());
         match record {
@@ -203,9 +212,33 @@ pub(crate) fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
             SessionRecord::Permission { tool, .. } => {
                 allowed.insert(tool.clone());
             }
-            SessionRecord::Compaction { .. } => {
+            SessionRecord::Compaction { summary, kept, .. } => {
+                if summary.is_some() {
+                    // Positions move with the history: those the summary replaced
+                    // become 0 (only a rewind to the very start restores them).
+                    let keep_from = history.len().saturating_sub(*kept);
+                    for (at, _) in &mut checkpoints {
+                        *at = if *at >= keep_from {
+                            *at - keep_from + 1
+                        } else {
+                            0
+                        };
+                    }
+                }
                 apply_compaction(&mut history, record);
                 data.compactions += 1;
+            }
+            SessionRecord::Blob { hash, .. } => {
+                blobs.insert(hash.clone());
+            }
+            SessionRecord::Checkpoint { at, files, .. } => {
+                checkpoints.push((*at, files.clone()));
+            }
+            SessionRecord::Rewind { to_message, .. } => {
+                history = normalize(std::mem::take(&mut history)).0;
+                history.truncate(*to_message);
+                checkpoints.retain(|(at, _)| *at < *to_message);
+                pending = None;
             }
             SessionRecord::RunEnd {
                 steps,
@@ -256,6 +289,8 @@ pub(crate) fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
         data,
         pending,
         tail_fix,
+        checkpoints,
+        blobs,
     }
 }
 

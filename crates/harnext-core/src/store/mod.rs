@@ -42,6 +42,8 @@ pub use postgres::PostgresStore;
 pub use record::now_ms;
 pub use record::parse_records;
 pub use record::trimmed_note;
+pub use record::CheckpointFile;
+pub use record::FileState;
 pub use record::ForkOrigin;
 pub use record::SessionRecord;
 pub use record::StepRecord;

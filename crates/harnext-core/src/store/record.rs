@@ -86,6 +86,21 @@ pub enum SessionRecord {
     ApprovalStarted { ts: u64, id: String },
     /// An approved or denied call ended; its result.
     ApprovalDone { ts: u64, result: ContentBlock },
+    /// The content of a checkpointed file, once per session (`hash`: its sha256, hex;
+    /// `data`: base64).
+    Blob { ts: u64, hash: String, data: String },
+    /// The state of files before a step changed them. `at` is the length of the history
+    /// then (the index the step's results message got): a rewind to message `k` puts
+    /// back the files of every checkpoint with `at >= k` (the earliest state of each).
+    Checkpoint {
+        ts: u64,
+        at: usize,
+        files: Vec<CheckpointFile>,
+    },
+    /// The session was rewound: the history keeps its first `to_message` messages (as
+    /// `load` returned them then), and the checkpoints from there on were restored.
+    /// The records before stay in the store; replay ignores what the rewind cut.
+    Rewind { ts: u64, to_message: usize },
     /// A run ended.
     RunEnd {
         ts: u64,
@@ -102,6 +117,29 @@ pub enum SessionRecord {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<HarnextError>,
     },
+}
+
+/// One file of a `checkpoint` record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointFile {
+    /// Relative to the workspace root, `/`-separated.
+    pub path: String,
+    #[serde(flatten)]
+    pub state: FileState,
+}
+
+/// What a path was before the step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum FileState {
+    /// A regular file: the `blob` record with this hash holds its content.
+    File { blob: String, mode: u32, size: u64 },
+    /// A symbolic link (`target` as written in the link).
+    Symlink { target: String },
+    /// Nothing: the step created it.
+    Absent,
+    /// Not checkpointed (too large, binary, a limit reached), and why.
+    Skipped { reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,7 +180,10 @@ impl SessionRecord {
         match self {
             SessionRecord::ApprovalsPending { ts, .. }
             | SessionRecord::ApprovalStarted { ts, .. }
-            | SessionRecord::ApprovalDone { ts, .. } => *ts,
+            | SessionRecord::ApprovalDone { ts, .. }
+            | SessionRecord::Blob { ts, .. }
+            | SessionRecord::Checkpoint { ts, .. }
+            | SessionRecord::Rewind { ts, .. } => *ts,
             SessionRecord::Session { ts, .. }
             | SessionRecord::RunStart { ts }
             | SessionRecord::Message { ts, .. }
