@@ -308,6 +308,18 @@ export declare class Agent {
    * calls left without results by the cut get `cancelled` results.
    */
   static forkSession(id: string, options?: ForkSessionOptions | undefined | null): Promise<string>
+  /**
+   * Puts session `sessionId` and the workspace's files back to the point before message
+   * `toMessage` (an index into `loadSession(sessionId).messages`: the first `toMessage`
+   * messages are kept). Every file a later step changed (edits, writes, shell commands)
+   * goes back to its checkpointed state: created files are removed, deleted ones come
+   * back, content, permissions and links as they were. The conversation is cut there
+   * (a later run continues from it), or, with `fork: true`, left as it is while a new
+   * session starts from that point. Files that could not be restored are listed in
+   * `notRestored` with the reason. Rejects for an unknown session, a `toMessage` past
+   * the end, and a session a run holds.
+   */
+  rewind(sessionId: string, options: RewindOptions): Promise<RewindResult>
 }
 
 /** Internal: the native side of `agent.stream()`. Iterate what `stream()` returns. */
@@ -463,6 +475,12 @@ export interface AgentOptions {
    * milliseconds into it.
    */
   maxDurationMs?: number
+  /**
+   * File checkpoints for `rewind()`: the state of each file before a step changes it
+   * (edits, writes, shell commands) is kept in the session. `false` keeps none; an
+   * object sets the limits. Default: on, with the default limits.
+   */
+  checkpoints?: boolean | CheckpointLimits
 }
 
 /** The input of a run that answers a session's pending approvals. */
@@ -476,6 +494,24 @@ export interface CallSandbox {
   mode: 'workspace-write' | 'read-only'
   /** Whether the command would have network access. */
   network: boolean
+}
+
+/** The limits of the checkpoints of each run (`checkpoints` option). */
+export interface CheckpointLimits {
+  /** Files larger than this are not checkpointed (reported by `rewind()`). Default 1 MiB. */
+  maxFileBytes?: number
+  /** Binary files larger than this are not checkpointed. Default 256 KiB. */
+  maxBinaryBytes?: number
+  /**
+   * The most bytes of file content a run keeps for checkpoints (in memory for shell
+   * commands, and in the session). Default 64 MiB.
+   */
+  maxRunBytes?: number
+  /**
+   * Workspaces with more files than this checkpoint, for shell commands, only the files
+   * the run read or changed. Default 5000.
+   */
+  maxBaselineFiles?: number
 }
 
 /** One block of a message of a session's history. */
@@ -596,6 +632,17 @@ export interface Message {
   content: string
 }
 
+/** A file `rewind()` could not put back. */
+export interface NotRestored {
+  path: string
+  /**
+   * Why: not checkpointed (too large, binary, a limit reached, changed by a shell
+   * command in a workspace too large for the baseline), or the restore failed (a
+   * directory replaced by a link, a permission error).
+   */
+  reason: string
+}
+
 /**
  * Internal: `outputSchema` as `index.js` hands it over (its JSON Schema, and for a
  * Standard Schema the function that validates an answer with it).
@@ -618,6 +665,33 @@ export interface PermissionRequest {
   sandboxed: boolean
   /** How it would be sandboxed, when it would. */
   sandbox?: CallSandbox
+}
+
+/** Options of `rewind()`. */
+export interface RewindOptions {
+  /** How many messages of `loadSession(sessionId).messages` to keep. */
+  toMessage: number
+  /**
+   * Leave the session as it is and start a new one from that point (the files are
+   * restored all the same); `sessionId` of the result is the new session.
+   */
+  fork?: boolean
+}
+
+/** What `rewind()` did. */
+export interface RewindResult {
+  /** The session that continues from the point: the rewound one, or the fork. */
+  sessionId: string
+  /** The messages kept. */
+  toMessage: number
+  /** How many messages were cut from the conversation. */
+  messagesRemoved: number
+  /** Files written back (content and permissions, or a link), relative to `cwd`, sorted. */
+  restored: Array<string>
+  /** Files created after the point, removed, sorted. */
+  removed: Array<string>
+  /** Files that could not be put back, with the reason. */
+  notRestored: Array<NotRestored>
 }
 
 /** Options of `run()` and `stream()` (and `signal`, declared with the JS layer's types). */

@@ -43,6 +43,64 @@ pub struct SendOptions {
     pub urgent: Option<bool>,
 }
 
+/// Options of `rewind()`.
+#[napi(object, object_to_js = false)]
+pub struct RewindOptions {
+    /// How many messages of `loadSession(sessionId).messages` to keep.
+    pub to_message: f64,
+    /// Leave the session as it is and start a new one from that point (the files are
+    /// restored all the same); `sessionId` of the result is the new session.
+    pub fork: Option<bool>,
+}
+
+/// A file `rewind()` could not put back.
+#[napi(object)]
+pub struct NotRestored {
+    pub path: String,
+    /// Why: not checkpointed (too large, binary, a limit reached, changed by a shell
+    /// command in a workspace too large for the baseline), or the restore failed (a
+    /// directory replaced by a link, a permission error).
+    pub reason: String,
+}
+
+/// What `rewind()` did.
+#[napi(object)]
+pub struct RewindResult {
+    /// The session that continues from the point: the rewound one, or the fork.
+    pub session_id: String,
+    /// The messages kept.
+    pub to_message: u32,
+    /// How many messages were cut from the conversation.
+    pub messages_removed: u32,
+    /// Files written back (content and permissions, or a link), relative to `cwd`, sorted.
+    pub restored: Vec<String>,
+    /// Files created after the point, removed, sorted.
+    pub removed: Vec<String>,
+    /// Files that could not be put back, with the reason.
+    pub not_restored: Vec<NotRestored>,
+}
+
+impl From<harnext_core::RewindResult> for RewindResult {
+    fn from(r: harnext_core::RewindResult) -> Self {
+        let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        RewindResult {
+            session_id: r.session_id,
+            to_message: n(r.to_message),
+            messages_removed: n(r.messages_removed),
+            restored: r.restored,
+            removed: r.removed,
+            not_restored: r
+                .not_restored
+                .into_iter()
+                .map(|x| NotRestored {
+                    path: x.path,
+                    reason: x.reason,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A coding agent: a model, a workspace, tools, and the sessions of its runs.
 #[napi]
 pub struct Agent {
@@ -204,6 +262,40 @@ impl Agent {
         options: Option<ForkSessionOptions>,
     ) -> napi::Result<String> {
         sessions::fork(id, options).await
+    }
+
+    /// Puts session `sessionId` and the workspace's files back to the point before message
+    /// `toMessage` (an index into `loadSession(sessionId).messages`: the first `toMessage`
+    /// messages are kept). Every file a later step changed (edits, writes, shell commands)
+    /// goes back to its checkpointed state: created files are removed, deleted ones come
+    /// back, content, permissions and links as they were. The conversation is cut there
+    /// (a later run continues from it), or, with `fork: true`, left as it is while a new
+    /// session starts from that point. Files that could not be restored are listed in
+    /// `notRestored` with the reason. Rejects for an unknown session, a `toMessage` past
+    /// the end, and a session a run holds.
+    #[napi(ts_return_type = "Promise<RewindResult>")]
+    pub fn rewind<'env>(
+        &self,
+        env: &'env Env,
+        session_id: String,
+        options: RewindOptions,
+    ) -> napi::Result<PromiseRaw<'env, RewindResult>> {
+        let to_message = crate::options::integer(options.to_message, 0, u32::MAX)
+            .map_err(|p| Invalid(format!("rewind(): `toMessage`: {p}")))
+            .or_js()?;
+        let request = harnext_core::RewindRequest {
+            to_message: to_message as usize,
+            fork: options.fork.unwrap_or(false),
+        };
+        let agent = self.inner.clone();
+        env.spawn_future(async move {
+            let result =
+                tokio::task::spawn_blocking(move || agent.rewind(&session_id, &request))
+                    .await
+                    .or_js()?
+                    .or_js()?;
+            Ok(RewindResult::from(result))
+        })
     }
 
     /// Kills every MCP stdio server of this process at once. Internal: `index.js` calls

@@ -61,6 +61,7 @@ impl OptionNames for NodeNames {
             OptionKey::MaxDurationMs => "maxDurationMs",
             OptionKey::Hooks => "hooks",
             OptionKey::ParallelToolCalls => "parallelToolCalls",
+            OptionKey::Checkpoints => "checkpoints",
             OptionKey::SessionStore => "sessionStore",
         })
     }
@@ -87,6 +88,9 @@ impl JsError for DecisionError {
     const STATUS: Status = Status::InvalidArg;
 }
 impl JsError for SessionError {}
+impl JsError for harnext_core::RewindError {
+    const STATUS: Status = Status::InvalidArg;
+}
 impl JsError for StoreError {}
 impl JsError for RespondError {}
 impl JsError for tokio::task::JoinError {}

@@ -146,6 +146,55 @@ pub struct AgentOptions {
     /// Each run stops (`stopReason: "time_budget"`) after the step that ends this many
     /// milliseconds into it.
     pub max_duration_ms: Option<f64>,
+    /// File checkpoints for `rewind()`: the state of each file before a step changes it
+    /// (edits, writes, shell commands) is kept in the session. `false` keeps none; an
+    /// object sets the limits. Default: on, with the default limits.
+    pub checkpoints: Option<Either<bool, CheckpointLimits>>,
+}
+
+/// The limits of the checkpoints of each run (`checkpoints` option).
+#[napi(object, object_to_js = false)]
+pub struct CheckpointLimits {
+    /// Files larger than this are not checkpointed (reported by `rewind()`). Default 1 MiB.
+    pub max_file_bytes: Option<f64>,
+    /// Binary files larger than this are not checkpointed. Default 256 KiB.
+    pub max_binary_bytes: Option<f64>,
+    /// The most bytes of file content a run keeps for checkpoints (in memory for shell
+    /// commands, and in the session). Default 64 MiB.
+    pub max_run_bytes: Option<f64>,
+    /// Workspaces with more files than this checkpoint, for shell commands, only the files
+    /// the run read or changed. Default 5000.
+    pub max_baseline_files: Option<f64>,
+}
+
+/// The limits of `checkpoints`, or `None` when they are off.
+fn checkpoints(
+    spec: Either<bool, CheckpointLimits>,
+) -> Result<Option<harnext_core::checkpoints::CheckpointOptions>, ConfigError> {
+    let mut c = harnext_core::checkpoints::CheckpointOptions::default();
+    let limits = match spec {
+        Either::A(false) => return Ok(None),
+        Either::A(true) => return Ok(Some(c)),
+        Either::B(limits) => limits,
+    };
+    let get = |name: &str, v: Option<f64>| -> Result<Option<u32>, ConfigError> {
+        v.map(|v| integer(v, 0, u32::MAX))
+            .transpose()
+            .map_err(|p| ConfigError::invalid(OptionKey::Checkpoints, format!("`{name}`: {p}")))
+    };
+    if let Some(v) = get("maxFileBytes", limits.max_file_bytes)? {
+        c.max_file_bytes = u64::from(v);
+    }
+    if let Some(v) = get("maxBinaryBytes", limits.max_binary_bytes)? {
+        c.max_binary_bytes = u64::from(v);
+    }
+    if let Some(v) = get("maxRunBytes", limits.max_run_bytes)? {
+        c.max_run_bytes = u64::from(v);
+    }
+    if let Some(v) = get("maxBaselineFiles", limits.max_baseline_files)? {
+        c.max_baseline_files = v as usize;
+    }
+    Ok(Some(c))
 }
 
 /// One scripted model turn.
@@ -366,6 +415,9 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     }
     if let Some(parallel) = o.parallel_tool_calls {
         c.parallel_tool_calls = parallel;
+    }
+    if let Some(spec) = o.checkpoints {
+        c.checkpoints = checkpoints(spec)?;
     }
     Ok((c, o.on_permission_request))
 }

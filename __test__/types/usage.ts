@@ -186,3 +186,21 @@ export async function mcp(): Promise<void> {
   // @ts-expect-error: a server needs a command or a url
   new Agent({ model: "scripted", mcpServers: { bad: { args: ["x"] } } });
 }
+
+import type { RewindResult } from "../../index.js";
+
+// Rewind: checkpoints on by default (off, or limits), rewind to a message, or fork from it.
+export async function rewind(): Promise<void> {
+  const agent = new Agent({ model: "scripted", checkpoints: { maxFileBytes: 1 << 20, maxBinaryBytes: 65536 } });
+  new Agent({ model: "scripted", checkpoints: false });
+  const r = await agent.run("x");
+  const back: RewindResult = await agent.rewind(r.sessionId, { toMessage: 1 });
+  const kept: number = back.toMessage;
+  const files: string[] = [...back.restored, ...back.removed];
+  const why: string[] = back.notRestored.map((n) => `${n.path}: ${n.reason}`);
+  const fork = await agent.rewind(r.sessionId, { toMessage: 0, fork: true });
+  const forkId: string = fork.sessionId;
+  void [kept, files, why, forkId, back.messagesRemoved];
+  // @ts-expect-error: toMessage is required
+  await agent.rewind(r.sessionId, {});
+}

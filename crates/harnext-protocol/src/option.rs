@@ -52,11 +52,12 @@ pub enum OptionKey {
     MaxDurationMs,
     Hooks,
     ParallelToolCalls,
+    Checkpoints,
 }
 
 impl OptionKey {
     /// Every option, for a face that checks its names cover them all.
-    pub const ALL: [OptionKey; 39] = [
+    pub const ALL: [OptionKey; 40] = [
         OptionKey::Model,
         OptionKey::BaseUrl,
         OptionKey::ApiKey,
@@ -96,6 +97,7 @@ impl OptionKey {
         OptionKey::MaxDurationMs,
         OptionKey::Hooks,
         OptionKey::ParallelToolCalls,
+        OptionKey::Checkpoints,
     ];
 
     /// The neutral key: snake_case, as the engine's messages (and the Python face) say it.
@@ -140,6 +142,7 @@ impl OptionKey {
             OptionKey::MaxDurationMs => "max_duration_ms",
             OptionKey::Hooks => "hooks",
             OptionKey::ParallelToolCalls => "parallel_tool_calls",
+            OptionKey::Checkpoints => "checkpoints",
         }
     }
 
@@ -232,6 +235,7 @@ impl OptionScope {
                 OptionKey::Hooks,
                 OptionKey::ParallelToolCalls,
                 OptionKey::SessionStore,
+                OptionKey::Checkpoints,
             ],
             OptionScope::Run => &[
                 OptionKey::SessionId,
