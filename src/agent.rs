@@ -289,11 +289,10 @@ impl Agent {
         };
         let agent = self.inner.clone();
         env.spawn_future(async move {
-            let result =
-                tokio::task::spawn_blocking(move || agent.rewind(&session_id, &request))
-                    .await
-                    .or_js()?
-                    .or_js()?;
+            let result = tokio::task::spawn_blocking(move || agent.rewind(&session_id, &request))
+                .await
+                .or_js()?
+                .or_js()?;
             Ok(RewindResult::from(result))
         })
     }

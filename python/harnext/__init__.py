@@ -36,6 +36,7 @@ from ._types import (
     Usage,
     UsageEvent,
 )
+from ._types import NotRestored, RewindResult
 
 builtin_tools = tuple(_builtin_tool_names())
 """The built-in tool names: ``tools=[*builtin_tools, my_tool]`` keeps them."""
@@ -75,4 +76,6 @@ __all__ = [
     "UsageEvent",
     "builtin_tools",
     "tool",
+    "NotRestored",
+    "RewindResult",
 ]

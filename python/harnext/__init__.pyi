@@ -347,6 +347,20 @@ class SessionData:
     compactions: int
     allowed_tools: List[str]
 
+@final
+class NotRestored:
+    path: str
+    reason: str
+
+@final
+class RewindResult:
+    session_id: str
+    to_message: int
+    messages_removed: int
+    restored: List[str]
+    removed: List[str]
+    not_restored: List[NotRestored]
+
 class Tool:
     """A custom tool: a Python function the model may call. Make one with `@tool`."""
 
@@ -601,6 +615,7 @@ class Agent:
     def __exit__(self, *exc: object) -> None: ...
     async def __aenter__(self) -> "Agent": ...
     async def __aexit__(self, *exc: object) -> None: ...
+    def rewind(self, session_id: str, *, to_message: int, fork: bool = False) -> RewindResult: ...
     @staticmethod
     def list_sessions(*, session_dir: Optional[_Path] = None) -> List[SessionInfo]: ...
     @staticmethod
@@ -641,4 +656,6 @@ __all__ = [
     "UsageEvent",
     "builtin_tools",
     "tool",
+    "NotRestored",
+    "RewindResult",
 ]

@@ -21,6 +21,7 @@ from typing import Any, AsyncIterator, Dict, Iterator, List, Optional
 from . import _native
 from ._callbacks import BoundTool, LoopHolder, Tool, output_spec, permission_callback
 from ._types import RunInterrupted, RunResult, SandboxStatus, SessionData, SessionInfo, event
+from ._types import RewindResult
 
 atexit.register(_native.kill_mcp_servers)
 
@@ -285,6 +286,18 @@ class Agent:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.aclose()
+
+    def rewind(self, session_id: str, *, to_message: int, fork: bool = False) -> RewindResult:
+        """Puts session ``session_id`` and the workspace's files back to the point before
+        message ``to_message`` (an index into ``load_session(session_id).messages``: the
+        first ``to_message`` messages are kept). Files a later step changed (edits, writes,
+        shell commands) go back to their checkpointed state; the conversation is cut there,
+        or with ``fork=True`` left as it is while a new session starts from that point.
+        ``ValueError`` for an unknown session, a ``to_message`` past the end, or a session a
+        run holds."""
+        if not isinstance(fork, bool):
+            raise TypeError(f"rewind(): `fork` must be a bool, got {type(fork).__name__}")
+        return RewindResult._from(self._native.rewind(session_id, to_message, fork))
 
     @staticmethod
     def list_sessions(*, session_dir: Any = None) -> List[SessionInfo]:

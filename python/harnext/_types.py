@@ -387,6 +387,34 @@ class SessionData:
 
 
 @dataclass(frozen=True)
+class NotRestored:
+    """A file ``Agent.rewind()`` could not put back, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RewindResult:
+    """What ``Agent.rewind()`` did: the session that continues from the point (the fork's
+    with ``fork=True``), the messages kept and cut, the files written back and removed, and
+    those it could not restore."""
+
+    session_id: str
+    to_message: int
+    messages_removed: int
+    restored: List[str]
+    removed: List[str]
+    not_restored: List[NotRestored]
+
+    @classmethod
+    def _from(cls, d: Dict[str, Any]) -> "RewindResult":
+        return cls(
+            **{**_fields(cls, d), "not_restored": [NotRestored(**n) for n in d["not_restored"]]}
+        )
+
+
+@dataclass(frozen=True)
 class SandboxStatus:
     """What an agent's sandbox enforces: the mode asked for and the one in force, whether
     commands may use the network, whether some of the mode is missing (best effort), a

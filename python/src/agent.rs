@@ -89,6 +89,40 @@ impl NativeAgent {
         });
     }
 
+    /// Rewinds a session and the workspace's files to message `to_message` (or forks from
+    /// there): the engine's `RewindResult` as a dict (GIL released while it works).
+    #[pyo3(signature = (session_id, to_message, fork=false))]
+    fn rewind(
+        &self,
+        py: Python<'_>,
+        session_id: String,
+        to_message: &Bound<'_, PyAny>,
+        fork: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let to_message = crate::values::integer("to_message", to_message, 0, u64::from(u32::MAX))?;
+        let request = harnext_core::RewindRequest {
+            to_message: usize::try_from(to_message).unwrap_or(usize::MAX),
+            fork,
+        };
+        let agent = self.inner.clone();
+        let r = py
+            .detach(move || agent.rewind(&session_id, &request))
+            .or_invalid()?;
+        let value = serde_json::json!({
+            "session_id": r.session_id,
+            "to_message": r.to_message,
+            "messages_removed": r.messages_removed,
+            "restored": r.restored,
+            "removed": r.removed,
+            "not_restored": r
+                .not_restored
+                .iter()
+                .map(|n| serde_json::json!({"path": n.path, "reason": n.reason}))
+                .collect::<Vec<_>>(),
+        });
+        Ok(pythonize::pythonize(py, &value)?.unbind())
+    }
+
     /// `close` for asyncio.
     fn close_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let agent = self.inner.clone();

@@ -115,6 +115,20 @@ def describe(agent: Agent) -> str:
     return ""
 
 
+
+# Rewind (issue 17): the typed result.
+from harnext import RewindResult  # noqa: E402
+
+
+def rewind_usage(a: Agent, session_id: str) -> None:
+    back: RewindResult = a.rewind(session_id, to_message=2)
+    assert_type(back.restored, List[str])
+    assert_type(back.not_restored[0].reason, str)
+    forked = a.rewind(session_id, to_message=0, fork=True)
+    assert_type(forked.session_id, str)
+    a.rewind(session_id)  # type: ignore[call-arg]
+
+
 async def main() -> None:
     result = await agent.arun("x", output_schema=Review)
     assert_type(result.output, Review)
