@@ -24,6 +24,8 @@ const OPTIONS = {
   script: { type: 'string' },
   hook: { type: 'string', multiple: true },
   'session-store': { type: 'string' },
+  rewind: { type: 'string' },
+  'to-message': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 };
@@ -33,6 +35,7 @@ export const HELP = `harnext ${VERSION}: run a coding agent on a task in the cur
 Usage:
   harnext [options] <task...>
   harnext --resume <sessionId> [options] <task...>
+  harnext --rewind <sessionId> --to-message <n> [options] [task...]
 
 The agent reads, searches, edits and runs code in the workspace with its built-in tools,
 and you watch it work: the reply as it streams, each tool call with its arguments and
@@ -77,6 +80,14 @@ Options:
       --session-store <url>      keep the session in PostgreSQL (postgres://...) or Redis
                                  (redis://...) instead of ~/.harnext/sessions; default
                                  $HARNEXT_SESSION_STORE
+      --rewind <sessionId> --to-message <n>
+                                 put the session and the workspace's files back to the
+                                 point before message n (an index into the session's
+                                 messages, as --json's events and loadSession() count
+                                 them): files its later steps changed are restored,
+                                 created ones removed, and the conversation is cut there.
+                                 Prints what was restored and what could not be; with a
+                                 task, the session then continues with it
   -h, --help                     show this help
       --version                  print the version
 
@@ -166,6 +177,8 @@ export function parseCli(argv) {
     script: values.script,
     hooks: [],
     sessionStore: values['session-store'],
+    rewind: values.rewind,
+    toMessage: undefined,
     task: positionals.join(' ').trim(),
   };
   if (opts.help || opts.version) return opts;
@@ -203,6 +216,23 @@ export function parseCli(argv) {
   }
   if (opts.script !== undefined && opts.model !== undefined && opts.model !== 'scripted') {
     throw new UsageError('--script replays a scripted model: it cannot be combined with --model');
+  }
+  // --rewind <sessionId> --to-message <n> [task]
+  if (values['to-message'] !== undefined) {
+    const s = values['to-message'];
+    if (opts.rewind === undefined) throw new UsageError('--to-message goes with --rewind <sessionId>');
+    if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) {
+      throw new UsageError(`invalid --to-message ${JSON.stringify(s)}: expected an integer >= 0`);
+    }
+    opts.toMessage = Number(s);
+  }
+  if (opts.rewind !== undefined) {
+    if (!/^sess_[0-9a-z]{10,}$/.test(opts.rewind)) {
+      throw new UsageError(`invalid --rewind ${JSON.stringify(opts.rewind)}: a session id looks like sess_k3v9x2m1q8ab`);
+    }
+    if (opts.resume !== undefined) throw new UsageError('--rewind continues the session it rewinds: leave out --resume');
+    if (opts.toMessage === undefined) throw new UsageError('--rewind needs --to-message <n> (the messages to keep)');
+    return opts;
   }
   if (!opts.task) {
     throw new UsageError(opts.resume ? 'missing task: what should the resumed session do next?' : 'missing task');

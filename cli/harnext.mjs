@@ -15,6 +15,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { HELP, UsageError, VERSION, chooseModel, parseCli, readScript } from './args.mjs';
+import { rewindSession } from './rewind.mjs';
 import { CostMeter } from './cost.mjs';
 import { commandHooks } from './hooks.mjs';
 import { Renderer, argsSummary, colorEnabled, styles } from './render.mjs';
@@ -147,6 +148,11 @@ async function main(argv) {
   }
 
   const sessionStore = opts.sessionStore ?? (process.env.HARNEXT_SESSION_STORE || undefined);
+  if (opts.rewind) {
+    const code = await rewindSession({ opts, Agent, sessionStore, stdout, fail });
+    if (code !== EXIT_OK || !opts.task) return code;
+    opts.resume = opts.rewind;
+  }
   let session = null;
   let script;
   let model;
