@@ -251,6 +251,11 @@ pub(crate) fn measure(
     ));
     drop(ctx);
 
+    // 5. Checkpoints (rewind): a bash step that appends to a file, with the checkpoints
+    // a run keeps (the pre-image of what it changed) and without, in this tree and in a
+    // 10-file workspace, alternately.
+    rows.extend(checkpoints(runtime, root, runs)?);
+
     // The cost of bash itself.
     rows.push(row(
         "bash `true` in an empty directory",
@@ -313,4 +318,109 @@ fn git_status(root: &Path, runs: usize) -> Res<Vec<Row>> {
         ));
     }
     Ok(rows)
+}
+
+/// bash steps appending to a file with checkpoints on and off, in the big tree and in a
+/// 10-file workspace (interleaved), and the ratio the per-step bar of issue 20 asks for.
+fn checkpoints(runtime: &Runtime, root: &Path, runs: usize) -> Res<Vec<Row>> {
+    use harnext_tools::checkpoint::CheckpointOptions;
+    let small = std::env::temp_dir().join(format!("harnext-bench-small-{}", std::process::id()));
+    std::fs::create_dir_all(small.join("app"))?;
+    let _cleanup = crate::TempTree(Some(small.clone()));
+    for i in 0..10 {
+        std::fs::write(
+            small.join(format!("app/f{i}.ts")),
+            format!("export const x{i} = {i};\n").repeat(40),
+        )?;
+    }
+    let with = |dir: &Path, on: bool| -> Res<ToolContext> {
+        let w = Workspace::new(dir)?;
+        let w = if on {
+            w.with_checkpoints(CheckpointOptions::default())
+        } else {
+            w
+        };
+        Ok(ToolContext {
+            workspace: Arc::new(w),
+            cancel: CancellationToken::new(),
+            call_id: "bench".to_string(),
+            escalated: None,
+        })
+    };
+    let big_file = "src/mod01/sub01/file000042.ts";
+    let (small_on, small_off, big_on, big_off) = (
+        with(&small, true)?,
+        with(&small, false)?,
+        with(root, true)?,
+        with(root, false)?,
+    );
+    // The run read the file first (a big tree's baseline is the files the run touched).
+    drop(
+        big_on
+            .workspace
+            .open_read(&big_on.workspace.root().join(big_file))?,
+    );
+    let mut firsts = [Vec::new(), Vec::new()];
+    firsts[0].push(bash(runtime, &small_on, "true")?);
+    firsts[1].push(bash(runtime, &big_on, "true")?);
+    bash(runtime, &small_off, "true")?;
+    bash(runtime, &big_off, "true")?;
+    let mut samples = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+    let mut kept = [0usize, 0usize];
+    for _ in 0..runs.max(21) {
+        for (i, (ctx, file)) in [
+            (&small_on, "app/f3.ts"),
+            (&small_off, "app/f3.ts"),
+            (&big_on, big_file),
+            (&big_off, big_file),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            samples[i].push(bash(runtime, ctx, &format!("echo '// x' >> {file}"))?);
+            let taken = ctx.workspace.take_checkpoint();
+            if i % 2 == 0 {
+                kept[i / 2] += taken
+                    .iter()
+                    .filter(|(_, p)| matches!(p, harnext_tools::checkpoint::PreImage::File { .. }))
+                    .count();
+            }
+        }
+    }
+    let n = runs.max(21);
+    if kept != [n, n] {
+        return Err(format!("checkpoints missed pre-images: {kept:?} of {n} each").into());
+    }
+    let med = |v: &Vec<Duration>| Stats::of(v).median.as_secs_f64();
+    Ok(vec![
+        row(
+            "checkpoints: first bash call, 10-file workspace",
+            &firsts[0],
+            "reads the 10 files into the baseline".to_string(),
+        ),
+        row(
+            "checkpoints: first bash call, this tree",
+            &firsts[1],
+            "walks and watches as without; baseline: the 1 file the run read".to_string(),
+        ),
+        row(
+            "checkpoints on: bash appending to a file, 10-file workspace",
+            &samples[0],
+            format!(
+                "{:.2}× checkpoints off ({:.2} ms)",
+                med(&samples[0]) / med(&samples[1]),
+                med(&samples[1]) * 1e3
+            ),
+        ),
+        row(
+            "checkpoints on: bash appending to a file, this tree",
+            &samples[2],
+            format!(
+                "{:.2}× checkpoints off ({:.2} ms); {:.2}× the 10-file workspace (bar: 1.5)",
+                med(&samples[2]) / med(&samples[3]),
+                med(&samples[3]) * 1e3,
+                med(&samples[2]) / med(&samples[0])
+            ),
+        ),
+    ])
 }

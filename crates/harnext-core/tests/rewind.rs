@@ -127,6 +127,29 @@ async fn a_rewind_restores_edit_file_and_bash_changes_and_the_next_run_sees_only
     assert!(read(dir, "b.txt").is_none());
     let before = agent.load_session(&id).unwrap().messages.len();
 
+    // A fork from the point first: the files go back, the session stays whole.
+    let fork = agent
+        .rewind(
+            &id,
+            &RewindRequest {
+                to_message: point,
+                fork: true,
+            },
+        )
+        .unwrap();
+    assert_ne!(fork.session_id, id);
+    assert!(fork.not_restored.is_empty(), "{fork:?}");
+    assert_eq!(
+        fork.restored,
+        vec!["a.txt", "b.txt", "keep.txt", "link", "run.sh", "src/lib.rs"]
+    );
+    assert_eq!(fork.removed, vec!["c.txt", "moved.txt", "new/made.txt"]);
+    assert_eq!(read(dir, "a.txt").as_deref(), Some("alpha\n"));
+    assert_eq!(agent.load_session(&id).unwrap().messages.len(), before);
+    assert_eq!(
+        agent.load_session(&fork.session_id).unwrap().messages,
+        agent.load_session(&id).unwrap().messages[..point]
+    );
     let result = agent
         .rewind(
             &id,
@@ -143,7 +166,8 @@ async fn a_rewind_restores_edit_file_and_bash_changes_and_the_next_run_sees_only
         result.restored,
         vec!["a.txt", "b.txt", "keep.txt", "link", "run.sh", "src/lib.rs"]
     );
-    assert_eq!(result.removed, vec!["c.txt", "moved.txt", "new/made.txt"]);
+    // Already gone (the fork's rewind removed them): nothing to remove again.
+    assert!(result.removed.is_empty(), "{result:?}");
     // Exactly as before the second task: content, deletions, creations, mode, link.
     assert_eq!(read(dir, "a.txt").as_deref(), Some("alpha\n"));
     assert_eq!(read(dir, "b.txt").as_deref(), Some("beta\n"));
@@ -168,6 +192,19 @@ async fn a_rewind_restores_edit_file_and_bash_changes_and_the_next_run_sees_only
     let third = run(&agent, r).await;
     assert!(third.success, "{third:?}");
     assert_eq!(user_texts(&mock), vec!["first task", "third task"]);
+
+    // The fork kept the first task's checkpoint: rewound to its start, that edit goes.
+    let start = agent
+        .rewind(
+            &fork.session_id,
+            &RewindRequest {
+                to_message: 0,
+                fork: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(start.restored, vec!["src/lib.rs"]);
+    assert_eq!(read(dir, "src/lib.rs").as_deref(), Some("fn a() {}\n"));
 
     // Out of range is an error that says so; nothing changes.
     let err = agent

@@ -441,8 +441,51 @@ pub fn fork(
     for message in messages {
         writer.append(&SessionRecord::Message { ts, message })?;
     }
+    copy_checkpoints(store, id, at, writer.as_mut(), ts)?;
     writer.sync()?;
     Ok(new_id)
+}
+
+/// The checkpoints of the steps a fork keeps (those before message `at`), with their
+/// blobs, so that the fork can be rewound too.
+fn copy_checkpoints(
+    store: &dyn SessionStore,
+    id: &str,
+    at: usize,
+    writer: &mut dyn crate::store::SessionWriter,
+    ts: u64,
+) -> Result<(), SessionError> {
+    let Some(records) = store.read(id)? else {
+        return Ok(());
+    };
+    let kept: Vec<(usize, Vec<CheckpointFile>)> = replay(id, &records)
+        .checkpoints
+        .into_iter()
+        .filter(|(p, _)| *p < at)
+        .collect();
+    if kept.is_empty() {
+        return Ok(());
+    }
+    let needed: HashSet<&str> = kept
+        .iter()
+        .flat_map(|(_, files)| files.iter())
+        .filter_map(|f| match &f.state {
+            crate::store::FileState::File { blob, .. } => Some(blob.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut written = HashSet::new();
+    for r in &records {
+        if let SessionRecord::Blob { hash, .. } = r {
+            if needed.contains(hash.as_str()) && written.insert(hash.clone()) {
+                writer.append(r)?;
+            }
+        }
+    }
+    for (p, files) in kept {
+        writer.append(&SessionRecord::Checkpoint { ts, at: p, files })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
