@@ -95,6 +95,7 @@ pub enum RewindError {
     Session(#[from] RunError),
     #[error("cannot rewind session `{id}` to message {to}: its history has {len} messages")]
     OutOfRange { id: String, to: usize, len: usize },
+    /// The agent's workspace cannot be used, or is not the session's.
     #[error("the workspace {0}")]
     Workspace(String),
 }
@@ -114,6 +115,16 @@ pub fn rewind(
         Err(e) => return Err(RunError::SessionStore(e.to_string()).into()),
     };
     let replayed = session::replay::replay(id, &records);
+    // The files are this agent's workspace's: a session run in another one is refused
+    // rather than restored into the wrong tree.
+    if let Some(theirs) = replayed.data.cwd.as_deref() {
+        if std::path::Path::new(theirs) != cwd {
+            return Err(RewindError::Workspace(format!(
+                "{} is not the workspace session `{id}` ran in ({theirs}): rewind it with an agent whose `cwd` is {theirs}",
+                cwd.display()
+            )));
+        }
+    }
     let len = replayed.data.messages.len();
     let to = request.to_message;
     if to > len {

@@ -206,6 +206,28 @@ async fn a_rewind_restores_edit_file_and_bash_changes_and_the_next_run_sees_only
     assert_eq!(start.restored, vec!["src/lib.rs"]);
     assert_eq!(read(dir, "src/lib.rs").as_deref(), Some("fn a() {}\n"));
 
+    // An agent on another workspace does not restore this session's files there.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut c = AgentConfig::new("scripted");
+    c.script = Some(vec![]);
+    c.cwd = Some(elsewhere.path().to_path_buf());
+    c.session_dir = Some(sessions.path().to_path_buf());
+    let other = Agent::new(c).unwrap();
+    let err = other
+        .rewind(
+            &id,
+            &RewindRequest {
+                to_message: 0,
+                fork: false,
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, RewindError::Workspace(ref m) if m.contains("is not the workspace session")),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+
     // Out of range is an error that says so; nothing changes.
     let err = agent
         .rewind(
