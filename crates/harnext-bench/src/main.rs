@@ -42,6 +42,8 @@ struct Opts {
     /// `tree`: only generate the tree.
     tree_only: bool,
     empty: bool,
+    /// `--checkpoints`: only the rows of the checkpoints (rewind).
+    checkpoints_only: bool,
 }
 
 fn parse_opts() -> Res<Opts> {
@@ -53,6 +55,7 @@ fn parse_opts() -> Res<Opts> {
         git: false,
         tree_only: false,
         empty: false,
+        checkpoints_only: false,
     };
     let mut args = std::env::args().skip(1).peekable();
     if args.peek().map(String::as_str) == Some("tree") {
@@ -67,6 +70,7 @@ fn parse_opts() -> Res<Opts> {
             "--dir" => opts.dir = Some(PathBuf::from(value("--dir")?)),
             "--no-rg" => opts.rg = false,
             "--git" => opts.git = true,
+            "--checkpoints" => opts.checkpoints_only = true,
             "--empty" if opts.tree_only => opts.empty = true,
             other => return Err(format!("unknown argument {other:?}").into()),
         }
@@ -132,6 +136,11 @@ fn run() -> Res<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if opts.checkpoints_only {
+        let rows = tracking::checkpoints(&runtime, &root, opts.runs)?;
+        print_table(&opts, &tree, &rg_version, &rows);
+        return Ok(());
+    }
     let ctx = ToolContext {
         workspace: Arc::new(Workspace::new(&root)?),
         cancel: CancellationToken::new(),

@@ -372,12 +372,12 @@ impl Index {
         (Index { dirs, files }, linked)
     }
 
-    /// Every file of the index with its stamp.
-    fn files(&self) -> impl Iterator<Item = (Name, u64)> + '_ {
+    /// Every file of the index: its directory, name and stamp.
+    fn files(&self) -> impl Iterator<Item = (&[u8], &[u8], u64)> + '_ {
         self.dirs.iter().flat_map(|(dir, files)| {
             files
                 .iter()
-                .map(move |(name, stamp)| (join(dir, name), *stamp))
+                .map(move |(name, stamp)| (dir.as_ref(), name.as_ref(), *stamp))
         })
     }
 
@@ -949,7 +949,7 @@ fn watch_or_why(
 /// file of a small tree, the run's hot files of a large one; see [`crate::checkpoint`]).
 fn baseline(checkpoints: &crate::checkpoint::Checkpointer, workspace: &Workspace, index: &Index) {
     if checkpoints.covers_all(index.len()) {
-        let files: Vec<(Name, u64)> = index.files().collect();
+        let files = checkpoints.stale(index.files());
         checkpoints.refresh(
             workspace.dir(),
             files.iter().map(|(rel, stamp)| (rel.as_ref(), *stamp)),

@@ -150,6 +150,33 @@ impl Checkpointer {
         self.lock().hot.iter().cloned().collect()
     }
 
+    /// The files of `files` (directory, name, stamp) whose stamp differs from the
+    /// baseline's, as paths: one lock, no allocation for the files that did not change.
+    pub(crate) fn stale<'a>(
+        &self,
+        files: impl Iterator<Item = (&'a [u8], &'a [u8], u64)>,
+    ) -> Vec<(Box<[u8]>, u64)> {
+        let state = self.lock();
+        let mut path = Vec::new();
+        let mut out = Vec::new();
+        for (dir, name, stamp) in files {
+            path.clear();
+            if !dir.is_empty() {
+                path.extend_from_slice(dir);
+                path.push(b'/');
+            }
+            path.extend_from_slice(name);
+            if state
+                .baseline
+                .get(path.as_slice())
+                .is_none_or(|(s, _)| *s != stamp)
+            {
+                out.push((path.as_slice().into(), stamp));
+            }
+        }
+        out
+    }
+
     /// Before a command: reads the files whose stamp differs from the baseline's.
     pub(crate) fn refresh<'a>(&self, dir: &Dir, files: impl Iterator<Item = (&'a [u8], u64)>) {
         for (rel, stamp) in files {
