@@ -31,7 +31,7 @@ use crate::{cap_output, parse_args, Tool, ToolContext, ToolError, MAX_OUTPUT_CHA
 
 /// After the shell exits (or is killed), how long to keep reading output still held
 /// open by processes it left behind before killing them.
-const GRACE: Duration = Duration::from_millis(100);
+pub(crate) const GRACE: Duration = Duration::from_millis(100);
 /// Bytes of output kept from the beginning, and from the end, while capturing.
 const KEEP_BYTES: usize = 64 * 1024;
 /// After a cancellation, how long the call waits for the scan that records what the
@@ -56,7 +56,12 @@ and nothing can prompt. Each call is a new shell: `cd` and variables do not carr
 next call. The command is killed with all its child processes when it exceeds `timeout_ms` \
 (default 120000, at most 600000); background processes (`&`) are killed when the command \
 exits. Output over 30000 characters keeps its beginning and end. Files the command changes \
-are tracked. Prefer read_file, write_file and edit_file for files, glob and grep to search.";
+are tracked. For a command that keeps running (a dev server, a watcher, a long build), set \
+`background: true`: the call returns at once with an id; read what the command prints with \
+bash_output and stop it with bash_kill (at most 8 run at once; all are killed when the run \
+ends; `timeout_ms` applies only when given). Do not end a command with `&` to background it: \
+it would be killed when the command exits. Prefer read_file, write_file and edit_file for \
+files, glob and grep to search.";
 
 /// The `bash` tool.
 #[derive(Clone, Debug)]
@@ -85,6 +90,8 @@ struct Args {
     /// tool's, set in `input_schema`).
     #[schemars(range(min = 1))]
     timeout_ms: Option<u64>,
+    /// Run it in the background and return at once with an id for bash_output (its output so far) and bash_kill. Default false.
+    background: Option<bool>,
 }
 
 impl Tool for BashTool {
@@ -121,6 +128,19 @@ impl Tool for BashTool {
             if args.command.trim().is_empty() {
                 return Err(ToolError::InvalidArgs("command is empty".to_string()));
             }
+            if args.background == Some(true) {
+                let timeout = match args.timeout_ms {
+                    None => None,
+                    Some(0) => {
+                        return Err(ToolError::InvalidArgs(
+                            "timeout_ms must be at least 1".to_string(),
+                        ))
+                    }
+                    Some(ms) => Some(Duration::from_millis(ms).min(this.max_timeout)),
+                };
+                let shells = ctx.workspace.background_shells();
+                return shells.start(&args.command, timeout, &ctx).await;
+            }
             let timeout = match args.timeout_ms {
                 None => this.default_timeout.min(this.max_timeout),
                 Some(0) => {
@@ -135,25 +155,52 @@ impl Tool for BashTool {
     }
 }
 
-/// Kills the command (its process group, or its sandbox) when dropped while armed:
-/// the call's future was dropped, or an error path left it running.
-struct GroupGuard {
+/// Ends a started command and its process tree: its process group, or its sandbox.
+#[derive(Clone)]
+pub(crate) struct Kill {
     pgid: Option<Pid>,
     sandboxed: Option<Killer>,
+}
+
+impl Kill {
+    /// Kills now. True when some process was signalled.
+    pub(crate) fn kill(&self) -> bool {
+        if let Some(killer) = &self.sandboxed {
+            return killer.kill();
+        }
+        let Some(pgid) = self.pgid else {
+            return false;
+        };
+        if killpg(pgid, Signal::SIGKILL).is_ok() {
+            return true;
+        }
+        // No such group: the command was started an instant ago and `setsid` has not
+        // made it a group leader yet. Until it does it is alone in harnext's group.
+        match nix::unistd::getpgid(Some(pgid)) {
+            Ok(group) if group == nix::unistd::getpgrp() => {
+                nix::sys::signal::kill(pgid, Signal::SIGKILL).is_ok()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Kills the command (its process group, or its sandbox) when dropped while armed:
+/// the call's future was dropped, or an error path left it running.
+pub(crate) struct GroupGuard {
+    armed: Option<Kill>,
 }
 
 impl GroupGuard {
     /// Kills the command now and disarms the guard. True when some process was
     /// signalled.
-    fn kill(&mut self) -> bool {
-        if let Some(killer) = self.sandboxed.take() {
-            self.pgid = None;
-            return killer.kill();
-        }
-        match self.pgid.take() {
-            Some(pgid) => killpg(pgid, Signal::SIGKILL).is_ok(),
-            None => false,
-        }
+    pub(crate) fn kill(&mut self) -> bool {
+        self.armed.take().is_some_and(|k| k.kill())
+    }
+
+    /// How to kill the command from elsewhere (while the guard is armed).
+    pub(crate) fn handle(&self) -> Option<Kill> {
+        self.armed.clone()
     }
 }
 
@@ -165,7 +212,7 @@ impl Drop for GroupGuard {
 
 /// The running command: a plain process group, or a sandboxed command whose monitor
 /// reports the command's own status and whether it left processes behind.
-enum Running {
+pub(crate) enum Running {
     Plain(tokio::process::Child),
     Sandboxed(SandboxChild),
 }
@@ -175,14 +222,14 @@ enum Running {
 type Ended = (io::Result<ExitStatus>, bool, Option<String>);
 
 impl Running {
-    fn child(&mut self) -> &mut tokio::process::Child {
+    pub(crate) fn child(&mut self) -> &mut tokio::process::Child {
         match self {
             Running::Plain(child) => child,
             Running::Sandboxed(sandboxed) => &mut sandboxed.child,
         }
     }
 
-    async fn wait(&mut self) -> Ended {
+    pub(crate) async fn wait(&mut self) -> Ended {
         match self {
             Running::Plain(child) => (child.wait().await, false, None),
             Running::Sandboxed(sandboxed) => match sandboxed.wait().await {
@@ -203,7 +250,7 @@ impl Running {
 /// child is no group leader), so that it has no controlling terminal: whatever tries to
 /// prompt on /dev/tty (ssh, sudo) fails at once instead of being stopped until the
 /// timeout. Its process group is still its pid. Without `setsid`, its own group.
-fn start(command: &str, ctx: &ToolContext) -> Result<(Running, GroupGuard), ToolError> {
+pub(crate) fn start(command: &str, ctx: &ToolContext) -> Result<(Running, GroupGuard), ToolError> {
     let sandbox = ctx.sandbox();
     if sandbox.is_active() {
         let mut cmd = sandbox.command("bash", ProcessKind::Shell);
@@ -221,8 +268,10 @@ fn start(command: &str, ctx: &ToolContext) -> Result<(Running, GroupGuard), Tool
             .spawn()
             .map_err(|e| ToolError::Failed(format!("could not start bash in the sandbox: {e}")))?;
         let guard = GroupGuard {
-            pgid: None,
-            sandboxed: Some(child.killer()),
+            armed: Some(Kill {
+                pgid: None,
+                sandboxed: Some(child.killer()),
+            }),
         };
         return Ok((Running::Sandboxed(child), guard));
     }
@@ -251,18 +300,21 @@ fn start(command: &str, ctx: &ToolContext) -> Result<(Running, GroupGuard), Tool
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| ToolError::Failed(format!("could not start bash: {e}")))?;
-    let guard = GroupGuard {
-        pgid: child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .map(Pid::from_raw),
-        sandboxed: None,
-    };
-    if guard.pgid.is_none() {
+    let Some(pgid) = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw)
+    else {
         return Err(ToolError::Failed(
             "could not start bash: no process id".to_string(),
         ));
-    }
+    };
+    let guard = GroupGuard {
+        armed: Some(Kill {
+            pgid: Some(pgid),
+            sandboxed: None,
+        }),
+    };
     Ok((Running::Plain(child), guard))
 }
 
@@ -397,7 +449,7 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
 }
 
 /// Reads from the pipe, or waits forever once it is closed (`None`).
-async fn read_some<R: AsyncRead + Unpin>(
+pub(crate) async fn read_some<R: AsyncRead + Unpin>(
     pipe: &mut Option<R>,
     buf: &mut [u8],
 ) -> io::Result<usize> {
@@ -407,7 +459,7 @@ async fn read_some<R: AsyncRead + Unpin>(
     }
 }
 
-fn describe_status(status: Option<io::Result<ExitStatus>>) -> String {
+pub(crate) fn describe_status(status: Option<io::Result<ExitStatus>>) -> String {
     match status {
         Some(Ok(status)) => {
             if let Some(code) = status.code() {
