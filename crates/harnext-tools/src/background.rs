@@ -384,13 +384,23 @@ impl BackgroundShells {
     /// The run's end: no new shell starts; every running one is killed, and this waits
     /// until each is reaped and its changes recorded (a couple of seconds at most).
     pub async fn shutdown(&self) {
+        self.stop(true, "the run ended").await;
+    }
+
+    /// Kills every running shell (`why` says why, to `bash_output`) and waits until
+    /// each is reaped; new ones may start.
+    pub async fn kill_all(&self, why: &'static str) {
+        self.stop(false, why).await;
+    }
+
+    async fn stop(&self, close: bool, why: &'static str) {
         let mut waits = Vec::new();
         {
             let mut state = self.lock();
-            state.closed = true;
+            state.closed |= close;
             for shell in &state.shells {
                 if !shell.ended() {
-                    shell.kill("the run ended");
+                    shell.kill(why);
                     waits.push(shell.done.clone());
                 }
             }
