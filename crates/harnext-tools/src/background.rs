@@ -288,11 +288,20 @@ impl BackgroundShells {
         state.shells.push(shell);
         forget_old_output(&mut state);
         drop(state);
-        Ok(format!(
+        let mut text = format!(
             "Started in the background with id {id}. It runs until it exits, you stop it with \
              bash_kill, or the run ends. Read what it prints (stdout and stderr) with \
              bash_output {{\"id\": \"{id}\"}}."
-        ))
+        );
+        let sandbox = ctx.sandbox();
+        if sandbox.is_active() && !sandbox.status().network {
+            text.push_str(
+                " Note: in this sandbox each command has a network of its own, so another \
+                 command cannot connect to a server it starts; run a server and what talks \
+                 to it in one command, or tell the user that network access must be on.",
+            );
+        }
+        Ok(text)
     }
 
     fn check_room(&self) -> Result<(), ToolError> {

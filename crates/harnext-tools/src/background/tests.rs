@@ -377,3 +377,59 @@ async fn unsandboxed_background_groups_die_at_the_end_of_the_run_and_on_drop() {
     drop(ctx);
     assert_not_sleeping("148.5").await;
 }
+
+/// In the sandbox without network each command has a network namespace of its own: a
+/// server started in the background cannot be reached from another command, and the
+/// model is told so when it starts one. With the network on, it can.
+#[tokio::test]
+async fn a_sandboxed_server_is_reachable_from_other_commands_only_with_the_network_on() {
+    for network in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let config = harnext_sandbox::SandboxConfig {
+            network,
+            ..harnext_sandbox::SandboxConfig::default()
+        };
+        let sandbox =
+            harnext_sandbox::Sandbox::with_home(&config, dir.path(), None, Some(home.path()))
+                .unwrap();
+        let (_d, mut ctx) = ctx();
+        ctx.workspace = std::sync::Arc::new(
+            crate::Workspace::new(dir.path())
+                .unwrap()
+                .with_sandbox(std::sync::Arc::new(sandbox)),
+        );
+        let started = start_bg(&ctx, "exec python3 -u -m http.server 0 --bind 127.0.0.1")
+            .await
+            .unwrap();
+        assert_eq!(
+            started.contains("cannot connect to a server it starts"),
+            !network,
+            "{started}"
+        );
+        let id = id_of(&started);
+        let first = read_until(&ctx, &id, "Serving HTTP").await;
+        let port: u16 = first
+            .split("port ")
+            .nth(1)
+            .unwrap()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let answer = BashTool::default()
+            .call(
+                json!({ "command": format!("exec 3<>/dev/tcp/127.0.0.1/{port}; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; head -1 <&3") }),
+                ctx.clone(),
+            )
+            .await
+            .unwrap();
+        if network {
+            assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+        } else {
+            assert!(answer.contains("Connection refused"), "{answer}");
+        }
+        ctx.workspace.background_shells().shutdown().await;
+    }
+}
