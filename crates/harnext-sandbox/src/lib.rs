@@ -553,7 +553,7 @@ impl SandboxCommand {
                 let pid = child.id().and_then(|p| i32::try_from(p).ok());
                 Ok(SandboxChild {
                     child,
-                    status: None,
+                    report: Report::None,
                     killer: Killer {
                         pid,
                         how: KillHow::Group,
@@ -578,7 +578,7 @@ impl SandboxCommand {
                 };
                 Ok(SandboxChild {
                     child,
-                    status: Some(read),
+                    report: Report::Pipe(read),
                     killer: Killer { pid, how },
                 })
             }
@@ -625,7 +625,7 @@ impl Killer {
 }
 
 /// How a sandboxed command ended.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Exit {
     /// The command's own exit status (not the monitor's); `None` when unknown.
     pub status: Option<ExitStatus>,
@@ -635,11 +635,23 @@ pub struct Exit {
     pub setup_error: Option<String>,
 }
 
+/// The monitor's report of a sandboxed command, read once the monitor has exited.
+enum Report {
+    /// No monitor (no sandbox, or macOS): the process's own status is the command's.
+    None,
+    /// The status pipe, not read yet.
+    Pipe(std::os::fd::OwnedFd),
+    /// Being read (off the async runtime).
+    Reading(tokio::task::JoinHandle<Vec<u8>>),
+    /// Read.
+    Read(Exit),
+}
+
 /// A started command.
 pub struct SandboxChild {
     /// The process started (with a sandbox: the monitor). Take its stdio pipes.
     pub child: tokio::process::Child,
-    status: Option<std::os::fd::OwnedFd>,
+    report: Report,
     killer: Killer,
 }
 
@@ -651,29 +663,43 @@ impl SandboxChild {
     /// True when the command runs under the sandbox's monitor (whose report gives the
     /// command's own status).
     pub fn monitored(&self) -> bool {
-        self.status.is_some()
+        !matches!(self.report, Report::None)
     }
 
-    /// Waits for the command to end and reports how.
+    /// Waits for the command to end and reports how. Cancel-safe: a call dropped
+    /// before it returns (a `select!` that took another branch) loses nothing, and the
+    /// next call goes on where it stopped (the monitor's report is read once, and
+    /// never mistaken for the monitor's own exit status).
     pub async fn wait(&mut self) -> io::Result<Exit> {
         let waited = self.child.wait().await?;
-        let Some(fd) = self.status.take() else {
-            return Ok(Exit {
-                status: Some(waited),
-                leftovers: false,
-                setup_error: None,
-            });
-        };
-        // Every writer has exited: the read ends at once.
-        let record = tokio::task::spawn_blocking(move || {
-            use std::io::Read;
-            let mut buf = Vec::new();
-            let _ = std::fs::File::from(fd).read_to_end(&mut buf);
-            buf
-        })
-        .await
-        .unwrap_or_default();
-        Ok(decode_exit(&record))
+        loop {
+            match &mut self.report {
+                Report::None => {
+                    return Ok(Exit {
+                        status: Some(waited),
+                        leftovers: false,
+                        setup_error: None,
+                    })
+                }
+                Report::Read(exit) => return Ok(exit.clone()),
+                Report::Pipe(_) => {
+                    let Report::Pipe(fd) = std::mem::replace(&mut self.report, Report::None) else {
+                        continue;
+                    };
+                    // Every writer has exited: the read ends at once.
+                    self.report = Report::Reading(tokio::task::spawn_blocking(move || {
+                        use std::io::Read;
+                        let mut buf = Vec::new();
+                        let _ = std::fs::File::from(fd).read_to_end(&mut buf);
+                        buf
+                    }));
+                }
+                Report::Reading(reading) => {
+                    let record = reading.await.unwrap_or_default();
+                    self.report = Report::Read(decode_exit(&record));
+                }
+            }
+        }
     }
 }
 
