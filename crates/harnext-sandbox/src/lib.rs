@@ -572,9 +572,11 @@ impl SandboxCommand {
                 drop(write);
                 let child = spawned?;
                 let pid = child.id().and_then(|p| i32::try_from(p).ok());
-                let how = match (linux.containment, kind) {
-                    (linux::Containment::Subreaper, ProcessKind::Shell) => KillHow::Monitor,
-                    _ => KillHow::Group,
+                // A shell command's monitor kills its tree on SIGTERM and exits only
+                // once it is reaped; a server's process group is killed at once.
+                let how = match kind {
+                    ProcessKind::Shell => KillHow::Monitor,
+                    ProcessKind::Server => KillHow::Group,
                 };
                 Ok(SandboxChild {
                     child,
@@ -591,7 +593,9 @@ enum KillHow {
     /// SIGKILL to the process group (with namespaces: the init dies, and the kernel
     /// kills the rest of the namespace).
     Group,
-    /// SIGTERM to the monitor, which kills every descendant (subreaper mode).
+    /// SIGTERM to the monitor, which kills the command's whole tree (the PID
+    /// namespace's init, or every descendant in subreaper mode) and exits once it is
+    /// reaped: waiting for the monitor waits for the tree.
     Monitor,
 }
 
@@ -616,6 +620,20 @@ impl Killer {
             KillHow::Group => killpg(Pid::from_raw(pid), Signal::SIGKILL).is_ok(),
             KillHow::Monitor => kill(Pid::from_raw(pid), Signal::SIGTERM).is_ok(),
         }
+    }
+
+    /// Kills the whole process group (the monitor included) with SIGKILL at once,
+    /// without waiting for the monitor: for a monitor that did not end after
+    /// [`Killer::kill`]. True when some process was signalled.
+    pub fn force(&self) -> bool {
+        let Some(pid) = self.pid.filter(|p| *p > 1) else {
+            return false;
+        };
+        nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .is_ok()
     }
 
     /// The process group (and monitor) id.

@@ -532,6 +532,7 @@ async fn watch_shell(
     let mut err_buf = vec![0u8; 8192];
     let mut status: Option<io::Result<ExitStatus>> = None;
     let mut timed_out = false;
+    let mut left_behind = false;
     let far = Duration::from_secs(86_400 * 365);
     let mut wake = Instant::now() + watch.timeout.unwrap_or(far);
     loop {
@@ -548,8 +549,9 @@ async fn watch_shell(
                     break;
                 }
             }
-            (result, _, _) = running.wait(), if status.is_none() => {
+            (result, left, _) = running.wait(), if status.is_none() => {
                 status = Some(result);
+                left_behind = left;
                 if !timed_out {
                     wake = Instant::now() + GRACE;
                 }
@@ -564,8 +566,14 @@ async fn watch_shell(
             },
         }
     }
-    // What is left of its process tree goes now.
-    let leftovers = guard.kill();
+    // What is left of its process tree goes now (a sandboxed command that was reaped
+    // took its whole tree with it).
+    let leftovers = if status.is_some() && running.reaps_its_tree() {
+        guard.disarm();
+        left_behind
+    } else {
+        guard.kill()
+    };
     if status.is_none() {
         status = tokio::time::timeout(GRACE, running.wait())
             .await

@@ -34,6 +34,9 @@ use crate::{cap_output, parse_args, Tool, ToolContext, ToolError, MAX_OUTPUT_CHA
 pub(crate) const GRACE: Duration = Duration::from_millis(100);
 /// Bytes of output kept from the beginning, and from the end, while capturing.
 const KEEP_BYTES: usize = 64 * 1024;
+/// After a kill, how long a call waits for the command to be reaped before killing its
+/// sandbox's monitor outright.
+pub(crate) const REAP_WAIT: Duration = Duration::from_secs(2);
 /// After a cancellation, how long the call waits for the scan that records what the
 /// killed command changed; a longer scan finishes (and records) in the background.
 const CANCEL_SCAN_WAIT: Duration = Duration::from_millis(25);
@@ -163,6 +166,15 @@ pub(crate) struct Kill {
 }
 
 impl Kill {
+    /// Kills at once, not waiting for a sandbox's monitor (after [`Kill::kill`] did not
+    /// end it in time).
+    pub(crate) fn force(&self) -> bool {
+        match &self.sandboxed {
+            Some(killer) => killer.force(),
+            None => self.kill(),
+        }
+    }
+
     /// Kills now. True when some process was signalled.
     pub(crate) fn kill(&self) -> bool {
         if let Some(killer) = &self.sandboxed {
@@ -198,6 +210,11 @@ impl GroupGuard {
         self.armed.take().is_some_and(|k| k.kill())
     }
 
+    /// Forgets the command: it has ended, and nothing is left to kill.
+    pub(crate) fn disarm(&mut self) {
+        self.armed = None;
+    }
+
     /// How to kill the command from elsewhere (while the guard is armed).
     pub(crate) fn handle(&self) -> Option<Kill> {
         self.armed.clone()
@@ -222,6 +239,12 @@ pub(crate) enum Running {
 type Ended = (io::Result<ExitStatus>, bool, Option<String>);
 
 impl Running {
+    /// Whether its end means the end of everything it started: a sandboxed command's
+    /// monitor exits only once the command's whole process tree is reaped.
+    pub(crate) fn reaps_its_tree(&self) -> bool {
+        matches!(self, Running::Sandboxed(child) if child.monitored())
+    }
+
     pub(crate) fn child(&mut self) -> &mut tokio::process::Child {
         match self {
             Running::Plain(child) => child,
@@ -360,10 +383,19 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
         tokio::select! {
             biased;
             () = ctx.cancel.cancelled() => {
+                let handle = guard.handle();
                 guard.kill();
-                // SIGKILL is immediate; reap the shell if it goes quickly, else tokio's
-                // kill-on-drop reaps it later.
-                let _ = tokio::time::timeout(GRACE, running.wait()).await;
+                // The call ends cancelled only once the command is reaped (in the
+                // sandbox: its whole process tree, which its monitor waits for); a
+                // monitor that does not end in time is killed outright.
+                if status.is_none()
+                    && tokio::time::timeout(REAP_WAIT, running.wait()).await.is_err()
+                {
+                    if let Some(handle) = handle {
+                        handle.force();
+                    }
+                    let _ = tokio::time::timeout(GRACE, running.wait()).await;
+                }
                 // Record what the command changed before it was killed: at once for a
                 // small workspace, in the background for a large one.
                 let _ = tokio::time::timeout(CANCEL_SCAN_WAIT, changes::after_command(before)).await;
@@ -398,8 +430,14 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
         }
     }
 
-    // Whatever is left of the group (background processes) goes now.
-    let leftovers = guard.kill() || left_behind;
+    // Whatever is left of the group (background processes) goes now. A sandboxed
+    // command that was reaped took its whole tree with it (its monitor saw to it).
+    let leftovers = if status.is_some() && running.reaps_its_tree() {
+        guard.disarm();
+        left_behind
+    } else {
+        guard.kill() || left_behind
+    };
     if status.is_none() {
         status = tokio::time::timeout(GRACE, running.wait())
             .await
@@ -1004,6 +1042,39 @@ mod tests {
         drop(call);
         assert_not_sleeping("133.5").await;
         assert_not_sleeping("133.25").await;
+    }
+
+    /// A cancelled call returns only once the command's whole tree is reaped: nothing of
+    /// it is alive when the call ends `cancelled` (no polling here).
+    #[tokio::test]
+    async fn a_cancelled_sandboxed_call_returns_after_its_tree_is_reaped() {
+        let (_dirs, ctx) = crate::test_support::sandboxed_ctx();
+        for round in 0..10 {
+            let (a, b) = (format!("134.{round}5"), format!("134.{round}25"));
+            let ctx = ToolContext {
+                cancel: tokio_util::sync::CancellationToken::new(),
+                ..ctx.clone()
+            };
+            let call = BashTool::default().call(
+                json!({ "command": format!("setsid sleep {a} >/dev/null 2>&1 & exec sleep {b}") }),
+                ctx.clone(),
+            );
+            let task = tokio::spawn(call);
+            for _ in 0..300 {
+                if sleeping(&a) && sleeping(&b) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert!(sleeping(&a) && sleeping(&b), "round {round}: never started");
+            ctx.cancel.cancel();
+            let result = task.await.unwrap();
+            assert!(matches!(result, Err(ToolError::Cancelled)), "{result:?}");
+            assert!(
+                !sleeping(&a) && !sleeping(&b),
+                "round {round}: alive after the call ended"
+            );
+        }
     }
 
     #[tokio::test]
