@@ -109,7 +109,7 @@ impl Shell {
         }
         {
             let mut out = self.out();
-            if out.ended.is_some() {
+            if out.ended.is_some() || out.reaped {
                 return;
             }
             out.killed_by.get_or_insert(why);
@@ -130,6 +130,9 @@ struct Output {
     ended: Option<String>,
     /// Its unread output was discarded (too many ended shells).
     discarded: bool,
+    /// Its sandbox's monitor was reaped, and with it the whole tree: nothing to kill
+    /// (and its pid may be another process's by now).
+    reaped: bool,
 }
 
 impl Output {
@@ -552,6 +555,9 @@ async fn watch_shell(
             (result, left, _) = running.wait(), if status.is_none() => {
                 status = Some(result);
                 left_behind = left;
+                if running.reaps_its_tree() {
+                    watch.out.lock().unwrap_or_else(|e| e.into_inner()).reaped = true;
+                }
                 if !timed_out {
                     wake = Instant::now() + GRACE;
                 }
