@@ -449,3 +449,20 @@ test('--max-cost-usd stops a priced run after the step that reaches it', async (
   assert.match(r.stdout, /brought its cost to \$0\.6000, reaching --max-cost-usd \(\$0\.5\)/);
   assert.match(r.stdout, /\$0\.600 at Anthropic list prices/);
 });
+
+test('background commands: the calls rendered, and nothing left running when the CLI exits', async () => {
+  const turns = script([
+    { toolCalls: [{ name: 'bash', args: { command: 'echo serving; exec sleep 173.5', background: true } }] },
+    { toolCalls: [{ name: 'bash', args: { command: 'sleep 0.3' } }] },
+    { toolCalls: [{ name: 'bash_output', args: { id: 'bash_1' } }] },
+    { text: 'Left it running.' },
+  ]);
+  const r = await cli(['--script', turns, '--cwd', workspace(), 'serve']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /⏺ bash\(echo serving; exec sleep 173\.5, background\)\n {2}↳ ok/);
+  assert.match(r.stdout, /⏺ bash_output\(bash_1\)\n {2}↳ ok · \S+\n {4}serving\n {4}bash_1: running/);
+  const alive = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => {
+    try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\u0000173.5\u0000'; } catch { return false; }
+  });
+  assert.equal(alive, false, 'the background sleep died with the run');
+});

@@ -45,6 +45,11 @@ export function argsSummary(tool, args = {}, max = 80) {
   switch (tool) {
     case 'bash':
       s = String(a.command ?? '');
+      if (a.background === true) s = `${s}, background`;
+      break;
+    case 'bash_output':
+    case 'bash_kill':
+      s = String(a.id ?? '');
       break;
     case 'read_file':
       s = String(a.path ?? '');
