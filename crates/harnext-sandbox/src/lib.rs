@@ -395,6 +395,21 @@ impl Sandbox {
     }
 }
 
+/// A shell command kept together without being confined, for a command that outlives
+/// its call (a background shell) when there is no sandbox: on Linux it runs under a
+/// child subreaper monitor (as the sandbox's, without namespaces, Landlock or a changed
+/// environment), so that killing it ends its whole process tree, `setsid` and double
+/// forks included, and waiting for it waits for that tree; elsewhere, its own process
+/// group.
+pub fn contained_shell_command(program: impl AsRef<OsStr>) -> SandboxCommand {
+    let cmd = std::process::Command::new(program.as_ref());
+    #[cfg(target_os = "linux")]
+    let contain = Contain::Linux(linux::LinuxSandbox::contain_only(), ProcessKind::Shell);
+    #[cfg(not(target_os = "linux"))]
+    let contain = Contain::Group;
+    SandboxCommand { cmd, contain }
+}
+
 fn build(config: &SandboxConfig, layout: paths::Layout) -> Result<Sandbox, SandboxError> {
     #[cfg(target_os = "linux")]
     {

@@ -5,10 +5,10 @@
 //! The shells of a run live in its [`Workspace`] ([`Workspace::background_shells`]), one
 //! per run, and die with it:
 //! - a command starts like any `bash` command ([`crate::bash`]): in the sandbox when there
-//!   is one (its own PID namespace, or under the sandbox's subreaper), else in a session
-//!   and process group of its own; killing it ends its whole process tree (in the
-//!   sandbox, `setsid`, `nohup` and double forks included; without a sandbox, what stays
-//!   in its process group);
+//!   is one (its own PID namespace, or under the sandbox's subreaper); without a sandbox,
+//!   unconfined but under a subreaper monitor all the same (Linux; elsewhere its own
+//!   process group); killing it ends its whole process tree, `setsid`, `nohup` and
+//!   double forks included, and the kill is done once the tree is reaped;
 //! - the run's end (success, failure, cancellation, an interrupt that ends the run)
 //!   calls [`BackgroundShells::shutdown`], which kills every shell and waits until each
 //!   is reaped and its changes are recorded, before the run's result is made;
@@ -242,7 +242,7 @@ impl BackgroundShells {
         let tracking = changes::before_command(ctx)
             .await?
             .map(changes::Command::detach);
-        let (mut running, guard) = start(command, ctx)?;
+        let (mut running, guard) = start(command, ctx, true)?;
         let Some(kill) = guard.handle() else {
             return Err(ToolError::Failed(
                 "could not start bash: no process to watch".to_owned(),

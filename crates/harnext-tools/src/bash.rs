@@ -273,10 +273,27 @@ impl Running {
 /// child is no group leader), so that it has no controlling terminal: whatever tries to
 /// prompt on /dev/tty (ssh, sudo) fails at once instead of being stopped until the
 /// timeout. Its process group is still its pid. Without `setsid`, its own group.
-pub(crate) fn start(command: &str, ctx: &ToolContext) -> Result<(Running, GroupGuard), ToolError> {
+///
+/// A `background` command without a sandbox is kept together like a sandboxed one
+/// ([`harnext_sandbox::contained_shell_command`]: a subreaper monitor on Linux), since
+/// it outlives its call: killing it then ends everything it started, `setsid` included.
+pub(crate) fn start(
+    command: &str,
+    ctx: &ToolContext,
+    background: bool,
+) -> Result<(Running, GroupGuard), ToolError> {
     let sandbox = ctx.sandbox();
-    if sandbox.is_active() {
-        let mut cmd = sandbox.command("bash", ProcessKind::Shell);
+    let contained = if sandbox.is_active() {
+        Some((
+            sandbox.command("bash", ProcessKind::Shell),
+            " in the sandbox",
+        ))
+    } else if background {
+        Some((harnext_sandbox::contained_shell_command("bash"), ""))
+    } else {
+        None
+    };
+    if let Some((mut cmd, where_)) = contained {
         cmd.command_mut()
             .arg("-c")
             .arg(command)
@@ -289,7 +306,7 @@ pub(crate) fn start(command: &str, ctx: &ToolContext) -> Result<(Running, GroupG
             .stderr(Stdio::piped());
         let child = cmd
             .spawn()
-            .map_err(|e| ToolError::Failed(format!("could not start bash in the sandbox: {e}")))?;
+            .map_err(|e| ToolError::Failed(format!("could not start bash{where_}: {e}")))?;
         let guard = GroupGuard {
             armed: Some(Kill {
                 pgid: None,
@@ -361,7 +378,7 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
     let before = changes::before_command(ctx).await?;
     // Declared after `running` so that it drops first: the command dies before tokio's
     // kill-on-drop of the direct child.
-    let (mut running, mut guard) = start(command, ctx)?;
+    let (mut running, mut guard) = start(command, ctx, false)?;
     let child = running.child();
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();

@@ -137,6 +137,31 @@ pub(crate) struct LinuxSandbox {
     _ruleset: Option<OwnedFd>,
 }
 
+impl LinuxSandbox {
+    /// No confinement, only containment: a shell command under a child subreaper
+    /// monitor that ends its whole process tree (`setsid` and double forks included),
+    /// without namespaces, Landlock or a changed environment.
+    pub(crate) fn contain_only() -> Arc<LinuxSandbox> {
+        static CONTAIN: std::sync::OnceLock<Arc<LinuxSandbox>> = std::sync::OnceLock::new();
+        CONTAIN
+            .get_or_init(|| {
+                Arc::new(LinuxSandbox {
+                    plan: Arc::new(ChildPlan {
+                        ns_flags: 0,
+                        uid_map: Vec::new(),
+                        gid_map: Vec::new(),
+                        loopback_up: false,
+                        overmounts: Vec::new(),
+                        ruleset_fd: -1,
+                        kind: ProcessKind::Shell,
+                    }),
+                    _ruleset: None,
+                })
+            })
+            .clone()
+    }
+}
+
 /// What [`build`] made, and what it could not enforce.
 pub(crate) struct Built {
     pub sandbox: LinuxSandbox,

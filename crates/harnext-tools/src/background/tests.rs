@@ -359,23 +359,34 @@ async fn sandboxed_background_trees_die_at_the_end_of_the_run_and_on_drop() {
     }
 }
 
-/// Without a sandbox a background command is its own process group and session: what
-/// stays in the group dies with it.
+/// Without a sandbox a background command is not confined but still kept together (a
+/// subreaper monitor): `setsid`, `nohup` and double forks die with it too, at the end of
+/// the run and when the workspace is dropped; it keeps the agent's environment.
 #[tokio::test]
-async fn unsandboxed_background_groups_die_at_the_end_of_the_run_and_on_drop() {
+async fn unsandboxed_background_trees_die_at_the_end_of_the_run_and_on_drop() {
+    std::env::set_var("HARNEXT_BG_TEST_VISIBLE", "yes");
+    let family = "setsid sleep 147.5 >/dev/null 2>&1 & nohup sleep 147.25 >/dev/null 2>&1 & (sleep 147.75 >/dev/null 2>&1 &); echo \"env $HARNEXT_BG_TEST_VISIBLE\"; wait";
     let (_dir, ctx) = ctx();
-    start_bg(&ctx, "sleep 147.5 & sleep 147.25 & wait")
-        .await
-        .unwrap();
-    wait_sleeping("147.5").await;
-    wait_sleeping("147.25").await;
+    assert!(!ctx.workspace.sandbox().is_active());
+    let id = id_of(&start_bg(&ctx, family).await.unwrap());
+    read_until(&ctx, &id, "env yes\n").await;
+    for arg in ["147.5", "147.25", "147.75"] {
+        wait_sleeping(arg).await;
+    }
     ctx.workspace.background_shells().shutdown().await;
-    assert!(!sleeping("147.5") && !sleeping("147.25"));
+    for arg in ["147.5", "147.25", "147.75"] {
+        assert!(!sleeping(arg), "sleep {arg} survived the shutdown");
+    }
+    let family = family.replace("147.", "148.");
     let (_dir, ctx) = crate::test_support::ctx();
-    start_bg(&ctx, "sleep 148.5 & wait").await.unwrap();
-    wait_sleeping("148.5").await;
+    start_bg(&ctx, &family).await.unwrap();
+    for arg in ["148.5", "148.25", "148.75"] {
+        wait_sleeping(arg).await;
+    }
     drop(ctx);
-    assert_not_sleeping("148.5").await;
+    for arg in ["148.5", "148.25", "148.75"] {
+        assert_not_sleeping(arg).await;
+    }
 }
 
 /// In the sandbox without network each command has a network namespace of its own: a
