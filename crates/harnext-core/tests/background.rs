@@ -282,3 +282,35 @@ async fn bash_output_and_bash_kill_come_with_bash_and_never_ask() {
         "{err}"
     );
 }
+
+/// An interrupt that goes on with a new message keeps the background commands (the
+/// session goes on, the server is still wanted); the run's end then kills them.
+#[tokio::test]
+async fn an_interrupt_that_goes_on_keeps_the_background_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = scripted(
+        dir.path(),
+        vec![
+            call(
+                "bash",
+                json!({ "command": "echo up; exec sleep 165.5", "background": true }),
+            ),
+            call("bash", json!({ "command": "exec sleep 165.25" })),
+            call("bash_output", json!({ "id": "bash_1" })),
+            json!({ "text": "done" }),
+        ],
+    );
+    let run = agent.start(RunRequest::text("go")).unwrap();
+    let control = run.control();
+    let task = tokio::spawn(run.execute(CancellationToken::new(), EventSink::none()));
+    wait_sleeping("165.5").await;
+    wait_sleeping("165.25").await;
+    control
+        .interrupt(Some("Check on the server.".into()))
+        .unwrap();
+    let result = task.await.unwrap();
+    assert!(result.success && !result.cancelled, "{result:?}");
+    assert_eq!(result.steps[1].status, ToolStatus::Cancelled);
+    assert_eq!(result.steps[2].output, "up\nbash_1: running");
+    assert!(!sleeping("165.5") && !sleeping("165.25"));
+}
