@@ -536,6 +536,7 @@ async fn watch_shell(
     let mut status: Option<io::Result<ExitStatus>> = None;
     let mut timed_out = false;
     let mut left_behind = false;
+    let mut setup_error = None;
     let far = Duration::from_secs(86_400 * 365);
     let mut wake = Instant::now() + watch.timeout.unwrap_or(far);
     loop {
@@ -552,9 +553,10 @@ async fn watch_shell(
                     break;
                 }
             }
-            (result, left, _) = running.wait(), if status.is_none() => {
+            (result, left, failed) = running.wait(), if status.is_none() => {
                 status = Some(result);
                 left_behind = left;
+                setup_error = failed;
                 if running.reaps_its_tree() {
                     watch.out.lock().unwrap_or_else(|e| e.into_inner()).reaped = true;
                 }
@@ -590,7 +592,9 @@ async fn watch_shell(
     drop(stderr);
     let _ = changes::after_detached(tracking).await;
     let mut how = describe_status(status);
-    if timed_out {
+    if let Some(problem) = setup_error {
+        how = format!("did not start: {problem}");
+    } else if timed_out {
         how = format!(
             "timed out after {} ms and was killed",
             watch.timeout.unwrap_or_default().as_millis()
