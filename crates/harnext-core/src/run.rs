@@ -157,51 +157,51 @@ impl Run {
             answer: None,
             continued: 0,
         };
-        let (ending, files_changed) = match Workspace::new(&agent.cwd).map(|w| {
-            let w = w.with_sandbox(agent.sandbox.clone());
-            match agent.config.checkpoints {
-                Some(options) => w.with_checkpoints(options),
-                None => w,
-            }
-        }) {
-            Err(e) => (
-                Ending::failed(
-                    ErrorCode::Internal,
-                    format!("the workspace {} cannot be used: {e}", agent.cwd.display()),
-                ),
-                Vec::new(),
-            ),
-            Ok(workspace) => {
-                let workspace = Arc::new(workspace);
-                // Calls that waited for approvals are answered first; the input
-                // (through the hooks) follows their results.
-                if let Some(answers) = session.take_answers() {
-                    state.answer_approvals(&workspace, answers).await;
-                }
-                // A panic anywhere in the loop (a tool, a provider's stream, a
-                // binding's callback glue) ends the run with an `internal` error
-                // naming it, not a lost task.
-                let ending = match AssertUnwindSafe(state.run_loop(&workspace, input))
-                    .catch_unwind()
-                    .await
-                {
-                    Ok(ending) => ending,
-                    Err(payload) => Ending::failed(
+        let (ending, files_changed) =
+            match Workspace::new(&agent.cwd).map(|w| with_checkpoints(w, &agent)) {
+                Err(e) => (
+                    Ending::failed(
                         ErrorCode::Internal,
-                        format!(
-                            "harnext panicked (a bug): {}",
-                            harnext_providers::panic_message(payload.as_ref())
-                        ),
+                        format!("the workspace {} cannot be used: {e}", agent.cwd.display()),
                     ),
-                };
-                // Deferred calls stay open: they wait in the session for a decision.
-                session.record_checkpoint(workspace.take_checkpoint());
-                if !matches!(ending, Ending::AwaitingApproval(_)) {
-                    state.close_open_calls();
+                    Vec::new(),
+                ),
+                Ok(workspace) => {
+                    let workspace = Arc::new(workspace);
+                    agent.running.register_workspace(&workspace);
+                    // Calls that waited for approvals are answered first; the input
+                    // (through the hooks) follows their results.
+                    if let Some(answers) = session.take_answers() {
+                        state.answer_approvals(&workspace, answers).await;
+                    }
+                    // A panic anywhere in the loop (a tool, a provider's stream, a
+                    // binding's callback glue) ends the run with an `internal` error
+                    // naming it, not a lost task.
+                    let ending = match AssertUnwindSafe(state.run_loop(&workspace, input))
+                        .catch_unwind()
+                        .await
+                    {
+                        Ok(ending) => ending,
+                        Err(payload) => Ending::failed(
+                            ErrorCode::Internal,
+                            format!(
+                                "harnext panicked (a bug): {}",
+                                harnext_providers::panic_message(payload.as_ref())
+                            ),
+                        ),
+                    };
+                    session.record_checkpoint(workspace.take_checkpoint());
+                    // Deferred calls stay open: they wait in the session for a decision.
+                    if !matches!(ending, Ending::AwaitingApproval(_)) {
+                        state.close_open_calls();
+                    }
+                    // Background shells die with the run, reaped and their changes
+                    // recorded before the result is made.
+                    workspace.background_shells().shutdown().await;
+                    session.record_checkpoint(workspace.take_checkpoint());
+                    (ending, workspace.changed_files())
                 }
-                (ending, workspace.changed_files())
-            }
-        };
+            };
         let pending_approvals = match &ending {
             Ending::AwaitingApproval(calls) => calls.clone(),
             _ => Vec::new(),
@@ -577,5 +577,15 @@ impl<'a> LoopState<'a> {
         if let Some(results) = crate::turn::unanswered(&self.history) {
             self.push(results);
         }
+    }
+}
+
+/// The run's workspace: commands in the agent's sandbox, and checkpoints of the files its
+/// steps change unless they are off (see `crate::checkpoints`).
+fn with_checkpoints(workspace: Workspace, agent: &AgentContext) -> Workspace {
+    let workspace = workspace.with_sandbox(agent.sandbox.clone());
+    match agent.config.checkpoints {
+        Some(options) => workspace.with_checkpoints(options),
+        None => workspace,
     }
 }

@@ -41,6 +41,9 @@ pub struct Workspace {
     dir: cap_std::fs::Dir,
     /// The pre-images of the files steps change (`None`: checkpoints are off).
     checkpoints: Option<crate::checkpoint::Checkpointer>,
+    /// The background shells of the run (see [`crate::background`]): killed on
+    /// [`crate::BackgroundShells::shutdown`], or when the workspace is dropped.
+    background: crate::background::BackgroundShells,
 }
 
 impl Workspace {
@@ -62,6 +65,7 @@ impl Workspace {
             change_tracker: crate::changes::ChangeTracker::default(),
             sandbox: Arc::new(Sandbox::off()),
             checkpoints: None,
+            background: crate::background::BackgroundShells::default(),
         })
     }
 
@@ -106,6 +110,11 @@ impl Workspace {
     /// The sandbox commands run in.
     pub fn sandbox(&self) -> &Arc<Sandbox> {
         &self.sandbox
+    }
+
+    /// The background shells started in this workspace (one run's).
+    pub fn background_shells(&self) -> &crate::background::BackgroundShells {
+        &self.background
     }
 
     /// `abs` (from [`Workspace::resolve`]) relative to the root, for opening beneath it.
