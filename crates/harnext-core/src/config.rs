@@ -120,7 +120,7 @@ pub struct AgentConfig {
     pub parallel_tool_calls: bool,
     /// The limits of the file checkpoints each run keeps for a rewind (see
     /// `crate::checkpoints`); `None`: no checkpoints. Default: on, with the default limits.
-    pub checkpoints: Option<crate::checkpoints::CheckpointOptions>,
+    pub checkpoints: Option<harnext_tools::checkpoint::CheckpointOptions>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -199,7 +199,7 @@ impl AgentConfig {
             budget: crate::budget::Budget::default(),
             hooks: crate::hooks::Hooks::default(),
             parallel_tool_calls: true,
-            checkpoints: Some(crate::checkpoints::CheckpointOptions::default()),
+            checkpoints: Some(harnext_tools::checkpoint::CheckpointOptions::default()),
         }
     }
 }

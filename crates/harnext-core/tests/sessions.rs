@@ -194,17 +194,18 @@ async fn each_completed_message_is_on_disk_before_the_next_step_starts() {
         ]
     );
 
-    // While the second model call streams: the tool's result is saved.
+    // While the second model call streams: the tool's result is saved (after the
+    // checkpoint of the file the command created, for a rewind).
     wait_until("the second request", || env.mock.requests().len() == 2).await;
     let during = records(&file);
     assert_eq!(
         types(&during)[5..],
-        ["user:tool_result"],
+        ["checkpoint", "user:tool_result"],
         "{:?}",
         types(&during)
     );
     assert_eq!(
-        during[5]["message"]["content"][0]["content"],
+        during[6]["message"]["content"][0]["content"],
         "done\nexit code: 0"
     );
 
@@ -212,7 +213,7 @@ async fn each_completed_message_is_on_disk_before_the_next_step_starts() {
     assert!(result.success, "{result:?}");
     let after = records(&file);
     assert_eq!(
-        types(&after)[6..],
+        types(&after)[7..],
         ["usage", "assistant:text", "run_end"],
         "{:?}",
         types(&after)
