@@ -69,8 +69,8 @@ def _check_names(scope: str, unknown: Dict[str, Any]) -> None:
         problem = _native.option_names_problem(scope, list(unknown))
         if problem is not None:
             raise TypeError(problem)
-        # Options of the engine that this face does not take yet (budgets, hooks,
-        # parallel tool calls, session stores): an error, never silently ignored.
+        # An option of the engine that this face does not take yet (none today: a newer
+        # engine's): an error, never silently ignored.
         names = ", ".join(f"`{n}`" for n in sorted(unknown))
         of = "an agent" if scope == "agent" else "a run"
         raise TypeError(f"option {names} of {of} is not available in the Python API yet")

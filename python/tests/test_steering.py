@@ -256,7 +256,7 @@ def test_post_tool_use_session_start_session_end_and_ask_each_act(mock: Mock, wo
 
 class Counting:
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.cond = threading.Condition()
         self.in_flight = 0
         self.most = 0
 
@@ -264,12 +264,15 @@ class Counting:
         @tool(name="lookup", read_only=read_only)
         def lookup(n: int) -> str:
             """Looks n up."""
-            with self.lock:
+            with self.cond:
                 self.in_flight += 1
                 self.most = max(self.most, self.in_flight)
+                self.cond.notify_all()
+                # Concurrent calls meet here (all 8 at once); one by one, each waits 0.5 s.
+                self.cond.wait_for(lambda: self.most == 8, timeout=0.5)
             # Later calls finish first.
-            time.sleep(0.1 + (8 - n) * 0.01)
-            with self.lock:
+            time.sleep((8 - n) * 0.01)
+            with self.cond:
                 self.in_flight -= 1
             return f"looked up {n}"
 
@@ -352,61 +355,62 @@ def test_stream_send_reaches_the_next_model_request_and_interrupt_stops_a_sleep_
         left.send("late")
 
 
-def wait_running(agent: Agent, session_id: str) -> None:
-    """Until a run of `agent` is going on on the session (then a little more, so that its
-    model call has begun)."""
-    for _ in range(500):
-        try:
-            agent.send(session_id, " ")
-        except ValueError as e:
-            if "the message is empty" in str(e):
-                time.sleep(0.15)
-                return
-        time.sleep(0.01)
-    raise AssertionError("the run never started")
+def sleeping_agent(workspace: Path, started: threading.Event, script: List[Dict[str, Any]]) -> Agent:
+    """An agent whose `sleep 30` calls set `started` as they begin (a pre_tool_use hook):
+    an interrupt sent then lands inside the step, whatever the machine's load."""
+
+    def mark(input: Dict[str, Any]) -> None:
+        if input["args"].get("command") == "sleep 30":
+            started.set()
+
+    return Agent("scripted", cwd=workspace, script=script, hooks={"pre_tool_use": mark})
+
+
+def sleep_turn(call_id: str) -> Dict[str, Any]:
+    return {"tool_calls": [{"id": call_id, "name": "bash", "args": {"command": "sleep 30"}}]}
 
 
 def test_agent_send_and_interrupt_reach_a_run_on_another_thread_the_session_goes_on(workspace: Path) -> None:
-    agent = Agent(
-        "scripted",
-        cwd=workspace,
-        script=[
-            {"text": "Hello."},
-            {"text": "a slow answer that streams word by word for a while", "delay_ms": 100},
-            {"text": "Short."},
-            {"text": "a second slow answer streaming word by word", "delay_ms": 100},
-        ],
+    started = threading.Event()
+    agent = sleeping_agent(
+        workspace, started, [{"text": "Hello."}, sleep_turn("z1"), {"text": "Short."}, sleep_turn("z2"), {"text": "never"}]
     )
     sid = agent.run("hi").session_id
     out: List[RunResult[None]] = []
-    t = threading.Thread(target=lambda: out.append(agent.run("talk at length", session_id=sid)))
+    t = threading.Thread(target=lambda: out.append(agent.run("work at length", session_id=sid)))
     t.start()
-    wait_running(agent, sid)
+    assert started.wait(30)
+    agent.send(sid, "Then say it briefly.")
     agent.interrupt(sid, "Be brief.")
     t.join(30)
+    assert not t.is_alive()
     assert out[0].success, out[0].error
     assert out[0].text == "Short."
+    assert [s.status for s in out[0].steps] == ["cancelled"]
+    started.clear()
     t = threading.Thread(target=lambda: out.append(agent.run("and now?", session_id=sid)))
     t.start()
-    wait_running(agent, sid)
+    assert started.wait(30)
     agent.interrupt(sid)
     t.join(30)
+    assert not t.is_alive()
     assert out[1].cancelled
     with pytest.raises(ValueError, match=r"send\(\): no run of this agent is going on on session"):
         agent.send(sid, "x")
     with pytest.raises(TypeError, match=r"send\(\): expected `urgent` as a bool"):
         agent.send(sid, "x", urgent=1)  # type: ignore[arg-type]
-    messages = Agent.load_session(sid).messages
-    assert "Be brief." in json.dumps(messages)
+    sent = json.dumps(Agent.load_session(sid).messages)
+    assert "Then say it briefly." in sent and "Be brief." in sent
 
 
 def test_arun_and_astream_are_steered_from_the_event_loop(workspace: Path) -> None:
-    agent = Agent(
-        "scripted",
-        cwd=workspace,
-        script=[
+    started = threading.Event()
+    agent = sleeping_agent(
+        workspace,
+        started,
+        [
             {"text": "Hello."},
-            {"text": "a slow answer that streams word by word for a while", "delay_ms": 100},
+            sleep_turn("a0"),
             {"text": "Short."},
             {"tool_calls": [{"id": "a1", "name": "bash", "args": {"command": "true"}}]},
             {"text": "Took it in."},
@@ -416,7 +420,7 @@ def test_arun_and_astream_are_steered_from_the_event_loop(workspace: Path) -> No
     async def main() -> Any:
         sid = (await agent.arun("hi")).session_id
         task = asyncio.create_task(agent.arun("talk", session_id=sid))
-        await asyncio.to_thread(wait_running, agent, sid)
+        assert await asyncio.to_thread(started.wait, 30)
         agent.interrupt(sid, "Be brief.")
         first = await task
         stream = agent.astream("next", session_id=sid)
