@@ -499,3 +499,28 @@ def test_a_deferred_decision_ends_the_run_awaiting_approval_and_a_later_run_answ
     assert Agent.load_session(first.session_id, session_dir=session_dir).pending_approvals == []
     with pytest.raises(ValueError, match="no tool calls waiting for approval"):
         answered.run(approvals={"call_w": "allow"}, session_id=first.session_id)
+
+
+def test_respond_defer_in_a_stream_leaves_the_call_waiting_in_the_session(workspace: Path, session_dir: Path) -> None:
+    agent = Agent(
+        "scripted",
+        cwd=workspace,
+        session_dir=session_dir,
+        permission_mode="manual",
+        script=[{"tool_calls": [{"id": "call_b", "name": "bash", "args": {"command": "echo later > b.txt"}}]}],
+    )
+    events = []
+    for e in agent.stream("go"):
+        events.append(e)
+        if e.type == "permission_request":
+            e.respond(Decision("defer"))
+    result = last_result(events)
+    assert result.stop_reason == "awaiting_approval"
+    assert [p.id for p in result.pending_approvals] == ["call_b"]
+    assert not (workspace / "b.txt").exists()
+    data = Agent.load_session(result.session_id, session_dir=session_dir)
+    assert [(p.id, p.tool) for p in data.pending_approvals] == [("call_b", "bash")]
+    later = Agent("scripted", cwd=workspace, session_dir=session_dir, script=[{"text": "Done."}])
+    ends = [e for e in later.stream(approvals={"call_b": "allow"}, session_id=result.session_id) if e.type == "run_end"]
+    assert ends[0].result.success and ends[0].result.text == "Done."
+    assert (workspace / "b.txt").read_text() == "later\n"
