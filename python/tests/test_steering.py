@@ -524,3 +524,26 @@ def test_respond_defer_in_a_stream_leaves_the_call_waiting_in_the_session(worksp
     ends = [e for e in later.stream(approvals={"call_b": "allow"}, session_id=result.session_id) if e.type == "run_end"]
     assert ends[0].result.success and ends[0].result.text == "Done."
     assert (workspace / "b.txt").read_text() == "later\n"
+
+
+def test_an_async_hook_of_an_arun_runs_on_that_run_s_event_loop(workspace: Path) -> None:
+    loops: List[Any] = []
+
+    async def hook(input: Dict[str, Any]) -> Dict[str, Any]:
+        loops.append(asyncio.get_running_loop())
+        await asyncio.sleep(0.01)
+        return {"context": "Checked on the loop."}
+
+    agent = scripted(
+        workspace,
+        [{"tool_calls": [{"id": "l1", "name": "bash", "args": {"command": "echo x"}}]}, {"text": "ok"}],
+        hooks={"post_tool_use": hook, "session_start": hook},
+    )
+
+    async def main() -> Any:
+        return asyncio.get_running_loop(), await agent.arun("go")
+
+    loop, result = asyncio.run(main())
+    assert result.success, result.error
+    assert loops == [loop, loop]
+    assert result.steps[0].output.endswith("Checked on the loop.")
