@@ -4,7 +4,7 @@
 /* eslint-disable */
 
 /** The built-in tools, by name. */
-export type BuiltinToolName = 'read_file' | 'write_file' | 'edit_file' | 'multi_edit' | 'glob' | 'grep' | 'bash'
+export type BuiltinToolName = 'read_file' | 'write_file' | 'edit_file' | 'multi_edit' | 'glob' | 'grep' | 'bash' | 'todo_write'
 
 /**
  * The part of Standard Schema (https://standardschema.dev) harnext uses: validation, and
@@ -342,6 +342,7 @@ export type AgentEvent =
   | { type: 'mcp_warning'; server: string; tool?: string; message: string }
   | { type: 'user_message'; text: string }
   | { type: 'hook_error'; hook: string; message: string }
+  | { type: 'todo'; todos: Array<TodoItem> }
   | { type: 'error'; error: HarnextError }
   | { type: 'run_end'; result: RunResult }
 
@@ -737,6 +738,8 @@ export interface SessionData {
    * `agent.run({ approvals: { [id]: decision } }, { sessionId })`.
    */
   pendingApprovals: Array<WaitingCall>
+  /** The task list the model keeps with `todo_write`, as it is now (empty when none). */
+  todos: Array<TodoItem>
 }
 
 /** Options of `Agent.listSessions()` and `Agent.loadSession()`. */
@@ -790,6 +793,16 @@ export interface ThinkingOptions {
   /** Reasoning budget in tokens (at least 1024). */
   budgetTokens: number
 }
+
+/** One item of the task list the model keeps with `todo_write`. */
+export interface TodoItem {
+  /** What to do, in a few words. */
+  content: string
+  status: TodoStatus
+}
+
+/** Where an item of the task list stands. */
+export type TodoStatus = 'pending' | 'in_progress' | 'completed'
 
 export type ToolStatus = 'ok' | 'error' | 'denied' | 'cancelled'
 

@@ -53,7 +53,8 @@ ErrorCode = Literal[
 ]
 PermissionMode = Literal["auto", "manual", "accept-edits", "read-only"]
 SandboxMode = Literal["workspace-write", "read-only", "off"]
-BuiltinToolName = Literal["read_file", "write_file", "edit_file", "multi_edit", "glob", "grep", "bash"]
+BuiltinToolName = Literal["read_file", "write_file", "edit_file", "multi_edit", "glob", "grep", "bash", "todo_write"]
+TodoStatus = Literal["pending", "in_progress", "completed"]
 
 builtin_tools: Tuple[BuiltinToolName, ...]
 
@@ -279,6 +280,21 @@ class McpWarningEvent:
     message: str
 
 @final
+class TodoItem:
+    """One item of the task list the model keeps with `todo_write`."""
+
+    content: str
+    status: TodoStatus
+
+@final
+class TodoEvent:
+    """The model changed its task list (`todo_write`): the whole list as it is now, in
+    order; at most one item is `in_progress`."""
+
+    type: Literal["todo"]
+    todos: List[TodoItem]
+
+@final
 class ErrorEvent:
     type: Literal["error"]
     error: HarnextError
@@ -300,6 +316,7 @@ AgentEvent = Union[
     CompactionEvent,
     McpServerErrorEvent,
     McpWarningEvent,
+    TodoEvent,
     ErrorEvent,
     RunEndEvent[_T],
 ]
@@ -346,6 +363,7 @@ class SessionData:
     runs: int
     compactions: int
     allowed_tools: List[str]
+    todos: List[TodoItem]
 
 class Tool:
     """A custom tool: a Python function the model may call. Make one with `@tool`."""
@@ -633,6 +651,8 @@ __all__ = [
     "StopDetails",
     "TextEvent",
     "ThinkingEvent",
+    "TodoEvent",
+    "TodoItem",
     "Tool",
     "ToolCallEvent",
     "ToolResultEvent",

@@ -82,6 +82,8 @@ pub(crate) struct Dispatch<'a> {
     pub events: &'a EventSink,
     pub cancel: &'a CancellationToken,
     pub hooks: HookCtx<'a>,
+    /// The run's task list (`todo_write`).
+    pub todos: &'a Arc<harnext_tools::TodoList>,
 }
 
 /// A call's outcome when it does not run to its end.
@@ -384,6 +386,7 @@ impl Dispatch<'_> {
             cancel: self.cancel.child_token(),
             call_id: id.to_owned(),
             escalated,
+            todos: Some(self.todos.clone()),
         };
         let mut running = registered.tool.call(args, ctx);
         let outcome = match (&mut running).or_cancel(self.cancel).await {

@@ -30,6 +30,7 @@ use harnext_protocol::ToolStep;
 use harnext_providers::ModelRequest;
 use harnext_providers::ModelResponse;
 use harnext_providers::ModelStopReason;
+use harnext_tools::TodoList;
 use harnext_tools::Workspace;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -138,7 +139,15 @@ impl Run {
                 partial: status.partial,
             },
         });
+        // The task list `todo_write` keeps: the session's, each change an event.
+        let todo_events = events.clone();
+        let todos = Arc::new(TodoList::new(session.todos()).on_change(move |items| {
+            todo_events.emit(AgentEvent::Todo {
+                todos: items.to_vec(),
+            });
+        }));
         let mut state = LoopState {
+            todos,
             tools: RunTools::new(&agent),
             agent: &agent,
             session: &session,
@@ -262,6 +271,8 @@ struct LoopState<'a> {
     history: Vec<Message>,
     /// The tools offered to the model now (MCP tools come and go).
     tools: RunTools,
+    /// The task list of `todo_write`; the session keeps each change.
+    todos: Arc<TodoList>,
     steps: Vec<ToolStep>,
     /// Usage and cost so far (held to `settings.budget`), and when the run started.
     spend: Spend,
@@ -465,9 +476,11 @@ impl<'a> LoopState<'a> {
             events: self.events,
             cancel: &self.cancel,
             hooks: self.hooks(),
+            todos: &self.todos,
         };
         let parallel = self.settings.parallel_tool_calls;
         let outcomes = batch::run(&dispatch, calls, parallel, &self.control).await;
+        self.keep_todos();
         let mut results = Vec::with_capacity(outcomes.len());
         let mut deferred = Vec::new();
         for outcome in outcomes {
@@ -493,9 +506,11 @@ impl<'a> LoopState<'a> {
             events: self.events,
             cancel: &self.cancel,
             hooks: self.hooks(),
+            todos: &self.todos,
         };
         let (message, steps) =
             approvals::resolve(&dispatch, self.session, &self.history, answers).await;
+        self.keep_todos();
         self.steps.extend(steps);
         self.push(message);
     }
@@ -544,6 +559,16 @@ impl<'a> LoopState<'a> {
             force,
         )
         .await
+    }
+
+    /// The session keeps the task list when a call changed it.
+    fn keep_todos(&self) {
+        if let Some(mut items) = self.todos.take_changed() {
+            for item in &mut items {
+                self.agent.redactor.redact_string(&mut item.content);
+            }
+            self.session.record_todos(items);
+        }
     }
 
     /// The hooks of this run.

@@ -88,6 +88,7 @@ fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
             AgentEvent::HookError { .. } => "hook_error",
             AgentEvent::UserMessage { .. } => "user_message",
             AgentEvent::Compaction { .. } => "compaction",
+            AgentEvent::Todo { .. } => "todo",
             AgentEvent::Error { .. } => "error",
             AgentEvent::RunEnd { .. } => "run_end",
         })

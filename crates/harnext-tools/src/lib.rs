@@ -27,6 +27,7 @@ mod read_file;
 mod schema;
 #[cfg(test)]
 mod test_support;
+pub mod todo;
 mod walk;
 mod workspace;
 mod write_file;
@@ -45,6 +46,8 @@ pub use multi_edit::MultiEditTool;
 pub use output::cap_output;
 pub use output::MAX_OUTPUT_CHARS;
 pub use read_file::ReadFileTool;
+pub use todo::TodoList;
+pub use todo::TodoWriteTool;
 pub use workspace::{ChangeKind, Workspace};
 pub use write_file::WriteFileTool;
 
@@ -57,6 +60,8 @@ pub struct ToolContext {
     /// The sandbox of this one call when the user allowed it more than the
     /// workspace's (an escalation); `None`: the workspace's sandbox.
     pub escalated: Option<Arc<harnext_sandbox::Sandbox>>,
+    /// The run's task list, which `todo_write` replaces (`None` outside a run).
+    pub todos: Option<Arc<TodoList>>,
 }
 
 impl ToolContext {
@@ -108,6 +113,7 @@ pub const BUILTIN_TOOL_NAMES: &[&str] = &[
     "glob",
     "grep",
     "bash",
+    "todo_write",
 ];
 
 /// Builds a built-in tool by name, or `None` for an unknown name.
@@ -120,6 +126,7 @@ pub fn builtin_tool(name: &str) -> Option<Arc<dyn Tool>> {
         "glob" => Some(Arc::new(GlobTool)),
         "grep" => Some(Arc::new(GrepTool)),
         "bash" => Some(Arc::new(BashTool::default())),
+        "todo_write" => Some(Arc::new(TodoWriteTool)),
         _ => None,
     }
 }
