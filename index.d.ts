@@ -342,6 +342,7 @@ export type AgentEvent =
   | { type: 'mcp_warning'; server: string; tool?: string; message: string }
   | { type: 'user_message'; text: string }
   | { type: 'hook_error'; hook: string; message: string }
+  | { type: 'warning'; message: string; path?: string }
   | { type: 'todo'; todos: Array<TodoItem> }
   | { type: 'error'; error: HarnextError }
   | { type: 'run_end'; result: RunResult }
@@ -449,6 +450,18 @@ export interface AgentOptions {
    * marked read-only) run concurrently, results in call order. Default `true`.
    */
   parallelToolCalls?: boolean
+  /**
+   * The workspace's `AGENTS.md` (or `CLAUDE.md` where there is none) goes into the system
+   * prompt, and a subdirectory's follows the first file tool call that works there.
+   * Default `true`.
+   */
+  projectInstructions?: boolean
+  /**
+   * Agent Skills folders (a folder with a `SKILL.md`, or a folder of them), relative to
+   * `cwd`; `.agents/skills/` of the workspace is searched too. The model sees each skill's
+   * name and description and loads one with the `skill` tool.
+   */
+  skills?: Array<string>
   /**
    * Each run stops (`stopReason: "cost_budget"`) after the step that brings its cost at
    * list prices to this many US dollars. Needs a model whose price is known.

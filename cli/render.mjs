@@ -251,6 +251,9 @@ export class Renderer {
       case 'hook_error':
         this.line(c.yellow(`⚠ ${e.message}`));
         break;
+      case 'warning':
+        this.line(c.yellow(`⚠ ${e.message}${e.path ? ` (${e.path})` : ''}`));
+        break;
       case 'todo':
         this.stopSpinner();
         this.renderTodos(e.todos);

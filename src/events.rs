@@ -259,6 +259,13 @@ pub enum AgentEvent {
     /// is its event (`pre_tool_use`, ...), `message` what happened and what the run did. A
     /// failed `preToolUse` hook denies the call; any other is passed over.
     HookError { hook: String, message: String },
+    /// Something to know that does not stop the run: a skill left out (its `SKILL.md`
+    /// front matter is malformed, its name taken), a project instructions file cut to its
+    /// size cap. `path` is the file it is about.
+    Warning {
+        message: String,
+        path: Option<String>,
+    },
     /// The model changed its task list (`todo_write`): the whole list as it is now, in
     /// order. At most one item is `in_progress`.
     Todo { todos: Vec<TodoItem> },
@@ -632,6 +639,7 @@ impl AgentEvent {
                 AgentEvent::HookError { hook, message }
             }
             core::AgentEvent::UserMessage { text } => AgentEvent::UserMessage { text },
+            core::AgentEvent::Warning { message, path } => AgentEvent::Warning { message, path },
             core::AgentEvent::Todo { todos } => AgentEvent::Todo {
                 todos: todos.into_iter().map(TodoItem::from).collect(),
             },

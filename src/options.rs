@@ -137,6 +137,14 @@ pub struct AgentOptions {
     /// The calls of one model turn that only read (built-in read tools, custom and MCP tools
     /// marked read-only) run concurrently, results in call order. Default `true`.
     pub parallel_tool_calls: Option<bool>,
+    /// The workspace's `AGENTS.md` (or `CLAUDE.md` where there is none) goes into the system
+    /// prompt, and a subdirectory's follows the first file tool call that works there.
+    /// Default `true`.
+    pub project_instructions: Option<bool>,
+    /// Agent Skills folders (a folder with a `SKILL.md`, or a folder of them), relative to
+    /// `cwd`; `.agents/skills/` of the workspace is searched too. The model sees each skill's
+    /// name and description and loads one with the `skill` tool.
+    pub skills: Option<Vec<String>>,
     /// Each run stops (`stopReason: "cost_budget"`) after the step that brings its cost at
     /// list prices to this many US dollars. Needs a model whose price is known.
     pub max_cost_usd: Option<f64>,
@@ -367,6 +375,11 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     if let Some(parallel) = o.parallel_tool_calls {
         c.parallel_tool_calls = parallel;
     }
+    // Issue 18: project instructions and skills.
+    if let Some(on) = o.project_instructions {
+        c.project_instructions = on;
+    }
+    c.skills = paths(o.skills);
     Ok((c, o.on_permission_request))
 }
 

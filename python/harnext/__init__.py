@@ -37,6 +37,7 @@ from ._types import (
     ToolStep,
     Usage,
     UsageEvent,
+    WarningEvent,
 )
 
 builtin_tools = tuple(_builtin_tool_names())
@@ -77,6 +78,7 @@ __all__ = [
     "ToolStep",
     "Usage",
     "UsageEvent",
+    "WarningEvent",
     "builtin_tools",
     "tool",
 ]

@@ -280,6 +280,15 @@ class McpWarningEvent:
     message: str
 
 @final
+class WarningEvent:
+    """Something to know that does not stop the run: a skill left out (its SKILL.md front
+    matter is malformed, its name taken), a project instructions file cut to its size cap."""
+
+    type: Literal["warning"]
+    message: str
+    path: Optional[str]
+
+@final
 class TodoItem:
     """One item of the task list the model keeps with `todo_write`."""
 
@@ -316,6 +325,7 @@ AgentEvent = Union[
     CompactionEvent,
     McpServerErrorEvent,
     McpWarningEvent,
+    WarningEvent,
     TodoEvent,
     ErrorEvent,
     RunEndEvent[_T],
@@ -475,6 +485,8 @@ class Agent:
         env_allow: Optional[Sequence[str]] = None,
         env_deny: Optional[Sequence[str]] = None,
         sandbox_best_effort: Optional[bool] = None,
+        project_instructions: Optional[bool] = None,
+        skills: Optional[Sequence[_Path]] = None,
     ) -> None: ...
     @property
     def cwd(self) -> str: ...
@@ -659,6 +671,7 @@ __all__ = [
     "ToolStep",
     "Usage",
     "UsageEvent",
+    "WarningEvent",
     "builtin_tools",
     "tool",
 ]

@@ -52,6 +52,9 @@ _AGENT_OPTIONS = (
     "env_allow",
     "env_deny",
     "sandbox_best_effort",
+    # Issue 18: project instructions and skills.
+    "project_instructions",
+    "skills",
 )
 
 
@@ -123,6 +126,8 @@ class Agent:
         env_allow: Optional[List[str]] = None,
         env_deny: Optional[List[str]] = None,
         sandbox_best_effort: Optional[bool] = None,
+        project_instructions: Optional[bool] = None,
+        skills: Optional[List[Any]] = None,
         **unknown: Any,
     ) -> None:
         _check_names("agent", unknown)

@@ -280,6 +280,16 @@ class McpWarningEvent:
     type: str = field(default="mcp_warning", init=False)
 
 
+@dataclass(frozen=True)
+class WarningEvent:
+    """Something to know that does not stop the run: a skill left out (its SKILL.md front
+    matter is malformed, its name taken), a project instructions file cut to its size cap."""
+
+    message: str
+    path: Optional[str] = None
+    type: str = field(default="warning", init=False)
+
+
 # ---- The plan (issue 18): todo_write's task list ----
 
 
@@ -327,6 +337,7 @@ _SIMPLE: Dict[str, type] = {
     "compaction": CompactionEvent,
     "mcp_server_error": McpServerErrorEvent,
     "mcp_warning": McpWarningEvent,
+    "warning": WarningEvent,
 }
 
 

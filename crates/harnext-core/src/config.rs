@@ -118,6 +118,14 @@ pub struct AgentConfig {
     pub hooks: crate::hooks::Hooks,
     /// Whether the calls of a model turn that only read run concurrently. Default true.
     pub parallel_tool_calls: bool,
+    // ---- Issue 18: project instructions and skills ----
+    /// Whether the workspace's `AGENTS.md` (or `CLAUDE.md`) files are added to the
+    /// context (see `crate::instructions`). Default true.
+    pub project_instructions: bool,
+    /// Skill folders (a folder with a `SKILL.md`, or a folder of such folders), relative
+    /// to the workspace or absolute; `.agents/skills/` of the workspace is searched too
+    /// (see `crate::skills`).
+    pub skills: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -159,6 +167,8 @@ impl std::fmt::Debug for AgentConfig {
             .field("budget", &self.budget)
             .field("hooks", &self.hooks)
             .field("parallel_tool_calls", &self.parallel_tool_calls)
+            .field("project_instructions", &self.project_instructions)
+            .field("skills", &self.skills)
             .finish_non_exhaustive()
     }
 }
@@ -195,6 +205,8 @@ impl AgentConfig {
             budget: crate::budget::Budget::default(),
             hooks: crate::hooks::Hooks::default(),
             parallel_tool_calls: true,
+            project_instructions: true,
+            skills: Vec::new(),
         }
     }
 }

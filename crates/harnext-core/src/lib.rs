@@ -38,6 +38,7 @@ mod dispatch;
 mod error;
 mod hook_calls;
 pub mod hooks;
+mod instructions;
 mod model_call;
 pub mod output;
 pub mod permissions;
@@ -48,6 +49,7 @@ mod run_tools;
 pub mod schema;
 pub mod session;
 mod setup;
+mod skills;
 pub mod store;
 mod turn;
 

@@ -70,6 +70,7 @@ pub(crate) fn context(config: AgentConfig) -> Result<AgentContext, ConfigError> 
         return Err(ConfigError::invalid(option, problem));
     }
     let cwd = workspace(&config)?;
+    check_skill_dirs(&config, &cwd)?;
     let tools = register_tools(&config)?;
     let tool_names: Vec<String> = tools.iter().map(|t| t.tool.name().to_owned()).collect();
     let tool_specs = tools.iter().map(RegisteredTool::spec).collect();
@@ -192,6 +193,22 @@ fn workspace(config: &AgentConfig) -> Result<PathBuf, ConfigError> {
                 format!("{} is not an existing directory", cwd.display()),
             )
         })
+}
+
+/// Each folder of the `skills` option exists (relative ones are in the workspace).
+fn check_skill_dirs(config: &AgentConfig, cwd: &std::path::Path) -> Result<(), ConfigError> {
+    for dir in &config.skills {
+        if dir.as_os_str().is_empty() || !cwd.join(dir).is_dir() {
+            return Err(ConfigError::invalid(
+                OptionKey::Skills,
+                format!(
+                    "{} is not an existing directory (a skill folder with a SKILL.md, or a folder of them)",
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The built-in tools that are on (all when `tools` is not set), then the custom tools.

@@ -89,6 +89,7 @@ fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
             AgentEvent::UserMessage { .. } => "user_message",
             AgentEvent::Compaction { .. } => "compaction",
             AgentEvent::Todo { .. } => "todo",
+            AgentEvent::Warning { .. } => "warning",
             AgentEvent::Error { .. } => "error",
             AgentEvent::RunEnd { .. } => "run_end",
         })

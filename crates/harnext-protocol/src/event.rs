@@ -277,6 +277,14 @@ pub enum AgentEvent {
         hook: String,
         message: String,
     },
+    /// Something the user should know that does not stop the run: a skill left out
+    /// (its `SKILL.md` front matter is malformed), a project instructions file cut to
+    /// its size cap. `path` is the file it is about, when there is one.
+    Warning {
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+    },
     /// The model changed its task list (`todo_write`): the whole list as it is now.
     Todo {
         todos: Vec<TodoItem>,

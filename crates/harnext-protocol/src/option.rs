@@ -52,11 +52,14 @@ pub enum OptionKey {
     MaxDurationMs,
     Hooks,
     ParallelToolCalls,
+    // Issue 18: project instructions and skills.
+    ProjectInstructions,
+    Skills,
 }
 
 impl OptionKey {
     /// Every option, for a face that checks its names cover them all.
-    pub const ALL: [OptionKey; 39] = [
+    pub const ALL: [OptionKey; 41] = [
         OptionKey::Model,
         OptionKey::BaseUrl,
         OptionKey::ApiKey,
@@ -96,6 +99,8 @@ impl OptionKey {
         OptionKey::MaxDurationMs,
         OptionKey::Hooks,
         OptionKey::ParallelToolCalls,
+        OptionKey::ProjectInstructions,
+        OptionKey::Skills,
     ];
 
     /// The neutral key: snake_case, as the engine's messages (and the Python face) say it.
@@ -140,6 +145,8 @@ impl OptionKey {
             OptionKey::MaxDurationMs => "max_duration_ms",
             OptionKey::Hooks => "hooks",
             OptionKey::ParallelToolCalls => "parallel_tool_calls",
+            OptionKey::ProjectInstructions => "project_instructions",
+            OptionKey::Skills => "skills",
         }
     }
 
@@ -232,6 +239,8 @@ impl OptionScope {
                 OptionKey::Hooks,
                 OptionKey::ParallelToolCalls,
                 OptionKey::SessionStore,
+                OptionKey::ProjectInstructions,
+                OptionKey::Skills,
             ],
             OptionScope::Run => &[
                 OptionKey::SessionId,
