@@ -4,7 +4,7 @@
 /* eslint-disable */
 
 /** The built-in tools, by name. */
-export type BuiltinToolName = 'read_file' | 'write_file' | 'edit_file' | 'multi_edit' | 'glob' | 'grep' | 'bash' | 'todo_write'
+export type BuiltinToolName = 'read_file' | 'write_file' | 'edit_file' | 'multi_edit' | 'glob' | 'grep' | 'bash' | 'todo_write' | 'web_fetch'
 
 /**
  * The part of Standard Schema (https://standardschema.dev) harnext uses: validation, and
@@ -463,6 +463,12 @@ export interface AgentOptions {
    */
   skills?: Array<string>
   /**
+   * Where the `web_fetch` tool may go. It runs only with `network: true` (or no sandbox)
+   * and asks in the manual modes; private network addresses are refused unless listed
+   * in `allowedDomains`.
+   */
+  webFetch?: WebFetchOptions
+  /**
    * Each run stops (`stopReason: "cost_budget"`) after the step that brings its cost at
    * list prices to this many US dollars. Needs a model whose price is known.
    */
@@ -848,4 +854,20 @@ export interface WaitingCall {
   id: string
   tool: string
   args: Record<string, unknown>
+}
+
+/**
+ * The `webFetch` option (its type only: the value is read by the engine, which names an
+ * unknown field).
+ */
+export interface WebFetchOptions {
+  /**
+   * Only these domains (and their subdomains) are fetched; a host listed here may be a
+   * private address (`"127.0.0.1"`, `"intranet.corp"`). Default: every public domain.
+   */
+  allowedDomains?: Array<string>
+  /** These domains (and their subdomains) are never fetched, also through a redirect. */
+  blockedDomains?: Array<string>
+  /** The most one fetch may take, redirects and body included. Default 30000. */
+  timeoutMs?: number
 }

@@ -68,6 +68,9 @@ export function argsSummary(tool, args = {}, max = 80) {
     case 'grep':
       s = `${JSON.stringify(String(a.pattern ?? ''))}${a.path ? ` in ${a.path}` : ''}${a.glob ? ` (${a.glob})` : ''}`;
       break;
+    case 'web_fetch':
+      s = String(a.url ?? '');
+      break;
     case 'todo_write':
       s = plural(Array.isArray(a.todos) ? a.todos.length : 0, 'item');
       break;

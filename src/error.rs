@@ -64,6 +64,7 @@ impl OptionNames for NodeNames {
             OptionKey::SessionStore => "sessionStore",
             OptionKey::ProjectInstructions => "projectInstructions",
             OptionKey::Skills => "skills",
+            OptionKey::WebFetch => "webFetch",
         })
     }
 }

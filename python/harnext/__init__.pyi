@@ -53,8 +53,15 @@ ErrorCode = Literal[
 ]
 PermissionMode = Literal["auto", "manual", "accept-edits", "read-only"]
 SandboxMode = Literal["workspace-write", "read-only", "off"]
-BuiltinToolName = Literal["read_file", "write_file", "edit_file", "multi_edit", "glob", "grep", "bash", "todo_write"]
+BuiltinToolName = Literal["read_file", "write_file", "edit_file", "multi_edit", "glob", "grep", "bash", "todo_write", "web_fetch"]
 TodoStatus = Literal["pending", "in_progress", "completed"]
+
+class WebFetchOptions(TypedDict, total=False):
+    """Where the `web_fetch` tool may go (it runs only with `network=True`)."""
+
+    allowed_domains: List[str]
+    blocked_domains: List[str]
+    timeout_ms: int
 
 builtin_tools: Tuple[BuiltinToolName, ...]
 
@@ -487,6 +494,7 @@ class Agent:
         sandbox_best_effort: Optional[bool] = None,
         project_instructions: Optional[bool] = None,
         skills: Optional[Sequence[_Path]] = None,
+        web_fetch: Optional[WebFetchOptions] = None,
     ) -> None: ...
     @property
     def cwd(self) -> str: ...

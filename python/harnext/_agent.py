@@ -55,6 +55,8 @@ _AGENT_OPTIONS = (
     # Issue 18: project instructions and skills.
     "project_instructions",
     "skills",
+    # Issue 18: web_fetch.
+    "web_fetch",
 )
 
 
@@ -128,6 +130,7 @@ class Agent:
         sandbox_best_effort: Optional[bool] = None,
         project_instructions: Optional[bool] = None,
         skills: Optional[List[Any]] = None,
+        web_fetch: Optional[Dict[str, Any]] = None,
         **unknown: Any,
     ) -> None:
         _check_names("agent", unknown)

@@ -57,6 +57,7 @@ pub use agent::Agent;
 pub use agent::RunInput;
 pub use agent::RunRequest;
 pub use budget::Budget;
+pub use config::web_fetch_option;
 pub use config::AgentConfig;
 pub use config::SystemPrompt;
 pub use context::EventSink;

@@ -221,7 +221,19 @@ fn register_tools(config: &AgentConfig) -> Result<Vec<RegisteredTool>, ConfigErr
     let mut tools: Vec<RegisteredTool> = Vec::new();
     let taken = |tools: &[RegisteredTool], name: &str| tools.iter().any(|t| t.tool.name() == name);
     for name in names {
-        let tool = harnext_tools::builtin_tool(name).ok_or_else(|| {
+        let tool = if name == "web_fetch" {
+            // Its settings are the agent's (checked again: a caller may set them directly).
+            let settings = config
+                .web_fetch
+                .clone()
+                .normalized()
+                .map_err(|p| ConfigError::invalid(OptionKey::WebFetch, p))?;
+            Some(Arc::new(harnext_tools::WebFetchTool::new(settings))
+                as Arc<dyn harnext_tools::Tool>)
+        } else {
+            harnext_tools::builtin_tool(name)
+        };
+        let tool = tool.ok_or_else(|| {
             invalid(format!(
                 "unknown built-in tool {name:?}; expected some of {:?}",
                 harnext_tools::BUILTIN_TOOL_NAMES

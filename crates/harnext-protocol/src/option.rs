@@ -55,11 +55,13 @@ pub enum OptionKey {
     // Issue 18: project instructions and skills.
     ProjectInstructions,
     Skills,
+    // Issue 18: web_fetch.
+    WebFetch,
 }
 
 impl OptionKey {
     /// Every option, for a face that checks its names cover them all.
-    pub const ALL: [OptionKey; 41] = [
+    pub const ALL: [OptionKey; 42] = [
         OptionKey::Model,
         OptionKey::BaseUrl,
         OptionKey::ApiKey,
@@ -101,6 +103,7 @@ impl OptionKey {
         OptionKey::ParallelToolCalls,
         OptionKey::ProjectInstructions,
         OptionKey::Skills,
+        OptionKey::WebFetch,
     ];
 
     /// The neutral key: snake_case, as the engine's messages (and the Python face) say it.
@@ -147,6 +150,7 @@ impl OptionKey {
             OptionKey::ParallelToolCalls => "parallel_tool_calls",
             OptionKey::ProjectInstructions => "project_instructions",
             OptionKey::Skills => "skills",
+            OptionKey::WebFetch => "web_fetch",
         }
     }
 
@@ -241,6 +245,7 @@ impl OptionScope {
                 OptionKey::SessionStore,
                 OptionKey::ProjectInstructions,
                 OptionKey::Skills,
+                OptionKey::WebFetch,
             ],
             OptionScope::Run => &[
                 OptionKey::SessionId,

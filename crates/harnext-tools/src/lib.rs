@@ -29,6 +29,7 @@ mod schema;
 mod test_support;
 pub mod todo;
 mod walk;
+pub mod web_fetch;
 mod workspace;
 mod write_file;
 
@@ -48,6 +49,8 @@ pub use output::MAX_OUTPUT_CHARS;
 pub use read_file::ReadFileTool;
 pub use todo::TodoList;
 pub use todo::TodoWriteTool;
+pub use web_fetch::WebFetchSettings;
+pub use web_fetch::WebFetchTool;
 pub use workspace::{ChangeKind, Workspace};
 pub use write_file::WriteFileTool;
 
@@ -114,6 +117,7 @@ pub const BUILTIN_TOOL_NAMES: &[&str] = &[
     "grep",
     "bash",
     "todo_write",
+    "web_fetch",
 ];
 
 /// Builds a built-in tool by name, or `None` for an unknown name.
@@ -127,6 +131,7 @@ pub fn builtin_tool(name: &str) -> Option<Arc<dyn Tool>> {
         "grep" => Some(Arc::new(GrepTool)),
         "bash" => Some(Arc::new(BashTool::default())),
         "todo_write" => Some(Arc::new(TodoWriteTool)),
+        "web_fetch" => Some(Arc::new(WebFetchTool::default())),
         _ => None,
     }
 }

@@ -48,7 +48,8 @@ fn every_builtin_has_matching_name_flags_and_an_object_schema() {
             "glob",
             "grep",
             "bash",
-            "todo_write"
+            "todo_write",
+            "web_fetch"
         ]
     );
     assert!(builtin_tool("nope").is_none());
