@@ -91,6 +91,9 @@ pub(crate) fn context(config: AgentConfig) -> Result<AgentContext, ConfigError> 
             text.push('\n');
             text.push_str(&sandbox.prompt_text());
         }
+        if tool_names.iter().any(|t| t == "web_fetch") && !sandbox.config().network {
+            text.push_str("\nweb_fetch cannot be used: this agent has no network access.");
+        }
         text
     };
     let system = match &config.system_prompt {

@@ -367,7 +367,13 @@ fn load(skill: &Skill, file: Option<&str>) -> Result<String, ToolError> {
 fn list_files(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
+    // A folder with a huge tree (a `node_modules`) is not walked whole.
+    let mut visited = 0usize;
     while let Some(at) = stack.pop() {
+        visited += 1;
+        if visited > 1_000 {
+            break;
+        }
         let Ok(entries) = std::fs::read_dir(&at) else {
             continue;
         };

@@ -299,6 +299,10 @@ async fn refused_without_network_for_a_blocked_domain_and_for_private_addresses_
     .await;
     assert_eq!(steps[0].status, ToolStatus::Error);
     assert!(steps[0].output.contains("web_fetch is off: this agent has no network access. The user can allow it with the agent's `network` option set to true"), "{}", steps[0].output);
+    // The model is told up front.
+    let system = |i: usize| mock.requests()[i].body["system"].to_string();
+    assert!(system(0).contains("web_fetch cannot be used: this agent has no network access."));
+    let offline_requests = mock.requests().len();
 
     // Network on, but 127.0.0.1 blocked.
     let mut c = config(&mock, dir.path());
@@ -312,6 +316,7 @@ async fn refused_without_network_for_a_blocked_domain_and_for_private_addresses_
         "{}",
         steps[0].output
     );
+    assert!(!system(offline_requests).contains("web_fetch cannot be used"));
 
     // Network on, no lists: private addresses are refused, by address and by name.
     let mut c = config(&mock, dir.path());

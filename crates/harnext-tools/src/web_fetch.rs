@@ -488,8 +488,81 @@ async fn read_body(response: reqwest::Response) -> Result<(Vec<u8>, bool), ToolE
     Ok((body, false))
 }
 
+/// Deepest element nesting converted to Markdown: the converter walks the tree
+/// recursively, and a hostile page of 100,000 nested elements would exhaust the stack.
+const MAX_HTML_DEPTH: usize = 256;
+
+/// Elements that nest nothing (void), or whose end tag may be left out and that the
+/// parser closes when a sibling starts (`<li>a<li>b` are siblings): not counted.
+const UNCOUNTED: [&str; 31] = [
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead",
+    "tbody", "tfoot", "colgroup", "rt", "rp", "html", "body",
+];
+
+/// How deep the page's elements nest, by a scan of its tags (comments, doctypes and
+/// [`UNCOUNTED`] elements skipped; another unclosed element counts until the end).
+fn nesting_depth(html: &str) -> usize {
+    let bytes = html.as_bytes();
+    let (mut depth, mut max, mut i) = (0usize, 0usize, 0usize);
+    while let Some(at) = bytes[i..].iter().position(|b| *b == b'<') {
+        i += at + 1;
+        let Some(&next) = bytes.get(i) else { break };
+        if next == b'/' {
+            depth = depth.saturating_sub(1);
+            continue;
+        }
+        if !next.is_ascii_alphabetic() {
+            continue;
+        }
+        let name_end = bytes[i..]
+            .iter()
+            .position(|b| !b.is_ascii_alphanumeric())
+            .map_or(bytes.len(), |n| i + n);
+        let name = html[i..name_end].to_ascii_lowercase();
+        let tag_end = bytes[name_end..]
+            .iter()
+            .position(|b| *b == b'>')
+            .map_or(bytes.len(), |n| name_end + n);
+        let self_closing = tag_end > 0 && bytes.get(tag_end - 1) == Some(&b'/');
+        if !self_closing && !UNCOUNTED.contains(&name.as_str()) {
+            depth += 1;
+            max = max.max(depth);
+        }
+        i = tag_end.min(bytes.len());
+        if i >= bytes.len() {
+            break;
+        }
+    }
+    max
+}
+
+/// The text of a page that nests too deep to convert: tags dropped, whitespace folded.
+fn text_only(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() / 2);
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// A page as Markdown, without what is not content.
 fn to_markdown(html: &str) -> Result<String, ToolError> {
+    if nesting_depth(html) > MAX_HTML_DEPTH {
+        return Ok(format!(
+            "[The page's elements nest more than {MAX_HTML_DEPTH} deep: only its text is shown.]\n\n{}",
+            text_only(html)
+        ));
+    }
     let converter = htmd::HtmlToMarkdown::builder()
         .skip_tags(vec![
             "script", "style", "noscript", "template", "svg", "canvas", "iframe", "head", "nav",
@@ -586,6 +659,30 @@ mod tests {
         assert!(check("http://169.254.169.254/latest/meta-data")
             .unwrap_err()
             .contains("private"));
+    }
+
+    #[test]
+    fn a_page_nested_too_deep_is_shown_as_text_not_a_crash() {
+        let hostile = format!(
+            "{}deep text{}",
+            "<div>".repeat(100_000),
+            "</div>".repeat(100_000)
+        );
+        let out = to_markdown(&hostile).unwrap();
+        assert!(
+            out.starts_with("[The page's elements nest more than 256 deep"),
+            "{}",
+            &out[..80]
+        );
+        assert!(out.ends_with("deep text"));
+        assert_eq!(
+            nesting_depth("<p>a<br>b<img src=x/><!-- c --></p><div><span>x</span></div>"),
+            2
+        );
+        let list = format!("<ul>{}</ul>", "<li>item".repeat(1_000));
+        assert_eq!(nesting_depth(&list), 1, "unclosed items are siblings");
+        let fine = format!("{}ok{}", "<div>".repeat(200), "</div>".repeat(200));
+        assert_eq!(to_markdown(&fine).unwrap(), "ok");
     }
 
     #[test]
