@@ -71,6 +71,16 @@ pub(crate) fn context(config: AgentConfig) -> Result<AgentContext, ConfigError> 
     }
     let cwd = workspace(&config)?;
     check_skill_dirs(&config, &cwd)?;
+    let web_fetch_on = config
+        .tools
+        .as_ref()
+        .is_none_or(|names| names.iter().any(|n| n == "web_fetch"));
+    if !web_fetch_on && config.web_fetch != harnext_tools::WebFetchSettings::default() {
+        return Err(ConfigError::invalid(
+            OptionKey::WebFetch,
+            "it is set, but `tools` leaves the web_fetch tool out: add \"web_fetch\" to `tools` or drop the option",
+        ));
+    }
     let tools = register_tools(&config)?;
     let tool_names: Vec<String> = tools.iter().map(|t| t.tool.name().to_owned()).collect();
     let tool_specs = tools.iter().map(RegisteredTool::spec).collect();

@@ -381,6 +381,18 @@ async fn the_option_is_checked_and_read_only_refuses_a_fetch() {
         (vec!["docs.rs".to_owned()], Duration::from_secs(5))
     );
 
+    // Settings for a tool that is not on are an error, not ignored.
+    let mut c = config(&mock, dir.path());
+    c.tools = Some(vec!["read_file".into()]);
+    c.web_fetch.blocked_domains = vec!["x.com".into()];
+    let e = Agent::new(c).err().unwrap().to_string();
+    assert!(
+        e.contains(
+            "invalid option `web_fetch`: it is set, but `tools` leaves the web_fetch tool out"
+        ),
+        "{e}"
+    );
+
     // Read-only: refused like a command, before anything is fetched.
     let mut c = config(&mock, dir.path());
     c.sandbox.network = true;
