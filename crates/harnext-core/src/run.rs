@@ -181,6 +181,7 @@ impl Run {
                 ),
                 Ok(workspace) => {
                     let workspace = Arc::new(workspace);
+                    agent.running.register_workspace(&workspace);
                     state.project_context(&workspace);
                     // Calls that waited for approvals are answered first; the input
                     // (through the hooks) follows their results.
@@ -207,6 +208,9 @@ impl Run {
                     if !matches!(ending, Ending::AwaitingApproval(_)) {
                         state.close_open_calls();
                     }
+                    // Background shells die with the run, reaped and their changes
+                    // recorded before the result is made.
+                    workspace.background_shells().shutdown().await;
                     (ending, workspace.changed_files())
                 }
             };
