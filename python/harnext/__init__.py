@@ -30,6 +30,8 @@ from ._types import (
     StopDetails,
     TextEvent,
     ThinkingEvent,
+    TodoEvent,
+    TodoItem,
     ToolCallEvent,
     ToolResultEvent,
     ToolStep,
@@ -39,6 +41,7 @@ from ._types import (
     HookErrorEvent,
     PendingApproval,
     UserMessageEvent,
+    WarningEvent,
 )
 
 builtin_tools = tuple(_builtin_tool_names())
@@ -71,12 +74,15 @@ __all__ = [
     "StopDetails",
     "TextEvent",
     "ThinkingEvent",
+    "TodoEvent",
+    "TodoItem",
     "Tool",
     "ToolCallEvent",
     "ToolResultEvent",
     "ToolStep",
     "Usage",
     "UsageEvent",
+    "WarningEvent",
     "builtin_tools",
     "tool",
     # Issues 17 and 19.

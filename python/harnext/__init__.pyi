@@ -71,7 +71,15 @@ ErrorCode = Literal[
 ]
 PermissionMode = Literal["auto", "manual", "accept-edits", "read-only"]
 SandboxMode = Literal["workspace-write", "read-only", "off"]
-BuiltinToolName = Literal["read_file", "write_file", "edit_file", "multi_edit", "glob", "grep", "bash"]
+BuiltinToolName = Literal["read_file", "write_file", "edit_file", "multi_edit", "glob", "grep", "bash", "todo_write", "web_fetch"]
+TodoStatus = Literal["pending", "in_progress", "completed"]
+
+class WebFetchOptions(TypedDict, total=False):
+    """Where the `web_fetch` tool may go (it runs only with `network=True`)."""
+
+    allowed_domains: List[str]
+    blocked_domains: List[str]
+    timeout_ms: int
 
 builtin_tools: Tuple[BuiltinToolName, ...]
 
@@ -336,6 +344,30 @@ class McpWarningEvent:
     message: str
 
 @final
+class WarningEvent:
+    """Something to know that does not stop the run: a skill left out (its SKILL.md front
+    matter is malformed, its name taken), a project instructions file cut to its size cap."""
+
+    type: Literal["warning"]
+    message: str
+    path: Optional[str]
+
+@final
+class TodoItem:
+    """One item of the task list the model keeps with `todo_write`."""
+
+    content: str
+    status: TodoStatus
+
+@final
+class TodoEvent:
+    """The model changed its task list (`todo_write`): the whole list as it is now, in
+    order; at most one item is `in_progress`."""
+
+    type: Literal["todo"]
+    todos: List[TodoItem]
+
+@final
 class ErrorEvent:
     type: Literal["error"]
     error: HarnextError
@@ -359,6 +391,8 @@ AgentEvent = Union[
     McpWarningEvent,
     UserMessageEvent,
     HookErrorEvent,
+    WarningEvent,
+    TodoEvent,
     ErrorEvent,
     RunEndEvent[_T],
 ]
@@ -407,6 +441,7 @@ class SessionData:
     allowed_tools: List[str]
     pending_approvals: List[PendingApproval]
     """Tool calls waiting for approvals (deferred decisions)."""
+    todos: List[TodoItem]
 
 class Tool:
     """A custom tool: a Python function the model may call. Make one with `@tool`."""
@@ -651,6 +686,9 @@ class Agent:
         max_cost_usd: Optional[float] = None,
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
+        project_instructions: Optional[bool] = None,
+        skills: Optional[Sequence[_Path]] = None,
+        web_fetch: Optional[WebFetchOptions] = None,
     ) -> None: ...
     @property
     def cwd(self) -> str: ...
@@ -893,12 +931,15 @@ __all__ = [
     "StopDetails",
     "TextEvent",
     "ThinkingEvent",
+    "TodoEvent",
+    "TodoItem",
     "Tool",
     "ToolCallEvent",
     "ToolResultEvent",
     "ToolStep",
     "Usage",
     "UsageEvent",
+    "WarningEvent",
     "builtin_tools",
     "tool",
     # Issues 17 and 19.

@@ -59,6 +59,11 @@ _AGENT_OPTIONS = (
     "max_cost_usd",
     "max_tokens",
     "max_duration_ms",
+    # Issue 18: project instructions and skills.
+    "project_instructions",
+    "skills",
+    # Issue 18: web_fetch.
+    "web_fetch",
 )
 
 
@@ -136,6 +141,9 @@ class Agent:
         max_cost_usd: Optional[float] = None,
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
+        project_instructions: Optional[bool] = None,
+        skills: Optional[List[Any]] = None,
+        web_fetch: Optional[Dict[str, Any]] = None,
         **unknown: Any,
     ) -> None:
         _check_names("agent", unknown)

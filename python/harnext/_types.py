@@ -324,6 +324,42 @@ class HookErrorEvent:
 
 
 @dataclass(frozen=True)
+class WarningEvent:
+    """Something to know that does not stop the run: a skill left out (its SKILL.md front
+    matter is malformed, its name taken), a project instructions file cut to its size cap."""
+
+    message: str
+    path: Optional[str] = None
+    type: str = field(default="warning", init=False)
+
+
+# ---- The plan (issue 18): todo_write's task list ----
+
+
+@dataclass(frozen=True)
+class TodoItem:
+    """One item of the task list the model keeps with ``todo_write``."""
+
+    content: str
+    status: str
+
+
+@dataclass(frozen=True)
+class TodoEvent:
+    """The model changed its task list: the whole list as it is now, in order."""
+
+    todos: List[TodoItem]
+    type: str = field(default="todo", init=False)
+
+
+def _todos(items: Any) -> List[TodoItem]:
+    return [TodoItem(str(t["content"]), str(t["status"])) for t in items or []]
+
+
+# ---- end of the plan ----
+
+
+@dataclass(frozen=True)
 class ErrorEvent:
     error: HarnextError
     type: str = field(default="error", init=False)
@@ -346,6 +382,7 @@ _SIMPLE: Dict[str, type] = {
     "mcp_warning": McpWarningEvent,
     "user_message": UserMessageEvent,
     "hook_error": HookErrorEvent,
+    "warning": WarningEvent,
 }
 
 
@@ -371,6 +408,8 @@ def event(
             _respond=respond,
             _request_id=d.get("request_id"),
         )
+    if t == "todo":
+        return TodoEvent(_todos(d.get("todos")))
     if t == "run_start":
         sandbox = d.get("sandbox")
         return RunStartEvent(d["session_id"], RunSandbox(**_fields(RunSandbox, sandbox)) if sandbox else None)
@@ -419,6 +458,8 @@ class SessionData:
     allowed_tools: List[str]
     # Tool calls waiting for approvals (deferred decisions).
     pending_approvals: List[PendingApproval] = field(default_factory=list)
+    todos: List[TodoItem] = field(default_factory=list)
+    """The task list the model keeps with ``todo_write``, as it is now."""
 
     @classmethod
     def _from(cls, d: Dict[str, Any]) -> "SessionData":
@@ -427,6 +468,7 @@ class SessionData:
             **{
                 **_fields(cls, d),
                 "pending_approvals": [PendingApproval._from(p) for p in d.get("pending_approvals", [])],
+                "todos": _todos(d.get("todos")),
                 "steps": [ToolStep._from(s) for s in d["steps"]],
                 "usage": Usage._from(d["usage"]),
                 "forked_from": ForkedFrom(**f) if f else None,

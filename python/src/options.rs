@@ -330,6 +330,14 @@ pub fn agent_config(options: &Bound<'_, PyDict>) -> PyResult<(AgentConfig, Optio
             "max_duration_ms" => {
                 c.budget.max_duration = Some(Duration::from_millis(integer(&key, &v, 1, MAX_INT)?))
             }
+            // Issue 18: project instructions and skills.
+            "project_instructions" => c.project_instructions = boolean(&key, &v)?,
+            "skills" => c.skills = paths(&key, &v)?,
+            // Issue 18: web_fetch.
+            "web_fetch" => {
+                c.web_fetch =
+                    harnext_core::web_fetch_option(&json(&key, &v)?, false).map_err(invalid)?
+            }
             other => {
                 return Err(PyValueError::new_err(format!("unknown option `{other}`")));
             }

@@ -106,6 +106,7 @@ pub fn load_session(
         "compactions": d.compactions,
         "allowed_tools": d.allowed_tools,
         "pending_approvals": d.pending_approvals,
+        "todos": d.todos,
     });
     to_py(py, &v)
 }

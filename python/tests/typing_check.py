@@ -120,6 +120,12 @@ def describe(agent: Agent) -> str:
             assert_type(event.text, str)
         elif event.type == "hook_error":
             assert_type(event.hook, HookName)
+        elif event.type == "warning":
+            assert_type(event.path, Optional[str])
+        elif event.type == "todo":
+            for item in event.todos:
+                status: Literal["pending", "in_progress", "completed"] = item.status
+                print(item.content, status)
         elif event.type == "error":
             code: str = event.error.code
             print(code)
