@@ -63,6 +63,9 @@ impl OptionNames for NodeNames {
             OptionKey::ParallelToolCalls => "parallelToolCalls",
             OptionKey::Checkpoints => "checkpoints",
             OptionKey::SessionStore => "sessionStore",
+            OptionKey::ProjectInstructions => "projectInstructions",
+            OptionKey::Skills => "skills",
+            OptionKey::WebFetch => "webFetch",
         })
     }
 }

@@ -5,7 +5,7 @@
 ``CancelToken``, Ctrl-C, or by leaving the stream. Types: ``__init__.pyi``."""
 
 from ._native import CancelToken, builtin_tool_names as _builtin_tool_names
-from ._agent import Agent
+from ._agent import Agent, AsyncRunStream, RunStream
 from ._callbacks import Tool, tool
 from ._types import (
     CompactionEvent,
@@ -30,11 +30,18 @@ from ._types import (
     StopDetails,
     TextEvent,
     ThinkingEvent,
+    TodoEvent,
+    TodoItem,
     ToolCallEvent,
     ToolResultEvent,
     ToolStep,
     Usage,
     UsageEvent,
+    # Issues 17 and 19.
+    HookErrorEvent,
+    PendingApproval,
+    UserMessageEvent,
+    WarningEvent,
 )
 from ._types import NotRestored, RewindResult
 
@@ -68,14 +75,23 @@ __all__ = [
     "StopDetails",
     "TextEvent",
     "ThinkingEvent",
+    "TodoEvent",
+    "TodoItem",
     "Tool",
     "ToolCallEvent",
     "ToolResultEvent",
     "ToolStep",
     "Usage",
     "UsageEvent",
+    "WarningEvent",
     "builtin_tools",
     "tool",
     "NotRestored",
     "RewindResult",
+    # Issues 17 and 19.
+    "AsyncRunStream",
+    "HookErrorEvent",
+    "PendingApproval",
+    "RunStream",
+    "UserMessageEvent",
 ]

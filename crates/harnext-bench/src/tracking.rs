@@ -30,6 +30,7 @@ fn context(root: &Path) -> Res<ToolContext> {
         cancel: CancellationToken::new(),
         call_id: "bench".to_string(),
         escalated: None,
+        todos: None,
     })
 }
 
@@ -345,6 +346,7 @@ pub(crate) fn checkpoints(runtime: &Runtime, root: &Path, runs: usize) -> Res<Ve
             cancel: CancellationToken::new(),
             call_id: "bench".to_string(),
             escalated: None,
+            todos: None,
         })
     };
     // A source file of the tree (its name depends on the generator's extensions).

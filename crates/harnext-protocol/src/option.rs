@@ -53,11 +53,16 @@ pub enum OptionKey {
     Hooks,
     ParallelToolCalls,
     Checkpoints,
+    // Issue 18: project instructions and skills.
+    ProjectInstructions,
+    Skills,
+    // Issue 18: web_fetch.
+    WebFetch,
 }
 
 impl OptionKey {
     /// Every option, for a face that checks its names cover them all.
-    pub const ALL: [OptionKey; 40] = [
+    pub const ALL: [OptionKey; 43] = [
         OptionKey::Model,
         OptionKey::BaseUrl,
         OptionKey::ApiKey,
@@ -98,6 +103,9 @@ impl OptionKey {
         OptionKey::Hooks,
         OptionKey::ParallelToolCalls,
         OptionKey::Checkpoints,
+        OptionKey::ProjectInstructions,
+        OptionKey::Skills,
+        OptionKey::WebFetch,
     ];
 
     /// The neutral key: snake_case, as the engine's messages (and the Python face) say it.
@@ -143,6 +151,9 @@ impl OptionKey {
             OptionKey::Hooks => "hooks",
             OptionKey::ParallelToolCalls => "parallel_tool_calls",
             OptionKey::Checkpoints => "checkpoints",
+            OptionKey::ProjectInstructions => "project_instructions",
+            OptionKey::Skills => "skills",
+            OptionKey::WebFetch => "web_fetch",
         }
     }
 
@@ -236,6 +247,9 @@ impl OptionScope {
                 OptionKey::ParallelToolCalls,
                 OptionKey::SessionStore,
                 OptionKey::Checkpoints,
+                OptionKey::ProjectInstructions,
+                OptionKey::Skills,
+                OptionKey::WebFetch,
             ],
             OptionScope::Run => &[
                 OptionKey::SessionId,

@@ -101,6 +101,12 @@ pub enum SessionRecord {
     /// `load` returned them then), and the checkpoints from there on were restored.
     /// The records before stay in the store; replay ignores what the rewind cut.
     Rewind { ts: u64, to_message: usize },
+    /// The model changed its task list (`todo_write`): the whole list now. The last
+    /// one is the session's list.
+    Todos {
+        ts: u64,
+        todos: Vec<harnext_protocol::TodoItem>,
+    },
     /// A run ended.
     RunEnd {
         ts: u64,
@@ -183,7 +189,8 @@ impl SessionRecord {
             | SessionRecord::ApprovalDone { ts, .. }
             | SessionRecord::Blob { ts, .. }
             | SessionRecord::Checkpoint { ts, .. }
-            | SessionRecord::Rewind { ts, .. } => *ts,
+            | SessionRecord::Rewind { ts, .. }
+            | SessionRecord::Todos { ts, .. } => *ts,
             SessionRecord::Session { ts, .. }
             | SessionRecord::RunStart { ts }
             | SessionRecord::Message { ts, .. }
