@@ -102,6 +102,12 @@ impl Run {
         }
     }
 
+    /// This run steered by `control` (one handed out before the run was prepared).
+    pub fn with_control(mut self, control: RunControl) -> Self {
+        self.control = control;
+        self
+    }
+
     /// The handle that sends messages to this run and interrupts it while it works.
     pub fn control(&self) -> RunControl {
         self.control.clone()

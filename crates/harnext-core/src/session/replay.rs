@@ -392,7 +392,7 @@ pub fn fork(
     let new_id = new_session_id();
     let mut writer = store.open(&new_id, true)?;
     let ts = now_ms();
-    writer.append(&SessionRecord::Session {
+    let header = SessionRecord::Session {
         v: FORMAT_VERSION,
         id: new_id.clone(),
         ts,
@@ -402,10 +402,15 @@ pub fn fork(
             id: id.to_owned(),
             at_message: at,
         }),
-    })?;
-    for message in messages {
-        writer.append(&SessionRecord::Message { ts, message })?;
-    }
+    };
+    let records: Vec<SessionRecord> = std::iter::once(header)
+        .chain(
+            messages
+                .into_iter()
+                .map(|message| SessionRecord::Message { ts, message }),
+        )
+        .collect();
+    writer.append_all(&records)?;
     writer.sync()?;
     Ok(new_id)
 }
