@@ -56,7 +56,7 @@ pub struct Agent {
 /// A run as `run()` and `stream()` get it: prepared, or to be prepared off the JavaScript
 /// thread.
 pub(crate) enum Start {
-    Ready(Run),
+    Ready(Box<Run>),
     Later(Box<dyn FnOnce() -> napi::Result<Run> + Send>),
 }
 
@@ -64,7 +64,7 @@ impl Start {
     /// The run, prepared on a blocking thread when it was not yet.
     pub(crate) async fn run(self) -> napi::Result<Run> {
         match self {
-            Start::Ready(run) => Ok(run),
+            Start::Ready(run) => Ok(*run),
             Start::Later(prepare) => tokio::task::spawn_blocking(prepare).await.or_js()?,
         }
     }
@@ -79,7 +79,10 @@ impl Agent {
     /// Bad options throw here with a message naming the option and what was expected.
     #[napi(constructor)]
     pub fn new(options: AgentOptions) -> napi::Result<Self> {
-        let js_store = matches!(options.session_store, Some(napi::bindgen_prelude::Either::B(_)));
+        let js_store = matches!(
+            options.session_store,
+            Some(napi::bindgen_prelude::Either::B(_))
+        );
         let (config, on_permission_request) = agent_config(options).or_js()?;
         let inner = CoreAgent::new(config).or_js()?;
         Ok(Agent {
@@ -275,6 +278,6 @@ impl Agent {
             return Ok((Start::Later(Box::new(prepare)), pending));
         }
         let run = self.inner.start(request).or_js()?;
-        Ok((Start::Ready(run), pending))
+        Ok((Start::Ready(Box::new(run)), pending))
     }
 }

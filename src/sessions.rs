@@ -20,8 +20,8 @@ use crate::error::OrJs;
 use crate::events::ToolStatus;
 use crate::events::ToolStep;
 use crate::events::Usage;
-use crate::store::JsStoreSpec;
 use crate::options::integer;
+use crate::store::JsStoreSpec;
 
 /// Options of `Agent.listSessions()` and `Agent.loadSession()`.
 #[napi(object, object_to_js = false)]

@@ -56,7 +56,11 @@ struct JsCalls {
 }
 
 impl StoreCalls for JsCalls {
-    fn call(&self, method: StoreMethod, args: Vec<Value>) -> BoxFuture<'static, Result<Value, String>> {
+    fn call(
+        &self,
+        method: StoreMethod,
+        args: Vec<Value>,
+    ) -> BoxFuture<'static, Result<Value, String>> {
         let call = self.call.clone();
         Box::pin(async move {
             let promise = call

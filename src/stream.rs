@@ -99,7 +99,7 @@ impl EventStream {
                     *state = State::Started(rx.clone());
                     match start {
                         Start::Ready(run) => {
-                            tokio::spawn(run.execute(token, EventSink::channel(tx)));
+                            tokio::spawn((*run).execute(token, EventSink::channel(tx)));
                         }
                         later_start => later = Some((later_start, token, tx)),
                     }

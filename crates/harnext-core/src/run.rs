@@ -330,6 +330,14 @@ impl<'a> LoopState<'a> {
                 content: response.content.clone(),
             });
         }
+        // A turn the store could not keep is not acted on: its tool calls would run
+        // unrecorded (and run again on a resume).
+        if let Some(problem) = self.session.failure() {
+            return Err(Ending::failed(
+                ErrorCode::SessionStore,
+                format!("the session could not be saved, so the run stopped: {problem}"),
+            ));
+        }
         if turn.is_empty() {
             let ended = self.turn_ended(&response).await;
             if matches!(ended, Err(Ending::EndTurn)) && self.output.is_none() {

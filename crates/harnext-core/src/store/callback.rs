@@ -87,8 +87,11 @@ impl StoreMethod {
 pub trait StoreCalls: Send + Sync + 'static {
     /// Calls `method` with `args`; resolves with its answer (`Null` for none), or with the
     /// message of what it threw or rejected with. The future may be polled on any thread.
-    fn call(&self, method: StoreMethod, args: Vec<Value>)
-        -> BoxFuture<'static, Result<Value, String>>;
+    fn call(
+        &self,
+        method: StoreMethod,
+        args: Vec<Value>,
+    ) -> BoxFuture<'static, Result<Value, String>>;
 
     /// Whether the current thread may wait for a call's answer: not the thread that runs
     /// the methods (JavaScript's), which would wait for itself.
@@ -227,6 +230,8 @@ impl CallbackStore {
                     ),
                 ));
             }
+            let mut item = item;
+            whole_numbers(&mut item);
             match serde_json::from_value::<SessionRecord>(item) {
                 Ok(record) => out.push(record),
                 // A record type of a later version: skipped, as in session files.
@@ -255,6 +260,27 @@ impl CallbackStore {
                 let _ = tokio::time::timeout(limit, fut).await;
             });
         }
+    }
+}
+
+/// Whole numbers given as floats (a JavaScript number crosses as one) made integers again,
+/// so that integer fields (`ts`, token counts) read back.
+fn whole_numbers(v: &mut Value) {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0) {
+                // In range (checked): the casts are exact.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                    *v = Value::from(f as u64);
+                } else if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                    *v = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers),
+        _ => {}
     }
 }
 
@@ -382,8 +408,10 @@ impl SessionWriter for CallbackWriter {
 
 impl Drop for CallbackWriter {
     fn drop(&mut self) {
-        self.store
-            .release(std::mem::take(&mut self.id), std::mem::take(&mut self.lease));
+        self.store.release(
+            std::mem::take(&mut self.id),
+            std::mem::take(&mut self.lease),
+        );
     }
 }
 
@@ -558,7 +586,11 @@ mod tests {
         fake(&calls, "load", Fake::Answer(json!([{"no": "type"}])));
         let e = message(store.read("sess_a").unwrap_err());
         assert!(e.contains("`load` answered an object"), "{e}");
-        fake(&calls, "load", Fake::Answer(json!([{"type": "message", "ts": 1}])));
+        fake(
+            &calls,
+            "load",
+            Fake::Answer(json!([{"type": "message", "ts": 1}])),
+        );
         let e = message(store.read("sess_a").unwrap_err());
         assert!(e.contains("cannot be read"), "{e}");
         // A record of a later version is skipped; JSON text is read too.
@@ -570,6 +602,18 @@ mod tests {
         assert_eq!(
             store.read("sess_a").unwrap(),
             Some(vec![SessionRecord::RunStart { ts: 2 }])
+        );
+        // Numbers as JavaScript hands them over (floats) read back as integers.
+        fake(
+            &calls,
+            "load",
+            Fake::Answer(json!([{"type": "run_start", "ts": 1_796_492_497_319.0_f64}])),
+        );
+        assert_eq!(
+            store.read("sess_a").unwrap(),
+            Some(vec![SessionRecord::RunStart {
+                ts: 1_796_492_497_319
+            }])
         );
         fake(&calls, "load", Fake::Hang);
         let e = message(store.read("sess_a").unwrap_err());
