@@ -7,7 +7,6 @@ use std::sync::Arc;
 use harnext_core::permissions::PendingPermissions;
 use harnext_core::Agent as CoreAgent;
 use harnext_core::EventSink;
-use harnext_core::Run;
 use harnext_core::RunControl;
 use napi::bindgen_prelude::Either3;
 use napi::bindgen_prelude::Function;
@@ -33,6 +32,7 @@ use crate::sessions::ForkSessionOptions;
 use crate::sessions::SessionData;
 use crate::sessions::SessionDirOptions;
 use crate::sessions::SessionInfo;
+use crate::store::Start;
 use crate::stream::EventStream;
 
 /// Options of `send()`.
@@ -51,23 +51,6 @@ pub struct Agent {
     /// The session store is a JavaScript object: a run is prepared (its session taken and
     /// read) off the JavaScript thread, which answers the store's calls.
     js_store: bool,
-}
-
-/// A run as `run()` and `stream()` get it: prepared, or to be prepared off the JavaScript
-/// thread.
-pub(crate) enum Start {
-    Ready(Box<Run>),
-    Later(Box<dyn FnOnce() -> napi::Result<Run> + Send>),
-}
-
-impl Start {
-    /// The run, prepared on a blocking thread when it was not yet.
-    pub(crate) async fn run(self) -> napi::Result<Run> {
-        match self {
-            Start::Ready(run) => Ok(*run),
-            Start::Later(prepare) => tokio::task::spawn_blocking(prepare).await.or_js()?,
-        }
-    }
 }
 
 /// `index.js` links a run's `signal` through this: it is called once, before the run

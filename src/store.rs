@@ -6,7 +6,8 @@
 //! The dispatcher is a weak `ThreadsafeFunction` (it never keeps Node alive) called with
 //! `call_async_catch`, so a throw or a rejection comes back as an error instead of crashing
 //! the process. The engine never waits for an answer on the JavaScript thread (which would
-//! wait for itself): runs of an agent with such a store are prepared off that thread.
+//! wait for itself): runs of an agent with such a store are prepared off that thread
+//! ([`Start`]).
 
 use std::sync::Arc;
 use std::thread::ThreadId;
@@ -19,6 +20,7 @@ use harnext_core::store::StoreCalls;
 use harnext_core::store::StoreMethod;
 use harnext_core::store::DEFAULT_CALL_TIMEOUT;
 use harnext_core::ConfigError;
+use harnext_core::Run;
 use harnext_core::SessionStore;
 use napi::bindgen_prelude::FnArgs;
 use napi::bindgen_prelude::Promise;
@@ -26,6 +28,8 @@ use napi::threadsafe_function::ThreadsafeFunction;
 use napi::Status;
 use napi_derive::napi;
 use serde_json::Value;
+
+use crate::error::OrJs;
 
 /// `(method, args) => Promise<answer>`: `index.js`'s dispatcher to the store's methods.
 pub type StoreCallFn = ThreadsafeFunction<
@@ -93,4 +97,21 @@ pub fn js_store(spec: JsStoreSpec) -> Result<Arc<dyn SessionStore>, ConfigError>
         "(a JavaScript object)",
         timeout,
     )))
+}
+
+/// A run as `run()` and `stream()` get it: prepared, or to be prepared off the JavaScript
+/// thread.
+pub(crate) enum Start {
+    Ready(Box<Run>),
+    Later(Box<dyn FnOnce() -> napi::Result<Run> + Send>),
+}
+
+impl Start {
+    /// The run, prepared on a blocking thread when it was not yet.
+    pub(crate) async fn run(self) -> napi::Result<Run> {
+        match self {
+            Start::Ready(run) => Ok(*run),
+            Start::Later(prepare) => tokio::task::spawn_blocking(prepare).await.or_js()?,
+        }
+    }
 }

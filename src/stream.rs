@@ -18,10 +18,10 @@ use napi_derive::napi;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::Start;
 use crate::error::Invalid;
 use crate::error::OrJs;
 use crate::events::AgentEvent;
+use crate::store::Start;
 
 /// Most events handed over by one `nextBatch()`.
 const MAX_BATCH: usize = 4096;
