@@ -81,7 +81,7 @@ test('--help lists every flag, the approval protocol and the exit codes', async 
   const r = await cli(['--help']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '');
-  for (const flag of ['-m, --model', '--permission-mode', '--sandbox', '--network', '--max-steps', '--json', '--resume', '--cwd', '--system-prompt-append', '--script', '-h, --help', '--version']) {
+  for (const flag of ['-m, --model', '--permission-mode', '--sandbox', '--network', '--max-steps', '--max-cost-usd <usd>', '--max-tokens <n>', '--max-duration-ms <ms>', '--json', '--resume', '--cwd', '--system-prompt-append', '--script', '-h, --help', '--version']) {
     assert.ok(r.stdout.includes(flag), `--help does not mention ${flag}`);
   }
   for (const mode of ['auto', 'manual', 'accept-edits', 'read-only']) assert.match(r.stdout, new RegExp(`\\b${mode}\\b`));
@@ -222,6 +222,17 @@ test('bad usage: a clear message on stderr, nothing on stdout, exit code 2', asy
     [['--sandbox'], /option --sandbox needs a value/],
     [['--network=yes', 'task'], /option --network takes no value/],
     [['--max-steps', 'many', 'task'], /invalid --max-steps "many"/],
+    [['--max-cost-usd=-1', 'task'], /invalid --max-cost-usd "-1": expected a number of US dollars > 0, such as 0\.5/],
+    [['--max-cost-usd', '0', 'task'], /invalid --max-cost-usd "0": expected a number of US dollars > 0/],
+    [['--max-cost-usd', '$5', 'task'], /invalid --max-cost-usd "\$5"/],
+    [['--max-cost-usd', '1e999', 'task'], /invalid --max-cost-usd "1e999"/],
+    [['--max-cost-usd'], /option --max-cost-usd needs a value/],
+    [['--max-tokens', '1.5', 'task'], /invalid --max-tokens "1\.5": expected an integer >= 1, such as 400000/],
+    [['--max-tokens', '0', 'task'], /invalid --max-tokens "0"/],
+    [['--max-tokens', '99999999999999999999', 'task'], /invalid --max-tokens "99999999999999999999"/],
+    [['--max-duration-ms', '10s', 'task'], /invalid --max-duration-ms "10s": expected an integer >= 1, such as 600000/],
+    [['--max-duration-ms=', 'task'], /invalid --max-duration-ms "": expected an integer >= 1/],
+    [['--max-cost-usd', '1', '--script', script([{ text: 'hi' }]), 'task'], /invalid option --max-cost-usd: the price of "scripted" is not known/],
     [['--model'], /option --model needs a value/],
     [['--json'], /missing task/],
     [['--resume', 'nope', 'task'], /invalid --resume "nope"/],
@@ -399,4 +410,59 @@ test('--hook runs a command hook: exit 2 denies bash with stderr the model reads
   const bad = await cli(['--script', script, '--hook', 'preToolUs=true', 'go']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /invalid --hook "preToolUs=true": expected <event>=<command> with event one of preToolUse/);
+});
+
+const bashStep = (usage) => ({ text: 'Working.', toolCalls: [{ name: 'bash', args: { command: 'sleep 0.05' } }], usage });
+
+test('--max-tokens and --max-duration-ms stop the run with their own stop reason: rendered, in --json, exit 1', async () => {
+  const turns = script(Array.from({ length: 6 }, () => bashStep({ inputTokens: 100, outputTokens: 10 })).concat([{ text: 'Done.' }]));
+  const r = await cli(['--script', turns, '--cwd', workspace(), '--max-tokens', '200', 'go']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout, /· budget 200 tokens ·/, 'the header shows the budget');
+  assert.match(r.stdout, /⏸ stopped: token budget reached · 2 tool calls/);
+  assert.match(r.stdout, /why +the run stopped after a step that brought its tokens to 220, reaching --max-tokens \(200\)/);
+  assert.doesNotMatch(r.stdout, /✗/, 'a budget stop is not shown as an error');
+  assert.doesNotMatch(r.stdout, /maxTokens/);
+
+  const j = await cli(['--json', '--script', turns, '--cwd', workspace(), '--max-duration-ms', '1', 'go']);
+  assert.equal(j.code, 1, j.stderr);
+  const result = jsonLines(j.stdout).at(-1).result;
+  assert.equal(result.stopReason, 'time_budget');
+  assert.equal(result.error.code, 'time_budget');
+  assert.equal(result.steps.length, 1);
+
+  const t = await cli(['--script', turns, '--cwd', workspace(), '--max-duration-ms', '1', 'go']);
+  assert.match(t.stdout, /⏸ stopped: time budget reached · 1 tool call/);
+  assert.match(t.stdout, /reaching --max-duration-ms \(1 ms\)/);
+});
+
+test('--max-cost-usd stops a priced run after the step that reaches it', async () => {
+  // 100k input tokens of Sonnet 4.5 at $3 per million: $0.30 a call.
+  await mock.push({ turn: bashStep({ inputTokens: 100_000 }), times: 5 });
+  const r = await cli(['--cwd', workspace(), '--max-cost-usd', '0.5', 'loop'], {
+    env: cleanEnv({ ANTHROPIC_API_KEY: 'test-key', ANTHROPIC_BASE_URL: mock.url }),
+  });
+  await mock.reset();
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout, /· budget \$0\.5 ·/);
+  assert.match(r.stdout, /⏸ stopped: cost budget reached · 2 tool calls/);
+  assert.match(r.stdout, /brought its cost to \$0\.6000, reaching --max-cost-usd \(\$0\.5\)/);
+  assert.match(r.stdout, /\$0\.600 at Anthropic list prices/);
+});
+
+test('background commands: the calls rendered, and nothing left running when the CLI exits', async () => {
+  const turns = script([
+    { toolCalls: [{ name: 'bash', args: { command: 'echo serving; exec sleep 173.5', background: true } }] },
+    { toolCalls: [{ name: 'bash', args: { command: 'sleep 0.3' } }] },
+    { toolCalls: [{ name: 'bash_output', args: { id: 'bash_1' } }] },
+    { text: 'Left it running.' },
+  ]);
+  const r = await cli(['--script', turns, '--cwd', workspace(), 'serve']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /⏺ bash\(echo serving; exec sleep 173\.5, background\)\n {2}↳ ok/);
+  assert.match(r.stdout, /⏺ bash_output\(bash_1\)\n {2}↳ ok · \S+\n {4}serving\n {4}bash_1: running/);
+  const alive = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => {
+    try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\u0000173.5\u0000'; } catch { return false; }
+  });
+  assert.equal(alive, false, 'the background sleep died with the run');
 });

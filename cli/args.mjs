@@ -17,6 +17,9 @@ const OPTIONS = {
   sandbox: { type: 'string' },
   network: { type: 'boolean' },
   'max-steps': { type: 'string' },
+  'max-cost-usd': { type: 'string' },
+  'max-tokens': { type: 'string' },
+  'max-duration-ms': { type: 'string' },
   json: { type: 'boolean' },
   resume: { type: 'string' },
   cwd: { type: 'string' },
@@ -55,6 +58,12 @@ Options:
       --network                  let sandboxed commands open network connections
                                  (default: no network)
       --max-steps <n>            model calls before the run stops (default 50)
+      --max-cost-usd <usd>       stop the run after the step that brings its cost to this
+                                 many US dollars (list prices; a model whose price is known)
+      --max-tokens <n>           stop the run after the step that brings its tokens (input,
+                                 cached and output, every model call) to n
+      --max-duration-ms <ms>     stop the run after the step that ends this many
+                                 milliseconds after it started
       --json                     print the run's events on stdout, one JSON object per line,
                                  and nothing else (prompts and errors go to stderr)
       --resume <sessionId>       continue a saved session with a new task; its model and
@@ -160,6 +169,9 @@ export function parseCli(argv) {
     sandbox: values.sandbox,
     network: values.network === undefined ? undefined : Boolean(values.network),
     maxSteps: undefined,
+    maxCostUsd: undefined,
+    maxTokens: undefined,
+    maxDurationMs: undefined,
     resume: values.resume,
     cwd: values.cwd,
     systemPromptAppend: values['system-prompt-append'],
@@ -184,6 +196,22 @@ export function parseCli(argv) {
       throw new UsageError(`invalid --max-steps ${JSON.stringify(s)}: expected an integer >= 1`);
     }
     opts.maxSteps = Number(s);
+  }
+  if (values['max-cost-usd'] !== undefined) {
+    const s = values['max-cost-usd'].trim();
+    const usd = Number(s);
+    if (!/^(\d+(\.\d*)?|\.\d+)$/.test(s) || !Number.isFinite(usd) || usd <= 0) {
+      throw new UsageError(`invalid --max-cost-usd ${JSON.stringify(values['max-cost-usd'])}: expected a number of US dollars > 0, such as 0.5`);
+    }
+    opts.maxCostUsd = usd;
+  }
+  for (const [flag, key, example] of [['max-tokens', 'maxTokens', '400000'], ['max-duration-ms', 'maxDurationMs', '600000']]) {
+    if (values[flag] === undefined) continue;
+    const s = values[flag].trim();
+    if (!/^\d+$/.test(s) || Number(s) < 1 || !Number.isSafeInteger(Number(s))) {
+      throw new UsageError(`invalid --${flag} ${JSON.stringify(values[flag])}: expected an integer >= 1, such as ${example}`);
+    }
+    opts[key] = Number(s);
   }
   for (const spec of values.hook ?? []) {
     const eq = spec.indexOf('=');

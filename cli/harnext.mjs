@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { HELP, UsageError, VERSION, chooseModel, parseCli, readScript } from './args.mjs';
 import { CostMeter } from './cost.mjs';
 import { commandHooks } from './hooks.mjs';
-import { Renderer, argsSummary, colorEnabled, styles } from './render.mjs';
+import { Renderer, argsSummary, colorEnabled, flagNames, styles } from './render.mjs';
 
 
 const EXIT_OK = 0;
@@ -182,6 +182,9 @@ async function main(argv) {
   if (opts.sandbox !== undefined) agentOptions.sandbox = opts.sandbox;
   if (opts.network !== undefined) agentOptions.network = opts.network;
   if (opts.maxSteps !== undefined) agentOptions.maxSteps = opts.maxSteps;
+  for (const key of ['maxCostUsd', 'maxTokens', 'maxDurationMs']) {
+    if (opts[key] !== undefined) agentOptions[key] = opts[key];
+  }
   if (opts.systemPromptAppend !== undefined) agentOptions.systemPrompt = { append: opts.systemPromptAppend };
   const hooks = commandHooks(opts.hooks, cwd);
   if (hooks) agentOptions.hooks = hooks;
@@ -190,11 +193,13 @@ async function main(argv) {
   try {
     agent = new Agent(agentOptions);
   } catch (e) {
-    return fail(EXIT_USAGE, e.message);
+    // The engine names its options as the Node API does; here they are flags.
+    return fail(EXIT_USAGE, flagNames(e.message));
   }
 
   const cost = new CostMeter(model);
-  const renderer = opts.json ? null : new Renderer({ stdout, version: VERSION, model, cwd, cost, resumed: opts.resume ? { runs: session?.runs } : null });
+  const budget = { maxCostUsd: opts.maxCostUsd, maxTokens: opts.maxTokens, maxDurationMs: opts.maxDurationMs };
+  const renderer = opts.json ? null : new Renderer({ stdout, version: VERSION, model, cwd, cost, budget, resumed: opts.resume ? { runs: session?.runs } : null });
   const c = renderer ? renderer.c : errStyles;
   if (renderer) notify = (msg) => renderer.line(renderer.c.yellow(msg));
 

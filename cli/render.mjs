@@ -45,6 +45,11 @@ export function argsSummary(tool, args = {}, max = 80) {
   switch (tool) {
     case 'bash':
       s = String(a.command ?? '');
+      if (a.background === true) s = `${s}, background`;
+      break;
+    case 'bash_output':
+    case 'bash_kill':
+      s = String(a.id ?? '');
       break;
     case 'read_file':
       s = String(a.path ?? '');
@@ -78,6 +83,26 @@ export function argsSummary(tool, args = {}, max = 80) {
 
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
+/** The CLI flags of the engine's budget options, by the names the engine's messages use. */
+const FLAGS = { maxCostUsd: '--max-cost-usd', maxTokens: '--max-tokens', maxDurationMs: '--max-duration-ms', maxSteps: '--max-steps' };
+
+/** `text` (an engine message) with the options it names written as this CLI's flags. */
+export function flagNames(text) {
+  return String(text).replace(/`(maxCostUsd|maxTokens|maxDurationMs|maxSteps)`/g, (_, k) => FLAGS[k]);
+}
+
+/** The stop reasons of the budgets, as the summary says them. */
+const BUDGET_STOPS = { cost_budget: 'cost budget', token_budget: 'token budget', time_budget: 'time budget' };
+
+/** The header's budgets (`$0.5, 400,000 tokens, 600,000 ms`), or '' when none is set. */
+export function budgetLabel(b = {}) {
+  const parts = [];
+  if (b.maxCostUsd !== undefined) parts.push(`$${b.maxCostUsd}`);
+  if (b.maxTokens !== undefined) parts.push(`${num(b.maxTokens)} tokens`);
+  if (b.maxDurationMs !== undefined) parts.push(`${num(b.maxDurationMs)} ms`);
+  return parts.length ? `budget ${parts.join(', ')}` : '';
+}
+
 /** The human rendering: streamed text, tool calls and results, a spinner, a summary. */
 /** The header's sandbox: the enforced mode, and the chosen one when they differ. */
 export function sandboxLabel(s) {
@@ -90,7 +115,8 @@ export function sandboxLabel(s) {
 }
 
 export class Renderer {
-  constructor({ stdout, version, model, cwd, cost, resumed }) {
+  constructor({ stdout, version, model, cwd, cost, resumed, budget }) {
+    this.budget = budgetLabel(budget);
     this.stdout = stdout;
     this.version = version;
     this.tty = Boolean(stdout.isTTY);
@@ -191,7 +217,7 @@ export class Renderer {
       case 'run_start': {
         const where = this.cwd === process.cwd() ? '.' : this.cwd.replace(os.homedir(), '~');
         this.line(
-          c.dim(`harnext ${this.version} · ${this.model} · ${where} · ${sandboxLabel(e.sandbox)} · `) +
+          c.dim(`harnext ${this.version} · ${this.model} · ${where} · ${sandboxLabel(e.sandbox)} · ${this.budget ? `${this.budget} · ` : ''}`) +
             c.dim(this.resumed ? `resuming ${e.sessionId}${this.resumed.runs ? ` (${plural(this.resumed.runs, 'earlier run')})` : ''}` : `session ${e.sessionId}`),
         );
         this.line();
@@ -253,6 +279,8 @@ export class Renderer {
         break;
       case 'error':
         this.stopSpinner();
+        // A budget's stop is the summary's first line.
+        if (BUDGET_STOPS[e.error.code]) break;
         this.line(c.red(`✗ ${e.error.code}${e.error.status ? ` (${e.error.status})` : ''}: ${e.error.message}`));
         break;
       case 'run_end':
@@ -308,7 +336,10 @@ export class Renderer {
     const facts = [plural(steps, 'tool call') + (notOk ? ` (${notOk} not ok)` : ''), seconds(r.durationMs)];
     if (r.success) this.line(`${c.green('✓ done')} ${c.dim(`· ${facts.join(' · ')}`)}`);
     else if (r.cancelled) this.line(`${c.yellow('⏹ cancelled')} ${c.dim(`· ${facts.join(' · ')}`)}`);
-    else {
+    else if (BUDGET_STOPS[r.stopReason]) {
+      this.line(`${c.yellow(`⏸ stopped: ${BUDGET_STOPS[r.stopReason]} reached`)} ${c.dim(`· ${facts.join(' · ')}`)}`);
+      if (r.error) this.line(`  ${c.dim('why'.padEnd(15))}${flagNames(r.error.message)}`);
+    } else {
       const why = r.error ? ` (${r.error.code}): ${r.error.message}` : ` (${r.stopReason})`;
       this.line(`${c.red(`✗ failed${why}`)} ${c.dim(`· ${facts.join(' · ')}`)}`);
     }

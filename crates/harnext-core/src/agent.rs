@@ -111,8 +111,10 @@ impl Agent {
 
     /// Shuts the agent's MCP servers down (stdio servers are ended and reaped before
     /// this returns). Runs still going lose their MCP tools; a later run starts the
-    /// servers again. Dropping the last clone of the agent kills them too.
+    /// servers again. Dropping the last clone of the agent kills them too. The
+    /// background shells of runs still going are killed and reaped too.
     pub async fn close(&self) {
+        self.inner.running.kill_background_shells().await;
         self.inner.mcp.close().await;
     }
 

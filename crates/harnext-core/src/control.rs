@@ -157,6 +157,8 @@ mod tests {
 #[derive(Default)]
 pub(crate) struct Running {
     runs: Mutex<std::collections::HashMap<String, RunControl>>,
+    /// The workspaces of the runs going on, whose background shells `close()` kills.
+    workspaces: Mutex<Vec<std::sync::Weak<harnext_tools::Workspace>>>,
 }
 
 /// Takes a run off [`Running`] when dropped.
@@ -175,6 +177,30 @@ impl Running {
         Registered {
             running: self,
             session: session.to_owned(),
+        }
+    }
+
+    /// Keeps `workspace` (a run's) for [`Running::kill_background_shells`] while it lives.
+    pub fn register_workspace(&self, workspace: &Arc<harnext_tools::Workspace>) {
+        let mut list = self.workspaces.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|w| w.strong_count() > 0);
+        list.push(Arc::downgrade(workspace));
+    }
+
+    /// Kills the background shells of the runs going on (`Agent::close`).
+    pub async fn kill_background_shells(&self) {
+        let live: Vec<Arc<harnext_tools::Workspace>> = self
+            .workspaces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect();
+        for workspace in live {
+            workspace
+                .background_shells()
+                .kill_all("the agent was closed")
+                .await;
         }
     }
 

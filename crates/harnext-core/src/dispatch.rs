@@ -12,7 +12,8 @@
 //!    one call (an escalation, `bash` only), remember the tool for the
 //!    session, or deny with a message.
 //! 3. **Running**, raced against cancellation: on cancel the tool (which sees the same
-//!    cancellation through its context) gets [`TOOL_CANCEL_GRACE`] to stop what it
+//!    cancellation through its context) gets [`TOOL_CANCEL_GRACE`] (the shell tool
+//!    [`SHELL_CANCEL_GRACE`], to reap its command's process tree) to stop what it
 //!    started, then its future is dropped.
 //! 4. **Recording**: the `post_tool_use` hooks may replace or add to the output of a
 //!    call that ran; then the `tool_result` event and the call's [`ToolStep`]; the loop puts
@@ -54,6 +55,10 @@ use crate::session::SessionLease;
 
 /// How long a cancelled tool may take to clean up before its future is dropped.
 pub(crate) const TOOL_CANCEL_GRACE: Duration = Duration::from_millis(40);
+/// The same for the shell tool, which kills its command at once and returns as soon as
+/// the command's process tree is reaped (a few milliseconds): the call is reported
+/// cancelled only once nothing of it runs. The bound is for a kill that hangs.
+pub(crate) const SHELL_CANCEL_GRACE: Duration = Duration::from_secs(3);
 
 /// The output of a call the run's cancellation cut short.
 pub(crate) const CANCELLED_OUTPUT: &str =
@@ -390,7 +395,16 @@ impl Dispatch<'_> {
             Ok(outcome) => outcome,
             // The tool saw the same cancellation: give it a moment to stop what it
             // started (kill and reap a process group), then drop it regardless.
-            Err(_) => match tokio::time::timeout(TOOL_CANCEL_GRACE, running).await {
+            Err(_) => match tokio::time::timeout(
+                if registered.sandboxed {
+                    SHELL_CANCEL_GRACE
+                } else {
+                    TOOL_CANCEL_GRACE
+                },
+                running,
+            )
+            .await
+            {
                 Ok(Ok(out)) => Ok(out),
                 Ok(Err(_)) | Err(_) => Err(ToolError::Cancelled),
             },

@@ -22,6 +22,7 @@ pub fn built_in(cwd: &Path, tools: &[String]) -> String {
     }
     if has("bash") {
         lines.push("Shell commands run with bash in the repository root, without a terminal or user input; avoid interactive commands.".to_owned());
+        lines.push("Start a command that keeps running (a dev server, a watcher) with bash and background: true, read what it prints with bash_output and stop it with bash_kill; background commands are killed when the run ends.".to_owned());
     }
     lines.push("When the task is done, reply with a short summary of what you changed and anything the user should know.".to_owned());
     lines.join("\n")

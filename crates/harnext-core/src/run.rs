@@ -174,6 +174,7 @@ impl Run {
                 ),
                 Ok(workspace) => {
                     let workspace = Arc::new(workspace);
+                    agent.running.register_workspace(&workspace);
                     // Calls that waited for approvals are answered first; the input
                     // (through the hooks) follows their results.
                     if let Some(answers) = session.take_answers() {
@@ -199,6 +200,9 @@ impl Run {
                     if !matches!(ending, Ending::AwaitingApproval(_)) {
                         state.close_open_calls();
                     }
+                    // Background shells die with the run, reaped and their changes
+                    // recorded before the result is made.
+                    workspace.background_shells().shutdown().await;
                     (ending, workspace.changed_files())
                 }
             };

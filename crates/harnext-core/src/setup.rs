@@ -218,11 +218,22 @@ fn register_tools(config: &AgentConfig) -> Result<Vec<RegisteredTool>, ConfigErr
             sandboxed: name == "bash",
             tool,
         });
+        // `bash` comes with `bash_output` and `bash_kill` (its background commands).
+        for tool in harnext_tools::companion_tools(name) {
+            tools.push(RegisteredTool {
+                category: permissions::category(tool.name(), tool.read_only(), true),
+                sandboxed: false,
+                tool,
+            });
+        }
     }
     for tool in &config.custom_tools {
         let name = tool.name();
         check_tool_name(name).map_err(|e| invalid(e.to_string()))?;
-        if taken(&tools, name) || harnext_tools::builtin_tool(name).is_some() {
+        if taken(&tools, name)
+            || harnext_tools::builtin_tool(name).is_some()
+            || harnext_tools::BASH_COMPANION_NAMES.contains(&name)
+        {
             return Err(invalid(format!(
                 "tool name {name:?} is used twice (or by a built-in tool)"
             )));

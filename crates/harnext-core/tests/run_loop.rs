@@ -228,7 +228,7 @@ async fn three_step_tool_loop_gives_the_spec_event_order_text_and_usage_totals()
         .is_some_and(|s| !s.is_empty()));
     assert_eq!(
         requests[0].body["tools"].as_array().unwrap().len(),
-        harnext_tools::BUILTIN_TOOL_NAMES.len()
+        harnext_tools::BUILTIN_TOOL_NAMES.len() + harnext_tools::BASH_COMPANION_NAMES.len()
     );
 }
 

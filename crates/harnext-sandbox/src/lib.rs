@@ -395,6 +395,21 @@ impl Sandbox {
     }
 }
 
+/// A shell command kept together without being confined, for a command that outlives
+/// its call (a background shell) when there is no sandbox: on Linux it runs under a
+/// child subreaper monitor (as the sandbox's, without namespaces, Landlock or a changed
+/// environment), so that killing it ends its whole process tree, `setsid` and double
+/// forks included, and waiting for it waits for that tree; elsewhere, its own process
+/// group.
+pub fn contained_shell_command(program: impl AsRef<OsStr>) -> SandboxCommand {
+    let cmd = std::process::Command::new(program.as_ref());
+    #[cfg(target_os = "linux")]
+    let contain = Contain::Linux(linux::LinuxSandbox::contain_only(), ProcessKind::Shell);
+    #[cfg(not(target_os = "linux"))]
+    let contain = Contain::Group;
+    SandboxCommand { cmd, contain }
+}
+
 fn build(config: &SandboxConfig, layout: paths::Layout) -> Result<Sandbox, SandboxError> {
     #[cfg(target_os = "linux")]
     {
@@ -553,7 +568,7 @@ impl SandboxCommand {
                 let pid = child.id().and_then(|p| i32::try_from(p).ok());
                 Ok(SandboxChild {
                     child,
-                    status: None,
+                    report: Report::None,
                     killer: Killer {
                         pid,
                         how: KillHow::Group,
@@ -572,13 +587,15 @@ impl SandboxCommand {
                 drop(write);
                 let child = spawned?;
                 let pid = child.id().and_then(|p| i32::try_from(p).ok());
-                let how = match (linux.containment, kind) {
-                    (linux::Containment::Subreaper, ProcessKind::Shell) => KillHow::Monitor,
-                    _ => KillHow::Group,
+                // A shell command's monitor kills its tree on SIGTERM and exits only
+                // once it is reaped; a server's process group is killed at once.
+                let how = match kind {
+                    ProcessKind::Shell => KillHow::Monitor,
+                    ProcessKind::Server => KillHow::Group,
                 };
                 Ok(SandboxChild {
                     child,
-                    status: Some(read),
+                    report: Report::Pipe(read),
                     killer: Killer { pid, how },
                 })
             }
@@ -591,7 +608,9 @@ enum KillHow {
     /// SIGKILL to the process group (with namespaces: the init dies, and the kernel
     /// kills the rest of the namespace).
     Group,
-    /// SIGTERM to the monitor, which kills every descendant (subreaper mode).
+    /// SIGTERM to the monitor, which kills the command's whole tree (the PID
+    /// namespace's init, or every descendant in subreaper mode) and exits once it is
+    /// reaped: waiting for the monitor waits for the tree.
     Monitor,
 }
 
@@ -618,6 +637,20 @@ impl Killer {
         }
     }
 
+    /// Kills the whole process group (the monitor included) with SIGKILL at once,
+    /// without waiting for the monitor: for a monitor that did not end after
+    /// [`Killer::kill`]. True when some process was signalled.
+    pub fn force(&self) -> bool {
+        let Some(pid) = self.pid.filter(|p| *p > 1) else {
+            return false;
+        };
+        nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .is_ok()
+    }
+
     /// The process group (and monitor) id.
     pub fn pid(&self) -> Option<i32> {
         self.pid
@@ -625,7 +658,7 @@ impl Killer {
 }
 
 /// How a sandboxed command ended.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Exit {
     /// The command's own exit status (not the monitor's); `None` when unknown.
     pub status: Option<ExitStatus>,
@@ -635,11 +668,23 @@ pub struct Exit {
     pub setup_error: Option<String>,
 }
 
+/// The monitor's report of a sandboxed command, read once the monitor has exited.
+enum Report {
+    /// No monitor (no sandbox, or macOS): the process's own status is the command's.
+    None,
+    /// The status pipe, not read yet.
+    Pipe(std::os::fd::OwnedFd),
+    /// Being read (off the async runtime).
+    Reading(tokio::task::JoinHandle<Vec<u8>>),
+    /// Read.
+    Read(Exit),
+}
+
 /// A started command.
 pub struct SandboxChild {
     /// The process started (with a sandbox: the monitor). Take its stdio pipes.
     pub child: tokio::process::Child,
-    status: Option<std::os::fd::OwnedFd>,
+    report: Report,
     killer: Killer,
 }
 
@@ -651,29 +696,43 @@ impl SandboxChild {
     /// True when the command runs under the sandbox's monitor (whose report gives the
     /// command's own status).
     pub fn monitored(&self) -> bool {
-        self.status.is_some()
+        !matches!(self.report, Report::None)
     }
 
-    /// Waits for the command to end and reports how.
+    /// Waits for the command to end and reports how. Cancel-safe: a call dropped
+    /// before it returns (a `select!` that took another branch) loses nothing, and the
+    /// next call goes on where it stopped (the monitor's report is read once, and
+    /// never mistaken for the monitor's own exit status).
     pub async fn wait(&mut self) -> io::Result<Exit> {
         let waited = self.child.wait().await?;
-        let Some(fd) = self.status.take() else {
-            return Ok(Exit {
-                status: Some(waited),
-                leftovers: false,
-                setup_error: None,
-            });
-        };
-        // Every writer has exited: the read ends at once.
-        let record = tokio::task::spawn_blocking(move || {
-            use std::io::Read;
-            let mut buf = Vec::new();
-            let _ = std::fs::File::from(fd).read_to_end(&mut buf);
-            buf
-        })
-        .await
-        .unwrap_or_default();
-        Ok(decode_exit(&record))
+        loop {
+            match &mut self.report {
+                Report::None => {
+                    return Ok(Exit {
+                        status: Some(waited),
+                        leftovers: false,
+                        setup_error: None,
+                    })
+                }
+                Report::Read(exit) => return Ok(exit.clone()),
+                Report::Pipe(_) => {
+                    let Report::Pipe(fd) = std::mem::replace(&mut self.report, Report::None) else {
+                        continue;
+                    };
+                    // Every writer has exited: the read ends at once.
+                    self.report = Report::Reading(tokio::task::spawn_blocking(move || {
+                        use std::io::Read;
+                        let mut buf = Vec::new();
+                        let _ = std::fs::File::from(fd).read_to_end(&mut buf);
+                        buf
+                    }));
+                }
+                Report::Reading(reading) => {
+                    let record = reading.await.unwrap_or_default();
+                    self.report = Report::Read(decode_exit(&record));
+                }
+            }
+        }
     }
 }
 

@@ -376,3 +376,50 @@ async fn status_says_what_is_enforced() {
     );
     assert!(sb.blocked_hint("all good").is_none());
 }
+
+/// `wait()` dropped after the monitor exited but before its report was read (a
+/// `select!` taking another branch, as the bash tool's loop does when the output's end
+/// and the exit come together) must not lose the report: the next `wait()` gives the
+/// command's own status, not the monitor's exit code (128 + the signal).
+#[tokio::test]
+async fn a_wait_dropped_midway_still_reports_the_commands_own_status() {
+    let f = fixture();
+    let sb = sandbox(&f, SandboxConfig::default());
+    let mut dropped_midway = 0;
+    for _ in 0..20 {
+        let mut cmd = sb.command("bash", ProcessKind::Shell);
+        cmd.command_mut()
+            .arg("-c")
+            .arg("kill -SEGV $$")
+            .current_dir(&f.workspace)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        assert!(child.monitored());
+        // The monitor has exited (and is reaped): the next wait() gets past it at once.
+        child.child.wait().await.unwrap();
+        {
+            // One poll: the monitor's status is there, the report is being read (off
+            // the runtime, so this poll almost always ends there); then it is dropped.
+            let mut first = std::pin::pin!(child.wait());
+            tokio::select! {
+                biased;
+                _ = &mut first => {}
+                () = std::future::ready(()) => dropped_midway += 1,
+            }
+        }
+        let exit = child.wait().await.unwrap();
+        let status = exit.status.expect("the monitor's report");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(11),
+            "{status:?}"
+        );
+        assert_eq!(status.code(), None, "{status:?}");
+    }
+    assert!(
+        dropped_midway > 0,
+        "no wait() was dropped midway: nothing was tested"
+    );
+}

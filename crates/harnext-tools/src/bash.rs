@@ -31,9 +31,12 @@ use crate::{cap_output, parse_args, Tool, ToolContext, ToolError, MAX_OUTPUT_CHA
 
 /// After the shell exits (or is killed), how long to keep reading output still held
 /// open by processes it left behind before killing them.
-const GRACE: Duration = Duration::from_millis(100);
+pub(crate) const GRACE: Duration = Duration::from_millis(100);
 /// Bytes of output kept from the beginning, and from the end, while capturing.
 const KEEP_BYTES: usize = 64 * 1024;
+/// After a kill, how long a call waits for the command to be reaped before killing its
+/// sandbox's monitor outright.
+pub(crate) const REAP_WAIT: Duration = Duration::from_secs(2);
 /// After a cancellation, how long the call waits for the scan that records what the
 /// killed command changed; a longer scan finishes (and records) in the background.
 const CANCEL_SCAN_WAIT: Duration = Duration::from_millis(25);
@@ -56,7 +59,12 @@ and nothing can prompt. Each call is a new shell: `cd` and variables do not carr
 next call. The command is killed with all its child processes when it exceeds `timeout_ms` \
 (default 120000, at most 600000); background processes (`&`) are killed when the command \
 exits. Output over 30000 characters keeps its beginning and end. Files the command changes \
-are tracked. Prefer read_file, write_file and edit_file for files, glob and grep to search.";
+are tracked. For a command that keeps running (a dev server, a watcher, a long build), set \
+`background: true`: the call returns at once with an id; read what the command prints with \
+bash_output and stop it with bash_kill (at most 8 run at once; all are killed when the run \
+ends; `timeout_ms` applies only when given). Do not end a command with `&` to background it: \
+it would be killed when the command exits. Prefer read_file, write_file and edit_file for \
+files, glob and grep to search.";
 
 /// The `bash` tool.
 #[derive(Clone, Debug)]
@@ -85,6 +93,8 @@ struct Args {
     /// tool's, set in `input_schema`).
     #[schemars(range(min = 1))]
     timeout_ms: Option<u64>,
+    /// Run it in the background and return at once with an id for bash_output (its output so far) and bash_kill. Default false.
+    background: Option<bool>,
 }
 
 impl Tool for BashTool {
@@ -121,6 +131,19 @@ impl Tool for BashTool {
             if args.command.trim().is_empty() {
                 return Err(ToolError::InvalidArgs("command is empty".to_string()));
             }
+            if args.background == Some(true) {
+                let timeout = match args.timeout_ms {
+                    None => None,
+                    Some(0) => {
+                        return Err(ToolError::InvalidArgs(
+                            "timeout_ms must be at least 1".to_string(),
+                        ))
+                    }
+                    Some(ms) => Some(Duration::from_millis(ms).min(this.max_timeout)),
+                };
+                let shells = ctx.workspace.background_shells();
+                return shells.start(&args.command, timeout, &ctx).await;
+            }
             let timeout = match args.timeout_ms {
                 None => this.default_timeout.min(this.max_timeout),
                 Some(0) => {
@@ -135,25 +158,66 @@ impl Tool for BashTool {
     }
 }
 
-/// Kills the command (its process group, or its sandbox) when dropped while armed:
-/// the call's future was dropped, or an error path left it running.
-struct GroupGuard {
+/// Ends a started command and its process tree: its process group, or its sandbox.
+#[derive(Clone)]
+pub(crate) struct Kill {
     pgid: Option<Pid>,
     sandboxed: Option<Killer>,
+}
+
+impl Kill {
+    /// Kills at once, not waiting for a sandbox's monitor (after [`Kill::kill`] did not
+    /// end it in time).
+    pub(crate) fn force(&self) -> bool {
+        match &self.sandboxed {
+            Some(killer) => killer.force(),
+            None => self.kill(),
+        }
+    }
+
+    /// Kills now. True when some process was signalled.
+    pub(crate) fn kill(&self) -> bool {
+        if let Some(killer) = &self.sandboxed {
+            return killer.kill();
+        }
+        let Some(pgid) = self.pgid else {
+            return false;
+        };
+        if killpg(pgid, Signal::SIGKILL).is_ok() {
+            return true;
+        }
+        // No such group: the command was started an instant ago and `setsid` has not
+        // made it a group leader yet. Until it does it is alone in harnext's group.
+        match nix::unistd::getpgid(Some(pgid)) {
+            Ok(group) if group == nix::unistd::getpgrp() => {
+                nix::sys::signal::kill(pgid, Signal::SIGKILL).is_ok()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Kills the command (its process group, or its sandbox) when dropped while armed:
+/// the call's future was dropped, or an error path left it running.
+pub(crate) struct GroupGuard {
+    armed: Option<Kill>,
 }
 
 impl GroupGuard {
     /// Kills the command now and disarms the guard. True when some process was
     /// signalled.
-    fn kill(&mut self) -> bool {
-        if let Some(killer) = self.sandboxed.take() {
-            self.pgid = None;
-            return killer.kill();
-        }
-        match self.pgid.take() {
-            Some(pgid) => killpg(pgid, Signal::SIGKILL).is_ok(),
-            None => false,
-        }
+    pub(crate) fn kill(&mut self) -> bool {
+        self.armed.take().is_some_and(|k| k.kill())
+    }
+
+    /// Forgets the command: it has ended, and nothing is left to kill.
+    pub(crate) fn disarm(&mut self) {
+        self.armed = None;
+    }
+
+    /// How to kill the command from elsewhere (while the guard is armed).
+    pub(crate) fn handle(&self) -> Option<Kill> {
+        self.armed.clone()
     }
 }
 
@@ -165,7 +229,7 @@ impl Drop for GroupGuard {
 
 /// The running command: a plain process group, or a sandboxed command whose monitor
 /// reports the command's own status and whether it left processes behind.
-enum Running {
+pub(crate) enum Running {
     Plain(tokio::process::Child),
     Sandboxed(SandboxChild),
 }
@@ -175,14 +239,20 @@ enum Running {
 type Ended = (io::Result<ExitStatus>, bool, Option<String>);
 
 impl Running {
-    fn child(&mut self) -> &mut tokio::process::Child {
+    /// Whether its end means the end of everything it started: a sandboxed command's
+    /// monitor exits only once the command's whole process tree is reaped.
+    pub(crate) fn reaps_its_tree(&self) -> bool {
+        matches!(self, Running::Sandboxed(child) if child.monitored())
+    }
+
+    pub(crate) fn child(&mut self) -> &mut tokio::process::Child {
         match self {
             Running::Plain(child) => child,
             Running::Sandboxed(sandboxed) => &mut sandboxed.child,
         }
     }
 
-    async fn wait(&mut self) -> Ended {
+    pub(crate) async fn wait(&mut self) -> Ended {
         match self {
             Running::Plain(child) => (child.wait().await, false, None),
             Running::Sandboxed(sandboxed) => match sandboxed.wait().await {
@@ -203,10 +273,27 @@ impl Running {
 /// child is no group leader), so that it has no controlling terminal: whatever tries to
 /// prompt on /dev/tty (ssh, sudo) fails at once instead of being stopped until the
 /// timeout. Its process group is still its pid. Without `setsid`, its own group.
-fn start(command: &str, ctx: &ToolContext) -> Result<(Running, GroupGuard), ToolError> {
+///
+/// A `background` command without a sandbox is kept together like a sandboxed one
+/// ([`harnext_sandbox::contained_shell_command`]: a subreaper monitor on Linux), since
+/// it outlives its call: killing it then ends everything it started, `setsid` included.
+pub(crate) fn start(
+    command: &str,
+    ctx: &ToolContext,
+    background: bool,
+) -> Result<(Running, GroupGuard), ToolError> {
     let sandbox = ctx.sandbox();
-    if sandbox.is_active() {
-        let mut cmd = sandbox.command("bash", ProcessKind::Shell);
+    let contained = if sandbox.is_active() {
+        Some((
+            sandbox.command("bash", ProcessKind::Shell),
+            " in the sandbox",
+        ))
+    } else if background {
+        Some((harnext_sandbox::contained_shell_command("bash"), ""))
+    } else {
+        None
+    };
+    if let Some((mut cmd, where_)) = contained {
         cmd.command_mut()
             .arg("-c")
             .arg(command)
@@ -219,10 +306,12 @@ fn start(command: &str, ctx: &ToolContext) -> Result<(Running, GroupGuard), Tool
             .stderr(Stdio::piped());
         let child = cmd
             .spawn()
-            .map_err(|e| ToolError::Failed(format!("could not start bash in the sandbox: {e}")))?;
+            .map_err(|e| ToolError::Failed(format!("could not start bash{where_}: {e}")))?;
         let guard = GroupGuard {
-            pgid: None,
-            sandboxed: Some(child.killer()),
+            armed: Some(Kill {
+                pgid: None,
+                sandboxed: Some(child.killer()),
+            }),
         };
         return Ok((Running::Sandboxed(child), guard));
     }
@@ -251,18 +340,21 @@ fn start(command: &str, ctx: &ToolContext) -> Result<(Running, GroupGuard), Tool
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| ToolError::Failed(format!("could not start bash: {e}")))?;
-    let guard = GroupGuard {
-        pgid: child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .map(Pid::from_raw),
-        sandboxed: None,
-    };
-    if guard.pgid.is_none() {
+    let Some(pgid) = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw)
+    else {
         return Err(ToolError::Failed(
             "could not start bash: no process id".to_string(),
         ));
-    }
+    };
+    let guard = GroupGuard {
+        armed: Some(Kill {
+            pgid: Some(pgid),
+            sandboxed: None,
+        }),
+    };
     Ok((Running::Plain(child), guard))
 }
 
@@ -286,7 +378,7 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
     let before = changes::before_command(ctx).await?;
     // Declared after `running` so that it drops first: the command dies before tokio's
     // kill-on-drop of the direct child.
-    let (mut running, mut guard) = start(command, ctx)?;
+    let (mut running, mut guard) = start(command, ctx, false)?;
     let child = running.child();
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
@@ -308,10 +400,19 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
         tokio::select! {
             biased;
             () = ctx.cancel.cancelled() => {
+                let handle = guard.handle();
                 guard.kill();
-                // SIGKILL is immediate; reap the shell if it goes quickly, else tokio's
-                // kill-on-drop reaps it later.
-                let _ = tokio::time::timeout(GRACE, running.wait()).await;
+                // The call ends cancelled only once the command is reaped (in the
+                // sandbox: its whole process tree, which its monitor waits for); a
+                // monitor that does not end in time is killed outright.
+                if status.is_none()
+                    && tokio::time::timeout(REAP_WAIT, running.wait()).await.is_err()
+                {
+                    if let Some(handle) = handle {
+                        handle.force();
+                    }
+                    let _ = tokio::time::timeout(GRACE, running.wait()).await;
+                }
                 // Record what the command changed before it was killed: at once for a
                 // small workspace, in the background for a large one.
                 let _ = tokio::time::timeout(CANCEL_SCAN_WAIT, changes::after_command(before)).await;
@@ -346,8 +447,14 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
         }
     }
 
-    // Whatever is left of the group (background processes) goes now.
-    let leftovers = guard.kill() || left_behind;
+    // Whatever is left of the group (background processes) goes now. A sandboxed
+    // command that was reaped took its whole tree with it (its monitor saw to it).
+    let leftovers = if status.is_some() && running.reaps_its_tree() {
+        guard.disarm();
+        left_behind
+    } else {
+        guard.kill() || left_behind
+    };
     if status.is_none() {
         status = tokio::time::timeout(GRACE, running.wait())
             .await
@@ -397,7 +504,7 @@ async fn run(command: &str, timeout: Duration, ctx: &ToolContext) -> Result<Stri
 }
 
 /// Reads from the pipe, or waits forever once it is closed (`None`).
-async fn read_some<R: AsyncRead + Unpin>(
+pub(crate) async fn read_some<R: AsyncRead + Unpin>(
     pipe: &mut Option<R>,
     buf: &mut [u8],
 ) -> io::Result<usize> {
@@ -407,7 +514,7 @@ async fn read_some<R: AsyncRead + Unpin>(
     }
 }
 
-fn describe_status(status: Option<io::Result<ExitStatus>>) -> String {
+pub(crate) fn describe_status(status: Option<io::Result<ExitStatus>>) -> String {
     match status {
         Some(Ok(status)) => {
             if let Some(code) = status.code() {
@@ -952,6 +1059,39 @@ mod tests {
         drop(call);
         assert_not_sleeping("133.5").await;
         assert_not_sleeping("133.25").await;
+    }
+
+    /// A cancelled call returns only once the command's whole tree is reaped: nothing of
+    /// it is alive when the call ends `cancelled` (no polling here).
+    #[tokio::test]
+    async fn a_cancelled_sandboxed_call_returns_after_its_tree_is_reaped() {
+        let (_dirs, ctx) = crate::test_support::sandboxed_ctx();
+        for round in 0..10 {
+            let (a, b) = (format!("134.{round}5"), format!("134.{round}25"));
+            let ctx = ToolContext {
+                cancel: tokio_util::sync::CancellationToken::new(),
+                ..ctx.clone()
+            };
+            let call = BashTool::default().call(
+                json!({ "command": format!("setsid sleep {a} >/dev/null 2>&1 & exec sleep {b}") }),
+                ctx.clone(),
+            );
+            let task = tokio::spawn(call);
+            for _ in 0..300 {
+                if sleeping(&a) && sleeping(&b) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert!(sleeping(&a) && sleeping(&b), "round {round}: never started");
+            ctx.cancel.cancel();
+            let result = task.await.unwrap();
+            assert!(matches!(result, Err(ToolError::Cancelled)), "{result:?}");
+            assert!(
+                !sleeping(&a) && !sleeping(&b),
+                "round {round}: alive after the call ended"
+            );
+        }
     }
 
     #[tokio::test]

@@ -947,6 +947,46 @@ impl Drop for Command {
     }
 }
 
+impl Command {
+    /// For a command that runs on after its call returned (a background shell): it
+    /// stays counted as running without keeping the workspace alive.
+    pub(crate) fn detach(mut self) -> Detached {
+        self.finished = true;
+        Detached {
+            workspace: Arc::downgrade(&self.workspace),
+            finished: false,
+        }
+    }
+}
+
+/// A detached [`Command`]; see [`after_detached`].
+pub(crate) struct Detached {
+    workspace: std::sync::Weak<Workspace>,
+    finished: bool,
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if !self.finished {
+            if let Some(workspace) = self.workspace.upgrade() {
+                workspace.change_tracker().abandon();
+            }
+        }
+    }
+}
+
+/// [`after_command`] for a detached command (nothing when the workspace is gone).
+pub(crate) fn after_detached(command: Option<Detached>) -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_blocking(move || {
+        if let Some(mut command) = command {
+            command.finished = true;
+            if let Some(workspace) = command.workspace.upgrade() {
+                workspace.change_tracker().finish(&workspace);
+            }
+        }
+    })
+}
+
 /// Before a shell command: brings the workspace's index up to date off the async
 /// runtime; stops when the call is cancelled. `None` when the workspace is not tracked.
 pub(crate) async fn before_command(ctx: &ToolContext) -> Result<Option<Command>, ToolError> {

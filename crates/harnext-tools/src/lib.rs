@@ -14,6 +14,7 @@
 //!   [`ToolError::Cancelled`], or the caller drops its future, and the tool's `Drop`
 //!   guards clean up (the shell tool kills its whole process group).
 
+mod background;
 mod bash;
 pub mod changes;
 mod edit_file;
@@ -37,6 +38,9 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+pub use background::{
+    BackgroundShells, BashKillTool, BashOutputTool, MAX_BACKGROUND_SHELLS, MAX_BUFFERED_BYTES,
+};
 pub use bash::BashTool;
 pub use edit_file::EditFileTool;
 pub use glob::GlobTool;
@@ -109,6 +113,18 @@ pub const BUILTIN_TOOL_NAMES: &[&str] = &[
     "grep",
     "bash",
 ];
+
+/// The tools that come with `bash` (offered whenever it is, not listed on their own):
+/// reading and stopping the commands it starts in the background.
+pub const BASH_COMPANION_NAMES: &[&str] = &["bash_output", "bash_kill"];
+
+/// The tools offered with the built-in tool `name` ([`BASH_COMPANION_NAMES`] for `bash`).
+pub fn companion_tools(name: &str) -> Vec<Arc<dyn Tool>> {
+    match name {
+        "bash" => vec![Arc::new(BashOutputTool), Arc::new(BashKillTool)],
+        _ => Vec::new(),
+    }
+}
 
 /// Builds a built-in tool by name, or `None` for an unknown name.
 pub fn builtin_tool(name: &str) -> Option<Arc<dyn Tool>> {

@@ -39,6 +39,9 @@ pub struct Workspace {
     /// A handle of the root: every file the tools open is opened relative to it and
     /// cannot resolve outside it, whatever is renamed or swapped meanwhile.
     dir: cap_std::fs::Dir,
+    /// The background shells of the run (see [`crate::background`]): killed on
+    /// [`crate::BackgroundShells::shutdown`], or when the workspace is dropped.
+    background: crate::background::BackgroundShells,
 }
 
 impl Workspace {
@@ -59,6 +62,7 @@ impl Workspace {
             too_large_to_scan: AtomicBool::new(false),
             change_tracker: crate::changes::ChangeTracker::default(),
             sandbox: Arc::new(Sandbox::off()),
+            background: crate::background::BackgroundShells::default(),
         })
     }
 
@@ -71,6 +75,11 @@ impl Workspace {
     /// The sandbox commands run in.
     pub fn sandbox(&self) -> &Arc<Sandbox> {
         &self.sandbox
+    }
+
+    /// The background shells started in this workspace (one run's).
+    pub fn background_shells(&self) -> &crate::background::BackgroundShells {
+        &self.background
     }
 
     /// `abs` (from [`Workspace::resolve`]) relative to the root, for opening beneath it.

@@ -26,12 +26,19 @@ fn every_builtin_schema_is_the_one_the_model_saw_before_the_derivation() {
         serde_json::from_str(include_str!("schemas.json")).unwrap();
     let names: Vec<&str> = expected.keys().map(String::as_str).collect();
     let mut builtin = harnext_tools::BUILTIN_TOOL_NAMES.to_vec();
+    builtin.extend(harnext_tools::BASH_COMPANION_NAMES);
     builtin.sort_unstable();
     assert_eq!(names, builtin);
-    for name in harnext_tools::BUILTIN_TOOL_NAMES {
-        let mut schema = harnext_tools::builtin_tool(name).unwrap().input_schema();
+    let companions = harnext_tools::companion_tools("bash");
+    let names: Vec<&str> = companions.iter().map(|t| t.name()).collect();
+    assert_eq!(names, harnext_tools::BASH_COMPANION_NAMES);
+    for name in builtin {
+        let tool = harnext_tools::builtin_tool(name)
+            .or_else(|| companions.iter().find(|t| t.name() == name).cloned())
+            .unwrap();
+        let mut schema = tool.input_schema();
         normalize(&mut schema);
-        let want = expected.get_mut(*name).unwrap();
+        let want = expected.get_mut(name).unwrap();
         normalize(want);
         assert_eq!(
             &schema,

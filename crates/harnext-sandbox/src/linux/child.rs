@@ -32,8 +32,6 @@ use std::ffi::CStr;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering;
 
 pub(crate) use crate::ProcessKind;
 
@@ -71,13 +69,6 @@ pub(crate) const STAGE_NO_NEW_PRIVS: i32 = 6;
 /// Size of a record: magic, kind, 2 bytes of padding, then two native-endian i32.
 pub(crate) const RECORD_LEN: usize = 12;
 const MAGIC: u8 = b'H';
-
-/// Set by the monitor's SIGTERM handler (shell commands): kill everything now.
-static TERMINATE: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_sigterm(_: libc::c_int) {
-    TERMINATE.store(true, Ordering::SeqCst);
-}
 
 fn errno() -> i32 {
     io::Error::last_os_error()
@@ -217,24 +208,55 @@ fn monitor_gone(read_end: RawFd) -> bool {
 }
 
 /// Waits for `pid`, reaping any other child met meanwhile (orphans reparented here).
-/// Returns its wait status, or `None` when interrupted by a termination request.
-fn wait_for(pid: libc::pid_t, interruptible: bool) -> Option<libc::c_int> {
+/// Returns its wait status.
+fn wait_for(pid: libc::pid_t) -> libc::c_int {
     loop {
-        if interruptible && TERMINATE.load(Ordering::SeqCst) {
-            return None;
-        }
         let mut status: libc::c_int = 0;
         // SAFETY: `status` is a valid out-pointer.
         let r = unsafe { libc::waitpid(-1, &mut status, 0) };
         if r == pid {
-            return Some(status);
+            return status;
         }
         if r < 0 {
             match errno() {
                 libc::EINTR => continue,
                 // No child left: it was reaped elsewhere or never existed.
-                _ => return Some(0),
+                _ => return 0,
             }
+        }
+    }
+}
+
+/// The shell monitor's wait for `pid` (the init, or the command): reaps children as
+/// they exit, and on SIGTERM (a kill request) sends SIGKILL to `pid` and keeps waiting,
+/// so that the monitor exits only once `pid` is reaped (with namespaces, after the
+/// kernel has emptied the PID namespace). SIGTERM and SIGCHLD are blocked in the monitor
+/// and taken with `sigwaitinfo`, so no request is lost between two checks (a handler
+/// setting a flag could fire just before a blocking `waitpid` and go unseen).
+fn monitor_wait(pid: libc::pid_t, signals: &libc::sigset_t) -> libc::c_int {
+    loop {
+        loop {
+            let mut status: libc::c_int = 0;
+            // SAFETY: `status` is a valid out-pointer.
+            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if r == pid {
+                return status;
+            }
+            if r == 0 {
+                break;
+            }
+            if r < 0 {
+                match errno() {
+                    libc::EINTR => continue,
+                    _ => return 0,
+                }
+            }
+        }
+        // SAFETY: `signals` is an initialized set; a null info pointer is allowed.
+        let signal = unsafe { libc::sigwaitinfo(signals, std::ptr::null_mut()) };
+        if signal == libc::SIGTERM {
+            // SAFETY: signals this process's own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
 }
@@ -338,16 +360,22 @@ pub(crate) unsafe fn run(plan: &ChildPlan, status_fd: RawFd) -> io::Result<()> {
     // A session of its own: no controlling terminal, and a process group to signal.
     // (EPERM: already a group leader, as when the caller set a process group.)
     libc::setsid();
+    // Shell commands: the monitor takes SIGTERM (a kill request) and SIGCHLD with
+    // `sigwaitinfo` (see `monitor_wait`); its children get the mask back.
+    let mut signals: libc::sigset_t = std::mem::zeroed();
+    let mut old_mask: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut signals);
+    libc::sigaddset(&mut signals, libc::SIGTERM);
+    libc::sigaddset(&mut signals, libc::SIGCHLD);
     match plan.kind {
         ProcessKind::Shell => {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_sigterm as *const () as usize;
-            // No SA_RESTART: the wait in progress returns EINTR and sees the flag.
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+            libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+            libc::sigprocmask(libc::SIG_BLOCK, &signals, &mut old_mask);
         }
         ProcessKind::Server => {
             libc::signal(libc::SIGTERM, libc::SIG_IGN);
+            libc::sigprocmask(libc::SIG_BLOCK, std::ptr::null(), &mut old_mask);
         }
     }
     let namespaces = plan.ns_flags != 0;
@@ -374,6 +402,7 @@ pub(crate) unsafe fn run(plan: &ChildPlan, status_fd: RawFd) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     if pid == 0 {
+        libc::sigprocmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
         libc::close(live[1]);
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
         if monitor_gone(live[0]) {
@@ -390,20 +419,21 @@ pub(crate) unsafe fn run(plan: &ChildPlan, status_fd: RawFd) -> io::Result<()> {
     quiet_stdio();
     if namespaces {
         close_all_except([live[1], -1]);
-        // Waits for the init; a termination request kills it, and with it the namespace.
-        // Exits as the init did, which exited as the command did.
-        loop {
-            match wait_for(pid, plan.kind == ProcessKind::Shell) {
-                Some(status) => libc::_exit(exit_code(status)),
-                None => {
-                    libc::kill(pid, libc::SIGKILL);
-                    TERMINATE.store(false, Ordering::SeqCst);
-                }
-            }
-        }
+        // Waits for the init; a termination request kills it, and with it the namespace,
+        // which the init's exit waits to be empty. Exits as the init did, which exited as
+        // the command did.
+        let status = match plan.kind {
+            ProcessKind::Shell => monitor_wait(pid, &signals),
+            ProcessKind::Server => wait_for(pid),
+        };
+        libc::_exit(exit_code(status))
     }
     close_all_except([live[1], status_fd]);
-    let mut status = wait_for(pid, plan.kind == ProcessKind::Shell);
+    let status = match plan.kind {
+        ProcessKind::Shell => monitor_wait(pid, &signals),
+        ProcessKind::Server => wait_for(pid),
+    };
+    let mut status = Some(status);
     let leftovers = kill_descendants(pid, &mut status);
     let status = status.unwrap_or(libc::SIGKILL);
     report(status_fd, RECORD_EXITED, status, i32::from(leftovers));
@@ -482,7 +512,7 @@ unsafe fn init(plan: &ChildPlan, status_fd: RawFd, live: RawFd) -> io::Result<()
     libc::close(live);
     quiet_stdio();
     close_all_except([status_fd, -1]);
-    let status = wait_for(pid, false).unwrap_or(0);
+    let status = wait_for(pid);
     // Everything else in the namespace: background jobs, `setsid` and `nohup` ones,
     // double forks. kill(-1) from the init reaches every other process of the namespace.
     let leftovers = libc::kill(-1, libc::SIGKILL) == 0;
@@ -501,6 +531,7 @@ unsafe fn command(
 ) -> io::Result<()> {
     libc::close(live);
     libc::signal(libc::SIGTERM, libc::SIG_DFL);
+    libc::signal(libc::SIGCHLD, libc::SIG_DFL);
     if namespaces && plan.kind == ProcessKind::Shell {
         libc::setsid();
     }

@@ -34,15 +34,6 @@ use crate::SandboxMode;
 use child::ChildPlan;
 use child::Overmount;
 
-/// How the processes of a command are kept together and ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Containment {
-    /// A PID namespace: when its init exits, the kernel kills everything in it.
-    Namespaces,
-    /// A child subreaper that kills its descendants.
-    Subreaper,
-}
-
 /// Which namespaces this system lets harnext create.
 ///
 /// /proc is not mounted afresh in the new PID namespace: Landlock ignores rules on a
@@ -144,7 +135,31 @@ pub(crate) struct LinuxSandbox {
     pub plan: Arc<ChildPlan>,
     /// Keeps the ruleset descriptor the plan names open.
     _ruleset: Option<OwnedFd>,
-    pub containment: Containment,
+}
+
+impl LinuxSandbox {
+    /// No confinement, only containment: a shell command under a child subreaper
+    /// monitor that ends its whole process tree (`setsid` and double forks included),
+    /// without namespaces, Landlock or a changed environment.
+    pub(crate) fn contain_only() -> Arc<LinuxSandbox> {
+        static CONTAIN: std::sync::OnceLock<Arc<LinuxSandbox>> = std::sync::OnceLock::new();
+        CONTAIN
+            .get_or_init(|| {
+                Arc::new(LinuxSandbox {
+                    plan: Arc::new(ChildPlan {
+                        ns_flags: 0,
+                        uid_map: Vec::new(),
+                        gid_map: Vec::new(),
+                        loopback_up: false,
+                        overmounts: Vec::new(),
+                        ruleset_fd: -1,
+                        kind: ProcessKind::Shell,
+                    }),
+                    _ruleset: None,
+                })
+            })
+            .clone()
+    }
 }
 
 /// What [`build`] made, and what it could not enforce.
@@ -257,7 +272,10 @@ pub(crate) fn build(
         }
     }
 
-    let containment = match namespaces {
+    // How the processes of a command are kept together and ended: a PID namespace (when
+    // its init exits, the kernel kills everything in it), or a child subreaper that
+    // kills its descendants.
+    match namespaces {
         Some(level) => {
             let mut what = vec!["PID", "mount", "IPC"];
             if level.user {
@@ -267,13 +285,9 @@ pub(crate) fn build(
                 what.push("network");
             }
             mechanisms.push(format!("{} namespaces", what.join(", ")));
-            Containment::Namespaces
         }
-        None => {
-            mechanisms.push("a child subreaper".to_owned());
-            Containment::Subreaper
-        }
-    };
+        None => mechanisms.push("a child subreaper".to_owned()),
+    }
     if !landlock {
         gaps.push(
             "other processes: without Landlock, commands can read /proc/<pid>/environ and \
@@ -296,7 +310,6 @@ pub(crate) fn build(
         sandbox: LinuxSandbox {
             plan: Arc::new(plan),
             _ruleset: ruleset_fd,
-            containment,
         },
         mechanisms,
         gaps,
