@@ -92,7 +92,7 @@ test('a full run with tools is stored through the object, resumed, streamed, lis
   const forked = await Agent.loadSession(fork, { sessionStore: store });
   assert.deepEqual(forked.forkedFrom, { id, atMessage: 4 });
   assert.equal(forked.messages.length, 4);
-  // A fork is written in one append; every lease was given back.
+  // The fork holds its header and the 4 messages; every lease was given back.
   assert.equal(store.data.sessions.get(fork).length, 5);
   assert.equal(store.data.leases.size, 0);
   assert.equal((await Agent.listSessions({ sessionStore: store })).length, 2);

@@ -392,7 +392,7 @@ pub fn fork(
     let new_id = new_session_id();
     let mut writer = store.open(&new_id, true)?;
     let ts = now_ms();
-    let header = SessionRecord::Session {
+    writer.append(&SessionRecord::Session {
         v: FORMAT_VERSION,
         id: new_id.clone(),
         ts,
@@ -402,15 +402,10 @@ pub fn fork(
             id: id.to_owned(),
             at_message: at,
         }),
-    };
-    let records: Vec<SessionRecord> = std::iter::once(header)
-        .chain(
-            messages
-                .into_iter()
-                .map(|message| SessionRecord::Message { ts, message }),
-        )
-        .collect();
-    writer.append_all(&records)?;
+    })?;
+    for message in messages {
+        writer.append(&SessionRecord::Message { ts, message })?;
+    }
     writer.sync()?;
     Ok(new_id)
 }
