@@ -62,6 +62,9 @@ impl OptionNames for NodeNames {
             OptionKey::Hooks => "hooks",
             OptionKey::ParallelToolCalls => "parallelToolCalls",
             OptionKey::SessionStore => "sessionStore",
+            OptionKey::ProjectInstructions => "projectInstructions",
+            OptionKey::Skills => "skills",
+            OptionKey::WebFetch => "webFetch",
         })
     }
 }

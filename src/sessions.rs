@@ -17,6 +17,7 @@ use std::sync::Arc;
 use crate::error::Invalid;
 use crate::error::JsError;
 use crate::error::OrJs;
+use crate::events::TodoItem;
 use crate::events::ToolStatus;
 use crate::events::ToolStep;
 use crate::events::Usage;
@@ -148,6 +149,8 @@ pub struct SessionData {
     /// Tool calls waiting for approvals (deferred decisions): answer them with
     /// `agent.run({ approvals: { [id]: decision } }, { sessionId })`.
     pub pending_approvals: Vec<WaitingCall>,
+    /// The task list the model keeps with `todo_write`, as it is now (empty when none).
+    pub todos: Vec<TodoItem>,
 }
 
 /// A tool call of a session waiting for an approval.
@@ -306,6 +309,7 @@ pub async fn load(id: String, options: Option<SessionDirOptions>) -> napi::Resul
                 args: p.args,
             })
             .collect(),
+        todos: d.todos.into_iter().map(TodoItem::from).collect(),
     })
 }
 

@@ -30,11 +30,14 @@ from ._types import (
     StopDetails,
     TextEvent,
     ThinkingEvent,
+    TodoEvent,
+    TodoItem,
     ToolCallEvent,
     ToolResultEvent,
     ToolStep,
     Usage,
     UsageEvent,
+    WarningEvent,
 )
 
 builtin_tools = tuple(_builtin_tool_names())
@@ -67,12 +70,15 @@ __all__ = [
     "StopDetails",
     "TextEvent",
     "ThinkingEvent",
+    "TodoEvent",
+    "TodoItem",
     "Tool",
     "ToolCallEvent",
     "ToolResultEvent",
     "ToolStep",
     "Usage",
     "UsageEvent",
+    "WarningEvent",
     "builtin_tools",
     "tool",
 ]

@@ -52,11 +52,16 @@ pub enum OptionKey {
     MaxDurationMs,
     Hooks,
     ParallelToolCalls,
+    // Issue 18: project instructions and skills.
+    ProjectInstructions,
+    Skills,
+    // Issue 18: web_fetch.
+    WebFetch,
 }
 
 impl OptionKey {
     /// Every option, for a face that checks its names cover them all.
-    pub const ALL: [OptionKey; 39] = [
+    pub const ALL: [OptionKey; 42] = [
         OptionKey::Model,
         OptionKey::BaseUrl,
         OptionKey::ApiKey,
@@ -96,6 +101,9 @@ impl OptionKey {
         OptionKey::MaxDurationMs,
         OptionKey::Hooks,
         OptionKey::ParallelToolCalls,
+        OptionKey::ProjectInstructions,
+        OptionKey::Skills,
+        OptionKey::WebFetch,
     ];
 
     /// The neutral key: snake_case, as the engine's messages (and the Python face) say it.
@@ -140,6 +148,9 @@ impl OptionKey {
             OptionKey::MaxDurationMs => "max_duration_ms",
             OptionKey::Hooks => "hooks",
             OptionKey::ParallelToolCalls => "parallel_tool_calls",
+            OptionKey::ProjectInstructions => "project_instructions",
+            OptionKey::Skills => "skills",
+            OptionKey::WebFetch => "web_fetch",
         }
     }
 
@@ -232,6 +243,9 @@ impl OptionScope {
                 OptionKey::Hooks,
                 OptionKey::ParallelToolCalls,
                 OptionKey::SessionStore,
+                OptionKey::ProjectInstructions,
+                OptionKey::Skills,
+                OptionKey::WebFetch,
             ],
             OptionScope::Run => &[
                 OptionKey::SessionId,
