@@ -249,7 +249,7 @@ export interface RunResult<T = unknown> {
 /**
  * One record of a session, as every store keeps it (the lines of a session file): `type`
  * is `session` (the header), `run_start`, `message`, `usage`, `compaction`, `permission`,
- * `approvals_pending`, `approval_started`, `approval_done`, `run_end`, and maybe others
+ * `approvals_pending`, `approval_started`, `approval_done`, `todos`, `run_end`, and maybe others
  * in later versions; fields are snake_case. Secrets are already redacted. Keep records as
  * they are given (or as their JSON text) and give them back in the same order.
  */
