@@ -61,6 +61,7 @@ impl OptionNames for NodeNames {
             OptionKey::MaxDurationMs => "maxDurationMs",
             OptionKey::Hooks => "hooks",
             OptionKey::ParallelToolCalls => "parallelToolCalls",
+            OptionKey::Agents => "agents",
             OptionKey::SessionStore => "sessionStore",
         })
     }

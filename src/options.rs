@@ -47,6 +47,24 @@ pub struct ThinkingOptions {
     pub budget_tokens: f64,
 }
 
+/// A subagent of the `agents` option: offered to the model through the `task` tool.
+// Declares the TypeScript type; the option itself is read as JSON by the engine.
+#[allow(dead_code)]
+#[napi(object, object_to_js = false)]
+pub struct AgentDefinition {
+    /// When to use it: the model sees it in the `task` tool's description.
+    pub description: String,
+    /// Appended to the built-in coding-agent prompt of the subagent.
+    pub system_prompt: String,
+    /// The tools it may use: built-in tool names and the names of this agent's custom
+    /// tools (no `task`: a subagent does not delegate further).
+    pub tools: Vec<String>,
+    /// Another model (`"<provider>/<model>"`). Default: this agent's.
+    pub model: Option<String>,
+    /// Most model calls of one task. Default: this agent's `maxSteps`.
+    pub max_steps: Option<u32>,
+}
+
 /// Options of `new Agent()`.
 #[napi(object, object_to_js = false)]
 pub struct AgentOptions {
@@ -137,6 +155,12 @@ pub struct AgentOptions {
     /// The calls of one model turn that only read (built-in read tools, custom and MCP tools
     /// marked read-only) run concurrently, results in call order. Default `true`.
     pub parallel_tool_calls: Option<bool>,
+    /// Subagents by name, offered to the model as the `task` tool: each runs a task with its
+    /// own context and tools (never more permissive than this agent's permission mode and
+    /// sandbox); several `task` calls of one turn run at once. Their events come wrapped in
+    /// `subagent` events; their usage and cost count in the run's.
+    #[napi(ts_type = "Record<string, AgentDefinition>")]
+    pub agents: Option<Value>,
     /// Each run stops (`stopReason: "cost_budget"`) after the step that brings its cost at
     /// list prices to this many US dollars. Needs a model whose price is known.
     pub max_cost_usd: Option<f64>,
@@ -366,6 +390,10 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     }
     if let Some(parallel) = o.parallel_tool_calls {
         c.parallel_tool_calls = parallel;
+    }
+    if let Some(agents) = o.agents {
+        c.agents = harnext_core::subagent::agents_from_json(&agents, &crate::mcp::camel)
+            .map_err(|problem| ConfigError::invalid(OptionKey::Agents, problem))?;
     }
     Ok((c, o.on_permission_request))
 }

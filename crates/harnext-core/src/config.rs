@@ -118,6 +118,9 @@ pub struct AgentConfig {
     pub hooks: crate::hooks::Hooks,
     /// Whether the calls of a model turn that only read run concurrently. Default true.
     pub parallel_tool_calls: bool,
+    /// Subagents by name, offered to the model as the `task` tool (see
+    /// `crate::subagent`). Empty: no `task` tool.
+    pub agents: Vec<(String, crate::subagent::AgentDefinition)>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -159,6 +162,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("budget", &self.budget)
             .field("hooks", &self.hooks)
             .field("parallel_tool_calls", &self.parallel_tool_calls)
+            .field("agents", &self.agents)
             .finish_non_exhaustive()
     }
 }
@@ -195,6 +199,7 @@ impl AgentConfig {
             budget: crate::budget::Budget::default(),
             hooks: crate::hooks::Hooks::default(),
             parallel_tool_calls: true,
+            agents: Vec::new(),
         }
     }
 }

@@ -42,9 +42,11 @@ use crate::compaction;
 use crate::context::redact_message;
 use crate::context::redact_result;
 use crate::context::AgentContext;
+use crate::context::Delegate;
 use crate::context::Ending;
 use crate::context::EndingParts;
 use crate::context::EventSink;
+use crate::context::Subagent;
 use crate::control::RunControl;
 use crate::dispatch;
 use crate::dispatch::Call;
@@ -59,6 +61,7 @@ use crate::permissions::PermissionHandler;
 use crate::pricing::Spend;
 use crate::run_tools::RunTools;
 use crate::session::SessionLease;
+use crate::subagent::Rollup;
 use crate::turn::stopped_short;
 use crate::turn::Turn;
 
@@ -138,6 +141,7 @@ impl Run {
                 partial: status.partial,
             },
         });
+        let delegated_permissions = permissions.clone();
         let mut state = LoopState {
             tools: RunTools::new(&agent),
             agent: &agent,
@@ -156,6 +160,11 @@ impl Run {
             output,
             answer: None,
             continued: 0,
+            delegator: Delegator {
+                permissions: delegated_permissions,
+                settings,
+            },
+            rollup: Rollup::default(),
         };
         let (ending, files_changed) =
             match Workspace::new(&agent.cwd).map(|w| w.with_sandbox(agent.sandbox.clone())) {
@@ -277,6 +286,52 @@ struct LoopState<'a> {
     answer: Option<Value>,
     /// How many times `stop` hooks continued the run.
     continued: u32,
+    /// Runs the subagents of `task` calls; what they spent, until the loop takes it.
+    delegator: Delegator,
+    rollup: Rollup,
+}
+
+/// Runs subagents for the `task` calls of a run: with the run's permission handler,
+/// budget and concurrency setting (see `crate::subagent`).
+struct Delegator {
+    permissions: Option<Arc<dyn PermissionHandler>>,
+    settings: Settings,
+}
+
+impl Delegate for Delegator {
+    fn run<'a>(
+        &'a self,
+        subagent: &'a Subagent,
+        prompt: String,
+        cancel: CancellationToken,
+        events: EventSink,
+    ) -> futures::future::BoxFuture<'a, Result<RunResult, String>> {
+        Box::pin(async move {
+            let agent = subagent.agent.clone();
+            let lease = crate::session::acquire(
+                &agent.store,
+                None,
+                crate::session::SessionMeta {
+                    model: Some(agent.config.model.clone()),
+                    cwd: Some(agent.cwd.display().to_string()),
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            let settings = Settings {
+                max_steps: agent.config.max_steps,
+                ..self.settings
+            };
+            let run = Run::new(
+                agent,
+                lease,
+                vec![Message::user_text(prompt)],
+                settings,
+                self.permissions.clone(),
+                None,
+            );
+            Ok(run.execute(cancel, events).await)
+        })
+    }
 }
 
 impl<'a> LoopState<'a> {
@@ -469,9 +524,17 @@ impl<'a> LoopState<'a> {
             events: self.events,
             cancel: &self.cancel,
             hooks: self.hooks(),
+            subagents: &self.agent.subagents,
+            delegate: Some(&self.delegator),
+            rollup: &self.rollup,
         };
         let parallel = self.settings.parallel_tool_calls;
         let outcomes = batch::run(&dispatch, calls, parallel, &self.control).await;
+        // What the turn's subagents spent is the run's.
+        for (usage, cost_usd) in self.rollup.take() {
+            self.spend.add(usage, cost_usd);
+            self.session.record_side_usage(usage);
+        }
         let mut results = Vec::with_capacity(outcomes.len());
         let mut deferred = Vec::new();
         for outcome in outcomes {
@@ -497,9 +560,16 @@ impl<'a> LoopState<'a> {
             events: self.events,
             cancel: &self.cancel,
             hooks: self.hooks(),
+            subagents: &self.agent.subagents,
+            delegate: Some(&self.delegator),
+            rollup: &self.rollup,
         };
         let (message, steps) =
             approvals::resolve(&dispatch, self.session, &self.history, answers).await;
+        for (usage, cost_usd) in self.rollup.take() {
+            self.spend.add(usage, cost_usd);
+            self.session.record_side_usage(usage);
+        }
         self.steps.extend(steps);
         self.push(message);
     }

@@ -52,11 +52,13 @@ pub enum OptionKey {
     MaxDurationMs,
     Hooks,
     ParallelToolCalls,
+    // Subagents (issue 18).
+    Agents,
 }
 
 impl OptionKey {
     /// Every option, for a face that checks its names cover them all.
-    pub const ALL: [OptionKey; 39] = [
+    pub const ALL: [OptionKey; 40] = [
         OptionKey::Model,
         OptionKey::BaseUrl,
         OptionKey::ApiKey,
@@ -96,6 +98,7 @@ impl OptionKey {
         OptionKey::MaxDurationMs,
         OptionKey::Hooks,
         OptionKey::ParallelToolCalls,
+        OptionKey::Agents,
     ];
 
     /// The neutral key: snake_case, as the engine's messages (and the Python face) say it.
@@ -140,6 +143,7 @@ impl OptionKey {
             OptionKey::MaxDurationMs => "max_duration_ms",
             OptionKey::Hooks => "hooks",
             OptionKey::ParallelToolCalls => "parallel_tool_calls",
+            OptionKey::Agents => "agents",
         }
     }
 
@@ -232,6 +236,7 @@ impl OptionScope {
                 OptionKey::Hooks,
                 OptionKey::ParallelToolCalls,
                 OptionKey::SessionStore,
+                OptionKey::Agents,
             ],
             OptionScope::Run => &[
                 OptionKey::SessionId,

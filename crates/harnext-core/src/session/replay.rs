@@ -61,6 +61,8 @@ pub struct SessionData {
     pub allowed_tools: Vec<String>,
     /// Tool calls waiting for an approval given later (a deferred decision).
     pub pending_approvals: Vec<PendingApproval>,
+    /// The transcripts of the subagents its `task` calls ran, in the order they ended.
+    pub subagents: Vec<crate::store::SubagentTranscript>,
 }
 
 /// A turn whose tool calls wait for approvals (see `SessionRecord::ApprovalsPending`).
@@ -116,6 +118,7 @@ pub(crate) fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
         compactions: 0,
         allowed_tools: Vec::new(),
         pending_approvals: Vec::new(),
+        subagents: Vec::new(),
     };
     let mut pending: Option<PendingTurn> = None;
     let mut allowed = BTreeSet::new();
@@ -200,6 +203,7 @@ pub(crate) fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
                 history.push(message.clone());
             }
             SessionRecord::Usage { usage, .. } => data.usage += *usage,
+            SessionRecord::Subagent { transcript, .. } => data.subagents.push(transcript.clone()),
             SessionRecord::Permission { tool, .. } => {
                 allowed.insert(tool.clone());
             }
