@@ -288,6 +288,17 @@ class RunEndEvent(Generic[_T]):
     type: Literal["run_end"]
     result: RunResult[_T]
 
+@final
+class SubagentEvent:
+    """An event of a subagent (the `agents` option): `agent` is its name, `call_id` the
+    parent's `task` call that runs it, `event` its own event (its `run_start` first, its
+    `run_end` last; a `permission_request` in it is answered as the parent's)."""
+
+    type: Literal["subagent"]
+    agent: str
+    call_id: str
+    event: AgentEvent[Any]
+
 AgentEvent = Union[
     RunStartEvent,
     ThinkingEvent,
@@ -302,6 +313,7 @@ AgentEvent = Union[
     McpWarningEvent,
     ErrorEvent,
     RunEndEvent[_T],
+    SubagentEvent,
 ]
 
 @final
@@ -346,6 +358,19 @@ class SessionData:
     runs: int
     compactions: int
     allowed_tools: List[str]
+    subagents: List[SubagentTranscript]
+    """The transcripts of the subagents its `task` calls ran, in the order they ended."""
+
+@final
+class SubagentTranscript:
+    """A subagent's run (a `task` call), kept in its parent's session."""
+
+    call_id: str
+    agent: str
+    messages: List[Dict[str, Any]]
+    usage: Usage
+    """Its model calls' usage (also counted in the session's `usage`)."""
+    stop_reason: StopReason
 
 class Tool:
     """A custom tool: a Python function the model may call. Make one with `@tool`."""
@@ -392,6 +417,18 @@ class McpStdioServer(TypedDict):
     tool_timeout_ms: NotRequired[int]
     max_result_bytes: NotRequired[int]
     sandbox: NotRequired[bool]
+
+class AgentDefinition(TypedDict):
+    """A subagent of the `agents` option, offered to the model through the `task` tool."""
+
+    description: str
+    """When to use it: the model sees it in the `task` tool's description."""
+    system_prompt: str
+    """Appended to the built-in coding-agent prompt of the subagent."""
+    tools: List[str]
+    """Built-in tool names and the names of the agent's custom tools (no `task`)."""
+    model: NotRequired[str]
+    max_steps: NotRequired[int]
 
 class McpHttpServer(TypedDict):
     url: str
@@ -457,6 +494,7 @@ class Agent:
         env_allow: Optional[Sequence[str]] = None,
         env_deny: Optional[Sequence[str]] = None,
         sandbox_best_effort: Optional[bool] = None,
+        agents: Optional[Mapping[str, AgentDefinition]] = None,
     ) -> None: ...
     @property
     def cwd(self) -> str: ...
@@ -621,6 +659,8 @@ __all__ = [
     "PermissionRequest",
     "PermissionRequestEvent",
     "RetryEvent",
+    "SubagentEvent",
+    "SubagentTranscript",
     "RunEndEvent",
     "RunInterrupted",
     "RunResult",

@@ -52,6 +52,8 @@ _AGENT_OPTIONS = (
     "env_allow",
     "env_deny",
     "sandbox_best_effort",
+    # Subagents (issue 18).
+    "agents",
 )
 
 
@@ -123,6 +125,7 @@ class Agent:
         env_allow: Optional[List[str]] = None,
         env_deny: Optional[List[str]] = None,
         sandbox_best_effort: Optional[bool] = None,
+        agents: Optional[Dict[str, Any]] = None,
         **unknown: Any,
     ) -> None:
         _check_names("agent", unknown)

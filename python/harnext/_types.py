@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Literal, Optional
 
 
 def _fields(cls: type, d: Dict[str, Any]) -> Dict[str, Any]:
@@ -292,6 +292,18 @@ class RunEndEvent:
     type: str = field(default="run_end", init=False)
 
 
+@dataclass(frozen=True)
+class SubagentEvent:
+    """An event of a subagent (the ``agents`` option): ``agent`` is its name, ``call_id``
+    the parent's ``task`` call that runs it, ``event`` its own event (its ``run_start``
+    first, its ``run_end`` last)."""
+
+    agent: str
+    call_id: str
+    event: Any
+    type: Literal["subagent"] = field(default="subagent", init=False)
+
+
 _SIMPLE: Dict[str, type] = {
     "thinking": ThinkingEvent,
     "tool_call": ToolCallEvent,
@@ -326,6 +338,9 @@ def event(
             _respond=respond,
             _request_id=d.get("request_id"),
         )
+    if t == "subagent":
+        # The subagent's own run_end carries its result as it is (no structured output).
+        return SubagentEvent(d["agent"], d["call_id"], event(d["event"], respond, None))
     if t == "run_start":
         sandbox = d.get("sandbox")
         return RunStartEvent(d["session_id"], RunSandbox(**_fields(RunSandbox, sandbox)) if sandbox else None)
@@ -358,6 +373,21 @@ class SessionInfo:
 
 
 @dataclass(frozen=True)
+class SubagentTranscript:
+    """A subagent's run (a ``task`` call), kept in its parent's session."""
+
+    call_id: str
+    agent: str
+    messages: List[Dict[str, Any]]
+    usage: Usage
+    stop_reason: str
+
+    @classmethod
+    def _from(cls, d: Dict[str, Any]) -> "SubagentTranscript":
+        return cls(**{**_fields(cls, d), "usage": Usage._from(d["usage"])})
+
+
+@dataclass(frozen=True)
 class SessionData:
     id: str
     messages: List[Dict[str, Any]]
@@ -372,6 +402,7 @@ class SessionData:
     runs: int
     compactions: int
     allowed_tools: List[str]
+    subagents: List["SubagentTranscript"] = field(default_factory=list)
 
     @classmethod
     def _from(cls, d: Dict[str, Any]) -> "SessionData":
@@ -379,6 +410,7 @@ class SessionData:
         return cls(
             **{
                 **_fields(cls, d),
+                "subagents": [SubagentTranscript._from(t) for t in d.get("subagents", [])],
                 "steps": [ToolStep._from(s) for s in d["steps"]],
                 "usage": Usage._from(d["usage"]),
                 "forked_from": ForkedFrom(**f) if f else None,

@@ -112,6 +112,22 @@ fn mcp_servers(v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, McpServerConfig)>>
         .map_err(|problem| invalid(ConfigError::invalid(OptionKey::McpServers, problem)))
 }
 
+/// `agents={"reviewer": {"description": ..., "system_prompt": ..., "tools": [...]}}`, read
+/// by the engine (fields by their neutral, snake_case keys).
+fn agents(
+    v: &Bound<'_, PyAny>,
+) -> PyResult<Vec<(String, harnext_core::subagent::AgentDefinition)>> {
+    if v.cast::<PyDict>().is_err() {
+        return Err(wrong_type(
+            "agents",
+            "a dict of agent definitions by name",
+            got(v),
+        ));
+    }
+    harnext_core::subagent::agents_from_json(&json("agents", v)?, &|k: &str| k.to_owned())
+        .map_err(|problem| invalid(ConfigError::invalid(OptionKey::Agents, problem)))
+}
+
 /// What is wrong with the option names given to an agent (`scope` `"agent"`) or a run
 /// (`"run"`), `None` when every one is known: the engine's lists and "did you mean".
 #[pyfunction]
@@ -249,6 +265,7 @@ pub fn agent_config(options: &Bound<'_, PyDict>) -> PyResult<(AgentConfig, Optio
             "persist_session" => c.persist_session = boolean(&key, &v)?,
             "context_window" => c.context_window = Some(u64::from(u32_option(&key, &v, 1)?)),
             "mcp_servers" => c.mcp_servers = mcp_servers(&v)?,
+            "agents" => c.agents = agents(&v)?,
             "stream_timeout_ms" => {
                 c.stream_timeout = Some(Duration::from_millis(u64::from(u32_option(&key, &v, 1)?)))
             }

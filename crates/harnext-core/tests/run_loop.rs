@@ -90,6 +90,7 @@ fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
             AgentEvent::Compaction { .. } => "compaction",
             AgentEvent::Error { .. } => "error",
             AgentEvent::RunEnd { .. } => "run_end",
+            AgentEvent::Subagent { .. } => "subagent",
         })
         .collect()
 }
