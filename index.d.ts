@@ -474,6 +474,13 @@ export interface AgentOptions {
    */
   agents?: Record<string, AgentDefinition>
   /**
+   * OpenTelemetry spans of each run, model call and tool call (GenAI semantic
+   * conventions), through `@opentelemetry/api` when the application registered a tracer
+   * provider: on by default then, `false` turns them off, `{ recordContent: true }` adds
+   * prompts, replies, tool arguments and outputs. Read by index.js (see tracing.js).
+   */
+  tracing?: boolean | TracingOptions
+  /**
    * Each run stops (`stopReason: "cost_budget"`) after the step that brings its cost at
    * list prices to this many US dollars. Needs a model whose price is known.
    */
@@ -844,6 +851,16 @@ export interface ToolStep {
   status: ToolStatus
   output: string
   durationMs: number
+}
+
+/** The `tracing` option of `new Agent()`. */
+export interface TracingOptions {
+  /**
+   * Record prompts, replies, tool arguments and tool outputs on the spans
+   * (`gen_ai.input.messages`, `gen_ai.output.messages`, `gen_ai.tool.call.arguments`,
+   * `gen_ai.tool.call.result`). Default `false`: they may hold secrets and personal data.
+   */
+  recordContent?: boolean
 }
 
 /** Token accounting: one model call's in a `usage` event, the run's totals in `RunResult.usage`. */

@@ -5,6 +5,7 @@
 // Types: index.d.ts.
 
 const native = require('./native.js')
+const tracing = require('./tracing.js')
 
 // process.exit() runs no finalizers: MCP stdio servers of agents never closed would be
 // left to notice their closed stdin (and whatever they started, to outlive them).
@@ -310,8 +311,17 @@ function hookSpec(hooks, pending) {
   return { entries, timeoutMs }
 }
 
+/** The result of the stream's `run_end`. */
+async function lastResult(stream) {
+  let result
+  for await (const e of stream) if (e.type === 'run_end') result = e.result
+  return result
+}
+
 const held = Symbol('held')
 const active = Symbol('active')
+// What tracing needs of the agent's options (see tracing.js).
+const traceOptions = Symbol('traceOptions')
 
 /** Counts a run of `agent` until the function it returns is called. */
 function beginRun(agent) {
@@ -361,6 +371,12 @@ class Agent extends native.Agent {
     if (options.hooks !== undefined && options.hooks !== null) {
       options = { ...options, hooks: hookSpec(options.hooks, pending) }
     }
+    tracing.checkTracing(options.tracing)
+    const traceSetting = options.tracing
+    if (traceSetting !== undefined) {
+      const { tracing: _, ...rest } = options
+      options = rest
+    }
     try {
       super(options)
     } catch (e) {
@@ -368,6 +384,13 @@ class Agent extends native.Agent {
     }
     this[held] = pending
     this[active] = 0
+    this[traceOptions] = {
+      setting: traceSetting,
+      model: options.model,
+      agents: options.agents,
+      // run() may go through the stream only where run() itself could answer permissions.
+      streamable: (ask !== undefined && ask !== null) || !['manual', 'accept-edits'].includes(options.permissionMode),
+    }
   }
 
   send(sessionId, message, options) {
@@ -376,6 +399,10 @@ class Agent extends native.Agent {
   }
 
   run(input, options) {
+    // With tracing on, the same run goes through the event stream, whose spans it makes.
+    if (this[traceOptions].streamable && tracing.tracerFor(this[traceOptions].setting) !== null) {
+      return lastResult(this.stream(input, options))
+    }
     let unlink = noop
     let result
     try {
@@ -398,7 +425,9 @@ class Agent extends native.Agent {
       checkInput(input)
       const { signal, options: opts } = runOptions(options)
       const native = super.stream(input, opts)
-      const stream = events(native, signal, () => beginRun(this))
+      let stream = events(native, signal, () => beginRun(this))
+      const tracer = tracing.tracerFor(this[traceOptions].setting)
+      if (tracer !== null) stream = tracing.traced(stream, tracer, this[traceOptions], input)
       stream.send = (message, options) => native.send(checkMessage('send', message), sendUrgent(options))
       stream.interrupt = (message) => native.interrupt(message === undefined ? undefined : checkMessage('interrupt', message))
       return stream

@@ -11,7 +11,8 @@ command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&
 command -v node >/dev/null || { echo "Node.js >= 20 is required" >&2; exit 1; }
 host=$(rustc -vV | sed -n 's/^host: //p')
 
-if [ ! -x node_modules/.bin/napi ] || [ ! -d node_modules/typescript ] || [ ! -d node_modules/@types/node ] || [ ! -d node_modules/bullmq ]; then
+if [ ! -x node_modules/.bin/napi ] || [ ! -d node_modules/typescript ] || [ ! -d node_modules/@types/node ] || [ ! -d node_modules/bullmq ] \
+   || [ ! -d node_modules/@opentelemetry/sdk-trace-base ]; then
   say "npm ci"
   npm ci --no-audit --no-fund
 fi

@@ -62,6 +62,7 @@ impl OptionNames for NodeNames {
             OptionKey::Hooks => "hooks",
             OptionKey::ParallelToolCalls => "parallelToolCalls",
             OptionKey::Agents => "agents",
+            OptionKey::Tracing => "tracing",
             OptionKey::SessionStore => "sessionStore",
         })
     }

@@ -65,6 +65,17 @@ pub struct AgentDefinition {
     pub max_steps: Option<u32>,
 }
 
+/// The `tracing` option of `new Agent()`.
+// Declares the TypeScript type; index.js reads the option.
+#[allow(dead_code)]
+#[napi(object, object_to_js = false)]
+pub struct TracingOptions {
+    /// Record prompts, replies, tool arguments and tool outputs on the spans
+    /// (`gen_ai.input.messages`, `gen_ai.output.messages`, `gen_ai.tool.call.arguments`,
+    /// `gen_ai.tool.call.result`). Default `false`: they may hold secrets and personal data.
+    pub record_content: Option<bool>,
+}
+
 /// Options of `new Agent()`.
 #[napi(object, object_to_js = false)]
 pub struct AgentOptions {
@@ -161,6 +172,12 @@ pub struct AgentOptions {
     /// `subagent` events; their usage and cost count in the run's.
     #[napi(ts_type = "Record<string, AgentDefinition>")]
     pub agents: Option<Value>,
+    /// OpenTelemetry spans of each run, model call and tool call (GenAI semantic
+    /// conventions), through `@opentelemetry/api` when the application registered a tracer
+    /// provider: on by default then, `false` turns them off, `{ recordContent: true }` adds
+    /// prompts, replies, tool arguments and outputs. Read by index.js (see tracing.js).
+    #[napi(ts_type = "boolean | TracingOptions")]
+    pub tracing: Option<Value>,
     /// Each run stops (`stopReason: "cost_budget"`) after the step that brings its cost at
     /// list prices to this many US dollars. Needs a model whose price is known.
     pub max_cost_usd: Option<f64>,

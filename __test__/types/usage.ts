@@ -207,6 +207,10 @@ export async function subagents(): Promise<void> {
     const stop: StopReason = t.stopReason;
     void [t.agent, t.callId, t.messages.length, t.usage.inputTokens, stop];
   }
+  new Agent({ model: "scripted", tracing: { recordContent: true } });
+  new Agent({ model: "scripted", tracing: false });
+  // @ts-expect-error: recordContent is a boolean
+  new Agent({ model: "scripted", tracing: { recordContent: "yes" } });
   // @ts-expect-error: a definition needs its tools
   new Agent({ model: "scripted", agents: { bad: { description: "d", systemPrompt: "p" } } });
 }

@@ -54,11 +54,13 @@ pub enum OptionKey {
     ParallelToolCalls,
     // Subagents (issue 18).
     Agents,
+    // OpenTelemetry spans (issue 18; read by the faces).
+    Tracing,
 }
 
 impl OptionKey {
     /// Every option, for a face that checks its names cover them all.
-    pub const ALL: [OptionKey; 40] = [
+    pub const ALL: [OptionKey; 41] = [
         OptionKey::Model,
         OptionKey::BaseUrl,
         OptionKey::ApiKey,
@@ -99,6 +101,7 @@ impl OptionKey {
         OptionKey::Hooks,
         OptionKey::ParallelToolCalls,
         OptionKey::Agents,
+        OptionKey::Tracing,
     ];
 
     /// The neutral key: snake_case, as the engine's messages (and the Python face) say it.
@@ -144,6 +147,7 @@ impl OptionKey {
             OptionKey::Hooks => "hooks",
             OptionKey::ParallelToolCalls => "parallel_tool_calls",
             OptionKey::Agents => "agents",
+            OptionKey::Tracing => "tracing",
         }
     }
 
@@ -237,6 +241,7 @@ impl OptionScope {
                 OptionKey::ParallelToolCalls,
                 OptionKey::SessionStore,
                 OptionKey::Agents,
+                OptionKey::Tracing,
             ],
             OptionScope::Run => &[
                 OptionKey::SessionId,
