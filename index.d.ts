@@ -861,6 +861,8 @@ export interface TracingOptions {
    * `gen_ai.tool.call.result`). Default `false`: they may hold secrets and personal data.
    */
   recordContent?: boolean
+  /** An OpenTelemetry `TracerProvider` to use instead of the global one. */
+  tracerProvider?: { getTracer(name: string, version?: string): unknown }
 }
 
 /** Token accounting: one model call's in a `usage` event, the run's totals in `RunResult.usage`. */

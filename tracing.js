@@ -47,6 +47,8 @@ function noopProvider(o) {
  */
 function tracerFor(setting) {
   if (setting === false) return null
+  const given = setting && typeof setting === 'object' ? setting.tracerProvider : undefined
+  if (given !== undefined && given !== null) return otel() === null ? null : given.getTracer(INSTRUMENTATION)
   const o = otel()
   if (o === null) return null
   const provider = o.trace.getTracerProvider()
@@ -56,21 +58,24 @@ function tracerFor(setting) {
   return o.trace.getTracer(INSTRUMENTATION)
 }
 
-/** Checks the `tracing` option: `true`, `false` or `{ recordContent?: boolean }`. */
+/** Checks the `tracing` option: `true`, `false` or `{ recordContent?, tracerProvider? }`. */
 function checkTracing(value) {
   if (value === undefined || value === null || typeof value === 'boolean') return
   if (typeof value === 'object' && !Array.isArray(value)) {
     for (const [k, v] of Object.entries(value)) {
-      if (k !== 'recordContent') {
-        throw new TypeError(`invalid option \`tracing\`: unknown field ${JSON.stringify(k)}: expected { recordContent?: boolean }`)
+      if (k !== 'recordContent' && k !== 'tracerProvider') {
+        throw new TypeError(`invalid option \`tracing\`: unknown field ${JSON.stringify(k)}: expected { recordContent?: boolean, tracerProvider?: TracerProvider }`)
       }
-      if (v !== undefined && typeof v !== 'boolean') {
+      if (k === 'recordContent' && v !== undefined && typeof v !== 'boolean') {
         throw new TypeError('invalid option `tracing`: `recordContent` must be a boolean')
+      }
+      if (k === 'tracerProvider' && v !== undefined && (v === null || typeof v.getTracer !== 'function')) {
+        throw new TypeError('invalid option `tracing`: `tracerProvider` must be an OpenTelemetry TracerProvider')
       }
     }
     return
   }
-  throw new TypeError('invalid option `tracing`: expected a boolean or { recordContent?: boolean }')
+  throw new TypeError('invalid option `tracing`: expected a boolean or { recordContent?: boolean, tracerProvider?: TracerProvider }')
 }
 
 /** `anthropic/claude-x` → provider and model names. */

@@ -119,5 +119,12 @@ test('tracing: false turns it off; a subagent is an invoke_agent span under its 
   assert.equal(parentOf(nested), sub.spanContext().spanId);
   assert.equal(spans.filter((s) => s.name === 'chat scripted' && parentOf(s) === sub.spanContext().spanId).length, 2);
   assert.throws(() => new Agent({ model: 'scripted', tracing: { recordContents: true } }), /invalid option `tracing`: unknown field "recordContents"/);
+  // A provider of its own, rather than the global one.
+  const own = new InMemorySpanExporter();
+  const ownProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(own)] });
+  const before = exporter.getFinishedSpans().length;
+  assert.equal((await scriptedAgent({ tracing: { tracerProvider: ownProvider } }).run('x')).success, true);
+  assert.equal(own.getFinishedSpans().length, 5);
+  assert.equal(exporter.getFinishedSpans().length, before);
   assert.throws(() => new Agent({ model: 'scripted', tracng: true }), /did you mean `tracing`\?/);
 });

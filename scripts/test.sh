@@ -63,6 +63,11 @@ if ! "$pyenv/bin/python" -c 'import maturin, pytest, mypy, pydantic, httpx' 2>/d
   say "pip install maturin pytest mypy pydantic httpx (into $pyenv)"
   "$pyenv/bin/pip" install --quiet --disable-pip-version-check maturin pytest mypy pydantic httpx
 fi
+# The tracing tests: the OpenTelemetry SDK (and with it opentelemetry-api).
+if ! "$pyenv/bin/python" -c 'import opentelemetry.sdk.trace' 2>/dev/null; then
+  say "pip install opentelemetry-sdk (into $pyenv)"
+  "$pyenv/bin/pip" install --quiet --disable-pip-version-check opentelemetry-sdk
+fi
 
 say "maturin build (debug, abi3) -> target/wheels/debug; pip install the wheel"
 rm -rf target/wheels/debug

@@ -74,6 +74,9 @@ pub struct TracingOptions {
     /// (`gen_ai.input.messages`, `gen_ai.output.messages`, `gen_ai.tool.call.arguments`,
     /// `gen_ai.tool.call.result`). Default `false`: they may hold secrets and personal data.
     pub record_content: Option<bool>,
+    /// An OpenTelemetry `TracerProvider` to use instead of the global one.
+    #[napi(ts_type = "{ getTracer(name: string, version?: string): unknown }")]
+    pub tracer_provider: Option<Value>,
 }
 
 /// Options of `new Agent()`.

@@ -430,6 +430,15 @@ class AgentDefinition(TypedDict):
     model: NotRequired[str]
     max_steps: NotRequired[int]
 
+class TracingOptions(TypedDict, total=False):
+    """The `tracing` option: OpenTelemetry spans (GenAI semantic conventions) through
+    `opentelemetry-api`, on when the application set a tracer provider."""
+
+    record_content: bool
+    """Record prompts, replies, tool arguments and outputs on the spans. Default False."""
+    tracer_provider: Any
+    """An OpenTelemetry `TracerProvider` to use instead of the global one."""
+
 class McpHttpServer(TypedDict):
     url: str
     headers: NotRequired[Dict[str, str]]
@@ -495,6 +504,7 @@ class Agent:
         env_deny: Optional[Sequence[str]] = None,
         sandbox_best_effort: Optional[bool] = None,
         agents: Optional[Mapping[str, AgentDefinition]] = None,
+        tracing: Union[bool, TracingOptions, None] = None,
     ) -> None: ...
     @property
     def cwd(self) -> str: ...

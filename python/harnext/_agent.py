@@ -20,6 +20,7 @@ from typing import Any, AsyncIterator, Dict, Iterator, List, Optional
 
 from . import _native
 from ._callbacks import BoundTool, LoopHolder, Tool, output_spec, permission_callback
+from . import _tracing
 from ._types import RunInterrupted, RunResult, SandboxStatus, SessionData, SessionInfo, event
 
 atexit.register(_native.kill_mcp_servers)
@@ -126,9 +127,11 @@ class Agent:
         env_deny: Optional[List[str]] = None,
         sandbox_best_effort: Optional[bool] = None,
         agents: Optional[Dict[str, Any]] = None,
+        tracing: Any = None,
         **unknown: Any,
     ) -> None:
         _check_names("agent", unknown)
+        _tracing.check(tracing)
         given = dict(locals())
         self._loops = LoopHolder()
         options: Dict[str, Any] = {"model": model}
@@ -148,6 +151,15 @@ class Agent:
                 value = permission_callback(value, self._loops)
             options[name] = value
         self._native = _native.NativeAgent(options)
+        # What tracing needs (see _tracing.py); run() goes through the event stream only
+        # where it could answer permissions itself.
+        self._trace = {
+            "setting": tracing,
+            "record_content": isinstance(tracing, dict) and tracing.get("record_content") is True,
+            "model": model,
+            "agents": agents,
+            "streamable": on_permission_request is not None or permission_mode not in ("manual", "accept-edits"),
+        }
 
     @property
     def cwd(self) -> str:
@@ -199,6 +211,20 @@ class Agent:
         running). Returns however the run ends; raises only for misuse found before it
         starts (and re-raises a KeyboardInterrupt after cancelling the run, see the module)."""
         _check_names("run", unknown)
+        if self._trace["streamable"] and _tracing.tracer_for(self._trace["setting"]) is not None:
+            # With tracing on, the same run goes through the event stream, whose spans it makes.
+            result: Any = None
+            for e in self.stream(
+                input,
+                cancel=cancel,
+                session_id=session_id,
+                output_schema=output_schema,
+                max_steps=max_steps,
+                max_output_retries=max_output_retries,
+            ):
+                if e.type == "run_end":
+                    result = e.result
+            return result  # type: ignore[no-any-return]
         native, finalize = self._start(input, cancel, session_id, output_schema, max_steps, max_output_retries, False)
         try:
             raw = native.run()
@@ -224,6 +250,9 @@ class Agent:
         it early cancels the run."""
         _check_names("run", unknown)
         native, finalize = self._start(input, cancel, session_id, output_schema, max_steps, max_output_retries, True)
+        tracer = _tracing.tracer_for(self._trace["setting"])
+        if tracer is not None:
+            return _tracing.traced(_events(native, finalize), tracer, self._trace, input)
         return _events(native, finalize)
 
     async def arun(
@@ -239,6 +268,19 @@ class Agent:
     ) -> RunResult:
         """``run()`` for asyncio. Cancelling the awaiting task cancels the run."""
         _check_names("run", unknown)
+        if self._trace["streamable"] and _tracing.tracer_for(self._trace["setting"]) is not None:
+            traced_result: Any = None
+            async for e in self.astream(
+                input,
+                cancel=cancel,
+                session_id=session_id,
+                output_schema=output_schema,
+                max_steps=max_steps,
+                max_output_retries=max_output_retries,
+            ):
+                if e.type == "run_end":
+                    traced_result = e.result
+            return traced_result  # type: ignore[no-any-return]
         native, finalize = self._start(input, cancel, session_id, output_schema, max_steps, max_output_retries, False)
         self._loops.loop = asyncio.get_running_loop()
         self._loops.owner = threading.get_ident()
@@ -268,6 +310,9 @@ class Agent:
         """``stream()`` for asyncio: ``async for event in agent.astream(...)``."""
         _check_names("run", unknown)
         native, finalize = self._start(input, cancel, session_id, output_schema, max_steps, max_output_retries, True)
+        tracer = _tracing.tracer_for(self._trace["setting"])
+        if tracer is not None:
+            return _tracing.atraced(_aevents(native, finalize, self._loops), tracer, self._trace, input)
         return _aevents(native, finalize, self._loops)
 
     def close(self) -> None:

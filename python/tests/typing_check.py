@@ -53,6 +53,7 @@ agent = Agent(
     system_prompt={"append": "Be brief."},
     mcp_servers={"fs": {"command": "node", "args": ["server.js"], "tool_timeout_ms": 60000, "sandbox": False}},
     agents={"reviewer": {"description": "Reviews", "system_prompt": "You review.", "tools": ["read_file"], "max_steps": 3}},
+    tracing={"record_content": True},
 )
 Agent("scripted", on_permission_request=adecide, script=[{"text": "hi", "tool_calls": [{"name": "bash"}]}])
 Agent(
