@@ -4,7 +4,7 @@
 /* eslint-disable */
 
 /** The built-in tools, by name. */
-export type BuiltinToolName = 'read_file' | 'write_file' | 'edit_file' | 'multi_edit' | 'glob' | 'grep' | 'bash'
+export type BuiltinToolName = 'read_file' | 'write_file' | 'edit_file' | 'multi_edit' | 'glob' | 'grep' | 'bash' | 'todo_write' | 'web_fetch'
 
 /**
  * The part of Standard Schema (https://standardschema.dev) harnext uses: validation, and
@@ -359,6 +359,8 @@ export type AgentEvent =
   | { type: 'mcp_warning'; server: string; tool?: string; message: string }
   | { type: 'user_message'; text: string }
   | { type: 'hook_error'; hook: string; message: string }
+  | { type: 'warning'; message: string; path?: string }
+  | { type: 'todo'; todos: Array<TodoItem> }
   | { type: 'error'; error: HarnextError }
   | { type: 'run_end'; result: RunResult }
   | { type: 'subagent'; agent: string; callId: string; event: AgentEvent }
@@ -466,6 +468,24 @@ export interface AgentOptions {
    * marked read-only) run concurrently, results in call order. Default `true`.
    */
   parallelToolCalls?: boolean
+  /**
+   * The workspace's `AGENTS.md` (or `CLAUDE.md` where there is none) goes into the system
+   * prompt, and a subdirectory's follows the first file tool call that works there.
+   * Default `true`.
+   */
+  projectInstructions?: boolean
+  /**
+   * Agent Skills folders (a folder with a `SKILL.md`, or a folder of them), relative to
+   * `cwd`; `.agents/skills/` of the workspace is searched too. The model sees each skill's
+   * name and description and loads one with the `skill` tool.
+   */
+  skills?: Array<string>
+  /**
+   * Where the `web_fetch` tool may go. It runs only with `network: true` (or no sandbox)
+   * and asks in the manual modes; private network addresses are refused unless listed
+   * in `allowedDomains`.
+   */
+  webFetch?: WebFetchOptions
   /**
    * Subagents by name, offered to the model as the `task` tool: each runs a task with its
    * own context and tools (never more permissive than this agent's permission mode and
@@ -769,6 +789,8 @@ export interface SessionData {
    * `agent.run({ approvals: { [id]: decision } }, { sessionId })`.
    */
   pendingApprovals: Array<WaitingCall>
+  /** The task list the model keeps with `todo_write`, as it is now (empty when none). */
+  todos: Array<TodoItem>
   /**
    * The transcripts of the subagents its `task` calls ran (the `agents` option), in
    * the order they ended.
@@ -841,6 +863,16 @@ export interface ThinkingOptions {
   budgetTokens: number
 }
 
+/** One item of the task list the model keeps with `todo_write`. */
+export interface TodoItem {
+  /** What to do, in a few words. */
+  content: string
+  status: TodoStatus
+}
+
+/** Where an item of the task list stands. */
+export type TodoStatus = 'pending' | 'in_progress' | 'completed'
+
 export type ToolStatus = 'ok' | 'error' | 'denied' | 'cancelled'
 
 /** One tool call of a run, with its outcome. */
@@ -884,4 +916,20 @@ export interface WaitingCall {
   id: string
   tool: string
   args: Record<string, unknown>
+}
+
+/**
+ * The `webFetch` option (its type only: the value is read by the engine, which names an
+ * unknown field).
+ */
+export interface WebFetchOptions {
+  /**
+   * Only these domains (and their subdomains) are fetched; a host listed here may be a
+   * private address (`"127.0.0.1"`, `"intranet.corp"`). Default: every public domain.
+   */
+  allowedDomains?: Array<string>
+  /** These domains (and their subdomains) are never fetched, also through a redirect. */
+  blockedDomains?: Array<string>
+  /** The most one fetch may take, redirects and body included. Default 30000. */
+  timeoutMs?: number
 }

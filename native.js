@@ -839,4 +839,5 @@ module.exports.Agent = nativeBinding.Agent
 module.exports.EventStream = nativeBinding.EventStream
 module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.StopReason = nativeBinding.StopReason
+module.exports.TodoStatus = nativeBinding.TodoStatus
 module.exports.ToolStatus = nativeBinding.ToolStatus

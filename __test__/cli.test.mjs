@@ -466,3 +466,22 @@ test('background commands: the calls rendered, and nothing left running when the
   });
   assert.equal(alive, false, 'the background sleep died with the run');
 });
+
+// ---- issue 18: the plan (todo_write) ----
+
+test('the plan is rendered as a list at each change; an accepted todo_write shows no result line', async () => {
+  const cwd = workspace();
+  const turns = [
+    { toolCalls: [{ name: 'todo_write', args: { todos: [{ content: 'Read notes', status: 'in_progress' }, { content: 'Count lines', status: 'pending' }] } }] },
+    { toolCalls: [{ name: 'todo_write', args: { todos: [{ content: 'Read notes', status: 'completed' }, { content: 'Count lines', status: 'completed' }] } }] },
+    { text: 'All done.' },
+  ];
+  const r = await cli(['--script', script(turns), '--cwd', cwd, 'plan it']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /⏺ todo_write\(2 items\)\n {2}☰ plan · 0\/2 done\n {4}▸ Read notes\n {4}○ Count lines\n⏺ todo_write/);
+  assert.match(r.stdout, / {2}☰ plan · 2\/2 done\n {4}✔ Read notes\n {4}✔ Count lines\n/);
+  assert.doesNotMatch(r.stdout, /↳ ok/);
+  const json = await cli(['--json', '--script', script(turns), '--cwd', cwd, 'plan it']);
+  const todos = jsonLines(json.stdout).filter((e) => e.type === 'todo');
+  assert.deepEqual(todos.map((e) => e.todos.map((t) => t.status)), [['in_progress', 'pending'], ['completed', 'completed']]);
+});

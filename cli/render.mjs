@@ -73,6 +73,12 @@ export function argsSummary(tool, args = {}, max = 80) {
     case 'grep':
       s = `${JSON.stringify(String(a.pattern ?? ''))}${a.path ? ` in ${a.path}` : ''}${a.glob ? ` (${a.glob})` : ''}`;
       break;
+    case 'web_fetch':
+      s = String(a.url ?? '');
+      break;
+    case 'todo_write':
+      s = plural(Array.isArray(a.todos) ? a.todos.length : 0, 'item');
+      break;
     default: {
       const json = JSON.stringify(a);
       s = json === '{}' ? '' : json;
@@ -274,6 +280,13 @@ export class Renderer {
       case 'hook_error':
         this.line(c.yellow(`⚠ ${e.message}`));
         break;
+      case 'warning':
+        this.line(c.yellow(`⚠ ${e.message}${e.path ? ` (${e.path})` : ''}`));
+        break;
+      case 'todo':
+        this.stopSpinner();
+        this.renderTodos(e.todos);
+        break;
       case 'compaction':
         this.line(c.dim(`⋯ history compacted: ${num(e.beforeTokens)} → ${num(e.afterTokens)} tokens`));
         break;
@@ -295,10 +308,32 @@ export class Renderer {
     }
   }
 
+  /** The task list (`todo` event): the whole list, done items checked, the current one marked. */
+  renderTodos(todos) {
+    const { c } = this;
+    const done = todos.filter((t) => t.status === 'completed').length;
+    if (todos.length === 0) {
+      this.line(c.dim('  ☰ plan cleared'));
+      return;
+    }
+    this.line(`  ☰ plan ${c.dim(`· ${done}/${todos.length} done`)}`);
+    for (const t of todos) {
+      const text = clip(t.content, this.width() - 8);
+      if (t.status === 'completed') this.line(`    ${c.green('✔')} ${c.dim(text)}`);
+      else if (t.status === 'in_progress') this.line(`    ${c.yellow('▸')} ${c.bold(text)}`);
+      else this.line(`    ○ ${text}`);
+    }
+  }
+
   renderToolResult(e) {
     const { c } = this;
     const call = this.calls.get(e.id);
     const tool = call?.tool;
+    // The list itself is the `todo` event's: an accepted update needs no more.
+    if (tool === 'todo_write' && e.status === 'ok') {
+      this.lastCallId = null;
+      return;
+    }
     let lines = String(e.output ?? '').replace(/\s+$/, '').split('\n');
     if (lines.length === 1 && lines[0] === '') lines = [];
     const notes = [];

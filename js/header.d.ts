@@ -4,7 +4,7 @@
 /* eslint-disable */
 
 /** The built-in tools, by name. */
-export type BuiltinToolName = 'read_file' | 'write_file' | 'edit_file' | 'multi_edit' | 'glob' | 'grep' | 'bash'
+export type BuiltinToolName = 'read_file' | 'write_file' | 'edit_file' | 'multi_edit' | 'glob' | 'grep' | 'bash' | 'todo_write' | 'web_fetch'
 
 /**
  * The part of Standard Schema (https://standardschema.dev) harnext uses: validation, and

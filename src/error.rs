@@ -64,6 +64,9 @@ impl OptionNames for NodeNames {
             OptionKey::Agents => "agents",
             OptionKey::Tracing => "tracing",
             OptionKey::SessionStore => "sessionStore",
+            OptionKey::ProjectInstructions => "projectInstructions",
+            OptionKey::Skills => "skills",
+            OptionKey::WebFetch => "webFetch",
         })
     }
 }

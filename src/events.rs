@@ -259,6 +259,16 @@ pub enum AgentEvent {
     /// is its event (`pre_tool_use`, ...), `message` what happened and what the run did. A
     /// failed `preToolUse` hook denies the call; any other is passed over.
     HookError { hook: String, message: String },
+    /// Something to know that does not stop the run: a skill left out (its `SKILL.md`
+    /// front matter is malformed, its name taken), a project instructions file cut to its
+    /// size cap. `path` is the file it is about.
+    Warning {
+        message: String,
+        path: Option<String>,
+    },
+    /// The model changed its task list (`todo_write`): the whole list as it is now, in
+    /// order. At most one item is `in_progress`.
+    Todo { todos: Vec<TodoItem> },
     /// A non-recoverable error ends the run; `run_end` follows.
     Error { error: HarnextError },
     /// The run is over: always the last event.
@@ -458,6 +468,41 @@ impl ToNapiValue for Responder {
     }
 }
 
+// ---- The plan (issue 18): `todo_write`'s task list ----
+
+/// Where an item of the task list stands.
+#[napi(string_enum = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TodoStatus {
+    Pending,
+    InProgress,
+    Completed,
+}
+
+/// One item of the task list the model keeps with `todo_write`.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct TodoItem {
+    /// What to do, in a few words.
+    pub content: String,
+    pub status: TodoStatus,
+}
+
+impl From<core::TodoItem> for TodoItem {
+    fn from(t: core::TodoItem) -> Self {
+        TodoItem {
+            content: t.content,
+            status: match t.status {
+                core::TodoStatus::Pending => TodoStatus::Pending,
+                core::TodoStatus::InProgress => TodoStatus::InProgress,
+                core::TodoStatus::Completed => TodoStatus::Completed,
+            },
+        }
+    }
+}
+
+// ---- end of the plan ----
+
 /// The sandbox of a run (`run_start`).
 #[napi(object, object_from_js = false)]
 pub struct RunSandbox {
@@ -618,6 +663,10 @@ impl AgentEvent {
                 AgentEvent::HookError { hook, message }
             }
             core::AgentEvent::UserMessage { text } => AgentEvent::UserMessage { text },
+            core::AgentEvent::Warning { message, path } => AgentEvent::Warning { message, path },
+            core::AgentEvent::Todo { todos } => AgentEvent::Todo {
+                todos: todos.into_iter().map(TodoItem::from).collect(),
+            },
             core::AgentEvent::Error { error } => AgentEvent::Error {
                 error: error.into(),
             },

@@ -46,6 +46,7 @@ pub use options::ScriptTurn;
 pub use options::ScriptUsage;
 pub use options::SystemPromptAppend;
 pub use options::ThinkingOptions;
+pub use options::WebFetchOptions;
 pub use sessions::ContentBlock;
 pub use sessions::ForkSessionOptions;
 pub use sessions::ForkedFrom;

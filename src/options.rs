@@ -169,6 +169,19 @@ pub struct AgentOptions {
     /// The calls of one model turn that only read (built-in read tools, custom and MCP tools
     /// marked read-only) run concurrently, results in call order. Default `true`.
     pub parallel_tool_calls: Option<bool>,
+    /// The workspace's `AGENTS.md` (or `CLAUDE.md` where there is none) goes into the system
+    /// prompt, and a subdirectory's follows the first file tool call that works there.
+    /// Default `true`.
+    pub project_instructions: Option<bool>,
+    /// Agent Skills folders (a folder with a `SKILL.md`, or a folder of them), relative to
+    /// `cwd`; `.agents/skills/` of the workspace is searched too. The model sees each skill's
+    /// name and description and loads one with the `skill` tool.
+    pub skills: Option<Vec<String>>,
+    /// Where the `web_fetch` tool may go. It runs only with `network: true` (or no sandbox)
+    /// and asks in the manual modes; private network addresses are refused unless listed
+    /// in `allowedDomains`.
+    #[napi(ts_type = "WebFetchOptions")]
+    pub web_fetch: Option<Value>,
     /// Subagents by name, offered to the model as the `task` tool: each runs a task with its
     /// own context and tools (never more permissive than this agent's permission mode and
     /// sandbox); several `task` calls of one turn run at once. Their events come wrapped in
@@ -411,11 +424,33 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     if let Some(parallel) = o.parallel_tool_calls {
         c.parallel_tool_calls = parallel;
     }
+    // Issue 18: project instructions and skills.
+    if let Some(on) = o.project_instructions {
+        c.project_instructions = on;
+    }
+    c.skills = paths(o.skills);
+    // Issue 18: web_fetch.
+    if let Some(v) = o.web_fetch {
+        c.web_fetch = harnext_core::web_fetch_option(&v, true)?;
+    }
     if let Some(agents) = o.agents {
         c.agents = harnext_core::subagent::agents_from_json(&agents, &crate::mcp::camel)
             .map_err(|problem| ConfigError::invalid(OptionKey::Agents, problem))?;
     }
     Ok((c, o.on_permission_request))
+}
+
+/// The `webFetch` option (its type only: the value is read by the engine, which names an
+/// unknown field).
+#[napi(object, object_to_js = false)]
+pub struct WebFetchOptions {
+    /// Only these domains (and their subdomains) are fetched; a host listed here may be a
+    /// private address (`"127.0.0.1"`, `"intranet.corp"`). Default: every public domain.
+    pub allowed_domains: Option<Vec<String>>,
+    /// These domains (and their subdomains) are never fetched, also through a redirect.
+    pub blocked_domains: Option<Vec<String>>,
+    /// The most one fetch may take, redirects and body included. Default 30000.
+    pub timeout_ms: Option<f64>,
 }
 
 /// The input of a run that answers a session's pending approvals.

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use crate::error::Invalid;
 use crate::error::JsError;
 use crate::error::OrJs;
+use crate::events::TodoItem;
 use crate::events::ToolStatus;
 use crate::events::ToolStep;
 use crate::events::Usage;
@@ -142,6 +143,8 @@ pub struct SessionData {
     /// Tool calls waiting for approvals (deferred decisions): answer them with
     /// `agent.run({ approvals: { [id]: decision } }, { sessionId })`.
     pub pending_approvals: Vec<WaitingCall>,
+    /// The task list the model keeps with `todo_write`, as it is now (empty when none).
+    pub todos: Vec<TodoItem>,
     /// The transcripts of the subagents its `task` calls ran (the `agents` option), in
     /// the order they ended.
     pub subagents: Vec<SubagentTranscript>,
@@ -316,6 +319,7 @@ pub async fn load(id: String, options: Option<SessionDirOptions>) -> napi::Resul
                 args: p.args,
             })
             .collect(),
+        todos: d.todos.into_iter().map(TodoItem::from).collect(),
         subagents: d
             .subagents
             .into_iter()

@@ -35,6 +35,8 @@ export async function main(): Promise<RunResult | undefined> {
       case "mcp_warning": console.log(e.server, e.tool ?? "", e.message); break;
       case "hook_error": console.log(e.hook, e.message); break;
       case "user_message": console.log(e.text); break;
+      case "warning": console.log(e.message, e.path ?? ""); break;
+      case "todo": for (const t of e.todos) { const s: "pending" | "in_progress" | "completed" = t.status; console.log(t.content, s); } break;
       case "run_end": final = e.result; console.log(e.result.success); break;
       case "subagent": console.log(e.agent, e.callId, e.event.type); break;
       default: assertNever(e);

@@ -32,11 +32,14 @@ from ._types import (
     SubagentTranscript,
     TextEvent,
     ThinkingEvent,
+    TodoEvent,
+    TodoItem,
     ToolCallEvent,
     ToolResultEvent,
     ToolStep,
     Usage,
     UsageEvent,
+    WarningEvent,
 )
 
 builtin_tools = tuple(_builtin_tool_names())
@@ -71,12 +74,15 @@ __all__ = [
     "StopDetails",
     "TextEvent",
     "ThinkingEvent",
+    "TodoEvent",
+    "TodoItem",
     "Tool",
     "ToolCallEvent",
     "ToolResultEvent",
     "ToolStep",
     "Usage",
     "UsageEvent",
+    "WarningEvent",
     "builtin_tools",
     "tool",
 ]

@@ -53,7 +53,15 @@ ErrorCode = Literal[
 ]
 PermissionMode = Literal["auto", "manual", "accept-edits", "read-only"]
 SandboxMode = Literal["workspace-write", "read-only", "off"]
-BuiltinToolName = Literal["read_file", "write_file", "edit_file", "multi_edit", "glob", "grep", "bash"]
+BuiltinToolName = Literal["read_file", "write_file", "edit_file", "multi_edit", "glob", "grep", "bash", "todo_write", "web_fetch"]
+TodoStatus = Literal["pending", "in_progress", "completed"]
+
+class WebFetchOptions(TypedDict, total=False):
+    """Where the `web_fetch` tool may go (it runs only with `network=True`)."""
+
+    allowed_domains: List[str]
+    blocked_domains: List[str]
+    timeout_ms: int
 
 builtin_tools: Tuple[BuiltinToolName, ...]
 
@@ -279,6 +287,30 @@ class McpWarningEvent:
     message: str
 
 @final
+class WarningEvent:
+    """Something to know that does not stop the run: a skill left out (its SKILL.md front
+    matter is malformed, its name taken), a project instructions file cut to its size cap."""
+
+    type: Literal["warning"]
+    message: str
+    path: Optional[str]
+
+@final
+class TodoItem:
+    """One item of the task list the model keeps with `todo_write`."""
+
+    content: str
+    status: TodoStatus
+
+@final
+class TodoEvent:
+    """The model changed its task list (`todo_write`): the whole list as it is now, in
+    order; at most one item is `in_progress`."""
+
+    type: Literal["todo"]
+    todos: List[TodoItem]
+
+@final
 class ErrorEvent:
     type: Literal["error"]
     error: HarnextError
@@ -311,6 +343,8 @@ AgentEvent = Union[
     CompactionEvent,
     McpServerErrorEvent,
     McpWarningEvent,
+    WarningEvent,
+    TodoEvent,
     ErrorEvent,
     RunEndEvent[_T],
     SubagentEvent,
@@ -358,6 +392,7 @@ class SessionData:
     runs: int
     compactions: int
     allowed_tools: List[str]
+    todos: List[TodoItem]
     subagents: List[SubagentTranscript]
     """The transcripts of the subagents its `task` calls ran, in the order they ended."""
 
@@ -503,6 +538,9 @@ class Agent:
         env_allow: Optional[Sequence[str]] = None,
         env_deny: Optional[Sequence[str]] = None,
         sandbox_best_effort: Optional[bool] = None,
+        project_instructions: Optional[bool] = None,
+        skills: Optional[Sequence[_Path]] = None,
+        web_fetch: Optional[WebFetchOptions] = None,
         agents: Optional[Mapping[str, AgentDefinition]] = None,
         tracing: Union[bool, TracingOptions, None] = None,
     ) -> None: ...
@@ -683,12 +721,15 @@ __all__ = [
     "StopDetails",
     "TextEvent",
     "ThinkingEvent",
+    "TodoEvent",
+    "TodoItem",
     "Tool",
     "ToolCallEvent",
     "ToolResultEvent",
     "ToolStep",
     "Usage",
     "UsageEvent",
+    "WarningEvent",
     "builtin_tools",
     "tool",
 ]

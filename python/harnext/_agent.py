@@ -53,6 +53,11 @@ _AGENT_OPTIONS = (
     "env_allow",
     "env_deny",
     "sandbox_best_effort",
+    # Issue 18: project instructions and skills.
+    "project_instructions",
+    "skills",
+    # Issue 18: web_fetch.
+    "web_fetch",
     # Subagents (issue 18).
     "agents",
 )
@@ -126,6 +131,9 @@ class Agent:
         env_allow: Optional[List[str]] = None,
         env_deny: Optional[List[str]] = None,
         sandbox_best_effort: Optional[bool] = None,
+        project_instructions: Optional[bool] = None,
+        skills: Optional[List[Any]] = None,
+        web_fetch: Optional[Dict[str, Any]] = None,
         agents: Optional[Dict[str, Any]] = None,
         tracing: Any = None,
         **unknown: Any,

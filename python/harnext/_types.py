@@ -281,6 +281,42 @@ class McpWarningEvent:
 
 
 @dataclass(frozen=True)
+class WarningEvent:
+    """Something to know that does not stop the run: a skill left out (its SKILL.md front
+    matter is malformed, its name taken), a project instructions file cut to its size cap."""
+
+    message: str
+    path: Optional[str] = None
+    type: str = field(default="warning", init=False)
+
+
+# ---- The plan (issue 18): todo_write's task list ----
+
+
+@dataclass(frozen=True)
+class TodoItem:
+    """One item of the task list the model keeps with ``todo_write``."""
+
+    content: str
+    status: str
+
+
+@dataclass(frozen=True)
+class TodoEvent:
+    """The model changed its task list: the whole list as it is now, in order."""
+
+    todos: List[TodoItem]
+    type: str = field(default="todo", init=False)
+
+
+def _todos(items: Any) -> List[TodoItem]:
+    return [TodoItem(str(t["content"]), str(t["status"])) for t in items or []]
+
+
+# ---- end of the plan ----
+
+
+@dataclass(frozen=True)
 class ErrorEvent:
     error: HarnextError
     type: str = field(default="error", init=False)
@@ -313,6 +349,7 @@ _SIMPLE: Dict[str, type] = {
     "compaction": CompactionEvent,
     "mcp_server_error": McpServerErrorEvent,
     "mcp_warning": McpWarningEvent,
+    "warning": WarningEvent,
 }
 
 
@@ -338,6 +375,8 @@ def event(
             _respond=respond,
             _request_id=d.get("request_id"),
         )
+    if t == "todo":
+        return TodoEvent(_todos(d.get("todos")))
     if t == "subagent":
         # The subagent's own run_end carries its result as it is (no structured output).
         return SubagentEvent(d["agent"], d["call_id"], event(d["event"], respond, None))
@@ -402,6 +441,8 @@ class SessionData:
     runs: int
     compactions: int
     allowed_tools: List[str]
+    todos: List[TodoItem] = field(default_factory=list)
+    """The task list the model keeps with ``todo_write``, as it is now."""
     subagents: List["SubagentTranscript"] = field(default_factory=list)
 
     @classmethod
@@ -410,6 +451,7 @@ class SessionData:
         return cls(
             **{
                 **_fields(cls, d),
+                "todos": _todos(d.get("todos")),
                 "subagents": [SubagentTranscript._from(t) for t in d.get("subagents", [])],
                 "steps": [ToolStep._from(s) for s in d["steps"]],
                 "usage": Usage._from(d["usage"]),

@@ -284,6 +284,14 @@ pub fn agent_config(options: &Bound<'_, PyDict>) -> PyResult<(AgentConfig, Optio
             "env_allow" => c.sandbox.env.allow = strings(&key, &v)?,
             "env_deny" => c.sandbox.env.deny = strings(&key, &v)?,
             "sandbox_best_effort" => c.sandbox.best_effort = boolean(&key, &v)?,
+            // Issue 18: project instructions and skills.
+            "project_instructions" => c.project_instructions = boolean(&key, &v)?,
+            "skills" => c.skills = paths(&key, &v)?,
+            // Issue 18: web_fetch.
+            "web_fetch" => {
+                c.web_fetch =
+                    harnext_core::web_fetch_option(&json(&key, &v)?, false).map_err(invalid)?
+            }
             other => {
                 return Err(PyValueError::new_err(format!("unknown option `{other}`")));
             }

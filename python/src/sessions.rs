@@ -84,6 +84,7 @@ pub fn load_session(
         "runs": d.runs,
         "compactions": d.compactions,
         "allowed_tools": d.allowed_tools,
+        "todos": d.todos,
         "subagents": d.subagents,
     });
     to_py(py, &v)

@@ -104,6 +104,12 @@ def describe(agent: Agent) -> str:
             pass
         elif event.type == "mcp_warning":
             assert_type(event.tool, Optional[str])
+        elif event.type == "warning":
+            assert_type(event.path, Optional[str])
+        elif event.type == "todo":
+            for item in event.todos:
+                status: Literal["pending", "in_progress", "completed"] = item.status
+                print(item.content, status)
         elif event.type == "error":
             code: str = event.error.code
             print(code)

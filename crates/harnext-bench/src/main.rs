@@ -137,6 +137,7 @@ fn run() -> Res<()> {
         cancel: CancellationToken::new(),
         call_id: "bench".to_string(),
         escalated: None,
+        todos: None,
     };
     let call = |tool: &dyn Tool, args: Value| -> Res<String> {
         runtime
@@ -267,6 +268,7 @@ fn run() -> Res<()> {
         cancel: CancellationToken::new(),
         call_id: "bench".to_string(),
         escalated: None,
+        todos: None,
     };
     let sandbox =
         harnext_sandbox::Sandbox::new(&harnext_sandbox::SandboxConfig::default(), &empty, None)
@@ -277,6 +279,7 @@ fn run() -> Res<()> {
         cancel: CancellationToken::new(),
         call_id: "bench".to_string(),
         escalated: None,
+        todos: None,
     };
     let mut plain = Vec::new();
     let mut boxed = Vec::new();

@@ -30,6 +30,7 @@ fn context(root: &Path) -> Res<ToolContext> {
         cancel: CancellationToken::new(),
         call_id: "bench".to_string(),
         escalated: None,
+        todos: None,
     })
 }
 

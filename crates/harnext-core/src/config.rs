@@ -118,6 +118,17 @@ pub struct AgentConfig {
     pub hooks: crate::hooks::Hooks,
     /// Whether the calls of a model turn that only read run concurrently. Default true.
     pub parallel_tool_calls: bool,
+    // ---- Issue 18: project instructions and skills ----
+    /// Whether the workspace's `AGENTS.md` (or `CLAUDE.md`) files are added to the
+    /// context (see `crate::instructions`). Default true.
+    pub project_instructions: bool,
+    /// Skill folders (a folder with a `SKILL.md`, or a folder of such folders), relative
+    /// to the workspace or absolute; `.agents/skills/` of the workspace is searched too
+    /// (see `crate::skills`).
+    pub skills: Vec<PathBuf>,
+    /// Where `web_fetch` may go: allowed and blocked domains, its time limit (see
+    /// `harnext_tools::web_fetch`).
+    pub web_fetch: harnext_tools::WebFetchSettings,
     /// Subagents by name, offered to the model as the `task` tool (see
     /// `crate::subagent`). Empty: no `task` tool.
     pub agents: Vec<(String, crate::subagent::AgentDefinition)>,
@@ -162,6 +173,9 @@ impl std::fmt::Debug for AgentConfig {
             .field("budget", &self.budget)
             .field("hooks", &self.hooks)
             .field("parallel_tool_calls", &self.parallel_tool_calls)
+            .field("project_instructions", &self.project_instructions)
+            .field("skills", &self.skills)
+            .field("web_fetch", &self.web_fetch)
             .field("agents", &self.agents)
             .finish_non_exhaustive()
     }
@@ -169,6 +183,65 @@ impl std::fmt::Debug for AgentConfig {
 
 pub const DEFAULT_MAX_STEPS: u32 = 50;
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
+
+/// The `web_fetch` option from its JSON form, as a face spells its fields (`camel`:
+/// `allowedDomains`, `blockedDomains`, `timeoutMs`; else `allowed_domains`, ...): an
+/// unknown field is an error with the closest known one.
+pub fn web_fetch_option(
+    value: &serde_json::Value,
+    camel: bool,
+) -> Result<harnext_tools::WebFetchSettings, crate::ConfigError> {
+    let invalid = |p: String| crate::ConfigError::invalid(OptionKey::WebFetch, p);
+    let names: [&str; 3] = if camel {
+        ["allowedDomains", "blockedDomains", "timeoutMs"]
+    } else {
+        ["allowed_domains", "blocked_domains", "timeout_ms"]
+    };
+    let Some(map) = value.as_object() else {
+        return Err(invalid(format!(
+            "expected an object {{ {}?, {}?, {}? }}, got {value}",
+            names[0], names[1], names[2]
+        )));
+    };
+    let mut settings = harnext_tools::WebFetchSettings::default();
+    let strings = |key: &str, v: &serde_json::Value| -> Result<Vec<String>, crate::ConfigError> {
+        v.as_array()
+            .and_then(|items| {
+                items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<String>>>()
+            })
+            .ok_or_else(|| invalid(format!("{key}: expected a list of domain strings, got {v}")))
+    };
+    for (key, v) in map {
+        match names.iter().position(|n| n == key) {
+            Some(0) => settings.allowed_domains = strings(key, v)?,
+            Some(1) => settings.blocked_domains = strings(key, v)?,
+            Some(_) => {
+                let ms = v
+                    .as_u64()
+                    .filter(|ms| *ms >= 1)
+                    .ok_or_else(|| invalid(format!("{key}: expected an integer >= 1, got {v}")))?;
+                settings.timeout = Duration::from_millis(ms);
+            }
+            None => {
+                return Err(invalid(format!(
+                    "unknown field {key:?}: {}",
+                    harnext_protocol::option::unknown_name_hint(key, &names)
+                )))
+            }
+        }
+    }
+    settings.normalized().map_err(|p| {
+        // The field as the face spells it.
+        let p = p
+            .replace("allowed_domains", names[0])
+            .replace("blocked_domains", names[1])
+            .replace("timeout_ms", names[2]);
+        invalid(p)
+    })
+}
 
 impl AgentConfig {
     pub fn new(model: impl Into<String>) -> Self {
@@ -199,6 +272,9 @@ impl AgentConfig {
             budget: crate::budget::Budget::default(),
             hooks: crate::hooks::Hooks::default(),
             parallel_tool_calls: true,
+            project_instructions: true,
+            skills: Vec::new(),
+            web_fetch: harnext_tools::WebFetchSettings::default(),
             agents: Vec::new(),
         }
     }

@@ -178,6 +178,17 @@ pub(crate) fn redact_event(r: &Redactor, event: &mut AgentEvent) {
         AgentEvent::McpServerError { message, .. }
         | AgentEvent::McpWarning { message, .. }
         | AgentEvent::HookError { message, .. } => r.redact_string(message),
+        AgentEvent::Warning { message, path } => {
+            r.redact_string(message);
+            if let Some(path) = path {
+                r.redact_string(path);
+            }
+        }
+        AgentEvent::Todo { todos } => {
+            for item in todos {
+                r.redact_string(&mut item.content);
+            }
+        }
         AgentEvent::Error { error } => r.redact_string(&mut error.message),
         AgentEvent::RunEnd { result } => redact_result(r, result),
         AgentEvent::Subagent { event, .. } => redact_event(r, event),

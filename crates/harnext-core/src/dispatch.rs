@@ -91,6 +91,10 @@ pub(crate) struct Dispatch<'a> {
     pub events: &'a EventSink,
     pub cancel: &'a CancellationToken,
     pub hooks: HookCtx<'a>,
+    /// The run's task list (`todo_write`).
+    pub todos: &'a Arc<harnext_tools::TodoList>,
+    /// The run's project instructions (`None`: `project_instructions` is off).
+    pub instructions: Option<&'a crate::instructions::ProjectInstructions>,
     /// The subagents `task` calls run, and how (see `crate::subagent`).
     pub subagents: &'a [Subagent],
     pub delegate: Option<&'a dyn Delegate>,
@@ -117,7 +121,10 @@ impl Dispatch<'_> {
         });
         let started = Instant::now();
         let (status, mut output) = match self.outcome(&id, &name, &mut args, invalid_input).await {
-            Ok(output) => (ToolStatus::Ok, cap_output(&output, MAX_OUTPUT_CHARS)),
+            Ok(output) => (
+                ToolStatus::Ok,
+                self.with_instructions(&name, &args, cap_output(&output, MAX_OUTPUT_CHARS)),
+            ),
             Err((_, output)) if output == DEFERRED => {
                 return Err(PendingApproval {
                     id,
@@ -181,12 +188,31 @@ impl Dispatch<'_> {
             )),
         };
         let (status, mut output) = match outcome {
-            Ok(output) => (ToolStatus::Ok, cap_output(&output, MAX_OUTPUT_CHARS)),
+            Ok(output) => (
+                ToolStatus::Ok,
+                self.with_instructions(&tool, &args, cap_output(&output, MAX_OUTPUT_CHARS)),
+            ),
             Err(stop) => stop,
         };
         self.after_tool_use(&id, &tool, &args, status, &mut output)
             .await;
         self.finish(id, tool, args, status, output, started)
+    }
+
+    /// The output of a call that ended `ok`, followed by the project instructions of
+    /// the directories it was the first to work in (see `crate::instructions`).
+    fn with_instructions(&self, tool: &str, args: &Value, output: String) -> String {
+        let Some(instructions) = self.instructions else {
+            return output;
+        };
+        let docs = instructions.first_touched(self.workspace, tool, args);
+        if docs.is_empty() {
+            return output;
+        }
+        for doc in docs.iter().filter(|d| d.cut) {
+            self.events.emit(crate::instructions::cut_warning(doc));
+        }
+        output + &crate::instructions::tool_note(&docs)
     }
 
     /// The `post_tool_use` hooks of a call that ran (ended `ok` or `error`): they may
@@ -403,6 +429,7 @@ impl Dispatch<'_> {
             cancel: self.cancel.child_token(),
             call_id: id.to_owned(),
             escalated,
+            todos: Some(self.todos.clone()),
         };
         let mut running = registered.tool.call(args, ctx);
         let outcome = match (&mut running).or_cancel(self.cancel).await {

@@ -30,6 +30,7 @@ use harnext_protocol::ToolStep;
 use harnext_providers::ModelRequest;
 use harnext_providers::ModelResponse;
 use harnext_providers::ModelStopReason;
+use harnext_tools::TodoList;
 use harnext_tools::Workspace;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -141,8 +142,20 @@ impl Run {
                 partial: status.partial,
             },
         });
+        // The task list `todo_write` keeps: the session's, each change an event.
+        let todo_events = events.clone();
+        let todos = Arc::new(TodoList::new(session.todos()).on_change(move |items| {
+            todo_events.emit(AgentEvent::Todo {
+                todos: items.to_vec(),
+            });
+        }));
         let delegated_permissions = permissions.clone();
         let mut state = LoopState {
+            todos,
+            instructions: agent
+                .config
+                .project_instructions
+                .then(crate::instructions::ProjectInstructions::default),
             tools: RunTools::new(&agent),
             agent: &agent,
             session: &session,
@@ -178,6 +191,7 @@ impl Run {
                 Ok(workspace) => {
                     let workspace = Arc::new(workspace);
                     agent.running.register_workspace(&workspace);
+                    state.project_context(&workspace);
                     // Calls that waited for approvals are answered first; the input
                     // (through the hooks) follows their results.
                     if let Some(answers) = session.take_answers() {
@@ -275,6 +289,10 @@ struct LoopState<'a> {
     history: Vec<Message>,
     /// The tools offered to the model now (MCP tools come and go).
     tools: RunTools,
+    /// The task list of `todo_write`; the session keeps each change.
+    todos: Arc<TodoList>,
+    /// The project instructions seen in this run (`None`: `project_instructions` off).
+    instructions: Option<crate::instructions::ProjectInstructions>,
     steps: Vec<ToolStep>,
     /// Usage and cost so far (held to `settings.budget`), and when the run started.
     spend: Spend,
@@ -524,6 +542,8 @@ impl<'a> LoopState<'a> {
             events: self.events,
             cancel: &self.cancel,
             hooks: self.hooks(),
+            todos: &self.todos,
+            instructions: self.instructions.as_ref(),
             subagents: &self.agent.subagents,
             delegate: Some(&self.delegator),
             rollup: &self.rollup,
@@ -535,6 +555,7 @@ impl<'a> LoopState<'a> {
             self.spend.add(usage, cost_usd);
             self.session.record_side_usage(usage);
         }
+        self.keep_todos();
         let mut results = Vec::with_capacity(outcomes.len());
         let mut deferred = Vec::new();
         for outcome in outcomes {
@@ -560,6 +581,8 @@ impl<'a> LoopState<'a> {
             events: self.events,
             cancel: &self.cancel,
             hooks: self.hooks(),
+            todos: &self.todos,
+            instructions: self.instructions.as_ref(),
             subagents: &self.agent.subagents,
             delegate: Some(&self.delegator),
             rollup: &self.rollup,
@@ -570,6 +593,7 @@ impl<'a> LoopState<'a> {
             self.spend.add(usage, cost_usd);
             self.session.record_side_usage(usage);
         }
+        self.keep_todos();
         self.steps.extend(steps);
         self.push(message);
     }
@@ -618,6 +642,55 @@ impl<'a> LoopState<'a> {
             force,
         )
         .await
+    }
+
+    /// The run's part of the context, read as it starts: the workspace root's project
+    /// instructions and the skills (with the `skill` tool), each into the system prompt;
+    /// what cannot be used is a `warning` event.
+    fn project_context(&mut self, workspace: &Workspace) {
+        if let Some(doc) = self.instructions.as_ref().and_then(|p| p.root(workspace)) {
+            if doc.cut {
+                self.events.emit(crate::instructions::cut_warning(&doc));
+            }
+            self.tools
+                .add_own(None, &crate::instructions::system_text(&doc));
+        }
+        let found = crate::skills::discover(&self.agent.config.skills, &self.agent.cwd);
+        for (path, message) in found.warnings {
+            self.events.emit(AgentEvent::Warning {
+                message,
+                path: Some(path),
+            });
+        }
+        if found.skills.is_empty() {
+            return;
+        }
+        if self.tools.find("skill").is_some() {
+            self.events.emit(AgentEvent::Warning {
+                message: "skills are not offered: a tool named `skill` is taken".to_owned(),
+                path: None,
+            });
+            return;
+        }
+        let text = crate::skills::system_text(&found.skills);
+        let tool = crate::context::RegisteredTool {
+            tool: Arc::new(crate::skills::SkillTool {
+                skills: Arc::new(found.skills),
+            }),
+            category: crate::permissions::ToolCategory::Read,
+            sandboxed: false,
+        };
+        self.tools.add_own(Some(tool), &text);
+    }
+
+    /// The session keeps the task list when a call changed it.
+    fn keep_todos(&self) {
+        if let Some(mut items) = self.todos.take_changed() {
+            for item in &mut items {
+                self.agent.redactor.redact_string(&mut item.content);
+            }
+            self.session.record_todos(items);
+        }
     }
 
     /// The hooks of this run.

@@ -27,6 +27,11 @@ pub(crate) struct RunTools {
     pub specs: Vec<ToolSpec>,
     /// The unavailable servers' messages, for the system prompt.
     unavailable: Vec<String>,
+    /// How many tools are the run's own (the agent's, then the run's: `skill`); MCP
+    /// tools follow them.
+    own: usize,
+    /// The run's part of the system prompt (project instructions, skills).
+    context: String,
     /// Failures already reported in this run.
     reported: HashSet<String>,
 }
@@ -38,7 +43,22 @@ impl RunTools {
             tools: agent.tools.clone(),
             specs: agent.tool_specs.clone(),
             unavailable: Vec::new(),
+            own: agent.tools.len(),
+            context: String::new(),
             reported: HashSet::new(),
+        }
+    }
+
+    /// Adds a tool of this run (before any MCP tool) and its part of the system prompt.
+    pub fn add_own(&mut self, tool: Option<RegisteredTool>, context: &str) {
+        if let Some(tool) = tool {
+            self.specs.insert(self.own, tool.spec());
+            self.tools.insert(self.own, tool);
+            self.own += 1;
+        }
+        if !context.is_empty() {
+            self.context.push_str("\n\n");
+            self.context.push_str(context);
         }
     }
 
@@ -59,7 +79,7 @@ impl RunTools {
         cancel: &CancellationToken,
     ) -> Result<(), Cancelled> {
         let set = agent.mcp.tools(restart).or_cancel(cancel).await?;
-        let own = agent.tools.len();
+        let own = self.own;
         self.tools.truncate(own);
         self.specs.truncate(own);
         for tool in set.tools {
@@ -102,8 +122,9 @@ impl RunTools {
     /// The system prompt of the next model call: the agent's, and a note of the MCP
     /// servers that are unavailable.
     pub fn system(&self, base: &str) -> String {
+        let base = format!("{base}{}", self.context);
         if self.unavailable.is_empty() {
-            return base.to_owned();
+            return base;
         }
         format!(
             "{base}\n\nSome tools are missing because their MCP servers could not be used:\n- {}",

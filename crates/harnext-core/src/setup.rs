@@ -152,6 +152,10 @@ fn subagents(
         let mut config = parent.config.clone();
         config.agents = Vec::new();
         config.mcp_servers = Vec::new();
+        if !builtins.iter().any(|t| t == "web_fetch") {
+            // The parent's web_fetch settings are for its own web_fetch tool.
+            config.web_fetch = harnext_tools::WebFetchSettings::default();
+        }
         config.tools = Some(builtins);
         config.custom_tools = tools;
         config.system_prompt = SystemPrompt::Append(def.system_prompt.clone());
@@ -205,6 +209,17 @@ fn build(config: AgentConfig, inherited: Option<Inherited>) -> Result<AgentConte
         return Err(ConfigError::invalid(option, problem));
     }
     let cwd = workspace(&config)?;
+    check_skill_dirs(&config, &cwd)?;
+    let web_fetch_on = config
+        .tools
+        .as_ref()
+        .is_none_or(|names| names.iter().any(|n| n == "web_fetch"));
+    if !web_fetch_on && config.web_fetch != harnext_tools::WebFetchSettings::default() {
+        return Err(ConfigError::invalid(
+            OptionKey::WebFetch,
+            "it is set, but `tools` leaves the web_fetch tool out: add \"web_fetch\" to `tools` or drop the option",
+        ));
+    }
     let tools = register_tools(&config)?;
     let tool_names: Vec<String> = tools.iter().map(|t| t.tool.name().to_owned()).collect();
     let tool_specs = tools.iter().map(RegisteredTool::spec).collect();
@@ -234,6 +249,9 @@ fn build(config: AgentConfig, inherited: Option<Inherited>) -> Result<AgentConte
         if tool_names.iter().any(|t| t == "bash") {
             text.push('\n');
             text.push_str(&sandbox.prompt_text());
+        }
+        if tool_names.iter().any(|t| t == "web_fetch") && !sandbox.config().network {
+            text.push_str("\nweb_fetch cannot be used: this agent has no network access.");
         }
         text
     };
@@ -350,6 +368,22 @@ fn workspace(config: &AgentConfig) -> Result<PathBuf, ConfigError> {
         })
 }
 
+/// Each folder of the `skills` option exists (relative ones are in the workspace).
+fn check_skill_dirs(config: &AgentConfig, cwd: &std::path::Path) -> Result<(), ConfigError> {
+    for dir in &config.skills {
+        if dir.as_os_str().is_empty() || !cwd.join(dir).is_dir() {
+            return Err(ConfigError::invalid(
+                OptionKey::Skills,
+                format!(
+                    "{} is not an existing directory (a skill folder with a SKILL.md, or a folder of them)",
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The built-in tools that are on (all when `tools` is not set), then the custom tools.
 fn register_tools(config: &AgentConfig) -> Result<Vec<RegisteredTool>, ConfigError> {
     let invalid = |problem: String| ConfigError::invalid(OptionKey::Tools, problem);
@@ -360,7 +394,19 @@ fn register_tools(config: &AgentConfig) -> Result<Vec<RegisteredTool>, ConfigErr
     let mut tools: Vec<RegisteredTool> = Vec::new();
     let taken = |tools: &[RegisteredTool], name: &str| tools.iter().any(|t| t.tool.name() == name);
     for name in names {
-        let tool = harnext_tools::builtin_tool(name).ok_or_else(|| {
+        let tool = if name == "web_fetch" {
+            // Its settings are the agent's (checked again: a caller may set them directly).
+            let settings = config
+                .web_fetch
+                .clone()
+                .normalized()
+                .map_err(|p| ConfigError::invalid(OptionKey::WebFetch, p))?;
+            Some(Arc::new(harnext_tools::WebFetchTool::new(settings))
+                as Arc<dyn harnext_tools::Tool>)
+        } else {
+            harnext_tools::builtin_tool(name)
+        };
+        let tool = tool.ok_or_else(|| {
             invalid(format!(
                 "unknown built-in tool {name:?}; expected some of {:?}",
                 harnext_tools::BUILTIN_TOOL_NAMES

@@ -88,6 +88,8 @@ fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
             AgentEvent::HookError { .. } => "hook_error",
             AgentEvent::UserMessage { .. } => "user_message",
             AgentEvent::Compaction { .. } => "compaction",
+            AgentEvent::Todo { .. } => "todo",
+            AgentEvent::Warning { .. } => "warning",
             AgentEvent::Error { .. } => "error",
             AgentEvent::RunEnd { .. } => "run_end",
             AgentEvent::Subagent { .. } => "subagent",

@@ -76,6 +76,7 @@ async fn call(tool: &Arc<dyn Tool>, dir: &Path) -> Result<String, ToolError> {
         cancel: CancellationToken::new(),
         call_id: "call_1".into(),
         escalated: None,
+        todos: None,
     };
     tokio::time::timeout(Duration::from_secs(60), tool.call(json!({}), ctx))
         .await

@@ -140,6 +140,7 @@ fn ctx(dir: &Path, cancel: CancellationToken) -> ToolContext {
         cancel,
         call_id: "call_1".into(),
         escalated: None,
+        todos: None,
     }
 }
 

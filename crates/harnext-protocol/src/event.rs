@@ -154,6 +154,36 @@ pub struct CallSandbox {
     pub network: bool,
 }
 
+// ---- The plan (issue 18): the task list `todo_write` keeps ----
+
+/// Where an item of the task list stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TodoStatus {
+    Pending,
+    InProgress,
+    Completed,
+}
+
+impl TodoStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TodoStatus::Pending => "pending",
+            TodoStatus::InProgress => "in_progress",
+            TodoStatus::Completed => "completed",
+        }
+    }
+}
+
+/// One item of the task list the model keeps with `todo_write`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TodoItem {
+    pub content: String,
+    pub status: TodoStatus,
+}
+
+// ---- end of the plan ----
+
 /// The events of a run, in the order the public contract gives: `run_start` first,
 /// `run_end` last and exactly once, `error` just before `run_end` on failure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -246,6 +276,18 @@ pub enum AgentEvent {
     HookError {
         hook: String,
         message: String,
+    },
+    /// Something the user should know that does not stop the run: a skill left out
+    /// (its `SKILL.md` front matter is malformed), a project instructions file cut to
+    /// its size cap. `path` is the file it is about, when there is one.
+    Warning {
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+    },
+    /// The model changed its task list (`todo_write`): the whole list as it is now.
+    Todo {
+        todos: Vec<TodoItem>,
     },
     Error {
         error: HarnextError,

@@ -28,6 +28,8 @@ pub use event::RunResult;
 pub use event::RunSandbox;
 pub use event::StopDetails;
 pub use event::StopReason;
+pub use event::TodoItem;
+pub use event::TodoStatus;
 pub use event::ToolStatus;
 pub use event::ToolStep;
 pub use message::ContentBlock;

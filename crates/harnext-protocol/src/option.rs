@@ -52,6 +52,11 @@ pub enum OptionKey {
     MaxDurationMs,
     Hooks,
     ParallelToolCalls,
+    // Issue 18: project instructions and skills.
+    ProjectInstructions,
+    Skills,
+    // Issue 18: web_fetch.
+    WebFetch,
     // Subagents (issue 18).
     Agents,
     // OpenTelemetry spans (issue 18; read by the faces).
@@ -60,7 +65,7 @@ pub enum OptionKey {
 
 impl OptionKey {
     /// Every option, for a face that checks its names cover them all.
-    pub const ALL: [OptionKey; 41] = [
+    pub const ALL: [OptionKey; 44] = [
         OptionKey::Model,
         OptionKey::BaseUrl,
         OptionKey::ApiKey,
@@ -100,6 +105,9 @@ impl OptionKey {
         OptionKey::MaxDurationMs,
         OptionKey::Hooks,
         OptionKey::ParallelToolCalls,
+        OptionKey::ProjectInstructions,
+        OptionKey::Skills,
+        OptionKey::WebFetch,
         OptionKey::Agents,
         OptionKey::Tracing,
     ];
@@ -146,6 +154,9 @@ impl OptionKey {
             OptionKey::MaxDurationMs => "max_duration_ms",
             OptionKey::Hooks => "hooks",
             OptionKey::ParallelToolCalls => "parallel_tool_calls",
+            OptionKey::ProjectInstructions => "project_instructions",
+            OptionKey::Skills => "skills",
+            OptionKey::WebFetch => "web_fetch",
             OptionKey::Agents => "agents",
             OptionKey::Tracing => "tracing",
         }
@@ -240,6 +251,9 @@ impl OptionScope {
                 OptionKey::Hooks,
                 OptionKey::ParallelToolCalls,
                 OptionKey::SessionStore,
+                OptionKey::ProjectInstructions,
+                OptionKey::Skills,
+                OptionKey::WebFetch,
                 OptionKey::Agents,
                 OptionKey::Tracing,
             ],

@@ -28,7 +28,9 @@ mod read_file;
 mod schema;
 #[cfg(test)]
 mod test_support;
+pub mod todo;
 mod walk;
+pub mod web_fetch;
 mod workspace;
 mod write_file;
 
@@ -49,6 +51,10 @@ pub use multi_edit::MultiEditTool;
 pub use output::cap_output;
 pub use output::MAX_OUTPUT_CHARS;
 pub use read_file::ReadFileTool;
+pub use todo::TodoList;
+pub use todo::TodoWriteTool;
+pub use web_fetch::WebFetchSettings;
+pub use web_fetch::WebFetchTool;
 pub use workspace::{ChangeKind, Workspace};
 pub use write_file::WriteFileTool;
 
@@ -61,6 +67,8 @@ pub struct ToolContext {
     /// The sandbox of this one call when the user allowed it more than the
     /// workspace's (an escalation); `None`: the workspace's sandbox.
     pub escalated: Option<Arc<harnext_sandbox::Sandbox>>,
+    /// The run's task list, which `todo_write` replaces (`None` outside a run).
+    pub todos: Option<Arc<TodoList>>,
 }
 
 impl ToolContext {
@@ -112,6 +120,8 @@ pub const BUILTIN_TOOL_NAMES: &[&str] = &[
     "glob",
     "grep",
     "bash",
+    "todo_write",
+    "web_fetch",
 ];
 
 /// The tools that come with `bash` (offered whenever it is, not listed on their own):
@@ -136,6 +146,8 @@ pub fn builtin_tool(name: &str) -> Option<Arc<dyn Tool>> {
         "glob" => Some(Arc::new(GlobTool)),
         "grep" => Some(Arc::new(GrepTool)),
         "bash" => Some(Arc::new(BashTool::default())),
+        "todo_write" => Some(Arc::new(TodoWriteTool)),
+        "web_fetch" => Some(Arc::new(WebFetchTool::default())),
         _ => None,
     }
 }

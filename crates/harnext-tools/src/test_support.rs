@@ -16,6 +16,7 @@ pub(crate) fn ctx() -> (tempfile::TempDir, ToolContext) {
         cancel: CancellationToken::new(),
         call_id: "call_test".to_string(),
         escalated: None,
+        todos: None,
     };
     (dir, ctx)
 }
@@ -40,6 +41,7 @@ pub(crate) fn sandboxed_ctx() -> (Vec<tempfile::TempDir>, ToolContext) {
         cancel: CancellationToken::new(),
         call_id: "call_test".to_string(),
         escalated: None,
+        todos: None,
     };
     (vec![dir, home], ctx)
 }

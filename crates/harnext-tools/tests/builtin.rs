@@ -17,6 +17,7 @@ fn ctx(dir: &tempfile::TempDir) -> ToolContext {
         cancel: CancellationToken::new(),
         call_id: "call_1".to_string(),
         escalated: None,
+        todos: None,
     }
 }
 
@@ -33,7 +34,8 @@ fn every_builtin_has_matching_name_flags_and_an_object_schema() {
             let field = required.as_str().unwrap();
             assert!(schema["properties"].get(field).is_some(), "{name}.{field}");
         }
-        let read_only = matches!(*name, "read_file" | "glob" | "grep");
+        // `todo_write` changes no file and runs nothing: it is never asked for.
+        let read_only = matches!(*name, "read_file" | "glob" | "grep" | "todo_write");
         assert_eq!(tool.read_only(), read_only, "{name}");
     }
     assert_eq!(
@@ -45,7 +47,9 @@ fn every_builtin_has_matching_name_flags_and_an_object_schema() {
             "multi_edit",
             "glob",
             "grep",
-            "bash"
+            "bash",
+            "todo_write",
+            "web_fetch"
         ]
     );
     assert!(builtin_tool("nope").is_none());
@@ -134,6 +138,7 @@ async fn every_tool_refuses_paths_that_leave_the_workspace() {
         cancel: CancellationToken::new(),
         call_id: "call_1".to_string(),
         escalated: None,
+        todos: None,
     };
     let secret = outside.join("secret.txt").display().to_string();
     let escapes = [

@@ -74,6 +74,8 @@ struct Lease {
     id: String,
     /// The history when the run started.
     history: Vec<Message>,
+    /// The task list when the run started.
+    todos: Vec<harnext_protocol::TodoItem>,
     state: Mutex<LeaseState>,
     _running: Running,
 }
@@ -208,6 +210,22 @@ impl SessionLease {
         }
     }
 
+    /// The task list when the run started (`todo_write`'s, from an earlier run).
+    pub fn todos(&self) -> Vec<harnext_protocol::TodoItem> {
+        self.0.todos.clone()
+    }
+
+    /// Records the task list as it is now.
+    pub(crate) fn record_todos(&self, todos: Vec<harnext_protocol::TodoItem>) {
+        self.state().write(
+            &SessionRecord::Todos {
+                ts: now_ms(),
+                todos,
+            },
+            &self.0.id,
+        );
+    }
+
     /// Records a compaction, after which the history has `len` messages.
     pub(crate) fn record_compaction(&self, record: &SessionRecord, len: usize) {
         let mut state = self.state();
@@ -295,6 +313,7 @@ pub(crate) fn acquire(
         return Ok(SessionLease(Box::new(Lease {
             id,
             history: Vec::new(),
+            todos: Vec::new(),
             state: Mutex::new(LeaseState {
                 store: store.clone(),
                 writer: None,
@@ -353,6 +372,7 @@ pub(crate) fn acquire(
     Ok(SessionLease(Box::new(Lease {
         id: id.to_owned(),
         history: replayed.data.messages,
+        todos: replayed.data.todos,
         state: Mutex::new(state),
         _running: running,
     })))

@@ -61,6 +61,8 @@ pub struct SessionData {
     pub allowed_tools: Vec<String>,
     /// Tool calls waiting for an approval given later (a deferred decision).
     pub pending_approvals: Vec<PendingApproval>,
+    /// The task list the model keeps with `todo_write`, as it is now.
+    pub todos: Vec<harnext_protocol::TodoItem>,
     /// The transcripts of the subagents its `task` calls ran, in the order they ended.
     pub subagents: Vec<crate::store::SubagentTranscript>,
 }
@@ -118,6 +120,7 @@ pub(crate) fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
         compactions: 0,
         allowed_tools: Vec::new(),
         pending_approvals: Vec::new(),
+        todos: Vec::new(),
         subagents: Vec::new(),
     };
     let mut pending: Option<PendingTurn> = None;
@@ -207,6 +210,7 @@ pub(crate) fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
             SessionRecord::Permission { tool, .. } => {
                 allowed.insert(tool.clone());
             }
+            SessionRecord::Todos { todos, .. } => data.todos.clone_from(todos),
             SessionRecord::Compaction { .. } => {
                 apply_compaction(&mut history, record);
                 data.compactions += 1;
@@ -409,6 +413,14 @@ pub fn fork(
     })?;
     for message in messages {
         writer.append(&SessionRecord::Message { ts, message })?;
+    }
+    // The task list goes with the whole history; a fork cut earlier starts without one
+    // (the list of that point is not kept apart from the calls in its history).
+    if at == len && !data.todos.is_empty() {
+        writer.append(&SessionRecord::Todos {
+            ts,
+            todos: data.todos,
+        })?;
     }
     writer.sync()?;
     Ok(new_id)

@@ -86,6 +86,12 @@ pub enum SessionRecord {
     ApprovalStarted { ts: u64, id: String },
     /// An approved or denied call ended; its result.
     ApprovalDone { ts: u64, result: ContentBlock },
+    /// The model changed its task list (`todo_write`): the whole list now. The last
+    /// one is the session's list.
+    Todos {
+        ts: u64,
+        todos: Vec<harnext_protocol::TodoItem>,
+    },
     /// A run ended.
     RunEnd {
         ts: u64,
@@ -163,7 +169,8 @@ impl SessionRecord {
         match self {
             SessionRecord::ApprovalsPending { ts, .. }
             | SessionRecord::ApprovalStarted { ts, .. }
-            | SessionRecord::ApprovalDone { ts, .. } => *ts,
+            | SessionRecord::ApprovalDone { ts, .. }
+            | SessionRecord::Todos { ts, .. } => *ts,
             SessionRecord::Session { ts, .. }
             | SessionRecord::RunStart { ts }
             | SessionRecord::Message { ts, .. }
