@@ -470,8 +470,10 @@ impl Dispatch<'_> {
         id: &str,
         args: &Value,
     ) -> Result<String, Stop> {
-        let (subagent, prompt) = crate::subagent::parse_args(self.subagents, args)
+        let names: Vec<&str> = self.subagents.iter().map(|a| a.name.as_str()).collect();
+        let (index, prompt) = crate::subagent::parse_args(&names, args)
             .map_err(|problem| (ToolStatus::Error, problem))?;
+        let subagent = &self.subagents[index];
         let events = self.events.nested(&subagent.name, id);
         let result = delegate
             .run(subagent, prompt, self.cancel.child_token(), events)

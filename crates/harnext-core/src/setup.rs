@@ -68,7 +68,12 @@ pub(crate) fn context(config: AgentConfig) -> Result<AgentContext, ConfigError> 
     if !definitions.is_empty() {
         ctx.subagents = subagents(&ctx, definitions)?;
         let task = RegisteredTool {
-            tool: Arc::new(crate::subagent::TaskTool::new(&ctx.subagents)),
+            tool: Arc::new(crate::subagent::TaskTool::new(
+                &ctx.subagents
+                    .iter()
+                    .map(|a| (a.name.as_str(), a.description.as_str()))
+                    .collect::<Vec<_>>(),
+            )),
             category: permissions::ToolCategory::Read,
             sandboxed: false,
         };

@@ -28,8 +28,6 @@ use serde_json::json;
 use serde_json::Map;
 use serde_json::Value;
 
-use crate::context::Subagent;
-
 /// The tool that runs a subagent.
 pub const TASK_TOOL: &str = "task";
 
@@ -182,17 +180,18 @@ pub(crate) struct TaskTool {
 }
 
 impl TaskTool {
-    pub fn new(agents: &[Subagent]) -> TaskTool {
+    /// The tool offering `agents`: (name, description) pairs.
+    pub fn new(agents: &[(&str, &str)]) -> TaskTool {
         let list: Vec<String> = agents
             .iter()
-            .map(|a| format!("- {}: {}", a.name, a.description))
+            .map(|(name, description)| format!("- {name}: {description}"))
             .collect();
         TaskTool {
             description: format!(
                 "Delegate a self-contained task to a subagent, which works on it with its own context and tools and answers with a final report (only that report comes back to you). Give it everything it needs in `prompt`: it does not see this conversation. Several `task` calls in one turn run at the same time.\n\nAvailable agents:\n{}",
                 list.join("\n")
             ),
-            names: agents.iter().map(|a| a.name.clone()).collect(),
+            names: agents.iter().map(|(name, _)| (*name).to_owned()).collect(),
         }
     }
 }
@@ -231,20 +230,17 @@ impl Tool for TaskTool {
     }
 }
 
-/// A `task` call's arguments: the agent and the prompt; else what is wrong, for the model.
-pub(crate) fn parse_args<'a>(
-    agents: &'a [Subagent],
-    args: &Value,
-) -> Result<(&'a Subagent, String), String> {
-    let names: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
+/// A `task` call's arguments: which of the agents `names` (its index) and the prompt;
+/// else what is wrong, for the model.
+pub(crate) fn parse_args(names: &[&str], args: &Value) -> Result<(usize, String), String> {
     let agent = args
         .get("agent")
         .and_then(Value::as_str)
         .ok_or_else(|| format!("`agent` is missing: name one of {}.", names.join(", ")))?;
-    let Some(found) = agents.iter().find(|a| a.name == agent) else {
+    let Some(found) = names.iter().position(|n| *n == agent) else {
         return Err(format!(
             "Unknown agent `{agent}`: {}",
-            harnext_protocol::option::unknown_name_hint(agent, &names)
+            harnext_protocol::option::unknown_name_hint(agent, names)
         ));
     };
     let prompt = args
