@@ -5,7 +5,18 @@
 // Types: index.d.ts.
 
 const native = require('./native.js')
-const tracing = require('./tracing.js')
+// tracing.js (OpenTelemetry spans) is loaded only when a run may be traced: a tracer provider
+// registered through @opentelemetry/api 1.x (its global), or the `tracing` option given.
+let tracingModule = null
+const tracing = () => tracingModule || (tracingModule = require('./tracing.js'))
+/** The tracer of a run, or null (no provider: nothing loaded, one global looked up). */
+function tracerFor(setting) {
+  if (setting === false) return null
+  const own = setting !== null && typeof setting === 'object' && setting.tracerProvider
+  const registered = globalThis[Symbol.for('opentelemetry.js.api.1')]
+  if (!own && !(registered && registered.trace)) return null
+  return tracing().tracerFor(setting)
+}
 
 // process.exit() runs no finalizers: MCP stdio servers of agents never closed would be
 // left to notice their closed stdin (and whatever they started, to outlive them).
@@ -371,7 +382,7 @@ class Agent extends native.Agent {
     if (options.hooks !== undefined && options.hooks !== null) {
       options = { ...options, hooks: hookSpec(options.hooks, pending) }
     }
-    tracing.checkTracing(options.tracing)
+    if (options.tracing !== undefined) tracing().checkTracing(options.tracing)
     const traceSetting = options.tracing
     if (traceSetting !== undefined) {
       const { tracing: _, ...rest } = options
@@ -400,7 +411,7 @@ class Agent extends native.Agent {
 
   run(input, options) {
     // With tracing on, the same run goes through the event stream, whose spans it makes.
-    if (this[traceOptions].streamable && tracing.tracerFor(this[traceOptions].setting) !== null) {
+    if (this[traceOptions].streamable && tracerFor(this[traceOptions].setting) !== null) {
       return lastResult(this.stream(input, options))
     }
     let unlink = noop
@@ -426,8 +437,8 @@ class Agent extends native.Agent {
       const { signal, options: opts } = runOptions(options)
       const native = super.stream(input, opts)
       let stream = events(native, signal, () => beginRun(this))
-      const tracer = tracing.tracerFor(this[traceOptions].setting)
-      if (tracer !== null) stream = tracing.traced(stream, tracer, this[traceOptions], input)
+      const tracer = tracerFor(this[traceOptions].setting)
+      if (tracer !== null) stream = tracing().traced(stream, tracer, this[traceOptions], input)
       stream.send = (message, options) => native.send(checkMessage('send', message), sendUrgent(options))
       stream.interrupt = (message) => native.interrupt(message === undefined ? undefined : checkMessage('interrupt', message))
       return stream

@@ -49,6 +49,10 @@ function tracerFor(setting) {
   if (setting === false) return null
   const given = setting && typeof setting === 'object' ? setting.tracerProvider : undefined
   if (given !== undefined && given !== null) return otel() === null ? null : given.getTracer(INSTRUMENTATION)
+  // A provider registered through `@opentelemetry/api` 1.x sits in this global: without
+  // it, the API is not even loaded (nothing on a cold start).
+  const registered = globalThis[Symbol.for('opentelemetry.js.api.1')]
+  if (!registered || !registered.trace) return null
   const o = otel()
   if (o === null) return null
   const provider = o.trace.getTracerProvider()

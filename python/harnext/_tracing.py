@@ -14,6 +14,7 @@ spans as the Node face's (``tracing.js``):
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Any, AsyncIterator, Dict, Iterator, Optional
 
@@ -57,6 +58,10 @@ def tracer_for(setting: Any) -> Any:
     provider = setting.get("tracer_provider") if isinstance(setting, dict) else None
     if provider is not None:
         return provider.get_tracer(INSTRUMENTATION)
+    # An application that set a tracer provider imported the API: without it, nothing is
+    # imported here (nothing on a cold start).
+    if "opentelemetry.trace" not in sys.modules:
+        return None
     try:
         from opentelemetry import trace
     except ImportError:

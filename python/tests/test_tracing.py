@@ -45,6 +45,11 @@ def agent(workspace: Path, tracing: Any, **extra: Any) -> Agent:
 
 
 def test_without_a_provider_nothing_is_traced(workspace: Path) -> None:
+    from harnext import _tracing
+    from opentelemetry import trace
+
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider), "no global provider in this process"
+    assert _tracing.tracer_for(None) is None and _tracing.tracer_for(True) is None
     assert agent(workspace, None).run("Find it").success
 
 

@@ -173,7 +173,7 @@ impl Rollup {
 }
 
 /// The `task` tool as the model sees it. It is never called as a plain tool: the
-/// dispatch runs the subagent (see [`run`]).
+/// dispatch runs the subagent (`Dispatch::delegate_task` in `crate::dispatch`).
 pub(crate) struct TaskTool {
     description: String,
     names: Vec<String>,
