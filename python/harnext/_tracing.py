@@ -287,3 +287,48 @@ async def atraced(events: AsyncIterator[Any], tracer: Any, options: Dict[str, An
         aclose = getattr(events, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+class TracedStream:
+    """A ``stream()`` whose events also make spans; ``send()``, ``interrupt()`` and the
+    rest are the stream's own."""
+
+    def __init__(self, inner: Any, tracer: Any, options: Dict[str, Any], input: Any) -> None:
+        self._inner = inner
+        self._events = traced(iter(inner), tracer, options, input)
+
+    def __iter__(self) -> "TracedStream":
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._events)
+
+    def close(self) -> None:
+        self._events.close()
+        self._inner.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class AsyncTracedStream:
+    """``TracedStream`` for ``astream()``."""
+
+    def __init__(self, inner: Any, tracer: Any, options: Dict[str, Any], input: Any) -> None:
+        self._inner = inner
+        self._events = atraced(inner.__aiter__(), tracer, options, input)
+
+    def __aiter__(self) -> "AsyncTracedStream":
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        await self._events.aclose()
+        aclose = getattr(self._inner, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
