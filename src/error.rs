@@ -62,6 +62,8 @@ impl OptionNames for NodeNames {
             OptionKey::Hooks => "hooks",
             OptionKey::ParallelToolCalls => "parallelToolCalls",
             OptionKey::Checkpoints => "checkpoints",
+            OptionKey::Agents => "agents",
+            OptionKey::Tracing => "tracing",
             OptionKey::SessionStore => "sessionStore",
             OptionKey::ProjectInstructions => "projectInstructions",
             OptionKey::Skills => "skills",

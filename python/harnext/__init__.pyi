@@ -377,6 +377,17 @@ class RunEndEvent(Generic[_T]):
     type: Literal["run_end"]
     result: RunResult[_T]
 
+@final
+class SubagentEvent:
+    """An event of a subagent (the `agents` option): `agent` is its name, `call_id` the
+    parent's `task` call that runs it, `event` its own event (its `run_start` first, its
+    `run_end` last; a `permission_request` in it is answered as the parent's)."""
+
+    type: Literal["subagent"]
+    agent: str
+    call_id: str
+    event: AgentEvent[Any]
+
 AgentEvent = Union[
     RunStartEvent,
     ThinkingEvent,
@@ -395,6 +406,7 @@ AgentEvent = Union[
     TodoEvent,
     ErrorEvent,
     RunEndEvent[_T],
+    SubagentEvent,
 ]
 
 @final
@@ -442,6 +454,19 @@ class SessionData:
     pending_approvals: List[PendingApproval]
     """Tool calls waiting for approvals (deferred decisions)."""
     todos: List[TodoItem]
+    subagents: List[SubagentTranscript]
+    """The transcripts of the subagents its `task` calls ran, in the order they ended."""
+
+@final
+class SubagentTranscript:
+    """A subagent's run (a `task` call), kept in its parent's session."""
+
+    call_id: str
+    agent: str
+    messages: List[Dict[str, Any]]
+    usage: Usage
+    """Its model calls' usage (also counted in the session's `usage`)."""
+    stop_reason: StopReason
 
 @final
 class NotRestored:
@@ -502,6 +527,39 @@ class McpStdioServer(TypedDict):
     tool_timeout_ms: NotRequired[int]
     max_result_bytes: NotRequired[int]
     sandbox: NotRequired[bool]
+
+class AgentDefinition(TypedDict):
+    """A subagent of the `agents` option, offered to the model through the `task` tool."""
+
+    description: str
+    """When to use it: the model sees it in the `task` tool's description."""
+    system_prompt: str
+    """Appended to the built-in coding-agent prompt of the subagent."""
+    tools: List[str]
+    """Built-in tool names and the names of the agent's custom tools (no `task`)."""
+    model: NotRequired[str]
+    max_steps: NotRequired[int]
+
+class CheckpointLimits(TypedDict, total=False):
+    """The limits of the `checkpoints` option (file checkpoints for `Agent.rewind`)."""
+    max_file_bytes: int
+    """Files larger than this are not checkpointed (reported by `rewind`). Default 1 MiB."""
+    max_binary_bytes: int
+    """Binary files larger than this are not checkpointed. Default 256 KiB."""
+    max_run_bytes: int
+    """The most bytes of file content a run keeps for checkpoints. Default 64 MiB."""
+    max_baseline_files: int
+    """Workspaces with more files than this checkpoint, for shell commands, only the files
+    the run read or changed. Default 5000."""
+
+class TracingOptions(TypedDict, total=False):
+    """The `tracing` option: OpenTelemetry spans (GenAI semantic conventions) through
+    `opentelemetry-api`, on when the application set a tracer provider."""
+
+    record_content: bool
+    """Record prompts, replies, tool arguments and outputs on the spans. Default False."""
+    tracer_provider: Any
+    """An OpenTelemetry `TracerProvider` to use instead of the global one."""
 
 class McpHttpServer(TypedDict):
     url: str
@@ -703,6 +761,9 @@ class Agent:
         project_instructions: Optional[bool] = None,
         skills: Optional[Sequence[_Path]] = None,
         web_fetch: Optional[WebFetchOptions] = None,
+        agents: Optional[Mapping[str, AgentDefinition]] = None,
+        tracing: Union[bool, TracingOptions, None] = None,
+        checkpoints: Union[bool, CheckpointLimits, None] = None,
     ) -> None: ...
     @property
     def cwd(self) -> str: ...
@@ -934,6 +995,8 @@ __all__ = [
     "PermissionRequest",
     "PermissionRequestEvent",
     "RetryEvent",
+    "SubagentEvent",
+    "SubagentTranscript",
     "RunEndEvent",
     "RunInterrupted",
     "RunResult",

@@ -116,6 +116,61 @@ fn mcp_servers(v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, McpServerConfig)>>
         .map_err(|problem| invalid(ConfigError::invalid(OptionKey::McpServers, problem)))
 }
 
+/// `checkpoints=False` (none), `True` (the default limits) or a dict of limits
+/// (`max_file_bytes`, `max_binary_bytes`, `max_run_bytes`, `max_baseline_files`).
+fn checkpoints(
+    key: &str,
+    v: &Bound<'_, PyAny>,
+) -> PyResult<Option<harnext_core::checkpoints::CheckpointOptions>> {
+    let mut c = harnext_core::checkpoints::CheckpointOptions::default();
+    if v.is_instance_of::<PyBool>() {
+        return Ok(boolean(key, v)?.then_some(c));
+    }
+    let dict = v.cast::<PyDict>().map_err(|_| {
+        crate::error::wrong_type(key, "a bool or a dict of limits", crate::values::got(v))
+    })?;
+    const NAMES: [&str; 4] = [
+        "max_file_bytes",
+        "max_binary_bytes",
+        "max_run_bytes",
+        "max_baseline_files",
+    ];
+    for (k, val) in dict.iter() {
+        let name = string(key, &k)?;
+        let field = format!("{key}[{name:?}]");
+        let n = integer(&field, &val, 0, u64::from(u32::MAX))?;
+        match name.as_str() {
+            "max_file_bytes" => c.max_file_bytes = n,
+            "max_binary_bytes" => c.max_binary_bytes = n,
+            "max_run_bytes" => c.max_run_bytes = n,
+            "max_baseline_files" => c.max_baseline_files = usize::try_from(n).unwrap_or(usize::MAX),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "invalid option `{key}`: unknown limit `{other}`: {}",
+                    unknown_name_hint(other, &NAMES)
+                )));
+            }
+        }
+    }
+    Ok(Some(c))
+}
+
+/// `agents={"reviewer": {"description": ..., "system_prompt": ..., "tools": [...]}}`, read
+/// by the engine (fields by their neutral, snake_case keys).
+fn agents(
+    v: &Bound<'_, PyAny>,
+) -> PyResult<Vec<(String, harnext_core::subagent::AgentDefinition)>> {
+    if v.cast::<PyDict>().is_err() {
+        return Err(wrong_type(
+            "agents",
+            "a dict of agent definitions by name",
+            got(v),
+        ));
+    }
+    harnext_core::subagent::agents_from_json(&json("agents", v)?, &|k: &str| k.to_owned())
+        .map_err(|problem| invalid(ConfigError::invalid(OptionKey::Agents, problem)))
+}
+
 /// The largest budget in tokens or milliseconds (2^53 - 1, as Node takes it).
 const MAX_INT: u64 = 9_007_199_254_740_991;
 
@@ -300,6 +355,8 @@ pub fn agent_config(options: &Bound<'_, PyDict>) -> PyResult<(AgentConfig, Optio
             "persist_session" => c.persist_session = boolean(&key, &v)?,
             "context_window" => c.context_window = Some(u64::from(u32_option(&key, &v, 1)?)),
             "mcp_servers" => c.mcp_servers = mcp_servers(&v)?,
+            "agents" => c.agents = agents(&v)?,
+            "checkpoints" => c.checkpoints = checkpoints(&key, &v)?,
             "stream_timeout_ms" => {
                 c.stream_timeout = Some(Duration::from_millis(u64::from(u32_option(&key, &v, 1)?)))
             }

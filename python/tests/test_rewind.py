@@ -90,3 +90,33 @@ def test_fork_from_the_point_and_a_busy_session_refused(workspace: Path, session
     t.join()
     assert done.is_set()
     assert NotRestored("a", "b").reason == "b"
+
+
+def test_checkpoints_option_limits_off_and_typos(workspace: Path, session_dir: Path) -> None:
+    def script() -> list:
+        return [
+            {"tool_calls": [{"name": "bash", "args": {"command": "echo y >> big.txt; echo z >> small.txt"}}]},
+            {"text": "done"},
+        ]
+
+    (workspace / "big.txt").write_text("x" * 3000)
+    (workspace / "small.txt").write_text("small\n")
+    limited = Agent("scripted", cwd=workspace, session_dir=session_dir, script=script(),
+                    checkpoints={"max_file_bytes": 1000})
+    run = limited.run("task")
+    r = limited.rewind(run.session_id, to_message=1)
+    assert r.restored == ["small.txt"]
+    assert [n.path for n in r.not_restored] == ["big.txt"]
+    assert (workspace / "small.txt").read_text() == "small\n"
+    assert (workspace / "big.txt").read_text() == "x" * 3000 + "y\n"
+
+    off = Agent("scripted", cwd=workspace, session_dir=session_dir, script=script(), checkpoints=False)
+    run = off.run("task")
+    r = off.rewind(run.session_id, to_message=1)
+    assert r.restored == []
+    assert (workspace / "small.txt").read_text() == "small\nz\n"
+
+    with pytest.raises(ValueError, match="did you mean `max_file_bytes`"):
+        Agent("scripted", cwd=workspace, checkpoints={"max_fle_bytes": 1})
+    with pytest.raises(TypeError, match="checkpoints"):
+        Agent("scripted", cwd=workspace, checkpoints="yes")  # type: ignore[arg-type]
