@@ -206,6 +206,8 @@ export async function rewind(): Promise<void> {
   void [kept, files, why, forkId, back.messagesRemoved];
   // @ts-expect-error: toMessage is required
   await agent.rewind(r.sessionId, {});
+}
+
 // Subagents (issue 18): the `agents` option, `subagent` events wrapping the subagent's own,
 // and their transcripts in loadSession().
 export async function subagents(): Promise<void> {
