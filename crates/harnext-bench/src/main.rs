@@ -138,6 +138,7 @@ fn run() -> Res<()> {
         call_id: "bench".to_string(),
         escalated: None,
         todos: None,
+        images: None,
     };
     let call = |tool: &dyn Tool, args: Value| -> Res<String> {
         runtime
@@ -269,6 +270,7 @@ fn run() -> Res<()> {
         call_id: "bench".to_string(),
         escalated: None,
         todos: None,
+        images: None,
     };
     let sandbox =
         harnext_sandbox::Sandbox::new(&harnext_sandbox::SandboxConfig::default(), &empty, None)
@@ -280,6 +282,7 @@ fn run() -> Res<()> {
         call_id: "bench".to_string(),
         escalated: None,
         todos: None,
+        images: None,
     };
     let mut plain = Vec::new();
     let mut boxed = Vec::new();

@@ -91,6 +91,8 @@ pub(crate) struct Dispatch<'a> {
     pub todos: &'a Arc<harnext_tools::TodoList>,
     /// The run's project instructions (`None`: `project_instructions` is off).
     pub instructions: Option<&'a crate::instructions::ProjectInstructions>,
+    /// Where tools put the images they return (`None`: they cannot return images here).
+    pub images: Option<Arc<harnext_tools::ImageSink>>,
 }
 
 /// A call's outcome when it does not run to its end.
@@ -416,6 +418,7 @@ impl Dispatch<'_> {
             call_id: id.to_owned(),
             escalated,
             todos: Some(self.todos.clone()),
+            images: self.images.clone(),
         };
         let mut running = registered.tool.call(args, ctx);
         let outcome = match (&mut running).or_cancel(self.cancel).await {

@@ -489,8 +489,10 @@ impl<'a> LoopState<'a> {
             hooks: self.hooks(),
             todos: &self.todos,
             instructions: self.instructions.as_ref(),
+            images: Some(Arc::default()),
         };
         let parallel = self.settings.parallel_tool_calls;
+        let images = dispatch.images.clone();
         let outcomes = batch::run(&dispatch, calls, parallel, &self.control).await;
         self.keep_todos();
         let mut results = Vec::with_capacity(outcomes.len());
@@ -499,6 +501,15 @@ impl<'a> LoopState<'a> {
             match outcome {
                 Ok(step) => {
                     results.push(dispatch::result_block(&step));
+                    // Images the call returned follow its result (see `ContentBlock::Image`).
+                    if let Some(sink) = &images {
+                        results.extend(sink.take(&step.id).into_iter().map(|source| {
+                            ContentBlock::Image {
+                                source,
+                                tool_use_id: Some(step.id.clone()),
+                            }
+                        }));
+                    }
                     self.steps.push(step);
                 }
                 Err(pending) => deferred.push(pending),
@@ -520,6 +531,8 @@ impl<'a> LoopState<'a> {
             hooks: self.hooks(),
             todos: &self.todos,
             instructions: self.instructions.as_ref(),
+            // Calls answered later return text only (read_file describes an image).
+            images: None,
         };
         let (message, steps) =
             approvals::resolve(&dispatch, self.session, &self.history, answers).await;
