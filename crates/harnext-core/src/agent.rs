@@ -217,11 +217,17 @@ impl Agent {
         use harnext_protocol::ImageSource;
         let mut workspace = None;
         for (i, m) in input.iter_mut().enumerate() {
+            let role = m.role;
             for (j, block) in m.content.iter_mut().enumerate() {
                 let ContentBlock::Image { source, .. } = block else {
                     continue;
                 };
                 let what = format!("input[{i}].content[{j}]");
+                if role == harnext_protocol::Role::Assistant {
+                    return Err(RunError::InvalidInput(format!(
+                        "{what}: only user messages may hold images"
+                    )));
+                }
                 let loaded = match &*source {
                     ImageSource::Path { path } => {
                         if workspace.is_none() {

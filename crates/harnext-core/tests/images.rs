@@ -322,6 +322,16 @@ async fn hostile_images_are_refused_before_the_run_starts() {
         }),
     );
     assert!(e.contains("only https"), "{e}");
+    let mut request = RunRequest::text("unused");
+    request.input = RunInput::Messages(vec![Message {
+        role: Role::Assistant,
+        content: vec![image(ImageSource::Base64 {
+            media_type: "image/png".into(),
+            data: b64(),
+        })],
+    }]);
+    let e = a.start(request).err().unwrap().to_string();
+    assert!(e.contains("only user messages may hold images"), "{e}");
     // Nothing reached the provider, and no session was written.
     assert!(mock.requests().is_empty());
     assert!(
