@@ -5,7 +5,7 @@
 ``CancelToken``, Ctrl-C, or by leaving the stream. Types: ``__init__.pyi``."""
 
 from ._native import CancelToken, builtin_tool_names as _builtin_tool_names
-from ._agent import Agent
+from ._agent import Agent, AsyncRunStream, RunStream
 from ._callbacks import Tool, tool
 from ._types import (
     CompactionEvent,
@@ -37,6 +37,10 @@ from ._types import (
     ToolStep,
     Usage,
     UsageEvent,
+    # Issues 17 and 19.
+    HookErrorEvent,
+    PendingApproval,
+    UserMessageEvent,
     WarningEvent,
 )
 
@@ -81,4 +85,10 @@ __all__ = [
     "WarningEvent",
     "builtin_tools",
     "tool",
+    # Issues 17 and 19.
+    "AsyncRunStream",
+    "HookErrorEvent",
+    "PendingApproval",
+    "RunStream",
+    "UserMessageEvent",
 ]

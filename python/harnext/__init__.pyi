@@ -7,11 +7,9 @@ import asyncio
 import os
 from typing import (
     Any,
-    AsyncGenerator,
     Awaitable,
     Callable,
     Dict,
-    Generator,
     Generic,
     List,
     Literal,
@@ -33,7 +31,21 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 __version__: str
 
 ToolStatus = Literal["ok", "error", "denied", "cancelled"]
-StopReason = Literal["end_turn", "max_steps", "cancelled", "error", "max_tokens", "refusal", "content_filter"]
+StopReason = Literal[
+    "end_turn",
+    "max_steps",
+    "cancelled",
+    "error",
+    "max_tokens",
+    "refusal",
+    "content_filter",
+    # Issues 17 and 19: budgets, a user_prompt_submit hook's block, deferred approvals.
+    "cost_budget",
+    "token_budget",
+    "time_budget",
+    "blocked",
+    "awaiting_approval",
+]
 ErrorCode = Literal[
     "auth",
     "rate_limit",
@@ -50,6 +62,12 @@ ErrorCode = Literal[
     "output_invalid",
     "tool",
     "internal",
+    # Issues 17 and 19.
+    "cost_budget",
+    "token_budget",
+    "time_budget",
+    "blocked",
+    "session_store",
 ]
 PermissionMode = Literal["auto", "manual", "accept-edits", "read-only"]
 SandboxMode = Literal["workspace-write", "read-only", "off"]
@@ -170,6 +188,20 @@ class RunResult(Generic[_T]):
     `output_schema`); None when no schema was given or the run did not succeed."""
     error: Optional[HarnextError]
     duration_ms: int
+    cost_usd: Optional[float]
+    """What the run's model calls cost in USD at list prices; None (not zero) when the price
+    of the model or of one of its calls is unknown."""
+    pending_approvals: List[PendingApproval]
+    """With stop reason `awaiting_approval`: the calls waiting for a decision."""
+
+@final
+class PendingApproval:
+    """A tool call whose approval was deferred, waiting in its session: answer it with
+    `agent.run(approvals={id: decision}, session_id=...)`, from any process."""
+
+    id: str
+    tool: str
+    args: Dict[str, Any]
 
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C during `run()` / `stream()`: raised after the run was cancelled and ended."""
@@ -179,14 +211,16 @@ class RunInterrupted(KeyboardInterrupt):
 
 @final
 class Decision:
-    behavior: Literal["allow", "deny"]
+    """`Decision("defer")` leaves the call waiting: the run ends `awaiting_approval`."""
+
+    behavior: Literal["allow", "deny", "defer"]
     args: Optional[Dict[str, Any]]
     remember: Optional[bool]
     message: Optional[str]
     escalate: Optional[Escalation]
     def __init__(
         self,
-        behavior: Literal["allow", "deny"],
+        behavior: Literal["allow", "deny", "defer"],
         args: Optional[Dict[str, Any]] = None,
         remember: Optional[bool] = None,
         message: Optional[str] = None,
@@ -209,7 +243,12 @@ class DenyDict(TypedDict):
     behavior: Literal["deny"]
     message: NotRequired[str]
 
-DecisionLike = Union[Literal["allow", "deny"], Decision, AllowDict, DenyDict]
+class DeferDict(TypedDict):
+    behavior: Literal["defer"]
+
+DecisionLike = Union[Literal["allow", "deny", "defer"], Decision, AllowDict, DenyDict, DeferDict]
+AnswerLike = Union[Literal["allow", "deny"], Decision, AllowDict, DenyDict]
+"""An answer to a deferred approval (`approvals={id: answer}`): "defer" is not one."""
 
 @final
 class CallSandbox:
@@ -286,6 +325,24 @@ class UsageEvent:
     cache_write_tokens: int
     reasoning_tokens: int
     unreported: bool
+    cost_usd: Optional[float]
+    """What the model call cost in USD at list prices; None (not zero) when unknown."""
+
+@final
+class UserMessageEvent:
+    """A message sent to the run while it worked (`send`, `interrupt`) was taken in."""
+
+    type: Literal["user_message"]
+    text: str
+
+@final
+class HookErrorEvent:
+    """A hook raised, timed out, or answered something it may not; a failed `pre_tool_use`
+    hook denies the call, any other is passed over."""
+
+    type: Literal["hook_error"]
+    hook: HookName
+    message: str
 
 @final
 class RetryEvent:
@@ -364,6 +421,8 @@ AgentEvent = Union[
     CompactionEvent,
     McpServerErrorEvent,
     McpWarningEvent,
+    UserMessageEvent,
+    HookErrorEvent,
     WarningEvent,
     TodoEvent,
     ErrorEvent,
@@ -412,6 +471,8 @@ class SessionData:
     runs: int
     compactions: int
     allowed_tools: List[str]
+    pending_approvals: List[PendingApproval]
+    """Tool calls waiting for approvals (deferred decisions)."""
     todos: List[TodoItem]
 
 class Tool:
@@ -486,6 +547,133 @@ class ScriptTurn(TypedDict, total=False):
     usage: ScriptUsage
     delay_ms: int
 
+# ---- hooks (issue 17): what each hook is given, and what it may answer ----------------
+
+HookName = Literal[
+    "pre_tool_use", "post_tool_use", "user_prompt_submit", "stop", "pre_compact", "session_start", "session_end"
+]
+
+class PreToolUseInput(TypedDict):
+    event: Literal["pre_tool_use"]
+    session: str
+    id: str
+    tool: str
+    args: Dict[str, Any]
+
+class PostToolUseInput(TypedDict):
+    event: Literal["post_tool_use"]
+    session: str
+    id: str
+    tool: str
+    args: Dict[str, Any]
+    status: Literal["ok", "error"]
+    output: str
+
+class UserPromptSubmitInput(TypedDict):
+    event: Literal["user_prompt_submit"]
+    session: str
+    input: str
+
+class StopHookResult(TypedDict):
+    text: str
+
+class StopInput(TypedDict):
+    event: Literal["stop"]
+    session: str
+    result: StopHookResult
+    continued: int
+
+class PreCompactInput(TypedDict):
+    event: Literal["pre_compact"]
+    session: str
+    trigger: Literal["auto", "overflow"]
+
+class SessionStartInput(TypedDict):
+    event: Literal["session_start"]
+    session: str
+    source: Literal["new", "resume"]
+
+class SessionEndInput(TypedDict):
+    event: Literal["session_end"]
+    session: str
+    reason: StopReason
+
+class PreToolUseAnswer(TypedDict, total=False):
+    """`allow` runs the call without asking (a mode that refuses it still does), `ask` hands
+    it to the permission flow, `deny` answers the model with `message`; `args` replaces the
+    arguments (later hooks see the new ones)."""
+
+    decision: Literal["allow", "deny", "ask"]
+    message: str
+    args: Dict[str, Any]
+
+class PostToolUseAnswer(TypedDict, total=False):
+    output: str
+    context: str
+
+class UserPromptSubmitAnswer(TypedDict, total=False):
+    decision: Literal["block"]
+    reason: str
+    context: str
+
+class StopAnswer(TypedDict):
+    decision: Literal["continue"]
+    message: str
+
+class PreCompactAnswer(TypedDict, total=False):
+    instructions: str
+
+class SessionStartAnswer(TypedDict, total=False):
+    context: str
+
+_PreAnswer = Union[PreToolUseAnswer, Literal["allow", "deny", "ask"], None]
+PreToolUseHook = Callable[[PreToolUseInput], Union[_PreAnswer, Awaitable[_PreAnswer]]]
+PostToolUseHook = Callable[
+    [PostToolUseInput], Union[PostToolUseAnswer, None, Awaitable[Optional[PostToolUseAnswer]]]
+]
+UserPromptSubmitHook = Callable[
+    [UserPromptSubmitInput], Union[UserPromptSubmitAnswer, None, Awaitable[Optional[UserPromptSubmitAnswer]]]
+]
+StopHook = Callable[[StopInput], Union[StopAnswer, None, Awaitable[Optional[StopAnswer]]]]
+PreCompactHook = Callable[[PreCompactInput], Union[PreCompactAnswer, None, Awaitable[Optional[PreCompactAnswer]]]]
+SessionStartHook = Callable[
+    [SessionStartInput], Union[SessionStartAnswer, None, Awaitable[Optional[SessionStartAnswer]]]
+]
+SessionEndHook = Callable[[SessionEndInput], Union[None, Awaitable[None]]]
+
+class Hooks(TypedDict, total=False):
+    """The `hooks` option: per hook, a callable (sync or async) or a list run in order. A
+    hook that raises or times out is a `hook_error` event; it denies the call for
+    `pre_tool_use` and is passed over elsewhere. `timeout_ms` (default 60000) bounds each call."""
+
+    pre_tool_use: Union[PreToolUseHook, Sequence[PreToolUseHook]]
+    post_tool_use: Union[PostToolUseHook, Sequence[PostToolUseHook]]
+    user_prompt_submit: Union[UserPromptSubmitHook, Sequence[UserPromptSubmitHook]]
+    stop: Union[StopHook, Sequence[StopHook]]
+    pre_compact: Union[PreCompactHook, Sequence[PreCompactHook]]
+    session_start: Union[SessionStartHook, Sequence[SessionStartHook]]
+    session_end: Union[SessionEndHook, Sequence[SessionEndHook]]
+    timeout_ms: int
+
+class RunStream(Generic[_T]):
+    """The events of `stream()`: iterate it (the run starts when iteration starts); steer the
+    run with `send()` and `interrupt()`; `close()` (or leaving the loop) cancels it."""
+
+    def __iter__(self) -> "RunStream[_T]": ...
+    def __next__(self) -> AgentEvent[_T]: ...
+    def close(self) -> None: ...
+    def send(self, message: str, *, urgent: bool = False) -> None: ...
+    def interrupt(self, message: Optional[str] = None) -> None: ...
+
+class AsyncRunStream(Generic[_T]):
+    """`RunStream` for asyncio: `async for event in stream`; `await stream.aclose()`."""
+
+    def __aiter__(self) -> "AsyncRunStream[_T]": ...
+    async def __anext__(self) -> AgentEvent[_T]: ...
+    async def aclose(self) -> None: ...
+    def send(self, message: str, *, urgent: bool = False) -> None: ...
+    def interrupt(self, message: Optional[str] = None) -> None: ...
+
 _Path = Union[str, "os.PathLike[str]"]
 _Input = Union[str, List[Message]]
 PermissionCallback = Callable[[PermissionRequest], Union[DecisionLike, Awaitable[DecisionLike]]]
@@ -524,6 +712,12 @@ class Agent:
         env_allow: Optional[Sequence[str]] = None,
         env_deny: Optional[Sequence[str]] = None,
         sandbox_best_effort: Optional[bool] = None,
+        session_store: Optional[str] = None,
+        hooks: Optional[Hooks] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
         project_instructions: Optional[bool] = None,
         skills: Optional[Sequence[_Path]] = None,
         web_fetch: Optional[WebFetchOptions] = None,
@@ -536,135 +730,199 @@ class Agent:
     @overload
     def run(
         self,
-        input: _Input,
+        input: Optional[_Input] = None,
         *,
         cancel: Optional[CancelToken] = None,
         session_id: Optional[str] = None,
         output_schema: None = None,
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> RunResult[None]: ...
     @overload
     def run(
         self,
-        input: _Input,
+        input: Optional[_Input] = None,
         *,
         cancel: Optional[CancelToken] = None,
         session_id: Optional[str] = None,
         output_schema: type[_T],
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> RunResult[_T]: ...
     @overload
     def run(
         self,
-        input: _Input,
+        input: Optional[_Input] = None,
         *,
         cancel: Optional[CancelToken] = None,
         session_id: Optional[str] = None,
         output_schema: object,
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> RunResult[Any]: ...
     @overload
     def stream(
         self,
-        input: _Input,
+        input: Optional[_Input] = None,
         *,
         cancel: Optional[CancelToken] = None,
         session_id: Optional[str] = None,
         output_schema: None = None,
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
-    ) -> Generator[AgentEvent[None], None, None]: ...
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        approvals: Optional[Mapping[str, AnswerLike]] = None,
+    ) -> RunStream[None]: ...
     @overload
     def stream(
         self,
-        input: _Input,
+        input: Optional[_Input] = None,
         *,
         cancel: Optional[CancelToken] = None,
         session_id: Optional[str] = None,
         output_schema: type[_T],
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
-    ) -> Generator[AgentEvent[_T], None, None]: ...
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        approvals: Optional[Mapping[str, AnswerLike]] = None,
+    ) -> RunStream[_T]: ...
     @overload
     def stream(
         self,
-        input: _Input,
+        input: Optional[_Input] = None,
         *,
         cancel: Optional[CancelToken] = None,
         session_id: Optional[str] = None,
         output_schema: object,
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
-    ) -> Generator[AgentEvent[Any], None, None]: ...
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        approvals: Optional[Mapping[str, AnswerLike]] = None,
+    ) -> RunStream[Any]: ...
     @overload
     async def arun(
         self,
-        input: _Input,
+        input: Optional[_Input] = None,
         *,
         cancel: Optional[CancelToken] = None,
         session_id: Optional[str] = None,
         output_schema: None = None,
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> RunResult[None]: ...
     @overload
     async def arun(
         self,
-        input: _Input,
+        input: Optional[_Input] = None,
         *,
         cancel: Optional[CancelToken] = None,
         session_id: Optional[str] = None,
         output_schema: type[_T],
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> RunResult[_T]: ...
     @overload
     async def arun(
         self,
-        input: _Input,
+        input: Optional[_Input] = None,
         *,
         cancel: Optional[CancelToken] = None,
         session_id: Optional[str] = None,
         output_schema: object,
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> RunResult[Any]: ...
     @overload
     def astream(
         self,
-        input: _Input,
+        input: Optional[_Input] = None,
         *,
         cancel: Optional[CancelToken] = None,
         session_id: Optional[str] = None,
         output_schema: None = None,
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
-    ) -> AsyncGenerator[AgentEvent[None], None]: ...
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        approvals: Optional[Mapping[str, AnswerLike]] = None,
+    ) -> AsyncRunStream[None]: ...
     @overload
     def astream(
         self,
-        input: _Input,
+        input: Optional[_Input] = None,
         *,
         cancel: Optional[CancelToken] = None,
         session_id: Optional[str] = None,
         output_schema: type[_T],
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
-    ) -> AsyncGenerator[AgentEvent[_T], None]: ...
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        approvals: Optional[Mapping[str, AnswerLike]] = None,
+    ) -> AsyncRunStream[_T]: ...
     @overload
     def astream(
         self,
-        input: _Input,
+        input: Optional[_Input] = None,
         *,
         cancel: Optional[CancelToken] = None,
         session_id: Optional[str] = None,
         output_schema: object,
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
-    ) -> AsyncGenerator[AgentEvent[Any], None]: ...
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        approvals: Optional[Mapping[str, AnswerLike]] = None,
+    ) -> AsyncRunStream[Any]: ...
+    # Issue 17: steer a run of this agent going on on a session (run() on another thread,
+    # an arun() task, a stream).
+    def send(self, session_id: str, message: str, *, urgent: bool = False) -> None: ...
+    def interrupt(self, session_id: str, message: Optional[str] = None) -> None: ...
     def close(self) -> None: ...
     async def aclose(self) -> None: ...
     def __enter__(self) -> "Agent": ...
@@ -672,11 +930,13 @@ class Agent:
     async def __aenter__(self) -> "Agent": ...
     async def __aexit__(self, *exc: object) -> None: ...
     @staticmethod
-    def list_sessions(*, session_dir: Optional[_Path] = None) -> List[SessionInfo]: ...
+    def list_sessions(*, session_dir: Optional[_Path] = None, session_store: Optional[str] = None) -> List[SessionInfo]: ...
     @staticmethod
-    def load_session(id: str, *, session_dir: Optional[_Path] = None) -> SessionData: ...
+    def load_session(id: str, *, session_dir: Optional[_Path] = None, session_store: Optional[str] = None) -> SessionData: ...
     @staticmethod
-    def fork_session(id: str, *, at_message: Optional[int] = None, session_dir: Optional[_Path] = None) -> str: ...
+    def fork_session(
+        id: str, *, at_message: Optional[int] = None, session_dir: Optional[_Path] = None, session_store: Optional[str] = None
+    ) -> str: ...
 
 __all__ = [
     "Agent",
@@ -714,4 +974,10 @@ __all__ = [
     "WarningEvent",
     "builtin_tools",
     "tool",
+    # Issues 17 and 19.
+    "AsyncRunStream",
+    "HookErrorEvent",
+    "PendingApproval",
+    "RunStream",
+    "UserMessageEvent",
 ]

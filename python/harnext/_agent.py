@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import threading
-from typing import Any, AsyncIterator, Dict, Iterator, List, Optional
+from typing import Any, AsyncIterator, Dict, Iterator, List, Mapping, Optional
 
 from . import _native
-from ._callbacks import BoundTool, LoopHolder, Tool, output_spec, permission_callback
-from ._types import RunInterrupted, RunResult, SandboxStatus, SessionData, SessionInfo, event
+from ._callbacks import BoundTool, LoopHolder, Tool, hook_spec, output_spec, permission_callback
+from ._types import RunInterrupted, RunResult, SandboxStatus, SessionData, SessionInfo, decision_json, event
 
 atexit.register(_native.kill_mcp_servers)
 
@@ -52,6 +52,13 @@ _AGENT_OPTIONS = (
     "env_allow",
     "env_deny",
     "sandbox_best_effort",
+    # Issues 17 and 19.
+    "session_store",
+    "hooks",
+    "parallel_tool_calls",
+    "max_cost_usd",
+    "max_tokens",
+    "max_duration_ms",
     # Issue 18: project instructions and skills.
     "project_instructions",
     "skills",
@@ -67,8 +74,8 @@ def _check_names(scope: str, unknown: Dict[str, Any]) -> None:
         problem = _native.option_names_problem(scope, list(unknown))
         if problem is not None:
             raise TypeError(problem)
-        # Options of the engine that this face does not take yet (budgets, hooks,
-        # parallel tool calls, session stores): an error, never silently ignored.
+        # An option of the engine that this face does not take yet (none today: a newer
+        # engine's): an error, never silently ignored.
         names = ", ".join(f"`{n}`" for n in sorted(unknown))
         of = "an agent" if scope == "agent" else "a run"
         raise TypeError(f"option {names} of {of} is not available in the Python API yet")
@@ -128,6 +135,12 @@ class Agent:
         env_allow: Optional[List[str]] = None,
         env_deny: Optional[List[str]] = None,
         sandbox_best_effort: Optional[bool] = None,
+        session_store: Optional[str] = None,
+        hooks: Optional[Dict[str, Any]] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
         project_instructions: Optional[bool] = None,
         skills: Optional[List[Any]] = None,
         web_fetch: Optional[Dict[str, Any]] = None,
@@ -151,6 +164,8 @@ class Agent:
                 if not callable(value):
                     raise TypeError(f"invalid option `on_permission_request`: expected a callable, got {type(value).__name__}")
                 value = permission_callback(value, self._loops)
+            elif name == "hooks":
+                value = hook_spec(value, self._loops)
             options[name] = value
         self._native = _native.NativeAgent(options)
 
@@ -166,45 +181,43 @@ class Agent:
         """What the sandbox enforces for this agent's commands (and MCP stdio servers)."""
         return SandboxStatus._from(self._native.sandbox_status())
 
-    def _start(
-        self,
-        input: Any,
-        cancel: Any,
-        session_id: Optional[str],
-        output_schema: Any,
-        max_steps: Optional[int],
-        max_output_retries: Optional[int],
-        streaming: bool,
-    ) -> Any:
+    def _start(self, input: Any, cancel: Any, options: Dict[str, Any], streaming: bool) -> Any:
         if cancel is not None and not isinstance(cancel, _native.CancelToken):
             raise TypeError(f"invalid option `cancel`: expected a harnext.CancelToken, got {type(cancel).__name__}")
-        schema, validate, finalize = output_spec(output_schema)
-        options = {
-            "session_id": session_id,
-            "max_steps": max_steps,
-            "output_schema": schema,
-            "output_validate": validate,
-            "max_output_retries": max_output_retries,
-        }
+        approvals = options.pop("approvals")
+        if approvals is not None:
+            if input is not None:
+                raise TypeError("run(): give the input or `approvals`, not both")
+            input = {"approvals": _approvals(approvals)}
+        elif input is None:
+            raise TypeError("run(): missing the input: a task string, a list of messages, or approvals={id: decision}")
+        schema, validate, finalize = output_spec(options.pop("output_schema"))
+        options["output_schema"] = schema
+        options["output_validate"] = validate
         native = self._native.start(input, options, cancel, streaming)
         return native, finalize
 
     def run(
         self,
-        input: Any,
+        input: Any = None,
         *,
         cancel: Optional[_native.CancelToken] = None,
         session_id: Optional[str] = None,
         output_schema: Any = None,
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        approvals: Optional[Mapping[str, Any]] = None,
         **unknown: Any,
     ) -> RunResult:
         """Runs the agent loop to the end, with the GIL released (other threads keep
         running). Returns however the run ends; raises only for misuse found before it
         starts (and re-raises a KeyboardInterrupt after cancelling the run, see the module)."""
         _check_names("run", unknown)
-        native, finalize = self._start(input, cancel, session_id, output_schema, max_steps, max_output_retries, False)
+        native, finalize = self._start(input, cancel, _run_options(locals()), False)
         try:
             raw = native.run()
         except BaseException as e:
@@ -216,35 +229,45 @@ class Agent:
 
     def stream(
         self,
-        input: Any,
+        input: Any = None,
         *,
         cancel: Optional[_native.CancelToken] = None,
         session_id: Optional[str] = None,
         output_schema: Any = None,
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        approvals: Optional[Mapping[str, Any]] = None,
         **unknown: Any,
     ) -> Iterator[Any]:
         """A generator of the run's events; the run starts when iteration starts. Closing
         it early cancels the run."""
         _check_names("run", unknown)
-        native, finalize = self._start(input, cancel, session_id, output_schema, max_steps, max_output_retries, True)
-        return _events(native, finalize)
+        native, finalize = self._start(input, cancel, _run_options(locals()), True)
+        return RunStream(native, finalize)
 
     async def arun(
         self,
-        input: Any,
+        input: Any = None,
         *,
         cancel: Optional[_native.CancelToken] = None,
         session_id: Optional[str] = None,
         output_schema: Any = None,
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        approvals: Optional[Mapping[str, Any]] = None,
         **unknown: Any,
     ) -> RunResult:
         """``run()`` for asyncio. Cancelling the awaiting task cancels the run."""
         _check_names("run", unknown)
-        native, finalize = self._start(input, cancel, session_id, output_schema, max_steps, max_output_retries, False)
+        native, finalize = self._start(input, cancel, _run_options(locals()), False)
         self._loops.loop = asyncio.get_running_loop()
         self._loops.owner = threading.get_ident()
         future = native.run_async()
@@ -261,19 +284,39 @@ class Agent:
 
     def astream(
         self,
-        input: Any,
+        input: Any = None,
         *,
         cancel: Optional[_native.CancelToken] = None,
         session_id: Optional[str] = None,
         output_schema: Any = None,
         max_steps: Optional[int] = None,
         max_output_retries: Optional[int] = None,
+        max_cost_usd: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        max_duration_ms: Optional[int] = None,
+        parallel_tool_calls: Optional[bool] = None,
+        approvals: Optional[Mapping[str, Any]] = None,
         **unknown: Any,
     ) -> AsyncIterator[Any]:
         """``stream()`` for asyncio: ``async for event in agent.astream(...)``."""
         _check_names("run", unknown)
-        native, finalize = self._start(input, cancel, session_id, output_schema, max_steps, max_output_retries, True)
-        return _aevents(native, finalize, self._loops)
+        native, finalize = self._start(input, cancel, _run_options(locals()), True)
+        return AsyncRunStream(native, finalize, self._loops)
+
+    def send(self, session_id: str, message: str, *, urgent: bool = False) -> None:
+        """Sends a user message to this agent's run going on on ``session_id`` (a ``run()``
+        on another thread, an ``arun()`` task, a stream): the run takes it in before its next
+        model call (``urgent``: also before its next tool call). ``ValueError`` when no run
+        of this agent is going on on that session."""
+        self._native.send(_session("send", session_id), _message("send", message), _urgent(urgent))
+
+    def interrupt(self, session_id: str, message: Optional[str] = None) -> None:
+        """Interrupts this agent's run going on on ``session_id``: the model call and tool
+        calls in progress stop at once (``cancelled``), and the run goes on with ``message``,
+        or, without one, ends cancelled. The session stays valid."""
+        self._native.interrupt(
+            _session("interrupt", session_id), None if message is None else _message("interrupt", message)
+        )
 
     def close(self) -> None:
         """Ends the agent's MCP servers; a later run starts them again."""
@@ -295,19 +338,137 @@ class Agent:
         await self.aclose()
 
     @staticmethod
-    def list_sessions(*, session_dir: Any = None) -> List[SessionInfo]:
-        """The sessions in a session directory, newest (last updated) first."""
-        return [SessionInfo._from(s) for s in _native.list_sessions(session_dir)]
+    def list_sessions(*, session_dir: Any = None, session_store: Optional[str] = None) -> List[SessionInfo]:
+        """The sessions in a session directory (or ``session_store``), newest (last updated) first."""
+        return [SessionInfo._from(s) for s in _native.list_sessions(session_dir, _store(session_store))]
 
     @staticmethod
-    def load_session(id: str, *, session_dir: Any = None) -> SessionData:
+    def load_session(id: str, *, session_dir: Any = None, session_store: Optional[str] = None) -> SessionData:
         """A session read back; ``ValueError`` for an unknown session."""
-        return SessionData._from(_native.load_session(id, session_dir))
+        return SessionData._from(_native.load_session(id, session_dir, _store(session_store)))
 
     @staticmethod
-    def fork_session(id: str, *, at_message: Optional[int] = None, session_dir: Any = None) -> str:
-        """Copies a session (its first ``at_message`` messages) into a new one; its id."""
-        return _native.fork_session(id, at_message, session_dir)
+    def fork_session(
+        id: str, *, at_message: Optional[int] = None, session_dir: Any = None, session_store: Optional[str] = None
+    ) -> str:
+        """Copies a session (its first ``at_message`` messages) into a new one in the same
+        directory or store; its id."""
+        return _native.fork_session(id, at_message, session_dir, _store(session_store))
+
+
+_RUN_OPTIONS = (
+    "session_id",
+    "max_steps",
+    "output_schema",
+    "max_output_retries",
+    "max_cost_usd",
+    "max_tokens",
+    "max_duration_ms",
+    "parallel_tool_calls",
+    "approvals",
+)
+
+
+def _run_options(given: Dict[str, Any]) -> Dict[str, Any]:
+    return {name: given[name] for name in _RUN_OPTIONS}
+
+
+def _approvals(approvals: Any) -> Dict[str, Any]:
+    """``approvals={call_id: decision}``: each decision as the engine reads it (the engine
+    checks them against what the session waits for)."""
+    if not isinstance(approvals, Mapping):
+        raise TypeError(
+            f"invalid option `approvals`: expected a dict of decisions by call id, got {type(approvals).__name__}"
+        )
+    out: Dict[str, Any] = {}
+    for k, v in approvals.items():
+        if not isinstance(k, str):
+            raise TypeError(f"invalid option `approvals`: expected call ids as strings, got {k!r}")
+        out[k] = decision_json(v)
+    return out
+
+
+def _message(what: str, message: Any) -> str:
+    if not isinstance(message, str):
+        raise TypeError(f"{what}(): expected a message string, got {type(message).__name__} {message!r}")
+    return message
+
+
+def _session(what: str, session_id: Any) -> str:
+    if not isinstance(session_id, str):
+        raise TypeError(f"{what}(): expected a session id string, got {type(session_id).__name__} {session_id!r}")
+    return session_id
+
+
+def _urgent(urgent: Any) -> bool:
+    if not isinstance(urgent, bool):
+        raise TypeError(f"send(): expected `urgent` as a bool, got {type(urgent).__name__} {urgent!r}")
+    return urgent
+
+
+def _store(session_store: Any) -> Optional[str]:
+    if session_store is not None and not isinstance(session_store, str):
+        raise TypeError(
+            f'invalid option `session_store`: expected a "postgres://..." or "redis://..." URL string, '
+            f"got {type(session_store).__name__}"
+        )
+    return session_store
+
+
+class RunStream:
+    """The events of a ``stream()``: iterate it (the run starts when iteration starts).
+    ``send()`` and ``interrupt()`` steer the run while it works; ``close()`` (or leaving
+    the loop, or garbage collection) cancels it and waits for it to end."""
+
+    def __init__(self, native: Any, finalize: Any) -> None:
+        self._native = native
+        self._events = _events(native, finalize)
+
+    def __iter__(self) -> "RunStream":
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._events)
+
+    def close(self) -> None:
+        self._events.close()
+
+    def send(self, message: str, *, urgent: bool = False) -> None:
+        """Queues a user message the run takes in before its next model call (``urgent``:
+        also before its next tool call; the calls of the turn not started are not run).
+        ``ValueError`` once the run has ended (continue its session with a new run)."""
+        self._native.send(_message("send", message), _urgent(urgent))
+
+    def interrupt(self, message: Optional[str] = None) -> None:
+        """Stops the model call and tool calls in progress (they end ``cancelled``) within
+        milliseconds; the run goes on with ``message``, or, without one, ends cancelled."""
+        self._native.interrupt(None if message is None else _message("interrupt", message))
+
+
+class AsyncRunStream:
+    """``RunStream`` for asyncio: ``async for event in stream``; ``send()``, ``interrupt()``,
+    ``await stream.aclose()``."""
+
+    def __init__(self, native: Any, finalize: Any, loops: LoopHolder) -> None:
+        self._native = native
+        self._events = _aevents(native, finalize, loops)
+
+    def __aiter__(self) -> "AsyncRunStream":
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        await self._events.aclose()
+
+    def send(self, message: str, *, urgent: bool = False) -> None:
+        """See ``RunStream.send``."""
+        self._native.send(_message("send", message), _urgent(urgent))
+
+    def interrupt(self, message: Optional[str] = None) -> None:
+        """See ``RunStream.interrupt``."""
+        self._native.interrupt(None if message is None else _message("interrupt", message))
 
 
 def _events(native: Any, finalize: Any) -> Iterator[Any]:

@@ -8,11 +8,12 @@ function runs on the event loop of the ``arun``/``astream`` that is running on t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import json
 import re
 import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import _native
 from ._types import PermissionRequest, call_sandbox, decision_json
@@ -321,3 +322,52 @@ def output_spec(schema: Any) -> Tuple[Any, Any, Any]:
         return adapter.validate_python(value)
 
     return json_schema, validate, finalize
+
+
+# ---- hooks (issue 17) --------------------------------------------------------------
+
+
+def _answer_json(answer: Any) -> Any:
+    """A hook's answer as the engine reads it: ``None`` (no opinion), a string, or a dict
+    (a dataclass's fields set, a pydantic model dumped)."""
+    if answer is None or isinstance(answer, str):
+        return answer
+    if dataclasses.is_dataclass(answer) and not isinstance(answer, type):
+        return {k: _plain(v) for k, v in dataclasses.asdict(answer).items() if v is not None}
+    return _plain(answer)
+
+
+def hook_spec(hooks: Any, loops: LoopHolder) -> Dict[str, Any]:
+    """``hooks={"pre_tool_use": fn or [fn, ...], ..., "timeout_ms": 5000}`` as the native
+    agent takes it: ``{"entries": [(name, call), ...], "timeout_ms": ...}`` in the order
+    given, each function (sync or async) made to answer JSON. The engine checks the names."""
+    if not isinstance(hooks, Mapping):
+        raise TypeError(
+            'invalid option `hooks`: expected a dict such as {"pre_tool_use": fn}, '
+            f"got {type(hooks).__name__}"
+        )
+    entries: List[Tuple[str, Callable[[Dict[str, Any]], Any]]] = []
+    timeout = None
+    for name, value in hooks.items():
+        if not isinstance(name, str):
+            raise TypeError(f"invalid option `hooks`: expected hook names as strings, got {name!r}")
+        if name == "timeout_ms":
+            timeout = value
+            continue
+        fns = list(value) if isinstance(value, (list, tuple)) else [value]
+        for i, fn in enumerate(fns):
+            if not callable(fn):
+                where = f"{name}[{i}]" if isinstance(value, (list, tuple)) else name
+                raise TypeError(
+                    f"invalid option `hooks`: {where}: expected a callable (sync or async) taking the "
+                    f"hook's input, got {type(fn).__name__}"
+                )
+            entries.append((name, _hook_call(fn, loops)))
+    return {"entries": entries, "timeout_ms": timeout}
+
+
+def _hook_call(fn: Callable[..., Any], loops: LoopHolder) -> Callable[[Dict[str, Any]], Any]:
+    def call(input: Dict[str, Any]) -> Any:
+        return _answer_json(loops.resolve(fn(input)))
+
+    return call

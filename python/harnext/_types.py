@@ -68,6 +68,20 @@ class StopDetails:
 
 
 @dataclass(frozen=True)
+class PendingApproval:
+    """A tool call whose approval was deferred, waiting in its session: answer it with
+    ``agent.run(approvals={id: decision}, session_id=...)``."""
+
+    id: str
+    tool: str
+    args: Dict[str, Any]
+
+    @classmethod
+    def _from(cls, d: Dict[str, Any]) -> "PendingApproval":
+        return cls(**_fields(cls, d))
+
+
+@dataclass(frozen=True)
 class RunResult:
     text: str
     steps: List[ToolStep]
@@ -81,6 +95,10 @@ class RunResult:
     output: Any = None
     error: Optional[HarnextError] = None
     duration_ms: int = 0
+    # What the run's model calls cost in USD at list prices; None (not zero) when unknown.
+    cost_usd: Optional[float] = None
+    # With stop reason ``awaiting_approval``: the calls waiting for a decision.
+    pending_approvals: List[PendingApproval] = field(default_factory=list)
 
     @classmethod
     def _from(cls, d: Dict[str, Any], finalize: Optional[Callable[[Any], Any]] = None) -> "RunResult":
@@ -102,14 +120,19 @@ class RunResult:
             output=output,
             error=HarnextError._from(err) if err is not None else None,
             duration_ms=d["duration_ms"],
+            cost_usd=d.get("cost_usd"),
+            pending_approvals=[PendingApproval._from(p) for p in d.get("pending_approvals", [])],
         )
 
 
 @dataclass(frozen=True)
 class Decision:
-    """A permission decision as a small class: ``Decision("allow", args=..., remember=True)``
-    or ``Decision("deny", message=...)``. ``"allow"``, ``"deny"`` and dicts work too."""
+    """A permission decision as a small class: ``Decision("allow", args=..., remember=True)``,
+    ``Decision("deny", message=...)`` or ``Decision("defer")``. ``"allow"``, ``"deny"``,
+    ``"defer"`` and dicts work too."""
 
+    # ``"defer"`` leaves the call waiting: the run ends ``awaiting_approval`` and a later
+    # run answers it (``agent.run(approvals={id: decision}, session_id=...)``).
     behavior: str
     args: Optional[Dict[str, Any]] = None
     remember: Optional[bool] = None
@@ -133,7 +156,7 @@ def decision_json(decision: Any) -> Any:
                 out[k] = v
         return out
     raise TypeError(
-        f'invalid decision {decision!r}: expected "allow", "deny", a dict or a Decision '
+        f'invalid decision {decision!r}: expected "allow", "deny", "defer", a dict or a Decision '
         "with behavior, args, remember, message, escalate"
     )
 
@@ -245,6 +268,8 @@ class UsageEvent:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     unreported: bool = False
+    # What the model call cost in USD at list prices; None (not zero) when unknown.
+    cost_usd: Optional[float] = None
     type: str = field(default="usage", init=False)
 
 
@@ -278,6 +303,24 @@ class McpWarningEvent:
     message: str
     tool: Optional[str] = None
     type: str = field(default="mcp_warning", init=False)
+
+
+@dataclass(frozen=True)
+class UserMessageEvent:
+    """A message sent to the run while it worked (``send``, ``interrupt``) was taken in."""
+
+    text: str
+    type: str = field(default="user_message", init=False)
+
+
+@dataclass(frozen=True)
+class HookErrorEvent:
+    """A hook failed (raised, timed out, or answered something it may not): ``hook`` is
+    its name (``pre_tool_use``, ...), ``message`` what happened and what the run did."""
+
+    hook: str
+    message: str
+    type: str = field(default="hook_error", init=False)
 
 
 @dataclass(frozen=True)
@@ -337,6 +380,8 @@ _SIMPLE: Dict[str, type] = {
     "compaction": CompactionEvent,
     "mcp_server_error": McpServerErrorEvent,
     "mcp_warning": McpWarningEvent,
+    "user_message": UserMessageEvent,
+    "hook_error": HookErrorEvent,
     "warning": WarningEvent,
 }
 
@@ -411,6 +456,8 @@ class SessionData:
     runs: int
     compactions: int
     allowed_tools: List[str]
+    # Tool calls waiting for approvals (deferred decisions).
+    pending_approvals: List[PendingApproval] = field(default_factory=list)
     todos: List[TodoItem] = field(default_factory=list)
     """The task list the model keeps with ``todo_write``, as it is now."""
 
@@ -420,6 +467,7 @@ class SessionData:
         return cls(
             **{
                 **_fields(cls, d),
+                "pending_approvals": [PendingApproval._from(p) for p in d.get("pending_approvals", [])],
                 "todos": _todos(d.get("todos")),
                 "steps": [ToolStep._from(s) for s in d["steps"]],
                 "usage": Usage._from(d["usage"]),

@@ -23,6 +23,16 @@ pub struct NativeAgent {
     permission_handler: Option<Arc<PyPermissionHandler>>,
 }
 
+impl NativeAgent {
+    fn control(&self, session_id: &str, what: &str) -> PyResult<harnext_core::RunControl> {
+        self.inner.running(session_id).ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "{what}(): no run of this agent is going on on session {session_id:?}"
+            ))
+        })
+    }
+}
+
 #[pymethods]
 impl NativeAgent {
     /// Bad options raise here, naming the option and what was expected.
@@ -78,6 +88,19 @@ impl NativeAgent {
         }
         let run = self.inner.start(request).or_invalid()?;
         Ok(NativeRun::new(run, cancel.as_deref(), pending))
+    }
+
+    /// Sends a user message to this agent's run going on on `session_id` (any run of
+    /// it: `run()`, `stream()` or their asyncio twins).
+    #[pyo3(signature = (session_id, message, urgent=false))]
+    fn send(&self, session_id: &str, message: String, urgent: bool) -> PyResult<()> {
+        crate::run::send(&self.control(session_id, "send")?, message, urgent)
+    }
+
+    /// Interrupts this agent's run going on on `session_id`.
+    #[pyo3(signature = (session_id, message=None))]
+    fn interrupt(&self, session_id: &str, message: Option<String>) -> PyResult<()> {
+        crate::run::interrupt(&self.control(session_id, "interrupt")?, message)
     }
 
     /// Ends the agent's MCP servers (GIL released); a later run starts them again.

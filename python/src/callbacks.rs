@@ -1,6 +1,6 @@
 //! Python functions serving the core's traits: custom tools (`Tool`),
-//! `on_permission_request` (`PermissionHandler`) and the validation of a pydantic
-//! `output_schema` (`OutputValidator`).
+//! `on_permission_request` (`PermissionHandler`), the validation of a pydantic
+//! `output_schema` (`OutputValidator`) and hooks (`HookFn`).
 //!
 //! Each call runs on a blocking thread of the runtime that takes the GIL for the call
 //! and gives it back after (the engine's async workers never wait for the GIL). A Python
@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use harnext_core::cancel::OrCancel;
+use harnext_core::hooks::HookFn;
 use harnext_core::output::OutputValidator;
 use harnext_core::permissions::Decision;
 use harnext_core::permissions::PermissionError;
@@ -218,5 +219,31 @@ impl OutputValidator for PyOutputValidator {
                 )]),
             }
         })
+    }
+}
+
+/// A hook of the `hooks` option, wrapped by the Python layer so that it takes the
+/// engine's input (a dict) and answers JSON (`None` for no opinion), whether the user's
+/// function is sync or async. A Python exception is the hook's failure (`hook_error`).
+pub struct PyHook {
+    callback: Arc<Py<PyAny>>,
+}
+
+impl PyHook {
+    pub fn new(callback: Py<PyAny>) -> Self {
+        PyHook {
+            callback: Arc::new(callback),
+        }
+    }
+}
+
+impl HookFn for PyHook {
+    fn call(&self, input: Value) -> BoxFuture<'static, Result<Value, String>> {
+        let callback = self.callback.clone();
+        Box::pin(with_python(move |py| {
+            let arg = pythonize::pythonize(py, &input)?;
+            let answer = callback.call1(py, (arg,))?;
+            Ok(pythonize::depythonize::<Value>(answer.bind(py))?)
+        }))
     }
 }

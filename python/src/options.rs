@@ -6,10 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use harnext_core::hooks::HookEvent;
+use harnext_core::hooks::Hooks;
 use harnext_core::mcp::servers_from_json;
 use harnext_core::mcp::McpServerConfig;
 use harnext_core::output::OutputRequest;
 use harnext_core::output::DEFAULT_OUTPUT_RETRIES;
+use harnext_core::protocol::option::unknown_name_hint;
 use harnext_core::protocol::Message as CoreMessage;
 use harnext_core::protocol::OptionKey;
 use harnext_core::protocol::OptionScope;
@@ -30,6 +33,7 @@ use pyo3::types::PyString;
 use serde_json::Map;
 use serde_json::Value;
 
+use crate::callbacks::PyHook;
 use crate::callbacks::PyOutputValidator;
 use crate::callbacks::PyTool;
 use crate::error::invalid;
@@ -110,6 +114,53 @@ fn mcp_servers(v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, McpServerConfig)>>
     }
     servers_from_json(&json("mcp_servers", v)?, &|k: &str| k.to_owned())
         .map_err(|problem| invalid(ConfigError::invalid(OptionKey::McpServers, problem)))
+}
+
+/// The largest budget in tokens or milliseconds (2^53 - 1, as Node takes it).
+const MAX_INT: u64 = 9_007_199_254_740_991;
+
+/// A number of US dollars (an int or a float, not a bool); the engine checks its value.
+fn usd(key: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if v.is_instance_of::<PyBool>() {
+        return Err(wrong_type(key, "a number of US dollars", got(v)));
+    }
+    v.extract()
+        .map_err(|_| wrong_type(key, "a number of US dollars", got(v)))
+}
+
+/// `hooks=`, as the Python layer hands it over: `{"entries": [(name, fn), ...],
+/// "timeout_ms": int | None}`, each function wrapped to answer JSON. The names are the
+/// engine's (`pre_tool_use`, ...).
+fn hooks(v: &Bound<'_, PyAny>) -> PyResult<Hooks> {
+    let bad = |problem: String| invalid(ConfigError::invalid(OptionKey::Hooks, problem));
+    let d = v
+        .cast::<PyDict>()
+        .map_err(|_| wrong_type("hooks", "a dict of hooks by name", got(v)))?;
+    let mut hooks = Hooks::default();
+    if let Some(t) = d.get_item("timeout_ms")? {
+        if !t.is_none() {
+            let ms = integer("hooks.timeout_ms", &t, 1, u64::from(u32::MAX))?;
+            hooks.timeout = Duration::from_millis(ms);
+        }
+    }
+    let Some(entries) = d.get_item("entries")? else {
+        return Ok(hooks);
+    };
+    for entry in entries.try_iter()? {
+        let (name, f): (String, Bound<'_, PyAny>) = entry?.extract()?;
+        let Some(event) = HookEvent::from_key(&name) else {
+            let known: Vec<&str> = HookEvent::ALL.iter().map(|e| e.key()).collect();
+            return Err(bad(format!(
+                "unknown hook {name:?}: {}",
+                unknown_name_hint(&name, &known)
+            )));
+        };
+        if !f.is_callable() {
+            return Err(bad(format!("{name}: expected a callable, got {}", got(&f))));
+        }
+        hooks.add(event, Arc::new(PyHook::new(f.unbind())));
+    }
+    Ok(hooks)
 }
 
 /// What is wrong with the option names given to an agent (`scope` `"agent"`) or a run
@@ -267,6 +318,18 @@ pub fn agent_config(options: &Bound<'_, PyDict>) -> PyResult<(AgentConfig, Optio
             "env_allow" => c.sandbox.env.allow = strings(&key, &v)?,
             "env_deny" => c.sandbox.env.deny = strings(&key, &v)?,
             "sandbox_best_effort" => c.sandbox.best_effort = boolean(&key, &v)?,
+            // Issues 17 and 19: session stores, hooks, parallel calls, budgets.
+            "session_store" => {
+                c.session_store =
+                    Some(harnext_core::store::store_option(&string(&key, &v)?).map_err(invalid)?)
+            }
+            "hooks" => c.hooks = hooks(&v)?,
+            "parallel_tool_calls" => c.parallel_tool_calls = boolean(&key, &v)?,
+            "max_cost_usd" => c.budget.max_cost_usd = Some(usd(&key, &v)?),
+            "max_tokens" => c.budget.max_tokens = Some(integer(&key, &v, 1, MAX_INT)?),
+            "max_duration_ms" => {
+                c.budget.max_duration = Some(Duration::from_millis(integer(&key, &v, 1, MAX_INT)?))
+            }
             // Issue 18: project instructions and skills.
             "project_instructions" => c.project_instructions = boolean(&key, &v)?,
             "skills" => c.skills = paths(&key, &v)?,
@@ -283,10 +346,23 @@ pub fn agent_config(options: &Bound<'_, PyDict>) -> PyResult<(AgentConfig, Optio
     Ok((c, on_permission_request))
 }
 
-/// The input of a run: a string, or a list of `{"role", "content"}` messages.
+/// The input of a run: a string, a list of `{"role", "content"}` messages, or (from the
+/// Python layer's `approvals=`) `{"approvals": {call_id: decision}}`.
 fn run_input(input: &Bound<'_, PyAny>) -> PyResult<RunInput> {
     if let Ok(s) = input.cast::<PyString>() {
         return Ok(RunInput::Text(s.to_string()));
+    }
+    if let Ok(d) = input.cast::<PyDict>() {
+        if let (1, Some(a)) = (d.len(), d.get_item("approvals")?) {
+            return match json("approvals", &a)? {
+                Value::Object(map) => Ok(RunInput::Approvals(map)),
+                _ => Err(wrong_type(
+                    "approvals",
+                    "a dict of decisions by call id",
+                    got(&a),
+                )),
+            };
+        }
     }
     let expected = "input: expected a string or a list of {\"role\": \"user\" | \"assistant\", \"content\": str | list of parts}";
     let list = input.cast::<PyList>().map_err(|_| {
@@ -473,6 +549,13 @@ pub fn run_request(input: &Bound<'_, PyAny>, options: &Bound<'_, PyDict>) -> PyR
             "max_output_retries" => {
                 retries = u32::try_from(integer(&key, &v, 0, 100)?).unwrap_or(100)
             }
+            "max_cost_usd" => request.budget.max_cost_usd = Some(usd(&key, &v)?),
+            "max_tokens" => request.budget.max_tokens = Some(integer(&key, &v, 1, MAX_INT)?),
+            "max_duration_ms" => {
+                request.budget.max_duration =
+                    Some(Duration::from_millis(integer(&key, &v, 1, MAX_INT)?))
+            }
+            "parallel_tool_calls" => request.parallel_tool_calls = Some(boolean(&key, &v)?),
             other => {
                 return Err(PyValueError::new_err(format!(
                     "unknown run option `{other}`"

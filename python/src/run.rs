@@ -18,6 +18,7 @@ use harnext_core::protocol::AgentEvent as CoreEvent;
 use harnext_core::protocol::RunResult as CoreResult;
 use harnext_core::EventSink;
 use harnext_core::Run;
+use harnext_core::RunControl;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -132,6 +133,8 @@ pub struct NativeRun {
     /// Answers `respond()` on `permission_request` events (a stream without
     /// `on_permission_request`).
     pending: Option<Arc<PendingPermissions>>,
+    /// Messages for the run and its interrupts (`send()`, `interrupt()`).
+    control: RunControl,
 }
 
 impl NativeRun {
@@ -141,6 +144,7 @@ impl NativeRun {
         pending: Option<Arc<PendingPermissions>>,
     ) -> Self {
         NativeRun {
+            control: run.control(),
             state: Mutex::new(State::Pending(Box::new(run))),
             token: cancel.map_or_else(CancellationToken::new, |c| c.token.child_token()),
             pending,
@@ -323,6 +327,8 @@ impl NativeRun {
     /// Cancels the run (it goes on to its `run_end`); a run not started never starts.
     fn cancel(&self) {
         self.token.cancel();
+        // A run cancelled (or never started) takes no more messages.
+        self.control.end();
         let mut state = self.lock();
         if matches!(*state, State::Pending(_)) {
             *state = State::Done;
@@ -354,6 +360,20 @@ impl NativeRun {
         })
     }
 
+    /// Queues a user message the run takes in before its next model call (`urgent`:
+    /// also before the next tool call). `ValueError` once the run has ended.
+    #[pyo3(signature = (message, urgent=false))]
+    fn send(&self, message: String, urgent: bool) -> PyResult<()> {
+        send(&self.control, message, urgent)
+    }
+
+    /// Stops the model call and tool calls in progress; the run goes on with `message`,
+    /// or without one ends cancelled.
+    #[pyo3(signature = (message=None))]
+    fn interrupt(&self, message: Option<String>) -> PyResult<()> {
+        interrupt(&self.control, message)
+    }
+
     /// Answers permission request `id` (the `respond()` of a `permission_request` event).
     fn respond(&self, id: &str, decision: &Bound<'_, PyAny>) -> PyResult<()> {
         let value: Value = pythonize::depythonize(decision)
@@ -371,8 +391,26 @@ impl NativeRun {
     }
 }
 
+/// `send()` of a run's control, its error worded for Python.
+pub(crate) fn send(control: &RunControl, message: String, urgent: bool) -> PyResult<()> {
+    if urgent {
+        control.send_urgent(message)
+    } else {
+        control.send(message)
+    }
+    .map_err(|e| PyValueError::new_err(format!("send(): {}", word(&e.to_string()))))
+}
+
+/// `interrupt()` of a run's control, its error worded for Python.
+pub(crate) fn interrupt(control: &RunControl, message: Option<String>) -> PyResult<()> {
+    control
+        .interrupt(message)
+        .map_err(|e| PyValueError::new_err(format!("interrupt(): {}", word(&e.to_string()))))
+}
+
 impl Drop for NativeRun {
     fn drop(&mut self) {
         self.token.cancel();
+        self.control.end();
     }
 }

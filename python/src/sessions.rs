@@ -8,15 +8,29 @@ use harnext_core::protocol::OptionKey;
 use harnext_core::session;
 use harnext_core::store::ForkOrigin;
 use harnext_core::FileStore;
+use harnext_core::SessionStore;
 use pyo3::prelude::*;
 use serde_json::json;
 use serde_json::Value;
+use std::sync::Arc;
 
 use crate::error::invalid;
 use crate::error::OrPy;
 use crate::values::integer;
 
-fn store(session_dir: Option<PathBuf>) -> PyResult<FileStore> {
+/// The store of `session_store` (a `postgres://` or `redis://` URL), else of the
+/// session directory.
+fn store(
+    session_dir: Option<PathBuf>,
+    session_store: Option<String>,
+) -> PyResult<Arc<dyn SessionStore>> {
+    if let Some(url) = session_store {
+        return harnext_core::store::store_option(&url).map_err(invalid);
+    }
+    Ok(Arc::new(file_store(session_dir)?))
+}
+
+fn file_store(session_dir: Option<PathBuf>) -> PyResult<FileStore> {
     let dir = match session_dir {
         Some(d) if d.as_os_str().is_empty() => {
             return Err(invalid(format!(
@@ -43,10 +57,14 @@ fn to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
 
 /// The sessions in a session directory, newest (last updated) first.
 #[pyfunction]
-#[pyo3(signature = (session_dir=None))]
-pub fn list_sessions(py: Python<'_>, session_dir: Option<PathBuf>) -> PyResult<Py<PyAny>> {
-    let store = store(session_dir)?;
-    let list = py.detach(|| session::list(&store)).or_failed()?;
+#[pyo3(signature = (session_dir=None, session_store=None))]
+pub fn list_sessions(
+    py: Python<'_>,
+    session_dir: Option<PathBuf>,
+    session_store: Option<String>,
+) -> PyResult<Py<PyAny>> {
+    let store = store(session_dir, session_store)?;
+    let list = py.detach(|| session::list(store.as_ref())).or_failed()?;
     let v: Vec<Value> = list
         .into_iter()
         .map(|s| {
@@ -62,14 +80,17 @@ pub fn list_sessions(py: Python<'_>, session_dir: Option<PathBuf>) -> PyResult<P
 
 /// A session read back; `ValueError` for an unknown session.
 #[pyfunction]
-#[pyo3(signature = (id, session_dir=None))]
+#[pyo3(signature = (id, session_dir=None, session_store=None))]
 pub fn load_session(
     py: Python<'_>,
     id: String,
     session_dir: Option<PathBuf>,
+    session_store: Option<String>,
 ) -> PyResult<Py<PyAny>> {
-    let store = store(session_dir)?;
-    let d = py.detach(|| session::load(&store, &id)).or_invalid()?;
+    let store = store(session_dir, session_store)?;
+    let d = py
+        .detach(|| session::load(store.as_ref(), &id))
+        .or_invalid()?;
     let v = json!({
         "id": d.id,
         "messages": d.messages,
@@ -84,6 +105,7 @@ pub fn load_session(
         "runs": d.runs,
         "compactions": d.compactions,
         "allowed_tools": d.allowed_tools,
+        "pending_approvals": d.pending_approvals,
         "todos": d.todos,
     });
     to_py(py, &v)
@@ -91,12 +113,13 @@ pub fn load_session(
 
 /// Copies a session into a new one in the same directory; the new id.
 #[pyfunction]
-#[pyo3(signature = (id, at_message=None, session_dir=None))]
+#[pyo3(signature = (id, at_message=None, session_dir=None, session_store=None))]
 pub fn fork_session(
     py: Python<'_>,
     id: String,
     at_message: Option<Bound<'_, PyAny>>,
     session_dir: Option<PathBuf>,
+    session_store: Option<String>,
 ) -> PyResult<String> {
     let at = match at_message {
         Some(v) if !v.is_none() => Some(
@@ -110,6 +133,7 @@ pub fn fork_session(
         ),
         _ => None,
     };
-    let store = store(session_dir)?;
-    py.detach(|| session::fork(&store, &id, at)).or_invalid()
+    let store = store(session_dir, session_store)?;
+    py.detach(|| session::fork(store.as_ref(), &id, at))
+        .or_invalid()
 }

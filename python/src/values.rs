@@ -57,7 +57,7 @@ pub(crate) fn boolean(key: &str, v: &Bound<'_, PyAny>) -> PyResult<bool> {
 
 /// An `int` (not a `bool`) from `min` to `max`.
 pub(crate) fn integer(key: &str, v: &Bound<'_, PyAny>, min: u64, max: u64) -> PyResult<u64> {
-    let expected = if max == u64::from(u32::MAX) {
+    let expected = if max >= u64::from(u32::MAX) {
         format!("an int >= {min}")
     } else {
         format!("an int from {min} to {max}")

@@ -120,12 +120,13 @@ def test_unknown_options_raise_with_a_did_you_mean_in_python_spelling(mock: Mock
     # The JavaScript spelling is pointed to the Python one.
     with pytest.raises(TypeError, match=r"unknown option \"maxSteps\" of an agent: did you mean `max_steps`\?"):
         Agent("scripted", script=[], maxSteps=3)  # type: ignore[call-arg]
-    # An engine option this face does not take yet is an error, not ignored.
-    with pytest.raises(TypeError, match=r"option `max_cost_usd` of an agent is not available in the Python API yet"):
-        Agent("scripted", script=[], max_cost_usd=1.0)  # type: ignore[call-arg]
+    # The options of issues 17 and 19 are taken and checked (an option of the engine this
+    # face did not take would be a TypeError "not available in the Python API yet").
+    with pytest.raises(ValueError, match=r"invalid option `max_cost_usd`: the price of \"scripted\" is not known"):
+        Agent("scripted", script=[], max_cost_usd=1.0)
     agent = Agent("scripted", script=[{"text": "x"}], persist_session=False)
-    with pytest.raises(TypeError, match=r"option `parallel_tool_calls` of a run is not available in the Python API yet"):
-        agent.run("hi", parallel_tool_calls=False)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match=r"invalid option `parallel_tool_calls`: expected a bool, got str 'no'"):
+        agent.run("hi", parallel_tool_calls="no")  # type: ignore[call-overload]
     with pytest.raises(TypeError, match=r"unknown option \"sesion_id\" of a run: did you mean `session_id`\?"):
         agent.run("hi", sesion_id="sess_x")  # type: ignore[call-overload]
     with pytest.raises(TypeError, match=r"did you mean `max_steps`\?"):

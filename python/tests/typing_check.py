@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, List, Literal, Optional
+from typing import TYPE_CHECKING, Any, List, Literal, Optional
 
 from pydantic import BaseModel
 from typing_extensions import assert_never, assert_type
 
 from harnext import (
     Agent,
+    AsyncRunStream,
+    PendingApproval,
+    RunStream,
     CancelToken,
     Decision,
     HarnextError,
@@ -22,6 +25,16 @@ from harnext import (
     builtin_tools,
     tool,
 )
+
+if TYPE_CHECKING:
+    from harnext import (
+        HookName,
+        PostToolUseInput,
+        PreToolUseAnswer,
+        PreToolUseInput,
+        StopAnswer,
+        StopInput,
+    )
 
 
 class Review(BaseModel):
@@ -90,6 +103,7 @@ def describe(agent: Agent) -> str:
         elif event.type == "permission_request":
             event.respond({"behavior": "allow", "remember": True})
         elif event.type == "usage":
+            assert_type(event.cost_usd, Optional[float])
             assert_type(event.input_tokens, int)
             assert_type(event.unreported, bool)
         elif event.type == "run_start":
@@ -102,6 +116,10 @@ def describe(agent: Agent) -> str:
             pass
         elif event.type == "mcp_warning":
             assert_type(event.tool, Optional[str])
+        elif event.type == "user_message":
+            assert_type(event.text, str)
+        elif event.type == "hook_error":
+            assert_type(event.hook, HookName)
         elif event.type == "warning":
             assert_type(event.path, Optional[str])
         elif event.type == "todo":
@@ -136,6 +154,75 @@ async def main() -> None:
     except RunInterrupted as interrupt:
         assert_type(interrupt.result.cancelled, bool)
         assert isinstance(interrupt, KeyboardInterrupt)
+    # Issue 17: an astream steered while it works; agent.send/interrupt for an arun task.
+    stream = a.astream("x", max_tokens=1000, parallel_tool_calls=False)
+    assert_type(stream, AsyncRunStream[None])
+    async for event in stream:
+        if event.type == "run_start":
+            stream.send("Also add tests.", urgent=True)
+            a.send(event.session_id, "And docs.")
+            a.interrupt(event.session_id)
+        if event.type == "hook_error":
+            stream.interrupt("Stop and summarise.")
+    await stream.aclose()
+
+
+# ---- issues 17 and 19: hooks, budgets, steering, stores, deferred approvals ----------
+
+
+def guard(input: PreToolUseInput) -> Optional[PreToolUseAnswer]:
+    assert_type(input["args"], dict[str, Any])
+    if input["tool"] == "bash":
+        return {"decision": "deny", "message": "No shell."}
+    return None
+
+
+async def audit(input: PostToolUseInput) -> None:
+    assert_type(input["status"], Literal["ok", "error"])
+
+
+def again(input: StopInput) -> Optional[StopAnswer]:
+    return {"decision": "continue", "message": "Run the tests."} if input["continued"] == 0 else None
+
+
+steered = Agent(
+    "anthropic/claude-sonnet-4-5",
+    session_store="postgres://harnext@127.0.0.1/harnext",
+    hooks={
+        "pre_tool_use": [guard, lambda i: "allow" if i["tool"] == "read_file" else None],
+        "post_tool_use": audit,
+        "stop": again,
+        "user_prompt_submit": lambda i: {"decision": "block", "reason": "no"} if "secret" in i["input"] else None,
+        "session_start": lambda i: {"context": f"Started ({i['source']})."},
+        "timeout_ms": 5000,
+    },
+    parallel_tool_calls=True,
+    max_cost_usd=2.5,
+    max_tokens=200_000,
+    max_duration_ms=600_000,
+    permission_mode="manual",
+    on_permission_request=lambda req: Decision("defer") if req.tool == "bash" else "allow",
+)
+r3 = steered.run("x", max_cost_usd=0.5, max_duration_ms=1000)
+assert_type(r3.cost_usd, Optional[float])
+if r3.stop_reason == "awaiting_approval":
+    waiting: List[PendingApproval] = r3.pending_approvals
+    r4 = steered.run(approvals={p.id: "allow" for p in waiting}, session_id=r3.session_id)
+    assert_type(r4, RunResult[None])
+    steered.run(approvals={"call_1": Decision("deny", message="Not now.")}, session_id=r3.session_id)
+    steered.run(approvals={"call_1": {"behavior": "allow", "remember": True}}, session_id=r3.session_id)
+s1 = steered.stream("x")
+assert_type(s1, RunStream[None])
+for ev in s1:
+    if ev.type == "tool_call":
+        s1.send("Use pytest.")
+        s1.interrupt()
+steered.send("sess_x", "Be brief.", urgent=False)
+steered.interrupt("sess_x", "Stop.")
+loaded = Agent.load_session("sess_x", session_store="redis://127.0.0.1:6379")
+assert_type(loaded.pending_approvals, List[PendingApproval])
+Agent.list_sessions(session_store="redis://127.0.0.1:6379")
+Agent.fork_session("sess_x", at_message=2, session_store="redis://127.0.0.1:6379")
 
 
 asyncio.run(main())
