@@ -81,6 +81,15 @@ fn input_with_images() -> RunInput {
     }])
 }
 
+fn mkfifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 fn respond(v: Value) -> MockResponse {
     MockResponse::from_json(v).unwrap()
 }
@@ -279,6 +288,9 @@ async fn hostile_images_are_refused_before_the_run_starts() {
         e.contains("over the 3932160-byte cap") && e.contains("does not downscale"),
         "{e}"
     );
+    mkfifo(&ws.join("pipe.png"));
+    let e = refusal(&a, path("pipe.png"));
+    assert!(e.contains("not a regular file"), "{e}");
     let e = refusal(&a, path("missing.png"));
     assert!(e.contains("missing.png"), "{e}");
     let e = refusal(
@@ -353,10 +365,12 @@ async fn read_file_refuses_hostile_images_as_tool_errors() {
     huge.resize(harnext_core::protocol::image::MAX_IMAGE_BYTES + 1, 0);
     std::fs::write(ws.join("huge.png"), &huge).unwrap();
     std::fs::write(ws.join("fake.png"), b"plain text in a .png").unwrap();
+    mkfifo(&ws.join("pipe.png"));
     mock.push(respond(json!({"turn": {"toolCalls": [
         {"id": "c1", "name": "read_file", "args": {"path": "link.png"}},
         {"id": "c2", "name": "read_file", "args": {"path": "huge.png"}},
-        {"id": "c3", "name": "read_file", "args": {"path": "fake.png"}}]}})));
+        {"id": "c3", "name": "read_file", "args": {"path": "fake.png"}},
+        {"id": "c4", "name": "read_file", "args": {"path": "pipe.png"}}]}})));
     mock.push(respond(json!({"turn": {"text": "ok"}})));
     let a = agent("anthropic/claude-test", &mock, &ws);
     let r = run(&a, RunInput::Text("read them".into())).await;
@@ -376,6 +390,12 @@ async fn read_file_refuses_hostile_images_as_tool_errors() {
         r.steps[2].output.contains("plain text in a .png"),
         "{:?}",
         r.steps[2]
+    );
+    // A FIFO named .png does not hang the call.
+    assert!(
+        r.steps[3].output.contains("not a regular file"),
+        "{:?}",
+        r.steps[3]
     );
     let body = mock.requests().pop().unwrap().body;
     assert!(

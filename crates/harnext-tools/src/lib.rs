@@ -105,10 +105,15 @@ pub fn load_image(
 ) -> Result<harnext_protocol::ImageSource, ToolError> {
     use harnext_protocol::image::MAX_IMAGE_BYTES;
     let abs = workspace.resolve(path)?;
-    let meta = std::fs::metadata(&abs)
-        .map_err(|e| ToolError::Failed(format!("cannot read image `{path}`: {e}")))?;
+    let failed = |e: std::io::Error| ToolError::Failed(format!("cannot read image `{path}`: {e}"));
+    // Opened beneath the root and non-blocking (a FIFO does not hang), then checked
+    // through the handle: what is read is what was checked.
+    let file = workspace.open_read(&abs).map_err(failed)?;
+    let meta = file.metadata().map_err(failed)?;
     if !meta.is_file() {
-        return Err(ToolError::Failed(format!("image `{path}` is not a file")));
+        return Err(ToolError::Failed(format!(
+            "image `{path}` is not a regular file"
+        )));
     }
     if meta.len() > MAX_IMAGE_BYTES as u64 {
         return Err(ToolError::Failed(format!(
@@ -119,14 +124,10 @@ pub fn load_image(
     }
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(
-        &mut std::io::Read::take(
-            std::fs::File::open(&abs)
-                .map_err(|e| ToolError::Failed(format!("cannot read image `{path}`: {e}")))?,
-            MAX_IMAGE_BYTES as u64 + 1,
-        ),
+        &mut std::io::Read::take(file, MAX_IMAGE_BYTES as u64 + 1),
         &mut bytes,
     )
-    .map_err(|e| ToolError::Failed(format!("cannot read image `{path}`: {e}")))?;
+    .map_err(failed)?;
     harnext_protocol::image::image_from_bytes(&bytes, None, &format!("image `{path}`"))
         .map_err(|e| ToolError::Failed(e.0))
 }

@@ -91,11 +91,20 @@ impl Tool for ReadFileTool {
             // A PNG, JPEG, GIF or WebP (by its magic bytes) goes to the model as an image
             // where the run can return images (see `ToolContext::images`).
             if let Some(sink) = ctx.images.clone() {
-                let head = abs.clone();
+                let (ws, head) = (ctx.workspace.clone(), abs.clone());
+                // Non-blocking, beneath the root; only a regular file is sniffed (the
+                // text path below reports anything else).
                 let media_type = fsutil::blocking(move || {
                     let mut buf = [0u8; 16];
-                    let n = File::open(&head)
-                        .and_then(|mut f| f.read(&mut buf))
+                    let n = ws
+                        .open_read(&head)
+                        .and_then(|mut f| {
+                            if f.metadata()?.is_file() {
+                                f.read(&mut buf)
+                            } else {
+                                Ok(0)
+                            }
+                        })
                         .unwrap_or(0);
                     Ok(harnext_protocol::image::sniff_media_type(&buf[..n]))
                 })
