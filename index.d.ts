@@ -275,6 +275,56 @@ export type ContentPart = TextPart | ImagePart
 // ---- end images ----
 
 /**
+ * One record of a session, as every store keeps it (the lines of a session file): `type`
+ * is `session` (the header), `run_start`, `message`, `usage`, `compaction`, `permission`,
+ * `approvals_pending`, `approval_started`, `approval_done`, `todos`, `run_end`, and maybe others
+ * in later versions; fields are snake_case. Secrets are already redacted. Keep records as
+ * they are given (or as their JSON text) and give them back in the same order.
+ */
+export interface SessionRecord {
+  type: string
+  /** Milliseconds since the Unix epoch. */
+  ts: number
+  [field: string]: unknown
+}
+
+/**
+ * A session store of your own (S3, DynamoDB, a table), given as `sessionStore` to
+ * `new Agent()`, `Agent.listSessions()`, `Agent.loadSession()` and `Agent.forkSession()`.
+ * Methods may be async or not. The engine keeps the guarantees of the built-in stores as
+ * long as the store keeps its side:
+ * - every completed message is one `append`, awaited before the run takes its next step;
+ *   a method that throws, rejects, answers the wrong shape or does not settle within
+ *   `timeoutMs` stops the run with a `session_store` error naming the method, and nothing
+ *   is appended after it;
+ * - one run at a time per session: `acquire` before anything is written to a session (a
+ *   new one too), `release` when the run ends (awaited).
+ */
+export interface SessionStore {
+  /**
+   * Takes `sessionId` for one run. Resolve with a lease (any non-empty string), or `null`
+   * when another run holds the session (that run is then refused). A store shared by
+   * processes should let a lease expire when its holder dies (a time to live), since a
+   * dead process cannot call `release`.
+   */
+  acquire(sessionId: string): Promise<string | null> | string | null
+  /**
+   * Adds `records` at the end of the session, in order, all or none; resolve once they are
+   * stored. A store shared by processes should throw when `lease` no longer holds the
+   * session (a fencing token), so a run that lost its lease cannot write.
+   */
+  append(sessionId: string, records: SessionRecord[], lease: string): Promise<void> | void
+  /** Gives the session back at the end of a run. */
+  release(sessionId: string, lease: string): Promise<void> | void
+  /** Every record of the session in order (objects or their JSON text), `null` when there is no such session. */
+  load(sessionId: string): Promise<Array<SessionRecord | string> | null> | Array<SessionRecord | string> | null
+  /** The ids of every session. */
+  list(): Promise<string[]> | string[]
+  /** How long one call may take, in milliseconds (1 to 3600000). Default 15000. */
+  timeoutMs?: number
+}
+
+/**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
  * flavor napi-rs can build is listed, because `NAPI_RS_NATIVE_LIBRARY_PATH`
@@ -432,10 +482,10 @@ export interface AgentOptions {
   persistSession?: boolean
   /**
    * Where sessions are kept instead of files: `"postgres://..."` or `"redis://..."`
-   * (shared by every machine that names it). Takes precedence over `sessionDir` and
-   * `persistSession`.
+   * (shared by every machine that names it), or a `SessionStore` object of your own.
+   * Takes precedence over `sessionDir` and `persistSession`.
    */
-  sessionStore?: string
+  sessionStore?: string | SessionStore
   /**
    * The model's context window in tokens: the history is compacted as it nears it.
    * Default: by model family (200000 for Claude); unlimited for `"scripted"`.
@@ -567,8 +617,11 @@ export interface ForkSessionOptions {
   atMessage?: number
   /** The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`. */
   sessionDir?: string
-  /** A session store URL (`"postgres://..."`, `"redis://..."`) instead of the directory. */
-  sessionStore?: string
+  /**
+   * A session store URL (`"postgres://..."`, `"redis://..."`) or a `SessionStore` object
+   * instead of the directory.
+   */
+  sessionStore?: string | SessionStore
 }
 
 /** A run-time failure: in an `error` event, and in `RunResult.error`. */
@@ -591,6 +644,18 @@ export interface HookEntry {
 /** Internal: the `hooks` option, as `index.js` hands it over. */
 export interface HooksSpec {
   entries: Array<HookEntry>
+  timeoutMs?: number
+}
+
+/** Internal: a `sessionStore` object as `index.js` hands it over. */
+export interface JsStoreSpec {
+  /**
+   * The same for every use of one object (so the process refuses a second run of a
+   * session before asking the store).
+   */
+  key: string
+  call: (method: string, args: unknown[]) => Promise<unknown>
+  /** The store's `timeoutMs`. */
   timeoutMs?: number
 }
 
@@ -807,8 +872,11 @@ export interface SessionData {
 export interface SessionDirOptions {
   /** The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`. */
   sessionDir?: string
-  /** A session store URL (`"postgres://..."`, `"redis://..."`) instead of the directory. */
-  sessionStore?: string
+  /**
+   * A session store URL (`"postgres://..."`, `"redis://..."`) or a `SessionStore` object
+   * instead of the directory.
+   */
+  sessionStore?: string | SessionStore
 }
 
 /** A session as `Agent.listSessions()` lists it. */

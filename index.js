@@ -318,6 +318,57 @@ function hookSpec(hooks, pending) {
   return { entries, timeoutMs }
 }
 
+const STORE_METHODS = ['acquire', 'append', 'release', 'load', 'list']
+const storeKeys = new WeakMap()
+let storeCount = 0
+
+/**
+ * A `sessionStore` object as the native side takes it: `{ key, call, timeoutMs }`. `call`
+ * dispatches to the object's methods (bound to it; a sync one works too) and makes the
+ * answer plain JSON (`undefined` is null); its pending promises are held so that garbage
+ * collection cannot end one while a run waits for it. A URL string is passed as it is.
+ */
+function storeSpec(store) {
+  if (store === undefined || store === null || typeof store === 'string') return store
+  const expected = `an object with the methods ${STORE_METHODS.join(', ')} (see SessionStore in index.d.ts)`
+  if (typeof store !== 'object' && typeof store !== 'function') {
+    throw new TypeError(`invalid option \`sessionStore\`: expected a "postgres://..." or "redis://..." URL or ${expected}, got ${describe(store)}`)
+  }
+  for (const method of STORE_METHODS) {
+    if (typeof store[method] !== 'function') {
+      throw new TypeError(`invalid option \`sessionStore\`: \`${method}\` is not a function (got ${describe(store[method])}); expected ${expected}`)
+    }
+  }
+  const { timeoutMs } = store
+  if (timeoutMs !== undefined && typeof timeoutMs !== 'number') {
+    throw new TypeError(`invalid option \`sessionStore\`: \`timeoutMs\` must be a number of milliseconds, got ${describe(timeoutMs)}`)
+  }
+  let key = storeKeys.get(store)
+  if (key === undefined) {
+    storeCount += 1
+    key = `${process.pid}.${require('node:worker_threads').threadId}.${storeCount}`
+    storeKeys.set(store, key)
+  }
+  const pending = new Set()
+  const call = (method, args) => {
+    const answer = (async () => {
+      const out = await store[method](...args)
+      return out === undefined ? null : JSON.parse(JSON.stringify(out))
+    })()
+    pending.add(answer)
+    const release = () => pending.delete(answer)
+    answer.then(release, release)
+    return answer
+  }
+  return { key, call, timeoutMs }
+}
+
+/** Options of listSessions/loadSession/forkSession with a store object converted. */
+function sessionOptions(options) {
+  if (options === null || typeof options !== 'object' || options.sessionStore === undefined) return options
+  return { ...options, sessionStore: storeSpec(options.sessionStore) }
+}
+
 const held = Symbol('held')
 const active = Symbol('active')
 
@@ -369,6 +420,9 @@ class Agent extends native.Agent {
     if (options.hooks !== undefined && options.hooks !== null) {
       options = { ...options, hooks: hookSpec(options.hooks, pending) }
     }
+    if (options.sessionStore !== undefined && options.sessionStore !== null && typeof options.sessionStore !== 'string') {
+      options = { ...options, sessionStore: storeSpec(options.sessionStore) }
+    }
     try {
       super(options)
     } catch (e) {
@@ -376,6 +430,30 @@ class Agent extends native.Agent {
     }
     this[held] = pending
     this[active] = 0
+  }
+
+  static listSessions(options) {
+    try {
+      return super.listSessions(sessionOptions(options))
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  static loadSession(id, options) {
+    try {
+      return super.loadSession(id, sessionOptions(options))
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  static forkSession(id, options) {
+    try {
+      return super.forkSession(id, sessionOptions(options))
+    } catch (e) {
+      return Promise.reject(e)
+    }
   }
 
   send(sessionId, message, options) {

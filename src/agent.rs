@@ -7,7 +7,6 @@ use std::sync::Arc;
 use harnext_core::permissions::PendingPermissions;
 use harnext_core::Agent as CoreAgent;
 use harnext_core::EventSink;
-use harnext_core::Run;
 use harnext_core::RunControl;
 use napi::bindgen_prelude::Either3;
 use napi::bindgen_prelude::Function;
@@ -33,6 +32,7 @@ use crate::sessions::ForkSessionOptions;
 use crate::sessions::SessionData;
 use crate::sessions::SessionDirOptions;
 use crate::sessions::SessionInfo;
+use crate::store::Start;
 use crate::stream::EventStream;
 
 /// Options of `send()`.
@@ -48,6 +48,9 @@ pub struct SendOptions {
 pub struct Agent {
     inner: CoreAgent,
     permission_handler: Option<Arc<JsPermissionHandler>>,
+    /// The session store is a JavaScript object: a run is prepared (its session taken and
+    /// read) off the JavaScript thread, which answers the store's calls.
+    js_store: bool,
 }
 
 /// `index.js` links a run's `signal` through this: it is called once, before the run
@@ -59,12 +62,17 @@ impl Agent {
     /// Bad options throw here with a message naming the option and what was expected.
     #[napi(constructor)]
     pub fn new(options: AgentOptions) -> napi::Result<Self> {
+        let js_store = matches!(
+            options.session_store,
+            Some(napi::bindgen_prelude::Either::B(_))
+        );
         let (config, on_permission_request) = agent_config(options).or_js()?;
         let inner = CoreAgent::new(config).or_js()?;
         Ok(Agent {
             inner,
             permission_handler: on_permission_request
                 .map(|f| Arc::new(JsPermissionHandler::new(f))),
+            js_store,
         })
     }
 
@@ -113,7 +121,7 @@ impl Agent {
         options: Option<RunOptions>,
         link: Option<LinkFn<'env>>,
     ) -> napi::Result<PromiseRaw<'env, Value>> {
-        let run = self.start(input, options, false)?.0;
+        let start = self.start(input, options, false)?.0;
         let token = CancellationToken::new();
         if let Some(link) = link {
             let t = token.clone();
@@ -125,6 +133,7 @@ impl Agent {
             link.call(cancel)?;
         }
         env.spawn_future(async move {
+            let run = start.run().await?;
             let result = run.execute(token, EventSink::none()).await;
             Ok(RunResult::from(result).to_js())
         })
@@ -226,14 +235,15 @@ impl Agent {
             .or_js()
     }
 
-    /// Checks the run's input and options and prepares it. A stream without
-    /// `onPermissionRequest` answers permission requests through `respond()`.
+    /// Checks the run's input and options and prepares it (later, off this thread, for a
+    /// JavaScript session store). A stream without `onPermissionRequest` answers permission
+    /// requests through `respond()`.
     fn start(
         &self,
         input: Either3<String, Vec<InputMessage>, ApprovalsInput>,
         options: Option<RunOptions>,
         streaming: bool,
-    ) -> napi::Result<(Run, Option<Arc<PendingPermissions>>)> {
+    ) -> napi::Result<(Start, Option<Arc<PendingPermissions>>)> {
         let mut request = run_request(input, options).or_js()?;
         let mut pending = None;
         match &self.permission_handler {
@@ -245,7 +255,12 @@ impl Agent {
             }
             None => {}
         }
+        if self.js_store {
+            let agent = self.inner.clone();
+            let prepare = move || agent.start(request).or_js();
+            return Ok((Start::Later(Box::new(prepare)), pending));
+        }
         let run = self.inner.start(request).or_js()?;
-        Ok((run, pending))
+        Ok((Start::Ready(Box::new(run)), pending))
     }
 }

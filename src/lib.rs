@@ -17,6 +17,7 @@ mod hooks;
 mod mcp;
 mod options;
 mod sessions;
+mod store;
 mod stream;
 mod tools;
 

@@ -34,6 +34,7 @@ use crate::error::NodeNames;
 use crate::hooks::hooks;
 use crate::hooks::HooksSpec;
 use crate::mcp::mcp_servers;
+use crate::store::JsStoreSpec;
 use crate::tools::JsTool;
 use crate::tools::JsToolDefinition;
 
@@ -103,9 +104,10 @@ pub struct AgentOptions {
     /// `false` keeps sessions in memory only (continued by this agent only). Default `true`.
     pub persist_session: Option<bool>,
     /// Where sessions are kept instead of files: `"postgres://..."` or `"redis://..."`
-    /// (shared by every machine that names it). Takes precedence over `sessionDir` and
-    /// `persistSession`.
-    pub session_store: Option<String>,
+    /// (shared by every machine that names it), or a `SessionStore` object of your own.
+    /// Takes precedence over `sessionDir` and `persistSession`.
+    #[napi(ts_type = "string | SessionStore")]
+    pub session_store: Option<Either<String, JsStoreSpec>>,
     /// The model's context window in tokens: the history is compacted as it nears it.
     /// Default: by model family (200000 for Claude); unlimited for `"scripted"`.
     pub context_window: Option<f64>,
@@ -427,8 +429,10 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     if let Some(p) = o.persist_session {
         c.persist_session = p;
     }
-    if let Some(url) = o.session_store {
-        c.session_store = Some(harnext_core::store::store_option(&url)?);
+    match o.session_store {
+        Some(Either::A(url)) => c.session_store = Some(harnext_core::store::store_option(&url)?),
+        Some(Either::B(spec)) => c.session_store = Some(crate::store::js_store(spec)?),
+        None => {}
     }
     if let Some(v) = o.context_window {
         c.context_window = Some(u64::from(option_integer(OptionKey::ContextWindow, v, 1)?));

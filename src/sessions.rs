@@ -9,6 +9,7 @@ use harnext_core::protocol::OptionKey;
 use harnext_core::session;
 use harnext_core::FileStore;
 use harnext_core::SessionStore;
+use napi::bindgen_prelude::Either;
 use napi_derive::napi;
 use serde_json::Value;
 use std::sync::Arc;
@@ -21,14 +22,17 @@ use crate::events::ToolStatus;
 use crate::events::ToolStep;
 use crate::events::Usage;
 use crate::options::integer;
+use crate::store::JsStoreSpec;
 
 /// Options of `Agent.listSessions()` and `Agent.loadSession()`.
 #[napi(object, object_to_js = false)]
 pub struct SessionDirOptions {
     /// The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`.
     pub session_dir: Option<String>,
-    /// A session store URL (`"postgres://..."`, `"redis://..."`) instead of the directory.
-    pub session_store: Option<String>,
+    /// A session store URL (`"postgres://..."`, `"redis://..."`) or a `SessionStore` object
+    /// instead of the directory.
+    #[napi(ts_type = "string | SessionStore")]
+    pub session_store: Option<Either<String, JsStoreSpec>>,
 }
 
 /// Options of `Agent.forkSession()`.
@@ -39,8 +43,10 @@ pub struct ForkSessionOptions {
     pub at_message: Option<f64>,
     /// The session directory. Default: `$HARNEXT_SESSION_DIR`, else `~/.harnext/sessions`.
     pub session_dir: Option<String>,
-    /// A session store URL (`"postgres://..."`, `"redis://..."`) instead of the directory.
-    pub session_store: Option<String>,
+    /// A session store URL (`"postgres://..."`, `"redis://..."`) or a `SessionStore` object
+    /// instead of the directory.
+    #[napi(ts_type = "string | SessionStore")]
+    pub session_store: Option<Either<String, JsStoreSpec>>,
 }
 
 /// Where a forked session comes from.
@@ -179,10 +185,12 @@ fn int(n: usize) -> i64 {
 
 fn store(
     session_dir: Option<String>,
-    session_store: Option<String>,
+    session_store: Option<Either<String, JsStoreSpec>>,
 ) -> napi::Result<Arc<dyn SessionStore>> {
-    if let Some(url) = session_store {
-        return harnext_core::store::store_option(&url).or_js();
+    match session_store {
+        Some(Either::A(url)) => return harnext_core::store::store_option(&url).or_js(),
+        Some(Either::B(spec)) => return crate::store::js_store(spec).or_js(),
+        None => {}
     }
     let dir = match session_dir {
         Some(d) if d.trim().is_empty() => {

@@ -13,7 +13,6 @@ use std::sync::Mutex;
 use harnext_core::permissions::PendingPermissions;
 use harnext_core::protocol::AgentEvent as CoreEvent;
 use harnext_core::EventSink;
-use harnext_core::Run;
 use harnext_core::RunControl;
 use napi_derive::napi;
 use tokio::sync::mpsc;
@@ -22,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Invalid;
 use crate::error::OrJs;
 use crate::events::AgentEvent;
+use crate::store::Start;
 
 /// Most events handed over by one `nextBatch()`.
 const MAX_BATCH: usize = 4096;
@@ -29,8 +29,9 @@ const MAX_BATCH: usize = 4096;
 type Receiver = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<CoreEvent>>>;
 
 enum State {
-    /// Not iterated yet: the run has not started.
-    Pending(Box<Run>),
+    /// Not iterated yet: the run has not started (nor been prepared, with a JavaScript
+    /// session store).
+    Pending(Start),
     Started(Receiver),
     Done,
 }
@@ -51,11 +52,21 @@ pub struct EventStream {
 }
 
 impl EventStream {
-    pub(crate) fn new(run: Run, pending: Option<Arc<PendingPermissions>>) -> Self {
+    pub(crate) fn new(start: Start, pending: Option<Arc<PendingPermissions>>) -> Self {
+        // The run prepared later is steered by the control handed out now.
+        let (control, start) = match start {
+            Start::Ready(run) => (run.control(), Start::Ready(run)),
+            Start::Later(prepare) => {
+                let control = RunControl::default();
+                let c = control.clone();
+                let prepare = move || prepare().map(|run| run.with_control(c));
+                (control, Start::Later(Box::new(prepare)))
+            }
+        };
         EventStream {
             inner: Arc::new(Inner {
-                control: run.control(),
-                state: Mutex::new(State::Pending(Box::new(run))),
+                control,
+                state: Mutex::new(State::Pending(start)),
                 token: CancellationToken::new(),
                 pending,
             }),
@@ -77,15 +88,21 @@ impl EventStream {
     #[napi(skip_typescript)]
     pub async fn next_batch(&self) -> napi::Result<Option<Vec<AgentEvent>>> {
         let inner = self.inner.clone();
+        let mut later = None;
         let rx = {
             let mut state = inner.state.lock().unwrap_or_else(|e| e.into_inner());
             match std::mem::replace(&mut *state, State::Done) {
-                State::Pending(run) => {
+                State::Pending(start) => {
                     let (tx, rx) = mpsc::unbounded_channel();
                     let token = inner.token.clone();
-                    tokio::spawn(run.execute(token, EventSink::channel(tx)));
                     let rx: Receiver = Arc::new(tokio::sync::Mutex::new(rx));
                     *state = State::Started(rx.clone());
+                    match start {
+                        Start::Ready(run) => {
+                            tokio::spawn((*run).execute(token, EventSink::channel(tx)));
+                        }
+                        later_start => later = Some((later_start, token, tx)),
+                    }
                     rx
                 }
                 State::Started(rx) => {
@@ -95,6 +112,20 @@ impl EventStream {
                 State::Done => return Ok(None),
             }
         };
+        if let Some((start, token, tx)) = later {
+            // Prepared off the JavaScript thread (a JavaScript session store): a failure is
+            // the iteration's error, as a failed start is with other stores.
+            match start.run().await {
+                Ok(run) => {
+                    tokio::spawn(run.execute(token, EventSink::channel(tx)));
+                }
+                Err(e) => {
+                    inner.control.end();
+                    *inner.state.lock().unwrap_or_else(|e| e.into_inner()) = State::Done;
+                    return Err(e);
+                }
+            }
+        }
         let mut rx = rx.lock().await;
         let mut batch = Vec::new();
         if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {

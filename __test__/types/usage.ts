@@ -189,6 +189,52 @@ export async function mcp(): Promise<void> {
   new Agent({ model: "scripted", mcpServers: { bad: { args: ["x"] } } });
 }
 
+// A session store of your own: a class over a Map (sync and async methods), given to agents
+// and to listSessions / loadSession / forkSession.
+import type { SessionRecord, SessionStore } from "../../index.js";
+
+class MapStore implements SessionStore {
+  private sessions = new Map<string, SessionRecord[]>();
+  private leases = new Map<string, string>();
+  timeoutMs = 5000;
+  async acquire(sessionId: string): Promise<string | null> {
+    if (this.leases.has(sessionId)) return null;
+    const lease = Math.random().toString(36);
+    this.leases.set(sessionId, lease);
+    return lease;
+  }
+  async append(sessionId: string, records: SessionRecord[], lease: string): Promise<void> {
+    if (this.leases.get(sessionId) !== lease) throw new Error("lease lost");
+    const kinds: string[] = records.map((r) => `${r.type}@${r.ts}`);
+    void kinds;
+    this.sessions.set(sessionId, [...(this.sessions.get(sessionId) ?? []), ...records]);
+  }
+  release(sessionId: string, lease: string): void {
+    if (this.leases.get(sessionId) === lease) this.leases.delete(sessionId);
+  }
+  load(sessionId: string): SessionRecord[] | null {
+    return this.sessions.get(sessionId) ?? null;
+  }
+  list(): string[] {
+    return [...this.sessions.keys()];
+  }
+}
+
+export async function ownStore(): Promise<void> {
+  const sessionStore: SessionStore = new MapStore();
+  const agent = new Agent({ model: "scripted", sessionStore });
+  const { sessionId } = await agent.run("hi");
+  await Agent.listSessions({ sessionStore });
+  await Agent.loadSession(sessionId, { sessionStore });
+  await Agent.forkSession(sessionId, { sessionStore, atMessage: 1 });
+  new Agent({ model: "scripted", sessionStore: "redis://127.0.0.1:6379" });
+  // @ts-expect-error: a store needs every method (no `release` here)
+  new Agent({ model: "scripted", sessionStore: { acquire: () => "l", append() {}, load: () => null, list: () => [] } });
+  // @ts-expect-error: `load` answers records or null
+  const bad: SessionStore = { acquire: () => null, append() {}, release() {}, list: () => [], load: () => 42 };
+  void bad;
+}
+
 // ---- images (issue 18) ----
 import type { ContentBlock, ImagePart, Message } from "../../index.js";
 const imageInput: Message[] = [{ role: "user", content: [

@@ -103,6 +103,12 @@ impl Run {
         }
     }
 
+    /// This run steered by `control` (one handed out before the run was prepared).
+    pub fn with_control(mut self, control: RunControl) -> Self {
+        self.control = control;
+        self
+    }
+
     /// The handle that sends messages to this run and interrupts it while it works.
     pub fn control(&self) -> RunControl {
         self.control.clone()
@@ -345,6 +351,14 @@ impl<'a> LoopState<'a> {
                 role: Role::Assistant,
                 content: response.content.clone(),
             });
+        }
+        // A turn the store could not keep is not acted on: its tool calls would run
+        // unrecorded (and run again on a resume).
+        if let Some(problem) = self.session.failure() {
+            return Err(Ending::failed(
+                ErrorCode::SessionStore,
+                format!("the session could not be saved, so the run stopped: {problem}"),
+            ));
         }
         if turn.is_empty() {
             let ended = self.turn_ended(&response).await;

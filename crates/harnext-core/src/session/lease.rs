@@ -112,10 +112,11 @@ impl LeaseState {
             let Some(writer) = self.writer.as_mut() else {
                 return Ok(());
             };
-            if let Some(header) = self.header.take() {
-                writer.append(&header)?;
+            match self.header.take() {
+                // A new session's header goes with its first record, in one write.
+                Some(header) => writer.append_all(&[*header, record.clone()]),
+                None => writer.append(record),
             }
-            writer.append(record)
         })();
         if let Err(e) = result {
             self.failure = Some(e.to_string());

@@ -130,6 +130,11 @@ pub(crate) fn check_id(id: &str) -> Result<(), StoreError> {
 pub trait SessionWriter: Send {
     /// Appends one record. When this returns `Ok`, the record is in the store.
     fn append(&mut self, record: &SessionRecord) -> Result<(), StoreError>;
+    /// Appends records in order (a new session's header with its first record); a store
+    /// that can (the callback store) writes them all or none in one operation.
+    fn append_all(&mut self, records: &[SessionRecord]) -> Result<(), StoreError> {
+        records.iter().try_for_each(|r| self.append(r))
+    }
     /// Makes every appended record durable (fsync for files).
     fn sync(&mut self) -> Result<(), StoreError> {
         Ok(())

@@ -18,10 +18,14 @@
 //! per running session) and Redis (`redis`: lists, a lease with a fencing token); they
 //! share a small runtime and the bridge to this synchronous interface (`remote`).
 //!
+//! A store can also be the embedder's own object (`callback`: a JavaScript object with
+//! `acquire`, `append`, `release`, `load` and `list` methods).
+//!
 //! The parts: `record` (the format), the store interface with the rules every store
 //! shares (`backend`), the file store (`file`) and the memory store (`memory`).
 
 mod backend;
+mod callback;
 mod file;
 mod memory;
 mod postgres;
@@ -36,6 +40,11 @@ pub use backend::SessionSummary;
 pub use backend::SessionWriter;
 pub use backend::StoreError;
 pub use backend::SESSION_DIR_ENV;
+pub use callback::check_timeout_ms;
+pub use callback::CallbackStore;
+pub use callback::StoreCalls;
+pub use callback::StoreMethod;
+pub use callback::DEFAULT_CALL_TIMEOUT;
 pub use file::FileStore;
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;

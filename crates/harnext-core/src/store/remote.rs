@@ -48,10 +48,19 @@ where
     T: Send + 'static,
     F: Future<Output = Result<T, StoreError>> + Send + 'static,
 {
+    block_within(location, OP_TIMEOUT, fut)
+}
+
+/// [`block`] with a time limit of its own.
+pub(crate) fn block_within<T, F>(location: &str, limit: Duration, fut: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, StoreError>> + Send + 'static,
+{
     let rt = runtime()?;
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     rt.spawn(async move {
-        let out = tokio::time::timeout(OP_TIMEOUT, fut).await;
+        let out = tokio::time::timeout(limit, fut).await;
         let _ = tx.send(out);
     });
     // On a multi-threaded runtime, the wait gives the worker's other tasks to another
@@ -67,7 +76,7 @@ where
         Ok(Ok(out)) => out,
         Ok(Err(_)) => Err(StoreError::Backend {
             store: location.to_owned(),
-            message: format!("no answer within {}s", OP_TIMEOUT.as_secs()),
+            message: format!("no answer within {}s", limit.as_secs()),
         }),
         Err(_) => Err(StoreError::Backend {
             store: location.to_owned(),
