@@ -296,6 +296,34 @@ export interface SessionStore {
   timeoutMs?: number
 }
 
+// ---- images (issue 18) ----
+
+/** The image media types every image-capable provider accepts. */
+export type ImageMediaType = 'image/png' | 'image/jpeg' | 'image/gif' | 'image/webp'
+
+/** A text part of an input message. */
+export interface TextPart {
+  type: 'text'
+  text: string
+}
+
+/**
+ * An image part of an input message (user messages only): a file of the workspace (read
+ * when the run starts, no escape by `..` or symlinks), bytes or base64 with their media
+ * type (checked against the bytes), or an `https` URL without credentials (the provider
+ * fetches it). At most 3,932,160 bytes (5 MiB as base64); larger images are refused, not
+ * downscaled.
+ */
+export type ImagePart =
+  | { type: 'image'; path: string }
+  | { type: 'image'; data: Buffer | string; mediaType: ImageMediaType }
+  | { type: 'image'; url: string }
+
+/** One part of an input message's content. */
+export type ContentPart = TextPart | ImagePart
+
+// ---- end images ----
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -624,6 +652,20 @@ export type ContentBlock =
   | { type: 'opaque_reasoning'; provider: string; text: string; data: unknown }
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
   | { type: 'tool_result'; toolUseId: string; content: string; status: ToolStatus }
+  | { type: 'image'; source: { type: 'base64'; mediaType: ImageMediaType; data: string } | { type: 'url'; url: string }; toolUseId?: string }
+
+/**
+ * Internal: the fields of a `ContentPart` as the binding reads them (`ContentPart`
+ * is the exact type).
+ */
+export interface ContentPartFields {
+  type: string
+  text?: string
+  path?: string
+  data?: Buffer | string
+  mediaType?: string
+  url?: string
+}
 
 export type ErrorCode = 'auth' | 'rate_limit' | 'overloaded' | 'bad_request' | 'context_overflow' | 'network' | 'timeout' | 'server' | 'max_steps' | 'max_tokens' | 'refusal' | 'content_filter' | 'output_invalid' | 'tool' | 'internal' | 'cost_budget' | 'token_budget' | 'time_budget' | 'blocked' | 'session_store'
 
@@ -743,10 +785,10 @@ export interface McpStdioServer {
   maxResultBytes?: number
 }
 
-/** One message of an input list. */
+/** One message of an input list: its text, or a list of text and image parts. */
 export interface Message {
   role: 'user' | 'assistant'
-  content: string
+  content: string | ContentPart[]
 }
 
 /** A file `rewind()` could not put back. */

@@ -214,7 +214,7 @@ function describe(value) {
  * nor `{ approvals: { [callId]: decision } }` (the engine checks the decisions).
  */
 function checkInput(input) {
-  const expected = 'expected a string or an array of messages { role: "user" | "assistant", content: string } (or { approvals: { [callId]: decision } } to answer pending approvals)'
+  const expected = 'expected a string or an array of messages { role: "user" | "assistant", content: string | ContentPart[] } (or { approvals: { [callId]: decision } } to answer pending approvals)'
   if (typeof input === 'string') return
   if (input !== null && typeof input === 'object' && !Array.isArray(input) && Object.prototype.hasOwnProperty.call(input, 'approvals')) {
     const { approvals, ...rest } = input
@@ -234,8 +234,16 @@ function checkInput(input) {
     if (m === null || typeof m !== 'object' || Array.isArray(m)) {
       throw new TypeError(`invalid argument \`input[${i}]\`: expected a message { role, content }, got ${describe(m)}`)
     }
-    if (typeof m.content !== 'string') {
-      throw new TypeError(`invalid argument \`input[${i}].content\`: expected a string, got ${describe(m.content)}`)
+    if (typeof m.content !== 'string' && !Array.isArray(m.content)) {
+      throw new TypeError(`invalid argument \`input[${i}].content\`: expected a string or an array of parts ({ type: "text", text } | { type: "image", path | data + mediaType | url }), got ${describe(m.content)}`)
+    }
+    // Images (issue 18): each part an object with a `type`; the engine checks the rest.
+    if (Array.isArray(m.content)) {
+      m.content.forEach((p, j) => {
+        if (p === null || typeof p !== 'object' || Array.isArray(p) || typeof p.type !== 'string') {
+          throw new TypeError(`invalid argument \`input[${i}].content[${j}]\`: expected a part { type: "text" | "image", ... }, got ${describe(p)}`)
+        }
+      })
     }
     if (typeof m.role !== 'string') {
       throw new TypeError(`invalid argument \`input[${i}].role\`: expected "user" or "assistant", got ${describe(m.role)}`)

@@ -136,7 +136,7 @@ test('wrong input types reject run() and throw inside for await, naming the argu
     assert.ok(p instanceof Promise, 'run() returns a promise, even for bad input');
     await assert.rejects(p, /invalid argument `input`: expected a string or an array of messages/);
   }
-  await assert.rejects(a.run([{ role: 'user', content: 5 }]), /invalid argument `input\[0\]\.content`: expected a string, got number 5/);
+  await assert.rejects(a.run([{ role: 'user', content: 5 }]), /invalid argument `input\[0\]\.content`: expected a string or an array of parts .*, got number 5/);
   await assert.rejects(a.run(['hi']), /invalid argument `input\[0\]`/);
   const iterable = a.stream(123);
   await assert.rejects(async () => {

@@ -295,3 +295,31 @@ export interface SessionStore {
   /** How long one call may take, in milliseconds (1 to 3600000). Default 15000. */
   timeoutMs?: number
 }
+
+// ---- images (issue 18) ----
+
+/** The image media types every image-capable provider accepts. */
+export type ImageMediaType = 'image/png' | 'image/jpeg' | 'image/gif' | 'image/webp'
+
+/** A text part of an input message. */
+export interface TextPart {
+  type: 'text'
+  text: string
+}
+
+/**
+ * An image part of an input message (user messages only): a file of the workspace (read
+ * when the run starts, no escape by `..` or symlinks), bytes or base64 with their media
+ * type (checked against the bytes), or an `https` URL without credentials (the provider
+ * fetches it). At most 3,932,160 bytes (5 MiB as base64); larger images are refused, not
+ * downscaled.
+ */
+export type ImagePart =
+  | { type: 'image'; path: string }
+  | { type: 'image'; data: Buffer | string; mediaType: ImageMediaType }
+  | { type: 'image'; url: string }
+
+/** One part of an input message's content. */
+export type ContentPart = TextPart | ImagePart
+
+// ---- end images ----

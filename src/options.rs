@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use harnext_core::output::DEFAULT_OUTPUT_RETRIES;
+use harnext_core::protocol::ContentBlock;
 use harnext_core::protocol::Message as CoreMessage;
 use harnext_core::protocol::OptionKey;
 use harnext_core::protocol::OptionScope;
+use harnext_core::protocol::Role;
 use harnext_core::protocol::ScriptedTurn;
 use harnext_core::AgentConfig;
 use harnext_core::Budget;
@@ -311,13 +313,97 @@ pub struct RunOptions {
     pub parallel_tool_calls: Option<bool>,
 }
 
-/// One message of an input list.
-#[napi(object, js_name = "Message")]
+/// One message of an input list: its text, or a list of text and image parts.
+#[napi(object, object_to_js = false, js_name = "Message")]
 pub struct InputMessage {
     #[napi(ts_type = "'user' | 'assistant'")]
     pub role: String,
-    pub content: String,
+    #[napi(ts_type = "string | ContentPart[]")]
+    pub content: Either<String, Vec<InputPart>>,
 }
+
+// ---- images (issue 18): the parts of an input message ----
+
+/// Internal: the fields of a `ContentPart` as the binding reads them (`ContentPart`
+/// is the exact type).
+#[napi(object, object_to_js = false, js_name = "ContentPartFields")]
+pub struct InputPart {
+    pub r#type: String,
+    pub text: Option<String>,
+    pub path: Option<String>,
+    pub data: Option<Either<napi::bindgen_prelude::Buffer, String>>,
+    pub media_type: Option<String>,
+    pub url: Option<String>,
+}
+
+/// An input part as a content block; images are checked when the run starts (paths
+/// are read through the workspace then).
+fn input_part(part: InputPart, at: &str) -> Result<ContentBlock, Invalid> {
+    use harnext_core::protocol::image;
+    use harnext_core::protocol::ImageSource;
+    let given = [part.path.is_some(), part.data.is_some(), part.url.is_some()]
+        .iter()
+        .filter(|g| **g)
+        .count();
+    match part.r#type.as_str() {
+        "text" => match part.text {
+            Some(text) if given == 0 && part.media_type.is_none() => {
+                Ok(ContentBlock::Text { text })
+            }
+            Some(_) => Err(Invalid(format!("{at}: a text part has only `text`"))),
+            None => Err(Invalid(format!("{at}: a text part needs `text`"))),
+        },
+        "image" if part.text.is_some() || given != 1 => Err(Invalid(format!(
+            "{at}: an image part needs exactly one of `path`, `data` (with `mediaType`) or `url`"
+        ))),
+        "image" if part.media_type.is_some() && part.data.is_none() => Err(Invalid(format!(
+            "{at}: `mediaType` goes with `data` (a file's or URL's type is read from its bytes)"
+        ))),
+        "image" => {
+            let source = if let Some(path) = part.path {
+                ImageSource::Path { path }
+            } else if let Some(url) = part.url {
+                image::image_from_url(&url, at).map_err(|e| Invalid(e.0))?
+            } else {
+                let Some(media_type) = part.media_type else {
+                    return Err(Invalid(format!("{at}: image `data` needs its `mediaType`")));
+                };
+                match part.data {
+                    Some(Either::A(bytes)) => {
+                        image::image_from_bytes(&bytes, Some(&media_type), at)
+                    }
+                    Some(Either::B(b64)) => image::image_from_base64(&b64, Some(&media_type), at),
+                    None => return Err(Invalid(format!("{at}: image `data` is missing"))),
+                }
+                .map_err(|e| Invalid(e.0))?
+            };
+            Ok(ContentBlock::Image {
+                source,
+                tool_use_id: None,
+            })
+        }
+        other => Err(Invalid(format!(
+            "{at}.type: expected \"text\" or \"image\", got {other:?}"
+        ))),
+    }
+}
+
+/// A message's content: its text, or its parts.
+fn input_content(
+    content: Either<String, Vec<InputPart>>,
+    i: usize,
+) -> Result<Vec<ContentBlock>, Invalid> {
+    match content {
+        Either::A(text) => Ok(vec![ContentBlock::Text { text }]),
+        Either::B(parts) => parts
+            .into_iter()
+            .enumerate()
+            .map(|(j, p)| input_part(p, &format!("input[{i}].content[{j}]")))
+            .collect(),
+    }
+}
+
+// ---- end images ----
 
 /// Internal: what is wrong with the option names given to an agent (`scope` `"agent"`)
 /// or a run (`"run"`), `null` when every one is known; for index.js. The lists of
@@ -593,12 +679,18 @@ fn run_input(
         Either3::B(messages) => messages
             .into_iter()
             .enumerate()
-            .map(|(i, m)| match m.role.as_str() {
-                "user" => Ok(CoreMessage::user_text(m.content)),
-                "assistant" => Ok(CoreMessage::assistant_text(m.content)),
-                other => Err(Invalid(format!(
-                    "input[{i}].role: expected \"user\" or \"assistant\", got {other:?}"
-                ))),
+            .map(|(i, m)| {
+                let role = match m.role.as_str() {
+                    "user" => Role::User,
+                    "assistant" => Role::Assistant,
+                    other => {
+                        return Err(Invalid(format!(
+                            "input[{i}].role: expected \"user\" or \"assistant\", got {other:?}"
+                        )))
+                    }
+                };
+                let content = input_content(m.content, i)?;
+                Ok(CoreMessage { role, content })
             })
             .collect::<Result<Vec<_>, _>>()
             .map(RunInput::Messages),

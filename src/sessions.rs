@@ -109,6 +109,15 @@ pub enum ContentBlock {
         content: String,
         status: ToolStatus,
     },
+    /// An image (issue 18): kept inline as base64, or by URL; with `toolUseId`, part of
+    /// that call's result (`read_file` of an image).
+    Image {
+        #[napi(
+            ts_type = "{ type: 'base64'; mediaType: ImageMediaType; data: string } | { type: 'url'; url: string }"
+        )]
+        source: Value,
+        tool_use_id: Option<String>,
+    },
 }
 
 /// One message of a session's history.
@@ -263,6 +272,24 @@ impl From<core::ContentBlock> for ContentBlock {
                 tool_use_id,
                 content,
                 status: status.into(),
+            },
+            core::ContentBlock::Image {
+                source,
+                tool_use_id,
+            } => ContentBlock::Image {
+                source: match source {
+                    core::ImageSource::Base64 { media_type, data } => {
+                        serde_json::json!({ "type": "base64", "mediaType": media_type, "data": data })
+                    }
+                    core::ImageSource::Url { url } => {
+                        serde_json::json!({ "type": "url", "url": url })
+                    }
+                    // Never kept: paths are read when the run starts.
+                    core::ImageSource::Path { path } => {
+                        serde_json::json!({ "type": "path", "path": path })
+                    }
+                },
+                tool_use_id,
             },
         }
     }

@@ -280,3 +280,22 @@ export async function ownStore(): Promise<void> {
   const bad: SessionStore = { acquire: () => null, append() {}, release() {}, list: () => [], load: () => 42 };
   void bad;
 }
+
+// ---- images (issue 18) ----
+import type { ContentBlock, ImagePart, Message } from "../../index.js";
+const imageInput: Message[] = [{ role: "user", content: [
+  { type: "text", text: "what is this?" },
+  { type: "image", path: "shot.png" },
+  { type: "image", data: Buffer.from([]), mediaType: "image/png" },
+  { type: "image", data: "iVBORw0KGgo=", mediaType: "image/webp" },
+  { type: "image", url: "https://example.com/a.png" },
+] }];
+void imageInput;
+// @ts-expect-error an unknown media type
+const badMedia: ImagePart = { type: "image", data: "AA==", mediaType: "image/tiff" };
+// @ts-expect-error bytes without their media type
+const noMedia: ImagePart = { type: "image", data: "AA==" };
+void badMedia; void noMedia;
+const kept = (b: ContentBlock): string | undefined => (b.type === "image" && b.source.type === "base64" ? b.source.mediaType : undefined);
+void kept;
+// ---- end images ----

@@ -83,9 +83,41 @@ class WebFetchOptions(TypedDict, total=False):
 
 builtin_tools: Tuple[BuiltinToolName, ...]
 
+# ---- images (issue 18): the parts of an input message ----
+
+ImageMediaType = Literal["image/png", "image/jpeg", "image/gif", "image/webp"]
+
+class TextPart(TypedDict):
+    type: Literal["text"]
+    text: str
+
+class ImagePathPart(TypedDict):
+    """A file of the workspace, read when the run starts (no escape by `..` or symlinks)."""
+
+    type: Literal["image"]
+    path: str
+
+class ImageDataPart(TypedDict):
+    """Bytes, or their base64, with their media type (checked against the bytes)."""
+
+    type: Literal["image"]
+    data: Union[bytes, str]
+    media_type: ImageMediaType
+
+class ImageUrlPart(TypedDict):
+    """An https URL without credentials; the provider fetches it."""
+
+    type: Literal["image"]
+    url: str
+
+ImagePart = Union[ImagePathPart, ImageDataPart, ImageUrlPart]
+ContentPart = Union[TextPart, ImagePart]
+
+# ---- end images ----
+
 class Message(TypedDict):
     role: Literal["user", "assistant"]
-    content: str
+    content: Union[str, List[ContentPart]]
 
 class CancelToken:
     """Cancels runs: `cancel()` may be called from any thread or a signal handler."""

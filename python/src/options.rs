@@ -421,7 +421,7 @@ fn run_input(input: &Bound<'_, PyAny>) -> PyResult<RunInput> {
             };
         }
     }
-    let expected = "input: expected a string or a list of {\"role\": \"user\" | \"assistant\", \"content\": str}";
+    let expected = "input: expected a string or a list of {\"role\": \"user\" | \"assistant\", \"content\": str | list of parts}";
     let list = input.cast::<PyList>().map_err(|_| {
         pyo3::exceptions::PyTypeError::new_err(format!("{expected}, got {}", got(input)))
     })?;
@@ -442,19 +442,148 @@ fn run_input(input: &Bound<'_, PyAny>) -> PyResult<RunInput> {
             }
         };
         let role = field("role")?;
-        let content = field("content")?;
-        messages.push(match role.as_str() {
-            "user" => CoreMessage::user_text(content),
-            "assistant" => CoreMessage::assistant_text(content),
+        let role = match role.as_str() {
+            "user" => harnext_core::protocol::Role::User,
+            "assistant" => harnext_core::protocol::Role::Assistant,
             other => {
                 return Err(PyValueError::new_err(format!(
                     "input[{i}].role: expected \"user\" or \"assistant\", got {other:?}"
                 )))
             }
-        });
+        };
+        let raw = if let Ok(d) = m.cast::<PyDict>() {
+            d.get_item("content")?
+        } else {
+            m.getattr("content").ok()
+        };
+        let content = match raw {
+            Some(v) if v.cast::<PyList>().is_ok() => input_parts(&v, i)?,
+            _ => vec![harnext_core::protocol::ContentBlock::Text {
+                text: field("content")?,
+            }],
+        };
+        messages.push(CoreMessage { role, content });
     }
     Ok(RunInput::Messages(messages))
 }
+
+// ---- images (issue 18): the parts of an input message ----
+
+/// A message's list of parts: `{"type": "text", "text"}` and `{"type": "image", ...}`
+/// with one of `path`, `data` (bytes or base64 str, with `media_type`) or `url`. Images
+/// are checked here and when the run starts (paths are read through the workspace then).
+fn input_parts(
+    list: &Bound<'_, PyAny>,
+    i: usize,
+) -> PyResult<Vec<harnext_core::protocol::ContentBlock>> {
+    use harnext_core::protocol::image;
+    use harnext_core::protocol::ContentBlock;
+    use harnext_core::protocol::ImageSource;
+    use pyo3::types::PyBytes;
+    let list = list.cast::<PyList>()?;
+    let mut out = Vec::with_capacity(list.len());
+    for (j, part) in list.iter().enumerate() {
+        let at = format!("input[{i}].content[{j}]");
+        let dict = part.cast::<PyDict>().map_err(|_| {
+            wrong_type(
+                &at,
+                "a part dict {\"type\": \"text\" | \"image\", ...}",
+                got(&part),
+            )
+        })?;
+        let opt = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
+            Ok(dict.get_item(name)?.filter(|v| !v.is_none()))
+        };
+        let text_of = |name: &str| -> PyResult<Option<String>> {
+            opt(name)?
+                .map(|v| string(&format!("{at}.{name}"), &v))
+                .transpose()
+        };
+        for key in dict.keys() {
+            let key = string(&at, &key)?;
+            if !["type", "text", "path", "data", "media_type", "url"].contains(&key.as_str()) {
+                return Err(PyValueError::new_err(format!(
+                    "{at}: unknown key {key:?} (a part has type, text, path, data, media_type, url)"
+                )));
+            }
+        }
+        let kind = text_of("type")?.unwrap_or_default();
+        let (path, data, url) = (text_of("path")?, opt("data")?, text_of("url")?);
+        let media_type = text_of("media_type")?;
+        let given = [path.is_some(), data.is_some(), url.is_some()]
+            .iter()
+            .filter(|g| **g)
+            .count();
+        let block = match kind.as_str() {
+            "text" => match text_of("text")? {
+                Some(text) if given == 0 && media_type.is_none() => ContentBlock::Text { text },
+                Some(_) => {
+                    return Err(PyValueError::new_err(format!(
+                        "{at}: a text part has only `text`"
+                    )))
+                }
+                None => {
+                    return Err(PyValueError::new_err(format!(
+                        "{at}: a text part needs `text`"
+                    )))
+                }
+            },
+            "image" => {
+                if opt("text")?.is_some() || given != 1 {
+                    return Err(PyValueError::new_err(format!(
+                        "{at}: an image part needs exactly one of `path`, `data` (with `media_type`) or `url`"
+                    )));
+                }
+                if media_type.is_some() && data.is_none() {
+                    return Err(PyValueError::new_err(format!(
+                        "{at}: `media_type` goes with `data` (a file's or URL's type is read from its bytes)"
+                    )));
+                }
+                let source = if let Some(path) = path {
+                    ImageSource::Path { path }
+                } else if let Some(url) = url {
+                    image::image_from_url(&url, &at).map_err(|e| PyValueError::new_err(e.0))?
+                } else {
+                    let Some(media_type) = media_type else {
+                        return Err(PyValueError::new_err(format!(
+                            "{at}: image `data` needs its `media_type`"
+                        )));
+                    };
+                    let Some(data) = data else {
+                        return Err(PyValueError::new_err(format!(
+                            "{at}: image `data` is missing"
+                        )));
+                    };
+                    if let Ok(b) = data.cast::<PyBytes>() {
+                        image::image_from_bytes(b.as_bytes(), Some(&media_type), &at)
+                    } else if let Ok(s) = data.cast::<PyString>() {
+                        image::image_from_base64(&s.to_string(), Some(&media_type), &at)
+                    } else {
+                        return Err(wrong_type(
+                            &format!("{at}.data"),
+                            "bytes or a base64 str",
+                            got(&data),
+                        ));
+                    }
+                    .map_err(|e| PyValueError::new_err(e.0))?
+                };
+                ContentBlock::Image {
+                    source,
+                    tool_use_id: None,
+                }
+            }
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "{at}.type: expected \"text\" or \"image\", got {other:?}"
+                )))
+            }
+        };
+        out.push(block);
+    }
+    Ok(out)
+}
+
+// ---- end images ----
 
 /// The core's run request: the input and the run options (`session_id`, `max_steps`,
 /// `output_schema` as a JSON Schema dict with the Python validator, `max_output_retries`).

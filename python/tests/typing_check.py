@@ -246,3 +246,16 @@ Agent.fork_session("sess_x", at_message=2, session_store="redis://127.0.0.1:6379
 
 
 asyncio.run(main())
+
+
+# ---- images (issue 18) ----
+def images(agent: Agent) -> None:
+    from harnext import ImagePart, Message
+
+    part: ImagePart = {"type": "image", "data": b"...", "media_type": "image/png"}
+    messages: List[Message] = [
+        {"role": "user", "content": [{"type": "text", "text": "what is this?"}, {"type": "image", "path": "shot.png"}, part, {"type": "image", "url": "https://example.com/a.png"}]},
+    ]
+    agent.run(messages)
+    bad: ImagePart = {"type": "image", "data": "AA==", "media_type": "image/tiff"}  # type: ignore[typeddict-item]
+    del bad

@@ -147,6 +147,7 @@ fn run() -> Res<()> {
         call_id: "bench".to_string(),
         escalated: None,
         todos: None,
+        images: None,
     };
     let call = |tool: &dyn Tool, args: Value| -> Res<String> {
         runtime
@@ -278,6 +279,7 @@ fn run() -> Res<()> {
         call_id: "bench".to_string(),
         escalated: None,
         todos: None,
+        images: None,
     };
     let sandbox =
         harnext_sandbox::Sandbox::new(&harnext_sandbox::SandboxConfig::default(), &empty, None)
@@ -289,6 +291,7 @@ fn run() -> Res<()> {
         call_id: "bench".to_string(),
         escalated: None,
         todos: None,
+        images: None,
     };
     let mut plain = Vec::new();
     let mut boxed = Vec::new();

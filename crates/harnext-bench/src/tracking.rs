@@ -31,6 +31,7 @@ fn context(root: &Path) -> Res<ToolContext> {
         call_id: "bench".to_string(),
         escalated: None,
         todos: None,
+        images: None,
     })
 }
 

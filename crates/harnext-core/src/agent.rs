@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use harnext_mcp::McpManager;
+use harnext_protocol::ContentBlock;
 use harnext_protocol::Message;
 
 use crate::budget::Budget;
@@ -161,6 +162,7 @@ impl Agent {
             }
             RunInput::Messages(m) => m,
         };
+        let input = self.load_images(input)?;
         let lease = session::acquire(
             &self.inner.store,
             request.session_id.as_deref(),
@@ -208,6 +210,50 @@ impl Agent {
 
     /// The control of the run of this agent going on now on `session_id` (one started
     /// with `start`, whether streamed or not): to send it messages or interrupt it.
+    /// Checks the image parts of the input and reads the ones given by path through the
+    /// workspace (no escape by `..` or symlinks); the history keeps them as base64 or
+    /// https URLs. Any bad image refuses the run, naming the message and part.
+    fn load_images(&self, mut input: Vec<Message>) -> Result<Vec<Message>, RunError> {
+        use harnext_protocol::ImageSource;
+        let mut workspace = None;
+        for (i, m) in input.iter_mut().enumerate() {
+            let role = m.role;
+            for (j, block) in m.content.iter_mut().enumerate() {
+                let ContentBlock::Image { source, .. } = block else {
+                    continue;
+                };
+                let what = format!("input[{i}].content[{j}]");
+                if role == harnext_protocol::Role::Assistant {
+                    return Err(RunError::InvalidInput(format!(
+                        "{what}: only user messages may hold images"
+                    )));
+                }
+                let loaded = match &*source {
+                    ImageSource::Path { path } => {
+                        if workspace.is_none() {
+                            workspace = Some(
+                                harnext_tools::Workspace::new(&self.inner.cwd).map_err(|e| {
+                                    RunError::InvalidInput(format!(
+                                        "{what}: cannot open the workspace: {e}"
+                                    ))
+                                })?,
+                            );
+                        }
+                        let Some(ws) = workspace.as_ref() else {
+                            continue;
+                        };
+                        harnext_tools::load_image(ws, path)
+                            .map_err(|e| RunError::InvalidInput(format!("{what}: {e}")))?
+                    }
+                    other => harnext_protocol::image::check_image(other, &what)
+                        .map_err(|e| RunError::InvalidInput(e.0))?,
+                };
+                *source = loaded;
+            }
+        }
+        Ok(input)
+    }
+
     pub fn running(&self, session_id: &str) -> Option<crate::control::RunControl> {
         self.inner.running.get(session_id)
     }

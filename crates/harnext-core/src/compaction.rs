@@ -136,6 +136,11 @@ fn message_bytes(m: &Message) -> usize {
                 content,
                 ..
             } => 32 + tool_use_id.len() + content.len(),
+            // A fixed estimate per image, whatever its size (its base64 is not what the
+            // provider counts): IMAGE_TOKEN_ESTIMATE tokens, at 4 bytes a token.
+            ContentBlock::Image { .. } => {
+                usize::try_from(harnext_protocol::image::IMAGE_TOKEN_ESTIMATE * 4).unwrap_or(0)
+            }
         })
         .sum::<usize>()
 }
@@ -337,6 +342,16 @@ fn transcript(head: &[Message]) -> String {
                 ContentBlock::Text { text } if !text.trim().is_empty() => {
                     format!("{who}: {}", capped(text, TRANSCRIPT_TEXT_CHARS))
                 }
+                ContentBlock::Image { source, .. } => format!(
+                    "{who}: [an image{}]",
+                    match source {
+                        harnext_protocol::ImageSource::Url { url } => format!(" from {url}"),
+                        harnext_protocol::ImageSource::Path { path } => format!(" `{path}`"),
+                        harnext_protocol::ImageSource::Base64 { media_type, .. } => {
+                            format!(" ({media_type})")
+                        }
+                    }
+                ),
                 ContentBlock::ToolUse { id, name, input } => format!(
                     "Assistant called tool `{name}` (call {id}) with {}",
                     capped(&input.to_string(), TRANSCRIPT_TOOL_CHARS)

@@ -99,6 +99,8 @@ pub(crate) struct Dispatch<'a> {
     pub subagents: &'a [Subagent],
     pub delegate: Option<&'a dyn Delegate>,
     pub rollup: &'a Rollup,
+    /// Where tools put the images they return (`None`: they cannot return images here).
+    pub images: Option<Arc<harnext_tools::ImageSink>>,
 }
 
 /// A call's outcome when it does not run to its end.
@@ -430,6 +432,7 @@ impl Dispatch<'_> {
             call_id: id.to_owned(),
             escalated,
             todos: Some(self.todos.clone()),
+            images: self.images.clone(),
         };
         let mut running = registered.tool.call(args, ctx);
         let outcome = match (&mut running).or_cancel(self.cancel).await {

@@ -565,8 +565,10 @@ impl<'a> LoopState<'a> {
             subagents: &self.agent.subagents,
             delegate: Some(&self.delegator),
             rollup: &self.rollup,
+            images: Some(Arc::default()),
         };
         let parallel = self.settings.parallel_tool_calls;
+        let images = dispatch.images.clone();
         let outcomes = batch::run(&dispatch, calls, parallel, &self.control).await;
         // What the turn's subagents spent is the run's.
         for (usage, cost_usd) in self.rollup.take() {
@@ -580,6 +582,15 @@ impl<'a> LoopState<'a> {
             match outcome {
                 Ok(step) => {
                     results.push(dispatch::result_block(&step));
+                    // Images the call returned follow its result (see `ContentBlock::Image`).
+                    if let Some(sink) = &images {
+                        results.extend(sink.take(&step.id).into_iter().map(|source| {
+                            ContentBlock::Image {
+                                source,
+                                tool_use_id: Some(step.id.clone()),
+                            }
+                        }));
+                    }
                     self.steps.push(step);
                 }
                 Err(pending) => deferred.push(pending),
@@ -604,6 +615,8 @@ impl<'a> LoopState<'a> {
             subagents: &self.agent.subagents,
             delegate: Some(&self.delegator),
             rollup: &self.rollup,
+            // Calls answered later return text only (read_file describes an image).
+            images: None,
         };
         let (message, steps) =
             approvals::resolve(&dispatch, self.session, &self.history, answers).await;

@@ -539,6 +539,7 @@ mod tests {
             call_id: "c".into(),
             escalated: None,
             todos: None,
+            images: None,
         };
         let out = tool
             .call(json!({"name": "pdf"}), ctx.clone())

@@ -77,6 +77,7 @@ async fn call(tool: &Arc<dyn Tool>, dir: &Path) -> Result<String, ToolError> {
         call_id: "call_1".into(),
         escalated: None,
         todos: None,
+        images: None,
     };
     tokio::time::timeout(Duration::from_secs(60), tool.call(json!({}), ctx))
         .await

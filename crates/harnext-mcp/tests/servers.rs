@@ -141,6 +141,7 @@ fn ctx(dir: &Path, cancel: CancellationToken) -> ToolContext {
         call_id: "call_1".into(),
         escalated: None,
         todos: None,
+        images: None,
     }
 }
 

@@ -13,6 +13,7 @@
 
 mod error;
 mod event;
+pub mod image;
 mod message;
 pub mod option;
 pub mod redact;
@@ -32,6 +33,7 @@ pub use event::TodoItem;
 pub use event::TodoStatus;
 pub use event::ToolStatus;
 pub use event::ToolStep;
+pub use image::ImageSource;
 pub use message::ContentBlock;
 pub use message::Message;
 pub use message::Role;

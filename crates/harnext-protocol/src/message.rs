@@ -2,6 +2,7 @@ use serde::Deserialize;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::ImageSource;
 use crate::ToolStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +47,8 @@ impl Message {
                 | ContentBlock::RedactedThinking { .. }
                 | ContentBlock::OpaqueReasoning { .. }
                 | ContentBlock::ToolUse { .. }
-                | ContentBlock::ToolResult { .. } => None,
+                | ContentBlock::ToolResult { .. }
+                | ContentBlock::Image { .. } => None,
             })
             .collect()
     }
@@ -90,6 +92,14 @@ pub enum ContentBlock {
         tool_use_id: String,
         content: String,
         status: ToolStatus,
+    },
+    /// An image. In a user message; with `tool_use_id`, it is part of that call's result
+    /// (`read_file` of an image) and follows the call's `ToolResult` in the same message.
+    /// Each provider converts it to its own wire form (see the README, "Images").
+    Image {
+        source: ImageSource,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tool_use_id: Option<String>,
     },
 }
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use harnext_protocol::ContentBlock;
+use harnext_protocol::ImageSource;
 use harnext_protocol::Message;
 use harnext_protocol::Role;
 use harnext_protocol::Usage;
@@ -262,7 +263,61 @@ fn wire_block(block: &ContentBlock) -> Option<Value> {
                 "is_error": status.is_error(),
             }))
         }
+        ContentBlock::Image { source, .. } => Some(wire_image(source)),
     }
+}
+
+/// An image block: `{type:"image", source:{type:"base64", media_type, data}}` or
+/// `{type:"image", source:{type:"url", url}}`. A path the engine did not load (never
+/// sent by the run loop) becomes a text note rather than a request the API rejects.
+fn wire_image(source: &ImageSource) -> Value {
+    match source {
+        ImageSource::Base64 { media_type, data } => json!({
+            "type": "image",
+            "source": { "type": "base64", "media_type": media_type, "data": data },
+        }),
+        ImageSource::Url { url } => json!({
+            "type": "image",
+            "source": { "type": "url", "url": url },
+        }),
+        ImageSource::Path { path } => {
+            json!({ "type": "text", "text": format!("[image `{path}` was not loaded]") })
+        }
+    }
+}
+
+/// Puts each image a tool returned (an `Image` block with `tool_use_id`) into the
+/// content of that call's `tool_result` (text first, then the images), which Anthropic
+/// allows; the rest of the message is converted block by block.
+fn wire_blocks(blocks: &[ContentBlock]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for block in blocks {
+        if let ContentBlock::Image {
+            source,
+            tool_use_id: Some(id),
+        } = block
+        {
+            let wire_id = wire_tool_id(id);
+            let result = out
+                .iter_mut()
+                .rev()
+                .find(|b| b["type"] == "tool_result" && b["tool_use_id"] == wire_id.as_str());
+            if let Some(result) = result {
+                let image = wire_image(source);
+                match result.get_mut("content") {
+                    Some(Value::Array(parts)) => parts.push(image),
+                    Some(content) => {
+                        let text = content.take();
+                        *content = json!([{ "type": "text", "text": text }, image]);
+                    }
+                    None => {}
+                }
+                continue;
+            }
+        }
+        out.extend(wire_block(block));
+    }
+    out
 }
 
 /// Converts the history, merging consecutive messages of one role (the API wants
@@ -270,7 +325,7 @@ fn wire_block(block: &ContentBlock) -> Option<Value> {
 fn wire_messages(messages: &[Message]) -> Vec<Value> {
     let mut merged: Vec<(Role, Vec<Value>)> = Vec::new();
     for m in messages {
-        let blocks: Vec<Value> = m.content.iter().filter_map(wire_block).collect();
+        let blocks: Vec<Value> = wire_blocks(&m.content);
         if blocks.is_empty() {
             continue;
         }

@@ -61,7 +61,7 @@ pub fn redact_response(redactor: &Redactor, response: &mut ModelResponse) {
             ContentBlock::OpaqueReasoning { text, .. } => redactor.redact_string(text),
             ContentBlock::ToolUse { input, .. } => redactor.redact_json(input),
             ContentBlock::ToolResult { content, .. } => redactor.redact_string(content),
-            ContentBlock::RedactedThinking { .. } => {}
+            ContentBlock::RedactedThinking { .. } | ContentBlock::Image { .. } => {}
         }
     }
     for note in response.invalid_tool_inputs.values_mut() {

@@ -70,6 +70,67 @@ pub struct ToolContext {
     pub escalated: Option<Arc<harnext_sandbox::Sandbox>>,
     /// The run's task list, which `todo_write` replaces (`None` outside a run).
     pub todos: Option<Arc<TodoList>>,
+    /// Where a tool puts the images it returns beside its text (`read_file` of an
+    /// image); `None`: images cannot be returned here, and `read_file` refuses them.
+    pub images: Option<Arc<ImageSink>>,
+}
+
+/// The images tools returned during a batch of calls, by call id.
+#[derive(Debug, Default)]
+pub struct ImageSink(std::sync::Mutex<Vec<(String, harnext_protocol::ImageSource)>>);
+
+impl ImageSink {
+    pub fn push(&self, call_id: &str, image: harnext_protocol::ImageSource) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((call_id.to_owned(), image));
+    }
+
+    /// Removes and returns the images of `call_id`, in the order they were pushed.
+    pub fn take(&self, call_id: &str) -> Vec<harnext_protocol::ImageSource> {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (mine, rest): (Vec<_>, Vec<_>) = all.drain(..).partition(|(id, _)| id == call_id);
+        *all = rest;
+        mine.into_iter().map(|(_, i)| i).collect()
+    }
+}
+
+/// Loads an image file of the workspace (a path as the model or the caller gives it,
+/// resolved by [`Workspace::resolve`]: no escape by `..` or symlinks): a PNG, JPEG, GIF
+/// or WebP by its magic bytes, at most [`harnext_protocol::image::MAX_IMAGE_BYTES`]
+/// (checked before reading it).
+pub fn load_image(
+    workspace: &Workspace,
+    path: &str,
+) -> Result<harnext_protocol::ImageSource, ToolError> {
+    use harnext_protocol::image::MAX_IMAGE_BYTES;
+    let abs = workspace.resolve(path)?;
+    let failed = |e: std::io::Error| ToolError::Failed(format!("cannot read image `{path}`: {e}"));
+    // Opened beneath the root and non-blocking (a FIFO does not hang), then checked
+    // through the handle: what is read is what was checked.
+    let file = workspace.open_read(&abs).map_err(failed)?;
+    let meta = file.metadata().map_err(failed)?;
+    if !meta.is_file() {
+        return Err(ToolError::Failed(format!(
+            "image `{path}` is not a regular file"
+        )));
+    }
+    if meta.len() > MAX_IMAGE_BYTES as u64 {
+        return Err(ToolError::Failed(format!(
+            "image `{path}`: the image is {} bytes, over the {MAX_IMAGE_BYTES}-byte cap \
+             (harnext does not downscale; make it smaller first)",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_IMAGE_BYTES as u64 + 1),
+        &mut bytes,
+    )
+    .map_err(failed)?;
+    harnext_protocol::image::image_from_bytes(&bytes, None, &format!("image `{path}`"))
+        .map_err(|e| ToolError::Failed(e.0))
 }
 
 impl ToolContext {

@@ -36,7 +36,8 @@ const DESCRIPTION: &str = "Read a text file in the workspace. Returns its lines 
 out of edit_file's old_text). Shows up to `limit` lines (default 2000) starting at line \
 `offset` (default 1); when more lines remain, a final note gives the offset to continue \
 from. Lines longer than 2000 characters are cut; the output is capped at 30000 characters. \
-Images and other binary files are not shown (the error says what the file is); directories \
+PNG, JPEG, GIF and WebP images (up to 3,932,160 bytes) are returned to you as images. Other binary \
+files are not shown (the error says what the file is); directories \
 are refused. Paths are relative to the workspace root.";
 
 /// The `read_file` tool.
@@ -86,6 +87,42 @@ impl Tool for ReadFileTool {
             let display = ctx.workspace.relative(&abs);
             if ctx.cancel.is_cancelled() {
                 return Err(ToolError::Cancelled);
+            }
+            // A PNG, JPEG, GIF or WebP (by its magic bytes) goes to the model as an image
+            // where the run can return images (see `ToolContext::images`).
+            if let Some(sink) = ctx.images.clone() {
+                let (ws, head) = (ctx.workspace.clone(), abs.clone());
+                // Non-blocking, beneath the root; only a regular file is sniffed (the
+                // text path below reports anything else).
+                let media_type = fsutil::blocking(move || {
+                    let mut buf = [0u8; 16];
+                    let n = ws
+                        .open_read(&head)
+                        .and_then(|mut f| {
+                            if f.metadata()?.is_file() {
+                                f.read(&mut buf)
+                            } else {
+                                Ok(0)
+                            }
+                        })
+                        .unwrap_or(0);
+                    Ok(harnext_protocol::image::sniff_media_type(&buf[..n]))
+                })
+                .await?;
+                if let Some(media_type) = media_type {
+                    let workspace = ctx.workspace.clone();
+                    let path = args.path.clone();
+                    let source =
+                        fsutil::blocking(move || crate::load_image(&workspace, &path)).await?;
+                    let bytes = match &source {
+                        harnext_protocol::ImageSource::Base64 { data, .. } => data.len() / 4 * 3,
+                        _ => 0,
+                    };
+                    sink.push(&ctx.call_id, source);
+                    return Ok(format!(
+                        "`{display}` is an image ({media_type}, about {bytes} bytes); it is attached to this result."
+                    ));
+                }
             }
             let cancel = ctx.cancel.clone();
             let workspace = ctx.workspace.clone();

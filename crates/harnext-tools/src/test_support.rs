@@ -17,6 +17,7 @@ pub(crate) fn ctx() -> (tempfile::TempDir, ToolContext) {
         call_id: "call_test".to_string(),
         escalated: None,
         todos: None,
+        images: None,
     };
     (dir, ctx)
 }
@@ -42,6 +43,7 @@ pub(crate) fn sandboxed_ctx() -> (Vec<tempfile::TempDir>, ToolContext) {
         call_id: "call_test".to_string(),
         escalated: None,
         todos: None,
+        images: None,
     };
     (vec![dir, home], ctx)
 }

@@ -18,6 +18,7 @@ fn ctx(dir: &tempfile::TempDir) -> ToolContext {
         call_id: "call_1".to_string(),
         escalated: None,
         todos: None,
+        images: None,
     }
 }
 
@@ -139,6 +140,7 @@ async fn every_tool_refuses_paths_that_leave_the_workspace() {
         call_id: "call_1".to_string(),
         escalated: None,
         todos: None,
+        images: None,
     };
     let secret = outside.join("secret.txt").display().to_string();
     let escapes = [

@@ -72,6 +72,7 @@ async fn a_swap_loop_never_leads_a_tool_outside_the_workspace() {
         call_id: "call_swap".to_string(),
         escalated: None,
         todos: None,
+        images: None,
     };
     let read = builtin_tool("read_file").unwrap();
     let write = builtin_tool("write_file").unwrap();

@@ -209,7 +209,8 @@ pub(crate) fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
                         ContentBlock::Text { .. }
                         | ContentBlock::Thinking { .. }
                         | ContentBlock::RedactedThinking { .. }
-                        | ContentBlock::OpaqueReasoning { .. } => {}
+                        | ContentBlock::OpaqueReasoning { .. }
+                        | ContentBlock::Image { .. } => {}
                     }
                 }
                 history.push(message.clone());
@@ -356,7 +357,8 @@ pub fn normalize(history: Vec<Message>) -> (Vec<Message>, Option<Message>) {
                         | ContentBlock::Thinking { .. }
                         | ContentBlock::RedactedThinking { .. }
                         | ContentBlock::OpaqueReasoning { .. }
-                        | ContentBlock::ToolUse { .. } => other.push(block),
+                        | ContentBlock::ToolUse { .. }
+                        | ContentBlock::Image { .. } => other.push(block),
                     }
                 }
                 results.extend(cancelled_results(&waiting));

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use harnext_protocol::ContentBlock;
+use harnext_protocol::ImageSource;
 use harnext_protocol::Message;
 use harnext_protocol::Role;
 use harnext_protocol::Usage;
@@ -201,8 +202,25 @@ fn wire_messages(messages: &[Message]) -> Vec<Value> {
         let mut texts: Vec<&str> = Vec::new();
         let mut calls = Vec::new();
         let mut results = Vec::new();
+        // Image parts of the user message, and images tools returned (Chat's tool
+        // messages hold text only: they follow the tool messages in a user message).
+        let mut images = Vec::new();
+        let mut tool_images = Vec::new();
         for block in &m.content {
             match block {
+                ContentBlock::Image {
+                    source,
+                    tool_use_id: None,
+                } => images.push(image_part(source)),
+                ContentBlock::Image {
+                    source,
+                    tool_use_id: Some(id),
+                } => {
+                    tool_images.push(json!({ "type": "text", "text": format!(
+                        "The image returned by tool call {}:", wire_call_id(id)
+                    ) }));
+                    tool_images.push(image_part(source));
+                }
                 ContentBlock::Text { text } if !text.trim().is_empty() => texts.push(text),
                 ContentBlock::Text { .. } => {}
                 ContentBlock::ToolUse { id, name, input } => calls.push(json!({
@@ -225,8 +243,19 @@ fn wire_messages(messages: &[Message]) -> Vec<Value> {
             }
         }
         out.extend(results);
+        if !tool_images.is_empty() {
+            out.push(json!({ "role": "user", "content": tool_images }));
+        }
         let text = texts.join("\n\n");
         match m.role {
+            Role::User if !images.is_empty() => {
+                let mut parts = Vec::new();
+                if !text.is_empty() {
+                    parts.push(json!({ "type": "text", "text": text }));
+                }
+                parts.extend(images);
+                out.push(json!({ "role": "user", "content": parts }));
+            }
             Role::User => {
                 if !text.is_empty() {
                     out.push(json!({ "role": "user", "content": text }));
@@ -255,6 +284,21 @@ fn wire_messages(messages: &[Message]) -> Vec<Value> {
         }
     }
     out
+}
+
+/// A Chat Completions image part: `{type:"image_url", image_url:{url}}`, bytes as a data
+/// URL. A path the engine did not load becomes a text note.
+fn image_part(source: &ImageSource) -> Value {
+    match source {
+        ImageSource::Base64 { media_type, data } => json!({
+            "type": "image_url",
+            "image_url": { "url": harnext_protocol::image::data_url(media_type, data) },
+        }),
+        ImageSource::Url { url } => json!({ "type": "image_url", "image_url": { "url": url } }),
+        ImageSource::Path { path } => {
+            json!({ "type": "text", "text": format!("[image `{path}` was not loaded]") })
+        }
+    }
 }
 
 pub(crate) fn parse_error(status: u16, headers: &HeaderMap, body: &str) -> ProviderError {

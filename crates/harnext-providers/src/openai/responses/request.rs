@@ -2,6 +2,7 @@
 //! `input` items, flat function tools, reasoning asked with its encrypted content.
 
 use harnext_protocol::ContentBlock;
+use harnext_protocol::ImageSource;
 use harnext_protocol::Message;
 use harnext_protocol::Role;
 use serde_json::json;
@@ -100,22 +101,73 @@ pub(super) fn reasoning_item(data: &Value) -> Option<Value> {
 /// Converts the history to `input` items, in order: messages, `function_call` echoes,
 /// `function_call_output`s and our own reasoning items. Thinking from Anthropic (signed
 /// or redacted) cannot be sent to OpenAI and is skipped, as is unsigned thinking.
+/// A Responses image part: `{type:"input_image", image_url, detail:"auto"}`, bytes as a
+/// data URL. A path the engine did not load becomes a text note.
+fn input_image(source: &ImageSource) -> Value {
+    match source {
+        ImageSource::Base64 { media_type, data } => json!({
+            "type": "input_image",
+            "image_url": harnext_protocol::image::data_url(media_type, data),
+            "detail": "auto",
+        }),
+        ImageSource::Url { url } => {
+            json!({ "type": "input_image", "image_url": url, "detail": "auto" })
+        }
+        ImageSource::Path { path } => {
+            json!({ "type": "input_text", "text": format!("[image `{path}` was not loaded]") })
+        }
+    }
+}
+
 fn input_items(messages: &[Message]) -> Vec<Value> {
-    let mut items = Vec::new();
+    let mut items: Vec<Value> = Vec::new();
     for m in messages {
         let role = match m.role {
             Role::User => "user",
             Role::Assistant => "assistant",
         };
         let mut text = String::new();
-        let flush = |text: &mut String, items: &mut Vec<Value>| {
-            if !text.trim().is_empty() {
+        // Image parts of a user message: the message's content becomes a list of
+        // `input_text` and `input_image` parts.
+        let mut images: Vec<Value> = Vec::new();
+        let flush = |text: &mut String, images: &mut Vec<Value>, items: &mut Vec<Value>| {
+            if !images.is_empty() {
+                let mut parts = Vec::new();
+                if !text.trim().is_empty() {
+                    parts.push(json!({ "type": "input_text", "text": std::mem::take(text) }));
+                }
+                parts.append(images);
+                items.push(json!({ "role": role, "content": parts }));
+            } else if !text.trim().is_empty() {
                 items.push(json!({ "role": role, "content": std::mem::take(text) }));
             }
             text.clear();
         };
         for block in &m.content {
             match block {
+                ContentBlock::Image {
+                    source,
+                    tool_use_id: Some(id),
+                } => {
+                    // Into that call's `function_call_output`, whose `output` becomes
+                    // a list: the text, then the images.
+                    let call_id = wire_call_id(id);
+                    let output = items.iter_mut().rev().find(|i| {
+                        i["type"] == "function_call_output" && i["call_id"] == call_id.as_str()
+                    });
+                    match output.and_then(|o| o.get_mut("output")) {
+                        Some(Value::Array(parts)) => parts.push(input_image(source)),
+                        Some(out) => {
+                            let text = out.take();
+                            *out = json!([{ "type": "input_text", "text": text }, input_image(source)]);
+                        }
+                        None => images.push(input_image(source)),
+                    }
+                }
+                ContentBlock::Image {
+                    source,
+                    tool_use_id: None,
+                } => images.push(input_image(source)),
                 ContentBlock::Text { text: t } => {
                     if !text.is_empty() {
                         text.push_str("\n\n");
@@ -123,7 +175,7 @@ fn input_items(messages: &[Message]) -> Vec<Value> {
                     text.push_str(t);
                 }
                 ContentBlock::ToolUse { id, name, input } => {
-                    flush(&mut text, &mut items);
+                    flush(&mut text, &mut images, &mut items);
                     items.push(json!({
                         "type": "function_call",
                         "call_id": wire_call_id(id),
@@ -136,7 +188,7 @@ fn input_items(messages: &[Message]) -> Vec<Value> {
                     content,
                     status,
                 } => {
-                    flush(&mut text, &mut items);
+                    flush(&mut text, &mut images, &mut items);
                     items.push(json!({
                         "type": "function_call_output",
                         "call_id": wire_call_id(tool_use_id),
@@ -146,7 +198,7 @@ fn input_items(messages: &[Message]) -> Vec<Value> {
                 ContentBlock::OpaqueReasoning { provider, data, .. } => {
                     if provider == PROVIDER {
                         if let Some(item) = reasoning_item(data) {
-                            flush(&mut text, &mut items);
+                            flush(&mut text, &mut images, &mut items);
                             items.push(item);
                         }
                     }
@@ -154,7 +206,7 @@ fn input_items(messages: &[Message]) -> Vec<Value> {
                 ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. } => {}
             }
         }
-        flush(&mut text, &mut items);
+        flush(&mut text, &mut images, &mut items);
     }
     items
 }
