@@ -348,6 +348,7 @@ pub(crate) fn checkpoints(runtime: &Runtime, root: &Path, runs: usize) -> Res<Ve
             call_id: "bench".to_string(),
             escalated: None,
             todos: None,
+            images: None,
         })
     };
     // A source file of the tree (its name depends on the generator's extensions).
