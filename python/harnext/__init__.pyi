@@ -654,7 +654,7 @@ _Answer = Union[_T, Awaitable[_T]]
 class SessionStore(Protocol):
     """A session store written in Python (``session_store=obj``): each method sync or
     async (an async one runs on harnext's own store event loop, not the caller's). An
-    optional ``timeout_ms: int`` attribute sets each call's time limit (default 30 s).
+    optional ``timeout_ms: int`` attribute sets each call's time limit (default 15000 ms).
 
     - ``acquire(session_id)``: a lease (a non-empty string) for one run, or ``None`` when
       another run holds the session (the run is refused).

@@ -210,7 +210,7 @@ class FailingAppend(DictStore):
     [
         ("raises", "`append` failed: OSError: bucket gone"),
         ("raises async", "`append` failed: OSError: bucket gone"),
-        ("never returns", "`append` did not settle within 300 ms"),
+        ("never returns", "`append` did not settle within 300 ms (the store's `timeout_ms`)"),
     ],
 )
 def test_a_failing_append_ends_the_run_before_the_tool_runs(how: str, message: str) -> None:
