@@ -363,6 +363,23 @@ export declare class Agent {
 /** Internal: the native side of `agent.stream()`. Iterate what `stream()` returns. */
 export declare class EventStream {}
 
+/** A subagent of the `agents` option: offered to the model through the `task` tool. */
+export interface AgentDefinition {
+  /** When to use it: the model sees it in the `task` tool's description. */
+  description: string
+  /** Appended to the built-in coding-agent prompt of the subagent. */
+  systemPrompt: string
+  /**
+   * The tools it may use: built-in tool names and the names of this agent's custom
+   * tools (no `task`: a subagent does not delegate further).
+   */
+  tools: Array<string>
+  /** Another model (`"<provider>/<model>"`). Default: this agent's. */
+  model?: string
+  /** Most model calls of one task. Default: this agent's `maxSteps`. */
+  maxSteps?: number
+}
+
 /** An event of a run. `run_start` is always first and `run_end` always last, exactly once. */
 export type AgentEvent =
   | { type: 'run_start'; sessionId: string; /** The sandbox of the run's commands: the chosen and the enforced mode. */
@@ -396,6 +413,7 @@ export type AgentEvent =
   | { type: 'todo'; todos: Array<TodoItem> }
   | { type: 'error'; error: HarnextError }
   | { type: 'run_end'; result: RunResult }
+  | { type: 'subagent'; agent: string; callId: string; event: AgentEvent }
 
 /** Options of `new Agent()`. */
 export interface AgentOptions {
@@ -518,6 +536,20 @@ export interface AgentOptions {
    * in `allowedDomains`.
    */
   webFetch?: WebFetchOptions
+  /**
+   * Subagents by name, offered to the model as the `task` tool: each runs a task with its
+   * own context and tools (never more permissive than this agent's permission mode and
+   * sandbox); several `task` calls of one turn run at once. Their events come wrapped in
+   * `subagent` events; their usage and cost count in the run's.
+   */
+  agents?: Record<string, AgentDefinition>
+  /**
+   * OpenTelemetry spans of each run, model call and tool call (GenAI semantic
+   * conventions), through `@opentelemetry/api` when the application registered a tracer
+   * provider: on by default then, `false` turns them off, `{ recordContent: true }` adds
+   * prompts, replies, tool arguments and outputs. Read by index.js (see tracing.js).
+   */
+  tracing?: boolean | TracingOptions
   /**
    * Each run stops (`stopReason: "cost_budget"`) after the step that brings its cost at
    * list prices to this many US dollars. Needs a model whose price is known.
@@ -824,6 +856,11 @@ export interface SessionData {
   pendingApprovals: Array<WaitingCall>
   /** The task list the model keeps with `todo_write`, as it is now (empty when none). */
   todos: Array<TodoItem>
+  /**
+   * The transcripts of the subagents its `task` calls ran (the `agents` option), in
+   * the order they ended.
+   */
+  subagents: Array<SubagentTranscript>
 }
 
 /** Options of `Agent.listSessions()` and `Agent.loadSession()`. */
@@ -871,6 +908,19 @@ export interface StopDetails {
 
 export type StopReason = 'end_turn' | 'max_steps' | 'cancelled' | 'error' | 'max_tokens' | 'refusal' | 'content_filter' | 'cost_budget' | 'token_budget' | 'time_budget' | 'blocked' | 'awaiting_approval'
 
+/** A subagent's run, kept in its parent's session. */
+export interface SubagentTranscript {
+  /** The parent's `task` call that ran it. */
+  callId: string
+  /** Its name: a key of the `agents` option. */
+  agent: string
+  /** Its conversation: the prompt first, then its turns and tool results. */
+  messages: Array<SessionMessage>
+  /** Its model calls' usage (also counted in the session's `usage`). */
+  usage: Usage
+  stopReason: StopReason
+}
+
 export interface SystemPromptAppend {
   /** Text added after the built-in coding-agent prompt. */
   append: string
@@ -901,6 +951,18 @@ export interface ToolStep {
   status: ToolStatus
   output: string
   durationMs: number
+}
+
+/** The `tracing` option of `new Agent()`. */
+export interface TracingOptions {
+  /**
+   * Record prompts, replies, tool arguments and tool outputs on the spans
+   * (`gen_ai.input.messages`, `gen_ai.output.messages`, `gen_ai.tool.call.arguments`,
+   * `gen_ai.tool.call.result`). Default `false`: they may hold secrets and personal data.
+   */
+  recordContent?: boolean
+  /** An OpenTelemetry `TracerProvider` to use instead of the global one. */
+  tracerProvider?: { getTracer(name: string, version?: string): unknown }
 }
 
 /** Token accounting: one model call's in a `usage` event, the run's totals in `RunResult.usage`. */

@@ -5,6 +5,18 @@
 // Types: index.d.ts.
 
 const native = require('./native.js')
+// tracing.js (OpenTelemetry spans) is loaded only when a run may be traced: a tracer provider
+// registered through @opentelemetry/api 1.x (its global), or the `tracing` option given.
+let tracingModule = null
+const tracing = () => tracingModule || (tracingModule = require('./tracing.js'))
+/** The tracer of a run, or null (no provider: nothing loaded, one global looked up). */
+function tracerFor(setting) {
+  if (setting === false) return null
+  const own = setting !== null && typeof setting === 'object' && setting.tracerProvider
+  const registered = globalThis[Symbol.for('opentelemetry.js.api.1')]
+  if (!own && !(registered && registered.trace)) return null
+  return tracing().tracerFor(setting)
+}
 
 // process.exit() runs no finalizers: MCP stdio servers of agents never closed would be
 // left to notice their closed stdin (and whatever they started, to outlive them).
@@ -310,6 +322,13 @@ function hookSpec(hooks, pending) {
   return { entries, timeoutMs }
 }
 
+/** The result of the stream's `run_end`. */
+async function lastResult(stream) {
+  let result
+  for await (const e of stream) if (e.type === 'run_end') result = e.result
+  return result
+}
+
 const STORE_METHODS = ['acquire', 'append', 'release', 'load', 'list']
 const storeKeys = new WeakMap()
 let storeCount = 0
@@ -363,6 +382,8 @@ function sessionOptions(options) {
 
 const held = Symbol('held')
 const active = Symbol('active')
+// What tracing needs of the agent's options (see tracing.js).
+const traceOptions = Symbol('traceOptions')
 
 /** Counts a run of `agent` until the function it returns is called. */
 function beginRun(agent) {
@@ -412,6 +433,12 @@ class Agent extends native.Agent {
     if (options.hooks !== undefined && options.hooks !== null) {
       options = { ...options, hooks: hookSpec(options.hooks, pending) }
     }
+    if (options.tracing !== undefined) tracing().checkTracing(options.tracing)
+    const traceSetting = options.tracing
+    if (traceSetting !== undefined) {
+      const { tracing: _, ...rest } = options
+      options = rest
+    }
     if (options.sessionStore !== undefined && options.sessionStore !== null && typeof options.sessionStore !== 'string') {
       options = { ...options, sessionStore: storeSpec(options.sessionStore) }
     }
@@ -422,6 +449,13 @@ class Agent extends native.Agent {
     }
     this[held] = pending
     this[active] = 0
+    this[traceOptions] = {
+      setting: traceSetting,
+      model: options.model,
+      agents: options.agents,
+      // run() may go through the stream only where run() itself could answer permissions.
+      streamable: (ask !== undefined && ask !== null) || !['manual', 'accept-edits'].includes(options.permissionMode),
+    }
   }
 
   static listSessions(options) {
@@ -454,6 +488,10 @@ class Agent extends native.Agent {
   }
 
   run(input, options) {
+    // With tracing on, the same run goes through the event stream, whose spans it makes.
+    if (this[traceOptions].streamable && tracerFor(this[traceOptions].setting) !== null) {
+      return lastResult(this.stream(input, options))
+    }
     let unlink = noop
     let result
     try {
@@ -476,7 +514,9 @@ class Agent extends native.Agent {
       checkInput(input)
       const { signal, options: opts } = runOptions(options)
       const native = super.stream(input, opts)
-      const stream = events(native, signal, () => beginRun(this))
+      let stream = events(native, signal, () => beginRun(this))
+      const tracer = tracerFor(this[traceOptions].setting)
+      if (tracer !== null) stream = tracing().traced(stream, tracer, this[traceOptions], input)
       stream.send = (message, options) => native.send(checkMessage('send', message), sendUrgent(options))
       stream.interrupt = (message) => native.interrupt(message === undefined ? undefined : checkMessage('interrupt', message))
       return stream

@@ -3,6 +3,14 @@
 import { Agent, tool, jsonSchema, builtinTools } from '../index.js';
 
 const mode = process.env.MODE;
+// BENCH_TRACING=1: an OpenTelemetry tracer provider is registered (the SDK's, exporting to
+// memory), so every run makes its spans (issue 18). Unset: @opentelemetry/api is installed
+// but no provider is, the case of an application that does not trace.
+if (process.env.BENCH_TRACING === '1') {
+  const { trace } = await import('@opentelemetry/api');
+  const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new InMemorySpanExporter())] }));
+}
 const cwd = process.env.BENCH_CWD || process.cwd();
 // PARALLEL=0: the calls of a turn run one by one (`parallelToolCalls: false`). LOOKUP=1 adds
 // `lookup`, a read-only custom tool that waits 20 ms like a network lookup.

@@ -70,6 +70,26 @@ for (const n of [10, 50]) {
   }
 }
 
+// Tracing (issue 18): the per-step cost of 50 read_file steps with an OpenTelemetry tracer
+// provider registered (spans made for the run, each model call and each tool call, exported
+// to memory) against the same steps without one, measured alternately in the same run.
+{
+  const on = [];
+  const off = [];
+  for (let r = 0; r < RUNS; r++) {
+    for (const [xs, tracing] of [[off, '0'], [on, '1']]) {
+      await mock.reset();
+      await mock.push(stepsScript(50, 'read_file'));
+      const out = await runNode('harnext-run.mjs', { ...env, MODE: 'steps', BENCH_TRACING: tracing });
+      if (out.steps !== 50) throw new Error(`tracing: ${out.steps} steps`);
+      xs.push(stats(stepGaps(await mock.requests())).median / 1000);
+    }
+  }
+  const a = stats(on);
+  const b = stats(off);
+  rows.push({ metric: 'per-step cost, 50 × read_file: tracing on (OpenTelemetry SDK provider) vs no provider', ours: fmt(a, 'ms'), base: fmt(b, 'ms'), ratio: (a.median / b.median).toFixed(2), target: '— (the cost of tracing)', ok: '—' });
+}
+
 // Parallel tool calls (issue 17): one model turn of 8 read-only calls, run concurrently (the
 // default) against the same turn run one by one (`parallelToolCalls: false`), in the same
 // run: the gap at the mock between the turn's response and the next request.

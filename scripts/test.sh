@@ -11,7 +11,8 @@ command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&
 command -v node >/dev/null || { echo "Node.js >= 20 is required" >&2; exit 1; }
 host=$(rustc -vV | sed -n 's/^host: //p')
 
-if [ ! -x node_modules/.bin/napi ] || [ ! -d node_modules/typescript ] || [ ! -d node_modules/@types/node ] || [ ! -d node_modules/bullmq ]; then
+if [ ! -x node_modules/.bin/napi ] || [ ! -d node_modules/typescript ] || [ ! -d node_modules/@types/node ] || [ ! -d node_modules/bullmq ] \
+   || [ ! -d node_modules/@opentelemetry/sdk-trace-base ]; then
   say "npm ci"
   npm ci --no-audit --no-fund
 fi
@@ -61,6 +62,11 @@ if ! "$pyenv/bin/python" -c 'import maturin, pytest, mypy, pydantic, httpx' 2>/d
    || [ ! -x "$pyenv/bin/maturin" ]; then
   say "pip install maturin pytest mypy pydantic httpx (into $pyenv)"
   "$pyenv/bin/pip" install --quiet --disable-pip-version-check maturin pytest mypy pydantic httpx
+fi
+# The tracing tests: the OpenTelemetry SDK (and with it opentelemetry-api).
+if ! "$pyenv/bin/python" -c 'import opentelemetry.sdk.trace' 2>/dev/null; then
+  say "pip install opentelemetry-sdk (into $pyenv)"
+  "$pyenv/bin/pip" install --quiet --disable-pip-version-check opentelemetry-sdk
 fi
 
 say "maturin build (debug, abi3) -> target/wheels/debug; pip install the wheel"

@@ -61,6 +61,8 @@ impl OptionNames for NodeNames {
             OptionKey::MaxDurationMs => "maxDurationMs",
             OptionKey::Hooks => "hooks",
             OptionKey::ParallelToolCalls => "parallelToolCalls",
+            OptionKey::Agents => "agents",
+            OptionKey::Tracing => "tracing",
             OptionKey::SessionStore => "sessionStore",
             OptionKey::ProjectInstructions => "projectInstructions",
             OptionKey::Skills => "skills",

@@ -276,6 +276,30 @@ pub enum AgentEvent {
         #[napi(ts_type = "RunResult")]
         result: Value,
     },
+    /// An event of a subagent (the `agents` option): `agent` is its name, `callId` the
+    /// parent's `task` call that runs it, `event` its own event (its `run_start` first
+    /// and its `run_end` last; a `permission_request` in it is answered as the parent's).
+    Subagent {
+        agent: String,
+        call_id: String,
+        #[napi(ts_type = "AgentEvent")]
+        event: NestedEvent,
+    },
+}
+
+/// The event a `subagent` event carries.
+pub struct NestedEvent(Box<AgentEvent>);
+
+impl ToNapiValue for NestedEvent {
+    // napi's conversion trait is unsafe by signature; this only hands the inner event
+    // to its own conversion.
+    #[allow(unsafe_code)]
+    unsafe fn to_napi_value(
+        env: napi::sys::napi_env,
+        val: Self,
+    ) -> napi::Result<napi::sys::napi_value> {
+        AgentEvent::to_napi_value(env, *val.0)
+    }
 }
 
 fn int(n: u64) -> i64 {
@@ -648,6 +672,15 @@ impl AgentEvent {
             },
             core::AgentEvent::RunEnd { result } => AgentEvent::RunEnd {
                 result: RunResult::from(*result).to_js(),
+            },
+            core::AgentEvent::Subagent {
+                agent,
+                call_id,
+                event,
+            } => AgentEvent::Subagent {
+                agent,
+                call_id,
+                event: NestedEvent(Box::new(AgentEvent::from_core(*event, pending))),
             },
         }
     }

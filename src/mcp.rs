@@ -59,7 +59,7 @@ fn invalid(problem: impl Into<String>) -> ConfigError {
 }
 
 /// The neutral key `startup_timeout_ms` as JavaScript spells it: `startupTimeoutMs`.
-fn camel(key: &str) -> String {
+pub(crate) fn camel(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
     let mut upper = false;
     for c in key.chars() {

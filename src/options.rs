@@ -48,6 +48,38 @@ pub struct ThinkingOptions {
     pub budget_tokens: f64,
 }
 
+/// A subagent of the `agents` option: offered to the model through the `task` tool.
+// Declares the TypeScript type; the option itself is read as JSON by the engine.
+#[allow(dead_code)]
+#[napi(object, object_to_js = false)]
+pub struct AgentDefinition {
+    /// When to use it: the model sees it in the `task` tool's description.
+    pub description: String,
+    /// Appended to the built-in coding-agent prompt of the subagent.
+    pub system_prompt: String,
+    /// The tools it may use: built-in tool names and the names of this agent's custom
+    /// tools (no `task`: a subagent does not delegate further).
+    pub tools: Vec<String>,
+    /// Another model (`"<provider>/<model>"`). Default: this agent's.
+    pub model: Option<String>,
+    /// Most model calls of one task. Default: this agent's `maxSteps`.
+    pub max_steps: Option<u32>,
+}
+
+/// The `tracing` option of `new Agent()`.
+// Declares the TypeScript type; index.js reads the option.
+#[allow(dead_code)]
+#[napi(object, object_to_js = false)]
+pub struct TracingOptions {
+    /// Record prompts, replies, tool arguments and tool outputs on the spans
+    /// (`gen_ai.input.messages`, `gen_ai.output.messages`, `gen_ai.tool.call.arguments`,
+    /// `gen_ai.tool.call.result`). Default `false`: they may hold secrets and personal data.
+    pub record_content: Option<bool>,
+    /// An OpenTelemetry `TracerProvider` to use instead of the global one.
+    #[napi(ts_type = "{ getTracer(name: string, version?: string): unknown }")]
+    pub tracer_provider: Option<Value>,
+}
+
 /// Options of `new Agent()`.
 #[napi(object, object_to_js = false)]
 pub struct AgentOptions {
@@ -152,6 +184,18 @@ pub struct AgentOptions {
     /// in `allowedDomains`.
     #[napi(ts_type = "WebFetchOptions")]
     pub web_fetch: Option<Value>,
+    /// Subagents by name, offered to the model as the `task` tool: each runs a task with its
+    /// own context and tools (never more permissive than this agent's permission mode and
+    /// sandbox); several `task` calls of one turn run at once. Their events come wrapped in
+    /// `subagent` events; their usage and cost count in the run's.
+    #[napi(ts_type = "Record<string, AgentDefinition>")]
+    pub agents: Option<Value>,
+    /// OpenTelemetry spans of each run, model call and tool call (GenAI semantic
+    /// conventions), through `@opentelemetry/api` when the application registered a tracer
+    /// provider: on by default then, `false` turns them off, `{ recordContent: true }` adds
+    /// prompts, replies, tool arguments and outputs. Read by index.js (see tracing.js).
+    #[napi(ts_type = "boolean | TracingOptions")]
+    pub tracing: Option<Value>,
     /// Each run stops (`stopReason: "cost_budget"`) after the step that brings its cost at
     /// list prices to this many US dollars. Needs a model whose price is known.
     pub max_cost_usd: Option<f64>,
@@ -392,6 +436,10 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     // Issue 18: web_fetch.
     if let Some(v) = o.web_fetch {
         c.web_fetch = harnext_core::web_fetch_option(&v, true)?;
+    }
+    if let Some(agents) = o.agents {
+        c.agents = harnext_core::subagent::agents_from_json(&agents, &crate::mcp::camel)
+            .map_err(|problem| ConfigError::invalid(OptionKey::Agents, problem))?;
     }
     Ok((c, o.on_permission_request))
 }

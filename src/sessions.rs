@@ -151,6 +151,24 @@ pub struct SessionData {
     pub pending_approvals: Vec<WaitingCall>,
     /// The task list the model keeps with `todo_write`, as it is now (empty when none).
     pub todos: Vec<TodoItem>,
+    /// The transcripts of the subagents its `task` calls ran (the `agents` option), in
+    /// the order they ended.
+    pub subagents: Vec<SubagentTranscript>,
+}
+
+/// A subagent's run, kept in its parent's session.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct SubagentTranscript {
+    /// The parent's `task` call that ran it.
+    pub call_id: String,
+    /// Its name: a key of the `agents` option.
+    pub agent: String,
+    /// Its conversation: the prompt first, then its turns and tool results.
+    pub messages: Vec<SessionMessage>,
+    /// Its model calls' usage (also counted in the session's `usage`).
+    pub usage: Usage,
+    pub stop_reason: crate::events::StopReason,
 }
 
 /// A tool call of a session waiting for an approval.
@@ -310,6 +328,17 @@ pub async fn load(id: String, options: Option<SessionDirOptions>) -> napi::Resul
             })
             .collect(),
         todos: d.todos.into_iter().map(TodoItem::from).collect(),
+        subagents: d
+            .subagents
+            .into_iter()
+            .map(|t| SubagentTranscript {
+                call_id: t.call_id,
+                agent: t.agent,
+                messages: t.messages.into_iter().map(SessionMessage::from).collect(),
+                usage: t.usage.into(),
+                stop_reason: t.stop_reason.into(),
+            })
+            .collect(),
     })
 }
 

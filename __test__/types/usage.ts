@@ -1,6 +1,6 @@
 // Written from the spec's example: checked by `tsc --strict --noEmit` in types.test.mjs.
 import { Agent } from "../../index.js";
-import type { AgentEvent, RunResult, StopReason, Usage } from "../../index.js";
+import type { AgentDefinition, AgentEvent, RunResult, StopReason, Usage } from "../../index.js";
 
 function assertNever(x: never): never {
   throw new Error(`unexpected event ${JSON.stringify(x)}`);
@@ -38,6 +38,7 @@ export async function main(): Promise<RunResult | undefined> {
       case "warning": console.log(e.message, e.path ?? ""); break;
       case "todo": for (const t of e.todos) { const s: "pending" | "in_progress" | "completed" = t.status; console.log(t.content, s); } break;
       case "run_end": final = e.result; console.log(e.result.success); break;
+      case "subagent": console.log(e.agent, e.callId, e.event.type); break;
       default: assertNever(e);
     }
   }
@@ -187,6 +188,33 @@ export async function mcp(): Promise<void> {
   await closed;
   // @ts-expect-error: a server needs a command or a url
   new Agent({ model: "scripted", mcpServers: { bad: { args: ["x"] } } });
+}
+
+// Subagents (issue 18): the `agents` option, `subagent` events wrapping the subagent's own,
+// and their transcripts in loadSession().
+export async function subagents(): Promise<void> {
+  const reviewer: AgentDefinition = { description: "Reviews a diff", systemPrompt: "You review.", tools: ["read_file", "grep"], maxSteps: 5 };
+  const agent = new Agent({ model: "anthropic/claude-sonnet-4-5", agents: { reviewer, tester: { description: "Runs tests", systemPrompt: "You test.", tools: ["bash"], model: "anthropic/claude-haiku-4-5" } } });
+  for await (const e of agent.stream("Review and test")) {
+    if (e.type === "subagent") {
+      const tag: string = `${e.agent} ${e.callId}`;
+      const inner: AgentEvent = e.event;
+      if (inner.type === "tool_call") void inner.tool;
+      if (inner.type === "permission_request") inner.respond("allow");
+      void tag;
+    }
+  }
+  const data = await Agent.loadSession("sess_x");
+  for (const t of data.subagents) {
+    const stop: StopReason = t.stopReason;
+    void [t.agent, t.callId, t.messages.length, t.usage.inputTokens, stop];
+  }
+  new Agent({ model: "scripted", tracing: { recordContent: true } });
+  new Agent({ model: "scripted", tracing: false });
+  // @ts-expect-error: recordContent is a boolean
+  new Agent({ model: "scripted", tracing: { recordContent: "yes" } });
+  // @ts-expect-error: a definition needs its tools
+  new Agent({ model: "scripted", agents: { bad: { description: "d", systemPrompt: "p" } } });
 }
 
 // A session store of your own: a class over a Map (sync and async methods), given to agents

@@ -378,6 +378,17 @@ class RunEndEvent(Generic[_T]):
     type: Literal["run_end"]
     result: RunResult[_T]
 
+@final
+class SubagentEvent:
+    """An event of a subagent (the `agents` option): `agent` is its name, `call_id` the
+    parent's `task` call that runs it, `event` its own event (its `run_start` first, its
+    `run_end` last; a `permission_request` in it is answered as the parent's)."""
+
+    type: Literal["subagent"]
+    agent: str
+    call_id: str
+    event: AgentEvent[Any]
+
 AgentEvent = Union[
     RunStartEvent,
     ThinkingEvent,
@@ -396,6 +407,7 @@ AgentEvent = Union[
     TodoEvent,
     ErrorEvent,
     RunEndEvent[_T],
+    SubagentEvent,
 ]
 
 @final
@@ -443,6 +455,19 @@ class SessionData:
     pending_approvals: List[PendingApproval]
     """Tool calls waiting for approvals (deferred decisions)."""
     todos: List[TodoItem]
+    subagents: List[SubagentTranscript]
+    """The transcripts of the subagents its `task` calls ran, in the order they ended."""
+
+@final
+class SubagentTranscript:
+    """A subagent's run (a `task` call), kept in its parent's session."""
+
+    call_id: str
+    agent: str
+    messages: List[Dict[str, Any]]
+    usage: Usage
+    """Its model calls' usage (also counted in the session's `usage`)."""
+    stop_reason: StopReason
 
 class Tool:
     """A custom tool: a Python function the model may call. Make one with `@tool`."""
@@ -489,6 +514,27 @@ class McpStdioServer(TypedDict):
     tool_timeout_ms: NotRequired[int]
     max_result_bytes: NotRequired[int]
     sandbox: NotRequired[bool]
+
+class AgentDefinition(TypedDict):
+    """A subagent of the `agents` option, offered to the model through the `task` tool."""
+
+    description: str
+    """When to use it: the model sees it in the `task` tool's description."""
+    system_prompt: str
+    """Appended to the built-in coding-agent prompt of the subagent."""
+    tools: List[str]
+    """Built-in tool names and the names of the agent's custom tools (no `task`)."""
+    model: NotRequired[str]
+    max_steps: NotRequired[int]
+
+class TracingOptions(TypedDict, total=False):
+    """The `tracing` option: OpenTelemetry spans (GenAI semantic conventions) through
+    `opentelemetry-api`, on when the application set a tracer provider."""
+
+    record_content: bool
+    """Record prompts, replies, tool arguments and outputs on the spans. Default False."""
+    tracer_provider: Any
+    """An OpenTelemetry `TracerProvider` to use instead of the global one."""
 
 class McpHttpServer(TypedDict):
     url: str
@@ -716,6 +762,8 @@ class Agent:
         project_instructions: Optional[bool] = None,
         skills: Optional[Sequence[_Path]] = None,
         web_fetch: Optional[WebFetchOptions] = None,
+        agents: Optional[Mapping[str, AgentDefinition]] = None,
+        tracing: Union[bool, TracingOptions, None] = None,
     ) -> None: ...
     @property
     def cwd(self) -> str: ...
@@ -946,6 +994,8 @@ __all__ = [
     "PermissionRequest",
     "PermissionRequestEvent",
     "RetryEvent",
+    "SubagentEvent",
+    "SubagentTranscript",
     "RunEndEvent",
     "RunInterrupted",
     "RunResult",

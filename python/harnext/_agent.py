@@ -22,6 +22,7 @@ from . import _native
 from ._store import store_spec
 from ._callbacks import BoundTool, LoopHolder, Tool, hook_spec, output_spec, permission_callback
 from ._types import RunInterrupted, RunResult, SandboxStatus, SessionData, SessionInfo, decision_json, event
+from . import _tracing
 
 atexit.register(_native.kill_mcp_servers)
 
@@ -65,6 +66,8 @@ _AGENT_OPTIONS = (
     "skills",
     # Issue 18: web_fetch.
     "web_fetch",
+    # Subagents (issue 18).
+    "agents",
 )
 
 
@@ -145,9 +148,12 @@ class Agent:
         project_instructions: Optional[bool] = None,
         skills: Optional[List[Any]] = None,
         web_fetch: Optional[Dict[str, Any]] = None,
+        agents: Optional[Dict[str, Any]] = None,
+        tracing: Any = None,
         **unknown: Any,
     ) -> None:
         _check_names("agent", unknown)
+        _tracing.check(tracing)
         given = dict(locals())
         self._loops = LoopHolder()
         options: Dict[str, Any] = {"model": model}
@@ -171,6 +177,15 @@ class Agent:
                 value = store_spec(value)
             options[name] = value
         self._native = _native.NativeAgent(options)
+        # What tracing needs (see _tracing.py); run() goes through the event stream only
+        # where it could answer permissions itself.
+        self._trace = {
+            "setting": tracing,
+            "record_content": isinstance(tracing, dict) and tracing.get("record_content") is True,
+            "model": model,
+            "agents": agents,
+            "streamable": on_permission_request is not None or permission_mode not in ("manual", "accept-edits"),
+        }
 
     @property
     def cwd(self) -> str:
@@ -220,7 +235,15 @@ class Agent:
         running). Returns however the run ends; raises only for misuse found before it
         starts (and re-raises a KeyboardInterrupt after cancelling the run, see the module)."""
         _check_names("run", unknown)
-        native, finalize = self._start(input, cancel, _run_options(locals()), False)
+        options = _run_options(locals())
+        if self._trace["streamable"] and _tracing.tracer_for(self._trace["setting"]) is not None:
+            # With tracing on, the same run goes through the event stream, whose spans it makes.
+            result: Any = None
+            for e in self.stream(input, cancel=cancel, **options):
+                if e.type == "run_end":
+                    result = e.result
+            return result  # type: ignore[no-any-return]
+        native, finalize = self._start(input, cancel, options, False)
         try:
             raw = native.run()
         except BaseException as e:
@@ -250,6 +273,9 @@ class Agent:
         it early cancels the run."""
         _check_names("run", unknown)
         native, finalize = self._start(input, cancel, _run_options(locals()), True)
+        tracer = _tracing.tracer_for(self._trace["setting"])
+        if tracer is not None:
+            return _tracing.TracedStream(RunStream(native, finalize), tracer, self._trace, input)
         return RunStream(native, finalize)
 
     async def arun(
@@ -270,7 +296,14 @@ class Agent:
     ) -> RunResult:
         """``run()`` for asyncio. Cancelling the awaiting task cancels the run."""
         _check_names("run", unknown)
-        native, finalize = self._start(input, cancel, _run_options(locals()), False)
+        options = _run_options(locals())
+        if self._trace["streamable"] and _tracing.tracer_for(self._trace["setting"]) is not None:
+            traced_result: Any = None
+            async for e in self.astream(input, cancel=cancel, **options):
+                if e.type == "run_end":
+                    traced_result = e.result
+            return traced_result  # type: ignore[no-any-return]
+        native, finalize = self._start(input, cancel, options, False)
         self._loops.loop = asyncio.get_running_loop()
         self._loops.owner = threading.get_ident()
         future = native.run_async()
@@ -304,6 +337,9 @@ class Agent:
         """``stream()`` for asyncio: ``async for event in agent.astream(...)``."""
         _check_names("run", unknown)
         native, finalize = self._start(input, cancel, _run_options(locals()), True)
+        tracer = _tracing.tracer_for(self._trace["setting"])
+        if tracer is not None:
+            return _tracing.AsyncTracedStream(AsyncRunStream(native, finalize, self._loops), tracer, self._trace, input)
         return AsyncRunStream(native, finalize, self._loops)
 
     def send(self, session_id: str, message: str, *, urgent: bool = False) -> None:

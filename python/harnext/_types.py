@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Literal, Optional
 
 
 def _fields(cls: type, d: Dict[str, Any]) -> Dict[str, Any]:
@@ -371,6 +371,18 @@ class RunEndEvent:
     type: str = field(default="run_end", init=False)
 
 
+@dataclass(frozen=True)
+class SubagentEvent:
+    """An event of a subagent (the ``agents`` option): ``agent`` is its name, ``call_id``
+    the parent's ``task`` call that runs it, ``event`` its own event (its ``run_start``
+    first, its ``run_end`` last)."""
+
+    agent: str
+    call_id: str
+    event: Any
+    type: Literal["subagent"] = field(default="subagent", init=False)
+
+
 _SIMPLE: Dict[str, type] = {
     "thinking": ThinkingEvent,
     "tool_call": ToolCallEvent,
@@ -410,6 +422,9 @@ def event(
         )
     if t == "todo":
         return TodoEvent(_todos(d.get("todos")))
+    if t == "subagent":
+        # The subagent's own run_end carries its result as it is (no structured output).
+        return SubagentEvent(d["agent"], d["call_id"], event(d["event"], respond, None))
     if t == "run_start":
         sandbox = d.get("sandbox")
         return RunStartEvent(d["session_id"], RunSandbox(**_fields(RunSandbox, sandbox)) if sandbox else None)
@@ -442,6 +457,21 @@ class SessionInfo:
 
 
 @dataclass(frozen=True)
+class SubagentTranscript:
+    """A subagent's run (a ``task`` call), kept in its parent's session."""
+
+    call_id: str
+    agent: str
+    messages: List[Dict[str, Any]]
+    usage: Usage
+    stop_reason: str
+
+    @classmethod
+    def _from(cls, d: Dict[str, Any]) -> "SubagentTranscript":
+        return cls(**{**_fields(cls, d), "usage": Usage._from(d["usage"])})
+
+
+@dataclass(frozen=True)
 class SessionData:
     id: str
     messages: List[Dict[str, Any]]
@@ -460,6 +490,7 @@ class SessionData:
     pending_approvals: List[PendingApproval] = field(default_factory=list)
     todos: List[TodoItem] = field(default_factory=list)
     """The task list the model keeps with ``todo_write``, as it is now."""
+    subagents: List["SubagentTranscript"] = field(default_factory=list)
 
     @classmethod
     def _from(cls, d: Dict[str, Any]) -> "SessionData":
@@ -469,6 +500,7 @@ class SessionData:
                 **_fields(cls, d),
                 "pending_approvals": [PendingApproval._from(p) for p in d.get("pending_approvals", [])],
                 "todos": _todos(d.get("todos")),
+                "subagents": [SubagentTranscript._from(t) for t in d.get("subagents", [])],
                 "steps": [ToolStep._from(s) for s in d["steps"]],
                 "usage": Usage._from(d["usage"]),
                 "forked_from": ForkedFrom(**f) if f else None,

@@ -116,6 +116,22 @@ fn mcp_servers(v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, McpServerConfig)>>
         .map_err(|problem| invalid(ConfigError::invalid(OptionKey::McpServers, problem)))
 }
 
+/// `agents={"reviewer": {"description": ..., "system_prompt": ..., "tools": [...]}}`, read
+/// by the engine (fields by their neutral, snake_case keys).
+fn agents(
+    v: &Bound<'_, PyAny>,
+) -> PyResult<Vec<(String, harnext_core::subagent::AgentDefinition)>> {
+    if v.cast::<PyDict>().is_err() {
+        return Err(wrong_type(
+            "agents",
+            "a dict of agent definitions by name",
+            got(v),
+        ));
+    }
+    harnext_core::subagent::agents_from_json(&json("agents", v)?, &|k: &str| k.to_owned())
+        .map_err(|problem| invalid(ConfigError::invalid(OptionKey::Agents, problem)))
+}
+
 /// The largest budget in tokens or milliseconds (2^53 - 1, as Node takes it).
 const MAX_INT: u64 = 9_007_199_254_740_991;
 
@@ -300,6 +316,7 @@ pub fn agent_config(options: &Bound<'_, PyDict>) -> PyResult<(AgentConfig, Optio
             "persist_session" => c.persist_session = boolean(&key, &v)?,
             "context_window" => c.context_window = Some(u64::from(u32_option(&key, &v, 1)?)),
             "mcp_servers" => c.mcp_servers = mcp_servers(&v)?,
+            "agents" => c.agents = agents(&v)?,
             "stream_timeout_ms" => {
                 c.stream_timeout = Some(Duration::from_millis(u64::from(u32_option(&key, &v, 1)?)))
             }

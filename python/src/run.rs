@@ -81,12 +81,17 @@ impl CancelToken {
 /// A core event (or result) as the Python layer reads it: a dict, snake_case keys, with
 /// error messages worded for Python.
 fn event_value(mut e: CoreEvent) -> Value {
-    match &mut e {
+    reword_event(&mut e);
+    serde_json::to_value(&e).unwrap_or(Value::Null)
+}
+
+fn reword_event(e: &mut CoreEvent) {
+    match e {
         CoreEvent::Error { error } => error.message = word(&error.message),
         CoreEvent::RunEnd { result } => reword_result(result),
+        CoreEvent::Subagent { event, .. } => reword_event(event),
         _ => {}
     }
-    serde_json::to_value(&e).unwrap_or(Value::Null)
 }
 
 fn reword_result(r: &mut CoreResult) {

@@ -107,6 +107,7 @@ pub fn load_session(
         "allowed_tools": d.allowed_tools,
         "pending_approvals": d.pending_approvals,
         "todos": d.todos,
+        "subagents": d.subagents,
     });
     to_py(py, &v)
 }

@@ -67,6 +67,8 @@ agent = Agent(
     thinking={"budget_tokens": 2048},
     system_prompt={"append": "Be brief."},
     mcp_servers={"fs": {"command": "node", "args": ["server.js"], "tool_timeout_ms": 60000, "sandbox": False}},
+    agents={"reviewer": {"description": "Reviews", "system_prompt": "You review.", "tools": ["read_file"], "max_steps": 3}},
+    tracing={"record_content": True},
 )
 Agent("scripted", on_permission_request=adecide, script=[{"text": "hi", "tool_calls": [{"name": "bash"}]}])
 Agent(
@@ -136,6 +138,10 @@ def describe(agent: Agent) -> str:
             if event.result.stop_reason == "refusal" and event.result.stop_details is not None:
                 assert_type(event.result.stop_details.category, Optional[str])
             assert_type(event.result.usage.unreported, bool)
+        elif event.type == "subagent":
+            assert_type(event.call_id, str)
+            if event.event.type == "tool_call":
+                assert_type(event.event.tool, str)
         else:
             assert_never(event)
     return ""

@@ -129,6 +129,9 @@ pub struct AgentConfig {
     /// Where `web_fetch` may go: allowed and blocked domains, its time limit (see
     /// `harnext_tools::web_fetch`).
     pub web_fetch: harnext_tools::WebFetchSettings,
+    /// Subagents by name, offered to the model as the `task` tool (see
+    /// `crate::subagent`). Empty: no `task` tool.
+    pub agents: Vec<(String, crate::subagent::AgentDefinition)>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -173,6 +176,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("project_instructions", &self.project_instructions)
             .field("skills", &self.skills)
             .field("web_fetch", &self.web_fetch)
+            .field("agents", &self.agents)
             .finish_non_exhaustive()
     }
 }
@@ -271,6 +275,7 @@ impl AgentConfig {
             project_instructions: true,
             skills: Vec::new(),
             web_fetch: harnext_tools::WebFetchSettings::default(),
+            agents: Vec::new(),
         }
     }
 }

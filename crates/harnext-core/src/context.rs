@@ -49,6 +49,29 @@ pub(crate) struct AgentContext {
     pub redactor: Redactor,
     /// The model's list prices, when known: costs are counted with them.
     pub price: Option<crate::pricing::Price>,
+    /// The subagents the `task` tool runs (the `agents` option); see `crate::subagent`.
+    pub subagents: Vec<Subagent>,
+}
+
+/// A subagent of an agent (an entry of the `agents` option), built with it.
+pub(crate) struct Subagent {
+    pub name: String,
+    pub description: String,
+    pub agent: Arc<AgentContext>,
+    /// Where its runs keep their session until the transcript is in the parent's.
+    pub store: crate::store::MemoryStore,
+}
+
+/// Runs a subagent on a prompt to its end (implemented by the run loop, which the
+/// dispatch of a `task` call cannot name).
+pub(crate) trait Delegate: Send + Sync {
+    fn run<'a>(
+        &'a self,
+        subagent: &'a Subagent,
+        prompt: String,
+        cancel: tokio_util::sync::CancellationToken,
+        events: EventSink,
+    ) -> futures::future::BoxFuture<'a, Result<harnext_protocol::RunResult, String>>;
 }
 
 /// A tool offered to the model, with what it does for the permission modes.
@@ -77,6 +100,9 @@ impl RegisteredTool {
 pub struct EventSink {
     tx: Option<UnboundedSender<AgentEvent>>,
     redactor: Redactor,
+    /// A subagent's sink: its events go out wrapped in `subagent` events naming the
+    /// agent and the parent's `task` call.
+    nested: Option<Arc<(String, String)>>,
 }
 
 impl EventSink {
@@ -84,6 +110,7 @@ impl EventSink {
         EventSink {
             tx: Some(tx),
             redactor: Redactor::default(),
+            nested: None,
         }
     }
 
@@ -97,9 +124,24 @@ impl EventSink {
         self
     }
 
+    /// The sink of a subagent run by the `task` call `call_id` of this sink's run: its
+    /// events come out wrapped (and still redacted with this sink's secrets).
+    pub(crate) fn nested(&self, agent: &str, call_id: &str) -> EventSink {
+        let mut sink = self.clone();
+        sink.nested = Some(Arc::new((agent.to_owned(), call_id.to_owned())));
+        sink
+    }
+
     pub(crate) fn emit(&self, mut event: AgentEvent) {
         if let Some(tx) = &self.tx {
             redact_event(&self.redactor, &mut event);
+            if let Some(nested) = &self.nested {
+                event = AgentEvent::Subagent {
+                    agent: nested.0.clone(),
+                    call_id: nested.1.clone(),
+                    event: Box::new(event),
+                };
+            }
             // A consumer that went away (a `break` out of the stream) is not an error:
             // the run was cancelled and finishes on its own.
             let _ = tx.send(event);
@@ -149,6 +191,7 @@ pub(crate) fn redact_event(r: &Redactor, event: &mut AgentEvent) {
         }
         AgentEvent::Error { error } => r.redact_string(&mut error.message),
         AgentEvent::RunEnd { result } => redact_result(r, result),
+        AgentEvent::Subagent { event, .. } => redact_event(r, event),
     }
 }
 

@@ -39,8 +39,10 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::cancel::OrCancel;
+use crate::context::Delegate;
 use crate::context::EventSink;
 use crate::context::RegisteredTool;
+use crate::context::Subagent;
 use crate::hook_calls::HookCtx;
 use crate::hook_calls::PreVerdict;
 use crate::permissions;
@@ -52,6 +54,8 @@ use crate::permissions::PermissionMode;
 use crate::permissions::PermissionRequest;
 use crate::run_tools::RunTools;
 use crate::session::SessionLease;
+use crate::store::SessionRecord;
+use crate::subagent::Rollup;
 
 /// How long a cancelled tool may take to clean up before its future is dropped.
 pub(crate) const TOOL_CANCEL_GRACE: Duration = Duration::from_millis(40);
@@ -91,6 +95,10 @@ pub(crate) struct Dispatch<'a> {
     pub todos: &'a Arc<harnext_tools::TodoList>,
     /// The run's project instructions (`None`: `project_instructions` is off).
     pub instructions: Option<&'a crate::instructions::ProjectInstructions>,
+    /// The subagents `task` calls run, and how (see `crate::subagent`).
+    pub subagents: &'a [Subagent],
+    pub delegate: Option<&'a dyn Delegate>,
+    pub rollup: &'a Rollup,
 }
 
 /// A call's outcome when it does not run to its end.
@@ -410,6 +418,12 @@ impl Dispatch<'_> {
         args: Value,
         escalated: Option<Arc<Sandbox>>,
     ) -> Result<String, Stop> {
+        if let Some(delegate) = self
+            .delegate
+            .filter(|_| registered.tool.name() == crate::subagent::TASK_TOOL)
+        {
+            return self.delegate_task(delegate, id, &args).await;
+        }
         let ctx = ToolContext {
             workspace: self.workspace.clone(),
             cancel: self.cancel.child_token(),
@@ -444,6 +458,76 @@ impl Dispatch<'_> {
             ),
         })
     }
+}
+
+impl Dispatch<'_> {
+    /// A `task` call: the subagent runs to its end (it stops on the run's cancellation
+    /// itself); its usage goes to the run's rollup, the files it changed to the run's,
+    /// its transcript to the session; its final reply is the call's output.
+    async fn delegate_task(
+        &self,
+        delegate: &dyn Delegate,
+        id: &str,
+        args: &Value,
+    ) -> Result<String, Stop> {
+        let names: Vec<&str> = self.subagents.iter().map(|a| a.name.as_str()).collect();
+        let (index, prompt) = crate::subagent::parse_args(&names, args)
+            .map_err(|problem| (ToolStatus::Error, problem))?;
+        let subagent = &self.subagents[index];
+        let events = self.events.nested(&subagent.name, id);
+        let result = delegate
+            .run(subagent, prompt, self.cancel.child_token(), events)
+            .await
+            .map_err(|problem| {
+                (
+                    ToolStatus::Error,
+                    format!("The agent `{}` could not start: {problem}", subagent.name),
+                )
+            })?;
+        self.rollup.add(result.usage, result.cost_usd);
+        for file in &result.files_changed {
+            self.workspace
+                .record_change(&self.workspace.root().join(file));
+        }
+        if let Ok(data) = crate::session::load(&subagent.store, &result.session_id) {
+            self.session.record(&SessionRecord::Subagent {
+                ts: crate::store::now_ms(),
+                transcript: crate::store::SubagentTranscript {
+                    call_id: id.to_owned(),
+                    agent: subagent.name.clone(),
+                    messages: data.messages,
+                    usage: result.usage,
+                    stop_reason: result.stop_reason,
+                },
+            });
+        }
+        subagent.store.remove(&result.session_id);
+        subagent_outcome(&subagent.name, &result)
+    }
+}
+
+/// The output of a `task` call from its subagent's result.
+fn subagent_outcome(name: &str, result: &harnext_protocol::RunResult) -> Result<String, Stop> {
+    if result.cancelled {
+        return Err(cancelled());
+    }
+    if result.success {
+        return Ok(if result.text.trim().is_empty() {
+            format!("The agent `{name}` finished without a report.")
+        } else {
+            result.text.clone()
+        });
+    }
+    let why = result.error.as_ref().map_or_else(
+        || format!("it stopped ({})", result.stop_reason.as_str()),
+        |e| e.message.clone(),
+    );
+    let mut out = format!("The agent `{name}` did not finish: {why}");
+    if !result.text.trim().is_empty() {
+        out.push_str("\n\nIts last reply:\n");
+        out.push_str(&result.text);
+    }
+    Err((ToolStatus::Error, cap_output(&out, MAX_OUTPUT_CHARS)))
 }
 
 fn denied(message: Option<String>) -> Stop {

@@ -20,6 +20,7 @@
 //! backend / file / memory), `config`, `context` (what the
 //! parts of a run share), `session` (lease / replay), `output`, `model_call` (one
 //! streamed model call), `hook_calls` (running the hooks), `run_tools`, `dispatch` (one tool call's whole life),
+//! `subagent` (the `agents` option and the `task` tool),
 //! `batch` (a turn's calls, the read-only ones concurrently),
 //! `compaction`, `approvals` (deferred decisions, answered by a later run), `turn` (a model turn, read),
 //! `setup` (from a configuration to an agent), `run` (the loop), `agent`
@@ -51,6 +52,7 @@ pub mod session;
 mod setup;
 mod skills;
 pub mod store;
+pub mod subagent;
 mod turn;
 
 pub use agent::Agent;
@@ -82,3 +84,4 @@ pub use store::FileStore;
 pub use store::MemoryStore;
 pub use store::SessionStore;
 pub use store::SessionSummary;
+pub use subagent::AgentDefinition;

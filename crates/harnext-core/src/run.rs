@@ -43,9 +43,11 @@ use crate::compaction;
 use crate::context::redact_message;
 use crate::context::redact_result;
 use crate::context::AgentContext;
+use crate::context::Delegate;
 use crate::context::Ending;
 use crate::context::EndingParts;
 use crate::context::EventSink;
+use crate::context::Subagent;
 use crate::control::RunControl;
 use crate::dispatch;
 use crate::dispatch::Call;
@@ -60,6 +62,7 @@ use crate::permissions::PermissionHandler;
 use crate::pricing::Spend;
 use crate::run_tools::RunTools;
 use crate::session::SessionLease;
+use crate::subagent::Rollup;
 use crate::turn::stopped_short;
 use crate::turn::Turn;
 
@@ -152,6 +155,7 @@ impl Run {
                 todos: items.to_vec(),
             });
         }));
+        let delegated_permissions = permissions.clone();
         let mut state = LoopState {
             todos,
             instructions: agent
@@ -175,6 +179,11 @@ impl Run {
             output,
             answer: None,
             continued: 0,
+            delegator: Delegator {
+                permissions: delegated_permissions,
+                settings,
+            },
+            rollup: Rollup::default(),
         };
         let (ending, files_changed) =
             match Workspace::new(&agent.cwd).map(|w| w.with_sandbox(agent.sandbox.clone())) {
@@ -301,6 +310,52 @@ struct LoopState<'a> {
     answer: Option<Value>,
     /// How many times `stop` hooks continued the run.
     continued: u32,
+    /// Runs the subagents of `task` calls; what they spent, until the loop takes it.
+    delegator: Delegator,
+    rollup: Rollup,
+}
+
+/// Runs subagents for the `task` calls of a run: with the run's permission handler,
+/// budget and concurrency setting (see `crate::subagent`).
+struct Delegator {
+    permissions: Option<Arc<dyn PermissionHandler>>,
+    settings: Settings,
+}
+
+impl Delegate for Delegator {
+    fn run<'a>(
+        &'a self,
+        subagent: &'a Subagent,
+        prompt: String,
+        cancel: CancellationToken,
+        events: EventSink,
+    ) -> futures::future::BoxFuture<'a, Result<RunResult, String>> {
+        Box::pin(async move {
+            let agent = subagent.agent.clone();
+            let lease = crate::session::acquire(
+                &agent.store,
+                None,
+                crate::session::SessionMeta {
+                    model: Some(agent.config.model.clone()),
+                    cwd: Some(agent.cwd.display().to_string()),
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            let settings = Settings {
+                max_steps: agent.config.max_steps,
+                ..self.settings
+            };
+            let run = Run::new(
+                agent,
+                lease,
+                vec![Message::user_text(prompt)],
+                settings,
+                self.permissions.clone(),
+                None,
+            );
+            Ok(run.execute(cancel, events).await)
+        })
+    }
 }
 
 impl<'a> LoopState<'a> {
@@ -503,9 +558,17 @@ impl<'a> LoopState<'a> {
             hooks: self.hooks(),
             todos: &self.todos,
             instructions: self.instructions.as_ref(),
+            subagents: &self.agent.subagents,
+            delegate: Some(&self.delegator),
+            rollup: &self.rollup,
         };
         let parallel = self.settings.parallel_tool_calls;
         let outcomes = batch::run(&dispatch, calls, parallel, &self.control).await;
+        // What the turn's subagents spent is the run's.
+        for (usage, cost_usd) in self.rollup.take() {
+            self.spend.add(usage, cost_usd);
+            self.session.record_side_usage(usage);
+        }
         self.keep_todos();
         let mut results = Vec::with_capacity(outcomes.len());
         let mut deferred = Vec::new();
@@ -534,9 +597,16 @@ impl<'a> LoopState<'a> {
             hooks: self.hooks(),
             todos: &self.todos,
             instructions: self.instructions.as_ref(),
+            subagents: &self.agent.subagents,
+            delegate: Some(&self.delegator),
+            rollup: &self.rollup,
         };
         let (message, steps) =
             approvals::resolve(&dispatch, self.session, &self.history, answers).await;
+        for (usage, cost_usd) in self.rollup.take() {
+            self.spend.add(usage, cost_usd);
+            self.session.record_side_usage(usage);
+        }
         self.keep_todos();
         self.steps.extend(steps);
         self.push(message);

@@ -61,8 +61,152 @@ pub fn check_tool_name(name: &str) -> Result<(), InvalidToolName> {
     }
 }
 
-/// Checks `config` and builds the agent's shared state from it.
+/// Checks `config` and builds the agent's shared state from it, with its subagents.
 pub(crate) fn context(config: AgentConfig) -> Result<AgentContext, ConfigError> {
+    let definitions = config.agents.clone();
+    let mut ctx = build(config, None)?;
+    if !definitions.is_empty() {
+        ctx.subagents = subagents(&ctx, definitions)?;
+        let task = RegisteredTool {
+            tool: Arc::new(crate::subagent::TaskTool::new(
+                &ctx.subagents
+                    .iter()
+                    .map(|a| (a.name.as_str(), a.description.as_str()))
+                    .collect::<Vec<_>>(),
+            )),
+            category: permissions::ToolCategory::Read,
+            sandboxed: false,
+        };
+        ctx.tool_specs.push(task.spec());
+        ctx.tools.push(task);
+    }
+    Ok(ctx)
+}
+
+/// What a subagent shares with its parent.
+struct Inherited {
+    /// The parent's provider, model name and price, when the subagent uses its model.
+    provider: Option<(
+        Arc<dyn ModelProvider>,
+        String,
+        Option<crate::pricing::Price>,
+    )>,
+    sandbox: Arc<harnext_sandbox::Sandbox>,
+    redactor: Redactor,
+    store: MemoryStore,
+}
+
+/// The subagents of `parent`, each an agent of its own (see `crate::subagent`).
+fn subagents(
+    parent: &AgentContext,
+    definitions: Vec<(String, crate::subagent::AgentDefinition)>,
+) -> Result<Vec<crate::context::Subagent>, ConfigError> {
+    let invalid = |problem: String| ConfigError::invalid(OptionKey::Agents, problem);
+    if parent
+        .tools
+        .iter()
+        .any(|t| t.tool.name() == crate::subagent::TASK_TOOL)
+    {
+        return Err(invalid(format!(
+            "with `agents`, the tool name {:?} is the subagents' tool: rename the custom tool",
+            crate::subagent::TASK_TOOL
+        )));
+    }
+    let custom: Vec<&str> = parent
+        .config
+        .custom_tools
+        .iter()
+        .map(|t| t.name())
+        .collect();
+    let mut known: Vec<&str> = harnext_tools::BUILTIN_TOOL_NAMES.to_vec();
+    known.extend(custom.iter().copied());
+    let mut out = Vec::with_capacity(definitions.len());
+    for (name, def) in definitions {
+        check_tool_name(&name).map_err(|_| {
+            invalid(format!(
+                "agent name {name:?}: expected 1 to {MAX_TOOL_NAME_LEN} characters of [a-zA-Z0-9_-]"
+            ))
+        })?;
+        let mut builtins = Vec::new();
+        let mut tools = Vec::new();
+        for tool in &def.tools {
+            if tool == crate::subagent::TASK_TOOL {
+                return Err(invalid(format!(
+                    "`{name}`: a subagent cannot delegate further: leave {:?} out of its `tools`",
+                    crate::subagent::TASK_TOOL
+                )));
+            }
+            if builtins.contains(tool)
+                || tools
+                    .iter()
+                    .any(|t: &Arc<dyn harnext_tools::Tool>| t.name() == tool)
+            {
+                return Err(invalid(format!("`{name}`: tool {tool:?} is listed twice")));
+            }
+            if harnext_tools::BUILTIN_TOOL_NAMES.contains(&tool.as_str()) {
+                builtins.push(tool.clone());
+            } else if let Some(t) = parent.config.custom_tools.iter().find(|t| t.name() == tool) {
+                tools.push(t.clone());
+            } else {
+                return Err(invalid(format!(
+                    "`{name}`: unknown tool {tool:?} in `tools`: {}",
+                    harnext_protocol::option::unknown_name_hint(tool, &known)
+                )));
+            }
+        }
+        let mut config = parent.config.clone();
+        config.agents = Vec::new();
+        config.mcp_servers = Vec::new();
+        if !builtins.iter().any(|t| t == "web_fetch") {
+            // The parent's web_fetch settings are for its own web_fetch tool.
+            config.web_fetch = harnext_tools::WebFetchSettings::default();
+        }
+        config.tools = Some(builtins);
+        config.custom_tools = tools;
+        config.system_prompt = SystemPrompt::Append(def.system_prompt.clone());
+        config.max_steps = def.max_steps.unwrap_or(parent.config.max_steps);
+        config.session_store = None;
+        config.persist_session = false;
+        let same_model = def.model.as_ref().is_none_or(|m| *m == parent.config.model);
+        if let Some(model) = &def.model {
+            if !same_model {
+                let prefix = |m: &str| m.split_once('/').map(|(p, _)| p.to_owned());
+                if prefix(model) != prefix(&parent.config.model) {
+                    // Another provider: its own connection settings (the environment's).
+                    config.base_url = None;
+                    config.api_key = None;
+                    config.headers = Vec::new();
+                }
+                config.model = model.clone();
+            }
+        }
+        let store = MemoryStore::new();
+        let inherited = Inherited {
+            provider: same_model
+                .then(|| (parent.provider.clone(), parent.model.clone(), parent.price)),
+            sandbox: parent.sandbox.clone(),
+            redactor: parent.redactor.clone(),
+            store: store.clone(),
+        };
+        let agent = build(config, Some(inherited)).map_err(|e| {
+            invalid(format!(
+                "`{name}`: {}",
+                e.to_string().trim_start_matches("invalid option ")
+            ))
+        })?;
+        out.push(crate::context::Subagent {
+            name,
+            description: def.description,
+            agent: Arc::new(agent),
+            store,
+        });
+    }
+    Ok(out)
+}
+
+/// Checks `config` and builds an agent's shared state from it (a subagent's shares
+/// what `inherited` holds with its parent).
+fn build(config: AgentConfig, inherited: Option<Inherited>) -> Result<AgentContext, ConfigError> {
     let model_ref = ModelRef::parse(&config.model)?;
     check_numbers(&config)?;
     let price = crate::pricing::price_of(&config.model);
@@ -84,7 +228,14 @@ pub(crate) fn context(config: AgentConfig) -> Result<AgentContext, ConfigError> 
     let tools = register_tools(&config)?;
     let tool_names: Vec<String> = tools.iter().map(|t| t.tool.name().to_owned()).collect();
     let tool_specs = tools.iter().map(RegisteredTool::spec).collect();
-    let (provider, model, redactor) = provider(&config, model_ref)?;
+    let (provider, model, redactor, price) =
+        match inherited.as_ref().and_then(|i| i.provider.clone()) {
+            Some((provider, model, price)) => (provider, model, Redactor::default(), price),
+            None => {
+                let (provider, model, redactor) = provider(&config, model_ref)?;
+                (provider, model, redactor, price)
+            }
+        };
     let session_dir = match (&config.session_store, config.persist_session) {
         (None, true) => config
             .session_dir
@@ -92,9 +243,12 @@ pub(crate) fn context(config: AgentConfig) -> Result<AgentContext, ConfigError> 
             .or_else(|| FileStore::default_dir().ok()),
         _ => None,
     };
-    let sandbox = harnext_sandbox::Sandbox::new(&config.sandbox, &cwd, session_dir.as_deref())
-        .map(Arc::new)
-        .map_err(|e| ConfigError::invalid(OptionKey::Sandbox, e.to_string()))?;
+    let sandbox = match &inherited {
+        Some(i) => i.sandbox.clone(),
+        None => harnext_sandbox::Sandbox::new(&config.sandbox, &cwd, session_dir.as_deref())
+            .map(Arc::new)
+            .map_err(|e| ConfigError::invalid(OptionKey::Sandbox, e.to_string()))?,
+    };
     let built_in = || {
         let mut text = prompt::built_in(&cwd, &tool_names);
         if tool_names.iter().any(|t| t == "bash") {
@@ -111,14 +265,24 @@ pub(crate) fn context(config: AgentConfig) -> Result<AgentContext, ConfigError> 
         SystemPrompt::Replace(s) => s.clone(),
         SystemPrompt::Append(extra) => format!("{}\n\n{extra}", built_in()),
     };
-    let store = session_store(&config)?;
+    let store: Arc<dyn SessionStore> = match &inherited {
+        Some(i) => Arc::new(i.store.clone()),
+        None => session_store(&config)?,
+    };
     let mcp = McpManager::with_sandbox(config.mcp_servers.clone(), &cwd, Some(sandbox.clone()))
         .map_err(|e| ConfigError::invalid(OptionKey::McpServers, e.to_string()))?;
-    let redactor = redactor.merged(&mcp.redactor());
-    let provider: Arc<dyn ModelProvider> = Arc::new(Redacting {
-        inner: provider,
-        redactor: redactor.clone(),
-    });
+    let mut redactor = redactor.merged(&mcp.redactor());
+    let provider: Arc<dyn ModelProvider> = match &inherited {
+        // The parent's provider already redacts.
+        Some(i) if i.provider.is_some() => provider,
+        _ => Arc::new(Redacting {
+            inner: provider,
+            redactor: redactor.clone(),
+        }),
+    };
+    if let Some(i) = &inherited {
+        redactor = redactor.merged(&i.redactor);
+    }
     Ok(AgentContext {
         config,
         model,
@@ -133,6 +297,7 @@ pub(crate) fn context(config: AgentConfig) -> Result<AgentContext, ConfigError> 
         redactor,
         price,
         running: crate::control::Running::default(),
+        subagents: Vec::new(),
     })
 }
 

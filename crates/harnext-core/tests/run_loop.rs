@@ -92,6 +92,7 @@ fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
             AgentEvent::Warning { .. } => "warning",
             AgentEvent::Error { .. } => "error",
             AgentEvent::RunEnd { .. } => "run_end",
+            AgentEvent::Subagent { .. } => "subagent",
         })
         .collect()
 }

@@ -295,4 +295,12 @@ pub enum AgentEvent {
     RunEnd {
         result: Box<RunResult>,
     },
+    /// An event of a subagent (the `task` tool): `agent` is its name, `call_id` the id
+    /// of the parent's `task` call that runs it, `event` the subagent's own event (its
+    /// `run_start` first and its `run_end` last).
+    Subagent {
+        agent: String,
+        call_id: String,
+        event: Box<AgentEvent>,
+    },
 }

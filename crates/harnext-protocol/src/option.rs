@@ -57,11 +57,15 @@ pub enum OptionKey {
     Skills,
     // Issue 18: web_fetch.
     WebFetch,
+    // Subagents (issue 18).
+    Agents,
+    // OpenTelemetry spans (issue 18; read by the faces).
+    Tracing,
 }
 
 impl OptionKey {
     /// Every option, for a face that checks its names cover them all.
-    pub const ALL: [OptionKey; 42] = [
+    pub const ALL: [OptionKey; 44] = [
         OptionKey::Model,
         OptionKey::BaseUrl,
         OptionKey::ApiKey,
@@ -104,6 +108,8 @@ impl OptionKey {
         OptionKey::ProjectInstructions,
         OptionKey::Skills,
         OptionKey::WebFetch,
+        OptionKey::Agents,
+        OptionKey::Tracing,
     ];
 
     /// The neutral key: snake_case, as the engine's messages (and the Python face) say it.
@@ -151,6 +157,8 @@ impl OptionKey {
             OptionKey::ProjectInstructions => "project_instructions",
             OptionKey::Skills => "skills",
             OptionKey::WebFetch => "web_fetch",
+            OptionKey::Agents => "agents",
+            OptionKey::Tracing => "tracing",
         }
     }
 
@@ -246,6 +254,8 @@ impl OptionScope {
                 OptionKey::ProjectInstructions,
                 OptionKey::Skills,
                 OptionKey::WebFetch,
+                OptionKey::Agents,
+                OptionKey::Tracing,
             ],
             OptionScope::Run => &[
                 OptionKey::SessionId,

@@ -63,6 +63,8 @@ pub struct SessionData {
     pub pending_approvals: Vec<PendingApproval>,
     /// The task list the model keeps with `todo_write`, as it is now.
     pub todos: Vec<harnext_protocol::TodoItem>,
+    /// The transcripts of the subagents its `task` calls ran, in the order they ended.
+    pub subagents: Vec<crate::store::SubagentTranscript>,
 }
 
 /// A turn whose tool calls wait for approvals (see `SessionRecord::ApprovalsPending`).
@@ -119,6 +121,7 @@ pub(crate) fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
         allowed_tools: Vec::new(),
         pending_approvals: Vec::new(),
         todos: Vec::new(),
+        subagents: Vec::new(),
     };
     let mut pending: Option<PendingTurn> = None;
     let mut allowed = BTreeSet::new();
@@ -203,6 +206,7 @@ pub(crate) fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
                 history.push(message.clone());
             }
             SessionRecord::Usage { usage, .. } => data.usage += *usage,
+            SessionRecord::Subagent { transcript, .. } => data.subagents.push(transcript.clone()),
             SessionRecord::Permission { tool, .. } => {
                 allowed.insert(tool.clone());
             }

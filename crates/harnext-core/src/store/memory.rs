@@ -38,6 +38,11 @@ impl MemoryStore {
         }
     }
 
+    /// Forgets a session (a subagent's, once its transcript is kept elsewhere).
+    pub(crate) fn remove(&self, id: &str) {
+        self.sessions().remove(id);
+    }
+
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<SessionRecord>>> {
         self.inner
             .sessions

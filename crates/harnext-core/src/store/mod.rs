@@ -54,6 +54,7 @@ pub use record::trimmed_note;
 pub use record::ForkOrigin;
 pub use record::SessionRecord;
 pub use record::StepRecord;
+pub use record::SubagentTranscript;
 pub use record::FORMAT_VERSION;
 pub use record::TRIMMED_PREFIX;
 pub use redis::RedisStore;

@@ -108,6 +108,27 @@ pub enum SessionRecord {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<HarnextError>,
     },
+    /// A subagent's run (a `task` call) ended: its transcript, kept beside the
+    /// conversation (the `task` call's result is in the messages).
+    Subagent {
+        ts: u64,
+        #[serde(flatten)]
+        transcript: SubagentTranscript,
+    },
+}
+
+/// A subagent's run, as its parent's session keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubagentTranscript {
+    /// The parent's `task` call that ran it.
+    pub call_id: String,
+    /// The agent's name (a key of the `agents` option).
+    pub agent: String,
+    /// Its conversation: the prompt first, then its turns and tool results.
+    pub messages: Vec<Message>,
+    /// Its model calls' usage (also counted in the parent's).
+    pub usage: Usage,
+    pub stop_reason: StopReason,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,7 +177,8 @@ impl SessionRecord {
             | SessionRecord::Usage { ts, .. }
             | SessionRecord::Compaction { ts, .. }
             | SessionRecord::Permission { ts, .. }
-            | SessionRecord::RunEnd { ts, .. } => *ts,
+            | SessionRecord::RunEnd { ts, .. }
+            | SessionRecord::Subagent { ts, .. } => *ts,
         }
     }
 }
