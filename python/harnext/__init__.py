@@ -7,6 +7,7 @@
 from ._native import CancelToken, builtin_tool_names as _builtin_tool_names
 from ._agent import Agent, AsyncRunStream, RunStream
 from ._callbacks import Tool, tool
+from ._store import SessionStore
 from ._types import (
     CompactionEvent,
     Decision,
@@ -75,6 +76,7 @@ __all__ = [
     "RunSandbox",
     "CallSandbox",
     "SessionData",
+    "SessionStore",
     "SessionInfo",
     "StopDetails",
     "TextEvent",

@@ -15,6 +15,7 @@ from typing import (
     Literal,
     Mapping,
     Optional,
+    Protocol,
     Sequence,
     Tuple,
     TypeVar,
@@ -750,6 +751,32 @@ _Path = Union[str, "os.PathLike[str]"]
 _Input = Union[str, List[Message]]
 PermissionCallback = Callable[[PermissionRequest], Union[DecisionLike, Awaitable[DecisionLike]]]
 
+# ---- issue 19: a session store of your own -------------------------------------------
+
+_Answer = Union[_T, Awaitable[_T]]
+
+class SessionStore(Protocol):
+    """A session store written in Python (``session_store=obj``): each method sync or
+    async (an async one runs on harnext's own store event loop, not the caller's). An
+    optional ``timeout_ms: int`` attribute sets each call's time limit (default 15000 ms).
+
+    - ``acquire(session_id)``: a lease (a non-empty string) for one run, or ``None`` when
+      another run holds the session (the run is refused).
+    - ``append(session_id, records, lease)``: adds the records (dicts with a ``type``) at the
+      end, all or none; raise when ``lease`` no longer holds the session.
+    - ``release(session_id, lease)``: when the run ends.
+    - ``load(session_id)``: the records in order (dicts or their JSON text), or ``None``.
+    - ``list()``: every session id.
+
+    A method that raises, answers the wrong shape or does not return in time ends the run
+    with error code ``session_store`` naming it."""
+
+    def acquire(self, session_id: str, /) -> _Answer[Optional[str]]: ...
+    def append(self, session_id: str, records: List[Dict[str, Any]], lease: str, /) -> _Answer[None]: ...
+    def release(self, session_id: str, lease: str, /) -> _Answer[None]: ...
+    def load(self, session_id: str, /) -> _Answer[Optional[Sequence[Union[Dict[str, Any], str]]]]: ...
+    def list(self) -> _Answer[Sequence[str]]: ...
+
 class Agent:
     """A coding agent: a model, a workspace, tools, and the sessions of its runs."""
 
@@ -784,7 +811,7 @@ class Agent:
         env_allow: Optional[Sequence[str]] = None,
         env_deny: Optional[Sequence[str]] = None,
         sandbox_best_effort: Optional[bool] = None,
-        session_store: Optional[str] = None,
+        session_store: Union[str, SessionStore, None] = None,
         hooks: Optional[Hooks] = None,
         parallel_tool_calls: Optional[bool] = None,
         max_cost_usd: Optional[float] = None,
@@ -1006,12 +1033,12 @@ class Agent:
     async def __aexit__(self, *exc: object) -> None: ...
     def rewind(self, session_id: str, *, to_message: int, fork: bool = False) -> RewindResult: ...
     @staticmethod
-    def list_sessions(*, session_dir: Optional[_Path] = None, session_store: Optional[str] = None) -> List[SessionInfo]: ...
+    def list_sessions(*, session_dir: Optional[_Path] = None, session_store: Union[str, SessionStore, None] = None) -> List[SessionInfo]: ...
     @staticmethod
-    def load_session(id: str, *, session_dir: Optional[_Path] = None, session_store: Optional[str] = None) -> SessionData: ...
+    def load_session(id: str, *, session_dir: Optional[_Path] = None, session_store: Union[str, SessionStore, None] = None) -> SessionData: ...
     @staticmethod
     def fork_session(
-        id: str, *, at_message: Optional[int] = None, session_dir: Optional[_Path] = None, session_store: Optional[str] = None
+        id: str, *, at_message: Optional[int] = None, session_dir: Optional[_Path] = None, session_store: Union[str, SessionStore, None] = None
     ) -> str: ...
 
 __all__ = [
@@ -1037,6 +1064,7 @@ __all__ = [
     "RunSandbox",
     "CallSandbox",
     "SessionData",
+    "SessionStore",
     "SessionInfo",
     "StopDetails",
     "TextEvent",

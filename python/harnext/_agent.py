@@ -19,6 +19,7 @@ import threading
 from typing import Any, AsyncIterator, Dict, Iterator, List, Mapping, Optional, Union
 
 from . import _native
+from ._store import store_spec
 from ._callbacks import BoundTool, LoopHolder, Tool, hook_spec, output_spec, permission_callback
 from ._types import RunInterrupted, RunResult, SandboxStatus, SessionData, SessionInfo, decision_json, event
 from ._types import RewindResult
@@ -141,7 +142,7 @@ class Agent:
         env_allow: Optional[List[str]] = None,
         env_deny: Optional[List[str]] = None,
         sandbox_best_effort: Optional[bool] = None,
-        session_store: Optional[str] = None,
+        session_store: Any = None,
         hooks: Optional[Dict[str, Any]] = None,
         parallel_tool_calls: Optional[bool] = None,
         max_cost_usd: Optional[float] = None,
@@ -176,6 +177,8 @@ class Agent:
                 value = permission_callback(value, self._loops)
             elif name == "hooks":
                 value = hook_spec(value, self._loops)
+            elif name == "session_store":
+                value = store_spec(value)
             options[name] = value
         self._native = _native.NativeAgent(options)
         # What tracing needs (see _tracing.py); run() goes through the event stream only
@@ -390,18 +393,18 @@ class Agent:
         return RewindResult._from(self._native.rewind(session_id, to_message, fork))
 
     @staticmethod
-    def list_sessions(*, session_dir: Any = None, session_store: Optional[str] = None) -> List[SessionInfo]:
+    def list_sessions(*, session_dir: Any = None, session_store: Any = None) -> List[SessionInfo]:
         """The sessions in a session directory (or ``session_store``), newest (last updated) first."""
         return [SessionInfo._from(s) for s in _native.list_sessions(session_dir, _store(session_store))]
 
     @staticmethod
-    def load_session(id: str, *, session_dir: Any = None, session_store: Optional[str] = None) -> SessionData:
+    def load_session(id: str, *, session_dir: Any = None, session_store: Any = None) -> SessionData:
         """A session read back; ``ValueError`` for an unknown session."""
         return SessionData._from(_native.load_session(id, session_dir, _store(session_store)))
 
     @staticmethod
     def fork_session(
-        id: str, *, at_message: Optional[int] = None, session_dir: Any = None, session_store: Optional[str] = None
+        id: str, *, at_message: Optional[int] = None, session_dir: Any = None, session_store: Any = None
     ) -> str:
         """Copies a session (its first ``at_message`` messages) into a new one in the same
         directory or store; its id."""
@@ -458,13 +461,8 @@ def _urgent(urgent: Any) -> bool:
     return urgent
 
 
-def _store(session_store: Any) -> Optional[str]:
-    if session_store is not None and not isinstance(session_store, str):
-        raise TypeError(
-            f'invalid option `session_store`: expected a "postgres://..." or "redis://..." URL string, '
-            f"got {type(session_store).__name__}"
-        )
-    return session_store
+def _store(session_store: Any) -> Any:
+    return store_spec(session_store)
 
 
 class RunStream:

@@ -70,6 +70,7 @@ impl NativeAgent {
     #[pyo3(signature = (input, options, cancel=None, streaming=false))]
     fn start(
         &self,
+        py: Python<'_>,
         input: &Bound<'_, PyAny>,
         options: &Bound<'_, PyDict>,
         cancel: Option<PyRef<'_, CancelToken>>,
@@ -86,7 +87,15 @@ impl NativeAgent {
             }
             None => {}
         }
-        let run = self.inner.start(request).or_invalid()?;
+        // The GIL released: preparing a run may call a `session_store` object's methods,
+        // which take it on another thread.
+        let agent = self.inner.clone();
+        let run = py
+            .detach(move || {
+                let _context = runtime().enter();
+                agent.start(request)
+            })
+            .or_invalid()?;
         Ok(NativeRun::new(run, cancel.as_deref(), pending))
     }
 

@@ -45,7 +45,7 @@ pub(crate) fn describe(py: Python<'_>, e: &PyErr) -> String {
 }
 
 /// Runs `f` with the GIL on a blocking thread; its Python error as text.
-async fn with_python<T: Send + 'static>(
+pub(crate) async fn with_python<T: Send + 'static>(
     f: impl FnOnce(Python<'_>) -> PyResult<T> + Send + 'static,
 ) -> Result<T, String> {
     tokio::task::spawn_blocking(move || Python::attach(|py| f(py).map_err(|e| describe(py, &e))))

@@ -32,7 +32,8 @@ impl OptionNames for PyNames {
 
 /// An engine message, worded for Python.
 pub(crate) fn word(message: &str) -> String {
-    OptionKey::reword(message, &PyNames).into_owned()
+    // A store object's time limit is its `timeout_ms` attribute here (`timeoutMs` in Node).
+    OptionKey::reword(message, &PyNames).replace("`timeoutMs`", "`timeout_ms`")
 }
 
 /// Misuse: `ValueError`.

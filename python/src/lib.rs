@@ -1,11 +1,12 @@
 //! The Python binding of harnext (`harnext._native`): option conversion, runs, events,
-//! callbacks, sessions, errors. No engine logic lives here; it is all in `harnext-core`.
+//! callbacks, sessions, session stores written in Python, errors. No engine logic lives here; it is all in `harnext-core`.
 //! The public API is the pure-Python package `python/harnext/`, which wraps this module.
 //!
 //! Modules, leaves first: `error` (the one error conversion), `values` (Python values
 //! read as options), `callbacks` (Python
 //! functions as tools, permission handlers, output validators), `options`, `run` (a
-//! run's blocking and async drivers, `CancelToken`), `sessions`, `agent`.
+//! run's blocking and async drivers, `CancelToken`), `sessions`, `store` (a `session_store` object),
+//! `agent`.
 
 mod agent;
 mod callbacks;
@@ -13,6 +14,7 @@ mod error;
 mod options;
 mod run;
 mod sessions;
+mod store;
 mod values;
 
 use pyo3::prelude::*;

@@ -376,10 +376,7 @@ pub fn agent_config(options: &Bound<'_, PyDict>) -> PyResult<(AgentConfig, Optio
             "env_deny" => c.sandbox.env.deny = strings(&key, &v)?,
             "sandbox_best_effort" => c.sandbox.best_effort = boolean(&key, &v)?,
             // Issues 17 and 19: session stores, hooks, parallel calls, budgets.
-            "session_store" => {
-                c.session_store =
-                    Some(harnext_core::store::store_option(&string(&key, &v)?).map_err(invalid)?)
-            }
+            "session_store" => c.session_store = Some(crate::store::store_option(&v)?),
             "hooks" => c.hooks = hooks(&v)?,
             "parallel_tool_calls" => c.parallel_tool_calls = boolean(&key, &v)?,
             "max_cost_usd" => c.budget.max_cost_usd = Some(usd(&key, &v)?),

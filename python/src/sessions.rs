@@ -18,14 +18,14 @@ use crate::error::invalid;
 use crate::error::OrPy;
 use crate::values::integer;
 
-/// The store of `session_store` (a `postgres://` or `redis://` URL), else of the
-/// session directory.
+/// The store of `session_store` (a `postgres://` or `redis://` URL, or a store object as
+/// the Python layer hands it over), else of the session directory.
 fn store(
     session_dir: Option<PathBuf>,
-    session_store: Option<String>,
+    session_store: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Arc<dyn SessionStore>> {
-    if let Some(url) = session_store {
-        return harnext_core::store::store_option(&url).map_err(invalid);
+    if let Some(v) = session_store.filter(|v| !v.is_none()) {
+        return crate::store::store_option(&v);
     }
     Ok(Arc::new(file_store(session_dir)?))
 }
@@ -61,7 +61,7 @@ fn to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
 pub fn list_sessions(
     py: Python<'_>,
     session_dir: Option<PathBuf>,
-    session_store: Option<String>,
+    session_store: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
     let store = store(session_dir, session_store)?;
     let list = py.detach(|| session::list(store.as_ref())).or_failed()?;
@@ -85,7 +85,7 @@ pub fn load_session(
     py: Python<'_>,
     id: String,
     session_dir: Option<PathBuf>,
-    session_store: Option<String>,
+    session_store: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
     let store = store(session_dir, session_store)?;
     let d = py
@@ -120,7 +120,7 @@ pub fn fork_session(
     id: String,
     at_message: Option<Bound<'_, PyAny>>,
     session_dir: Option<PathBuf>,
-    session_store: Option<String>,
+    session_store: Option<Bound<'_, PyAny>>,
 ) -> PyResult<String> {
     let at = match at_message {
         Some(v) if !v.is_none() => Some(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, List, Literal, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Literal, Optional
 
 from pydantic import BaseModel
 from typing_extensions import assert_never, assert_type
@@ -21,6 +21,8 @@ from harnext import (
     PermissionRequest,
     RunInterrupted,
     RunResult,
+    SessionInfo,
+    SessionStore,
     ToolStatus,
     builtin_tools,
     tool,
@@ -243,6 +245,54 @@ loaded = Agent.load_session("sess_x", session_store="redis://127.0.0.1:6379")
 assert_type(loaded.pending_approvals, List[PendingApproval])
 Agent.list_sessions(session_store="redis://127.0.0.1:6379")
 Agent.fork_session("sess_x", at_message=2, session_store="redis://127.0.0.1:6379")
+
+
+# Issue 19: a session store of your own, sync or async.
+class DictStore:
+    timeout_ms = 5000
+
+    def __init__(self) -> None:
+        self.sessions: Dict[str, List[Dict[str, Any]]] = {}
+
+    def acquire(self, session_id: str) -> Optional[str]:
+        return "lease"
+
+    def append(self, session_id: str, records: List[Dict[str, Any]], lease: str) -> None:
+        self.sessions.setdefault(session_id, []).extend(records)
+
+    def release(self, session_id: str, lease: str) -> None:
+        pass
+
+    def load(self, session_id: str) -> Optional[List[Dict[str, Any]]]:
+        return self.sessions.get(session_id)
+
+    def list(self) -> List[str]:
+        return list(self.sessions)
+
+
+class AsyncStore:
+    async def acquire(self, session_id: str) -> Optional[str]:
+        return None
+
+    async def append(self, session_id: str, records: List[Dict[str, Any]], lease: str) -> None:
+        pass
+
+    async def release(self, session_id: str, lease: str) -> None:
+        pass
+
+    async def load(self, session_id: str) -> Optional[List[str]]:
+        return None
+
+    async def list(self) -> List[str]:
+        return []
+
+
+mine: SessionStore = DictStore()
+Agent(model="scripted", session_store=mine)
+Agent(model="scripted", session_store=AsyncStore())
+assert_type(Agent.list_sessions(session_store=DictStore()), List[SessionInfo])
+Agent.load_session("sess_x", session_store=AsyncStore())
+Agent.fork_session("sess_x", session_store=mine)
 
 
 asyncio.run(main())
