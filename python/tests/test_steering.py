@@ -412,7 +412,7 @@ def test_arun_and_astream_are_steered_from_the_event_loop(workspace: Path) -> No
             {"text": "Hello."},
             sleep_turn("a0"),
             {"text": "Short."},
-            {"tool_calls": [{"id": "a1", "name": "bash", "args": {"command": "true"}}]},
+            {"tool_calls": [{"id": "a1", "name": "bash", "args": {"command": "sleep 1"}}]},
             {"text": "Took it in."},
         ],
     )

@@ -367,16 +367,24 @@ async fn cancelling_while_a_server_starts_ends_the_run_at_once_and_kills_it() {
     });
     let cancel = CancellationToken::new();
     let c = cancel.clone();
+    // Cancelled once the server has started (its pid file written), however loaded the
+    // machine: the run must then end at once.
+    let pid_file = dir.path().join("silent.pid");
+    let cancelled_at = std::sync::Arc::new(std::sync::Mutex::new(None::<Instant>));
+    let at = cancelled_at.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let until = Instant::now() + Duration::from_secs(20);
+        while !pid_file.exists() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        *at.lock().unwrap() = Some(Instant::now());
         c.cancel();
     });
-    let started = Instant::now();
     let (events, result) = run(&agent, cancel).await;
+    let since_cancel = cancelled_at.lock().unwrap().map(|t| t.elapsed());
     assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
+        since_cancel.is_some_and(|d| d < Duration::from_secs(3)),
+        "{since_cancel:?}"
     );
     assert!(result.cancelled);
     assert!(mock.requests().is_empty(), "no model call");
