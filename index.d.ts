@@ -626,7 +626,10 @@ export interface CallSandbox {
   network: boolean
 }
 
-/** The limits of the checkpoints of each run (`checkpoints` option). */
+/**
+ * The limits of the checkpoints of each run (`checkpoints` option; its type only: the
+ * value is read by the engine, which names an unknown field).
+ */
 export interface CheckpointLimits {
   /** Files larger than this are not checkpointed (reported by `rewind()`). Default 1 MiB. */
   maxFileBytes?: number
@@ -1042,6 +1045,7 @@ export interface SystemPromptAppend {
   append: string
 }
 
+/** The `thinking` option's object (its type only: the value is read by the engine). */
 export interface ThinkingOptions {
   /** Reasoning budget in tokens (at least 1024). */
   budgetTokens: number

@@ -44,7 +44,10 @@ pub struct SystemPromptAppend {
     pub append: String,
 }
 
-#[napi(object)]
+/// The `thinking` option's object (its type only: the value is read by the engine).
+// Declares the TypeScript type; the option itself is read as JSON by the engine.
+#[allow(dead_code)]
+#[napi(object, object_to_js = false)]
 pub struct ThinkingOptions {
     /// Reasoning budget in tokens (at least 1024).
     pub budget_tokens: f64,
@@ -120,7 +123,7 @@ pub struct AgentOptions {
     pub temperature: Option<f64>,
     /// Enables provider reasoning: `true` for a 4096-token budget, or `{ budgetTokens }`.
     #[napi(ts_type = "boolean | ThinkingOptions")]
-    pub thinking: Option<Either<bool, ThinkingOptions>>,
+    pub thinking: Option<Value>,
     /// Provider retries per request. Default 2.
     pub max_retries: Option<f64>,
     /// Milliseconds a model stream may stay silent before it counts as stalled. Default 300000.
@@ -210,10 +213,14 @@ pub struct AgentOptions {
     /// File checkpoints for `rewind()`: the state of each file before a step changes it
     /// (edits, writes, shell commands) is kept in the session. `false` keeps none; an
     /// object sets the limits. Default: on, with the default limits.
-    pub checkpoints: Option<Either<bool, CheckpointLimits>>,
+    #[napi(ts_type = "boolean | CheckpointLimits")]
+    pub checkpoints: Option<Value>,
 }
 
-/// The limits of the checkpoints of each run (`checkpoints` option).
+/// The limits of the checkpoints of each run (`checkpoints` option; its type only: the
+/// value is read by the engine, which names an unknown field).
+// Declares the TypeScript type; the option itself is read as JSON by the engine.
+#[allow(dead_code)]
 #[napi(object, object_to_js = false)]
 pub struct CheckpointLimits {
     /// Files larger than this are not checkpointed (reported by `rewind()`). Default 1 MiB.
@@ -226,36 +233,6 @@ pub struct CheckpointLimits {
     /// Workspaces with more files than this checkpoint, for shell commands, only the files
     /// the run read or changed. Default 5000.
     pub max_baseline_files: Option<f64>,
-}
-
-/// The limits of `checkpoints`, or `None` when they are off.
-fn checkpoints(
-    spec: Either<bool, CheckpointLimits>,
-) -> Result<Option<harnext_core::checkpoints::CheckpointOptions>, ConfigError> {
-    let mut c = harnext_core::checkpoints::CheckpointOptions::default();
-    let limits = match spec {
-        Either::A(false) => return Ok(None),
-        Either::A(true) => return Ok(Some(c)),
-        Either::B(limits) => limits,
-    };
-    let get = |name: &str, v: Option<f64>| -> Result<Option<u32>, ConfigError> {
-        v.map(|v| integer(v, 0, u32::MAX))
-            .transpose()
-            .map_err(|p| ConfigError::invalid(OptionKey::Checkpoints, format!("`{name}`: {p}")))
-    };
-    if let Some(v) = get("maxFileBytes", limits.max_file_bytes)? {
-        c.max_file_bytes = u64::from(v);
-    }
-    if let Some(v) = get("maxBinaryBytes", limits.max_binary_bytes)? {
-        c.max_binary_bytes = u64::from(v);
-    }
-    if let Some(v) = get("maxRunBytes", limits.max_run_bytes)? {
-        c.max_run_bytes = u64::from(v);
-    }
-    if let Some(v) = get("maxBaselineFiles", limits.max_baseline_files)? {
-        c.max_baseline_files = v as usize;
-    }
-    Ok(Some(c))
 }
 
 /// One scripted model turn.
@@ -478,15 +455,9 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
         c.max_output_tokens = Some(option_integer(OptionKey::MaxOutputTokens, v, 1)?);
     }
     c.temperature = o.temperature;
-    c.thinking_budget = match o.thinking {
-        None | Some(Either::A(false)) => None,
-        Some(Either::A(true)) => Some(4096),
-        Some(Either::B(t)) => {
-            Some(integer(t.budget_tokens, 1024, u32::MAX).map_err(|problem| {
-                ConfigError::invalid(OptionKey::Thinking, format!("budgetTokens: {problem}"))
-            })?)
-        }
-    };
+    if let Some(v) = o.thinking {
+        c.thinking_budget = harnext_core::thinking_option(&v, true)?;
+    }
     if let Some(v) = o.max_retries {
         c.max_retries = option_integer(OptionKey::MaxRetries, v, 0)?;
     }
@@ -534,12 +505,7 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
         c.mcp_servers = mcp_servers(servers)?;
     }
     if let Some(mode) = o.sandbox {
-        c.sandbox.mode = harnext_core::sandbox::SandboxMode::parse(&mode).ok_or_else(|| {
-            ConfigError::invalid(
-                OptionKey::Sandbox,
-                format!("expected \"workspace-write\", \"read-only\" or \"off\"; got {mode:?}"),
-            )
-        })?;
+        c.sandbox.mode = harnext_core::sandbox_mode_option(&mode)?;
     }
     if let Some(network) = o.network {
         c.sandbox.network = network;
@@ -563,8 +529,8 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     if let Some(parallel) = o.parallel_tool_calls {
         c.parallel_tool_calls = parallel;
     }
-    if let Some(spec) = o.checkpoints {
-        c.checkpoints = checkpoints(spec)?;
+    if let Some(v) = o.checkpoints {
+        c.checkpoints = harnext_core::checkpoints_option(&v, true)?;
     }
     // Issue 18: project instructions and skills.
     if let Some(on) = o.project_instructions {

@@ -247,6 +247,132 @@ pub fn web_fetch_option(
     })
 }
 
+/// The `checkpoints` option, read from its JSON value: `false` (none), `true` (the default
+/// limits) or an object of limits (`maxFileBytes`, `maxBinaryBytes`, `maxRunBytes`,
+/// `maxBaselineFiles` when `camel`, else their snake_case names), each an integer from 0
+/// to 2^32 - 1. Errors name the option and the field as the face spells it; an unknown
+/// field is an error (with a "did you mean"). Both faces call this; they only convert.
+pub fn checkpoints_option(
+    value: &serde_json::Value,
+    camel: bool,
+) -> Result<Option<harnext_tools::checkpoint::CheckpointOptions>, crate::ConfigError> {
+    let invalid = |p: String| crate::ConfigError::invalid(OptionKey::Checkpoints, p);
+    let names: [&str; 4] = if camel {
+        [
+            "maxFileBytes",
+            "maxBinaryBytes",
+            "maxRunBytes",
+            "maxBaselineFiles",
+        ]
+    } else {
+        [
+            "max_file_bytes",
+            "max_binary_bytes",
+            "max_run_bytes",
+            "max_baseline_files",
+        ]
+    };
+    let mut options = harnext_tools::checkpoint::CheckpointOptions::default();
+    let map = match value {
+        serde_json::Value::Bool(false) => return Ok(None),
+        serde_json::Value::Bool(true) => return Ok(Some(options)),
+        serde_json::Value::Object(map) => map,
+        other => {
+            let (t, f) = if camel {
+                ("true", "false")
+            } else {
+                ("True", "False")
+            };
+            return Err(invalid(format!(
+                "expected {t}, {f} or an object of limits {{ {}?, {}?, {}?, {}? }}, got {other}",
+                names[0], names[1], names[2], names[3]
+            )));
+        }
+    };
+    for (key, v) in map {
+        let Some(field) = names.iter().position(|n| n == key) else {
+            return Err(invalid(format!(
+                "unknown limit `{key}`: {}",
+                harnext_protocol::option::unknown_name_hint(key, &names)
+            )));
+        };
+        let n = v
+            .as_u64()
+            .filter(|n| *n <= u64::from(u32::MAX))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "`{key}`: expected an integer from 0 to {}, got {v}",
+                    u32::MAX
+                ))
+            })?;
+        match field {
+            0 => options.max_file_bytes = n,
+            1 => options.max_binary_bytes = n,
+            2 => options.max_run_bytes = n,
+            _ => options.max_baseline_files = usize::try_from(n).unwrap_or(usize::MAX),
+        }
+    }
+    Ok(Some(options))
+}
+
+/// The `thinking` option, read from its JSON value: `false` (off), `true` (a budget of
+/// 4096 tokens) or `{ budgetTokens }` (`budget_tokens` when not `camel`), an integer of
+/// at least 1024. Returns the budget; errors name the field as the face spells it.
+pub fn thinking_option(
+    value: &serde_json::Value,
+    camel: bool,
+) -> Result<Option<u32>, crate::ConfigError> {
+    let invalid = |p: String| crate::ConfigError::invalid(OptionKey::Thinking, p);
+    let name = if camel {
+        "budgetTokens"
+    } else {
+        "budget_tokens"
+    };
+    let map = match value {
+        serde_json::Value::Bool(on) => return Ok(on.then_some(4096)),
+        serde_json::Value::Object(map) => map,
+        other => {
+            let (t, f) = if camel {
+                ("true", "false")
+            } else {
+                ("True", "False")
+            };
+            return Err(invalid(format!(
+                "expected {t}, {f} or {{ {name}: <integer >= 1024> }}, got {other}"
+            )));
+        }
+    };
+    if let Some(key) = map.keys().find(|k| *k != name) {
+        return Err(invalid(format!(
+            "unknown field `{key}`: {}",
+            harnext_protocol::option::unknown_name_hint(key, &[name])
+        )));
+    }
+    let Some(v) = map.get(name) else {
+        return Err(invalid(format!("`{name}` is required in an object")));
+    };
+    v.as_u64()
+        .filter(|n| (1024..=u64::from(u32::MAX)).contains(n))
+        .and_then(|n| u32::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            invalid(format!(
+                "`{name}`: expected an integer from 1024 to {}, got {v}",
+                u32::MAX
+            ))
+        })
+}
+
+/// The `sandbox` option: `"workspace-write"`, `"read-only"` or `"off"`.
+pub fn sandbox_mode_option(mode: &str) -> Result<harnext_sandbox::SandboxMode, crate::ConfigError> {
+    harnext_sandbox::SandboxMode::parse(mode).ok_or_else(|| {
+        crate::ConfigError::invalid(
+            OptionKey::Sandbox,
+            format!("expected \"workspace-write\", \"read-only\" or \"off\"; got {mode:?}"),
+        )
+    })
+}
+
 impl AgentConfig {
     pub fn new(model: impl Into<String>) -> Self {
         AgentConfig {
@@ -289,6 +415,46 @@ impl AgentConfig {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn thinking_and_sandbox_are_read_by_the_engine_naming_a_bad_field_as_each_face_spells_it() {
+        use serde_json::json;
+        assert_eq!(thinking_option(&json!(false), true).unwrap(), None);
+        assert_eq!(thinking_option(&json!(true), false).unwrap(), Some(4096));
+        assert_eq!(
+            thinking_option(&json!({"budgetTokens": 2048}), true).unwrap(),
+            Some(2048)
+        );
+        assert_eq!(
+            thinking_option(&json!({"budget_tokens": 1024}), false).unwrap(),
+            Some(1024)
+        );
+        let err =
+            |v: serde_json::Value, camel: bool| thinking_option(&v, camel).unwrap_err().to_string();
+        for (v, camel, needle) in [
+            (json!({"budgetToken": 2048}), true, "invalid option `thinking`: unknown field `budgetToken`: did you mean `budgetTokens`?"),
+            (json!({"budgetTokens": 2048}), false, "unknown field `budgetTokens`: did you mean `budget_tokens`?"),
+            (json!({"budgetTokens": 2048, "extra": 1}), true, "unknown field `extra`"),
+            (json!({}), true, "`budgetTokens` is required"),
+            (json!({"budget_tokens": 10}), false, "invalid option `thinking`: `budget_tokens`: expected an integer from 1024 to 4294967295, got 10"),
+            (json!({"budgetTokens": 2048.5}), true, "`budgetTokens`: expected an integer from 1024"),
+            (json!({"budgetTokens": "2048"}), true, "`budgetTokens`: expected an integer from 1024"),
+            (json!(4096), true, "invalid option `thinking`: expected true, false or { budgetTokens"),
+            (json!("on"), false, "expected True, False or { budget_tokens"),
+        ] {
+            let e = err(v, camel);
+            assert!(e.contains(needle), "{e}");
+        }
+        assert_eq!(
+            sandbox_mode_option("read-only").unwrap(),
+            harnext_sandbox::SandboxMode::ReadOnly
+        );
+        let e = sandbox_mode_option("readonly").unwrap_err().to_string();
+        assert!(
+            e.contains("invalid option `sandbox`: expected \"workspace-write\", \"read-only\" or \"off\"; got \"readonly\""),
+            "{e}"
+        );
+    }
 
     #[test]
     fn model_strings_select_a_provider_or_say_what_was_expected() {
