@@ -451,18 +451,21 @@ test('--max-cost-usd stops a priced run after the step that reaches it', async (
 });
 
 test('background commands: the calls rendered, and nothing left running when the CLI exits', async () => {
+  // Unique to this test process: the sleep is found by its command line, and other test
+  // processes on the machine (another checkout's test run) may run such a sleep too.
+  const arg = `173.5${String(process.pid).padStart(7, '0')}`;
   const turns = script([
-    { toolCalls: [{ name: 'bash', args: { command: 'echo serving; exec sleep 173.5', background: true } }] },
+    { toolCalls: [{ name: 'bash', args: { command: `echo serving; exec sleep ${arg}`, background: true } }] },
     { toolCalls: [{ name: 'bash', args: { command: 'sleep 0.3' } }] },
     { toolCalls: [{ name: 'bash_output', args: { id: 'bash_1' } }] },
     { text: 'Left it running.' },
   ]);
   const r = await cli(['--script', turns, '--cwd', workspace(), 'serve']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /⏺ bash\(echo serving; exec sleep 173\.5, background\)\n {2}↳ ok/);
+  assert.ok(r.stdout.includes(`⏺ bash(echo serving; exec sleep ${arg}, background)\n  ↳ ok`), r.stdout);
   assert.match(r.stdout, /⏺ bash_output\(bash_1\)\n {2}↳ ok · \S+\n {4}serving\n {4}bash_1: running/);
   const alive = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => {
-    try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\u0000173.5\u0000'; } catch { return false; }
+    try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') === `sleep\u0000${arg}\u0000`; } catch { return false; }
   });
   assert.equal(alive, false, 'the background sleep died with the run');
 });
