@@ -233,6 +233,8 @@ async function main(argv) {
       if (renderer) renderer.render(e);
       else stdout.write(`${JSON.stringify(e)}\n`);
       if (e.type === 'usage') cost.add(e);
+      // A subagent's model calls are the run's too.
+      if (e.type === 'subagent' && e.event?.type === 'usage') cost.add(e.event);
       if (e.type === 'permission_request' && typeof e.respond === 'function') {
         const decision = await askPermission({
           e,
