@@ -615,8 +615,8 @@ impl<'a> LoopState<'a> {
             subagents: &self.agent.subagents,
             delegate: Some(&self.delegator),
             rollup: &self.rollup,
-            // Calls answered later return text only (read_file describes an image).
-            images: None,
+            // Images the answered calls return follow their results (`approvals::resolve`).
+            images: Some(Arc::default()),
         };
         let (message, steps) =
             approvals::resolve(&dispatch, self.session, &self.history, answers).await;
