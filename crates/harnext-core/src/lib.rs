@@ -64,6 +64,7 @@ pub use checkpoints::RewindError;
 pub use checkpoints::RewindRequest;
 pub use checkpoints::RewindResult;
 pub use config::web_fetch_option;
+pub use config::web_search_option;
 pub use config::AgentConfig;
 pub use config::SystemPrompt;
 pub use context::EventSink;

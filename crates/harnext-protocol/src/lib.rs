@@ -31,6 +31,8 @@ pub use event::StopDetails;
 pub use event::StopReason;
 pub use event::TodoItem;
 pub use event::TodoStatus;
+pub use event::WebSearchResult;
+pub use event::WebSearchStatus;
 pub use event::ToolStatus;
 pub use event::ToolStep;
 pub use image::ImageSource;

@@ -287,6 +287,7 @@ fn usage_subtracts_cached_input_and_counts_reasoning_tokens() {
             cache_write_tokens: 0,
             reasoning_tokens: 256,
             unreported: false,
+            web_search_requests: 0,
         };
         assert_eq!(resp.usage, want);
         assert_eq!(events.last(), Some(&ModelEvent::UsageUpdate(want)));
@@ -528,6 +529,7 @@ fn mock_rendered_turns_parse_back_to_the_script() {
             cache_write_tokens: 0,
             reasoning_tokens: 9,
             unreported: false,
+            web_search_requests: 0,
         }
     );
     assert!(
