@@ -239,3 +239,6 @@ pub(super) fn citation_delta(block: &mut Block, delta: &Value, out: &mut Vec<Mod
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -545,6 +545,7 @@ fn request(messages: Vec<Message>) -> ModelRequest {
         temperature: Some(0.5),
         thinking_budget: None,
         output: None,
+        web_search: None,
     }
 }
 

@@ -48,10 +48,28 @@ pub(super) fn tool(search: &WebSearch) -> Value {
 }
 
 /// A kept block as an input item: ours as received; another provider's as its text
-/// (`None`: nothing to send, or text to add to the message being built).
+/// (`None`: nothing to send, or text to add to the message being built). A message's
+/// `output_text` parts get the `annotations` and `logprobs` lists the API requires when
+/// the server that sent them left them out.
 pub(super) fn input_item(provider: &str, data: &Value) -> Option<Value> {
     let kind = data.get("type").and_then(Value::as_str)?;
-    (provider == PROVIDER && matches!(kind, "web_search_call" | "message")).then(|| data.clone())
+    if provider != PROVIDER || !matches!(kind, "web_search_call" | "message") {
+        return None;
+    }
+    let mut item = data.clone();
+    if let Some(parts) = item.get_mut("content").and_then(Value::as_array_mut) {
+        for part in parts {
+            let Some(part) = part.as_object_mut() else {
+                continue;
+            };
+            if part.get("type").and_then(Value::as_str) == Some("output_text") {
+                for key in ["annotations", "logprobs"] {
+                    part.entry(key).or_insert_with(|| json!([]));
+                }
+            }
+        }
+    }
+    Some(item)
 }
 
 fn str_of(v: &Value, key: &str) -> Option<String> {
@@ -193,3 +211,6 @@ pub(super) fn search_call(item: Value) -> ContentBlock {
         data: item,
     }
 }
+
+#[cfg(test)]
+mod tests;
