@@ -93,6 +93,8 @@ fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
             AgentEvent::Error { .. } => "error",
             AgentEvent::RunEnd { .. } => "run_end",
             AgentEvent::Subagent { .. } => "subagent",
+            AgentEvent::WebSearch { .. } => "web_search",
+            AgentEvent::Citation { .. } => "citation",
         })
         .collect()
 }
