@@ -52,7 +52,7 @@ const textTurn = (text) => sse([
 ]);
 
 const agentWith = (webSearch) => new Agent({
-  model: 'anthropic/claude-sonnet-4-5', baseUrl: mock.url, apiKey: 'sk-test-websearch', cwd: cwd(), persistSession: false, webSearch,
+  model: 'anthropic/claude-sonnet-4-5', baseURL: mock.url, apiKey: 'sk-test-websearch', cwd: cwd(), persistSession: false, webSearch,
 });
 
 test('a search and a cited reply become typed events, the searches are priced, and the blocks go back exactly', async () => {
@@ -102,7 +102,8 @@ test('a search and a cited reply become typed events, the searches are priced, a
   assert.ok(again.success, JSON.stringify(again.error));
   const second = (await mock.requests())[1].body;
   assert.equal(second.messages[1].role, 'assistant');
-  assert.equal(JSON.stringify(second.messages[1].content), JSON.stringify([search, results, cited]));
+  // Every field and value as received, encrypted ones included (JSON key order aside).
+  assert.deepEqual(second.messages[1].content, [search, results, cited]);
   assert.deepEqual(second.messages[2].content, [{ type: 'text', text: 'When?', cache_control: { type: 'ephemeral' } }]);
 });
 
@@ -126,8 +127,8 @@ test('webSearch option: typos are did-you-mean errors, what the provider cannot 
   assert.throws(() => agentWith({ allowedDomains: ['a.com'], blockedDomains: ['b.com'] }), /invalid option `webSearch`: allowed domains and blocked domains cannot be given together/);
   assert.throws(() => agentWith('yes'), /invalid option `webSearch`: expected true, false or an object \{ maxUses\?/);
   assert.throws(() => new Agent({ model: 'scripted', script: [], webSearch: true }), /invalid option `webSearch`: the `scripted` provider has no server-side web search/);
-  assert.throws(() => new Agent({ model: 'openai-chat/llama3.1', baseUrl: mock.url, apiKey: 'k', webSearch: true }), /the `openai-chat` provider \(Chat Completions\) has no server-side web search tool/);
-  assert.throws(() => new Agent({ model: 'openai/gpt-5', baseUrl: mock.url, apiKey: 'k', webSearch: { blockedDomains: ['x.com'] } }), /OpenAI's web search cannot block domains/);
+  assert.throws(() => new Agent({ model: 'openai-chat/llama3.1', baseURL: mock.url, apiKey: 'k', webSearch: true }), /the `openai-chat` provider \(Chat Completions\) has no server-side web search tool/);
+  assert.throws(() => new Agent({ model: 'openai/gpt-5', baseURL: mock.url, apiKey: 'k', webSearch: { blockedDomains: ['x.com'] } }), /OpenAI's web search cannot block domains/);
   const agent = agentWith(undefined);
   await assert.rejects(agent.run('hi', { webSerch: true }), /did you mean `webSearch`\?/);
   await assert.rejects(agent.run('hi', { webSearch: { maxUses: 0 } }), /invalid option `webSearch`: maxUses: expected an integer >= 1, got 0/);
