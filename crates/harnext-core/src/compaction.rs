@@ -356,15 +356,13 @@ fn transcript(head: &[Message]) -> String {
                 }
                 // A server-side web search: its query (the results are the provider's,
                 // encrypted; the cited text above keeps what the model drew from them).
-                ContentBlock::ProviderBlock { data, .. } => {
-                    match web_search_query(data) {
-                        Some(query) => format!(
-                            "Assistant searched the web for {}",
-                            capped(&query, TRANSCRIPT_TOOL_CHARS)
-                        ),
-                        None => continue,
-                    }
-                }
+                ContentBlock::ProviderBlock { data, .. } => match web_search_query(data) {
+                    Some(query) => format!(
+                        "Assistant searched the web for {}",
+                        capped(&query, TRANSCRIPT_TOOL_CHARS)
+                    ),
+                    None => continue,
+                },
                 ContentBlock::Image { source, .. } => format!(
                     "{who}: [an image{}]",
                     match source {

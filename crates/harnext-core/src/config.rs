@@ -264,9 +264,19 @@ pub fn web_search_option(
     use serde_json::Value;
     let invalid = |p: String| crate::ConfigError::invalid(OptionKey::WebSearch, p);
     let names: [&str; 4] = if camel {
-        ["maxUses", "allowedDomains", "blockedDomains", "userLocation"]
+        [
+            "maxUses",
+            "allowedDomains",
+            "blockedDomains",
+            "userLocation",
+        ]
     } else {
-        ["max_uses", "allowed_domains", "blocked_domains", "user_location"]
+        [
+            "max_uses",
+            "allowed_domains",
+            "blocked_domains",
+            "user_location",
+        ]
     };
     let map = match value {
         Value::Bool(false) => return Ok(None),
@@ -280,9 +290,9 @@ pub fn web_search_option(
         }
     };
     let domains = |key: &str, v: &Value| -> Result<Vec<String>, crate::ConfigError> {
-        let list = v.as_array().ok_or_else(|| {
-            invalid(format!("{key}: expected a list of domain names, got {v}"))
-        })?;
+        let list = v
+            .as_array()
+            .ok_or_else(|| invalid(format!("{key}: expected a list of domain names, got {v}")))?;
         let mut out: Vec<String> = Vec::with_capacity(list.len());
         for item in list {
             let domain = item.as_str().map(str::trim).unwrap_or_default();

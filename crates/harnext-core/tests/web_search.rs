@@ -135,7 +135,12 @@ async fn a_search_pauses_continues_cites_and_goes_back_exactly_after_a_resume() 
                 query.clone().unwrap_or_default(),
                 results
                     .iter()
-                    .map(|r| format!("{}|{}|{}", r.url, r.title.clone().unwrap(), r.page_age.clone().unwrap()))
+                    .map(|r| format!(
+                        "{}|{}|{}",
+                        r.url,
+                        r.title.clone().unwrap(),
+                        r.page_age.clone().unwrap()
+                    ))
                     .collect::<Vec<_>>()
                     .join(",")
             )),
@@ -159,7 +164,13 @@ async fn a_search_pauses_continues_cites_and_goes_back_exactly_after_a_resume() 
             "cite https://example.com/harnext harnext 1.0 We released harnext 1.0 today.",
         ]
     );
-    assert!(events.iter().any(|e| matches!(e, AgentEvent::WebSearch { status: WebSearchStatus::Completed, .. })));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        AgentEvent::WebSearch {
+            status: WebSearchStatus::Completed,
+            ..
+        }
+    )));
 
     // Usage and cost: one search, $0.01 on top of the tokens.
     assert_eq!(result.usage.web_search_requests, 1);
@@ -211,7 +222,11 @@ async fn a_run_can_turn_the_search_off_or_on_and_a_provider_without_it_is_refuse
     assert!(result.success);
     let tools = mock.requests()[0].body["tools"].clone();
     assert!(
-        !tools.as_array().unwrap().iter().any(|t| t["type"] == "web_search_20250305"),
+        !tools
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["type"] == "web_search_20250305"),
         "{tools}"
     );
 
@@ -238,7 +253,10 @@ async fn a_run_can_turn_the_search_off_or_on_and_a_provider_without_it_is_refuse
         ..Default::default()
     }));
     let e = agent.start(request).err().unwrap().to_string();
-    assert!(e.starts_with("invalid option `web_search`: allowed domains and blocked domains"), "{e}");
+    assert!(
+        e.starts_with("invalid option `web_search`: allowed domains and blocked domains"),
+        "{e}"
+    );
 
     // Providers without a server-side search refuse it when the agent is built.
     for model in ["openai-chat/llama3.1", "scripted"] {
@@ -268,23 +286,78 @@ fn the_option_is_read_strictly_with_the_faces_spelling() {
     assert_eq!(ok.max_uses, Some(3));
     assert_eq!(ok.allowed_domains, vec!["docs.rs".to_owned()]);
     assert_eq!(ok.user_location.unwrap().country.as_deref(), Some("FR"));
-    assert_eq!(harnext_core::web_search_option(&json!(false), true).unwrap(), None);
+    assert_eq!(
+        harnext_core::web_search_option(&json!(false), true).unwrap(),
+        None
+    );
     for (value, camel, needle) in [
-        (json!({"maxUse": 3}), true, "unknown field \"maxUse\": did you mean `maxUses`?"),
-        (json!({"max_uses": 3}), true, "unknown field \"max_uses\": did you mean `maxUses`?"),
-        (json!({"allowedDomain": []}), true, "did you mean `allowedDomains`?"),
-        (json!({"blocked_domain": []}), false, "did you mean `blocked_domains`?"),
-        (json!({"maxUses": 0}), true, "maxUses: expected an integer >= 1, got 0"),
-        (json!({"maxUses": 1.5}), true, "maxUses: expected an integer >= 1"),
-        (json!({"allowedDomains": "docs.rs"}), true, "allowedDomains: expected a list of domain names"),
-        (json!({"allowedDomains": ["https://docs.rs"]}), true, "(no scheme)"),
+        (
+            json!({"maxUse": 3}),
+            true,
+            "unknown field \"maxUse\": did you mean `maxUses`?",
+        ),
+        (
+            json!({"max_uses": 3}),
+            true,
+            "unknown field \"max_uses\": did you mean `maxUses`?",
+        ),
+        (
+            json!({"allowedDomain": []}),
+            true,
+            "did you mean `allowedDomains`?",
+        ),
+        (
+            json!({"blocked_domain": []}),
+            false,
+            "did you mean `blocked_domains`?",
+        ),
+        (
+            json!({"maxUses": 0}),
+            true,
+            "maxUses: expected an integer >= 1, got 0",
+        ),
+        (
+            json!({"maxUses": 1.5}),
+            true,
+            "maxUses: expected an integer >= 1",
+        ),
+        (
+            json!({"allowedDomains": "docs.rs"}),
+            true,
+            "allowedDomains: expected a list of domain names",
+        ),
+        (
+            json!({"allowedDomains": ["https://docs.rs"]}),
+            true,
+            "(no scheme)",
+        ),
         (json!({"allowedDomains": [""]}), true, "(no scheme)"),
-        (json!({"userLocation": {"citi": "x"}}), true, "userLocation: unknown field \"citi\": did you mean `city`?"),
-        (json!({"userLocation": {"country": "France"}}), true, "two-letter ISO 3166-1 country code"),
-        (json!({"userLocation": {"city": 3}}), true, "userLocation.city: expected a non-empty string"),
-        (json!({"userLocation": "Lyon"}), true, "userLocation: expected an object"),
+        (
+            json!({"userLocation": {"citi": "x"}}),
+            true,
+            "userLocation: unknown field \"citi\": did you mean `city`?",
+        ),
+        (
+            json!({"userLocation": {"country": "France"}}),
+            true,
+            "two-letter ISO 3166-1 country code",
+        ),
+        (
+            json!({"userLocation": {"city": 3}}),
+            true,
+            "userLocation.city: expected a non-empty string",
+        ),
+        (
+            json!({"userLocation": "Lyon"}),
+            true,
+            "userLocation: expected an object",
+        ),
         (json!("yes"), true, "expected true, false or an object"),
-        (json!(1), false, "expected true, false or an object { max_uses?"),
+        (
+            json!(1),
+            false,
+            "expected true, false or an object { max_uses?",
+        ),
     ] {
         let e = harnext_core::web_search_option(&value, camel)
             .err()

@@ -743,7 +743,10 @@ impl WireParser for AnthropicParser {
                             out.push(ModelEvent::TextDelta(piece));
                         }
                     }
-                    (Some(block @ (Block::Text(_) | Block::CitedText { .. })), "citations_delta") => {
+                    (
+                        Some(block @ (Block::Text(_) | Block::CitedText { .. })),
+                        "citations_delta",
+                    ) => {
                         web_search::citation_delta(block, &delta, out);
                     }
                     // citations, compaction and future delta types, or deltas for blocks we ignore.

@@ -106,7 +106,10 @@ fn request(messages: Vec<Message>, web_search: Option<WebSearch>) -> ModelReques
 
 #[test]
 fn the_tool_entry_is_exactly_the_server_tool_with_the_settings_given() {
-    let body = request_body(&request(vec![Message::user_text("hi")], Some(WebSearch::default())));
+    let body = request_body(&request(
+        vec![Message::user_text("hi")],
+        Some(WebSearch::default()),
+    ));
     assert_eq!(
         body["tools"],
         json!([{"type": "web_search_20250305", "name": "web_search"}])
@@ -171,7 +174,11 @@ fn a_search_streams_as_events_and_its_blocks_are_kept_exactly_at_any_chunking() 
     };
     assert_eq!(
         (id.as_str(), *status, query.as_deref()),
-        ("srvtoolu_01", WebSearchStatus::Searching, Some("rust 1.95 release date"))
+        (
+            "srvtoolu_01",
+            WebSearchStatus::Searching,
+            Some("rust 1.95 release date")
+        )
     );
     let ModelEvent::WebSearch {
         status,
@@ -204,7 +211,10 @@ fn a_search_streams_as_events_and_its_blocks_are_kept_exactly_at_any_chunking() 
             ),
         }]
     );
-    assert_eq!(text_of(&events), "Let me look.Rust 1.95 came out this week.");
+    assert_eq!(
+        text_of(&events),
+        "Let me look.Rust 1.95 came out this week."
+    );
     assert_eq!(response.usage.web_search_requests, 1);
     assert_eq!(response.stop_reason, ModelStopReason::EndTurn);
     // The blocks as the provider sent them, the cited text readable.
@@ -415,10 +425,17 @@ fn a_hostile_server_gets_no_panic_and_no_broken_block_back() {
                 0,
                 Some("max_uses_exceeded".into())
             ),
-            (WebSearchStatus::Completed, None, super::MAX_EVENT_RESULTS, None),
+            (
+                WebSearchStatus::Completed,
+                None,
+                super::MAX_EVENT_RESULTS,
+                None
+            ),
         ]
     );
-    assert!(!events.iter().any(|e| matches!(e, ModelEvent::Citation { .. })));
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, ModelEvent::Citation { .. })));
     // The cut input goes back as an empty object, never as broken JSON.
     let ContentBlock::ProviderBlock { data, .. } = &response.content[0] else {
         panic!()
@@ -429,8 +446,15 @@ fn a_hostile_server_gets_no_panic_and_no_broken_block_back() {
         panic!()
     };
     assert_eq!(data["content"].as_array().unwrap().len(), 10_000);
-    assert_eq!(response.content[4], ContentBlock::Text { text: "ok".into() });
-    assert_eq!(response.content.len(), 5, "the unknown block type is left out");
+    assert_eq!(
+        response.content[4],
+        ContentBlock::Text { text: "ok".into() }
+    );
+    assert_eq!(
+        response.content.len(),
+        5,
+        "the unknown block type is left out"
+    );
     assert_eq!(response.usage.web_search_requests, 0);
 }
 

@@ -206,9 +206,7 @@ enum Item {
         cited: Option<Value>,
     },
     /// A hosted web search; the finished item is kept verbatim.
-    WebSearchCall {
-        done_item: Option<Value>,
-    },
+    WebSearchCall { done_item: Option<Value> },
     Reasoning {
         text: String,
         /// The summary part (or reasoning content part) the last delta belonged to.

@@ -5,7 +5,6 @@
 use harnext_protocol::ContentBlock;
 use harnext_protocol::Message;
 use harnext_protocol::Role;
-use harnext_protocol::WebSearchStatus;
 use serde_json::json;
 use serde_json::Value;
 
@@ -26,7 +25,10 @@ fn stream(payloads: &[Value]) -> String {
     for (i, p) in payloads.iter().enumerate() {
         let mut p = p.clone();
         p["sequence_number"] = json!(i);
-        out.push_str(&format!("event: {}\ndata: {p}\n\n", p["type"].as_str().unwrap()));
+        out.push_str(&format!(
+            "event: {}\ndata: {p}\n\n",
+            p["type"].as_str().unwrap()
+        ));
     }
     out
 }
@@ -89,7 +91,10 @@ fn request(messages: Vec<Message>, web_search: Option<WebSearch>) -> ModelReques
 
 #[test]
 fn the_tool_entry_is_the_hosted_tool_and_the_sources_are_asked_for() {
-    let body = request_body(&request(vec![Message::user_text("hi")], Some(WebSearch::default())));
+    let body = request_body(&request(
+        vec![Message::user_text("hi")],
+        Some(WebSearch::default()),
+    ));
     assert_eq!(body["tools"], json!([{"type": "web_search"}]));
     assert_eq!(body["include"], json!(["web_search_call.action.sources"]));
     let search = WebSearch {
@@ -112,10 +117,16 @@ fn the_tool_entry_is_the_hosted_tool_and_the_sources_are_asked_for() {
     );
     assert_eq!(
         body["include"],
-        json!(["reasoning.encrypted_content", "web_search_call.action.sources"])
+        json!([
+            "reasoning.encrypted_content",
+            "web_search_call.action.sources"
+        ])
     );
     let body = request_body(&request(vec![Message::user_text("hi")], None));
-    assert!(body.get("tools").is_none() && body.get("include").is_none(), "{body}");
+    assert!(
+        body.get("tools").is_none() && body.get("include").is_none(),
+        "{body}"
+    );
 }
 
 #[test]
@@ -227,13 +238,16 @@ fn the_items_go_back_as_input_items_exactly_and_a_json_response_gives_the_same()
     let whole = json!({"id": "resp_1", "object": "response", "status": "completed",
         "output": [search_item(), message_item()], "usage": {"input_tokens": 9000, "output_tokens": 40}});
     let mut out = Vec::new();
-    let r = crate::http::WireParser::on_json(&mut ResponsesParser::default(), whole, &mut out)
-        .unwrap();
+    let r =
+        crate::http::WireParser::on_json(&mut ResponsesParser::default(), whole, &mut out).unwrap();
     assert_eq!(r.content.len(), 2);
     assert_eq!(r.usage.web_search_requests, 1);
     assert_eq!(
         out.iter()
-            .filter(|e| matches!(e, ModelEvent::Citation { .. } | ModelEvent::WebSearch { .. }))
+            .filter(|e| matches!(
+                e,
+                ModelEvent::Citation { .. } | ModelEvent::WebSearch { .. }
+            ))
             .count(),
         2
     );
@@ -276,7 +290,9 @@ fn a_hostile_server_gets_no_panic_and_odd_items_are_read_leniently() {
                 status.as_str(),
                 results.len()
             )),
-            ModelEvent::Citation { url, cited_text, .. } => Some(format!("cite {url} {cited_text:?}")),
+            ModelEvent::Citation {
+                url, cited_text, ..
+            } => Some(format!("cite {url} {cited_text:?}")),
             _ => None,
         })
         .collect();
