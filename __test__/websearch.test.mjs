@@ -135,3 +135,17 @@ test('webSearch option: typos are did-you-mean errors, what the provider cannot 
   const scripted = new Agent({ model: 'scripted', script: [{ text: 'x' }], persistSession: false });
   await assert.rejects(scripted.run('hi', { webSearch: true }), /invalid option `webSearch`: the `scripted` provider has no server-side web search/);
 });
+
+test('a traced run: the model call that searched carries harnext.web_search.requests', async (t) => {
+  const { trace } = await import('@opentelemetry/api');
+  const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+  const exporter = new InMemorySpanExporter();
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+  t.after(() => trace.disable());
+  await mock.reset();
+  await mock.push(searchTurn);
+  const r = await agentWith(true).run('What is new in Node?');
+  assert.ok(r.success, JSON.stringify(r.error));
+  const chats = exporter.getFinishedSpans().filter((s) => s.name.startsWith('chat '));
+  assert.deepEqual(chats.map((s) => s.attributes['harnext.web_search.requests']), [1]);
+});

@@ -176,3 +176,18 @@ def test_the_option_is_checked_with_python_spelling(mock: Mock, workspace: Path)
         a.run("hi", web_search={"blocked_domains": "x.com"})
     with pytest.raises(ValueError, match="OpenAI's web search cannot block domains"):
         a.run("hi", web_search={"blocked_domains": ["x.com"]})
+
+
+def test_a_traced_run_marks_the_model_call_that_searched(mock: Mock, workspace: Path) -> None:
+    sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = sdk_trace.TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    mock.push(SEARCH_TURN)
+    result = agent(mock, workspace, web_search=True, tracing={"tracer_provider": provider}).run("news")
+    assert result.success, result.error
+    chats = [s for s in exporter.get_finished_spans() if s.name.startswith("chat ")]
+    assert [(s.attributes or {}).get("harnext.web_search.requests") for s in chats] == [1]
