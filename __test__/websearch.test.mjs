@@ -5,7 +5,9 @@
 // the option checked (typos, providers without a search, per run).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Agent } from '../index.js';
@@ -148,4 +150,26 @@ test('a traced run: the model call that searched carries harnext.web_search.requ
   assert.ok(r.success, JSON.stringify(r.error));
   const chats = exporter.getFinishedSpans().filter((s) => s.name.startsWith('chat '));
   assert.deepEqual(chats.map((s) => s.attributes['harnext.web_search.requests']), [1]);
+});
+
+const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'harnext.mjs');
+
+test('the CLI: --web-search turns it on, the search is a tool line, cited pages are listed under the reply', async () => {
+  await mock.reset();
+  await mock.push(searchTurn);
+  const dir = cwd();
+  const env = { ...process.env, ANTHROPIC_API_KEY: 'sk-test-cli', ANTHROPIC_BASE_URL: mock.url, HARNEXT_SESSION_DIR: path.join(dir, '.s'), NO_COLOR: '1' };
+  delete env.HARNEXT_MODEL;
+  const r = spawnSync(process.execPath, [CLI, '--web-search', '-m', 'anthropic/claude-sonnet-4-5', 'What is new in Node?'], { cwd: dir, env, encoding: 'utf8', input: '' });
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /⏺ web search\(node 24 release\)\n\s+⎿ 2 results: nodejs\.org, example\.com\n/);
+  assert.match(r.stdout, /Node 24 is out\.\n+Sources:\n  \[1\] Node\.js 24\.0\.0 · https:\/\/nodejs\.org\/en\/blog\/release\/v24\.0\.0\n/);
+  const [req] = await mock.requests();
+  assert.deepEqual(req.body.tools.at(-1), { type: 'web_search_20250305', name: 'web_search' });
+  // On the scripted model the option is refused, naming it.
+  const file = path.join(dir, 'turns.json');
+  writeFileSync(file, JSON.stringify([{ text: 'hi' }]));
+  const refused = spawnSync(process.execPath, [CLI, '--web-search', '--script', file, 'hi'], { cwd: dir, env, encoding: 'utf8', input: '' });
+  assert.notEqual(refused.status, 0);
+  assert.match(refused.stderr + refused.stdout, /webSearch.*the `scripted` provider has no server-side web search/);
 });
