@@ -427,9 +427,13 @@ impl<'a> LoopState<'a> {
                 format!("the session could not be saved, so the run stopped: {problem}"),
             ));
         }
-        if turn.is_empty() && response.stop_reason == ModelStopReason::PauseTurn {
+        if turn.is_empty()
+            && response.stop_reason == ModelStopReason::PauseTurn
+            && !response.content.is_empty()
+        {
             // The provider paused a long turn (server-side web search): the next call
-            // sends its content back as it is, and the model goes on from there.
+            // sends its content back as it is, and the model goes on from there. (A
+            // pause with nothing in it would only repeat the same request: it ends.)
             return Ok(());
         }
         if turn.is_empty() {
