@@ -187,6 +187,7 @@ async function main(argv) {
   if (opts.permissionMode) agentOptions.permissionMode = opts.permissionMode;
   if (opts.sandbox !== undefined) agentOptions.sandbox = opts.sandbox;
   if (opts.network !== undefined) agentOptions.network = opts.network;
+  if (opts.webSearch) agentOptions.webSearch = true;
   if (opts.maxSteps !== undefined) agentOptions.maxSteps = opts.maxSteps;
   for (const key of ['maxCostUsd', 'maxTokens', 'maxDurationMs']) {
     if (opts[key] !== undefined) agentOptions[key] = opts[key];

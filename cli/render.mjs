@@ -141,6 +141,8 @@ export class Renderer {
     this.open = new Set(); // ids of running calls
     this.lastCallId = null;
     this.modelCalls = 0;
+    this.searches = new Map(); // web search id -> whether its line is shown
+    this.citations = new Map(); // url -> title
     this.spin = null; // { label, since, drawn }
     this.frame = 0;
     this.timer = null;
@@ -345,6 +347,13 @@ export class Renderer {
         this.stopSpinner();
         this.renderTodos(e.todos);
         break;
+      case 'web_search':
+        this.renderWebSearch(e);
+        break;
+      case 'citation':
+        // Listed under the reply once the run ends (a line now would cut the text).
+        if (!this.citations.has(e.url)) this.citations.set(e.url, e.title ?? null);
+        break;
       case 'compaction':
         this.line(c.dim(`⋯ history compacted: ${num(e.beforeTokens)} → ${num(e.afterTokens)} tokens`));
         break;
@@ -356,6 +365,7 @@ export class Renderer {
         break;
       case 'run_end':
         this.stopSpinner();
+        this.renderSources();
         this.renderSummary(e.result);
         break;
       default: {
@@ -418,6 +428,39 @@ export class Renderer {
     for (const l of preview.slice(0, shown)) this.line(c.dim(`    ${clip(l, this.width() - 5)}`));
     if (preview.length > shown) this.line(c.dim(`    … +${preview.length - shown} lines`));
     this.lastCallId = null;
+  }
+
+  // A server-side web search (--web-search): the query once, then what it found.
+  renderWebSearch(e) {
+    const { c } = this;
+    this.stopSpinner();
+    if (this.block === 'text' || this.block === 'thinking') this.line();
+    this.block = null;
+    if (!this.searches.get(e.id) && (e.query || e.status !== 'searching')) {
+      this.line(`${c.cyan('⏺')} ${c.bold('web search')}(${clip(e.query ?? '', this.width() - 20)})`);
+      this.searches.set(e.id, true);
+    }
+    if (e.status === 'completed') {
+      const hosts = [...new Set(e.results.map((r) => { try { return new URL(r.url).host; } catch { return r.url; } }))];
+      this.line(c.dim(`  ⎿ ${plural(e.results.length, 'result')}${hosts.length ? `: ${clip(hosts.join(', '), this.width() - 20)}` : ''}`));
+      this.afterTools = true;
+    } else if (e.status === 'failed') {
+      this.line(c.red(`  ⎿ search failed: ${e.error ?? 'unknown error'}`));
+      this.afterTools = true;
+    }
+    this.startSpinner(c.dim(e.status === 'searching' ? 'searching the web' : 'waiting for the model'));
+  }
+
+  renderSources() {
+    if (this.citations.size === 0) return;
+    const { c } = this;
+    if (!this.atLineStart) this.write('\n');
+    this.line();
+    this.line(c.dim('Sources:'));
+    let i = 1;
+    for (const [url, title] of this.citations) {
+      this.line(c.dim(`  [${i++}] ${title ? `${clip(title, 60)} · ` : ''}${url}`));
+    }
   }
 
   renderSummary(r) {

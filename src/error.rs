@@ -71,6 +71,7 @@ impl OptionNames for NodeNames {
             OptionKey::ProjectInstructions => "projectInstructions",
             OptionKey::Skills => "skills",
             OptionKey::WebFetch => "webFetch",
+            OptionKey::WebSearch => "webSearch",
         })
     }
 }

@@ -189,6 +189,13 @@ pub struct AgentOptions {
     /// in `allowedDomains`.
     #[napi(ts_type = "WebFetchOptions")]
     pub web_fetch: Option<Value>,
+    /// The provider's own server-side web search (Anthropic's `web_search` tool, OpenAI
+    /// Responses' hosted `web_search`): `true`, or settings. The search runs on the
+    /// provider's servers (not in the sandbox, whatever `network` says); `web_search` and
+    /// `citation` events show it, and each search costs $10 per 1,000 in `costUsd`.
+    /// Refused for providers without it (`openai-chat/...`, `scripted`). Default off.
+    #[napi(ts_type = "boolean | WebSearchOptions")]
+    pub web_search: Option<Value>,
     /// Subagents by name, offered to the model as the `task` tool: each runs a task with its
     /// own context and tools (never more permissive than this agent's permission mode and
     /// sandbox); several `task` calls of one turn run at once. Their events come wrapped in
@@ -288,6 +295,9 @@ pub struct RunOptions {
     pub max_duration_ms: Option<f64>,
     /// Overrides the agent's `parallelToolCalls` for this run.
     pub parallel_tool_calls: Option<bool>,
+    /// Overrides the agent's `webSearch` for this run (`false` turns it off).
+    #[napi(ts_type = "boolean | WebSearchOptions")]
+    pub web_search: Option<Value>,
 }
 
 /// One message of an input list: its text, or a list of text and image parts.
@@ -541,6 +551,9 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     if let Some(v) = o.web_fetch {
         c.web_fetch = harnext_core::web_fetch_option(&v, true)?;
     }
+    if let Some(v) = o.web_search {
+        c.web_search = harnext_core::web_search_option(&v, true)?;
+    }
     if let Some(agents) = o.agents {
         c.agents = harnext_core::subagent::agents_from_json(&agents, &crate::mcp::camel)
             .map_err(|problem| ConfigError::invalid(OptionKey::Agents, problem))?;
@@ -559,6 +572,31 @@ pub struct WebFetchOptions {
     pub blocked_domains: Option<Vec<String>>,
     /// The most one fetch may take, redirects and body included. Default 30000.
     pub timeout_ms: Option<f64>,
+}
+
+/// The `webSearch` option's settings (its type only: the value is read by the engine,
+/// which names an unknown field).
+#[napi(object, object_to_js = false)]
+pub struct WebSearchOptions {
+    /// At most this many searches per model call (Anthropic only).
+    pub max_uses: Option<f64>,
+    /// Only results from these domains (and their subdomains), such as `"example.com"`.
+    pub allowed_domains: Option<Vec<String>>,
+    /// Never results from these domains (Anthropic only; not with `allowedDomains`).
+    pub blocked_domains: Option<Vec<String>>,
+    /// Where the user is, to localize results.
+    pub user_location: Option<WebSearchUserLocation>,
+}
+
+/// An approximate user location for web search.
+#[napi(object, object_to_js = false)]
+pub struct WebSearchUserLocation {
+    pub city: Option<String>,
+    pub region: Option<String>,
+    /// A two-letter ISO 3166-1 country code (`"US"`).
+    pub country: Option<String>,
+    /// An IANA time zone (`"America/Los_Angeles"`).
+    pub timezone: Option<String>,
 }
 
 /// The input of a run that answers a session's pending approvals.
@@ -595,6 +633,10 @@ pub fn run_request(
     request.budget = budget(o.max_cost_usd, o.max_tokens, o.max_duration_ms)
         .map_err(|(key, problem)| invalid(key, problem))?;
     request.parallel_tool_calls = o.parallel_tool_calls;
+    if let Some(v) = o.web_search {
+        request.web_search =
+            Some(harnext_core::web_search_option(&v, true).map_err(|e| Invalid(e.to_string()))?);
+    }
     Ok(request)
 }
 

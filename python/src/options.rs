@@ -350,6 +350,11 @@ pub fn agent_config(options: &Bound<'_, PyDict>) -> PyResult<(AgentConfig, Optio
                 c.web_fetch =
                     harnext_core::web_fetch_option(&json(&key, &v)?, false).map_err(invalid)?
             }
+            // Issue 18: the providers' server-side web search.
+            "web_search" => {
+                c.web_search =
+                    harnext_core::web_search_option(&json(&key, &v)?, false).map_err(invalid)?
+            }
             other => {
                 return Err(PyValueError::new_err(format!("unknown option `{other}`")));
             }
@@ -568,6 +573,12 @@ pub fn run_request(input: &Bound<'_, PyAny>, options: &Bound<'_, PyDict>) -> PyR
                     Some(Duration::from_millis(integer(&key, &v, 1, MAX_INT)?))
             }
             "parallel_tool_calls" => request.parallel_tool_calls = Some(boolean(&key, &v)?),
+            "web_search" => {
+                request.web_search = Some(
+                    harnext_core::web_search_option(&json(&key, &v)?, false)
+                        .map_err(|e| PyValueError::new_err(e.to_string()))?,
+                )
+            }
             other => {
                 return Err(PyValueError::new_err(format!(
                     "unknown run option `{other}`"

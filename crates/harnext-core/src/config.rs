@@ -135,6 +135,9 @@ pub struct AgentConfig {
     /// Subagents by name, offered to the model as the `task` tool (see
     /// `crate::subagent`). Empty: no `task` tool.
     pub agents: Vec<(String, crate::subagent::AgentDefinition)>,
+    /// The provider's own server-side web search (Anthropic's `web_search` tool,
+    /// OpenAI's hosted `web_search`); `None`: off. See [`web_search_option`].
+    pub web_search: Option<harnext_providers::WebSearch>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -181,6 +184,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("skills", &self.skills)
             .field("web_fetch", &self.web_fetch)
             .field("agents", &self.agents)
+            .field("web_search", &self.web_search)
             .finish_non_exhaustive()
     }
 }
@@ -373,6 +377,133 @@ pub fn sandbox_mode_option(mode: &str) -> Result<harnext_sandbox::SandboxMode, c
     })
 }
 
+/// The `web_search` option from its JSON form, as a face spells its fields (`camel`:
+/// `maxUses`, `allowedDomains`, `blockedDomains`, `userLocation`; else `max_uses`,
+/// ...): `true` turns the search on with the provider's defaults, `false` leaves it
+/// off, an object turns it on with settings. An unknown field is an error with the
+/// closest known one; whether the provider takes the settings is checked when the
+/// agent (or run) is built.
+pub fn web_search_option(
+    value: &serde_json::Value,
+    camel: bool,
+) -> Result<Option<harnext_providers::WebSearch>, crate::ConfigError> {
+    use serde_json::Value;
+    let invalid = |p: String| crate::ConfigError::invalid(OptionKey::WebSearch, p);
+    let names: [&str; 4] = if camel {
+        [
+            "maxUses",
+            "allowedDomains",
+            "blockedDomains",
+            "userLocation",
+        ]
+    } else {
+        [
+            "max_uses",
+            "allowed_domains",
+            "blocked_domains",
+            "user_location",
+        ]
+    };
+    let map = match value {
+        Value::Bool(false) => return Ok(None),
+        Value::Bool(true) => return Ok(Some(harnext_providers::WebSearch::default())),
+        Value::Object(map) => map,
+        other => {
+            return Err(invalid(format!(
+                "expected true, false or an object {{ {}?, {}?, {}?, {}? }}, got {other}",
+                names[0], names[1], names[2], names[3]
+            )))
+        }
+    };
+    let domains = |key: &str, v: &Value| -> Result<Vec<String>, crate::ConfigError> {
+        let list = v
+            .as_array()
+            .ok_or_else(|| invalid(format!("{key}: expected a list of domain names, got {v}")))?;
+        let mut out: Vec<String> = Vec::with_capacity(list.len());
+        for item in list {
+            let domain = item.as_str().map(str::trim).unwrap_or_default();
+            let plain = !domain.is_empty()
+                && !domain.contains("://")
+                && !domain.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !plain {
+                return Err(invalid(format!(
+                    "{key}: expected domain names such as \"example.com\" (no scheme), got {item}"
+                )));
+            }
+            if !out.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
+                out.push(domain.to_owned());
+            }
+        }
+        Ok(out)
+    };
+    let mut search = harnext_providers::WebSearch::default();
+    for (key, v) in map {
+        match names.iter().position(|n| n == key) {
+            Some(0) => {
+                let n = v
+                    .as_u64()
+                    .filter(|n| *n >= 1)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| invalid(format!("{key}: expected an integer >= 1, got {v}")))?;
+                search.max_uses = Some(n);
+            }
+            Some(1) => search.allowed_domains = domains(key, v)?,
+            Some(2) => search.blocked_domains = domains(key, v)?,
+            Some(_) => search.user_location = Some(user_location(key, v).map_err(invalid)?),
+            None => {
+                return Err(invalid(format!(
+                    "unknown field {key:?}: {}",
+                    harnext_protocol::option::unknown_name_hint(key, &names)
+                )))
+            }
+        }
+    }
+    Ok(Some(search))
+}
+
+/// `{ city?, region?, country?, timezone? }`, strings; `country` a two-letter code.
+fn user_location(
+    key: &str,
+    v: &serde_json::Value,
+) -> Result<harnext_providers::UserLocation, String> {
+    const FIELDS: [&str; 4] = ["city", "region", "country", "timezone"];
+    let map = v.as_object().ok_or_else(|| {
+        format!("{key}: expected an object {{ city?, region?, country?, timezone? }}, got {v}")
+    })?;
+    let mut location = harnext_providers::UserLocation::default();
+    for (field, value) in map {
+        let Some(text) = value.as_str().map(str::trim).filter(|s| !s.is_empty()) else {
+            return Err(format!(
+                "{key}.{field}: expected a non-empty string, got {value}"
+            ));
+        };
+        let text = Some(text.to_owned());
+        match field.as_str() {
+            "city" => location.city = text,
+            "region" => location.region = text,
+            "country" => {
+                if !text
+                    .as_deref()
+                    .is_some_and(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()))
+                {
+                    return Err(format!(
+                        "{key}.country: expected a two-letter ISO 3166-1 country code such as \"US\", got {value}"
+                    ));
+                }
+                location.country = text;
+            }
+            "timezone" => location.timezone = text,
+            _ => {
+                return Err(format!(
+                    "{key}: unknown field {field:?}: {}",
+                    harnext_protocol::option::unknown_name_hint(field, &FIELDS)
+                ))
+            }
+        }
+    }
+    Ok(location)
+}
+
 impl AgentConfig {
     pub fn new(model: impl Into<String>) -> Self {
         AgentConfig {
@@ -407,6 +538,7 @@ impl AgentConfig {
             skills: Vec::new(),
             web_fetch: harnext_tools::WebFetchSettings::default(),
             agents: Vec::new(),
+            web_search: None,
         }
     }
 }

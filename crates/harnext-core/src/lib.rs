@@ -67,6 +67,7 @@ pub use config::checkpoints_option;
 pub use config::sandbox_mode_option;
 pub use config::thinking_option;
 pub use config::web_fetch_option;
+pub use config::web_search_option;
 pub use config::AgentConfig;
 pub use config::SystemPrompt;
 pub use context::EventSink;
