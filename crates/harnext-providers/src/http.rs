@@ -109,7 +109,17 @@ impl JsonBody {
     pub(crate) fn new(body: &Value) -> JsonBody {
         // `Value`'s `Display` is its compact JSON text, the bytes `RequestBuilder::json`
         // would send.
-        JsonBody(bytes::Bytes::from(body.to_string()))
+        // Held for the whole turn: cut to its length (the text grew by doubling, so up
+        // to half of its buffer was spare; `Bytes::from(Vec)` would keep all of it).
+        JsonBody(bytes::Bytes::from(
+            body.to_string().into_bytes().into_boxed_slice(),
+        ))
+    }
+
+    /// A body already serialised (the JSON text, cut to its length: it is held for the
+    /// whole turn).
+    pub(crate) fn from_vec(bytes: Vec<u8>) -> JsonBody {
+        JsonBody(bytes::Bytes::from(bytes.into_boxed_slice()))
     }
 
     /// What `rb.json(&body)` does: the body, and `content-type: application/json` unless
@@ -128,6 +138,15 @@ impl JsonBody {
             rb.header(reqwest::header::CONTENT_TYPE, "application/json")
         };
         rb.body(self.0.clone())
+    }
+}
+
+/// A request whose body could not be serialised (the history's JSON values are
+/// serialisable, so this is a bug, reported as an error rather than a panic).
+pub(crate) fn unserialisable(provider: &'static str, error: &serde_json::Error) -> ProviderError {
+    ProviderError::Protocol {
+        provider,
+        message: format!("the request body could not be serialised: {error}"),
     }
 }
 

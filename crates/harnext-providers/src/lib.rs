@@ -43,11 +43,14 @@ pub use http::DEFAULT_IDLE_TIMEOUT;
 pub use http::DEFAULT_STREAM_TIMEOUT;
 
 /// A tool offered to the model.
+///
+/// The schema is shared (`Arc`): every request of every run offers the same tools, and
+/// agents built with the same tools share one copy of each schema.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolSpec {
     pub name: String,
     pub description: String,
-    pub input_schema: Value,
+    pub input_schema: Arc<Value>,
 }
 
 /// One model call, provider-neutral.

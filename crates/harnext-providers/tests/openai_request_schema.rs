@@ -275,13 +275,15 @@ fn tools() -> Vec<ToolSpec> {
             name: "read_file".into(),
             description: "Read a file".into(),
             input_schema: json!({"type": "object", "properties": {"path": {"type": "string"}},
-                                 "required": ["path"]}),
+                                 "required": ["path"]})
+            .into(),
         },
         ToolSpec {
             name: "bash".into(),
             description: "Run a command".into(),
             input_schema: json!({"type": "object", "properties": {"command": {"type": "string"},
-                                 "timeout_ms": {"type": "integer"}}, "required": ["command"]}),
+                                 "timeout_ms": {"type": "integer"}}, "required": ["command"]})
+            .into(),
         },
     ]
 }

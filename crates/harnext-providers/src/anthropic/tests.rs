@@ -1,6 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use harnext_protocol::ErrorCode;
+use harnext_protocol::Message;
+use harnext_protocol::Role;
 use harnext_protocol::ToolStatus;
 use serde_json::json;
 
@@ -328,7 +330,7 @@ fn request_body_carries_history_tools_and_cache_breakpoints() {
         tools: vec![ToolSpec {
             name: "bash".into(),
             description: "run".into(),
-            input_schema: json!({"type": "object"}),
+            input_schema: json!({"type": "object"}).into(),
         }],
         max_output_tokens: None,
         temperature: Some(0.2),
@@ -364,4 +366,16 @@ fn request_body_carries_history_tools_and_cache_breakpoints() {
         msgs[2]["content"][1]["cache_control"],
         json!({"type": "ephemeral"})
     );
+}
+
+mod legacy;
+
+#[test]
+fn the_body_is_byte_for_byte_the_one_the_json_tree_printed() {
+    for (i, req) in crate::testing::rich_requests().iter().enumerate() {
+        let old = legacy::request_body(req).to_string();
+        let new = String::from_utf8(request::body_bytes(req).unwrap()).unwrap();
+        assert_eq!(new, old, "request {i}");
+        assert_eq!(request_body(req).to_string(), old, "request {i} as a Value");
+    }
 }

@@ -157,7 +157,7 @@ pub fn request_body(req: &ModelRequest, max_tokens: MaxTokensField) -> Value {
                     "function": {
                         "name": t.name,
                         "description": t.description,
-                        "parameters": t.input_schema,
+                        "parameters": &*t.input_schema,
                     },
                 })
             })

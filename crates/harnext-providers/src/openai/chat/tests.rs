@@ -537,7 +537,7 @@ fn request(messages: Vec<Message>) -> ModelRequest {
         tools: vec![ToolSpec {
             name: "bash".into(),
             description: "run".into(),
-            input_schema: json!({"type": "object"}),
+            input_schema: json!({"type": "object"}).into(),
         }],
         max_output_tokens: Some(1000),
         temperature: Some(0.5),

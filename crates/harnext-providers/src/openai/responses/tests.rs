@@ -556,7 +556,8 @@ fn request_with(messages: Vec<Message>) -> ModelRequest {
         tools: vec![ToolSpec {
             name: "bash".into(),
             description: "run".into(),
-            input_schema: json!({"type": "object", "properties": {"command": {"type": "string"}}}),
+            input_schema: json!({"type": "object", "properties": {"command": {"type": "string"}}})
+                .into(),
         }],
         max_output_tokens: Some(2048),
         temperature: None,
