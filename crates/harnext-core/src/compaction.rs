@@ -21,6 +21,8 @@
 //! Each compaction is one `compaction` event and one `compaction` record in the session,
 //! so a resumed session continues from the compacted history.
 
+use std::sync::Arc;
+
 use harnext_protocol::AgentEvent;
 use harnext_protocol::ContentBlock;
 use harnext_protocol::ErrorCode;
@@ -399,10 +401,10 @@ async fn summarize(
     let request = ModelRequest {
         model: ctx.agent.model.clone(),
         system: SUMMARY_SYSTEM.to_owned(),
-        messages: vec![Message::user_text(format!(
+        messages: Arc::new(vec![Message::user_text(format!(
             "<conversation>\n{transcript}</conversation>\n\n{SUMMARY_INSTRUCTIONS}{extra}"
-        ))],
-        tools: Vec::new(),
+        ))]),
+        tools: Default::default(),
         max_output_tokens: Some(
             ctx.agent
                 .config

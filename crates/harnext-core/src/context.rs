@@ -34,7 +34,7 @@ pub(crate) struct AgentContext {
     pub provider: Arc<dyn ModelProvider>,
     /// The built-in and custom tools, in the order they are offered.
     pub tools: Vec<RegisteredTool>,
-    pub tool_specs: Vec<ToolSpec>,
+    pub tool_specs: Arc<Vec<ToolSpec>>,
     pub system: String,
     /// Where this agent's sessions are kept.
     pub store: Arc<dyn SessionStore>,

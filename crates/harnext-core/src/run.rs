@@ -171,7 +171,7 @@ impl Run {
             control: control.clone(),
             permissions,
             settings,
-            history: session.messages(),
+            history: Arc::new(session.messages()),
             steps: Vec::new(),
             spend: Spend::new(agent.price.as_ref()),
             started,
@@ -294,7 +294,9 @@ struct LoopState<'a> {
     control: RunControl,
     permissions: Option<Arc<dyn PermissionHandler>>,
     settings: Settings,
-    history: Vec<Message>,
+    /// Shared with the model call in flight (see `ModelRequest::messages`); changed
+    /// between calls, when nothing else holds it.
+    history: Arc<Vec<Message>>,
     /// The tools offered to the model now (MCP tools come and go).
     tools: RunTools,
     /// The task list of `todo_write`; the session keeps each change.
@@ -664,7 +666,7 @@ impl<'a> LoopState<'a> {
         compaction::prepare(
             compaction::Ctx {
                 agent: self.agent,
-                history: &mut self.history,
+                history: Arc::make_mut(&mut self.history),
                 session: self.session,
                 events: self.events,
                 cancel: &self.cancel,
@@ -738,7 +740,7 @@ impl<'a> LoopState<'a> {
     fn push(&mut self, mut message: Message) {
         redact_message(&self.agent.redactor, &mut message);
         self.session.append(message.clone());
-        self.history.push(message);
+        Arc::make_mut(&mut self.history).push(message);
     }
 
     /// After a panic: the tool calls of the last assistant message that have no

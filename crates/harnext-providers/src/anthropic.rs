@@ -105,15 +105,15 @@ impl ModelProvider for AnthropicProvider {
                 option: API_KEY_OPTION,
             });
         };
-        let body = match request::body_bytes(&request) {
-            Ok(bytes) => http::JsonBody::from_vec(bytes),
-            Err(e) => return http::failed(http::unserialisable(PROVIDER, &e)),
-        };
         let client = self.client.clone();
         let settings = self.settings.clone();
         let url = self.url();
         let target = url.clone();
+        // The request (its history shared with the run loop) is kept for retries, and
+        // each attempt serialises its own body, freed once sent.
         let build = move |_retry: u32| {
+            let body =
+                request::body_bytes(&request).map_err(|e| http::unserialisable(PROVIDER, &e))?;
             let mut rb = client
                 .post(&target)
                 .header("x-api-key", &api_key)
@@ -122,7 +122,7 @@ impl ModelProvider for AnthropicProvider {
             for (k, v) in &settings.headers {
                 rb = rb.header(k.as_str(), v.as_str());
             }
-            body.attach(rb, &settings.headers)
+            Ok(http::JsonBody::from_vec(body).attach(rb, &settings.headers))
         };
         http::spawn(HttpCall::new(
             PROVIDER,

@@ -58,8 +58,9 @@ pub(crate) trait WireParser: Send + 'static {
 
 pub(crate) struct HttpCall {
     pub provider: &'static str,
-    /// Builds the request for an attempt (0 for the first).
-    pub build: Box<dyn Fn(u32) -> reqwest::RequestBuilder + Send + Sync>,
+    /// Builds the request for an attempt (0 for the first), its body serialised anew
+    /// from the model request it holds (no copy of the body is kept between attempts).
+    pub build: Box<dyn Fn(u32) -> Result<reqwest::RequestBuilder, ProviderError> + Send + Sync>,
     /// The endpoint, redacted, for messages.
     pub url_shown: String,
     /// Turns an HTTP error response into an error.
@@ -78,7 +79,7 @@ impl HttpCall {
         provider: &'static str,
         settings: &crate::HttpSettings,
         url: &str,
-        build: Box<dyn Fn(u32) -> reqwest::RequestBuilder + Send + Sync>,
+        build: Box<dyn Fn(u32) -> Result<reqwest::RequestBuilder, ProviderError> + Send + Sync>,
         parse_error: fn(u16, &HeaderMap, &str) -> ProviderError,
         new_parser: Box<dyn Fn() -> Box<dyn WireParser> + Send + Sync>,
     ) -> HttpCall {
@@ -98,10 +99,9 @@ impl HttpCall {
 
 type Tx = mpsc::UnboundedSender<Result<ModelEvent, ProviderError>>;
 
-/// A request body serialised once, when the call starts. The JSON tree is dropped at once
-/// (on a long history it takes about ten times the memory of its text, for as long as the
-/// turn streams: with many agents running that dominated their memory), and a retry sends
-/// the same bytes again without serialising anew.
+/// A request body, serialised for one attempt: the request owns it until it is sent.
+/// (Kept for the whole turn, the bodies were the largest part of the memory of many
+/// running agents: the history's text once more, for as long as each turn streamed.)
 #[derive(Clone)]
 pub(crate) struct JsonBody(bytes::Bytes);
 
@@ -109,17 +109,12 @@ impl JsonBody {
     pub(crate) fn new(body: &Value) -> JsonBody {
         // `Value`'s `Display` is its compact JSON text, the bytes `RequestBuilder::json`
         // would send.
-        // Held for the whole turn: cut to its length (the text grew by doubling, so up
-        // to half of its buffer was spare; `Bytes::from(Vec)` would keep all of it).
-        JsonBody(bytes::Bytes::from(
-            body.to_string().into_bytes().into_boxed_slice(),
-        ))
+        JsonBody(bytes::Bytes::from(body.to_string()))
     }
 
-    /// A body already serialised (the JSON text, cut to its length: it is held for the
-    /// whole turn).
+    /// A body already serialised (its JSON text).
     pub(crate) fn from_vec(bytes: Vec<u8>) -> JsonBody {
-        JsonBody(bytes::Bytes::from(bytes.into_boxed_slice()))
+        JsonBody(bytes::Bytes::from(bytes))
     }
 
     /// What `rb.json(&body)` does: the body, and `content-type: application/json` unless
@@ -279,7 +274,8 @@ async fn attempt(call: &HttpCall, retries: u32, tx: &Tx) -> Result<(), AttemptEr
         output_started: false,
     };
     let provider = call.provider;
-    let sent = tokio::time::timeout(call.idle_timeout, (call.build)(retries).send()).await;
+    let request = (call.build)(retries).map_err(early)?;
+    let sent = tokio::time::timeout(call.idle_timeout, request.send()).await;
     let response = match sent {
         Err(_) => {
             return Err(early(ProviderError::Timeout {
@@ -540,7 +536,9 @@ mod tests {
             "test",
             &settings,
             "http://127.0.0.1:9/v1",
-            Box::new(|_| panic!("the reader blew up with sk-panic-test-secret")),
+            Box::new(|_| -> Result<reqwest::RequestBuilder, ProviderError> {
+                panic!("the reader blew up with sk-panic-test-secret")
+            }),
             |status, _, _| ProviderError::Network {
                 provider: "test",
                 message: status.to_string(),

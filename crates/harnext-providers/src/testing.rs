@@ -248,8 +248,8 @@ pub(crate) fn rich_requests() -> Vec<crate::ModelRequest> {
     let base = crate::ModelRequest {
         model: "claude-sonnet-4-5".into(),
         system: "be brief \"really\"\n".into(),
-        messages: history.clone(),
-        tools: tools.clone(),
+        messages: history.clone().into(),
+        tools: tools.clone().into(),
         max_output_tokens: None,
         temperature: None,
         thinking_budget: None,
@@ -266,7 +266,7 @@ pub(crate) fn rich_requests() -> Vec<crate::ModelRequest> {
     out.push(crate::ModelRequest {
         model: "claude-3-haiku-20240307".into(),
         system: String::new(),
-        tools: Vec::new(),
+        tools: Vec::new().into(),
         temperature: Some(f64::NAN),
         thinking_budget: Some(8000),
         output: Some(crate::OutputSpec {
@@ -286,7 +286,7 @@ pub(crate) fn rich_requests() -> Vec<crate::ModelRequest> {
     // Each prefix of the history: the cache breakpoint and the merges at every end.
     for n in 0..history.len() {
         out.push(crate::ModelRequest {
-            messages: history[..n].to_vec(),
+            messages: history[..n].to_vec().into(),
             ..base.clone()
         });
     }

@@ -222,7 +222,10 @@ fn images_request(base: ModelRequest) -> ModelRequest {
             ],
         },
     ];
-    ModelRequest { messages, ..base }
+    ModelRequest {
+        messages: messages.into(),
+        ..base
+    }
 }
 
 #[test]
@@ -293,8 +296,8 @@ fn requests() -> Vec<(&'static str, ModelRequest)> {
     let base = ModelRequest {
         model: "gpt-5".into(),
         system: "You are a coding agent.".into(),
-        messages: full_history(),
-        tools: tools(),
+        messages: full_history().into(),
+        tools: tools().into(),
         max_output_tokens: None,
         temperature: None,
         thinking_budget: None,
@@ -333,8 +336,8 @@ fn requests() -> Vec<(&'static str, ModelRequest)> {
             "one user message, no tools, no system prompt",
             ModelRequest {
                 system: String::new(),
-                messages: vec![Message::user_text("hi")],
-                tools: Vec::new(),
+                messages: vec![Message::user_text("hi")].into(),
+                tools: Vec::new().into(),
                 ..base
             },
         ),

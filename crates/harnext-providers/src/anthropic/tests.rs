@@ -326,12 +326,14 @@ fn request_body_carries_history_tools_and_cache_breakpoints() {
                 }],
             },
             Message::user_text("go on"),
-        ],
+        ]
+        .into(),
         tools: vec![ToolSpec {
             name: "bash".into(),
             description: "run".into(),
             input_schema: json!({"type": "object"}).into(),
-        }],
+        }]
+        .into(),
         max_output_tokens: None,
         temperature: Some(0.2),
         thinking_budget: Some(2048),

@@ -124,7 +124,8 @@ impl ModelProvider for ChatProvider {
 
     fn stream(&self, request: ModelRequest) -> ModelStream {
         let url = self.url();
-        let body = request_body(&request, MaxTokensField::for_url(&url));
+        let field = MaxTokensField::for_url(&url);
+        let body = Box::new(move || request_body(&request, field));
         super::spawn(
             PROVIDER,
             &self.client,

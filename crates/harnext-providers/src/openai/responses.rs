@@ -82,7 +82,7 @@ impl ModelProvider for ResponsesProvider {
             &self.settings,
             self.invalid.as_ref(),
             self.url(),
-            request_body(&request),
+            Box::new(move || request_body(&request)),
             Box::new(|| Box::new(ResponsesParser::default())),
         )
     }
