@@ -75,7 +75,8 @@ const SUMMARY_INTRO: &str = "[This conversation was compacted to fit the model's
 /// What [`prepare`] works on: the loop's state.
 pub(crate) struct Ctx<'a> {
     pub agent: &'a AgentContext,
-    pub history: &'a mut Vec<Message>,
+    /// Changed (made unique, `Arc::make_mut`) only when the compaction is applied.
+    pub history: &'a mut Arc<Vec<Message>>,
     pub session: &'a SessionLease,
     pub events: &'a EventSink,
     pub cancel: &'a CancellationToken,
@@ -211,7 +212,7 @@ pub(crate) async fn prepare(mut ctx: Ctx<'_>, force: bool) -> Result<bool, Endin
 
     // 1. Trim old tool results.
     let keep = if force { 1 } else { KEEP_TOOL_RESULTS };
-    let mut work = ctx.history.clone();
+    let mut work: Vec<Message> = ctx.history.to_vec();
     let trimmed = trim_candidates(&work, keep);
     let mut record = SessionRecord::Compaction {
         ts: now_ms(),
@@ -260,7 +261,7 @@ pub(crate) async fn prepare(mut ctx: Ctx<'_>, force: bool) -> Result<bool, Endin
     if trimmed.is_empty() && summarized == 0 {
         return Ok(false);
     }
-    apply_compaction(ctx.history, &record);
+    apply_compaction(Arc::make_mut(ctx.history), &record);
     if summarized > 0 {
         after = fresh_estimate(ctx.agent, ctx.specs, ctx.history);
     }
