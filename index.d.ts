@@ -438,7 +438,8 @@ export type AgentEvent =
      * inside the `for await` body; the run goes on when it has the decision.
      */
   respond: (decision: Decision) => void }
-  | { type: 'usage'; inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number; reasoningTokens: number; unreported?: boolean; /**
+  | { type: 'usage'; inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number; reasoningTokens: number; unreported?: boolean; /** Server-side web searches of the call (the `webSearch` option); absent when none. */
+    webSearchRequests?: number; /**
      * What the call cost in USD at list prices; absent (not zero) when the model's
      * price, or the call's usage, is unknown.
      */
@@ -451,6 +452,9 @@ export type AgentEvent =
   | { type: 'hook_error'; hook: string; message: string }
   | { type: 'warning'; message: string; path?: string }
   | { type: 'todo'; todos: Array<TodoItem> }
+  | { type: 'web_search'; id: string; status: WebSearchStatus; query?: string; /** The pages found (at most 100 shown; the model sees them all). */
+  results: Array<WebSearchResult>; error?: string }
+  | { type: 'citation'; url: string; title?: string; citedText?: string }
   | { type: 'error'; error: HarnextError }
   | { type: 'run_end'; result: RunResult }
   | { type: 'subagent'; agent: string; callId: string; event: AgentEvent }
@@ -577,6 +581,14 @@ export interface AgentOptions {
    */
   webFetch?: WebFetchOptions
   /**
+   * The provider's own server-side web search (Anthropic's `web_search` tool, OpenAI
+   * Responses' hosted `web_search`): `true`, or settings. The search runs on the
+   * provider's servers (not in the sandbox, whatever `network` says); `web_search` and
+   * `citation` events show it, and each search costs $10 per 1,000 in `costUsd`.
+   * Refused for providers without it (`openai-chat/...`, `scripted`). Default off.
+   */
+  webSearch?: boolean | WebSearchOptions
+  /**
    * Subagents by name, offered to the model as the `task` tool: each runs a task with its
    * own context and tools (never more permissive than this agent's permission mode and
    * sandbox); several `task` calls of one turn run at once. Their events come wrapped in
@@ -626,7 +638,10 @@ export interface CallSandbox {
   network: boolean
 }
 
-/** The limits of the checkpoints of each run (`checkpoints` option). */
+/**
+ * The limits of the checkpoints of each run (`checkpoints` option; its type only: the
+ * value is read by the engine, which names an unknown field).
+ */
 export interface CheckpointLimits {
   /** Files larger than this are not checkpointed (reported by `rewind()`). Default 1 MiB. */
   maxFileBytes?: number
@@ -653,6 +668,7 @@ export type ContentBlock =
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
   | { type: 'tool_result'; toolUseId: string; content: string; status: ToolStatus }
   | { type: 'image'; source: { type: 'base64'; mediaType: ImageMediaType; data: string } | { type: 'url'; url: string }; toolUseId?: string }
+  | { type: 'provider_block'; provider: string; text: string; data: unknown }
 
 /**
  * Internal: the fields of a `ContentPart` as the binding reads them (`ContentPart`
@@ -871,6 +887,8 @@ export interface RunOptions {
   maxDurationMs?: number
   /** Overrides the agent's `parallelToolCalls` for this run. */
   parallelToolCalls?: boolean
+  /** Overrides the agent's `webSearch` for this run (`false` turns it off). */
+  webSearch?: boolean | WebSearchOptions
 }
 
 /** The sandbox of a run (`run_start`). */
@@ -1042,6 +1060,7 @@ export interface SystemPromptAppend {
   append: string
 }
 
+/** The `thinking` option's object (its type only: the value is read by the engine). */
 export interface ThinkingOptions {
   /** Reasoning budget in tokens (at least 1024). */
   budgetTokens: number
@@ -1093,6 +1112,11 @@ export interface Usage {
    * one call of the run): the zeros mean "unknown", not "free". Absent otherwise.
    */
   unreported?: boolean
+  /**
+   * Server-side web searches the provider ran (the `webSearch` option; billed per
+   * search). Absent when none.
+   */
+  webSearchRequests?: number
 }
 
 /** A tool call of a session waiting for an approval. */
@@ -1116,4 +1140,41 @@ export interface WebFetchOptions {
   blockedDomains?: Array<string>
   /** The most one fetch may take, redirects and body included. Default 30000. */
   timeoutMs?: number
+}
+
+/**
+ * The `webSearch` option's settings (its type only: the value is read by the engine,
+ * which names an unknown field).
+ */
+export interface WebSearchOptions {
+  /** At most this many searches per model call (Anthropic only). */
+  maxUses?: number
+  /** Only results from these domains (and their subdomains), such as `"example.com"`. */
+  allowedDomains?: Array<string>
+  /** Never results from these domains (Anthropic only; not with `allowedDomains`). */
+  blockedDomains?: Array<string>
+  /** Where the user is, to localize results. */
+  userLocation?: WebSearchUserLocation
+}
+
+/** One page a server-side web search found. */
+export interface WebSearchResult {
+  url: string
+  /** The page's title (Anthropic gives one; OpenAI's sources have none). */
+  title?: string
+  /** How old the page is, as the provider words it (`"3 days ago"`). */
+  pageAge?: string
+}
+
+/** Where a server-side web search stands. */
+export type WebSearchStatus = 'searching' | 'completed' | 'failed'
+
+/** An approximate user location for web search. */
+export interface WebSearchUserLocation {
+  city?: string
+  region?: string
+  /** A two-letter ISO 3166-1 country code (`"US"`). */
+  country?: string
+  /** An IANA time zone (`"America/Los_Angeles"`). */
+  timezone?: string
 }

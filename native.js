@@ -841,3 +841,4 @@ module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.StopReason = nativeBinding.StopReason
 module.exports.TodoStatus = nativeBinding.TodoStatus
 module.exports.ToolStatus = nativeBinding.ToolStatus
+module.exports.WebSearchStatus = nativeBinding.WebSearchStatus

@@ -157,6 +157,8 @@ class RunTrace {
     }
     if (p.usage.cacheReadTokens) attributes['gen_ai.usage.cache_read.input_tokens'] = p.usage.cacheReadTokens
     if (p.usage.costUsd !== undefined) attributes['harnext.cost_usd'] = p.usage.costUsd
+    // The provider's server-side web searches during the call (the `webSearch` option).
+    if (p.usage.webSearchRequests) attributes['harnext.web_search.requests'] = p.usage.webSearchRequests
     if (p.summary) attributes['harnext.model_call'] = 'compaction_summary'
     if (this.record && p.text) attributes['gen_ai.output.messages'] = textMessages('assistant', p.text)
     const span = this.tracer.startSpan(`chat ${this.model.model}`, { kind: this.o.SpanKind.CLIENT, attributes, startTime: p.start }, this.ctx)

@@ -11,6 +11,10 @@ import { Agent } from '../index.js';
 const workspace = () => mkdtempSync(path.join(tmpdir(), 'harnext-test-'));
 const call = (name, args) => ({ toolCalls: [{ name, args }] });
 
+/** Unique to this test process: the sleeps are found by their command lines, and other
+ * test processes on the machine (another checkout's test run) run such sleeps too. */
+const MARK = String(process.pid).padStart(7, '0');
+
 /** The pids of live processes running `sleep <arg>` (found by command line: in the
  * sandbox's PID namespace, `$!` is not the pid on the host). */
 function sleeping(arg) {
@@ -29,7 +33,7 @@ const waitFor = (flag) => ({ command: `while [ ! -f ${flag} ]; do sleep 0.02; do
 
 test('a background command started, read twice (only new output the second time) and killed', async () => {
   const cwd = workspace();
-  const server = 'echo first; touch first.flag; while [ ! -f go ]; do sleep 0.02; done; echo second; touch second.flag; exec sleep 170.5';
+  const server = `echo first; touch first.flag; while [ ! -f go ]; do sleep 0.02; done; echo second; touch second.flag; exec sleep 170.5${MARK}`;
   const agent = new Agent({
     model: 'scripted',
     cwd,
@@ -55,25 +59,25 @@ test('a background command started, read twice (only new output the second time)
   assert.deepEqual(out[4], ['bash_output', 'ok', 'second\nbash_1: running']);
   assert.match(out[5][2], /^Killed bash_1\./);
   assert.deepEqual(out[6], ['bash_output', 'ok', '(no new output)\nbash_1: killed (bash_kill)']);
-  assert.deepEqual(sleeping('170.5'), []);
+  assert.deepEqual(sleeping(`170.5${MARK}`), []);
 });
 
 test('an AbortController abort leaves no background process alive (setsid, nohup, double fork)', async () => {
   const cwd = workspace();
-  const family = 'setsid sleep 171.5 >/dev/null 2>&1 & nohup sleep 171.25 >/dev/null 2>&1 & (sleep 171.75 >/dev/null 2>&1 &); exec sleep 171.125';
+  const family = `setsid sleep 171.5${MARK} >/dev/null 2>&1 & nohup sleep 171.25${MARK} >/dev/null 2>&1 & (sleep 171.75${MARK} >/dev/null 2>&1 &); exec sleep 171.125${MARK}`;
   const agent = new Agent({
     model: 'scripted',
     cwd,
     persistSession: false,
     script: [
       call('bash', { command: family, background: true }),
-      call('bash', { command: 'sleep 171.875' }),
+      call('bash', { command: `sleep 171.875${MARK}` }),
       { text: 'never' },
     ],
   });
   const ac = new AbortController();
   const run = agent.run('go', { signal: ac.signal });
-  const args = ['171.5', '171.25', '171.75', '171.125', '171.875'];
+  const args = [`171.5${MARK}`, `171.25${MARK}`, `171.75${MARK}`, `171.125${MARK}`, `171.875${MARK}`];
   for (let i = 0; i < 500 && !args.every((a) => sleeping(a).length > 0); i++) await sleep(10);
   assert.ok(args.every((a) => sleeping(a).length > 0), 'all started');
   ac.abort();
@@ -91,16 +95,16 @@ test('close() kills the background commands of a run going on', async () => {
     cwd,
     persistSession: false,
     script: [
-      call('bash', { command: 'setsid sleep 172.5 >/dev/null 2>&1 & exec sleep 172.25', background: true }),
+      call('bash', { command: `setsid sleep 172.5${MARK} >/dev/null 2>&1 & exec sleep 172.25${MARK}`, background: true }),
       call('bash', waitFor('closed.flag')),
       call('bash_output', { id: 'bash_1' }),
       { text: 'done' },
     ],
   });
   const run = agent.run('go');
-  for (let i = 0; i < 500 && !(sleeping('172.5').length && sleeping('172.25').length); i++) await sleep(10);
+  for (let i = 0; i < 500 && !(sleeping(`172.5${MARK}`).length && sleeping(`172.25${MARK}`).length); i++) await sleep(10);
   await agent.close();
-  assert.deepEqual([...sleeping('172.5'), ...sleeping('172.25')], []);
+  assert.deepEqual([...sleeping(`172.5${MARK}`), ...sleeping(`172.25${MARK}`)], []);
   (await import('node:fs')).writeFileSync(path.join(cwd, 'closed.flag'), '');
   const r = await run;
   assert.equal(r.success, true);

@@ -27,7 +27,12 @@ function alive(pid) {
   }
 }
 
-/** The host pid of the running `sleep 30.0625`, once the command wrote `file`. Found by
+/** The argument of the tests' `sleep`: unique to this test process, since the sleep is
+ * found by its command line and other test processes on the machine (another checkout's
+ * test run, the Python tests) run such sleeps at the same time. */
+const SLEEP_ARG = `30.${String(process.pid).padStart(7, '0')}`;
+
+/** The host pid of the running `sleep SLEEP_ARG`, once the command wrote `file`. Found by
  * its command line: in the sandbox's PID namespace, `$$` is not the pid on the host. */
 async function waitForPid(file) {
   for (let i = 0; i < 300; i++) {
@@ -36,7 +41,7 @@ async function waitForPid(file) {
         if (!/^\d+$/.test(entry)) continue;
         let cmdline = '';
         try { cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8'); } catch { continue; }
-        if (cmdline === 'sleep\u000030.0625\u0000' && alive(Number(entry))) return Number(entry);
+        if (cmdline === `sleep\u0000${SLEEP_ARG}\u0000` && alive(Number(entry))) return Number(entry);
       }
     }
     await sleep(10);
@@ -44,7 +49,7 @@ async function waitForPid(file) {
   throw new Error('the shell command never started');
 }
 
-const sleepTurn = { turn: { text: 'Sleeping.', toolCalls: [{ name: 'bash', args: { command: 'echo started > pid; exec sleep 30.0625' } }] } };
+const sleepTurn = { turn: { text: 'Sleeping.', toolCalls: [{ name: 'bash', args: { command: `echo started > pid; exec sleep ${SLEEP_ARG}` } }] } };
 
 test('an abort during `sleep 30` ends the stream with run_end promptly and kills the sleep', async () => {
   const cwd = workspace();

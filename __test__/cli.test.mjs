@@ -451,18 +451,21 @@ test('--max-cost-usd stops a priced run after the step that reaches it', async (
 });
 
 test('background commands: the calls rendered, and nothing left running when the CLI exits', async () => {
+  // Unique to this test process: the sleep is found by its command line, and other test
+  // processes on the machine (another checkout's test run) may run such a sleep too.
+  const arg = `173.5${String(process.pid).padStart(7, '0')}`;
   const turns = script([
-    { toolCalls: [{ name: 'bash', args: { command: 'echo serving; exec sleep 173.5', background: true } }] },
+    { toolCalls: [{ name: 'bash', args: { command: `echo serving; exec sleep ${arg}`, background: true } }] },
     { toolCalls: [{ name: 'bash', args: { command: 'sleep 0.3' } }] },
     { toolCalls: [{ name: 'bash_output', args: { id: 'bash_1' } }] },
     { text: 'Left it running.' },
   ]);
   const r = await cli(['--script', turns, '--cwd', workspace(), 'serve']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /⏺ bash\(echo serving; exec sleep 173\.5, background\)\n {2}↳ ok/);
+  assert.ok(r.stdout.includes(`⏺ bash(echo serving; exec sleep ${arg}, background)\n  ↳ ok`), r.stdout);
   assert.match(r.stdout, /⏺ bash_output\(bash_1\)\n {2}↳ ok · \S+\n {4}serving\n {4}bash_1: running/);
   const alive = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => {
-    try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\u0000173.5\u0000'; } catch { return false; }
+    try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') === `sleep\u0000${arg}\u0000`; } catch { return false; }
   });
   assert.equal(alive, false, 'the background sleep died with the run');
 });
@@ -484,4 +487,45 @@ test('the plan is rendered as a list at each change; an accepted todo_write show
   const json = await cli(['--json', '--script', script(turns), '--cwd', cwd, 'plan it']);
   const todos = jsonLines(json.stdout).filter((e) => e.type === 'todo');
   assert.deepEqual(todos.map((e) => e.todos.map((t) => t.status)), [['in_progress', 'pending'], ['completed', 'completed']]);
+});
+
+// ---- subagents (the `task` tool): their events rendered like the run's, under their name ----
+
+test('the renderer shows a subagent\'s events like the run\'s, each line prefixed with its name', async () => {
+  const { Renderer } = await import('../cli/render.mjs');
+  const { CostMeter } = await import('../cli/cost.mjs');
+  const cwd = workspace();
+  fs.writeFileSync(path.join(cwd, 'a.txt'), 'forty-two\n');
+  const agent = new Agent({
+    model: 'scripted',
+    cwd,
+    persistSession: false,
+    agents: { finder: { description: 'Finds', systemPrompt: 'Find.', tools: ['read_file'] } },
+    script: [
+      { toolCalls: [{ id: 't1', name: 'task', args: { agent: 'finder', prompt: 'Find the answer' } }] },
+      { text: 'Looking.', toolCalls: [{ name: 'read_file', args: { path: 'a.txt' } }] },
+      { text: 'ANSWER-ONE' },
+      { text: 'Done.' },
+    ],
+  });
+  let out = '';
+  const renderer = new Renderer({ stdout: { isTTY: false, write: (s) => { out += s; } }, version: 'test', model: 'scripted', cwd, cost: new CostMeter('scripted'), resumed: null, budget: {} });
+  for await (const e of agent.stream('Delegate')) renderer.render(e);
+  renderer.close();
+  assert.doesNotMatch(out, /· subagent \{/, out); // not the raw fallback
+  const lines = out.split('\n');
+  const own = lines.filter((l) => l.startsWith('  │ finder · ')).map((l) => l.slice('  │ finder · '.length));
+  assert.match(own[0], /^started · session sess_/, out);
+  assert.ok(own.includes('Looking.'), out);
+  assert.ok(own.includes('⏺ read_file(a.txt)'), out);
+  assert.ok(own.some((l) => /^ {2}↳ ok · \S+ · 1 line$/.test(l)), out);
+  assert.ok(own.includes('ANSWER-ONE'), out);
+  assert.match(own.at(-1), /^✓ done · 1 tool call · /, out);
+  // The parent's own lines: the task call, its result, the summary.
+  assert.match(out, /^⏺ task\(finder: Find the answer\)$/m);
+  assert.match(out, /^ {2}↳ (task\(finder: Find the answer\) )?ok · \S+\n {4}ANSWER-ONE$/m);
+  // Model calls: the run's two and the subagent's two.
+  assert.match(out, /^✓ done · 1 tool call · .*\n.*\(4 model calls\)/m);
+  // The subagent's summary is one line: no second `session … continue with` row.
+  assert.equal(out.match(/continue with/g).length, 1);
 });

@@ -94,5 +94,23 @@ test('a fork from the point, limits reported, and a busy session refused', async
   await assert.rejects(agent.rewind(run.sessionId, { toMessage: 0 }), /already running/);
   for (;;) { if ((await it.next()).done) break; }
 
-  assert.throws(() => new Agent({ model: 'scripted', checkpoints: { maxFileBytes: -1 } }), /checkpoints/);
+  assert.throws(() => new Agent({ model: 'scripted', checkpoints: { maxFileBytes: -1 } }),
+    /invalid option `checkpoints`: `maxFileBytes`: expected an integer from 0 to 4294967295, got -1/);
+  // A typo in a limit's name is an error naming it, not a limit silently left at its default.
+  assert.throws(() => new Agent({ model: 'scripted', checkpoints: { maxFileByte: 10 } }),
+    /invalid option `checkpoints`: unknown limit `maxFileByte`: did you mean `maxFileBytes`\?/);
+  assert.throws(() => new Agent({ model: 'scripted', checkpoints: { max_run_bytes: 10 } }),
+    /did you mean `maxRunBytes`\?/);
+  for (const bad of [1.5, 2 ** 32, '10', true]) {
+    assert.throws(() => new Agent({ model: 'scripted', checkpoints: { maxRunBytes: bad } }),
+      /`checkpoints`: `maxRunBytes`: expected an integer from 0 to 4294967295/);
+  }
+  assert.throws(() => new Agent({ model: 'scripted', checkpoints: 'yes' }), /invalid option `checkpoints`/);
+  // thinking and sandbox are read by the same engine functions as Python's (issue: options parsed once).
+  assert.throws(() => new Agent({ model: 'scripted', thinking: { budgetToken: 2048 } }),
+    /invalid option `thinking`: unknown field `budgetToken`: did you mean `budgetTokens`\?/);
+  assert.throws(() => new Agent({ model: 'scripted', thinking: { budgetTokens: 10 } }),
+    /invalid option `thinking`: `budgetTokens`: expected an integer from 1024 to 4294967295, got 10/);
+  assert.throws(() => new Agent({ model: 'scripted', sandbox: 'readonly' }),
+    /invalid option `sandbox`: expected "workspace-write", "read-only" or "off"; got "readonly"/);
 });

@@ -124,3 +124,19 @@ test('an escalation that cannot be honoured is denied with a clear reason', { sk
   assert.match(result.steps[2].output, /unknown field `netwrok`/);
   for (const f of ['a.txt', 'b.txt', 'c.txt']) assert.ok(!existsSync(path.join(cwd, f)), f);
 });
+
+test('a session directory inside the writable /tmp stays hidden from commands', { skip: !linux }, async () => {
+  const sessionDir = mkdtempSync(path.join(tmpdir(), 'harnext-test-sessions-'));
+  const scratch = mkdtempSync(path.join(tmpdir(), 'harnext-test-'));
+  const cwd = workspace();
+  const probe = `ls -A ${sessionDir} | wc -l; cat ${sessionDir}/*.jsonl 2>&1 | head -c 200; echo; touch ${scratch}/w && echo TMP-WRITABLE`;
+  const build = () => new Agent({ model: 'scripted', cwd, sessionDir, script: [{ toolCalls: [bash('c1', probe)] }, { text: 'done' }] });
+  assert.equal((await build().run('look')).success, true);
+  assert.ok(existsSync(path.join(scratch, 'w')), 'the command could write in /tmp');
+  // The first run's session is in sessionDir now; the second run's command looks for it.
+  const r = await build().run('look again');
+  const out = r.steps[0].output;
+  assert.match(out, /^0\n/, out);
+  assert.doesNotMatch(out, /run_start|"type"/, out);
+  assert.match(out, /TMP-WRITABLE/, out);
+});

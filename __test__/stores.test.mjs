@@ -136,6 +136,29 @@ test('an unreachable store fails the run start with a clear error, no hang', asy
   assert.ok(r instanceof Error ? /session store/.test(r.message) : r.error?.code === 'session_store', String(r?.message ?? JSON.stringify(r)));
 });
 
+test('a resumed run whose store fails at load rejects with code session_store (PostgreSQL, Redis, a JavaScript store; run and stream)', async () => {
+  const failing = {
+    acquire: () => 'lease', append() {}, release() {}, list: () => [],
+    load() { throw new Error('disk on fire'); },
+  };
+  for (const sessionStore of ['postgres://u:hunter22@127.0.0.1:1/db', 'redis://127.0.0.1:1', failing]) {
+    const agent = new Agent({ model: 'scripted', cwd: workspace(), sessionStore, script: [{ text: 'x' }] });
+    const what = typeof sessionStore === 'string' ? sessionStore.slice(0, 8) : 'a JavaScript store';
+    const check = (e) => {
+      assert.ok(e instanceof Error, `${what}: ${e}`);
+      assert.equal(e.code, 'session_store', `${what}: ${e.code} ${e.message}`);
+      assert.match(e.message, /^the session cannot be loaded: session store/);
+      assert.ok(!e.message.includes('hunter22'), e.message);
+      return true;
+    };
+    await assert.rejects(agent.run('x', { sessionId: 'resumed-1' }), check);
+    await assert.rejects((async () => { for await (const _ of agent.stream('x', { sessionId: 'resumed-1' })); })(), check);
+  }
+  // Other reasons a run does not start keep their code.
+  const agent = new Agent({ model: 'scripted', cwd: workspace(), sessionStore: failing, script: [{ text: 'x' }] });
+  await assert.rejects(agent.run('x', { sessionId: 'not valid' }), (e) => e.code === 'InvalidArg' && /unknown session/.test(e.message));
+});
+
 test('the CLI keeps and resumes a session in a store with --session-store', { skip: !process.env.HARNEXT_TEST_POSTGRES_URL && !required }, async () => {
   const { spawnSync } = await import('node:child_process');
   const { writeFileSync } = await import('node:fs');

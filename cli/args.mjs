@@ -16,6 +16,7 @@ const OPTIONS = {
   'permission-mode': { type: 'string' },
   sandbox: { type: 'string' },
   network: { type: 'boolean' },
+  'web-search': { type: 'boolean' },
   'max-steps': { type: 'string' },
   'max-cost-usd': { type: 'string' },
   'max-tokens': { type: 'string' },
@@ -60,6 +61,10 @@ Options:
                                  writes; off: no sandbox
       --network                  let sandboxed commands open network connections
                                  (default: no network)
+      --web-search               let the model search the web with its provider's own
+                                 server-side search (anthropic/... and openai/... models;
+                                 it runs on the provider's servers, whatever --network
+                                 says; $10 per 1,000 searches)
       --max-steps <n>            model calls before the run stops (default 50)
       --max-cost-usd <usd>       stop the run after the step that brings its cost to this
                                  many US dollars (list prices; a model whose price is known)
@@ -179,6 +184,7 @@ export function parseCli(argv) {
     permissionMode: values['permission-mode'],
     sandbox: values.sandbox,
     network: values.network === undefined ? undefined : Boolean(values.network),
+    webSearch: Boolean(values['web-search']),
     maxSteps: undefined,
     maxCostUsd: undefined,
     maxTokens: undefined,

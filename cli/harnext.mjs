@@ -187,6 +187,7 @@ async function main(argv) {
   if (opts.permissionMode) agentOptions.permissionMode = opts.permissionMode;
   if (opts.sandbox !== undefined) agentOptions.sandbox = opts.sandbox;
   if (opts.network !== undefined) agentOptions.network = opts.network;
+  if (opts.webSearch) agentOptions.webSearch = true;
   if (opts.maxSteps !== undefined) agentOptions.maxSteps = opts.maxSteps;
   for (const key of ['maxCostUsd', 'maxTokens', 'maxDurationMs']) {
     if (opts[key] !== undefined) agentOptions[key] = opts[key];
@@ -233,6 +234,8 @@ async function main(argv) {
       if (renderer) renderer.render(e);
       else stdout.write(`${JSON.stringify(e)}\n`);
       if (e.type === 'usage') cost.add(e);
+      // A subagent's model calls are the run's too.
+      if (e.type === 'subagent' && e.event?.type === 'usage') cost.add(e.event);
       if (e.type === 'permission_request' && typeof e.respond === 'function') {
         const decision = await askPermission({
           e,

@@ -76,6 +76,9 @@ export function argsSummary(tool, args = {}, max = 80) {
     case 'web_fetch':
       s = String(a.url ?? '');
       break;
+    case 'task':
+      s = `${a.agent ?? ''}: ${a.prompt ?? ''}`;
+      break;
     case 'todo_write':
       s = plural(Array.isArray(a.todos) ? a.todos.length : 0, 'item');
       break;
@@ -138,10 +141,14 @@ export class Renderer {
     this.open = new Set(); // ids of running calls
     this.lastCallId = null;
     this.modelCalls = 0;
+    this.searches = new Map(); // web search id -> whether its line is shown
+    this.citations = new Map(); // url -> title
     this.spin = null; // { label, since, drawn }
     this.frame = 0;
     this.timer = null;
     this.spinnerEnabled = this.tty && process.env.TERM !== 'dumb';
+    this.subagents = new Map(); // `task` call id -> { renderer, prefix }
+    this.writer = null; // the subagent whose line is open, or null
   }
 
   width() {
@@ -151,8 +158,50 @@ export class Renderer {
   write(s) {
     if (!s) return;
     this.eraseSpinner();
+    // A line a subagent left open is ended first.
+    if (this.writer !== null && !this.atLineStart) {
+      this.stdout.write('\n');
+      this.writer.renderer.atLineStart = true;
+    }
+    this.writer = null;
     this.stdout.write(s);
     this.atLineStart = s.endsWith('\n');
+  }
+
+  /** Writes a subagent's output: each of its lines prefixed with its name. */
+  writeFor(sub, s) {
+    if (!s) return;
+    this.eraseSpinner();
+    if (this.writer !== sub && !this.atLineStart) {
+      this.stdout.write('\n');
+      this.atLineStart = true;
+      if (this.writer !== null) this.writer.renderer.atLineStart = true;
+    }
+    let out = '';
+    for (const part of s.split(/(?<=\n)/)) {
+      if (this.atLineStart) out += part === '\n' ? sub.prefix.trimEnd() : sub.prefix;
+      out += part;
+      this.atLineStart = part.endsWith('\n');
+    }
+    this.stdout.write(out);
+    this.writer = this.atLineStart ? null : sub;
+  }
+
+  /** The renderer of the subagent a `task` call runs: the parent's rendering, its lines
+   * prefixed with the subagent's name, its start and end one line each. */
+  subagent(agent, callId) {
+    let sub = this.subagents.get(callId);
+    if (sub) return sub.renderer;
+    const prefix = `  ${this.c.dim('│')} ${this.c.cyan(agent)} ${this.c.dim('·')} `;
+    const width = this.width() - agent.length - 7;
+    sub = { prefix };
+    const stdout = { isTTY: false, columns: width, write: (s) => this.writeFor(sub, s) };
+    const renderer = new Renderer({ stdout, version: this.version, model: this.model, cwd: this.cwd, cost: this.cost, resumed: null, budget: {} });
+    renderer.c = this.c;
+    renderer.nested = true;
+    sub.renderer = renderer;
+    this.subagents.set(callId, sub);
+    return renderer;
   }
 
   line(s = '') {
@@ -220,7 +269,18 @@ export class Renderer {
   render(e) {
     const { c } = this;
     switch (e.type) {
+      case 'subagent':
+        // Events of a subagent a `task` call runs: rendered like this run's, under its name.
+        this.stopSpinner();
+        if (e.event?.type === 'usage') this.modelCalls += 1;
+        this.subagent(String(e.agent), String(e.callId)).render(e.event ?? {});
+        this.toolSpinner();
+        break;
       case 'run_start': {
+        if (this.nested) {
+          this.line(c.dim(`started · session ${e.sessionId}`));
+          break;
+        }
         const where = this.cwd === process.cwd() ? '.' : this.cwd.replace(os.homedir(), '~');
         this.line(
           c.dim(`harnext ${this.version} · ${this.model} · ${where} · ${sandboxLabel(e.sandbox)} · ${this.budget ? `${this.budget} · ` : ''}`) +
@@ -287,6 +347,13 @@ export class Renderer {
         this.stopSpinner();
         this.renderTodos(e.todos);
         break;
+      case 'web_search':
+        this.renderWebSearch(e);
+        break;
+      case 'citation':
+        // Listed under the reply once the run ends (a line now would cut the text).
+        if (!this.citations.has(e.url)) this.citations.set(e.url, e.title ?? null);
+        break;
       case 'compaction':
         this.line(c.dim(`⋯ history compacted: ${num(e.beforeTokens)} → ${num(e.afterTokens)} tokens`));
         break;
@@ -298,6 +365,7 @@ export class Renderer {
         break;
       case 'run_end':
         this.stopSpinner();
+        this.renderSources();
         this.renderSummary(e.result);
         break;
       default: {
@@ -362,8 +430,49 @@ export class Renderer {
     this.lastCallId = null;
   }
 
+  // A server-side web search (--web-search): the query once, then what it found.
+  renderWebSearch(e) {
+    const { c } = this;
+    this.stopSpinner();
+    if (this.block === 'text' || this.block === 'thinking') this.line();
+    this.block = null;
+    if (!this.searches.get(e.id) && (e.query || e.status !== 'searching')) {
+      this.line(`${c.cyan('⏺')} ${c.bold('web search')}(${clip(e.query ?? '', this.width() - 20)})`);
+      this.searches.set(e.id, true);
+    }
+    if (e.status === 'completed') {
+      const hosts = [...new Set(e.results.map((r) => { try { return new URL(r.url).host; } catch { return r.url; } }))];
+      this.line(c.dim(`  ⎿ ${plural(e.results.length, 'result')}${hosts.length ? `: ${clip(hosts.join(', '), this.width() - 20)}` : ''}`));
+      this.afterTools = true;
+    } else if (e.status === 'failed') {
+      this.line(c.red(`  ⎿ search failed: ${e.error ?? 'unknown error'}`));
+      this.afterTools = true;
+    }
+    this.startSpinner(c.dim(e.status === 'searching' ? 'searching the web' : 'waiting for the model'));
+  }
+
+  renderSources() {
+    if (this.citations.size === 0) return;
+    const { c } = this;
+    if (!this.atLineStart) this.write('\n');
+    this.line();
+    this.line(c.dim('Sources:'));
+    let i = 1;
+    for (const [url, title] of this.citations) {
+      this.line(c.dim(`  [${i++}] ${title ? `${clip(title, 60)} · ` : ''}${url}`));
+    }
+  }
+
   renderSummary(r) {
     const { c } = this;
+    if (this.nested) {
+      // A subagent's end: one line (its usage and cost count in the parent's summary).
+      const facts = [plural(r.steps.length, 'tool call'), seconds(r.durationMs)].join(' · ');
+      if (r.success) this.line(`${c.green('✓ done')} ${c.dim(`· ${facts}`)}`);
+      else if (r.cancelled) this.line(`${c.yellow('⏹ cancelled')} ${c.dim(`· ${facts}`)}`);
+      else this.line(`${c.red(`✗ failed${r.error ? ` (${r.error.code}): ${r.error.message}` : ` (${r.stopReason})`}`)} ${c.dim(`· ${facts}`)}`);
+      return;
+    }
     this.line();
     this.line(c.dim('─'.repeat(Math.min(this.width(), 64))));
     const steps = r.steps.length;

@@ -179,7 +179,7 @@ impl Agent {
         options: Option<RunOptions>,
         link: Option<LinkFn<'env>>,
     ) -> napi::Result<PromiseRaw<'env, Value>> {
-        let start = self.start(input, options, false)?.0;
+        let start = self.start(env, input, options, false)?.0;
         let token = CancellationToken::new();
         if let Some(link) = link {
             let t = token.clone();
@@ -190,11 +190,17 @@ impl Agent {
                 })?;
             link.call(cancel)?;
         }
-        env.spawn_future(async move {
-            let run = start.run().await?;
-            let result = run.execute(token, EventSink::none()).await;
-            Ok(RunResult::from(result).to_js())
-        })
+        env.spawn_future_with_callback(
+            async move {
+                let run = match start.run().await {
+                    Ok(run) => run,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let result = run.execute(token, EventSink::none()).await;
+                Ok(Ok(RunResult::from(result).to_js()))
+            },
+            |env, result| result.map_err(|e| e.into_js(env)),
+        )
     }
 
     /// Streams the run's events. Returns at once; the run starts when iteration starts.
@@ -206,10 +212,11 @@ impl Agent {
     )]
     pub fn stream(
         &self,
+        env: &Env,
         input: Either3<String, Vec<InputMessage>, ApprovalsInput>,
         options: Option<RunOptions>,
     ) -> napi::Result<EventStream> {
-        let (run, pending) = self.start(input, options, true)?;
+        let (run, pending) = self.start(env, input, options, true)?;
         Ok(EventStream::new(run, pending))
     }
 
@@ -331,6 +338,7 @@ impl Agent {
     /// requests through `respond()`.
     fn start(
         &self,
+        env: &Env,
         input: Either3<String, Vec<InputMessage>, ApprovalsInput>,
         options: Option<RunOptions>,
         streaming: bool,
@@ -348,10 +356,13 @@ impl Agent {
         }
         if self.js_store {
             let agent = self.inner.clone();
-            let prepare = move || agent.start(request).or_js();
+            let prepare = move || agent.start(request);
             return Ok((Start::Later(Box::new(prepare)), pending));
         }
-        let run = self.inner.start(request).or_js()?;
+        let run = self
+            .inner
+            .start(request)
+            .map_err(|e| crate::error::run_error_to_js(env, e))?;
         Ok((Start::Ready(Box::new(run)), pending))
     }
 }

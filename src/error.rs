@@ -15,6 +15,9 @@ use harnext_core::store::StoreError;
 use harnext_core::ConfigError;
 use harnext_core::RunError;
 use harnext_core::SessionError;
+use napi::bindgen_prelude::JsObjectValue;
+use napi::Env;
+use napi::JsValue;
 use napi::Status;
 
 /// How the Node API spells each option.
@@ -68,6 +71,7 @@ impl OptionNames for NodeNames {
             OptionKey::ProjectInstructions => "projectInstructions",
             OptionKey::Skills => "skills",
             OptionKey::WebFetch => "webFetch",
+            OptionKey::WebSearch => "webSearch",
         })
     }
 }
@@ -99,6 +103,47 @@ impl JsError for harnext_core::RewindError {
 impl JsError for StoreError {}
 impl JsError for RespondError {}
 impl JsError for tokio::task::JoinError {}
+
+/// The engine's error code of a run that could not start, when it has one: a session
+/// store that failed (`session_store`, as in a run's `error.code`); else `None` (the
+/// error's `code` is napi's status).
+fn run_error_code(e: &RunError) -> Option<&'static str> {
+    match e {
+        RunError::SessionStore(_) => Some("session_store"),
+        _ => None,
+    }
+}
+
+/// The JavaScript error of a run that could not start: its `code` is the engine's
+/// (`session_store`) when it has one. Made on the JavaScript thread.
+pub(crate) fn run_error_to_js(env: &Env, e: RunError) -> napi::Error {
+    let Some(code) = run_error_code(&e) else {
+        return to_js(e);
+    };
+    let message = word(&e.to_string());
+    let made = (|| -> napi::Result<napi::Error> {
+        let mut error = env.create_error(napi::Error::new(Status::GenericFailure, message))?;
+        error.set_named_property("code", code)?;
+        Ok(napi::Error::from(error.to_unknown()))
+    })();
+    made.unwrap_or_else(|e| e)
+}
+
+/// Why a run prepared off the JavaScript thread did not start: made into a JavaScript
+/// error back on it ([`run_error_to_js`]).
+pub(crate) enum StartError {
+    Run(RunError),
+    Js(napi::Error),
+}
+
+impl StartError {
+    pub(crate) fn into_js(self, env: &Env) -> napi::Error {
+        match self {
+            StartError::Run(e) => run_error_to_js(env, e),
+            StartError::Js(e) => e,
+        }
+    }
+}
 
 /// Misuse found by the binding itself (a bad argument), phrased with neutral keys.
 #[derive(Debug)]

@@ -85,6 +85,10 @@ pub struct Usage {
     /// one call of the run): the zeros mean "unknown", not "free". Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unreported: Option<bool>,
+    /// Server-side web searches the provider ran (the `webSearch` option; billed per
+    /// search). Absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_search_requests: Option<i64>,
 }
 
 /// What the provider said about a refusal or a filtered output.
@@ -223,6 +227,8 @@ pub enum AgentEvent {
         cache_write_tokens: i64,
         reasoning_tokens: i64,
         unreported: Option<bool>,
+        /// Server-side web searches of the call (the `webSearch` option); absent when none.
+        web_search_requests: Option<i64>,
         /// What the call cost in USD at list prices; absent (not zero) when the model's
         /// price, or the call's usage, is unknown.
         cost_usd: Option<f64>,
@@ -269,6 +275,26 @@ pub enum AgentEvent {
     /// The model changed its task list (`todo_write`): the whole list as it is now, in
     /// order. At most one item is `in_progress`.
     Todo { todos: Vec<TodoItem> },
+    /// A server-side web search (the `webSearch` option): the provider ran it on its own
+    /// servers, not this machine. `id` is the provider's id of the search: a `searching`
+    /// event, then a `completed` (with `results`) or `failed` (with `error`, the
+    /// provider's code such as `max_uses_exceeded`) one. `query` once known.
+    WebSearch {
+        id: String,
+        status: WebSearchStatus,
+        query: Option<String>,
+        /// The pages found (at most 100 shown; the model sees them all).
+        results: Vec<WebSearchResult>,
+        error: Option<String>,
+    },
+    /// The reply cites a page found by a server-side web search. `citedText`: the
+    /// passage quoted from the page (Anthropic) or the part of the reply that cites it
+    /// (OpenAI), when known.
+    Citation {
+        url: String,
+        title: Option<String>,
+        cited_text: Option<String>,
+    },
     /// A non-recoverable error ends the run; `run_end` follows.
     Error { error: HarnextError },
     /// The run is over: always the last event.
@@ -372,6 +398,7 @@ impl From<core::Usage> for Usage {
             cache_write_tokens: int(u.cache_write_tokens),
             reasoning_tokens: int(u.reasoning_tokens),
             unreported: u.unreported.then_some(true),
+            web_search_requests: (u.web_search_requests > 0).then(|| int(u.web_search_requests)),
         }
     }
 }
@@ -503,6 +530,50 @@ impl From<core::TodoItem> for TodoItem {
 
 // ---- end of the plan ----
 
+// ---- Server-side web search (issue 18): the `webSearch` option ----
+
+/// Where a server-side web search stands.
+#[napi(string_enum = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebSearchStatus {
+    Searching,
+    Completed,
+    Failed,
+}
+
+impl From<core::WebSearchStatus> for WebSearchStatus {
+    fn from(s: core::WebSearchStatus) -> Self {
+        match s {
+            core::WebSearchStatus::Searching => WebSearchStatus::Searching,
+            core::WebSearchStatus::Completed => WebSearchStatus::Completed,
+            core::WebSearchStatus::Failed => WebSearchStatus::Failed,
+        }
+    }
+}
+
+/// One page a server-side web search found.
+#[napi(object, object_from_js = false)]
+#[derive(Debug, Clone)]
+pub struct WebSearchResult {
+    pub url: String,
+    /// The page's title (Anthropic gives one; OpenAI's sources have none).
+    pub title: Option<String>,
+    /// How old the page is, as the provider words it (`"3 days ago"`).
+    pub page_age: Option<String>,
+}
+
+impl From<core::WebSearchResult> for WebSearchResult {
+    fn from(r: core::WebSearchResult) -> Self {
+        WebSearchResult {
+            url: r.url,
+            title: r.title,
+            page_age: r.page_age,
+        }
+    }
+}
+
+// ---- end of server-side web search ----
+
 /// The sandbox of a run (`run_start`).
 #[napi(object, object_from_js = false)]
 pub struct RunSandbox {
@@ -625,6 +696,8 @@ impl AgentEvent {
                 cache_write_tokens: int(u.cache_write_tokens),
                 reasoning_tokens: int(u.reasoning_tokens),
                 unreported: u.unreported.then_some(true),
+                web_search_requests: (u.web_search_requests > 0)
+                    .then(|| int(u.web_search_requests)),
                 cost_usd,
             },
             core::AgentEvent::Retry {
@@ -666,6 +739,28 @@ impl AgentEvent {
             core::AgentEvent::Warning { message, path } => AgentEvent::Warning { message, path },
             core::AgentEvent::Todo { todos } => AgentEvent::Todo {
                 todos: todos.into_iter().map(TodoItem::from).collect(),
+            },
+            core::AgentEvent::WebSearch {
+                id,
+                status,
+                query,
+                results,
+                error,
+            } => AgentEvent::WebSearch {
+                id,
+                status: status.into(),
+                query,
+                results: results.into_iter().map(WebSearchResult::from).collect(),
+                error,
+            },
+            core::AgentEvent::Citation {
+                url,
+                title,
+                cited_text,
+            } => AgentEvent::Citation {
+                url,
+                title,
+                cited_text,
             },
             core::AgentEvent::Error { error } => AgentEvent::Error {
                 error: error.into(),

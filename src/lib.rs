@@ -48,6 +48,8 @@ pub use options::ScriptUsage;
 pub use options::SystemPromptAppend;
 pub use options::ThinkingOptions;
 pub use options::WebFetchOptions;
+pub use options::WebSearchOptions;
+pub use options::WebSearchUserLocation;
 pub use sessions::ContentBlock;
 pub use sessions::ForkSessionOptions;
 pub use sessions::ForkedFrom;

@@ -44,7 +44,10 @@ pub struct SystemPromptAppend {
     pub append: String,
 }
 
-#[napi(object)]
+/// The `thinking` option's object (its type only: the value is read by the engine).
+// Declares the TypeScript type; the option itself is read as JSON by the engine.
+#[allow(dead_code)]
+#[napi(object, object_to_js = false)]
 pub struct ThinkingOptions {
     /// Reasoning budget in tokens (at least 1024).
     pub budget_tokens: f64,
@@ -120,7 +123,7 @@ pub struct AgentOptions {
     pub temperature: Option<f64>,
     /// Enables provider reasoning: `true` for a 4096-token budget, or `{ budgetTokens }`.
     #[napi(ts_type = "boolean | ThinkingOptions")]
-    pub thinking: Option<Either<bool, ThinkingOptions>>,
+    pub thinking: Option<Value>,
     /// Provider retries per request. Default 2.
     pub max_retries: Option<f64>,
     /// Milliseconds a model stream may stay silent before it counts as stalled. Default 300000.
@@ -186,6 +189,13 @@ pub struct AgentOptions {
     /// in `allowedDomains`.
     #[napi(ts_type = "WebFetchOptions")]
     pub web_fetch: Option<Value>,
+    /// The provider's own server-side web search (Anthropic's `web_search` tool, OpenAI
+    /// Responses' hosted `web_search`): `true`, or settings. The search runs on the
+    /// provider's servers (not in the sandbox, whatever `network` says); `web_search` and
+    /// `citation` events show it, and each search costs $10 per 1,000 in `costUsd`.
+    /// Refused for providers without it (`openai-chat/...`, `scripted`). Default off.
+    #[napi(ts_type = "boolean | WebSearchOptions")]
+    pub web_search: Option<Value>,
     /// Subagents by name, offered to the model as the `task` tool: each runs a task with its
     /// own context and tools (never more permissive than this agent's permission mode and
     /// sandbox); several `task` calls of one turn run at once. Their events come wrapped in
@@ -210,10 +220,14 @@ pub struct AgentOptions {
     /// File checkpoints for `rewind()`: the state of each file before a step changes it
     /// (edits, writes, shell commands) is kept in the session. `false` keeps none; an
     /// object sets the limits. Default: on, with the default limits.
-    pub checkpoints: Option<Either<bool, CheckpointLimits>>,
+    #[napi(ts_type = "boolean | CheckpointLimits")]
+    pub checkpoints: Option<Value>,
 }
 
-/// The limits of the checkpoints of each run (`checkpoints` option).
+/// The limits of the checkpoints of each run (`checkpoints` option; its type only: the
+/// value is read by the engine, which names an unknown field).
+// Declares the TypeScript type; the option itself is read as JSON by the engine.
+#[allow(dead_code)]
 #[napi(object, object_to_js = false)]
 pub struct CheckpointLimits {
     /// Files larger than this are not checkpointed (reported by `rewind()`). Default 1 MiB.
@@ -226,36 +240,6 @@ pub struct CheckpointLimits {
     /// Workspaces with more files than this checkpoint, for shell commands, only the files
     /// the run read or changed. Default 5000.
     pub max_baseline_files: Option<f64>,
-}
-
-/// The limits of `checkpoints`, or `None` when they are off.
-fn checkpoints(
-    spec: Either<bool, CheckpointLimits>,
-) -> Result<Option<harnext_core::checkpoints::CheckpointOptions>, ConfigError> {
-    let mut c = harnext_core::checkpoints::CheckpointOptions::default();
-    let limits = match spec {
-        Either::A(false) => return Ok(None),
-        Either::A(true) => return Ok(Some(c)),
-        Either::B(limits) => limits,
-    };
-    let get = |name: &str, v: Option<f64>| -> Result<Option<u32>, ConfigError> {
-        v.map(|v| integer(v, 0, u32::MAX))
-            .transpose()
-            .map_err(|p| ConfigError::invalid(OptionKey::Checkpoints, format!("`{name}`: {p}")))
-    };
-    if let Some(v) = get("maxFileBytes", limits.max_file_bytes)? {
-        c.max_file_bytes = u64::from(v);
-    }
-    if let Some(v) = get("maxBinaryBytes", limits.max_binary_bytes)? {
-        c.max_binary_bytes = u64::from(v);
-    }
-    if let Some(v) = get("maxRunBytes", limits.max_run_bytes)? {
-        c.max_run_bytes = u64::from(v);
-    }
-    if let Some(v) = get("maxBaselineFiles", limits.max_baseline_files)? {
-        c.max_baseline_files = v as usize;
-    }
-    Ok(Some(c))
 }
 
 /// One scripted model turn.
@@ -311,6 +295,9 @@ pub struct RunOptions {
     pub max_duration_ms: Option<f64>,
     /// Overrides the agent's `parallelToolCalls` for this run.
     pub parallel_tool_calls: Option<bool>,
+    /// Overrides the agent's `webSearch` for this run (`false` turns it off).
+    #[napi(ts_type = "boolean | WebSearchOptions")]
+    pub web_search: Option<Value>,
 }
 
 /// One message of an input list: its text, or a list of text and image parts.
@@ -478,15 +465,9 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
         c.max_output_tokens = Some(option_integer(OptionKey::MaxOutputTokens, v, 1)?);
     }
     c.temperature = o.temperature;
-    c.thinking_budget = match o.thinking {
-        None | Some(Either::A(false)) => None,
-        Some(Either::A(true)) => Some(4096),
-        Some(Either::B(t)) => {
-            Some(integer(t.budget_tokens, 1024, u32::MAX).map_err(|problem| {
-                ConfigError::invalid(OptionKey::Thinking, format!("budgetTokens: {problem}"))
-            })?)
-        }
-    };
+    if let Some(v) = o.thinking {
+        c.thinking_budget = harnext_core::thinking_option(&v, true)?;
+    }
     if let Some(v) = o.max_retries {
         c.max_retries = option_integer(OptionKey::MaxRetries, v, 0)?;
     }
@@ -534,12 +515,7 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
         c.mcp_servers = mcp_servers(servers)?;
     }
     if let Some(mode) = o.sandbox {
-        c.sandbox.mode = harnext_core::sandbox::SandboxMode::parse(&mode).ok_or_else(|| {
-            ConfigError::invalid(
-                OptionKey::Sandbox,
-                format!("expected \"workspace-write\", \"read-only\" or \"off\"; got {mode:?}"),
-            )
-        })?;
+        c.sandbox.mode = harnext_core::sandbox_mode_option(&mode)?;
     }
     if let Some(network) = o.network {
         c.sandbox.network = network;
@@ -563,8 +539,8 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     if let Some(parallel) = o.parallel_tool_calls {
         c.parallel_tool_calls = parallel;
     }
-    if let Some(spec) = o.checkpoints {
-        c.checkpoints = checkpoints(spec)?;
+    if let Some(v) = o.checkpoints {
+        c.checkpoints = harnext_core::checkpoints_option(&v, true)?;
     }
     // Issue 18: project instructions and skills.
     if let Some(on) = o.project_instructions {
@@ -574,6 +550,9 @@ pub fn agent_config(o: AgentOptions) -> Result<(AgentConfig, Option<PermissionFn
     // Issue 18: web_fetch.
     if let Some(v) = o.web_fetch {
         c.web_fetch = harnext_core::web_fetch_option(&v, true)?;
+    }
+    if let Some(v) = o.web_search {
+        c.web_search = harnext_core::web_search_option(&v, true)?;
     }
     if let Some(agents) = o.agents {
         c.agents = harnext_core::subagent::agents_from_json(&agents, &crate::mcp::camel)
@@ -593,6 +572,31 @@ pub struct WebFetchOptions {
     pub blocked_domains: Option<Vec<String>>,
     /// The most one fetch may take, redirects and body included. Default 30000.
     pub timeout_ms: Option<f64>,
+}
+
+/// The `webSearch` option's settings (its type only: the value is read by the engine,
+/// which names an unknown field).
+#[napi(object, object_to_js = false)]
+pub struct WebSearchOptions {
+    /// At most this many searches per model call (Anthropic only).
+    pub max_uses: Option<f64>,
+    /// Only results from these domains (and their subdomains), such as `"example.com"`.
+    pub allowed_domains: Option<Vec<String>>,
+    /// Never results from these domains (Anthropic only; not with `allowedDomains`).
+    pub blocked_domains: Option<Vec<String>>,
+    /// Where the user is, to localize results.
+    pub user_location: Option<WebSearchUserLocation>,
+}
+
+/// An approximate user location for web search.
+#[napi(object, object_to_js = false)]
+pub struct WebSearchUserLocation {
+    pub city: Option<String>,
+    pub region: Option<String>,
+    /// A two-letter ISO 3166-1 country code (`"US"`).
+    pub country: Option<String>,
+    /// An IANA time zone (`"America/Los_Angeles"`).
+    pub timezone: Option<String>,
 }
 
 /// The input of a run that answers a session's pending approvals.
@@ -629,6 +633,10 @@ pub fn run_request(
     request.budget = budget(o.max_cost_usd, o.max_tokens, o.max_duration_ms)
         .map_err(|(key, problem)| invalid(key, problem))?;
     request.parallel_tool_calls = o.parallel_tool_calls;
+    if let Some(v) = o.web_search {
+        request.web_search =
+            Some(harnext_core::web_search_option(&v, true).map_err(|e| Invalid(e.to_string()))?);
+    }
     Ok(request)
 }
 

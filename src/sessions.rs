@@ -118,6 +118,17 @@ pub enum ContentBlock {
         source: Value,
         tool_use_id: Option<String>,
     },
+    /// A block of a provider's server-side web search (`webSearch`), kept as the provider
+    /// sent it (its encrypted fields included) because it wants it back exactly: Anthropic's
+    /// `server_tool_use`, `web_search_tool_result` and cited text blocks, OpenAI's
+    /// `web_search_call` and cited `message` items. `text` is the readable text (of a cited
+    /// text block; empty otherwise).
+    ProviderBlock {
+        provider: String,
+        text: String,
+        #[napi(ts_type = "unknown")]
+        data: Value,
+    },
 }
 
 /// One message of a session's history.
@@ -290,6 +301,15 @@ impl From<core::ContentBlock> for ContentBlock {
                     }
                 },
                 tool_use_id,
+            },
+            core::ContentBlock::ProviderBlock {
+                provider,
+                text,
+                data,
+            } => ContentBlock::ProviderBlock {
+                provider,
+                text,
+                data,
             },
         }
     }

@@ -29,7 +29,7 @@ use napi::Status;
 use napi_derive::napi;
 use serde_json::Value;
 
-use crate::error::OrJs;
+use crate::error::StartError;
 
 /// `(method, args) => Promise<answer>`: `index.js`'s dispatcher to the store's methods.
 pub type StoreCallFn = ThreadsafeFunction<
@@ -103,15 +103,18 @@ pub fn js_store(spec: JsStoreSpec) -> Result<Arc<dyn SessionStore>, ConfigError>
 /// thread.
 pub(crate) enum Start {
     Ready(Box<Run>),
-    Later(Box<dyn FnOnce() -> napi::Result<Run> + Send>),
+    Later(Box<dyn FnOnce() -> Result<Run, harnext_core::RunError> + Send>),
 }
 
 impl Start {
     /// The run, prepared on a blocking thread when it was not yet.
-    pub(crate) async fn run(self) -> napi::Result<Run> {
+    pub(crate) async fn run(self) -> Result<Run, StartError> {
         match self {
             Start::Ready(run) => Ok(*run),
-            Start::Later(prepare) => tokio::task::spawn_blocking(prepare).await.or_js()?,
+            Start::Later(prepare) => match tokio::task::spawn_blocking(prepare).await {
+                Ok(started) => started.map_err(StartError::Run),
+                Err(e) => Err(StartError::Js(crate::error::to_js(e))),
+            },
         }
     }
 }

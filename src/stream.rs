@@ -14,12 +14,15 @@ use harnext_core::permissions::PendingPermissions;
 use harnext_core::protocol::AgentEvent as CoreEvent;
 use harnext_core::EventSink;
 use harnext_core::RunControl;
+use napi::bindgen_prelude::PromiseRaw;
+use napi::Env;
 use napi_derive::napi;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Invalid;
 use crate::error::OrJs;
+use crate::error::StartError;
 use crate::events::AgentEvent;
 use crate::store::Start;
 
@@ -86,57 +89,13 @@ impl EventStream {
     /// The events ready now (waiting for at least one), or `null` after `run_end`.
     /// The first call starts the run.
     #[napi(skip_typescript)]
-    pub async fn next_batch(&self) -> napi::Result<Option<Vec<AgentEvent>>> {
-        let inner = self.inner.clone();
-        let mut later = None;
-        let rx = {
-            let mut state = inner.state.lock().unwrap_or_else(|e| e.into_inner());
-            match std::mem::replace(&mut *state, State::Done) {
-                State::Pending(start) => {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    let token = inner.token.clone();
-                    let rx: Receiver = Arc::new(tokio::sync::Mutex::new(rx));
-                    *state = State::Started(rx.clone());
-                    match start {
-                        Start::Ready(run) => {
-                            tokio::spawn((*run).execute(token, EventSink::channel(tx)));
-                        }
-                        later_start => later = Some((later_start, token, tx)),
-                    }
-                    rx
-                }
-                State::Started(rx) => {
-                    *state = State::Started(rx.clone());
-                    rx
-                }
-                State::Done => return Ok(None),
-            }
-        };
-        if let Some((start, token, tx)) = later {
-            // Prepared off the JavaScript thread (a JavaScript session store): a failure is
-            // the iteration's error, as a failed start is with other stores.
-            match start.run().await {
-                Ok(run) => {
-                    tokio::spawn(run.execute(token, EventSink::channel(tx)));
-                }
-                Err(e) => {
-                    inner.control.end();
-                    *inner.state.lock().unwrap_or_else(|e| e.into_inner()) = State::Done;
-                    return Err(e);
-                }
-            }
-        }
-        let mut rx = rx.lock().await;
-        let mut batch = Vec::new();
-        if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
-            return Ok(None);
-        }
-        Ok(Some(
-            batch
-                .into_iter()
-                .map(|e| AgentEvent::from_core(e, &inner.pending))
-                .collect(),
-        ))
+    pub fn next_batch<'env>(
+        &self,
+        env: &'env Env,
+    ) -> napi::Result<PromiseRaw<'env, Option<Vec<AgentEvent>>>> {
+        env.spawn_future_with_callback(next_batch(self.inner.clone()), |env, batch| {
+            batch.map_err(|e| e.into_js(env))
+        })
     }
 
     /// Cancels the run like an aborted signal: it goes on to its `run_end` (at once,
@@ -182,4 +141,60 @@ impl Drop for EventStream {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// `next_batch()` off the JavaScript thread: the events ready now, or why the run
+/// (prepared late, for a JavaScript session store) could not start.
+async fn next_batch(
+    inner: Arc<Inner>,
+) -> napi::Result<Result<Option<Vec<AgentEvent>>, StartError>> {
+    let mut later = None;
+    let rx = {
+        let mut state = inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::replace(&mut *state, State::Done) {
+            State::Pending(start) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let token = inner.token.clone();
+                let rx: Receiver = Arc::new(tokio::sync::Mutex::new(rx));
+                *state = State::Started(rx.clone());
+                match start {
+                    Start::Ready(run) => {
+                        tokio::spawn((*run).execute(token, EventSink::channel(tx)));
+                    }
+                    later_start => later = Some((later_start, token, tx)),
+                }
+                rx
+            }
+            State::Started(rx) => {
+                *state = State::Started(rx.clone());
+                rx
+            }
+            State::Done => return Ok(Ok(None)),
+        }
+    };
+    if let Some((start, token, tx)) = later {
+        // Prepared off the JavaScript thread (a JavaScript session store): a failure is
+        // the iteration's error, as a failed start is with other stores.
+        match start.run().await {
+            Ok(run) => {
+                tokio::spawn(run.execute(token, EventSink::channel(tx)));
+            }
+            Err(e) => {
+                inner.control.end();
+                *inner.state.lock().unwrap_or_else(|e| e.into_inner()) = State::Done;
+                return Ok(Err(e));
+            }
+        }
+    }
+    let mut rx = rx.lock().await;
+    let mut batch = Vec::new();
+    if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+        return Ok(Ok(None));
+    }
+    Ok(Ok(Some(
+        batch
+            .into_iter()
+            .map(|e| AgentEvent::from_core(e, &inner.pending))
+            .collect(),
+    )))
 }

@@ -37,6 +37,8 @@ export async function main(): Promise<RunResult | undefined> {
       case "user_message": console.log(e.text); break;
       case "warning": console.log(e.message, e.path ?? ""); break;
       case "todo": for (const t of e.todos) { const s: "pending" | "in_progress" | "completed" = t.status; console.log(t.content, s); } break;
+      case "web_search": { const s: "searching" | "completed" | "failed" = e.status; console.log(e.id, s, e.query ?? "", e.error ?? "", e.results.map((r) => [r.url, r.title ?? "", r.pageAge ?? ""])); break; }
+      case "citation": console.log(e.url, e.title ?? "", e.citedText ?? ""); break;
       case "run_end": final = e.result; console.log(e.result.success); break;
       case "subagent": console.log(e.agent, e.callId, e.event.type); break;
       default: assertNever(e);
@@ -51,6 +53,14 @@ export async function main(): Promise<RunResult | undefined> {
   // @ts-expect-error: role must be user or assistant
   await agent.run([{ role: "system", content: "x" }]);
   new Agent({ model: "scripted", script: [{ text: "hi", toolCalls: [{ name: "bash", args: { command: "ls" } }] }], permissionMode: "read-only", thinking: { budgetTokens: 2048 }, systemPrompt: { append: "x" } });
+  // Server-side web search (issue 18): `true` or settings, per agent and per run.
+  const searching = new Agent({ model: "anthropic/claude-sonnet-4-5", webSearch: { maxUses: 3, allowedDomains: ["docs.rs"], userLocation: { country: "US", timezone: "America/New_York" } } });
+  await searching.run("news", { webSearch: false });
+  new Agent({ model: "openai/gpt-5", webSearch: true });
+  // @ts-expect-error: a misspelt field of webSearch
+  new Agent({ model: "anthropic/claude-sonnet-4-5", webSearch: { maxUse: 3 } });
+  // @ts-expect-error: webSearch is a boolean or settings
+  new Agent({ model: "anthropic/claude-sonnet-4-5", webSearch: "on" });
   void [events, bad, wrong];
   // Budgets and hooks: typed inputs and answers.
   const steered = new Agent({

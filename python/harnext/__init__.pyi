@@ -82,6 +82,27 @@ class WebFetchOptions(TypedDict, total=False):
     blocked_domains: List[str]
     timeout_ms: int
 
+class WebSearchUserLocation(TypedDict, total=False):
+    """An approximate user location for web search."""
+
+    city: str
+    region: str
+    country: str
+    """A two-letter ISO 3166-1 country code (`"US"`)."""
+    timezone: str
+    """An IANA time zone (`"America/Los_Angeles"`)."""
+
+class WebSearchOptions(TypedDict, total=False):
+    """The provider's own server-side web search (`web_search=`): Anthropic's `web_search`
+    tool, OpenAI Responses' hosted `web_search`. It runs on the provider's servers."""
+
+    max_uses: int
+    """At most this many searches per model call (Anthropic only)."""
+    allowed_domains: List[str]
+    blocked_domains: List[str]
+    """Anthropic only; not with `allowed_domains`."""
+    user_location: WebSearchUserLocation
+
 builtin_tools: Tuple[BuiltinToolName, ...]
 
 # ---- images (issue 18): the parts of an input message ----
@@ -138,6 +159,8 @@ class Usage:
     unreported: bool
     """True when the server did not report usable counts (for the call, or for at least
     one call of the run): the zeros then mean "unknown", not "free"."""
+    web_search_requests: int
+    """Server-side web searches the provider ran (`web_search=`; billed per search)."""
     def __init__(
         self,
         input_tokens: int = ...,
@@ -146,6 +169,7 @@ class Usage:
         cache_write_tokens: int = ...,
         reasoning_tokens: int = ...,
         unreported: bool = ...,
+        web_search_requests: int = ...,
     ) -> None: ...
 
 @final
@@ -326,6 +350,8 @@ class UsageEvent:
     cache_write_tokens: int
     reasoning_tokens: int
     unreported: bool
+    web_search_requests: int
+    """Server-side web searches of the call (`web_search=`)."""
     cost_usd: Optional[float]
     """What the model call cost in USD at list prices; None (not zero) when unknown."""
 
@@ -400,6 +426,43 @@ class TodoEvent:
     type: Literal["todo"]
     todos: List[TodoItem]
 
+WebSearchStatus = Literal["searching", "completed", "failed"]
+
+@final
+class WebSearchResult:
+    """One page a server-side web search found."""
+
+    url: str
+    title: Optional[str]
+    """The page's title (Anthropic gives one; OpenAI's sources have none)."""
+    page_age: Optional[str]
+    """How old the page is, as the provider words it (`"3 days ago"`)."""
+
+@final
+class WebSearchEvent:
+    """A server-side web search (`web_search=`): the provider ran it on its own servers,
+    not this machine. `id` is the provider's id of the search: a `searching` event, then a
+    `completed` (with `results`, at most 100 shown) or `failed` one (with `error`, the
+    provider's code such as `max_uses_exceeded`). `query` once known."""
+
+    type: Literal["web_search"]
+    id: str
+    status: WebSearchStatus
+    query: Optional[str]
+    results: List[WebSearchResult]
+    error: Optional[str]
+
+@final
+class CitationEvent:
+    """The reply cites a page found by a server-side web search. `cited_text`: the
+    passage quoted from the page (Anthropic) or the part of the reply that cites it
+    (OpenAI), when known."""
+
+    type: Literal["citation"]
+    url: str
+    title: Optional[str]
+    cited_text: Optional[str]
+
 @final
 class ErrorEvent:
     type: Literal["error"]
@@ -437,6 +500,8 @@ AgentEvent = Union[
     HookErrorEvent,
     WarningEvent,
     TodoEvent,
+    WebSearchEvent,
+    CitationEvent,
     ErrorEvent,
     RunEndEvent[_T],
     SubagentEvent,
@@ -814,6 +879,7 @@ class Agent:
         session_store: Union[str, SessionStore, None] = None,
         hooks: Optional[Hooks] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, WebSearchOptions, None] = None,
         max_cost_usd: Optional[float] = None,
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
@@ -843,6 +909,7 @@ class Agent:
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, WebSearchOptions, None] = None,
         approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> RunResult[None]: ...
     @overload
@@ -859,6 +926,7 @@ class Agent:
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, WebSearchOptions, None] = None,
         approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> RunResult[_T]: ...
     @overload
@@ -875,6 +943,7 @@ class Agent:
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, WebSearchOptions, None] = None,
         approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> RunResult[Any]: ...
     @overload
@@ -891,6 +960,7 @@ class Agent:
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, WebSearchOptions, None] = None,
         approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> RunStream[None]: ...
     @overload
@@ -907,6 +977,7 @@ class Agent:
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, WebSearchOptions, None] = None,
         approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> RunStream[_T]: ...
     @overload
@@ -923,6 +994,7 @@ class Agent:
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, WebSearchOptions, None] = None,
         approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> RunStream[Any]: ...
     @overload
@@ -939,6 +1011,7 @@ class Agent:
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, WebSearchOptions, None] = None,
         approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> RunResult[None]: ...
     @overload
@@ -955,6 +1028,7 @@ class Agent:
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, WebSearchOptions, None] = None,
         approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> RunResult[_T]: ...
     @overload
@@ -971,6 +1045,7 @@ class Agent:
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, WebSearchOptions, None] = None,
         approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> RunResult[Any]: ...
     @overload
@@ -987,6 +1062,7 @@ class Agent:
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, WebSearchOptions, None] = None,
         approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> AsyncRunStream[None]: ...
     @overload
@@ -1003,6 +1079,7 @@ class Agent:
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, WebSearchOptions, None] = None,
         approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> AsyncRunStream[_T]: ...
     @overload
@@ -1019,6 +1096,7 @@ class Agent:
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, WebSearchOptions, None] = None,
         approvals: Optional[Mapping[str, AnswerLike]] = None,
     ) -> AsyncRunStream[Any]: ...
     # Issue 17: steer a run of this agent going on on a session (run() on another thread,
@@ -1071,6 +1149,9 @@ __all__ = [
     "ThinkingEvent",
     "TodoEvent",
     "TodoItem",
+    "WebSearchEvent",
+    "WebSearchResult",
+    "CitationEvent",
     "Tool",
     "ToolCallEvent",
     "ToolResultEvent",

@@ -67,6 +67,8 @@ _AGENT_OPTIONS = (
     "skills",
     # Issue 18: web_fetch.
     "web_fetch",
+    # Issue 18: the providers' server-side web search.
+    "web_search",
     # Subagents (issue 18).
     "agents",
     # Rewind (issue 17).
@@ -145,6 +147,7 @@ class Agent:
         session_store: Any = None,
         hooks: Optional[Dict[str, Any]] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, Dict[str, Any], None] = None,
         max_cost_usd: Optional[float] = None,
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
@@ -232,6 +235,7 @@ class Agent:
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, Dict[str, Any], None] = None,
         approvals: Optional[Mapping[str, Any]] = None,
         **unknown: Any,
     ) -> RunResult:
@@ -270,6 +274,7 @@ class Agent:
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, Dict[str, Any], None] = None,
         approvals: Optional[Mapping[str, Any]] = None,
         **unknown: Any,
     ) -> Iterator[Any]:
@@ -295,6 +300,7 @@ class Agent:
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, Dict[str, Any], None] = None,
         approvals: Optional[Mapping[str, Any]] = None,
         **unknown: Any,
     ) -> RunResult:
@@ -335,6 +341,7 @@ class Agent:
         max_tokens: Optional[int] = None,
         max_duration_ms: Optional[int] = None,
         parallel_tool_calls: Optional[bool] = None,
+        web_search: Union[bool, Dict[str, Any], None] = None,
         approvals: Optional[Mapping[str, Any]] = None,
         **unknown: Any,
     ) -> AsyncIterator[Any]:
@@ -420,6 +427,7 @@ _RUN_OPTIONS = (
     "max_tokens",
     "max_duration_ms",
     "parallel_tool_calls",
+    "web_search",
     "approvals",
 )
 

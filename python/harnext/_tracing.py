@@ -141,6 +141,9 @@ class _RunTrace:
         cost = getattr(u, "cost_usd", None)
         if cost is not None:
             attributes["harnext.cost_usd"] = cost
+        # The provider's server-side web searches during the call (web_search=).
+        if getattr(u, "web_search_requests", 0):
+            attributes["harnext.web_search.requests"] = u.web_search_requests
         if p["summary"]:
             attributes["harnext.model_call"] = "compaction_summary"
         if self.record and p["text"]:

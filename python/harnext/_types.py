@@ -22,6 +22,7 @@ class Usage:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     unreported: bool = False
+    web_search_requests: int = 0
 
     @classmethod
     def _from(cls, d: Dict[str, Any]) -> "Usage":
@@ -268,6 +269,7 @@ class UsageEvent:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     unreported: bool = False
+    web_search_requests: int = 0
     # What the model call cost in USD at list prices; None (not zero) when unknown.
     cost_usd: Optional[float] = None
     type: str = field(default="usage", init=False)
@@ -358,6 +360,43 @@ def _todos(items: Any) -> List[TodoItem]:
 
 # ---- end of the plan ----
 
+# ---- Server-side web search (issue 18): web_search= ----
+
+
+@dataclass(frozen=True)
+class WebSearchResult:
+    """One page a server-side web search found."""
+
+    url: str
+    title: Optional[str] = None
+    page_age: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class WebSearchEvent:
+    """A server-side web search: ``searching``, then ``completed`` (with ``results``) or
+    ``failed`` (with ``error``)."""
+
+    id: str
+    status: str
+    query: Optional[str] = None
+    results: List[WebSearchResult] = field(default_factory=list)
+    error: Optional[str] = None
+    type: str = field(default="web_search", init=False)
+
+
+@dataclass(frozen=True)
+class CitationEvent:
+    """The reply cites a page found by a server-side web search."""
+
+    url: str
+    title: Optional[str] = None
+    cited_text: Optional[str] = None
+    type: str = field(default="citation", init=False)
+
+
+# ---- end of server-side web search ----
+
 
 @dataclass(frozen=True)
 class ErrorEvent:
@@ -395,6 +434,7 @@ _SIMPLE: Dict[str, type] = {
     "user_message": UserMessageEvent,
     "hook_error": HookErrorEvent,
     "warning": WarningEvent,
+    "citation": CitationEvent,
 }
 
 
@@ -422,6 +462,14 @@ def event(
         )
     if t == "todo":
         return TodoEvent(_todos(d.get("todos")))
+    if t == "web_search":
+        return WebSearchEvent(
+            str(d["id"]),
+            str(d["status"]),
+            d.get("query"),
+            [WebSearchResult(**_fields(WebSearchResult, r)) for r in d.get("results") or []],
+            d.get("error"),
+        )
     if t == "subagent":
         # The subagent's own run_end carries its result as it is (no structured output).
         return SubagentEvent(d["agent"], d["call_id"], event(d["event"], respond, None))

@@ -95,7 +95,7 @@ impl NativeAgent {
                 let _context = runtime().enter();
                 agent.start(request)
             })
-            .or_invalid()?;
+            .map_err(|e| crate::error::run_error(py, e))?;
         Ok(NativeRun::new(run, cancel.as_deref(), pending))
     }
 

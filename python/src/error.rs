@@ -53,6 +53,20 @@ pub(crate) fn failed(e: impl Display) -> PyErr {
     PyRuntimeError::new_err(word(&e.to_string()))
 }
 
+/// A run that could not start. A session store that failed (a resumed session that could
+/// not be loaded) is a failure of the machine: `RuntimeError` whose `code` is
+/// `"session_store"`, as a run's `error.code` and Node's rejection say; any other reason
+/// is misuse (`ValueError`).
+pub(crate) fn run_error(py: pyo3::Python<'_>, e: harnext_core::RunError) -> PyErr {
+    if !matches!(e, harnext_core::RunError::SessionStore(_)) {
+        return invalid(e);
+    }
+    let err = failed(e);
+    // Best effort: the exception is raised with its message whatever happens here.
+    let _ = pyo3::types::PyAnyMethods::setattr(err.value(py).as_any(), "code", "session_store");
+    err
+}
+
 /// `result.or_invalid()` / `result.or_failed()`.
 pub(crate) trait OrPy<T> {
     fn or_invalid(self) -> Result<T, PyErr>;

@@ -116,43 +116,17 @@ fn mcp_servers(v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, McpServerConfig)>>
         .map_err(|problem| invalid(ConfigError::invalid(OptionKey::McpServers, problem)))
 }
 
-/// `checkpoints=False` (none), `True` (the default limits) or a dict of limits
-/// (`max_file_bytes`, `max_binary_bytes`, `max_run_bytes`, `max_baseline_files`).
+/// `checkpoints=False` (none), `True` (the default limits) or a dict of limits, read by
+/// the engine (`max_file_bytes`, `max_binary_bytes`, `max_run_bytes`,
+/// `max_baseline_files`).
 fn checkpoints(
     key: &str,
     v: &Bound<'_, PyAny>,
 ) -> PyResult<Option<harnext_core::checkpoints::CheckpointOptions>> {
-    let mut c = harnext_core::checkpoints::CheckpointOptions::default();
-    if v.is_instance_of::<PyBool>() {
-        return Ok(boolean(key, v)?.then_some(c));
+    if !v.is_instance_of::<PyBool>() && v.cast::<PyDict>().is_err() {
+        return Err(wrong_type(key, "a bool or a dict of limits", got(v)));
     }
-    let dict = v.cast::<PyDict>().map_err(|_| {
-        crate::error::wrong_type(key, "a bool or a dict of limits", crate::values::got(v))
-    })?;
-    const NAMES: [&str; 4] = [
-        "max_file_bytes",
-        "max_binary_bytes",
-        "max_run_bytes",
-        "max_baseline_files",
-    ];
-    for (k, val) in dict.iter() {
-        let name = string(key, &k)?;
-        let field = format!("{key}[{name:?}]");
-        let n = integer(&field, &val, 0, u64::from(u32::MAX))?;
-        match name.as_str() {
-            "max_file_bytes" => c.max_file_bytes = n,
-            "max_binary_bytes" => c.max_binary_bytes = n,
-            "max_run_bytes" => c.max_run_bytes = n,
-            "max_baseline_files" => c.max_baseline_files = usize::try_from(n).unwrap_or(usize::MAX),
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "invalid option `{key}`: unknown limit `{other}`: {}",
-                    unknown_name_hint(other, &NAMES)
-                )));
-            }
-        }
-    }
-    Ok(Some(c))
+    harnext_core::checkpoints_option(&json(key, v)?, false).map_err(invalid)
 }
 
 /// `agents={"reviewer": {"description": ..., "system_prompt": ..., "tools": [...]}}`, read
@@ -316,26 +290,15 @@ pub fn agent_config(options: &Bound<'_, PyDict>) -> PyResult<(AgentConfig, Optio
                 )
             }
             "thinking" => {
-                c.thinking_budget = if let Ok(b) = v.cast::<PyBool>() {
-                    b.is_true().then_some(4096)
-                } else if let Ok(d) = v.cast::<PyDict>() {
-                    match (d.len(), d.get_item("budget_tokens")?) {
-                        (1, Some(n)) => Some(u32_option("thinking.budget_tokens", &n, 1024)?),
-                        _ => {
-                            return Err(wrong_type(
-                                &key,
-                                "a bool or {\"budget_tokens\": int}",
-                                got(&v),
-                            ))
-                        }
-                    }
-                } else {
+                if !v.is_instance_of::<PyBool>() && v.cast::<PyDict>().is_err() {
                     return Err(wrong_type(
                         &key,
                         "a bool or {\"budget_tokens\": int}",
                         got(&v),
                     ));
                 }
+                c.thinking_budget =
+                    harnext_core::thinking_option(&json(&key, &v)?, false).map_err(invalid)?
             }
             "max_retries" => c.max_retries = u32_option(&key, &v, 0)?,
             "idle_timeout_ms" => {
@@ -361,13 +324,8 @@ pub fn agent_config(options: &Bound<'_, PyDict>) -> PyResult<(AgentConfig, Optio
                 c.stream_timeout = Some(Duration::from_millis(u64::from(u32_option(&key, &v, 1)?)))
             }
             "sandbox" => {
-                let mode = string(&key, &v)?;
-                c.sandbox.mode = harnext_core::sandbox::SandboxMode::parse(&mode).ok_or_else(|| {
-                    invalid(ConfigError::invalid(
-                        OptionKey::Sandbox,
-                        format!("expected \"workspace-write\", \"read-only\" or \"off\"; got {mode:?}"),
-                    ))
-                })?
+                c.sandbox.mode =
+                    harnext_core::sandbox_mode_option(&string(&key, &v)?).map_err(invalid)?
             }
             "network" => c.sandbox.network = boolean(&key, &v)?,
             "writable_roots" => c.sandbox.writable_roots = paths(&key, &v)?,
@@ -391,6 +349,11 @@ pub fn agent_config(options: &Bound<'_, PyDict>) -> PyResult<(AgentConfig, Optio
             "web_fetch" => {
                 c.web_fetch =
                     harnext_core::web_fetch_option(&json(&key, &v)?, false).map_err(invalid)?
+            }
+            // Issue 18: the providers' server-side web search.
+            "web_search" => {
+                c.web_search =
+                    harnext_core::web_search_option(&json(&key, &v)?, false).map_err(invalid)?
             }
             other => {
                 return Err(PyValueError::new_err(format!("unknown option `{other}`")));
@@ -610,6 +573,12 @@ pub fn run_request(input: &Bound<'_, PyAny>, options: &Bound<'_, PyDict>) -> PyR
                     Some(Duration::from_millis(integer(&key, &v, 1, MAX_INT)?))
             }
             "parallel_tool_calls" => request.parallel_tool_calls = Some(boolean(&key, &v)?),
+            "web_search" => {
+                request.web_search = Some(
+                    harnext_core::web_search_option(&json(&key, &v)?, false)
+                        .map_err(|e| PyValueError::new_err(e.to_string()))?,
+                )
+            }
             other => {
                 return Err(PyValueError::new_err(format!(
                     "unknown run option `{other}`"

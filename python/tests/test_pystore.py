@@ -361,3 +361,40 @@ def test_a_session_written_from_node_through_a_json_file_store_is_read_and_resum
     r = Agent("scripted", cwd=cwd, session_store=store, script=[{"text": "Python answered."}]).run("from python", session_id=sid)
     assert r.success, r.error
     assert Agent.load_session(sid, session_store=store).runs == 2
+
+
+class FailingLoad:
+    """A store whose `load` raises: a resumed run cannot load its session."""
+
+    def acquire(self, session_id: str) -> Optional[str]:
+        return "lease"
+
+    def append(self, session_id: str, records: List[Dict[str, Any]], lease: str) -> None:
+        pass
+
+    def release(self, session_id: str, lease: str) -> None:
+        pass
+
+    def load(self, session_id: str) -> Optional[List[Dict[str, Any]]]:
+        raise OSError("disk on fire")
+
+    def list(self) -> List[str]:
+        return []
+
+
+def test_a_resumed_run_whose_store_fails_at_load_raises_with_code_session_store() -> None:
+    for store in ("postgres://u:hunter22@127.0.0.1:1/db", "redis://127.0.0.1:1", FailingLoad()):
+        agent = Agent("scripted", cwd=workspace(), session_store=store, script=[{"text": "x"}])
+        with pytest.raises(RuntimeError) as raised:
+            agent.run("x", session_id="resumed-1")
+        assert getattr(raised.value, "code", None) == "session_store", (store, raised.value)
+        assert str(raised.value).startswith("the session cannot be loaded: session store"), raised.value
+        assert "hunter22" not in str(raised.value)
+        with pytest.raises(RuntimeError) as streamed:
+            for _ in agent.stream("x", session_id="resumed-1"):
+                pass
+        assert getattr(streamed.value, "code", None) == "session_store", (store, streamed.value)
+    # Other reasons a run does not start stay misuse, without that code.
+    with pytest.raises(ValueError, match="unknown session") as unknown:
+        Agent("scripted", cwd=workspace(), session_store=FailingLoad(), script=[]).run("x", session_id="not valid")
+    assert getattr(unknown.value, "code", None) is None

@@ -120,3 +120,8 @@ def test_checkpoints_option_limits_off_and_typos(workspace: Path, session_dir: P
         Agent("scripted", cwd=workspace, checkpoints={"max_fle_bytes": 1})
     with pytest.raises(TypeError, match="checkpoints"):
         Agent("scripted", cwd=workspace, checkpoints="yes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown limit `maxFileBytes`: did you mean `max_file_bytes`"):
+        Agent("scripted", cwd=workspace, checkpoints={"maxFileBytes": 1})
+    for bad in (-1, 1.5, 2**32, "10", True):
+        with pytest.raises(ValueError, match="`checkpoints`: `max_run_bytes`: expected an integer from 0 to 4294967295"):
+            Agent("scripted", cwd=workspace, checkpoints={"max_run_bytes": bad})

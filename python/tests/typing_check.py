@@ -94,6 +94,16 @@ err: Optional[HarnextError] = r0.error
 statuses: List[ToolStatus] = [s.status for s in r0.steps]
 
 
+# Server-side web search (issue 18): True or settings, per agent and per run.
+searching = Agent(
+    "anthropic/claude-sonnet-4-5",
+    web_search={"max_uses": 3, "allowed_domains": ["docs.python.org"], "user_location": {"country": "US"}},
+)
+searching.run("news", web_search=False)
+assert_type(searching.run("news").usage.web_search_requests, int)
+Agent("anthropic/claude-sonnet-4-5", web_search={"max_use": 3})  # type: ignore[arg-type]
+
+
 def describe(agent: Agent) -> str:
     for event in agent.stream("Migrate the config loader to TOML"):
         if event.type == "text":
@@ -130,6 +140,16 @@ def describe(agent: Agent) -> str:
             for item in event.todos:
                 status: Literal["pending", "in_progress", "completed"] = item.status
                 print(item.content, status)
+        elif event.type == "web_search":
+            ws: Literal["searching", "completed", "failed"] = event.status
+            assert_type(event.query, Optional[str])
+            for page in event.results:
+                assert_type(page.url, str)
+                assert_type(page.page_age, Optional[str])
+            print(ws, event.error)
+        elif event.type == "citation":
+            assert_type(event.cited_text, Optional[str])
+            assert_type(event.title, Optional[str])
         elif event.type == "error":
             code: str = event.error.code
             print(code)

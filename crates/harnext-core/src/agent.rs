@@ -51,6 +51,9 @@ pub struct RunRequest {
     pub budget: Budget,
     /// Overrides the agent's `parallel_tool_calls` for this run.
     pub parallel_tool_calls: Option<bool>,
+    /// Overrides the agent's `web_search` for this run: `Some(None)` turns it off,
+    /// `Some(Some(search))` on (checked against the provider by [`Agent::start`]).
+    pub web_search: Option<Option<harnext_providers::WebSearch>>,
 }
 
 impl RunRequest {
@@ -63,6 +66,7 @@ impl RunRequest {
             output: None,
             budget: Budget::default(),
             parallel_tool_calls: None,
+            web_search: None,
         }
     }
 
@@ -130,6 +134,16 @@ impl Agent {
             budget.problem(self.inner.price.is_some(), &self.inner.config.model)
         {
             return Err(RunError::InvalidBudget(option, problem));
+        }
+        let web_search = match request.web_search {
+            None => self.inner.config.web_search.clone(),
+            Some(search) => search,
+        };
+        if let Some(search) = &web_search {
+            self.inner
+                .provider
+                .check_web_search(search)
+                .map_err(|p| RunError::InvalidOption(harnext_protocol::OptionKey::WebSearch, p))?;
         }
         let mode = self.inner.config.permission_mode;
         if mode.asks() && request.permission_handler.is_none() {
@@ -202,6 +216,7 @@ impl Agent {
                 parallel_tool_calls: request
                     .parallel_tool_calls
                     .unwrap_or(self.inner.config.parallel_tool_calls),
+                web_search,
             },
             request.permission_handler,
             output,

@@ -98,10 +98,19 @@ pub(crate) async fn resolve(
 ) -> (Message, Vec<ToolStep>) {
     let pending = session.pending().unwrap_or_default();
     let mut answers: HashMap<String, Decision> = answers.into_iter().collect();
-    let mut results: HashMap<String, ContentBlock> = HashMap::new();
+    // Each call's result, and the images it returned (which follow it).
+    let mut results: HashMap<String, Vec<ContentBlock>> = HashMap::new();
     for r in &pending.results {
-        if let ContentBlock::ToolResult { tool_use_id, .. } = r {
-            results.insert(tool_use_id.clone(), r.clone());
+        match r {
+            ContentBlock::ToolResult { tool_use_id, .. }
+            | ContentBlock::Image {
+                tool_use_id: Some(tool_use_id),
+                ..
+            } => results
+                .entry(tool_use_id.clone())
+                .or_default()
+                .push(r.clone()),
+            _ => {}
         }
     }
     let mut steps = Vec::new();
@@ -119,7 +128,7 @@ pub(crate) async fn resolve(
                 ts: now_ms(),
                 result: block.clone(),
             });
-            results.insert(call.id.clone(), block);
+            results.insert(call.id.clone(), vec![block]);
             continue;
         }
         let Some(decision) = answers.remove(&call.id) else {
@@ -137,7 +146,19 @@ pub(crate) async fn resolve(
             ts: now_ms(),
             result: block.clone(),
         });
-        results.insert(call.id.clone(), block);
+        let mut blocks = vec![block];
+        // Images the call returned follow its result, as in a turn that did not wait.
+        if let Some(sink) = &dispatch.images {
+            blocks.extend(
+                sink.take(&step.id)
+                    .into_iter()
+                    .map(|source| ContentBlock::Image {
+                        source,
+                        tool_use_id: Some(step.id.clone()),
+                    }),
+            );
+        }
+        results.insert(call.id.clone(), blocks);
         steps.push(step);
     }
     // The results in the order of the turn's calls.
@@ -147,8 +168,12 @@ pub(crate) async fn resolve(
         .find(|m| m.role == Role::Assistant)
         .map(|m| tool_use_ids(m).into_iter().map(str::to_owned).collect())
         .unwrap_or_default();
-    let mut content: Vec<ContentBlock> = order.iter().filter_map(|id| results.remove(id)).collect();
-    content.extend(results.into_values());
+    let mut content: Vec<ContentBlock> = order
+        .iter()
+        .filter_map(|id| results.remove(id))
+        .flatten()
+        .collect();
+    content.extend(results.into_values().flatten());
     (
         Message {
             role: Role::User,

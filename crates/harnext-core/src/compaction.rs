@@ -130,7 +130,8 @@ fn message_bytes(m: &Message) -> usize {
                 signature,
             } => thinking.len() + signature.as_ref().map_or(0, String::len),
             ContentBlock::RedactedThinking { data } => data.len(),
-            ContentBlock::OpaqueReasoning { text, data, .. } => text.len() + data.to_string().len(),
+            ContentBlock::OpaqueReasoning { text, data, .. }
+            | ContentBlock::ProviderBlock { text, data, .. } => text.len() + data.to_string().len(),
             ContentBlock::ToolUse { id, name, input } => {
                 32 + id.len() + name.len() + input.to_string().len()
             }
@@ -331,6 +332,15 @@ fn capped(text: &str, chars: usize) -> String {
     cap_output(text, chars)
 }
 
+/// The query of a kept web search block (Anthropic's `server_tool_use`, OpenAI's
+/// `web_search_call`).
+fn web_search_query(data: &serde_json::Value) -> Option<String> {
+    let query = data
+        .pointer("/input/query")
+        .or_else(|| data.pointer("/action/query"))?;
+    query.as_str().map(str::to_owned)
+}
+
 /// The older part of the history as plain text, for the summarizer (plain text works
 /// with every provider and needs no tool definitions).
 fn transcript(head: &[Message]) -> String {
@@ -342,9 +352,20 @@ fn transcript(head: &[Message]) -> String {
         };
         for block in &m.content {
             let line = match block {
-                ContentBlock::Text { text } if !text.trim().is_empty() => {
+                ContentBlock::Text { text } | ContentBlock::ProviderBlock { text, .. }
+                    if !text.trim().is_empty() =>
+                {
                     format!("{who}: {}", capped(text, TRANSCRIPT_TEXT_CHARS))
                 }
+                // A server-side web search: its query (the results are the provider's,
+                // encrypted; the cited text above keeps what the model drew from them).
+                ContentBlock::ProviderBlock { data, .. } => match web_search_query(data) {
+                    Some(query) => format!(
+                        "Assistant searched the web for {}",
+                        capped(&query, TRANSCRIPT_TOOL_CHARS)
+                    ),
+                    None => continue,
+                },
                 ContentBlock::Image { source, .. } => format!(
                     "{who}: [an image{}]",
                     match source {
@@ -415,6 +436,7 @@ async fn summarize(
         temperature: ctx.agent.config.temperature,
         thinking_budget: None,
         output: None,
+        web_search: None,
     };
     let call = model_call::call(ctx.agent, request, Show::Nothing, ctx.events, ctx.cancel).await;
     if let Some(u) = call.usage {

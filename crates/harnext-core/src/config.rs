@@ -135,6 +135,9 @@ pub struct AgentConfig {
     /// Subagents by name, offered to the model as the `task` tool (see
     /// `crate::subagent`). Empty: no `task` tool.
     pub agents: Vec<(String, crate::subagent::AgentDefinition)>,
+    /// The provider's own server-side web search (Anthropic's `web_search` tool,
+    /// OpenAI's hosted `web_search`); `None`: off. See [`web_search_option`].
+    pub web_search: Option<harnext_providers::WebSearch>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -181,6 +184,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("skills", &self.skills)
             .field("web_fetch", &self.web_fetch)
             .field("agents", &self.agents)
+            .field("web_search", &self.web_search)
             .finish_non_exhaustive()
     }
 }
@@ -247,6 +251,259 @@ pub fn web_fetch_option(
     })
 }
 
+/// The `checkpoints` option, read from its JSON value: `false` (none), `true` (the default
+/// limits) or an object of limits (`maxFileBytes`, `maxBinaryBytes`, `maxRunBytes`,
+/// `maxBaselineFiles` when `camel`, else their snake_case names), each an integer from 0
+/// to 2^32 - 1. Errors name the option and the field as the face spells it; an unknown
+/// field is an error (with a "did you mean"). Both faces call this; they only convert.
+pub fn checkpoints_option(
+    value: &serde_json::Value,
+    camel: bool,
+) -> Result<Option<harnext_tools::checkpoint::CheckpointOptions>, crate::ConfigError> {
+    let invalid = |p: String| crate::ConfigError::invalid(OptionKey::Checkpoints, p);
+    let names: [&str; 4] = if camel {
+        [
+            "maxFileBytes",
+            "maxBinaryBytes",
+            "maxRunBytes",
+            "maxBaselineFiles",
+        ]
+    } else {
+        [
+            "max_file_bytes",
+            "max_binary_bytes",
+            "max_run_bytes",
+            "max_baseline_files",
+        ]
+    };
+    let mut options = harnext_tools::checkpoint::CheckpointOptions::default();
+    let map = match value {
+        serde_json::Value::Bool(false) => return Ok(None),
+        serde_json::Value::Bool(true) => return Ok(Some(options)),
+        serde_json::Value::Object(map) => map,
+        other => {
+            let (t, f) = if camel {
+                ("true", "false")
+            } else {
+                ("True", "False")
+            };
+            return Err(invalid(format!(
+                "expected {t}, {f} or an object of limits {{ {}?, {}?, {}?, {}? }}, got {other}",
+                names[0], names[1], names[2], names[3]
+            )));
+        }
+    };
+    for (key, v) in map {
+        let Some(field) = names.iter().position(|n| n == key) else {
+            return Err(invalid(format!(
+                "unknown limit `{key}`: {}",
+                harnext_protocol::option::unknown_name_hint(key, &names)
+            )));
+        };
+        let n = v
+            .as_u64()
+            .filter(|n| *n <= u64::from(u32::MAX))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "`{key}`: expected an integer from 0 to {}, got {v}",
+                    u32::MAX
+                ))
+            })?;
+        match field {
+            0 => options.max_file_bytes = n,
+            1 => options.max_binary_bytes = n,
+            2 => options.max_run_bytes = n,
+            _ => options.max_baseline_files = usize::try_from(n).unwrap_or(usize::MAX),
+        }
+    }
+    Ok(Some(options))
+}
+
+/// The `thinking` option, read from its JSON value: `false` (off), `true` (a budget of
+/// 4096 tokens) or `{ budgetTokens }` (`budget_tokens` when not `camel`), an integer of
+/// at least 1024. Returns the budget; errors name the field as the face spells it.
+pub fn thinking_option(
+    value: &serde_json::Value,
+    camel: bool,
+) -> Result<Option<u32>, crate::ConfigError> {
+    let invalid = |p: String| crate::ConfigError::invalid(OptionKey::Thinking, p);
+    let name = if camel {
+        "budgetTokens"
+    } else {
+        "budget_tokens"
+    };
+    let map = match value {
+        serde_json::Value::Bool(on) => return Ok(on.then_some(4096)),
+        serde_json::Value::Object(map) => map,
+        other => {
+            let (t, f) = if camel {
+                ("true", "false")
+            } else {
+                ("True", "False")
+            };
+            return Err(invalid(format!(
+                "expected {t}, {f} or {{ {name}: <integer >= 1024> }}, got {other}"
+            )));
+        }
+    };
+    if let Some(key) = map.keys().find(|k| *k != name) {
+        return Err(invalid(format!(
+            "unknown field `{key}`: {}",
+            harnext_protocol::option::unknown_name_hint(key, &[name])
+        )));
+    }
+    let Some(v) = map.get(name) else {
+        return Err(invalid(format!("`{name}` is required in an object")));
+    };
+    v.as_u64()
+        .filter(|n| (1024..=u64::from(u32::MAX)).contains(n))
+        .and_then(|n| u32::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            invalid(format!(
+                "`{name}`: expected an integer from 1024 to {}, got {v}",
+                u32::MAX
+            ))
+        })
+}
+
+/// The `sandbox` option: `"workspace-write"`, `"read-only"` or `"off"`.
+pub fn sandbox_mode_option(mode: &str) -> Result<harnext_sandbox::SandboxMode, crate::ConfigError> {
+    harnext_sandbox::SandboxMode::parse(mode).ok_or_else(|| {
+        crate::ConfigError::invalid(
+            OptionKey::Sandbox,
+            format!("expected \"workspace-write\", \"read-only\" or \"off\"; got {mode:?}"),
+        )
+    })
+}
+
+/// The `web_search` option from its JSON form, as a face spells its fields (`camel`:
+/// `maxUses`, `allowedDomains`, `blockedDomains`, `userLocation`; else `max_uses`,
+/// ...): `true` turns the search on with the provider's defaults, `false` leaves it
+/// off, an object turns it on with settings. An unknown field is an error with the
+/// closest known one; whether the provider takes the settings is checked when the
+/// agent (or run) is built.
+pub fn web_search_option(
+    value: &serde_json::Value,
+    camel: bool,
+) -> Result<Option<harnext_providers::WebSearch>, crate::ConfigError> {
+    use serde_json::Value;
+    let invalid = |p: String| crate::ConfigError::invalid(OptionKey::WebSearch, p);
+    let names: [&str; 4] = if camel {
+        [
+            "maxUses",
+            "allowedDomains",
+            "blockedDomains",
+            "userLocation",
+        ]
+    } else {
+        [
+            "max_uses",
+            "allowed_domains",
+            "blocked_domains",
+            "user_location",
+        ]
+    };
+    let map = match value {
+        Value::Bool(false) => return Ok(None),
+        Value::Bool(true) => return Ok(Some(harnext_providers::WebSearch::default())),
+        Value::Object(map) => map,
+        other => {
+            return Err(invalid(format!(
+                "expected true, false or an object {{ {}?, {}?, {}?, {}? }}, got {other}",
+                names[0], names[1], names[2], names[3]
+            )))
+        }
+    };
+    let domains = |key: &str, v: &Value| -> Result<Vec<String>, crate::ConfigError> {
+        let list = v
+            .as_array()
+            .ok_or_else(|| invalid(format!("{key}: expected a list of domain names, got {v}")))?;
+        let mut out: Vec<String> = Vec::with_capacity(list.len());
+        for item in list {
+            let domain = item.as_str().map(str::trim).unwrap_or_default();
+            let plain = !domain.is_empty()
+                && !domain.contains("://")
+                && !domain.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !plain {
+                return Err(invalid(format!(
+                    "{key}: expected domain names such as \"example.com\" (no scheme), got {item}"
+                )));
+            }
+            if !out.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
+                out.push(domain.to_owned());
+            }
+        }
+        Ok(out)
+    };
+    let mut search = harnext_providers::WebSearch::default();
+    for (key, v) in map {
+        match names.iter().position(|n| n == key) {
+            Some(0) => {
+                let n = v
+                    .as_u64()
+                    .filter(|n| *n >= 1)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| invalid(format!("{key}: expected an integer >= 1, got {v}")))?;
+                search.max_uses = Some(n);
+            }
+            Some(1) => search.allowed_domains = domains(key, v)?,
+            Some(2) => search.blocked_domains = domains(key, v)?,
+            Some(_) => search.user_location = Some(user_location(key, v).map_err(invalid)?),
+            None => {
+                return Err(invalid(format!(
+                    "unknown field {key:?}: {}",
+                    harnext_protocol::option::unknown_name_hint(key, &names)
+                )))
+            }
+        }
+    }
+    Ok(Some(search))
+}
+
+/// `{ city?, region?, country?, timezone? }`, strings; `country` a two-letter code.
+fn user_location(
+    key: &str,
+    v: &serde_json::Value,
+) -> Result<harnext_providers::UserLocation, String> {
+    const FIELDS: [&str; 4] = ["city", "region", "country", "timezone"];
+    let map = v.as_object().ok_or_else(|| {
+        format!("{key}: expected an object {{ city?, region?, country?, timezone? }}, got {v}")
+    })?;
+    let mut location = harnext_providers::UserLocation::default();
+    for (field, value) in map {
+        let Some(text) = value.as_str().map(str::trim).filter(|s| !s.is_empty()) else {
+            return Err(format!(
+                "{key}.{field}: expected a non-empty string, got {value}"
+            ));
+        };
+        let text = Some(text.to_owned());
+        match field.as_str() {
+            "city" => location.city = text,
+            "region" => location.region = text,
+            "country" => {
+                if !text
+                    .as_deref()
+                    .is_some_and(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()))
+                {
+                    return Err(format!(
+                        "{key}.country: expected a two-letter ISO 3166-1 country code such as \"US\", got {value}"
+                    ));
+                }
+                location.country = text;
+            }
+            "timezone" => location.timezone = text,
+            _ => {
+                return Err(format!(
+                    "{key}: unknown field {field:?}: {}",
+                    harnext_protocol::option::unknown_name_hint(field, &FIELDS)
+                ))
+            }
+        }
+    }
+    Ok(location)
+}
+
 impl AgentConfig {
     pub fn new(model: impl Into<String>) -> Self {
         AgentConfig {
@@ -281,6 +538,7 @@ impl AgentConfig {
             skills: Vec::new(),
             web_fetch: harnext_tools::WebFetchSettings::default(),
             agents: Vec::new(),
+            web_search: None,
         }
     }
 }
@@ -289,6 +547,46 @@ impl AgentConfig {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn thinking_and_sandbox_are_read_by_the_engine_naming_a_bad_field_as_each_face_spells_it() {
+        use serde_json::json;
+        assert_eq!(thinking_option(&json!(false), true).unwrap(), None);
+        assert_eq!(thinking_option(&json!(true), false).unwrap(), Some(4096));
+        assert_eq!(
+            thinking_option(&json!({"budgetTokens": 2048}), true).unwrap(),
+            Some(2048)
+        );
+        assert_eq!(
+            thinking_option(&json!({"budget_tokens": 1024}), false).unwrap(),
+            Some(1024)
+        );
+        let err =
+            |v: serde_json::Value, camel: bool| thinking_option(&v, camel).unwrap_err().to_string();
+        for (v, camel, needle) in [
+            (json!({"budgetToken": 2048}), true, "invalid option `thinking`: unknown field `budgetToken`: did you mean `budgetTokens`?"),
+            (json!({"budgetTokens": 2048}), false, "unknown field `budgetTokens`: did you mean `budget_tokens`?"),
+            (json!({"budgetTokens": 2048, "extra": 1}), true, "unknown field `extra`"),
+            (json!({}), true, "`budgetTokens` is required"),
+            (json!({"budget_tokens": 10}), false, "invalid option `thinking`: `budget_tokens`: expected an integer from 1024 to 4294967295, got 10"),
+            (json!({"budgetTokens": 2048.5}), true, "`budgetTokens`: expected an integer from 1024"),
+            (json!({"budgetTokens": "2048"}), true, "`budgetTokens`: expected an integer from 1024"),
+            (json!(4096), true, "invalid option `thinking`: expected true, false or { budgetTokens"),
+            (json!("on"), false, "expected True, False or { budget_tokens"),
+        ] {
+            let e = err(v, camel);
+            assert!(e.contains(needle), "{e}");
+        }
+        assert_eq!(
+            sandbox_mode_option("read-only").unwrap(),
+            harnext_sandbox::SandboxMode::ReadOnly
+        );
+        let e = sandbox_mode_option("readonly").unwrap_err().to_string();
+        assert!(
+            e.contains("invalid option `sandbox`: expected \"workspace-write\", \"read-only\" or \"off\"; got \"readonly\""),
+            "{e}"
+        );
+    }
 
     #[test]
     fn model_strings_select_a_provider_or_say_what_was_expected() {

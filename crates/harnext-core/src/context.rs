@@ -215,6 +215,32 @@ pub(crate) fn redact_event(r: &Redactor, event: &mut AgentEvent) {
                 r.redact_string(&mut item.content);
             }
         }
+        AgentEvent::WebSearch {
+            query,
+            results,
+            error,
+            ..
+        } => {
+            for text in [query, error].into_iter().flatten() {
+                r.redact_string(text);
+            }
+            for page in results {
+                r.redact_string(&mut page.url);
+                if let Some(title) = &mut page.title {
+                    r.redact_string(title);
+                }
+            }
+        }
+        AgentEvent::Citation {
+            url,
+            title,
+            cited_text,
+        } => {
+            r.redact_string(url);
+            for text in [title, cited_text].into_iter().flatten() {
+                r.redact_string(text);
+            }
+        }
         AgentEvent::Error { error } => r.redact_string(&mut error.message),
         AgentEvent::RunEnd { result } => redact_result(r, result),
         AgentEvent::Subagent { event, .. } => redact_event(r, event),

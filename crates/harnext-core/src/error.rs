@@ -53,4 +53,8 @@ pub enum RunError {
     /// known price, ...).
     #[error("invalid option `{0}`: {1}")]
     InvalidBudget(OptionKey, String),
+    /// A run option the agent's provider cannot honour (`web_search` for a provider
+    /// without server-side web search, ...).
+    #[error("invalid option `{0}`: {1}")]
+    InvalidOption(OptionKey, String),
 }

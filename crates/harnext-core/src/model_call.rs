@@ -76,6 +76,36 @@ pub(crate) async fn call(
                 }
             }
             Some(Ok(ModelEvent::UsageUpdate(u))) => usage = Some(u),
+            Some(Ok(ModelEvent::WebSearch {
+                id,
+                status,
+                query,
+                results,
+                error,
+            })) => {
+                if show == Show::Reply {
+                    events.emit(AgentEvent::WebSearch {
+                        id,
+                        status,
+                        query,
+                        results,
+                        error,
+                    });
+                }
+            }
+            Some(Ok(ModelEvent::Citation {
+                url,
+                title,
+                cited_text,
+            })) => {
+                if show == Show::Reply {
+                    events.emit(AgentEvent::Citation {
+                        url,
+                        title,
+                        cited_text,
+                    });
+                }
+            }
             Some(Ok(ModelEvent::Retry {
                 attempt,
                 delay_ms,

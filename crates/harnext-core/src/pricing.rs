@@ -14,6 +14,9 @@ pub struct Price {
     pub output: f64,
     pub cache_read: f64,
     pub cache_write: f64,
+    /// USD per server-side web search (`usage.web_search_requests`): both providers
+    /// list $10 per 1,000 searches.
+    pub web_search: f64,
     /// A request over 200k input tokens is billed at other (long-context) rates, which
     /// are not in the table: its cost is unknown.
     long_context_rates: bool,
@@ -45,6 +48,11 @@ const OPENAI: &[(&str, [f64; 3])] = &[
     ("o4-mini", [1.1, 4.4, 0.275]),
 ];
 
+/// One server-side web search: $10 per 1,000 (Anthropic's `web_search` tool and
+/// OpenAI's hosted `web_search` tool; OpenAI bills the search content tokens as input
+/// tokens, which the usage already counts).
+const WEB_SEARCH_USD: f64 = 10.0 / 1000.0;
+
 /// The list prices of a model string (`anthropic/claude-sonnet-4-5-20250929`,
 /// `openai/gpt-5`), `None` when they are not known.
 pub fn price_of(model: &str) -> Option<Price> {
@@ -65,6 +73,7 @@ pub fn price_of(model: &str) -> Option<Price> {
                 output: p[1],
                 cache_read: p[2],
                 cache_write: p[3],
+                web_search: WEB_SEARCH_USD,
                 long_context_rates: ANTHROPIC_LONG_CONTEXT.contains(&name),
             })
         }
@@ -80,6 +89,7 @@ pub fn price_of(model: &str) -> Option<Price> {
                 output: p[1],
                 cache_read: p[2],
                 cache_write: 0.0,
+                web_search: WEB_SEARCH_USD,
                 long_context_rates: false,
             })
         }
@@ -128,7 +138,8 @@ impl Price {
             + u.output_tokens as f64 * self.output
             + u.cache_read_tokens as f64 * self.cache_read
             + u.cache_write_tokens as f64 * self.cache_write)
-            / 1e6;
+            / 1e6
+            + u.web_search_requests as f64 * self.web_search;
         Some(usd)
     }
 }
@@ -197,6 +208,24 @@ mod tests {
             "",
         ] {
             assert_eq!(price_of(none), None, "{none}");
+        }
+    }
+
+    #[test]
+    fn web_searches_cost_ten_dollars_a_thousand_on_top_of_the_tokens() {
+        for model in ["anthropic/claude-sonnet-4-5", "openai/gpt-5"] {
+            let p = price_of(model).unwrap();
+            let tokens = Usage {
+                input_tokens: 1000,
+                output_tokens: 100,
+                ..Usage::default()
+            };
+            let searched = Usage {
+                web_search_requests: 3,
+                ..tokens
+            };
+            let extra = p.cost(&searched).unwrap() - p.cost(&tokens).unwrap();
+            assert!((extra - 0.03).abs() < 1e-12, "{model}: {extra}");
         }
     }
 

@@ -78,12 +78,14 @@ pub struct Run {
 }
 
 /// How far a run may go, and how it runs its tool calls.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub max_steps: u32,
     pub budget: Budget,
     /// Whether the read-only calls of a turn run concurrently (see `crate::batch`).
     pub parallel_tool_calls: bool,
+    /// The provider's server-side web search, when on (the `web_search` option).
+    pub web_search: Option<harnext_providers::WebSearch>,
 }
 
 impl Run {
@@ -170,7 +172,7 @@ impl Run {
             cancel: cancel.clone(),
             control: control.clone(),
             permissions,
-            settings,
+            settings: settings.clone(),
             history: Arc::new(session.messages()),
             steps: Vec::new(),
             outputs_in_history: Vec::new(),
@@ -356,9 +358,17 @@ impl Delegate for Delegator {
                 },
             )
             .map_err(|e| e.to_string())?;
+            // A subagent searches the web when its parent's run does and its own
+            // model's provider can.
+            let web_search = self
+                .settings
+                .web_search
+                .clone()
+                .filter(|s| agent.provider.check_web_search(s).is_ok());
             let settings = Settings {
                 max_steps: agent.config.max_steps,
-                ..self.settings
+                web_search,
+                ..self.settings.clone()
             };
             let run = Run::new(
                 agent,
@@ -429,6 +439,15 @@ impl<'a> LoopState<'a> {
                 ErrorCode::SessionStore,
                 format!("the session could not be saved, so the run stopped: {problem}"),
             ));
+        }
+        if turn.is_empty()
+            && response.stop_reason == ModelStopReason::PauseTurn
+            && !response.content.is_empty()
+        {
+            // The provider paused a long turn (server-side web search): the next call
+            // sends its content back as it is, and the model goes on from there. (A
+            // pause with nothing in it would only repeat the same request: it ends.)
+            return Ok(());
         }
         if turn.is_empty() {
             let ended = self.turn_ended(&response).await;
@@ -508,6 +527,7 @@ impl<'a> LoopState<'a> {
             temperature: self.agent.config.temperature,
             thinking_budget: self.agent.config.thinking_budget,
             output: self.output.as_ref().map(OutputState::spec),
+            web_search: self.settings.web_search.clone(),
         };
         let call =
             model_call::call(self.agent, request, Show::Reply, self.events, &self.cancel).await;
@@ -631,8 +651,8 @@ impl<'a> LoopState<'a> {
             subagents: &self.agent.subagents,
             delegate: Some(&self.delegator),
             rollup: &self.rollup,
-            // Calls answered later return text only (read_file describes an image).
-            images: None,
+            // Images the answered calls return follow their results (`approvals::resolve`).
+            images: Some(Arc::default()),
         };
         let (message, steps) =
             approvals::resolve(&dispatch, self.session, &self.history, answers).await;

@@ -236,6 +236,11 @@ fn build(config: AgentConfig, inherited: Option<Inherited>) -> Result<AgentConte
                 (provider, model, redactor, price)
             }
         };
+    if let Some(search) = &config.web_search {
+        provider
+            .check_web_search(search)
+            .map_err(|p| ConfigError::invalid(OptionKey::WebSearch, p))?;
+    }
     let session_dir = match (&config.session_store, config.persist_session) {
         (None, true) => config
             .session_dir
@@ -317,6 +322,9 @@ impl ModelProvider for Redacting {
     }
     fn structured_output_mode(&self) -> StructuredOutputMode {
         self.inner.structured_output_mode()
+    }
+    fn check_web_search(&self, search: &harnext_providers::WebSearch) -> Result<(), String> {
+        self.inner.check_web_search(search)
     }
 }
 

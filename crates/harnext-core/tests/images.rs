@@ -403,3 +403,99 @@ async fn read_file_refuses_hostile_images_as_tool_errors() {
         "no image block: {body}"
     );
 }
+
+/// A `read_file` of an image answered through a durable approval (`"defer"`, then a
+/// later run's answer) returns its image to the model, as one run at once does; and the
+/// image of a call of the same turn that ran before the wait is kept too.
+#[tokio::test]
+async fn images_of_a_turn_that_waited_for_an_approval_reach_the_model() {
+    use harnext_core::permissions::{Decision, FnHandler, PermissionError, PermissionHandler};
+    use harnext_core::FnHook;
+    use harnext_core::HookEvent;
+    use std::sync::Arc;
+    let (_dir, ws) = setup();
+    std::fs::write(ws.join("later.png"), PNG).unwrap();
+    let mock = MockServer::start().await.unwrap();
+    mock.push(respond(json!({"turn": {"toolCalls": [
+        {"id": "c_now", "name": "read_file", "args": {"path": "shot.png"}},
+        {"id": "c_later", "name": "read_file", "args": {"path": "later.png"}}]}})));
+    let mut c = AgentConfig::new("anthropic/claude-test");
+    c.base_url = Some(mock.url());
+    c.api_key = Some("sk-test-images".into());
+    c.cwd = Some(ws.clone());
+    c.session_dir = Some(ws.join(".sessions"));
+    // The second read is asked about; the answer is deferred.
+    c.hooks.add(
+        HookEvent::PreToolUse,
+        Arc::new(FnHook(|input: Value| {
+            let ask = input["id"] == "c_later";
+            Box::pin(async move { Ok(if ask { json!("ask") } else { Value::Null }) })
+                as futures::future::BoxFuture<'static, Result<Value, String>>
+        })),
+    );
+    let a = Agent::new(c).unwrap();
+    let handler: Arc<dyn PermissionHandler> = Arc::new(FnHandler(|_| {
+        Box::pin(async { Ok(Decision::Defer) })
+            as futures::future::BoxFuture<'static, Result<Decision, PermissionError>>
+    }));
+    let mut request = RunRequest::text("look at both");
+    request.permission_handler = Some(handler);
+    let first = a
+        .start(request)
+        .unwrap()
+        .execute(CancellationToken::new(), EventSink::none())
+        .await;
+    assert_eq!(
+        first.stop_reason,
+        harnext_core::protocol::StopReason::AwaitingApproval,
+        "{first:?}"
+    );
+
+    mock.push(respond(json!({"turn": {"text": "Two red pixels."}})));
+    let mut answers = serde_json::Map::new();
+    answers.insert("c_later".into(), json!("allow"));
+    let mut request = RunRequest::new(RunInput::Approvals(answers));
+    request.session_id = Some(first.session_id.clone());
+    let second = run_request(&a, request).await;
+    assert!(second.success, "{:?}", second.error);
+
+    // The model's next request: each read's result carries its image.
+    let body = mock.requests().pop().unwrap().body;
+    let png = json!({"type": "base64", "media_type": "image/png", "data": b64()});
+    let results: Vec<Value> = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+        .filter(|b| b["type"] == "tool_result")
+        .collect();
+    assert_eq!(results.len(), 2, "{body}");
+    for (result, id) in results.iter().zip(["c_now", "c_later"]) {
+        assert_eq!(result["tool_use_id"], id, "{body}");
+        let parts = result["content"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{result}"));
+        assert_eq!(
+            parts[1],
+            json!({"type": "image", "source": png}),
+            "{result}"
+        );
+    }
+    // The session keeps both, tied to their calls.
+    let history = a.session_messages(&first.session_id).unwrap();
+    for id in ["c_now", "c_later"] {
+        assert!(
+            history.iter().flat_map(|m| &m.content).any(|b| matches!(b,
+                ContentBlock::Image { tool_use_id: Some(t), .. } if t == id)),
+            "no image for {id}"
+        );
+    }
+}
+
+async fn run_request(agent: &Agent, request: RunRequest) -> RunResult {
+    agent
+        .start(request)
+        .unwrap()
+        .execute(CancellationToken::new(), EventSink::none())
+        .await
+}

@@ -529,3 +529,76 @@ async fn rewinding_a_session_a_run_holds_is_refused() {
         )
         .is_ok());
 }
+
+#[test]
+fn the_checkpoints_option_is_read_by_the_engine_naming_a_bad_limit_as_each_face_spells_it() {
+    use harnext_core::checkpoints_option;
+    assert_eq!(checkpoints_option(&json!(false), true).unwrap(), None);
+    assert_eq!(
+        checkpoints_option(&json!(true), false).unwrap(),
+        Some(CheckpointOptions::default())
+    );
+    let limits = checkpoints_option(
+        &json!({"maxFileBytes": 2000, "maxBinaryBytes": 0, "maxRunBytes": 4294967295u64, "maxBaselineFiles": 7}),
+        true,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        (
+            limits.max_file_bytes,
+            limits.max_binary_bytes,
+            limits.max_run_bytes,
+            limits.max_baseline_files
+        ),
+        (2000, 0, 4_294_967_295, 7)
+    );
+    let snake = checkpoints_option(&json!({"max_file_bytes": 5}), false)
+        .unwrap()
+        .unwrap();
+    assert_eq!(snake.max_file_bytes, 5);
+    assert_eq!(
+        snake.max_run_bytes,
+        CheckpointOptions::default().max_run_bytes
+    );
+
+    let err = |v: Value, camel: bool| checkpoints_option(&v, camel).unwrap_err().to_string();
+    // A typo in a limit's name: named, with the name the face uses.
+    let e = err(json!({"maxFileByte": 1}), true);
+    assert!(
+        e.contains("invalid option `checkpoints`: unknown limit `maxFileByte`: did you mean `maxFileBytes`?"),
+        "{e}"
+    );
+    let e = err(json!({"max_fle_bytes": 1}), false);
+    assert!(e.contains("did you mean `max_file_bytes`?"), "{e}");
+    // The other face's spelling is a typo too.
+    let e = err(json!({"max_file_bytes": 1}), true);
+    assert!(e.contains("did you mean `maxFileBytes`?"), "{e}");
+    // Bad values: negative, fractional, too large, not a number.
+    for v in [
+        json!(-1),
+        json!(1.5),
+        json!(4294967296u64),
+        json!("10"),
+        json!(null),
+    ] {
+        let e = err(json!({"maxRunBytes": v}), true);
+        assert!(
+            e.contains(&format!(
+                "invalid option `checkpoints`: `maxRunBytes`: expected an integer from 0 to 4294967295, got {v}"
+            )),
+            "{e}"
+        );
+    }
+    let e = err(json!({"max_baseline_files": -3}), false);
+    assert!(
+        e.contains("`max_baseline_files`: expected an integer"),
+        "{e}"
+    );
+    // Neither a boolean nor an object.
+    let e = err(json!("yes"), true);
+    assert!(
+        e.contains("invalid option `checkpoints`: expected true, false or an object of limits"),
+        "{e}"
+    );
+}

@@ -93,6 +93,8 @@ fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
             AgentEvent::Error { .. } => "error",
             AgentEvent::RunEnd { .. } => "run_end",
             AgentEvent::Subagent { .. } => "subagent",
+            AgentEvent::WebSearch { .. } => "web_search",
+            AgentEvent::Citation { .. } => "citation",
         })
         .collect()
 }
@@ -178,6 +180,7 @@ async fn three_step_tool_loop_gives_the_spec_event_order_text_and_usage_totals()
             cache_write_tokens: 50,
             reasoning_tokens: 0,
             unreported: false,
+            web_search_requests: 0,
         }
     );
     // tool_call / tool_result pairs share ids, and the steps record them.

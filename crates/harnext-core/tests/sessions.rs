@@ -622,7 +622,11 @@ async fn a_conversation_near_a_small_context_window_is_summarized_and_goes_on() 
     assert_eq!(result.steps.len(), 2);
     // The steps keep the outputs the summary replaced in the history.
     for step in &result.steps {
-        assert!(step.output.contains(&"a".repeat(3000)), "{:.80}", step.output);
+        assert!(
+            step.output.contains(&"a".repeat(3000)),
+            "{:.80}",
+            step.output
+        );
     }
 
     let compaction = events
@@ -713,7 +717,11 @@ async fn old_tool_outputs_are_trimmed_first_keeping_the_newest_intact() {
     // The result's steps keep the outputs the trimmed history no longer holds.
     assert_eq!(result.steps.len(), 6);
     for step in &result.steps {
-        assert!(step.output.contains(&"a".repeat(3000)), "{:.80}", step.output);
+        assert!(
+            step.output.contains(&"a".repeat(3000)),
+            "{:.80}",
+            step.output
+        );
     }
     let requests = env.mock.requests();
     assert_eq!(requests.len(), 7, "no summarizing call");

@@ -184,6 +184,44 @@ pub struct TodoItem {
 
 // ---- end of the plan ----
 
+// ---- Server-side web search (issue 18): the `web_search` option ----
+
+/// Where a server-side web search stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebSearchStatus {
+    /// The provider started searching (the query may not be known yet).
+    Searching,
+    /// The search returned its results.
+    Completed,
+    /// The search failed; `error` says why (the provider's error code).
+    Failed,
+}
+
+impl WebSearchStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebSearchStatus::Searching => "searching",
+            WebSearchStatus::Completed => "completed",
+            WebSearchStatus::Failed => "failed",
+        }
+    }
+}
+
+/// One page a server-side web search found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebSearchResult {
+    pub url: String,
+    /// The page's title (Anthropic gives one; OpenAI's sources have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// How old the page is, as the provider words it (`"3 days ago"`), when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_age: Option<String>,
+}
+
+// ---- end of server-side web search ----
+
 /// The events of a run, in the order the public contract gives: `run_start` first,
 /// `run_end` last and exactly once, `error` just before `run_end` on failure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -288,6 +326,32 @@ pub enum AgentEvent {
     /// The model changed its task list (`todo_write`): the whole list as it is now.
     Todo {
         todos: Vec<TodoItem>,
+    },
+    /// A server-side web search (the `web_search` option): the provider ran it on its
+    /// own servers, not this machine. `id` is the provider's id of the search (one
+    /// search gives a `searching` event, then a `completed` or `failed` one).
+    WebSearch {
+        id: String,
+        status: WebSearchStatus,
+        /// The query, once known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        query: Option<String>,
+        /// With `completed`: the pages found.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        results: Vec<WebSearchResult>,
+        /// With `failed`: the provider's error code (`max_uses_exceeded`, ...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The reply's text cites a web page found by a server-side web search; sent once
+    /// the cited passage has been streamed as `text`.
+    Citation {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        /// The passage of the reply (or of the page) the citation is for, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cited_text: Option<String>,
     },
     Error {
         error: HarnextError,

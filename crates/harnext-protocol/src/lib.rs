@@ -33,6 +33,8 @@ pub use event::TodoItem;
 pub use event::TodoStatus;
 pub use event::ToolStatus;
 pub use event::ToolStep;
+pub use event::WebSearchResult;
+pub use event::WebSearchStatus;
 pub use image::ImageSource;
 pub use message::ContentBlock;
 pub use message::Message;

@@ -43,6 +43,7 @@ impl Message {
             .iter()
             .filter_map(|b| match b {
                 ContentBlock::Text { text } => Some(text.as_str()),
+                ContentBlock::ProviderBlock { text, .. } => Some(text.as_str()),
                 ContentBlock::Thinking { .. }
                 | ContentBlock::RedactedThinking { .. }
                 | ContentBlock::OpaqueReasoning { .. }
@@ -100,6 +101,24 @@ pub enum ContentBlock {
         source: ImageSource,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tool_use_id: Option<String>,
+    },
+    /// A block of a provider's server-side tool (web search), kept verbatim because the
+    /// provider wants it back exactly (encrypted fields included) on the next request:
+    /// Anthropic's `server_tool_use` and `web_search_tool_result` blocks and its text
+    /// blocks with `citations`; OpenAI Responses' `web_search_call` items and its
+    /// assistant `message` items whose text carries `url_citation` annotations. Only
+    /// `provider` sends `data` back; every other provider sends `text` (if any) as
+    /// plain text and skips the rest.
+    ProviderBlock {
+        /// The provider (wire format) that produced it, as in model strings:
+        /// `anthropic` or `openai`.
+        provider: String,
+        /// The readable text: the text of a cited text block or message; empty for the
+        /// search blocks themselves.
+        #[serde(default)]
+        text: String,
+        /// The provider's block or item as received.
+        data: Value,
     },
 }
 

@@ -62,11 +62,13 @@ pub enum OptionKey {
     Agents,
     // OpenTelemetry spans (issue 18; read by the faces).
     Tracing,
+    // Issue 18: the providers' server-side web search.
+    WebSearch,
 }
 
 impl OptionKey {
     /// Every option, for a face that checks its names cover them all.
-    pub const ALL: [OptionKey; 45] = [
+    pub const ALL: [OptionKey; 46] = [
         OptionKey::Model,
         OptionKey::BaseUrl,
         OptionKey::ApiKey,
@@ -112,6 +114,7 @@ impl OptionKey {
         OptionKey::WebFetch,
         OptionKey::Agents,
         OptionKey::Tracing,
+        OptionKey::WebSearch,
     ];
 
     /// The neutral key: snake_case, as the engine's messages (and the Python face) say it.
@@ -162,6 +165,7 @@ impl OptionKey {
             OptionKey::WebFetch => "web_fetch",
             OptionKey::Agents => "agents",
             OptionKey::Tracing => "tracing",
+            OptionKey::WebSearch => "web_search",
         }
     }
 
@@ -260,6 +264,7 @@ impl OptionScope {
                 OptionKey::WebFetch,
                 OptionKey::Agents,
                 OptionKey::Tracing,
+                OptionKey::WebSearch,
             ],
             OptionScope::Run => &[
                 OptionKey::SessionId,
@@ -271,6 +276,7 @@ impl OptionScope {
                 OptionKey::MaxTokens,
                 OptionKey::MaxDurationMs,
                 OptionKey::ParallelToolCalls,
+                OptionKey::WebSearch,
             ],
         }
     }

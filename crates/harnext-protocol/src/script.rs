@@ -64,6 +64,7 @@ impl From<ScriptedUsage> for Usage {
             cache_write_tokens: u.cache_write_tokens,
             reasoning_tokens: u.reasoning_tokens,
             unreported: false,
+            web_search_requests: 0,
         }
     }
 }

@@ -27,10 +27,18 @@ pub struct Usage {
     pub reasoning_tokens: u64,
     #[serde(default, skip_serializing_if = "is_false")]
     pub unreported: bool,
+    /// Server-side web searches the provider ran (billed per search; see the
+    /// `web_search` option). Left out of the JSON when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub web_search_requests: u64,
 }
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Usage {
@@ -66,6 +74,9 @@ impl std::ops::AddAssign for Usage {
             .cache_write_tokens
             .saturating_add(rhs.cache_write_tokens);
         self.reasoning_tokens = self.reasoning_tokens.saturating_add(rhs.reasoning_tokens);
+        self.web_search_requests = self
+            .web_search_requests
+            .saturating_add(rhs.web_search_requests);
         // A total is unreported when any part of it was.
         self.unreported = self.unreported || rhs.unreported;
     }

@@ -91,6 +91,10 @@ impl ModelProvider for AnthropicProvider {
         PROVIDER
     }
 
+    fn check_web_search(&self, search: &crate::WebSearch) -> Result<(), String> {
+        web_search::check(search)
+    }
+
     fn stream(&self, request: ModelRequest) -> ModelStream {
         if let Some(error) = &self.invalid {
             return http::failed(ProviderError::Settings {
@@ -185,6 +189,21 @@ struct WireUsage {
     cache_read_input_tokens: Option<u64>,
     #[serde(default, deserialize_with = "lenient_details")]
     output_tokens_details: Option<WireOutputDetails>,
+    #[serde(default, deserialize_with = "lenient_server_use")]
+    server_tool_use: Option<WireServerToolUse>,
+}
+
+/// `usage.server_tool_use`: the server tools' requests of the call.
+#[derive(Deserialize, Default, Clone, Copy)]
+struct WireServerToolUse {
+    #[serde(default, deserialize_with = "lenient::de_count")]
+    web_search_requests: Option<u64>,
+}
+
+fn lenient_server_use<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<WireServerToolUse>, D::Error> {
+    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
 }
 
 #[derive(Deserialize, Default, Clone, Copy)]
@@ -218,7 +237,10 @@ enum WireEvent {
         index: usize,
         delta: Value,
     },
-    ContentBlockStop {},
+    ContentBlockStop {
+        #[serde(default)]
+        index: Option<usize>,
+    },
     MessageDelta {
         #[serde(default)]
         delta: WireMessageDelta,
@@ -251,6 +273,19 @@ struct WireMessageDelta {
 
 enum Block {
     Text(String),
+    /// A text block with `citations` (web search): kept verbatim.
+    CitedText {
+        text: String,
+        citations: Vec<Value>,
+    },
+    /// A `server_tool_use` block (`start` as received, its input streamed as JSON).
+    ServerToolUse {
+        start: Value,
+        json: String,
+        shown: bool,
+    },
+    /// A server tool's result block (`web_search_tool_result`), complete at its start.
+    ServerResult(Value),
     Thinking {
         thinking: String,
         signature: String,
@@ -291,6 +326,10 @@ impl AnthropicParser {
                 s.output_tokens_details.and_then(|o| o.thinking_tokens),
                 d.output_tokens_details.and_then(|o| o.thinking_tokens),
             ),
+            web_search_requests: pick(
+                s.server_tool_use.and_then(|u| u.web_search_requests),
+                d.server_tool_use.and_then(|u| u.web_search_requests),
+            ),
         }
     }
 
@@ -300,6 +339,17 @@ impl AnthropicParser {
         for (_, block) in std::mem::take(&mut self.blocks) {
             match block {
                 Block::Text(text) => content.push(ContentBlock::Text { text }),
+                Block::CitedText { text, citations } => {
+                    content.push(web_search::cited_text(text, citations))
+                }
+                Block::ServerToolUse { start, json, .. } => {
+                    content.push(web_search::server_tool_use(start, &json))
+                }
+                Block::ServerResult(data) => content.push(ContentBlock::ProviderBlock {
+                    provider: PROVIDER.to_owned(),
+                    text: String::new(),
+                    data,
+                }),
                 Block::Thinking {
                     thinking,
                     signature,
@@ -387,7 +437,21 @@ impl WireParser for AnthropicParser {
                         if !text.is_empty() {
                             out.push(ModelEvent::TextDelta(text.clone()));
                         }
-                        Block::Text(text)
+                        let citations = web_search::start_citations(&content_block, out);
+                        if citations.is_empty() {
+                            Block::Text(text)
+                        } else {
+                            Block::CitedText { text, citations }
+                        }
+                    }
+                    Some("server_tool_use") => Block::ServerToolUse {
+                        start: content_block,
+                        json: String::new(),
+                        shown: false,
+                    },
+                    Some(kind) if web_search::is_result_type(kind) => {
+                        web_search::result_event(&content_block, &self.blocks, out);
+                        Block::ServerResult(content_block)
                     }
                     Some("thinking") => {
                         let thinking = str_field(&content_block, "thinking");
@@ -432,14 +496,38 @@ impl WireParser for AnthropicParser {
                     (Some(Block::Thinking { signature, .. }), "signature_delta") => {
                         signature.push_str(&str_field(&delta, "signature"));
                     }
-                    (Some(Block::ToolUse { json, .. }), "input_json_delta") => {
+                    (Some(Block::ToolUse { json, .. }), "input_json_delta")
+                    | (Some(Block::ServerToolUse { json, .. }), "input_json_delta") => {
                         json.push_str(&str_field(&delta, "partial_json"));
+                    }
+                    (Some(Block::CitedText { text, .. }), "text_delta") => {
+                        let piece = str_field(&delta, "text");
+                        if !piece.is_empty() {
+                            text.push_str(&piece);
+                            out.push(ModelEvent::TextDelta(piece));
+                        }
+                    }
+                    (
+                        Some(block @ (Block::Text(_) | Block::CitedText { .. })),
+                        "citations_delta",
+                    ) => {
+                        web_search::citation_delta(block, &delta, out);
                     }
                     // citations, compaction and future delta types, or deltas for blocks we ignore.
                     _ => {}
                 }
             }
-            WireEvent::ContentBlockStop { .. } | WireEvent::Ping | WireEvent::Unknown => {}
+            WireEvent::ContentBlockStop { index } => {
+                if let Some(Block::ServerToolUse { start, json, shown }) =
+                    index.and_then(|i| self.blocks.get_mut(&i))
+                {
+                    if !*shown {
+                        *shown = true;
+                        web_search::searching_event(start, json, out);
+                    }
+                }
+            }
+            WireEvent::Ping | WireEvent::Unknown => {}
             WireEvent::MessageDelta { delta, usage } => {
                 if let Some(reason) = delta.stop_reason {
                     self.stop_reason = Some(reason);
@@ -457,6 +545,7 @@ impl WireParser for AnthropicParser {
                     d.cache_read_input_tokens =
                         u.cache_read_input_tokens.or(d.cache_read_input_tokens);
                     d.output_tokens_details = u.output_tokens_details.or(d.output_tokens_details);
+                    d.server_tool_use = u.server_tool_use.or(d.server_tool_use);
                     out.push(ModelEvent::UsageUpdate(self.usage()));
                 }
             }
@@ -506,7 +595,10 @@ impl WireParser for AnthropicParser {
         for (index, block) in blocks.iter().enumerate() {
             let mut start = block.clone();
             if let Some(o) = start.as_object_mut() {
-                if o.get("type").and_then(Value::as_str) == Some("tool_use") {
+                if matches!(
+                    o.get("type").and_then(Value::as_str),
+                    Some("tool_use" | "server_tool_use")
+                ) {
                     // The input arrives as one JSON delta, as if streamed.
                     let input = o.remove("input").unwrap_or(Value::Null);
                     events.push(json!({ "type": "content_block_start", "index": index, "content_block": start }));
@@ -514,13 +606,16 @@ impl WireParser for AnthropicParser {
                         events.push(json!({ "type": "content_block_delta", "index": index,
                             "delta": { "type": "input_json_delta", "partial_json": input.to_string() } }));
                     }
+                    events.push(json!({ "type": "content_block_stop", "index": index }));
                     continue;
                 }
             }
             events.push(
                 json!({ "type": "content_block_start", "index": index, "content_block": start }),
             );
+            events.push(json!({ "type": "content_block_stop", "index": index }));
         }
+
         events.push(json!({ "type": "message_delta",
             "delta": { "stop_reason": body.get("stop_reason"), "stop_details": body.get("stop_details") },
             "usage": body.get("usage") }));
@@ -553,6 +648,7 @@ impl WireParser for AnthropicParser {
 }
 
 mod request;
+mod web_search;
 pub use request::request_body;
 
 #[cfg(test)]

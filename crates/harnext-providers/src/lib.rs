@@ -71,7 +71,61 @@ pub struct ModelRequest {
     pub thinking_budget: Option<u32>,
     /// The shape the final answer must have, when structured output was asked for.
     pub output: Option<OutputSpec>,
+    /// The provider's own server-side web search, when it is on (see [`WebSearch`]).
+    pub web_search: Option<WebSearch>,
 }
+
+// ---- Server-side web search (issue 18) ----
+
+/// The providers' own server-side web search for a model call: Anthropic's
+/// `web_search_20250305` server tool, OpenAI Responses' hosted `web_search` tool. The
+/// search runs on the provider's servers; its blocks come back in the response as
+/// [`ContentBlock::ProviderBlock`]s and its progress as [`ModelEvent::WebSearch`] and
+/// [`ModelEvent::Citation`]. Check it with [`ModelProvider::check_web_search`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebSearch {
+    /// At most this many searches per model call (Anthropic's `max_uses`).
+    pub max_uses: Option<u32>,
+    /// Only results from these domains (and their subdomains).
+    pub allowed_domains: Vec<String>,
+    /// Never results from these domains (Anthropic only).
+    pub blocked_domains: Vec<String>,
+    /// Where the user is, to localize results.
+    pub user_location: Option<UserLocation>,
+}
+
+/// An approximate user location for web search (`{type:"approximate", ...}` on both
+/// wires).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserLocation {
+    pub city: Option<String>,
+    pub region: Option<String>,
+    /// ISO 3166-1 alpha-2 country code (`US`).
+    pub country: Option<String>,
+    /// IANA time zone (`America/Los_Angeles`).
+    pub timezone: Option<String>,
+}
+
+impl UserLocation {
+    /// `{type:"approximate", city?, region?, country?, timezone?}`.
+    pub fn wire(&self) -> Value {
+        let mut o = serde_json::Map::new();
+        o.insert("type".into(), Value::String("approximate".into()));
+        for (key, v) in [
+            ("city", &self.city),
+            ("region", &self.region),
+            ("country", &self.country),
+            ("timezone", &self.timezone),
+        ] {
+            if let Some(v) = v {
+                o.insert(key.into(), Value::String(v.clone()));
+            }
+        }
+        Value::Object(o)
+    }
+}
+
+// ---- end of server-side web search ----
 
 /// Structured output for one model call. The schema constrains only the final answer,
 /// never a tool step: providers with a native JSON mode apply it to the reply text; the
@@ -238,6 +292,22 @@ pub enum ModelEvent {
     ThinkingDelta(String),
     /// The usage known so far for this call (the final figure is in `Completed`).
     UsageUpdate(Usage),
+    /// A server-side web search started, ended or failed (see [`WebSearch`]).
+    WebSearch {
+        /// The provider's id of the search.
+        id: String,
+        status: harnext_protocol::WebSearchStatus,
+        query: Option<String>,
+        results: Vec<harnext_protocol::WebSearchResult>,
+        /// The provider's error code, when it failed.
+        error: Option<String>,
+    },
+    /// The reply cites a page found by a server-side web search.
+    Citation {
+        url: String,
+        title: Option<String>,
+        cited_text: Option<String>,
+    },
     /// The request failed and is tried again after `delay_ms`.
     Retry {
         attempt: u32,
@@ -259,6 +329,15 @@ pub trait ModelProvider: Send + Sync {
     fn structured_output_mode(&self) -> StructuredOutputMode {
         StructuredOutputMode::FinalAnswerTool
     }
+    /// Whether this provider can run `search` (its own server-side web search), and if
+    /// not, why: the problem, in a sentence naming the provider. The default: it has none.
+    fn check_web_search(&self, search: &WebSearch) -> Result<(), String> {
+        let _ = search;
+        Err(format!(
+            "the `{}` provider has no server-side web search; it is offered by `anthropic/...` (Messages) and `openai/...` (Responses) models",
+            self.name()
+        ))
+    }
 }
 
 impl<P: ModelProvider + ?Sized> ModelProvider for Arc<P> {
@@ -270,6 +349,9 @@ impl<P: ModelProvider + ?Sized> ModelProvider for Arc<P> {
     }
     fn structured_output_mode(&self) -> StructuredOutputMode {
         (**self).structured_output_mode()
+    }
+    fn check_web_search(&self, search: &WebSearch) -> Result<(), String> {
+        (**self).check_web_search(search)
     }
 }
 

@@ -59,6 +59,12 @@ pub fn redact_response(redactor: &Redactor, response: &mut ModelResponse) {
             ContentBlock::Text { text } => redactor.redact_string(text),
             ContentBlock::Thinking { thinking, .. } => redactor.redact_string(thinking),
             ContentBlock::OpaqueReasoning { text, .. } => redactor.redact_string(text),
+            // Encrypted fields never hold a secret verbatim; readable ones (titles,
+            // cited text) might.
+            ContentBlock::ProviderBlock { text, data, .. } => {
+                redactor.redact_string(text);
+                redactor.redact_json(data);
+            }
             ContentBlock::ToolUse { input, .. } => redactor.redact_json(input),
             ContentBlock::ToolResult { content, .. } => redactor.redact_string(content),
             ContentBlock::RedactedThinking { .. } | ContentBlock::Image { .. } => {}
@@ -130,6 +136,38 @@ pub fn redact_model_stream(redactor: &Redactor, stream: ModelStream) -> ModelStr
                             delay_ms,
                             reason: redactor.redact(&reason).into_owned(),
                         }),
+                        Ok(ModelEvent::WebSearch {
+                            id,
+                            status,
+                            query,
+                            mut results,
+                            error,
+                        }) => {
+                            let r = |s: Option<String>| s.map(|s| redactor.redact(&s).into_owned());
+                            for page in &mut results {
+                                page.url = redactor.redact(&page.url).into_owned();
+                                page.title = r(page.title.take());
+                            }
+                            Ok(ModelEvent::WebSearch {
+                                id,
+                                status,
+                                query: r(query),
+                                results,
+                                error,
+                            })
+                        }
+                        Ok(ModelEvent::Citation {
+                            url,
+                            title,
+                            cited_text,
+                        }) => {
+                            let r = |s: Option<String>| s.map(|s| redactor.redact(&s).into_owned());
+                            Ok(ModelEvent::Citation {
+                                url: redactor.redact(&url).into_owned(),
+                                title: r(title),
+                                cited_text: r(cited_text),
+                            })
+                        }
                         Ok(ModelEvent::Completed(mut response)) => {
                             redact_response(&redactor, &mut response);
                             Ok(ModelEvent::Completed(response))

@@ -209,6 +209,61 @@ pub(crate) fn rich_requests() -> Vec<crate::ModelRequest> {
                 text("and then"),
             ],
         },
+        // Web search: Anthropic's blocks kept verbatim, OpenAI's items, another
+        // provider's cited text, and a kept block of ours without citations.
+        Message {
+            role: Role::Assistant,
+            content: vec![
+                ContentBlock::ProviderBlock {
+                    provider: "anthropic".into(),
+                    text: String::new(),
+                    data: json!({"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search",
+                        "input": {"query": "rust \"serde\""}}),
+                },
+                ContentBlock::ProviderBlock {
+                    provider: "anthropic".into(),
+                    text: String::new(),
+                    data: json!({"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1",
+                        "content": [{"type": "web_search_result", "url": "https://serde.rs/", "title": "Serde",
+                            "encrypted_content": "EqQ==", "page_age": null}]}),
+                },
+                ContentBlock::ProviderBlock {
+                    provider: "anthropic".into(),
+                    text: "Serde is a framework.".into(),
+                    data: json!({"type": "text", "text": "Serde is a framework.", "citations": [
+                        {"type": "web_search_result_location", "url": "https://serde.rs/", "title": "Serde",
+                            "cited_text": "Serde is…", "encrypted_index": "Eo8="}]}),
+                },
+                ContentBlock::ProviderBlock {
+                    provider: "openai".into(),
+                    text: String::new(),
+                    data: json!({"type": "web_search_call", "id": "ws_1", "status": "completed",
+                        "action": {"type": "search", "query": "serde"}}),
+                },
+                ContentBlock::ProviderBlock {
+                    provider: "openai".into(),
+                    text: "Cited by OpenAI.".into(),
+                    data: json!({"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+                        "content": [{"type": "output_text", "text": "Cited by OpenAI.", "annotations": [
+                            {"type": "url_citation", "url": "https://serde.rs/", "title": "Serde",
+                                "start_index": 0, "end_index": 5}]}]}),
+                },
+                ContentBlock::ProviderBlock {
+                    provider: "other".into(),
+                    text: "   ".into(),
+                    data: json!({"type": "x"}),
+                },
+            ],
+        },
+        // The last block of a request may be a kept one (no cache breakpoint on it).
+        Message {
+            role: Role::Assistant,
+            content: vec![ContentBlock::ProviderBlock {
+                provider: "anthropic".into(),
+                text: "plain".into(),
+                data: json!({"type": "text", "text": "plain", "zeta": 1, "cache_control": {"type": "old"}}),
+            }],
+        },
         // Consecutive messages of one role.
         Message::user_text("more"),
         Message {
@@ -254,8 +309,27 @@ pub(crate) fn rich_requests() -> Vec<crate::ModelRequest> {
         temperature: None,
         thinking_budget: None,
         output: None,
+        web_search: None,
     };
     let mut out = vec![base.clone()];
+    out.push(crate::ModelRequest {
+        web_search: Some(crate::WebSearch {
+            max_uses: Some(3),
+            allowed_domains: vec!["serde.rs".into()],
+            blocked_domains: vec!["example.com".into()],
+            user_location: Some(crate::UserLocation {
+                city: Some("Paris".into()),
+                country: Some("FR".into()),
+                ..Default::default()
+            }),
+        }),
+        ..base.clone()
+    });
+    out.push(crate::ModelRequest {
+        web_search: Some(crate::WebSearch::default()),
+        tools: Vec::new().into(),
+        ..base.clone()
+    });
     out.push(crate::ModelRequest {
         model: "claude-3-5-haiku".into(),
         max_output_tokens: Some(1000),

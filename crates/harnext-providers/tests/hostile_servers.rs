@@ -432,6 +432,7 @@ async fn a_malformed_usage_number_is_ignored_the_same_way_by_every_parser() {
                 Usage {
                     input_tokens: 7,
                     unreported: true,
+                    web_search_requests: 0,
                     ..Usage::default()
                 },
                 "{format:?} {bad}: the bad field is unreported, the good one kept"

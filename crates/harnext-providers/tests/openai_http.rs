@@ -119,6 +119,7 @@ async fn both_providers_stream_a_tool_turn_with_bearer_auth_to_their_paths() {
                 cache_write_tokens: 0,
                 reasoning_tokens: 2,
                 unreported: false,
+                web_search_requests: 0,
             },
             "{path}"
         );

@@ -291,6 +291,35 @@ fn tools() -> Vec<ToolSpec> {
     ]
 }
 
+/// A history with OpenAI's web search items kept verbatim (issue 18): a
+/// `web_search_call` and an assistant message whose text cites a page.
+fn web_search_history() -> Vec<Message> {
+    vec![
+        Message::user_text("When did Rust 1.95 come out?"),
+        Message {
+            role: Role::Assistant,
+            content: vec![
+                ContentBlock::ProviderBlock {
+                    provider: "openai".into(),
+                    text: String::new(),
+                    data: json!({"id": "ws_1", "type": "web_search_call", "status": "completed",
+                        "action": {"type": "search", "query": "rust 1.95",
+                                   "sources": [{"type": "url", "url": "https://blog.rust-lang.org/"}]}}),
+                },
+                ContentBlock::ProviderBlock {
+                    provider: "openai".into(),
+                    text: "On January 1.".into(),
+                    data: json!({"id": "msg_1", "type": "message", "status": "completed", "role": "assistant",
+                        "content": [{"type": "output_text", "text": "On January 1.", "annotations": [
+                            {"type": "url_citation", "start_index": 0, "end_index": 13,
+                             "url": "https://blog.rust-lang.org/", "title": "Rust Blog"}]}]}),
+                },
+            ],
+        },
+        Message::user_text("Thanks."),
+    ]
+}
+
 /// Requests over the settings that change the body.
 fn requests() -> Vec<(&'static str, ModelRequest)> {
     let base = ModelRequest {
@@ -329,6 +358,24 @@ fn requests() -> Vec<(&'static str, ModelRequest)> {
                                    "note": {"type": "string"}}, "required": ["risk"]}),
                     force: false,
                 }),
+                ..base.clone()
+            },
+        ),
+        (
+            "web search on, with a search and a cited reply in the history",
+            ModelRequest {
+                messages: web_search_history().into(),
+                web_search: Some(harnext_providers::WebSearch {
+                    allowed_domains: vec!["docs.rs".into()],
+                    user_location: Some(harnext_providers::UserLocation {
+                        city: Some("Boston".into()),
+                        region: Some("MA".into()),
+                        country: Some("US".into()),
+                        timezone: Some("America/New_York".into()),
+                    }),
+                    ..harnext_providers::WebSearch::default()
+                }),
+                thinking_budget: Some(4096),
                 ..base.clone()
             },
         ),

@@ -210,6 +210,7 @@ pub(crate) fn replay(id: &str, records: &[SessionRecord]) -> Replayed {
                         | ContentBlock::Thinking { .. }
                         | ContentBlock::RedactedThinking { .. }
                         | ContentBlock::OpaqueReasoning { .. }
+                        | ContentBlock::ProviderBlock { .. }
                         | ContentBlock::Image { .. } => {}
                     }
                 }
@@ -358,6 +359,7 @@ pub fn normalize(history: Vec<Message>) -> (Vec<Message>, Option<Message>) {
                         | ContentBlock::RedactedThinking { .. }
                         | ContentBlock::OpaqueReasoning { .. }
                         | ContentBlock::ToolUse { .. }
+                        | ContentBlock::ProviderBlock { .. }
                         | ContentBlock::Image { .. } => other.push(block),
                     }
                 }

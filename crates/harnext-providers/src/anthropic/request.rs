@@ -12,8 +12,8 @@
 //! both against the former `Value`-built body on a rich history.
 //!
 //! A new kind of block is a [`WireBlock`] variant, made in [`wire_block`] and written
-//! in `WireBlock`'s `Serialize` (a provider's own block kept verbatim can be a variant
-//! holding its `&Value`).
+//! in `Cached`'s `Serialize`; a provider's own block kept verbatim (web search) is
+//! [`WireBlock::Verbatim`].
 
 use std::borrow::Cow;
 
@@ -21,11 +21,14 @@ use harnext_protocol::ContentBlock;
 use harnext_protocol::ImageSource;
 use harnext_protocol::Message;
 use harnext_protocol::Role;
+use serde::ser::SerializeMap;
 use serde::ser::SerializeSeq;
 use serde::Serialize;
 use serde::Serializer;
 use serde_json::Value;
 
+use super::web_search;
+use super::PROVIDER;
 use crate::ModelRequest;
 use crate::FINAL_ANSWER_TOOL;
 
@@ -84,7 +87,15 @@ struct Body<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_choice: Option<ToolChoice>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    tools: Vec<WireTool<'a>>,
+    tools: Vec<ToolOut<'a>>,
+}
+
+/// A tool entry: a function tool, or a server tool's entry (web search) as built.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ToolOut<'a> {
+    Function(WireTool<'a>),
+    Server(Value),
 }
 
 #[derive(Serialize)]
@@ -128,24 +139,26 @@ impl<'a> Body<'a> {
                 r#type: "enabled",
             }
         });
-        let mut tools: Vec<WireTool<'a>> = req
+        let mut tools: Vec<ToolOut<'a>> = req
             .tools
             .iter()
-            .map(|t| WireTool {
-                description: &t.description,
-                input_schema: &t.input_schema,
-                name: &t.name,
+            .map(|t| {
+                ToolOut::Function(WireTool {
+                    description: &t.description,
+                    input_schema: &t.input_schema,
+                    name: &t.name,
+                })
             })
             .collect();
         let mut tool_choice = None;
         if let Some(output) = &req.output {
             // Structured output through a final-answer tool: the schema constrains only
             // the answer, and the model keeps its other tools.
-            tools.push(WireTool {
+            tools.push(ToolOut::Function(WireTool {
                 description: FINAL_ANSWER_DESCRIPTION,
                 input_schema: &output.schema,
                 name: FINAL_ANSWER_TOOL,
-            });
+            }));
             if output.force {
                 tool_choice = Some(ToolChoice {
                     name: FINAL_ANSWER_TOOL,
@@ -154,6 +167,9 @@ impl<'a> Body<'a> {
                 // Extended thinking cannot be combined with a forced tool choice.
                 thinking = None;
             }
+        }
+        if let Some(search) = &req.web_search {
+            tools.push(ToolOut::Server(web_search::tool(search)));
         }
         Body {
             max_tokens,
@@ -204,6 +220,8 @@ enum WireBlock<'a> {
         images: Vec<&'a ImageSource>,
     },
     Image(&'a ImageSource),
+    /// A block of ours kept verbatim (web search), sent back as received.
+    Verbatim(&'a Value),
 }
 
 fn wire_block(block: &ContentBlock) -> Option<WireBlock<'_>> {
@@ -245,6 +263,18 @@ fn wire_block(block: &ContentBlock) -> Option<WireBlock<'_>> {
             images: Vec::new(),
         }),
         ContentBlock::Image { source, .. } => Some(WireBlock::Image(source)),
+        // A kept block: ours as received; another provider's as its text.
+        ContentBlock::ProviderBlock {
+            provider,
+            text,
+            data,
+        } => {
+            if provider == PROVIDER && data.get("type").is_some_and(Value::is_string) {
+                Some(WireBlock::Verbatim(data))
+            } else {
+                (!text.trim().is_empty()).then_some(WireBlock::Text(text))
+            }
+        }
     }
 }
 
@@ -332,7 +362,10 @@ impl Serialize for Content<'_> {
         let mut seq = serializer.serialize_seq(Some(self.blocks.len()))?;
         let last = self.blocks.len().saturating_sub(1);
         for (i, block) in self.blocks.iter().enumerate() {
-            let cache_control = (self.cache_last && i == last).then_some(EPHEMERAL);
+            // Not on a block the API wants back exactly.
+            let verbatim =
+                matches!(block, WireBlock::Verbatim(v) if web_search::is_kept_verbatim(v));
+            let cache_control = (self.cache_last && i == last && !verbatim).then_some(EPHEMERAL);
             seq.serialize_element(&Cached {
                 block,
                 cache_control,
@@ -533,6 +566,30 @@ impl Serialize for Cached<'_, '_> {
                 cache_control,
             }
             .serialize(serializer),
+            WireBlock::Verbatim(value) => match (value, cache_control) {
+                (Value::Object(map), Some(cache_control)) => {
+                    // `cache_control` among the block's keys, in their sorted order
+                    // (replacing one it had), as a `Value` with it inserted prints.
+                    let mut out = serializer.serialize_map(None)?;
+                    let mut pending = Some(cache_control);
+                    for (key, v) in map {
+                        if key.as_str() >= "cache_control" {
+                            if let Some(c) = pending.take() {
+                                out.serialize_entry("cache_control", &c)?;
+                            }
+                            if key == "cache_control" {
+                                continue;
+                            }
+                        }
+                        out.serialize_entry(key, v)?;
+                    }
+                    if let Some(c) = pending {
+                        out.serialize_entry("cache_control", &c)?;
+                    }
+                    out.end()
+                }
+                _ => value.serialize(serializer),
+            },
         }
     }
 }

@@ -338,6 +338,7 @@ fn request_body_carries_history_tools_and_cache_breakpoints() {
         temperature: Some(0.2),
         thinking_budget: Some(2048),
         output: None,
+        web_search: None,
     };
     let body = request_body(&req);
     assert_eq!(body["stream"], json!(true));

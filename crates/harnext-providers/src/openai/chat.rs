@@ -118,6 +118,15 @@ impl ModelProvider for ChatProvider {
         PROVIDER
     }
 
+    /// Chat Completions has no server-side web search tool: only its search-preview
+    /// models search (by themselves, with `web_search_options`), which harnext does not
+    /// drive.
+    fn check_web_search(&self, _search: &crate::WebSearch) -> Result<(), String> {
+        Err(format!(
+            "the `{PROVIDER}` provider (Chat Completions) has no server-side web search tool (only OpenAI's search-preview models search, through `web_search_options`, which harnext does not send); use an `openai/...` model (the Responses API) or an `anthropic/...` model"
+        ))
+    }
+
     fn structured_output_mode(&self) -> StructuredOutputMode {
         StructuredOutputMode::JsonText
     }
@@ -224,6 +233,11 @@ fn wire_messages(messages: &[Message]) -> Vec<Value> {
                 }
                 ContentBlock::Text { text } if !text.trim().is_empty() => texts.push(text),
                 ContentBlock::Text { .. } => {}
+                // Another provider's web search: its cited text goes as text.
+                ContentBlock::ProviderBlock { text, .. } if !text.trim().is_empty() => {
+                    texts.push(text)
+                }
+                ContentBlock::ProviderBlock { .. } => {}
                 ContentBlock::ToolUse { id, name, input } => calls.push(json!({
                     "id": wire_call_id(id),
                     "type": "function",

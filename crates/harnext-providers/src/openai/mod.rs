@@ -311,6 +311,7 @@ pub(crate) fn usage_from(
         cache_write_tokens: 0,
         reasoning_tokens: reasoning,
         unreported: input_total.is_none() || output.is_none(),
+        web_search_requests: 0,
     }
 }
 

@@ -15,6 +15,7 @@
 
 mod parse;
 mod request;
+mod web_search;
 
 use std::sync::Arc;
 
@@ -73,6 +74,10 @@ impl ModelProvider for ResponsesProvider {
 
     fn structured_output_mode(&self) -> StructuredOutputMode {
         StructuredOutputMode::JsonText
+    }
+
+    fn check_web_search(&self, search: &crate::WebSearch) -> Result<(), String> {
+        web_search::check(search)
     }
 
     fn stream(&self, request: ModelRequest) -> ModelStream {

@@ -77,6 +77,9 @@ pub(super) fn request_body(req: &ModelRequest) -> Value {
             body.remove("thinking");
         }
     }
+    if let Some(search) = &req.web_search {
+        tools.push(crate::anthropic::web_search::tool(search));
+    }
     if !tools.is_empty() {
         body.insert("tools".into(), Value::Array(tools));
     }
@@ -139,6 +142,11 @@ fn wire_block(block: &ContentBlock) -> Option<Value> {
             }))
         }
         ContentBlock::Image { source, .. } => Some(wire_image(source)),
+        ContentBlock::ProviderBlock {
+            provider,
+            text,
+            data,
+        } => legacy_kept_block(provider, text, data),
     }
 }
 
@@ -217,7 +225,11 @@ fn wire_messages(messages: &[Message]) -> Vec<Value> {
             _ => merged.push((m.role, blocks)),
         }
     }
-    if let Some(last) = merged.last_mut().and_then(|(_, c)| c.last_mut()) {
+    if let Some(last) = merged
+        .last_mut()
+        .and_then(|(_, c)| c.last_mut())
+        .filter(|b| !crate::anthropic::web_search::is_kept_verbatim(b))
+    {
         if let Some(obj) = last.as_object_mut() {
             obj.insert("cache_control".into(), json!({ "type": "ephemeral" }));
         }
@@ -232,4 +244,12 @@ fn wire_messages(messages: &[Message]) -> Vec<Value> {
             json!({ "role": role, "content": content })
         })
         .collect()
+}
+
+/// A kept block on the wire: ours as received; another provider's as its text.
+fn legacy_kept_block(provider: &str, text: &str, data: &Value) -> Option<Value> {
+    if provider == crate::anthropic::PROVIDER && data.get("type").is_some_and(Value::is_string) {
+        return Some(data.clone());
+    }
+    (!text.trim().is_empty()).then(|| json!({ "type": "text", "text": text }))
 }

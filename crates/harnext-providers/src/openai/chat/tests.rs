@@ -348,6 +348,7 @@ fn deepseek_reasoning_content_and_cache_hit_usage_in_the_finish_chunk() {
             cache_write_tokens: 0,
             reasoning_tokens: 150,
             unreported: false,
+            web_search_requests: 0,
         }
     );
     // DeepSeek's own field alone is enough.
@@ -515,6 +516,7 @@ fn mock_rendered_turns_parse_back_to_the_script() {
             cache_write_tokens: 0,
             reasoning_tokens: 5,
             unreported: false,
+            web_search_requests: 0,
         }
     );
     assert_eq!(
@@ -544,6 +546,7 @@ fn request(messages: Vec<Message>) -> ModelRequest {
         temperature: Some(0.5),
         thinking_budget: None,
         output: None,
+        web_search: None,
     }
 }
 

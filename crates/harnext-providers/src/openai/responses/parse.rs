@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use serde_json::Value;
 
+use super::web_search;
 use super::PROVIDER;
 use crate::http::WireParser;
 use crate::lenient::de_count;
@@ -104,6 +105,8 @@ enum WireEvent {
         #[serde(default, deserialize_with = "de_string")]
         name: Option<String>,
     },
+    #[serde(rename = "response.web_search_call.searching")]
+    WebSearchSearching {},
     #[serde(rename = "response.completed")]
     Completed {
         #[serde(default)]
@@ -149,7 +152,8 @@ enum WireItem {
         #[serde(default, deserialize_with = "de_string")]
         arguments: Option<String>,
     },
-    /// Web search, file search, images, ... and items added later: ignored.
+    WebSearchCall {},
+    /// File search, images, ... and items added later: ignored.
     #[serde(other)]
     Other,
 }
@@ -197,7 +201,12 @@ enum Item {
         text: String,
         /// The refusal text, when the model refused.
         refusal: Option<String>,
+        /// The finished item, when its text carries annotations (web search
+        /// citations): kept verbatim.
+        cited: Option<Value>,
     },
+    /// A hosted web search; the finished item is kept verbatim.
+    WebSearchCall { done_item: Option<Value> },
     Reasoning {
         text: String,
         /// The summary part (or reasoning content part) the last delta belonged to.
@@ -222,6 +231,7 @@ impl Item {
         Item::Message {
             text: String::new(),
             refusal: None,
+            cited: None,
         }
     }
 
@@ -252,6 +262,7 @@ impl Item {
                 streamed: String::new(),
                 complete: None,
             },
+            WireItem::WebSearchCall {} => Item::WebSearchCall { done_item: None },
             WireItem::Other => Item::Other,
         }
     }
@@ -339,7 +350,7 @@ impl ResponsesParser {
         out: &mut Vec<ModelEvent>,
     ) {
         let slot = self.slot(index, Item::message);
-        if let Item::Message { text, refusal } = &mut slot.item {
+        if let Item::Message { text, refusal, .. } = &mut slot.item {
             if refusal_part {
                 refusal.get_or_insert_with(String::new).push_str(delta);
             }
@@ -386,8 +397,22 @@ impl ResponsesParser {
         }
         slot.done = true;
         match (&mut slot.item, WireItem::read(raw)) {
-            // Text that was streamed stays as it was.
-            (Item::Message { text, refusal }, WireItem::Message { content }) if text.is_empty() => {
+            (
+                Item::Message {
+                    text,
+                    refusal,
+                    cited,
+                },
+                WireItem::Message { content },
+            ) => {
+                if !web_search::annotations(&content).is_empty() {
+                    *cited = Some(raw.clone());
+                }
+                // Text that was streamed stays as it was.
+                if !text.is_empty() {
+                    web_search::citation_events(&content, out);
+                    return;
+                }
                 let mut full = String::new();
                 for part in &content {
                     match WirePart::read(part) {
@@ -404,6 +429,11 @@ impl ResponsesParser {
                     text.push_str(&full);
                     out.push(ModelEvent::TextDelta(full));
                 }
+                web_search::citation_events(&content, out);
+            }
+            (Item::WebSearchCall { done_item }, WireItem::WebSearchCall {}) => {
+                web_search::done_event(raw, out);
+                *done_item = Some(raw.clone());
             }
             (
                 Item::Reasoning {
@@ -491,14 +521,27 @@ impl ResponsesParser {
         let mut invalid_tool_inputs = HashMap::new();
         let mut calls = false;
         let mut refused: Option<String> = None;
+        let mut searches = 0u64;
         for (_, slot) in std::mem::take(&mut self.items) {
             match slot.item {
-                Item::Message { text, refusal } => {
+                Item::Message {
+                    text,
+                    refusal,
+                    cited,
+                } => {
                     if let Some(r) = refusal {
                         refused.get_or_insert_with(String::new).push_str(&r);
                     }
-                    if !text.is_empty() {
-                        content.push(ContentBlock::Text { text });
+                    match cited {
+                        Some(item) => content.push(web_search::cited_message(text, item)),
+                        None if !text.is_empty() => content.push(ContentBlock::Text { text }),
+                        None => {}
+                    }
+                }
+                Item::WebSearchCall { done_item } => {
+                    if let Some(item) = done_item {
+                        searches += u64::from(web_search::is_billed(&item));
+                        content.push(web_search::search_call(item));
                     }
                 }
                 Item::Reasoning {
@@ -565,10 +608,12 @@ impl ResponsesParser {
             }),
             Ending::Completed => ModelStopReason::EndTurn,
         };
+        let mut usage = self.usage.unwrap_or_else(Usage::unreported);
+        usage.web_search_requests = searches;
         ModelResponse {
             content,
             stop_reason,
-            usage: self.usage.unwrap_or_else(Usage::unreported),
+            usage,
             invalid_tool_inputs,
         }
     }
@@ -673,6 +718,14 @@ impl ResponsesParser {
                             *name = n;
                         }
                     }
+                }
+            }
+            WireEvent::WebSearchSearching {} => {
+                let index = self.index_of(at);
+                let slot = self.slot(index, || Item::WebSearchCall { done_item: None });
+                if matches!(slot.item, Item::WebSearchCall { .. }) {
+                    let id = at.item_id.clone().unwrap_or_default();
+                    web_search::searching_event(id, out);
                 }
             }
             WireEvent::Completed { response } => {

@@ -23,8 +23,8 @@ pub fn request_body(req: &ModelRequest) -> Value {
         body.insert("instructions".into(), json!(req.system));
     }
     body.insert("input".into(), Value::Array(input_items(&req.messages)));
-    if !req.tools.is_empty() {
-        let tools: Vec<Value> = req
+    if !req.tools.is_empty() || req.web_search.is_some() {
+        let mut tools: Vec<Value> = req
             .tools
             .iter()
             .map(|t| {
@@ -37,6 +37,9 @@ pub fn request_body(req: &ModelRequest) -> Value {
                 })
             })
             .collect();
+        if let Some(search) = &req.web_search {
+            tools.push(super::web_search::tool(search));
+        }
         body.insert("tools".into(), Value::Array(tools));
     }
     body.insert("stream".into(), json!(true));
@@ -68,7 +71,22 @@ pub fn request_body(req: &ModelRequest) -> Value {
             } }),
         );
     }
+    if req.web_search.is_some() {
+        // The pages each search used, for the `web_search` events.
+        include(&mut body, super::web_search::INCLUDE_SOURCES);
+    }
     Value::Object(body)
+}
+
+/// Adds `what` to the body's `include` list.
+fn include(body: &mut serde_json::Map<String, Value>, what: &str) {
+    match body
+        .entry("include")
+        .or_insert_with(|| Value::Array(Vec::new()))
+    {
+        Value::Array(list) => list.push(json!(what)),
+        other => *other = json!([what]),
+    }
 }
 
 /// A reasoning item to send back: only ours (`provider: "openai"`) with its encrypted
@@ -204,6 +222,24 @@ fn input_items(messages: &[Message]) -> Vec<Value> {
                     }
                 }
                 ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. } => {}
+                ContentBlock::ProviderBlock {
+                    provider,
+                    text: t,
+                    data,
+                } => match super::web_search::input_item(provider, data) {
+                    Some(item) => {
+                        flush(&mut text, &mut images, &mut items);
+                        items.push(item);
+                    }
+                    // Another provider's cited text goes as text.
+                    None if !t.trim().is_empty() => {
+                        if !text.is_empty() {
+                            text.push_str("\n\n");
+                        }
+                        text.push_str(t);
+                    }
+                    None => {}
+                },
             }
         }
         flush(&mut text, &mut images, &mut items);

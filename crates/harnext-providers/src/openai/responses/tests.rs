@@ -287,6 +287,7 @@ fn usage_subtracts_cached_input_and_counts_reasoning_tokens() {
             cache_write_tokens: 0,
             reasoning_tokens: 256,
             unreported: false,
+            web_search_requests: 0,
         };
         assert_eq!(resp.usage, want);
         assert_eq!(events.last(), Some(&ModelEvent::UsageUpdate(want)));
@@ -466,9 +467,10 @@ fn items_seen_only_in_the_final_response_output_are_emitted() {
 #[test]
 fn unknown_events_and_item_types_are_ignored_and_summary_parts_are_paragraphs() {
     let mut p = created().to_vec();
-    p.push(json!({"type":"response.output_item.added","output_index":0,"item":{"id":"ws_1","type":"web_search_call","status":"in_progress"}}));
-    p.push(json!({"type":"response.web_search_call.searching","output_index":0,"item_id":"ws_1"}));
-    p.push(json!({"type":"response.output_item.done","output_index":0,"item":{"id":"ws_1","type":"web_search_call","status":"completed"}}));
+    // (Web search items are kept: see `web_search::tests`; file search is not used.)
+    p.push(json!({"type":"response.output_item.added","output_index":0,"item":{"id":"fs_1","type":"file_search_call","status":"in_progress"}}));
+    p.push(json!({"type":"response.file_search_call.searching","output_index":0,"item_id":"fs_1"}));
+    p.push(json!({"type":"response.output_item.done","output_index":0,"item":{"id":"fs_1","type":"file_search_call","status":"completed"}}));
     p.push(json!({"type":"response.output_item.added","output_index":1,"item":{"id":"rs","type":"reasoning","summary":[]}}));
     p.push(json!({"type":"response.reasoning_summary_text.delta","item_id":"rs","output_index":1,"summary_index":0,"delta":"First."}));
     p.push(json!({"type":"response.reasoning_summary_text.delta","item_id":"rs","output_index":1,"summary_index":1,"delta":"Second."}));
@@ -528,6 +530,7 @@ fn mock_rendered_turns_parse_back_to_the_script() {
             cache_write_tokens: 0,
             reasoning_tokens: 9,
             unreported: false,
+            web_search_requests: 0,
         }
     );
     assert!(
@@ -564,6 +567,7 @@ fn request_with(messages: Vec<Message>) -> ModelRequest {
         temperature: None,
         thinking_budget: Some(4096),
         output: None,
+        web_search: None,
     }
 }
 
