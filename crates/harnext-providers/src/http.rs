@@ -56,11 +56,17 @@ pub(crate) trait WireParser: Send + 'static {
     ) -> Result<ModelResponse, ProviderError>;
 }
 
+/// Builds the request of an attempt.
+pub(crate) type Build =
+    Box<dyn Fn(u32) -> Result<reqwest::RequestBuilder, ProviderError> + Send + Sync>;
+
 pub(crate) struct HttpCall {
     pub provider: &'static str,
     /// Builds the request for an attempt (0 for the first), its body serialised anew
     /// from the model request it holds (no copy of the body is kept between attempts).
-    pub build: Box<dyn Fn(u32) -> Result<reqwest::RequestBuilder, ProviderError> + Send + Sync>,
+    /// Dropped (with the model request) before the response is handed over: the run
+    /// loop then appends to a history nothing else holds, without copying it.
+    build: std::sync::Mutex<Option<Build>>,
     /// The endpoint, redacted, for messages.
     pub url_shown: String,
     /// Turns an HTTP error response into an error.
@@ -79,13 +85,13 @@ impl HttpCall {
         provider: &'static str,
         settings: &crate::HttpSettings,
         url: &str,
-        build: Box<dyn Fn(u32) -> Result<reqwest::RequestBuilder, ProviderError> + Send + Sync>,
+        build: Build,
         parse_error: fn(u16, &HeaderMap, &str) -> ProviderError,
         new_parser: Box<dyn Fn() -> Box<dyn WireParser> + Send + Sync>,
     ) -> HttpCall {
         HttpCall {
             provider,
-            build,
+            build: std::sync::Mutex::new(Some(build)),
             url_shown: crate::redact::redact_url(url),
             parse_error,
             new_parser,
@@ -94,6 +100,23 @@ impl HttpCall {
             stream_timeout: settings.stream_timeout.unwrap_or(DEFAULT_STREAM_TIMEOUT),
             redactor: crate::redact::redactor_for(settings),
         }
+    }
+
+    /// The request of attempt `retry`.
+    fn request(&self, retry: u32) -> Result<reqwest::RequestBuilder, ProviderError> {
+        let build = self.build.lock().unwrap_or_else(|e| e.into_inner());
+        match build.as_ref() {
+            Some(build) => build(retry),
+            None => Err(ProviderError::Protocol {
+                provider: self.provider,
+                message: "the call was already answered".into(),
+            }),
+        }
+    }
+
+    /// Drops the request builder and the model request it holds.
+    fn release(&self) {
+        self.build.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }
 
@@ -274,7 +297,7 @@ async fn attempt(call: &HttpCall, retries: u32, tx: &Tx) -> Result<(), AttemptEr
         output_started: false,
     };
     let provider = call.provider;
-    let request = (call.build)(retries).map_err(early)?;
+    let request = call.request(retries).map_err(early)?;
     let sent = tokio::time::timeout(call.idle_timeout, request.send()).await;
     let response = match sent {
         Err(_) => {
@@ -388,6 +411,7 @@ async fn attempt(call: &HttpCall, retries: u32, tx: &Tx) -> Result<(), AttemptEr
         for ev in out.drain(..) {
             let _ = tx.send(Ok(ev));
         }
+        call.release();
         let _ = tx.send(Ok(ModelEvent::Completed(response)));
         return Ok(());
     }
@@ -439,12 +463,14 @@ async fn attempt(call: &HttpCall, retries: u32, tx: &Tx) -> Result<(), AttemptEr
                 let _ = tx.send(Ok(ev));
             }
             if let Some(response) = done {
+                call.release();
                 let _ = tx.send(Ok(ModelEvent::Completed(response)));
                 return Ok(());
             }
         }
         if eof {
             let response = parser.on_eof().map_err(|e| fail(e, output_started))?;
+            call.release();
             let _ = tx.send(Ok(ModelEvent::Completed(response)));
             return Ok(());
         }
