@@ -41,6 +41,12 @@ cargo build -p harnext-mock --bin harnext-mock --target "$host"
 # shellcheck source=scripts/test-servers.sh
 source scripts/test-servers.sh
 
+# The tests' temporary files (workspaces, session folders, sockets) go to one folder of this
+# run, removed at the end with the servers, so runs leave nothing in /tmp.
+hx_tests_tmp=$(mktemp -d "${TMPDIR:-/tmp}/harnext-tests.XXXXXX")
+trap 'rm -rf "$hx_tests_tmp"; hx_stop_servers' EXIT
+export TMPDIR="$hx_tests_tmp"
+
 say "cargo test"
 cargo test --workspace --target "$host"
 
