@@ -21,6 +21,8 @@
 //! Each compaction is one `compaction` event and one `compaction` record in the session,
 //! so a resumed session continues from the compacted history.
 
+use std::sync::Arc;
+
 use harnext_protocol::AgentEvent;
 use harnext_protocol::ContentBlock;
 use harnext_protocol::ErrorCode;
@@ -73,7 +75,8 @@ const SUMMARY_INTRO: &str = "[This conversation was compacted to fit the model's
 /// What [`prepare`] works on: the loop's state.
 pub(crate) struct Ctx<'a> {
     pub agent: &'a AgentContext,
-    pub history: &'a mut Vec<Message>,
+    /// Changed (made unique, `Arc::make_mut`) only when the compaction is applied.
+    pub history: &'a mut Arc<Vec<Message>>,
     pub session: &'a SessionLease,
     pub events: &'a EventSink,
     pub cancel: &'a CancellationToken,
@@ -210,7 +213,7 @@ pub(crate) async fn prepare(mut ctx: Ctx<'_>, force: bool) -> Result<bool, Endin
 
     // 1. Trim old tool results.
     let keep = if force { 1 } else { KEEP_TOOL_RESULTS };
-    let mut work = ctx.history.clone();
+    let mut work: Vec<Message> = ctx.history.to_vec();
     let trimmed = trim_candidates(&work, keep);
     let mut record = SessionRecord::Compaction {
         ts: now_ms(),
@@ -259,7 +262,7 @@ pub(crate) async fn prepare(mut ctx: Ctx<'_>, force: bool) -> Result<bool, Endin
     if trimmed.is_empty() && summarized == 0 {
         return Ok(false);
     }
-    apply_compaction(ctx.history, &record);
+    apply_compaction(Arc::make_mut(ctx.history), &record);
     if summarized > 0 {
         after = fresh_estimate(ctx.agent, ctx.specs, ctx.history);
     }
@@ -420,10 +423,10 @@ async fn summarize(
     let request = ModelRequest {
         model: ctx.agent.model.clone(),
         system: SUMMARY_SYSTEM.to_owned(),
-        messages: vec![Message::user_text(format!(
+        messages: Arc::new(vec![Message::user_text(format!(
             "<conversation>\n{transcript}</conversation>\n\n{SUMMARY_INSTRUCTIONS}{extra}"
-        ))],
-        tools: Vec::new(),
+        ))]),
+        tools: Default::default(),
         max_output_tokens: Some(
             ctx.agent
                 .config

@@ -34,7 +34,7 @@ pub(crate) struct AgentContext {
     pub provider: Arc<dyn ModelProvider>,
     /// The built-in and custom tools, in the order they are offered.
     pub tools: Vec<RegisteredTool>,
-    pub tool_specs: Vec<ToolSpec>,
+    pub tool_specs: Arc<Vec<ToolSpec>>,
     pub system: String,
     /// Where this agent's sessions are kept.
     pub store: Arc<dyn SessionStore>,
@@ -89,9 +89,35 @@ impl RegisteredTool {
         ToolSpec {
             name: self.tool.name().to_owned(),
             description: self.tool.description().to_owned(),
-            input_schema: self.tool.input_schema(),
+            input_schema: shared_schema(self.tool.input_schema()),
         }
     }
+}
+
+/// One copy of each distinct tool schema in the process, shared by every agent that
+/// offers it (a thousand agents with the built-in tools held a thousand copies of the
+/// same schemas, about 43 KB each, and each run deep-copied them again). Keyed by the
+/// schema's JSON text; entries whose last agent is gone are dropped as new ones come.
+fn shared_schema(schema: serde_json::Value) -> Arc<serde_json::Value> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::sync::OnceLock;
+    use std::sync::Weak;
+    static SCHEMAS: OnceLock<Mutex<HashMap<String, Weak<serde_json::Value>>>> = OnceLock::new();
+    let key = schema.to_string();
+    let mut schemas = SCHEMAS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(shared) = schemas.get(&key).and_then(Weak::upgrade) {
+        return shared;
+    }
+    if schemas.len() >= 64 && schemas.len().is_power_of_two() {
+        schemas.retain(|_, weak| weak.strong_count() > 0);
+    }
+    let shared = Arc::new(schema);
+    schemas.insert(key, Arc::downgrade(&shared));
+    shared
 }
 
 /// Where a run's events go. `None` drops them (for `run()`, which wants only the result).

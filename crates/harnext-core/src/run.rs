@@ -173,8 +173,10 @@ impl Run {
             control: control.clone(),
             permissions,
             settings: settings.clone(),
-            history: session.messages(),
+            history: Arc::new(session.messages()),
             steps: Vec::new(),
+            outputs_in_history: Vec::new(),
+            turn_outputs: Vec::new(),
             spend: Spend::new(agent.price.as_ref()),
             started,
             text: String::new(),
@@ -255,6 +257,7 @@ impl Run {
         if let Some(err) = &error {
             events.emit(AgentEvent::Error { error: err.clone() });
         }
+        state.restore_outputs();
         let mut result = RunResult {
             text: state.text,
             steps: state.steps,
@@ -296,7 +299,9 @@ struct LoopState<'a> {
     control: RunControl,
     permissions: Option<Arc<dyn PermissionHandler>>,
     settings: Settings,
-    history: Vec<Message>,
+    /// Shared with the model call in flight (see `ModelRequest::messages`); changed
+    /// between calls, when nothing else holds it.
+    history: Arc<Vec<Message>>,
     /// The tools offered to the model now (MCP tools come and go).
     tools: RunTools,
     /// The task list of `todo_write`; the session keeps each change.
@@ -304,6 +309,14 @@ struct LoopState<'a> {
     /// The project instructions seen in this run (`None`: `project_instructions` off).
     instructions: Option<crate::instructions::ProjectInstructions>,
     steps: Vec<ToolStep>,
+    /// Steps whose output only the history holds (the step's copy was freed once the
+    /// results were in the history; with many agents running, that copy of every
+    /// output was a large part of their memory): (step, message, block). The outputs
+    /// are copied back before the history changes otherwise than by appending
+    /// (compaction), and when the run ends.
+    outputs_in_history: Vec<(usize, usize, usize)>,
+    /// The current turn's results: (step, block in the turn's results message).
+    turn_outputs: Vec<(usize, usize)>,
     /// Usage and cost so far (held to `settings.budget`), and when the run started.
     spend: Spend,
     started: Instant,
@@ -464,6 +477,7 @@ impl<'a> LoopState<'a> {
             role: Role::User,
             content: results,
         });
+        self.release_turn_outputs();
         match ending {
             Some(ending) => Err(ending),
             None if self.cancel.is_cancelled() => Err(Ending::Cancelled),
@@ -571,6 +585,7 @@ impl<'a> LoopState<'a> {
         workspace: &Arc<Workspace>,
         calls: Vec<Call>,
     ) -> (Vec<ContentBlock>, Vec<PendingApproval>) {
+        self.turn_outputs.clear();
         let dispatch = Dispatch {
             tools: &self.tools,
             workspace,
@@ -601,6 +616,7 @@ impl<'a> LoopState<'a> {
         for outcome in outcomes {
             match outcome {
                 Ok(step) => {
+                    self.turn_outputs.push((self.steps.len(), results.len()));
                     results.push(dispatch::result_block(&step));
                     // Images the call returned follow its result (see `ContentBlock::Image`).
                     if let Some(sink) = &images {
@@ -681,7 +697,9 @@ impl<'a> LoopState<'a> {
     /// Keeps the history within the model's context window (see `crate::compaction`);
     /// also ends the run when the session can no longer be saved.
     async fn compact(&mut self, force: bool) -> Result<bool, Ending> {
-        compaction::prepare(
+        // The history as it was, while steps' outputs are only in it.
+        let before = (!self.outputs_in_history.is_empty()).then(|| Arc::clone(&self.history));
+        let compacted = compaction::prepare(
             compaction::Ctx {
                 agent: self.agent,
                 history: &mut self.history,
@@ -693,7 +711,38 @@ impl<'a> LoopState<'a> {
             },
             force,
         )
-        .await
+        .await;
+        if let Some(before) = before.filter(|b| !Arc::ptr_eq(b, &self.history)) {
+            restore_outputs(&mut self.steps, &mut self.outputs_in_history, &before);
+        }
+        compacted
+    }
+
+    /// The turn's results are in the history: the steps' copies of their outputs are
+    /// freed (see `outputs_in_history`).
+    fn release_turn_outputs(&mut self) {
+        let turn = std::mem::take(&mut self.turn_outputs);
+        let Some(at) = self.history.len().checked_sub(1) else {
+            return;
+        };
+        for (s, b) in turn {
+            let Some(step) = self.steps.get_mut(s) else {
+                continue;
+            };
+            let held = matches!(
+                self.history[at].content.get(b),
+                Some(ContentBlock::ToolResult { tool_use_id, .. }) if *tool_use_id == step.id
+            );
+            if held && !step.output.is_empty() {
+                step.output = String::new();
+                self.outputs_in_history.push((s, at, b));
+            }
+        }
+    }
+
+    /// Gives the steps their outputs back from the history (at the end of the run).
+    fn restore_outputs(&mut self) {
+        restore_outputs(&mut self.steps, &mut self.outputs_in_history, &self.history);
     }
 
     /// The run's part of the context, read as it starts: the workspace root's project
@@ -758,7 +807,7 @@ impl<'a> LoopState<'a> {
     fn push(&mut self, mut message: Message) {
         redact_message(&self.agent.redactor, &mut message);
         self.session.append(message.clone());
-        self.history.push(message);
+        Arc::make_mut(&mut self.history).push(message);
     }
 
     /// After a panic: the tool calls of the last assistant message that have no
@@ -777,5 +826,31 @@ fn with_checkpoints(workspace: Workspace, agent: &AgentContext) -> Workspace {
     match agent.config.checkpoints {
         Some(options) => workspace.with_checkpoints(options),
         None => workspace,
+    }
+}
+
+/// Copies the outputs of `moved` steps back from `history` (see
+/// `LoopState::outputs_in_history`). The history holds them redacted; the result is
+/// redacted as a whole at the end, and redacting twice changes nothing.
+fn restore_outputs(
+    steps: &mut [ToolStep],
+    moved: &mut Vec<(usize, usize, usize)>,
+    history: &[Message],
+) {
+    for (s, m, b) in moved.drain(..) {
+        let block = history.get(m).and_then(|message| message.content.get(b));
+        if let (
+            Some(step),
+            Some(ContentBlock::ToolResult {
+                tool_use_id,
+                content,
+                ..
+            }),
+        ) = (steps.get_mut(s), block)
+        {
+            if *tool_use_id == step.id {
+                step.output.clone_from(content);
+            }
+        }
     }
 }

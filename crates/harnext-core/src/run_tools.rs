@@ -8,6 +8,7 @@
 //! `inputSchema`, ...) is left out with an `mcp_warning` event, once per run.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use harnext_mcp::Restart;
 use harnext_protocol::AgentEvent;
@@ -24,7 +25,8 @@ use crate::permissions;
 pub(crate) struct RunTools {
     /// Built-in and custom tools first, then MCP tools.
     pub tools: Vec<RegisteredTool>,
-    pub specs: Vec<ToolSpec>,
+    /// Shared with the agent until MCP tools or the run's own change them.
+    pub specs: Arc<Vec<ToolSpec>>,
     /// The unavailable servers' messages, for the system prompt.
     unavailable: Vec<String>,
     /// How many tools are the run's own (the agent's, then the run's: `skill`); MCP
@@ -52,7 +54,7 @@ impl RunTools {
     /// Adds a tool of this run (before any MCP tool) and its part of the system prompt.
     pub fn add_own(&mut self, tool: Option<RegisteredTool>, context: &str) {
         if let Some(tool) = tool {
-            self.specs.insert(self.own, tool.spec());
+            Arc::make_mut(&mut self.specs).insert(self.own, tool.spec());
             self.tools.insert(self.own, tool);
             self.own += 1;
         }
@@ -81,7 +83,9 @@ impl RunTools {
         let set = agent.mcp.tools(restart).or_cancel(cancel).await?;
         let own = self.own;
         self.tools.truncate(own);
-        self.specs.truncate(own);
+        if self.specs.len() > own {
+            Arc::make_mut(&mut self.specs).truncate(own);
+        }
         for tool in set.tools {
             // Built-in and custom tools keep their names.
             if self.tools.iter().any(|t| t.tool.name() == tool.name()) {
@@ -92,7 +96,7 @@ impl RunTools {
                 sandboxed: false,
                 tool,
             };
-            self.specs.push(registered.spec());
+            Arc::make_mut(&mut self.specs).push(registered.spec());
             self.tools.push(registered);
         }
         self.unavailable.clear();

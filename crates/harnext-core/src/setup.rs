@@ -77,7 +77,7 @@ pub(crate) fn context(config: AgentConfig) -> Result<AgentContext, ConfigError> 
             category: permissions::ToolCategory::Read,
             sandboxed: false,
         };
-        ctx.tool_specs.push(task.spec());
+        Arc::make_mut(&mut ctx.tool_specs).push(task.spec());
         ctx.tools.push(task);
     }
     Ok(ctx)
@@ -227,7 +227,7 @@ fn build(config: AgentConfig, inherited: Option<Inherited>) -> Result<AgentConte
     }
     let tools = register_tools(&config)?;
     let tool_names: Vec<String> = tools.iter().map(|t| t.tool.name().to_owned()).collect();
-    let tool_specs = tools.iter().map(RegisteredTool::spec).collect();
+    let tool_specs = Arc::new(tools.iter().map(RegisteredTool::spec).collect());
     let (provider, model, redactor, price) =
         match inherited.as_ref().and_then(|i| i.provider.clone()) {
             Some((provider, model, price)) => (provider, model, Redactor::default(), price),

@@ -620,6 +620,14 @@ async fn a_conversation_near_a_small_context_window_is_summarized_and_goes_on() 
     assert!(result.success, "{result:?}");
     assert_eq!(result.text, "Done: both files hold only a's.");
     assert_eq!(result.steps.len(), 2);
+    // The steps keep the outputs the summary replaced in the history.
+    for step in &result.steps {
+        assert!(
+            step.output.contains(&"a".repeat(3000)),
+            "{:.80}",
+            step.output
+        );
+    }
 
     let compaction = events
         .iter()
@@ -706,6 +714,15 @@ async fn old_tool_outputs_are_trimmed_first_keeping_the_newest_intact() {
         })
         .collect();
     assert_eq!(compactions, [(2, 0)], "trimming was enough: no summary");
+    // The result's steps keep the outputs the trimmed history no longer holds.
+    assert_eq!(result.steps.len(), 6);
+    for step in &result.steps {
+        assert!(
+            step.output.contains(&"a".repeat(3000)),
+            "{:.80}",
+            step.output
+        );
+    }
     let requests = env.mock.requests();
     assert_eq!(requests.len(), 7, "no summarizing call");
     let results: Vec<String> = requests[6].body["messages"]

@@ -56,10 +56,17 @@ pub(crate) trait WireParser: Send + 'static {
     ) -> Result<ModelResponse, ProviderError>;
 }
 
+/// Builds the request of an attempt.
+pub(crate) type Build =
+    Box<dyn Fn(u32) -> Result<reqwest::RequestBuilder, ProviderError> + Send + Sync>;
+
 pub(crate) struct HttpCall {
     pub provider: &'static str,
-    /// Builds the request for an attempt (0 for the first).
-    pub build: Box<dyn Fn(u32) -> reqwest::RequestBuilder + Send + Sync>,
+    /// Builds the request for an attempt (0 for the first), its body serialised anew
+    /// from the model request it holds (no copy of the body is kept between attempts).
+    /// Dropped (with the model request) before the response is handed over: the run
+    /// loop then appends to a history nothing else holds, without copying it.
+    build: std::sync::Mutex<Option<Build>>,
     /// The endpoint, redacted, for messages.
     pub url_shown: String,
     /// Turns an HTTP error response into an error.
@@ -78,13 +85,13 @@ impl HttpCall {
         provider: &'static str,
         settings: &crate::HttpSettings,
         url: &str,
-        build: Box<dyn Fn(u32) -> reqwest::RequestBuilder + Send + Sync>,
+        build: Build,
         parse_error: fn(u16, &HeaderMap, &str) -> ProviderError,
         new_parser: Box<dyn Fn() -> Box<dyn WireParser> + Send + Sync>,
     ) -> HttpCall {
         HttpCall {
             provider,
-            build,
+            build: std::sync::Mutex::new(Some(build)),
             url_shown: crate::redact::redact_url(url),
             parse_error,
             new_parser,
@@ -94,14 +101,30 @@ impl HttpCall {
             redactor: crate::redact::redactor_for(settings),
         }
     }
+
+    /// The request of attempt `retry`.
+    fn request(&self, retry: u32) -> Result<reqwest::RequestBuilder, ProviderError> {
+        let build = self.build.lock().unwrap_or_else(|e| e.into_inner());
+        match build.as_ref() {
+            Some(build) => build(retry),
+            None => Err(ProviderError::Protocol {
+                provider: self.provider,
+                message: "the call was already answered".into(),
+            }),
+        }
+    }
+
+    /// Drops the request builder and the model request it holds.
+    fn release(&self) {
+        self.build.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
 }
 
 type Tx = mpsc::UnboundedSender<Result<ModelEvent, ProviderError>>;
 
-/// A request body serialised once, when the call starts. The JSON tree is dropped at once
-/// (on a long history it takes about ten times the memory of its text, for as long as the
-/// turn streams: with many agents running that dominated their memory), and a retry sends
-/// the same bytes again without serialising anew.
+/// A request body, serialised for one attempt: the request owns it until it is sent.
+/// (Kept for the whole turn, the bodies were the largest part of the memory of many
+/// running agents: the history's text once more, for as long as each turn streamed.)
 #[derive(Clone)]
 pub(crate) struct JsonBody(bytes::Bytes);
 
@@ -110,6 +133,11 @@ impl JsonBody {
         // `Value`'s `Display` is its compact JSON text, the bytes `RequestBuilder::json`
         // would send.
         JsonBody(bytes::Bytes::from(body.to_string()))
+    }
+
+    /// A body already serialised (its JSON text).
+    pub(crate) fn from_vec(bytes: Vec<u8>) -> JsonBody {
+        JsonBody(bytes::Bytes::from(bytes))
     }
 
     /// What `rb.json(&body)` does: the body, and `content-type: application/json` unless
@@ -128,6 +156,15 @@ impl JsonBody {
             rb.header(reqwest::header::CONTENT_TYPE, "application/json")
         };
         rb.body(self.0.clone())
+    }
+}
+
+/// A request whose body could not be serialised (the history's JSON values are
+/// serialisable, so this is a bug, reported as an error rather than a panic).
+pub(crate) fn unserialisable(provider: &'static str, error: &serde_json::Error) -> ProviderError {
+    ProviderError::Protocol {
+        provider,
+        message: format!("the request body could not be serialised: {error}"),
     }
 }
 
@@ -260,7 +297,8 @@ async fn attempt(call: &HttpCall, retries: u32, tx: &Tx) -> Result<(), AttemptEr
         output_started: false,
     };
     let provider = call.provider;
-    let sent = tokio::time::timeout(call.idle_timeout, (call.build)(retries).send()).await;
+    let request = call.request(retries).map_err(early)?;
+    let sent = tokio::time::timeout(call.idle_timeout, request.send()).await;
     let response = match sent {
         Err(_) => {
             return Err(early(ProviderError::Timeout {
@@ -373,6 +411,7 @@ async fn attempt(call: &HttpCall, retries: u32, tx: &Tx) -> Result<(), AttemptEr
         for ev in out.drain(..) {
             let _ = tx.send(Ok(ev));
         }
+        call.release();
         let _ = tx.send(Ok(ModelEvent::Completed(response)));
         return Ok(());
     }
@@ -424,12 +463,14 @@ async fn attempt(call: &HttpCall, retries: u32, tx: &Tx) -> Result<(), AttemptEr
                 let _ = tx.send(Ok(ev));
             }
             if let Some(response) = done {
+                call.release();
                 let _ = tx.send(Ok(ModelEvent::Completed(response)));
                 return Ok(());
             }
         }
         if eof {
             let response = parser.on_eof().map_err(|e| fail(e, output_started))?;
+            call.release();
             let _ = tx.send(Ok(ModelEvent::Completed(response)));
             return Ok(());
         }
@@ -521,7 +562,9 @@ mod tests {
             "test",
             &settings,
             "http://127.0.0.1:9/v1",
-            Box::new(|_| panic!("the reader blew up with sk-panic-test-secret")),
+            Box::new(|_| -> Result<reqwest::RequestBuilder, ProviderError> {
+                panic!("the reader blew up with sk-panic-test-secret")
+            }),
             |status, _, _| ProviderError::Network {
                 provider: "test",
                 message: status.to_string(),

@@ -43,11 +43,14 @@ pub use http::DEFAULT_IDLE_TIMEOUT;
 pub use http::DEFAULT_STREAM_TIMEOUT;
 
 /// A tool offered to the model.
+///
+/// The schema is shared (`Arc`): every request of every run offers the same tools, and
+/// agents built with the same tools share one copy of each schema.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolSpec {
     pub name: String,
     pub description: String,
-    pub input_schema: Value,
+    pub input_schema: Arc<Value>,
 }
 
 /// One model call, provider-neutral.
@@ -56,8 +59,12 @@ pub struct ModelRequest {
     /// The model name without its provider prefix (`claude-sonnet-4-5`).
     pub model: String,
     pub system: String,
-    pub messages: Vec<Message>,
-    pub tools: Vec<ToolSpec>,
+    /// The history, shared with the run loop (a request does not copy it). An HTTP
+    /// provider keeps it for the turn and serialises the body for each attempt, so no
+    /// copy of the body outlives its sending.
+    pub messages: Arc<Vec<Message>>,
+    /// The tools, shared with the run loop.
+    pub tools: Arc<Vec<ToolSpec>>,
     pub max_output_tokens: Option<u32>,
     pub temperature: Option<f64>,
     /// Reasoning budget in tokens, when thinking is on.

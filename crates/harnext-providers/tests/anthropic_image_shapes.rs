@@ -100,7 +100,8 @@ fn request() -> ModelRequest {
                     },
                 ],
             },
-        ],
+        ]
+        .into(),
         ..ModelRequest::default()
     }
 }

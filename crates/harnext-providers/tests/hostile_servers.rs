@@ -91,7 +91,7 @@ fn request() -> ModelRequest {
     ModelRequest {
         model: "m".into(),
         system: "sys".into(),
-        messages: vec![Message::user_text("hi")],
+        messages: vec![Message::user_text("hi")].into(),
         ..ModelRequest::default()
     }
 }

@@ -44,7 +44,7 @@ fn request() -> ModelRequest {
     ModelRequest {
         model: "gpt-test".into(),
         system: "sys".into(),
-        messages: vec![Message::user_text("hi")],
+        messages: vec![Message::user_text("hi")].into(),
         ..ModelRequest::default()
     }
 }

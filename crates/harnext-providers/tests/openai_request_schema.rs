@@ -222,7 +222,10 @@ fn images_request(base: ModelRequest) -> ModelRequest {
             ],
         },
     ];
-    ModelRequest { messages, ..base }
+    ModelRequest {
+        messages: messages.into(),
+        ..base
+    }
 }
 
 #[test]
@@ -275,13 +278,15 @@ fn tools() -> Vec<ToolSpec> {
             name: "read_file".into(),
             description: "Read a file".into(),
             input_schema: json!({"type": "object", "properties": {"path": {"type": "string"}},
-                                 "required": ["path"]}),
+                                 "required": ["path"]})
+            .into(),
         },
         ToolSpec {
             name: "bash".into(),
             description: "Run a command".into(),
             input_schema: json!({"type": "object", "properties": {"command": {"type": "string"},
-                                 "timeout_ms": {"type": "integer"}}, "required": ["command"]}),
+                                 "timeout_ms": {"type": "integer"}}, "required": ["command"]})
+            .into(),
         },
     ]
 }
@@ -320,8 +325,8 @@ fn requests() -> Vec<(&'static str, ModelRequest)> {
     let base = ModelRequest {
         model: "gpt-5".into(),
         system: "You are a coding agent.".into(),
-        messages: full_history(),
-        tools: tools(),
+        messages: full_history().into(),
+        tools: tools().into(),
         max_output_tokens: None,
         temperature: None,
         thinking_budget: None,
@@ -359,7 +364,7 @@ fn requests() -> Vec<(&'static str, ModelRequest)> {
         (
             "web search on, with a search and a cited reply in the history",
             ModelRequest {
-                messages: web_search_history(),
+                messages: web_search_history().into(),
                 web_search: Some(harnext_providers::WebSearch {
                     allowed_domains: vec!["docs.rs".into()],
                     user_location: Some(harnext_providers::UserLocation {
@@ -378,8 +383,8 @@ fn requests() -> Vec<(&'static str, ModelRequest)> {
             "one user message, no tools, no system prompt",
             ModelRequest {
                 system: String::new(),
-                messages: vec![Message::user_text("hi")],
-                tools: Vec::new(),
+                messages: vec![Message::user_text("hi")].into(),
+                tools: Vec::new().into(),
                 ..base
             },
         ),

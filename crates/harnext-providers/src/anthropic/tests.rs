@@ -1,6 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use harnext_protocol::ErrorCode;
+use harnext_protocol::Message;
+use harnext_protocol::Role;
 use harnext_protocol::ToolStatus;
 use serde_json::json;
 
@@ -324,12 +326,14 @@ fn request_body_carries_history_tools_and_cache_breakpoints() {
                 }],
             },
             Message::user_text("go on"),
-        ],
+        ]
+        .into(),
         tools: vec![ToolSpec {
             name: "bash".into(),
             description: "run".into(),
-            input_schema: json!({"type": "object"}),
-        }],
+            input_schema: json!({"type": "object"}).into(),
+        }]
+        .into(),
         max_output_tokens: None,
         temperature: Some(0.2),
         thinking_budget: Some(2048),
@@ -365,4 +369,16 @@ fn request_body_carries_history_tools_and_cache_breakpoints() {
         msgs[2]["content"][1]["cache_control"],
         json!({"type": "ephemeral"})
     );
+}
+
+mod legacy;
+
+#[test]
+fn the_body_is_byte_for_byte_the_one_the_json_tree_printed() {
+    for (i, req) in crate::testing::rich_requests().iter().enumerate() {
+        let old = legacy::request_body(req).to_string();
+        let new = String::from_utf8(request::body_bytes(req).unwrap()).unwrap();
+        assert_eq!(new, old, "request {i}");
+        assert_eq!(request_body(req).to_string(), old, "request {i} as a Value");
+    }
 }

@@ -59,14 +59,6 @@ pub(super) fn tool(search: &WebSearch) -> Value {
     Value::Object(tool)
 }
 
-/// A kept block on the wire: ours as received; another provider's as its text.
-pub(super) fn wire_block(provider: &str, text: &str, data: &Value) -> Option<Value> {
-    if provider == PROVIDER && data.get("type").is_some_and(Value::is_string) {
-        return Some(data.clone());
-    }
-    (!text.trim().is_empty()).then(|| json!({ "type": "text", "text": text }))
-}
-
 /// Whether a wire block is one the API wants back exactly (no `cache_control` added).
 pub(super) fn is_kept_verbatim(block: &Value) -> bool {
     match block.get("type").and_then(Value::as_str) {

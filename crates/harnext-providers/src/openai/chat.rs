@@ -133,7 +133,8 @@ impl ModelProvider for ChatProvider {
 
     fn stream(&self, request: ModelRequest) -> ModelStream {
         let url = self.url();
-        let body = request_body(&request, MaxTokensField::for_url(&url));
+        let field = MaxTokensField::for_url(&url);
+        let body = Box::new(move || request_body(&request, field));
         super::spawn(
             PROVIDER,
             &self.client,
@@ -166,7 +167,7 @@ pub fn request_body(req: &ModelRequest, max_tokens: MaxTokensField) -> Value {
                     "function": {
                         "name": t.name,
                         "description": t.description,
-                        "parameters": t.input_schema,
+                        "parameters": &*t.input_schema,
                     },
                 })
             })

@@ -86,14 +86,16 @@ fn api_key(
     }
 }
 
-/// Starts a streamed POST of `body` to `url` through the shared retrying driver.
+/// Starts a streamed POST of `body` to `url` through the shared retrying driver. The body
+/// is built for each attempt (from the model request the closure holds, whose history
+/// is shared), so none is kept for the turn.
 pub(crate) fn spawn(
     provider: &'static str,
     client: &reqwest::Client,
     settings: &Arc<HttpSettings>,
     invalid: Option<&SettingsError>,
     url: String,
-    body: Value,
+    body: Box<dyn Fn() -> Value + Send + Sync>,
     new_parser: Box<dyn Fn() -> Box<dyn WireParser> + Send + Sync>,
 ) -> ModelStream {
     if let Some(error) = invalid {
@@ -106,7 +108,6 @@ pub(crate) fn spawn(
         Ok(key) => key,
         Err(e) => return http::failed(e),
     };
-    let body = http::JsonBody::new(&body);
     let client = client.clone();
     let headers = settings.headers.clone();
     let user_sets_auth = headers
@@ -121,7 +122,7 @@ pub(crate) fn spawn(
         for (k, v) in &headers {
             rb = rb.header(k.as_str(), v.as_str());
         }
-        body.attach(rb, &headers)
+        Ok(http::JsonBody::new(&body()).attach(rb, &headers))
     };
     let parse_error = if provider == chat::PROVIDER {
         chat::parse_error

@@ -87,7 +87,7 @@ impl ModelProvider for ResponsesProvider {
             &self.settings,
             self.invalid.as_ref(),
             self.url(),
-            request_body(&request),
+            Box::new(move || request_body(&request)),
             Box::new(|| Box::new(ResponsesParser::default())),
         )
     }

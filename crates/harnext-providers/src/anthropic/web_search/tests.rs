@@ -98,7 +98,7 @@ fn expected_content() -> Vec<Value> {
 fn request(messages: Vec<Message>, web_search: Option<WebSearch>) -> ModelRequest {
     ModelRequest {
         model: "claude-sonnet-4-5".into(),
-        messages,
+        messages: messages.into(),
         web_search,
         ..ModelRequest::default()
     }

@@ -535,12 +535,13 @@ fn request(messages: Vec<Message>) -> ModelRequest {
     ModelRequest {
         model: "llama3.1".into(),
         system: "be brief".into(),
-        messages,
+        messages: messages.into(),
         tools: vec![ToolSpec {
             name: "bash".into(),
             description: "run".into(),
-            input_schema: json!({"type": "object"}),
-        }],
+            input_schema: json!({"type": "object"}).into(),
+        }]
+        .into(),
         max_output_tokens: Some(1000),
         temperature: Some(0.5),
         thinking_budget: None,

@@ -32,7 +32,7 @@ pub fn request_body(req: &ModelRequest) -> Value {
                     "type": "function",
                     "name": t.name,
                     "description": t.description,
-                    "parameters": t.input_schema,
+                    "parameters": &*t.input_schema,
                     "strict": false,
                 })
             })

@@ -555,12 +555,14 @@ fn request_with(messages: Vec<Message>) -> ModelRequest {
     ModelRequest {
         model: "gpt-5".into(),
         system: "be brief".into(),
-        messages,
+        messages: messages.into(),
         tools: vec![ToolSpec {
             name: "bash".into(),
             description: "run".into(),
-            input_schema: json!({"type": "object", "properties": {"command": {"type": "string"}}}),
-        }],
+            input_schema: json!({"type": "object", "properties": {"command": {"type": "string"}}})
+                .into(),
+        }]
+        .into(),
         max_output_tokens: Some(2048),
         temperature: None,
         thinking_budget: Some(4096),

@@ -83,7 +83,7 @@ fn search_stream() -> String {
 fn request(messages: Vec<Message>, web_search: Option<WebSearch>) -> ModelRequest {
     ModelRequest {
         model: "gpt-5".into(),
-        messages,
+        messages: messages.into(),
         web_search,
         ..ModelRequest::default()
     }
