@@ -251,6 +251,15 @@ pub fn web_fetch_option(
     })
 }
 
+/// `true` and `false` as the face writes them (JavaScript's, else Python's), for messages.
+fn bool_words(camel: bool) -> (&'static str, &'static str) {
+    if camel {
+        ("true", "false")
+    } else {
+        ("True", "False")
+    }
+}
+
 /// The `checkpoints` option, read from its JSON value: `false` (none), `true` (the default
 /// limits) or an object of limits (`maxFileBytes`, `maxBinaryBytes`, `maxRunBytes`,
 /// `maxBaselineFiles` when `camel`, else their snake_case names), each an integer from 0
@@ -282,11 +291,7 @@ pub fn checkpoints_option(
         serde_json::Value::Bool(true) => return Ok(Some(options)),
         serde_json::Value::Object(map) => map,
         other => {
-            let (t, f) = if camel {
-                ("true", "false")
-            } else {
-                ("True", "False")
-            };
+            let (t, f) = bool_words(camel);
             return Err(invalid(format!(
                 "expected {t}, {f} or an object of limits {{ {}?, {}?, {}?, {}? }}, got {other}",
                 names[0], names[1], names[2], names[3]
@@ -336,11 +341,7 @@ pub fn thinking_option(
         serde_json::Value::Bool(on) => return Ok(on.then_some(4096)),
         serde_json::Value::Object(map) => map,
         other => {
-            let (t, f) = if camel {
-                ("true", "false")
-            } else {
-                ("True", "False")
-            };
+            let (t, f) = bool_words(camel);
             return Err(invalid(format!(
                 "expected {t}, {f} or {{ {name}: <integer >= 1024> }}, got {other}"
             )));
@@ -409,10 +410,11 @@ pub fn web_search_option(
         Value::Bool(true) => return Ok(Some(harnext_providers::WebSearch::default())),
         Value::Object(map) => map,
         other => {
+            let (t, f) = bool_words(camel);
             return Err(invalid(format!(
-                "expected true, false or an object {{ {}?, {}?, {}?, {}? }}, got {other}",
+                "expected {t}, {f} or an object {{ {}?, {}?, {}?, {}? }}, got {other}",
                 names[0], names[1], names[2], names[3]
-            )))
+            )));
         }
     };
     let domains = |key: &str, v: &Value| -> Result<Vec<String>, crate::ConfigError> {

@@ -356,7 +356,7 @@ fn the_option_is_read_strictly_with_the_faces_spelling() {
         (
             json!(1),
             false,
-            "expected true, false or an object { max_uses?",
+            "expected True, False or an object { max_uses?",
         ),
     ] {
         let e = harnext_core::web_search_option(&value, camel)
